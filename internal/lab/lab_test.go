@@ -1,0 +1,608 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// runDir is where `ip netns list` looks.
+const runDir = "/var/run/netns"
+
+func TestParseName(t *testing.T) {
+	for _, tc := range []struct {
+		name, prefix string
+		pid          int
+		ok           bool
+	}{
+		{"fp-123-1-a", "fp", 123, true},
+		{"fp-123-1-b", "fp", 123, true},
+		{"fp-123-17-r", "fp", 123, true},
+		{"my-lab-9-2-a", "my-lab", 9, true},
+		{"fp-123-1-x", "fp", 0, false},  // unknown role
+		{"fp-123-a", "fp", 0, false},    // no seq
+		{"fp-12x-1-a", "fp", 0, false},  // pid not a number
+		{"fp-0-1-a", "fp", 0, false},    // no such pid
+		{"fp--1-a", "fp", 0, false},     // empty pid
+		{"fpx-123-1-a", "fp", 0, false}, // other prefix
+		{"fp-x-123-1-a", "fp", 0, false},
+		{"my-lab-9-2-a", "my", 0, false}, // prefix only a part of another
+		{"fp-123-1-a-b", "fp", 0, false},
+		{"blue", "fp", 0, false},
+	} {
+		pid, ok := parseName(tc.name, tc.prefix)
+		if pid != tc.pid || ok != tc.ok {
+			t.Errorf("parseName(%q, %q) = %d, %v; want %d, %v", tc.name, tc.prefix, pid, ok, tc.pid, tc.ok)
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	got, err := Options{}.check()
+	if err != nil || got != DefaultOptions() {
+		t.Errorf("Options{}.check() = %+v, %v; want %+v", got, err, DefaultOptions())
+	}
+	for _, o := range []Options{
+		{Queues: -1},
+		{Queues: maxQueues + 1},
+		{MTU: 67},
+		{MTU: 65536},
+		{Prefix: "-fp"},
+		{Prefix: "f/p"},
+		{Prefix: "f p"},
+		{Prefix: strings.Repeat("f", 65)},
+	} {
+		// New validates before touching anything, so this runs as any user.
+		if l, err := New(o); err == nil {
+			l.Close()
+			t.Errorf("New(%+v) succeeded, want an error", o)
+		}
+	}
+}
+
+func TestPair(t *testing.T) {
+	t.Parallel()
+	l := NewT(t, Options{})
+	if l.R != nil {
+		t.Errorf("R = %v, want nil without a router", l.R)
+	}
+	checkHost(t, l.A, "veth0", addrA, macA, l.B, macB)
+	checkHost(t, l.B, "veth0", addrB, macB, l.A, macA)
+	for _, h := range l.Hosts() {
+		if _, err := os.Stat(filepath.Join(runDir, h.Name)); err != nil {
+			t.Errorf("namespace %s not listed: %v", h.Name, err)
+		}
+		if h.Gateway.IsValid() {
+			t.Errorf("%s: Gateway = %s, want none without a router", h.Name, h.Gateway)
+		}
+		checkLink(t, h, h.Links[0], 1, DefaultMTU)
+		checkNoIPv6(t, h, h.Link)
+	}
+
+	if ttl := exchange(t, l.A, l.B); ttl != 64 {
+		t.Errorf("TTL at B = %d, want 64 (one hop, no router)", ttl)
+	}
+
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, h := range l.Hosts() {
+		if _, err := os.Stat(filepath.Join(runDir, h.Name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("namespace %s still listed after Close (stat: %v)", h.Name, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
+	}
+}
+
+func TestRouter(t *testing.T) {
+	t.Parallel()
+	l := NewT(t, Options{Router: true})
+	if l.R == nil {
+		t.Fatal("R is nil with Router")
+	}
+	checkHost(t, l.A, "veth0", routedA, macA, l.R, macRA)
+	checkHost(t, l.B, "veth0", routedB, macB, l.R, macRB)
+	checkHost(t, l.R, "veth0", routedRA, macRA, l.A, macA)
+	if len(l.R.Links) != 2 {
+		t.Fatalf("R has %d links, want 2", len(l.R.Links))
+	}
+	rb := l.R.Links[1]
+	if rb.Name != "veth1" || rb.Addr != routedRB || rb.MAC.String() != macRB.String() ||
+		rb.Peer != l.B || rb.PeerMAC.String() != macB.String() {
+		t.Errorf("R.Links[1] = %+v, want veth1 %s %s facing B (%s)", rb, routedRB, macRB, macB)
+	}
+	if l.A.Gateway != routedRA.Addr() || l.B.Gateway != routedRB.Addr() {
+		t.Errorf("gateways A %s, B %s; want %s, %s", l.A.Gateway, l.B.Gateway, routedRA.Addr(), routedRB.Addr())
+	}
+	for _, h := range l.Hosts() {
+		for _, ifc := range h.Links {
+			checkLink(t, h, ifc, 1, DefaultMTU)
+			checkNoIPv6(t, h, ifc.Name)
+		}
+	}
+	var fwd []byte
+	err := l.R.Do(func() error {
+		var err error
+		fwd, err = os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+		return err
+	})
+	if err != nil || strings.TrimSpace(string(fwd)) != "1" {
+		t.Errorf("ip_forward in R = %q, %v; want 1", fwd, err)
+	}
+
+	// One hop through R: the TTL drops from 64 to 63.
+	if ttl := exchange(t, l.A, l.B); ttl != 63 {
+		t.Errorf("TTL at B = %d, want 63 (forwarded once by R)", ttl)
+	}
+	if ttl := exchange(t, l.B, l.A); ttl != 63 {
+		t.Errorf("TTL at A = %d, want 63 (forwarded once by R)", ttl)
+	}
+}
+
+func TestQueues(t *testing.T) {
+	t.Parallel()
+	l := NewT(t, Options{Queues: 2, MTU: 9000, Router: true})
+	for _, h := range l.Hosts() {
+		for _, ifc := range h.Links {
+			checkLink(t, h, ifc, 2, 9000)
+		}
+	}
+	exchange(t, l.A, l.B)
+}
+
+func TestAttachPass(t *testing.T) {
+	t.Parallel()
+	l := NewT(t, Options{})
+	var ids []ebpf.ProgramID
+	for _, h := range []*Host{l.A, l.B} {
+		if err := h.AttachPass(); err != nil {
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				RequireKernel(t, "XDP through bpf_link (kernel 5.9+): "+err.Error())
+			}
+			t.Fatal(err)
+		}
+		lk, err := h.Handle().LinkByName(h.Link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := lk.Attrs().Xdp
+		if x == nil || !x.Attached || x.ProgId == 0 {
+			t.Fatalf("%s %s: XDP = %+v, want a program attached", h.Name, h.Link, x)
+		}
+		if x.AttachMode != nl.XDP_ATTACHED_DRV {
+			t.Errorf("%s %s: XDP attach mode %d, want %d (driver)", h.Name, h.Link, x.AttachMode, nl.XDP_ATTACHED_DRV)
+		}
+		ids = append(ids, ebpf.ProgramID(x.ProgId))
+	}
+	if err := l.A.AttachPass(); err == nil {
+		t.Error("second AttachPass on A succeeded, want an error")
+	}
+
+	exchange(t, l.A, l.B)
+
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close released the links and programs: their IDs are gone.
+	for _, id := range ids {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			p, err := ebpf.NewProgramFromID(id)
+			if err != nil {
+				break
+			}
+			p.Close()
+			if time.Now().After(deadline) {
+				t.Errorf("program %d still loaded after Close", id)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := l.A.AttachPass(); !errors.Is(err, ErrClosed) {
+		t.Errorf("AttachPass after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestDo(t *testing.T) {
+	t.Parallel()
+	l := NewT(t, Options{})
+	err := l.A.Do(func() error {
+		cur, err := netns.Get()
+		if err != nil {
+			return err
+		}
+		defer cur.Close()
+		if !cur.Equal(l.A.NS) {
+			return fmt.Errorf("fn runs in %s, want A's namespace %s", cur, l.A.NS)
+		}
+		// The package-level netlink functions use the thread's namespace.
+		lk, err := netlink.LinkByName("veth0")
+		if err != nil {
+			return err
+		}
+		if lk.Attrs().HardwareAddr.String() != macA.String() {
+			return fmt.Errorf("veth0 here has MAC %s, want A's %s", lk.Attrs().HardwareAddr, macA)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+
+	errFn := errors.New("from fn")
+	if err := l.B.Do(func() error { return errFn }); !errors.Is(err, errFn) {
+		t.Errorf("Do = %v, want fn's error", err)
+	}
+	if err := l.B.Do(func() error { runtime.Goexit(); return nil }); err == nil {
+		t.Error("Do of a fn that calls runtime.Goexit returned nil, want an error")
+	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "boom") {
+				t.Errorf("recovered %v, want fn's panic", r)
+			}
+		}()
+		l.B.Do(func() error { panic("boom") })
+		t.Error("Do returned after fn panicked")
+	}()
+
+	l.Close()
+	if err := l.A.Do(func() error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("Do after Close = %v, want ErrClosed", err)
+	}
+	if l.A.Handle() != nil {
+		t.Error("Handle after Close is not nil")
+	}
+}
+
+func TestCommand(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("ip"); err != nil {
+		RequireKernel(t, "iproute2 (ip): apt-get install iproute2")
+	}
+	l := NewT(t, Options{})
+	out, err := l.B.Command(context.Background(), "ip", "-o", "link", "show", "veth0").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.Contains(string(out), macB.String()) {
+		t.Errorf("ip link in B shows %q, want B's MAC %s", out, macB)
+	}
+}
+
+func TestSetNeighbor(t *testing.T) {
+	t.Parallel()
+	l := NewT(t, Options{Router: true})
+	mac := net.HardwareAddr{0x02, 0xfa, 0, 0, 0, 0x99}
+	// B's address is on R's veth1, not on R.Link.
+	if err := l.R.SetNeighbor(l.B.Addr.Addr(), mac); err != nil {
+		t.Fatal(err)
+	}
+	neighs, err := l.R.Handle().NeighList(l.R.Links[1].Index, unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, n := range neighs {
+		if n.IP.Equal(l.B.Addr.Addr().AsSlice()) {
+			found = true
+			if n.HardwareAddr.String() != mac.String() || n.State != netlink.NUD_PERMANENT {
+				t.Errorf("neighbour %s = %s state %#x, want %s permanent", n.IP, n.HardwareAddr, n.State, mac)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no neighbour entry for %s on R's veth1: %v", l.B.Addr.Addr(), neighs)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	RequireRoot(t)
+	dead := deadPID(t)
+	gone := fmt.Sprintf("%s-%d-1-a", DefaultPrefix, dead)
+	kept := fmt.Sprintf("%s-%d-%d-r", DefaultPrefix, os.Getpid(), uint64(1)<<40)
+	other := fmt.Sprintf("%s-%d-1-x", DefaultPrefix, dead) // not a lab name
+	for _, name := range []string{gone, kept, other} {
+		ns, err := createNamed(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Close()
+		t.Cleanup(func() { deleteNamed(name) })
+	}
+
+	if err := Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(runDir, gone)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("namespace %s of dead process %d survived Sweep (stat: %v)", gone, dead, err)
+	}
+	for _, name := range []string{kept, other} {
+		if _, err := os.Stat(filepath.Join(runDir, name)); err != nil {
+			t.Errorf("Sweep removed %s: %v", name, err)
+		}
+	}
+}
+
+// deadPID returns a PID that no process has, searching down from pid_max.
+func deadPID(t *testing.T) int {
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	max, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pid := max - 1; pid > 1; pid-- {
+		if !alive(pid) {
+			return pid
+		}
+	}
+	t.Fatal("every PID is in use")
+	return 0
+}
+
+// TestNewCleansUp makes New fail half way: B's namespace name is taken
+// already. New must remove A's namespace, which it created, and leave the
+// one that was there before. It is not parallel, so that it can predict
+// the next lab's name.
+func TestNewCleansUp(t *testing.T) {
+	RequireRoot(t)
+	const prefix = "fpfail"
+	taken := fmt.Sprintf("%s-%d-%d-b", prefix, os.Getpid(), seq.Load()+1)
+	ns, err := createNamed(taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Close()
+	t.Cleanup(func() { deleteNamed(taken) })
+
+	l, err := New(Options{Prefix: prefix})
+	if err == nil {
+		l.Close()
+		t.Fatalf("New succeeded though %s existed", taken)
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		t.Errorf("New: %v, want an error that wraps fs.ErrExist", err)
+	}
+	a := strings.TrimSuffix(taken, "b") + "a"
+	if _, err := os.Stat(filepath.Join(runDir, a)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("New left %s behind (stat: %v)", a, err)
+	}
+	if _, err := os.Stat(filepath.Join(runDir, taken)); err != nil {
+		t.Errorf("New removed %s, which it did not create: %v", taken, err)
+	}
+}
+
+// TestSignalCleanup runs this test binary again as a helper that builds a
+// lab with NewT and waits; it sends the helper SIGTERM and checks that the
+// helper removed its namespaces and still died of the signal.
+func TestSignalCleanup(t *testing.T) {
+	if os.Getenv("LAB_SIGNAL_HELPER") == "1" {
+		l := NewT(t, Options{Router: true})
+		var names []string
+		for _, h := range l.Hosts() {
+			names = append(names, h.Name)
+		}
+		fmt.Println("LAB", strings.Join(names, " "))
+		time.Sleep(time.Minute)
+		t.Fatal("helper was not killed")
+	}
+	t.Parallel()
+	RequireRoot(t)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalCleanup$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "LAB_SIGNAL_HELPER=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "LAB "); ok {
+			names = strings.Fields(rest)
+			break
+		}
+	}
+	if len(names) != 3 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper reported namespaces %q, want 3", names)
+	}
+	for _, name := range names {
+		if _, err := os.Stat(filepath.Join(runDir, name)); err != nil {
+			t.Errorf("helper's namespace %s missing: %v", name, err)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("helper exited with %v, want death by SIGTERM", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("helper exited with %v, want death by SIGTERM", err)
+	}
+	for _, name := range names {
+		if _, err := os.Stat(filepath.Join(runDir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("namespace %s survived the helper's SIGTERM (stat: %v)", name, err)
+			deleteNamed(name)
+		}
+	}
+}
+
+// checkHost checks h's description of its link and peer.
+func checkHost(t *testing.T, h *Host, link string, addr netip.Prefix, mac net.HardwareAddr, peer *Host, peerMAC net.HardwareAddr) {
+	t.Helper()
+	if h.Link != link || h.Addr != addr || h.MAC.String() != mac.String() || h.Peer != peer || h.PeerMAC.String() != peerMAC.String() {
+		t.Errorf("%s: Link %s Addr %s MAC %s Peer %s PeerMAC %s; want %s %s %s %s %s",
+			h.Name, h.Link, h.Addr, h.MAC, hostName(h.Peer), h.PeerMAC, link, addr, mac, hostName(peer), peerMAC)
+	}
+	if len(h.Links) == 0 || h.Links[0].Name != h.Link || h.Links[0].Index != h.Index {
+		t.Errorf("%s: Links[0] = %+v, want Link %s index %d", h.Name, h.Links, h.Link, h.Index)
+	}
+}
+
+func hostName(h *Host) string {
+	if h == nil {
+		return "<nil>"
+	}
+	return h.Name
+}
+
+// checkLink checks ifc in h's namespace as the kernel reports it.
+func checkLink(t *testing.T, h *Host, ifc Iface, queues, mtu int) {
+	t.Helper()
+	lk, err := h.Handle().LinkByName(ifc.Name)
+	if err != nil {
+		t.Errorf("%s: %v", h.Name, err)
+		return
+	}
+	a := lk.Attrs()
+	if lk.Type() != "veth" || a.Index != ifc.Index || a.HardwareAddr.String() != ifc.MAC.String() ||
+		a.Flags&net.FlagUp == 0 || a.MTU != mtu || a.NumRxQueues != queues || a.NumTxQueues != queues {
+		t.Errorf("%s %s: type %s index %d MAC %s flags %v MTU %d queues rx %d tx %d; want veth %d %s up %d %d %d",
+			h.Name, ifc.Name, lk.Type(), a.Index, a.HardwareAddr, a.Flags, a.MTU, a.NumRxQueues, a.NumTxQueues,
+			ifc.Index, ifc.MAC, mtu, queues, queues)
+	}
+	addrs, err := h.Handle().AddrList(lk, unix.AF_INET)
+	if err != nil {
+		t.Errorf("%s %s: %v", h.Name, ifc.Name, err)
+		return
+	}
+	if len(addrs) != 1 || addrs[0].IPNet.String() != ifc.Addr.String() {
+		t.Errorf("%s %s: addresses %v, want %s", h.Name, ifc.Name, addrs, ifc.Addr)
+	}
+	lo, err := h.Handle().LinkByName("lo")
+	if err != nil || lo.Attrs().Flags&net.FlagUp == 0 {
+		t.Errorf("%s: lo not up (%v)", h.Name, err)
+	}
+}
+
+// checkNoIPv6 checks that IPv6 is disabled on link, if the kernel has it.
+func checkNoIPv6(t *testing.T, h *Host, link string) {
+	t.Helper()
+	var v []byte
+	err := h.Do(func() error {
+		var err error
+		v, err = os.ReadFile("/proc/sys/net/ipv6/conf/" + link + "/disable_ipv6")
+		return err
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil || strings.TrimSpace(string(v)) != "1" {
+		t.Errorf("%s %s: disable_ipv6 = %q, %v; want 1", h.Name, link, v, err)
+	}
+}
+
+// exchange sends a UDP datagram from a kernel socket in from to one in to,
+// and a reply back, and returns the TTL the datagram arrived with.
+func exchange(t *testing.T, from, to *Host) int {
+	t.Helper()
+	var srv, cli *net.UDPConn
+	err := to.Do(func() error {
+		var err error
+		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: to.Addr.Addr().AsSlice()})
+		if err != nil {
+			return err
+		}
+		rc, err := srv.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	})
+	if err != nil {
+		t.Fatalf("listen in %s: %v", to.Name, err)
+	}
+	defer srv.Close()
+	err = from.Do(func() error {
+		var err error
+		cli, err = net.ListenUDP("udp4", nil)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("socket in %s: %v", from.Name, err)
+	}
+	defer cli.Close()
+
+	deadline := time.Now().Add(5 * time.Second)
+	srv.SetDeadline(deadline)
+	cli.SetDeadline(deadline)
+	dst := srv.LocalAddr().(*net.UDPAddr).AddrPort()
+	msg := []byte("ping " + from.Name)
+	if _, err := cli.WriteToUDPAddrPort(msg, dst); err != nil {
+		t.Fatalf("send from %s to %s: %v", from.Name, dst, err)
+	}
+
+	buf := make([]byte, 1500)
+	oob := make([]byte, 128)
+	n, oobn, _, src, err := srv.ReadMsgUDPAddrPort(buf, oob)
+	if err != nil {
+		t.Fatalf("receive in %s: %v", to.Name, err)
+	}
+	if string(buf[:n]) != string(msg) || src.Addr() != from.Addr.Addr() {
+		t.Errorf("%s received %q from %s, want %q from %s", to.Name, buf[:n], src, msg, from.Addr.Addr())
+	}
+	ttl := -1
+	cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range cmsgs {
+		if m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TTL && len(m.Data) >= 4 {
+			ttl = int(binary.NativeEndian.Uint32(m.Data))
+		}
+	}
+
+	if _, err := srv.WriteToUDPAddrPort([]byte("pong"), src); err != nil {
+		t.Fatalf("reply from %s: %v", to.Name, err)
+	}
+	n, rsrc, err := cli.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("receive reply in %s: %v", from.Name, err)
+	}
+	if string(buf[:n]) != "pong" || rsrc != dst {
+		t.Errorf("%s received %q from %s, want \"pong\" from %s", from.Name, buf[:n], rsrc, dst)
+	}
+	return ttl
+}
