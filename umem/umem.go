@@ -1,0 +1,296 @@
+// Package umem implements an AF_XDP UMEM: the packet buffer area that user
+// space and the kernel share, registered on an AF_XDP socket, with its fill
+// and completion rings and a per-core frame allocator.
+//
+// The area is divided into equal frames (chunks) of FrameSize bytes; frames
+// are named by their byte offset in the area ("address"). Only aligned mode
+// is supported: a frame's base address is a multiple of FrameSize.
+package umem
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"unsafe"
+
+	"github.com/fastpathnet/fastpath/rings"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure a UMEM. Start from DefaultOptions.
+type Options struct {
+	// FrameSize is the size of each frame in bytes: 2048 or 4096.
+	// Default 4096 (libxdp's default). A frame holds the kernel's 256-byte
+	// XDP headroom, Headroom and the packet.
+	FrameSize uint32
+	// FrameCount is the number of frames. Default 4096 (16 MiB of 4096-byte
+	// frames): enough for a fill ring, a TX ring and frames in flight.
+	FrameCount uint32
+	// Headroom is extra space reserved in front of received packets, on top
+	// of the kernel's XDP_PACKET_HEADROOM. Default 0.
+	Headroom uint32
+	// FillSize and CompletionSize are the ring sizes in entries, powers of
+	// two. Default 2048 each (libxdp's default).
+	FillSize       uint32
+	CompletionSize uint32
+	// HugePages backs the area with 2 MiB huge pages when the system has
+	// them free (vm.nr_hugepages), falling back to normal pages. HugePages
+	// reports what was obtained. Default false.
+	HugePages bool
+}
+
+// DefaultOptions returns the options documented on each field.
+func DefaultOptions() Options {
+	return Options{
+		FrameSize:      4096,
+		FrameCount:     4096,
+		FillSize:       2048,
+		CompletionSize: 2048,
+	}
+}
+
+// XDPHeadroom is XDP_PACKET_HEADROOM: the space the kernel keeps in front
+// of every received packet.
+const XDPHeadroom = unix.XDP_PACKET_HEADROOM
+
+func (o *Options) check() error {
+	if o.FrameSize != 2048 && o.FrameSize != 4096 {
+		return fmt.Errorf("umem: frame size %d: %w: use 2048 or 4096", o.FrameSize, ErrOptions)
+	}
+	if o.FrameCount == 0 {
+		return fmt.Errorf("umem: frame count 0: %w: need at least one frame", ErrOptions)
+	}
+	if o.Headroom+XDPHeadroom+64 > o.FrameSize {
+		return fmt.Errorf("umem: headroom %d leaves no room for packets in %d-byte frames: %w", o.Headroom, o.FrameSize, ErrOptions)
+	}
+	for _, r := range []struct {
+		name string
+		size uint32
+	}{{"fill", o.FillSize}, {"completion", o.CompletionSize}} {
+		if r.size == 0 || bits.OnesCount32(r.size) != 1 {
+			return fmt.Errorf("umem: %s ring size %d: %w: use a power of two such as 2048", r.name, r.size, ErrOptions)
+		}
+	}
+	return nil
+}
+
+// UMEM is a registered packet buffer area and the fill and completion rings
+// of the socket it is registered on.
+type UMEM struct {
+	fd        int
+	area      []byte
+	opts      Options
+	hugePages bool
+	rings     *Rings
+	claimed   []span
+	closed    bool
+}
+
+type span struct{ first, end uint32 }
+
+// New maps the area, creates an AF_XDP socket, registers the area on it
+// (XDP_UMEM_REG) and maps its fill and completion rings. The socket is the
+// first one to bind with this UMEM (see the xsk package).
+func New(opts Options) (*UMEM, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	u := &UMEM{fd: -1, opts: opts}
+	size := int(opts.FrameSize) * int(opts.FrameCount)
+	var err error
+	if opts.HugePages {
+		const huge = 2 << 20
+		hsize := (size + huge - 1) &^ (huge - 1)
+		u.area, err = unix.Mmap(-1, 0, hsize, unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE|unix.MAP_HUGETLB|unix.MAP_HUGE_2MB)
+		u.hugePages = err == nil
+		if err == nil {
+			u.area = u.area[:size:size]
+		}
+	}
+	if !u.hugePages {
+		u.area, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+		if err != nil {
+			return nil, fmt.Errorf("umem: map %d bytes: %w", size, err)
+		}
+	}
+	if err := u.register(); err != nil {
+		u.Close()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *UMEM) register() error {
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return Errno("umem: create AF_XDP socket", err)
+	}
+	u.fd = fd
+	reg := unix.XDPUmemReg{
+		Addr:     uint64(uintptr(unsafe.Pointer(unsafe.SliceData(u.area)))),
+		Len:      uint64(len(u.area)),
+		Size:     u.opts.FrameSize,
+		Headroom: u.opts.Headroom,
+	}
+	if err := setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
+		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
+			return fmt.Errorf("umem: register %d MiB: %w: %w", len(u.area)>>20, err, ErrMemlock)
+		}
+		return Errno("umem: register (XDP_UMEM_REG)", err)
+	}
+	u.rings, err = u.NewRings(fd)
+	return err
+}
+
+// FD is the file descriptor of the socket the UMEM is registered on.
+func (u *UMEM) FD() int { return u.fd }
+
+// Area is the whole packet buffer area.
+func (u *UMEM) Area() []byte { return u.area }
+
+// FrameSize is the size of each frame in bytes.
+func (u *UMEM) FrameSize() uint32 { return u.opts.FrameSize }
+
+// FrameCount is the number of frames.
+func (u *UMEM) FrameCount() uint32 { return u.opts.FrameCount }
+
+// Headroom is the extra receive headroom configured (not counting
+// XDPHeadroom).
+func (u *UMEM) Headroom() uint32 { return u.opts.Headroom }
+
+// RXCapacity is the largest packet the kernel can receive into a frame.
+func (u *UMEM) RXCapacity() uint32 { return u.opts.FrameSize - XDPHeadroom - u.opts.Headroom }
+
+// HugePages reports whether the area is backed by huge pages.
+func (u *UMEM) HugePages() bool { return u.hugePages }
+
+// Rings returns the fill and completion rings of the UMEM's own socket.
+func (u *UMEM) Rings() *Rings { return u.rings }
+
+// Frame returns the bytes from addr to the end of its frame. addr may point
+// inside a frame, as RX descriptor addresses do. Slice the result to the
+// descriptor's length. It panics if addr is outside the area.
+func (u *UMEM) Frame(addr uint64) []byte {
+	end := (addr | uint64(u.opts.FrameSize-1)) + 1
+	return u.area[addr:end:end]
+}
+
+// Packet returns the len bytes at addr: the packet a descriptor names.
+func (u *UMEM) Packet(addr uint64, n uint32) []byte {
+	return u.area[addr : addr+uint64(n) : addr+uint64(n)]
+}
+
+// Allocator claims count frames starting at frame index first and returns an
+// allocator over them, all free. Claims must not overlap: each engine (core)
+// owns a disjoint part of a shared UMEM.
+func (u *UMEM) Allocator(first, count uint32) (*Allocator, error) {
+	end := uint64(first) + uint64(count)
+	if count == 0 || end > uint64(u.opts.FrameCount) {
+		return nil, fmt.Errorf("umem: frames %d..%d outside the %d frames: %w", first, end, u.opts.FrameCount, ErrOptions)
+	}
+	for _, s := range u.claimed {
+		if first < s.end && uint32(end) > s.first {
+			return nil, fmt.Errorf("umem: frames %d..%d overlap frames %d..%d already claimed: %w", first, end, s.first, s.end, ErrOptions)
+		}
+	}
+	u.claimed = append(u.claimed, span{first, uint32(end)})
+	return NewAllocator(uint64(first)*uint64(u.opts.FrameSize), count, u.opts.FrameSize), nil
+}
+
+// Close unmaps the rings and the area and closes the socket. It is safe to
+// call twice. Sockets that share the UMEM keep the kernel's copy alive until
+// they are closed too.
+func (u *UMEM) Close() error {
+	if u == nil || u.closed {
+		return nil
+	}
+	u.closed = true
+	var errs []error
+	if u.rings != nil {
+		errs = append(errs, u.rings.Close())
+	}
+	if u.fd >= 0 {
+		errs = append(errs, unix.Close(u.fd))
+		u.fd = -1
+	}
+	if u.area != nil {
+		errs = append(errs, unix.Munmap(u.area[:cap(u.area)]))
+		u.area = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Rings is a fill and completion ring pair mapped from one socket. A UMEM
+// needs one pair for each (device, queue) it is bound to.
+type Rings struct {
+	Fill       *rings.Fill
+	Completion *rings.Completion
+	fillMem    []byte
+	compMem    []byte
+}
+
+// NewRings sizes, maps and returns a fill and completion ring pair on the
+// AF_XDP socket fd, for a socket that shares this UMEM on another device or
+// queue. The sizes are the UMEM's FillSize and CompletionSize.
+func (u *UMEM) NewRings(fd int) (*Rings, error) {
+	if err := unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_UMEM_FILL_RING, int(u.opts.FillSize)); err != nil {
+		return nil, Errno("umem: size fill ring", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_UMEM_COMPLETION_RING, int(u.opts.CompletionSize)); err != nil {
+		return nil, Errno("umem: size completion ring", err)
+	}
+	off, err := MmapOffsets(fd)
+	if err != nil {
+		return nil, err
+	}
+	r := &Rings{}
+	r.fillMem, err = MapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, u.opts.FillSize, rings.AddrSize)
+	if err != nil {
+		return nil, fmt.Errorf("umem: map fill ring: %w", err)
+	}
+	r.compMem, err = MapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, u.opts.CompletionSize, rings.AddrSize)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("umem: map completion ring: %w", err)
+	}
+	if r.Fill, err = rings.NewFill(r.fillMem, Offsets(off.Fr), u.opts.FillSize); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if r.Completion, err = rings.NewCompletion(r.compMem, Offsets(off.Cr), u.opts.CompletionSize); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close unmaps both rings. It is safe to call twice.
+func (r *Rings) Close() error {
+	var errs []error
+	for _, m := range []*[]byte{&r.fillMem, &r.compMem} {
+		if *m != nil {
+			errs = append(errs, unix.Munmap(*m))
+			*m = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Offsets converts the kernel's ring offsets.
+func Offsets(o unix.XDPRingOffset) rings.Offsets {
+	return rings.Offsets{Producer: o.Producer, Consumer: o.Consumer, Desc: o.Desc, Flags: o.Flags}
+}
+
+// MapRing maps the ring at page offset pgoff of socket fd, with size entries
+// of entrySize bytes laid out as off says. It is exported for the xsk
+// package, which maps the RX and TX rings the same way.
+func MapRing(fd int, pgoff int64, off unix.XDPRingOffset, size uint32, entrySize int) ([]byte, error) {
+	n := int(off.Desc) + int(size)*entrySize
+	mem, err := unix.Mmap(fd, pgoff, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, Errno("mmap", err)
+	}
+	return mem, nil
+}

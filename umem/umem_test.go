@@ -1,0 +1,82 @@
+package umem
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/fastpathnet/fastpath/internal/lab"
+)
+
+func TestNewRegisters(t *testing.T) {
+	lab.RequireRoot(t)
+	for _, huge := range []bool{false, true} {
+		o := DefaultOptions()
+		o.FrameCount = 1024
+		o.HugePages = huge
+		u, err := New(o)
+		if err != nil {
+			t.Fatalf("New(huge=%v): %v", huge, err)
+		}
+		if huge == false && u.HugePages() {
+			t.Error("HugePages reported without being asked for")
+		}
+		t.Logf("huge pages asked %v, obtained %v", huge, u.HugePages())
+		if len(u.Area()) != 1024*4096 || u.FD() < 0 {
+			t.Fatalf("area %d bytes, fd %d", len(u.Area()), u.FD())
+		}
+		r := u.Rings()
+		if r.Fill.Size() != 2048 || r.Completion.Size() != 2048 {
+			t.Fatalf("ring sizes %d/%d, want 2048", r.Fill.Size(), r.Completion.Size())
+		}
+		// The fill ring accepts a full ring of frames; nothing is bound,
+		// so nothing consumes them.
+		frames, err := u.Allocator(0, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs := make([]uint64, 1024)
+		n := frames.AllocN(addrs)
+		if put := r.Fill.Put(addrs[:n]); put != 1024 {
+			t.Fatalf("fill ring took %d of 1024", put)
+		}
+		if got := len(u.Frame(4096 + 300)); got != 4096-300 {
+			t.Fatalf("Frame(4396) has %d bytes, want %d", got, 4096-300)
+		}
+		if u.RXCapacity() != 4096-256 {
+			t.Fatalf("RXCapacity %d", u.RXCapacity())
+		}
+		if err := u.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	}
+}
+
+func TestAllocatorClaims(t *testing.T) {
+	lab.RequireRoot(t)
+	o := DefaultOptions()
+	o.FrameCount = 100
+	u, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Allocator(0, 50); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Allocator(40, 20); !errors.Is(err, ErrOptions) {
+		t.Fatalf("overlapping claim: err = %v, want ErrOptions", err)
+	}
+	if _, err := u.Allocator(90, 20); !errors.Is(err, ErrOptions) {
+		t.Fatalf("claim past the end: err = %v, want ErrOptions", err)
+	}
+	a, err := u.Allocator(50, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr, _ := a.Alloc(); addr != 50*4096 {
+		t.Fatalf("second part starts at %#x, want %#x", addr, 50*4096)
+	}
+}
