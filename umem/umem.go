@@ -53,7 +53,8 @@ func DefaultOptions() Options {
 // of every received packet.
 const XDPHeadroom = unix.XDP_PACKET_HEADROOM
 
-func (o *Options) check() error {
+// Check validates the options.
+func (o *Options) Check() error {
 	if o.FrameSize != 2048 && o.FrameSize != 4096 {
 		return fmt.Errorf("umem: frame size %d: %w: use 2048 or 4096", o.FrameSize, ErrOptions)
 	}
@@ -83,16 +84,23 @@ type UMEM struct {
 	hugePages bool
 	rings     *Rings
 	claimed   []span
+	binding   Binding
 	closed    bool
+}
+
+// Binding is where the UMEM's own socket is bound.
+type Binding struct {
+	Ifindex int
+	Queue   int
 }
 
 type span struct{ first, end uint32 }
 
-// New maps the area, creates an AF_XDP socket, registers the area on it
-// (XDP_UMEM_REG) and maps its fill and completion rings. The socket is the
-// first one to bind with this UMEM (see the xsk package).
+// New maps the area. The UMEM is registered with the kernel on the first
+// socket that binds with it (see Register and the xsk package), so that it
+// belongs to that socket's network namespace.
 func New(opts Options) (*UMEM, error) {
-	if err := opts.check(); err != nil {
+	if err := opts.Check(); err != nil {
 		return nil, err
 	}
 	u := &UMEM{fd: -1, opts: opts}
@@ -115,19 +123,20 @@ func New(opts Options) (*UMEM, error) {
 			return nil, fmt.Errorf("umem: map %d bytes: %w", size, err)
 		}
 	}
-	if err := u.register(); err != nil {
-		u.Close()
-		return nil, err
-	}
 	return u, nil
 }
 
-func (u *UMEM) register() error {
-	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return Errno("umem: create AF_XDP socket", err)
+// Register registers the area on the AF_XDP socket fd (XDP_UMEM_REG) and
+// sizes and maps its fill and completion rings. It is done once per UMEM,
+// by the first socket that binds with it; later sockets share the UMEM
+// with XDP_SHARED_UMEM and FD. The socket stays the caller's.
+func (u *UMEM) Register(fd int) (*Rings, error) {
+	if u.closed {
+		return nil, fmt.Errorf("umem: register: UMEM closed")
 	}
-	u.fd = fd
+	if u.fd >= 0 {
+		return nil, fmt.Errorf("umem: already registered on socket %d: share it with XDP_SHARED_UMEM", u.fd)
+	}
 	reg := unix.XDPUmemReg{
 		Addr:     uint64(uintptr(unsafe.Pointer(unsafe.SliceData(u.area)))),
 		Len:      uint64(len(u.area)),
@@ -136,16 +145,33 @@ func (u *UMEM) register() error {
 	}
 	if err := setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
 		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
-			return fmt.Errorf("umem: register %d MiB: %w: %w", len(u.area)>>20, err, ErrMemlock)
+			return nil, fmt.Errorf("umem: register %d MiB: %w: %w", len(u.area)>>20, err, ErrMemlock)
 		}
-		return Errno("umem: register (XDP_UMEM_REG)", err)
+		return nil, Errno("umem: register (XDP_UMEM_REG)", err)
 	}
-	u.rings, err = u.NewRings(fd)
-	return err
+	r, err := u.NewRings(fd)
+	if err != nil {
+		return nil, err
+	}
+	u.fd, u.rings = fd, r
+	return r, nil
 }
 
-// FD is the file descriptor of the socket the UMEM is registered on.
+// Registered reports whether Register succeeded.
+func (u *UMEM) Registered() bool { return u.fd >= 0 }
+
+// FD is the file descriptor of the socket the UMEM is registered on, -1
+// before Register. Sockets that share the UMEM name it in their bind; it
+// must stay open until they are bound.
 func (u *UMEM) FD() int { return u.fd }
+
+// SetBinding records where the UMEM's own socket was bound; Bound reports
+// it. Sockets that share the UMEM on the same device and queue share its fill
+// and completion rings; on any other they need rings of their own.
+func (u *UMEM) SetBinding(b Binding) { u.binding = b }
+
+// Bound returns where the UMEM's own socket is bound, if it is.
+func (u *UMEM) Bound() (Binding, bool) { return u.binding, u.fd >= 0 && u.binding.Ifindex != 0 }
 
 // Area is the whole packet buffer area.
 func (u *UMEM) Area() []byte { return u.area }
@@ -166,7 +192,8 @@ func (u *UMEM) RXCapacity() uint32 { return u.opts.FrameSize - XDPHeadroom - u.o
 // HugePages reports whether the area is backed by huge pages.
 func (u *UMEM) HugePages() bool { return u.hugePages }
 
-// Rings returns the fill and completion rings of the UMEM's own socket.
+// Rings returns the fill and completion rings of the socket the UMEM is
+// registered on, nil before Register.
 func (u *UMEM) Rings() *Rings { return u.rings }
 
 // Frame returns the bytes from addr to the end of its frame. addr may point
@@ -199,9 +226,9 @@ func (u *UMEM) Allocator(first, count uint32) (*Allocator, error) {
 	return NewAllocator(uint64(first)*uint64(u.opts.FrameSize), count, u.opts.FrameSize), nil
 }
 
-// Close unmaps the rings and the area and closes the socket. It is safe to
-// call twice. Sockets that share the UMEM keep the kernel's copy alive until
-// they are closed too.
+// Close unmaps the rings and the area. It is safe to call twice. Close the
+// sockets bound with the UMEM first: the kernel keeps the area pinned until
+// the last of them is closed.
 func (u *UMEM) Close() error {
 	if u == nil || u.closed {
 		return nil
@@ -211,10 +238,7 @@ func (u *UMEM) Close() error {
 	if u.rings != nil {
 		errs = append(errs, u.rings.Close())
 	}
-	if u.fd >= 0 {
-		errs = append(errs, unix.Close(u.fd))
-		u.fd = -1
-	}
+	u.fd = -1
 	if u.area != nil {
 		errs = append(errs, unix.Munmap(u.area[:cap(u.area)]))
 		u.area = nil

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"golang.org/x/sys/unix"
 )
 
 func TestNewRegisters(t *testing.T) {
@@ -21,10 +22,23 @@ func TestNewRegisters(t *testing.T) {
 			t.Error("HugePages reported without being asked for")
 		}
 		t.Logf("huge pages asked %v, obtained %v", huge, u.HugePages())
-		if len(u.Area()) != 1024*4096 || u.FD() < 0 {
+		if len(u.Area()) != 1024*4096 || u.FD() != -1 || u.Registered() {
 			t.Fatalf("area %d bytes, fd %d", len(u.Area()), u.FD())
 		}
-		r := u.Rings()
+		fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := u.Register(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.FD() != fd || u.Rings() != r || !u.Registered() {
+			t.Fatal("Register did not record the socket and rings")
+		}
+		if _, err := u.Register(fd); err == nil {
+			t.Fatal("second Register succeeded")
+		}
 		if r.Fill.Size() != 2048 || r.Completion.Size() != 2048 {
 			t.Fatalf("ring sizes %d/%d, want 2048", r.Fill.Size(), r.Completion.Size())
 		}
@@ -51,6 +65,7 @@ func TestNewRegisters(t *testing.T) {
 		if err := u.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
+		unix.Close(fd)
 	}
 }
 

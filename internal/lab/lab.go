@@ -83,6 +83,12 @@ type Options struct {
 	// digit and hold only letters, digits, '_', '.' and '-'. Empty means
 	// DefaultPrefix.
 	Prefix string
+	// TxChecksumOffload keeps veth's transmit checksum offload on. By
+	// default the lab turns it off on every veth end, so that frames carry
+	// complete checksums as on a real wire (see setTxChecksum). With it on,
+	// an XDP program or AF_XDP socket sees partial UDP and TCP checksums in
+	// what the kernel sends; kernel-to-kernel TCP is faster (TSO, GSO).
+	TxChecksumOffload bool
 }
 
 // DefaultOptions returns the options New uses for zero fields: one queue,
@@ -423,10 +429,18 @@ func (h *Host) addIface(name string, addr netip.Prefix) (*Iface, error) {
 		return nil, fmt.Errorf("lab: find %s in %s: %w", name, h.Name, err)
 	}
 	err = h.Do(func() error {
-		return writeSysctl("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", "1", true)
+		if err := writeSysctl("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", "1", true); err != nil {
+			return fmt.Errorf("lab: disable ipv6 on %s in %s: %w", name, h.Name, err)
+		}
+		if !h.lab.opts.TxChecksumOffload {
+			if err := setTxChecksum(name, false); err != nil {
+				return fmt.Errorf("lab: turn checksum offload off on %s in %s: %w", name, h.Name, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("lab: disable ipv6 on %s in %s: %w", name, h.Name, err)
+		return nil, err
 	}
 	if err := hd.AddrAdd(lk, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
 		return nil, fmt.Errorf("lab: add address %s to %s in %s: %w", addr, name, h.Name, err)

@@ -509,6 +509,11 @@ func checkLink(t *testing.T, h *Host, ifc Iface, queues, mtu int) {
 	if err != nil || lo.Attrs().Flags&net.FlagUp == 0 {
 		t.Errorf("%s: lo not up (%v)", h.Name, err)
 	}
+	var csum bool
+	err = h.Do(func() (err error) { csum, err = txChecksum(ifc.Name); return err })
+	if err != nil || csum != h.lab.opts.TxChecksumOffload {
+		t.Errorf("%s %s: tx checksum offload %v (%v), want %v", h.Name, ifc.Name, csum, err, h.lab.opts.TxChecksumOffload)
+	}
 }
 
 // checkNoIPv6 checks that IPv6 is disabled on link, if the kernel has it.
