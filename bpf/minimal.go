@@ -15,12 +15,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
-// XDP verdicts, from include/uapi/linux/bpf.h.
-const (
-	xdpAborted = 0
-	xdpDrop    = 1
-	xdpPass    = 2
-)
+// xdpPass is the XDP_PASS verdict (include/uapi/linux/bpf.h).
+const xdpPass = 2
 
 // offsetof(struct xdp_md, rx_queue_index).
 const xdpMDRxQueueIndex = 16

@@ -1,0 +1,47 @@
+# fastpath. Kernel tests need root: sudo make test.
+GO        ?= go
+BIN       := bin/fastpath
+PKGS      := ./...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build run test test-kernel test-race lint generate bench bench-micro clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/fastpath
+
+# Builds a veth lab in two namespaces, sends UDP from an AF_XDP socket in
+# one to the kernel in the other for 5 seconds, prints the rates, cleans up.
+run: build
+	./$(BIN) lab run --duration 5s
+
+# Everything CI runs: lint, every test (kernel tests need root), the race
+# detector over the short variants, and a check that no lab was left behind.
+test: lint test-kernel test-race
+	@left=$$(ip netns list 2>/dev/null | awk '$$1 ~ /^fp-/ {print $$1}'); \
+	if [ -n "$$left" ]; then echo "tests left namespaces behind: $$left"; exit 1; fi
+
+test-kernel:
+	$(GO) test -count=1 $(PKGS)
+
+test-race:
+	$(GO) test -race -short -count=1 $(PKGS)
+	$(GO) test -race -count=1 -run 'TestKernelLoop|TestAllocatorModel' ./rings ./umem
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+generate:
+	$(GO) generate $(PKGS)
+
+# Go microbenchmarks, benchstat-friendly (run with -count via BENCHFLAGS).
+BENCHFLAGS ?= -count=5
+bench: bench-micro
+bench-micro:
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./rings ./umem
+
+clean:
+	rm -rf bin
