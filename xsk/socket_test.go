@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,33 +74,13 @@ func udpListener(t *testing.T, h *lab.Host, port int) *net.UDPConn {
 // "InCsumErrors").
 func snmp(t *testing.T, h *lab.Host, proto, field string) uint64 {
 	t.Helper()
-	var v uint64
-	err := h.Do(func() error {
-		b, err := os.ReadFile("/proc/thread-self/net/snmp")
-		if err != nil {
-			return err
-		}
-		var names []string
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) == 0 || f[0] != proto+":" {
-				continue
-			}
-			if names == nil {
-				names = f
-				continue
-			}
-			for i, n := range names {
-				if n == field && i < len(f) {
-					v, err = strconv.ParseUint(f[i], 10, 64)
-					return err
-				}
-			}
-		}
-		return fmt.Errorf("no %s %s in /proc/net/snmp", proto, field)
-	})
+	m, err := h.SNMP(proto)
 	if err != nil {
 		t.Fatal(err)
+	}
+	v, ok := m[field]
+	if !ok {
+		t.Fatalf("no %s %s in /proc/net/snmp", proto, field)
 	}
 	return v
 }

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/lab"
@@ -290,41 +287,13 @@ func fold(s uint32) uint16 {
 
 type udpStats struct{ InDatagrams, InErrors, RcvbufErrors, InCsumErrors uint64 }
 
-// udpCounters reads the Udp line of /proc/net/snmp in h's namespace.
+// udpCounters reads the Udp counters of h's namespace.
 func udpCounters(h *lab.Host) (udpStats, error) {
-	var st udpStats
-	err := h.Do(func() error {
-		b, err := os.ReadFile("/proc/thread-self/net/snmp")
-		if err != nil {
-			return err
-		}
-		var names []string
-		for _, line := range strings.Split(string(b), "\n") {
-			fs := strings.Fields(line)
-			if len(fs) == 0 || fs[0] != "Udp:" {
-				continue
-			}
-			if names == nil {
-				names = fs
-				continue
-			}
-			for i, name := range names {
-				v, _ := strconv.ParseUint(fs[min(i, len(fs)-1)], 10, 64)
-				switch name {
-				case "InDatagrams":
-					st.InDatagrams = v
-				case "InErrors":
-					st.InErrors = v
-				case "RcvbufErrors":
-					st.RcvbufErrors = v
-				case "InCsumErrors":
-					st.InCsumErrors = v
-				}
-			}
-		}
-		return nil
-	})
-	return st, err
+	m, err := h.SNMP("Udp")
+	if err != nil {
+		return udpStats{}, err
+	}
+	return udpStats{InDatagrams: m["InDatagrams"], InErrors: m["InErrors"], RcvbufErrors: m["RcvbufErrors"], InCsumErrors: m["InCsumErrors"]}, nil
 }
 
 func kernelRelease() string {

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
@@ -219,4 +222,40 @@ func (h *Host) SetNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
 		return fmt.Errorf("lab: set neighbour %s at %s on %s in %s: %w", ip, mac, ifc.Name, h.Name, err)
 	}
 	return nil
+}
+
+// SNMP returns the counters of one protocol line of /proc/net/snmp in h's
+// namespace ("Ip", "Icmp", "Tcp", "Udp", ...), keyed by name, e.g.
+// SNMP("Udp")["InCsumErrors"].
+func (h *Host) SNMP(proto string) (map[string]uint64, error) {
+	var b []byte
+	err := h.Do(func() (err error) {
+		// /proc/thread-self/net follows the calling thread's namespace.
+		b, err = os.ReadFile("/proc/thread-self/net/snmp")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab: read /proc/net/snmp in %s: %w", h.Name, err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != proto+":" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		m := make(map[string]uint64, len(f))
+		for i := 1; i < len(f) && i < len(names); i++ {
+			v, err := strconv.ParseInt(f[i], 10, 64) // some counters are signed (Tcp MaxConn)
+			if err != nil {
+				return nil, fmt.Errorf("lab: /proc/net/snmp in %s: %s %s: %w", h.Name, proto, names[i], err)
+			}
+			m[names[i]] = uint64(v)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("lab: no %s counters in /proc/net/snmp of %s", proto, h.Name)
 }

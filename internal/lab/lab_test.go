@@ -611,3 +611,24 @@ func exchange(t *testing.T, from, to *Host) int {
 	}
 	return ttl
 }
+
+// TestSNMP reads B's UDP counters around an exchange: they belong to B's
+// namespace and count what B received.
+func TestSNMP(t *testing.T) {
+	l := NewT(t, Options{})
+	before, err := l.B.SNMP("Udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, l.A, l.B)
+	after, err := l.B.SNMP("Udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after["InDatagrams"] - before["InDatagrams"]; got != 1 {
+		t.Errorf("B's Udp InDatagrams grew by %d over one exchange, want 1", got)
+	}
+	if _, err := l.B.SNMP("Nope"); err == nil {
+		t.Error("SNMP(Nope) succeeded")
+	}
+}
