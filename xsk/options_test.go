@@ -17,7 +17,9 @@ func TestOptionVariants(t *testing.T) {
 	const total = 20_000
 	for name, mod := range map[string]func(*xsk.Options){
 		"need_wakeup off": func(o *xsk.Options) { o.NeedWakeup = false },
-		"busy poll":       func(o *xsk.Options) { o.BusyPoll = xsk.BusyPoll{Enable: true, Timeout: 50 * time.Microsecond, Budget: 16} },
+		"busy poll": func(o *xsk.Options) {
+			o.BusyPoll = xsk.BusyPoll{Enable: true, Timeout: 50 * time.Microsecond, Budget: 16}
+		},
 		"2048-byte frames, copy mode, small rings": func(o *xsk.Options) {
 			o.UMEMOptions.FrameSize, o.Mode, o.TXSize, o.UMEMOptions.CompletionSize = 2048, xsk.ModeCopy, 64, 64
 		},
