@@ -1,0 +1,338 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// fastpath's XDP steering program. It parses each frame (Ethernet, up to two
+// VLAN tags, ARP, IPv4 with options, UDP, TCP, ICMP; IPv6 only far enough to
+// pass it), finds the first matching rule and applies its action: hand the
+// frame to the engine (the AF_XDP socket registered for the frame's receive
+// queue), pass it to the kernel, or drop it.
+//
+// Rules live in one ruleset, an array map of one element, reached through an
+// array-of-maps. The control plane never edits the ruleset in use: it builds
+// a new one and swaps the outer map's pointer, so a packet sees either the
+// old rules or the new ones, never a half-written rule.
+//
+// Malformed frames (a header that does not fit, IPv4 with IHL < 5 or a
+// version other than 4, a total length shorter than the header, ARP with
+// wrong lengths) never match a rule: they go to the kernel, which counts and
+// drops them in its own statistics, and are counted here as MALFORMED.
+// Fragments never match rules with ports: the whole datagram goes the same
+// way, by the rules without ports or the default.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define MAX_RULES 256
+#define MAX_LISTS 256
+#define LIST_LEN 15
+
+enum action {
+	ACTION_PASS = 0,	// the zero value: a blank rule or default is safe
+	ACTION_ENGINE = 1,
+	ACTION_DROP = 2,
+};
+
+// Counters of action_stats.
+enum counter {
+	COUNT_ENGINE = 0,	// redirected to the engine's socket
+	COUNT_PASS = 1,		// passed to the kernel (any reason)
+	COUNT_DROP = 2,		// dropped by a rule
+	COUNT_DEFAULT = 3,	// matched no rule: the default action applied
+	COUNT_MALFORMED = 4,	// truncated or malformed: passed to the kernel
+	COUNT_NO_SOCKET = 5,	// engine action, no socket on this queue: passed
+	COUNT_IPV6 = 6,		// IPv6: passed
+	COUNT_OTHER = 7,	// another EtherType: passed
+	COUNT_FRAGMENT = 8,	// IPv4 fragments seen
+	COUNT_VLAN = 9,		// frames with one or two VLAN tags
+	COUNT_NO_RULESET = 10,	// no ruleset installed: passed
+	COUNT_MAX = 11,
+};
+
+// rule_kind
+#define KIND_IPV4 0
+#define KIND_ARP 1
+
+// rule flags
+#define RULE_PORTS 1
+
+struct rule {
+	__u32 dst;	// network byte order, already masked
+	__u32 dst_mask;
+	__u32 src;
+	__u32 src_mask;
+	__u16 port_lo;	// host byte order; matched when RULE_PORTS
+	__u16 port_hi;
+	__u8 proto;	// IP protocol; 0 with KIND_IPV4 in any_list: any
+	__u8 kind;
+	__u8 action;
+	__u8 flags;
+	__u32 stat;	// index into rule_stats; stable while the rule lives
+	__u32 pad;
+};
+
+// A list holds the ids of rules that may match a class of packets, in
+// priority order (a lower id wins).
+struct list {
+	__u8 len;
+	__u8 ids[LIST_LEN];
+};
+
+struct ruleset {
+	__u32 nrules;
+	__u8 default_action;
+	__u8 any_list;		// IPv4 rules without protocol and ports
+	__u8 arp_list;		// ARP rules
+	__u8 pad;
+	__u8 port_list[2][65536];	// [0 UDP, 1 TCP][destination port]
+	__u8 proto_list[256];		// IPv4 rules with a protocol, no ports
+	struct list lists[MAX_LISTS];	// lists[0] is always empty
+	struct rule rules[MAX_RULES];
+};
+
+struct counter_val {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct ruleset_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ruleset);
+};
+
+// A map of the inner type, so that the object's BTF describes struct
+// ruleset in full (clang emits only a forward declaration for a type seen
+// through the outer map alone). The control plane leaves it empty.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ruleset);
+} ruleset_template SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct ruleset_map);
+} rulesets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 64);	// resized by the loader to the device's queues
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct counter_val);
+} rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNT_MAX);
+	__type(key, __u32);
+	__type(value, struct counter_val);
+} action_stats SEC(".maps");
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct arp_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[6];
+	__be32 spa;
+	__u8 tha[6];
+	__be32 tpa;
+} __attribute__((packed));
+
+static __always_inline void count(__u32 idx, __u64 bytes)
+{
+	struct counter_val *c = bpf_map_lookup_elem(&action_stats, &idx);
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+// walk returns the id of the first rule of list l that matches, or best if
+// none matches with an id below best.
+static __always_inline __u32 walk(struct ruleset *rs, __u32 l, __u32 best,
+				  __u32 src, __u32 dst, __u32 dport, int has_ports)
+{
+	struct list *lst = &rs->lists[l & (MAX_LISTS - 1)];
+	__u32 len = lst->len;
+
+	for (__u32 i = 0; i < LIST_LEN; i++) {
+		if (i >= len)
+			break;
+		__u32 id = lst->ids[i];
+		if (id >= best)
+			break;
+		struct rule *r = &rs->rules[id & (MAX_RULES - 1)];
+		if ((dst & r->dst_mask) != r->dst || (src & r->src_mask) != r->src)
+			continue;
+		if (r->flags & RULE_PORTS) {
+			if (!has_ports || dport < r->port_lo || dport > r->port_hi)
+				continue;
+		}
+		return id;
+	}
+	return best;
+}
+
+SEC("xdp")
+int fastpath_steer(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 bytes = data_end - data;
+	__u32 zero = 0;
+
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		goto malformed;
+	__be16 proto = eth->h_proto;
+	void *p = eth + 1;
+
+	// Up to two VLAN tags (802.1ad outer, 802.1Q inner).
+	int tagged = 0;
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		struct vlan_hdr *vh = p;
+		if ((void *)(vh + 1) > data_end)
+			goto malformed;
+		proto = vh->proto;
+		p = vh + 1;
+		tagged = 1;
+	}
+	if (tagged)
+		count(COUNT_VLAN, bytes);
+
+	void *inner = bpf_map_lookup_elem(&rulesets, &zero);
+	struct ruleset *rs = inner ? bpf_map_lookup_elem(inner, &zero) : 0;
+
+	__u32 best = MAX_RULES;
+	__u32 src = 0, dst = 0;
+
+	if (proto == bpf_htons(ETH_P_ARP)) {
+		struct arp_ipv4 *arp = p;
+		if ((void *)(arp + 1) > data_end)
+			goto malformed;
+		if (arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) ||
+		    arp->hlen != 6 || arp->plen != 4)
+			goto malformed;
+		if (!rs)
+			goto no_ruleset;
+		src = arp->spa;
+		dst = arp->tpa;
+		best = walk(rs, rs->arp_list, best, src, dst, 0, 0);
+	} else if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = p;
+		if ((void *)(ip + 1) > data_end)
+			goto malformed;
+		__u32 ihl = ip->ihl;
+		if (ip->version != 4 || ihl < 5)
+			goto malformed;
+		__u32 hlen = ihl * 4;
+		if (p + hlen > data_end || bpf_ntohs(ip->tot_len) < hlen)
+			goto malformed;
+		int has_ports = 0;
+		__u32 dport = 0;
+		__u8 l4 = ip->protocol;
+		if (ip->frag_off & bpf_htons(0x3fff)) {
+			// MF set or a non-zero offset: a fragment.
+			count(COUNT_FRAGMENT, bytes);
+		} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_TCP) {
+			// Both headers start with the source and destination ports.
+			__be16 *ports = p + hlen;
+			if ((void *)(ports + 2) > data_end)
+				goto malformed;
+			dport = bpf_ntohs(ports[1]);
+			has_ports = 1;
+		} else if (l4 == IPPROTO_ICMP) {
+			__u8 *icmp = p + hlen;
+			if ((void *)(icmp + 4) > data_end)
+				goto malformed;
+		}
+		if (!rs)
+			goto no_ruleset;
+		src = ip->saddr;
+		dst = ip->daddr;
+		if (has_ports)
+			best = walk(rs, rs->port_list[l4 == IPPROTO_TCP][dport & 0xffff], best, src, dst, dport, 1);
+		best = walk(rs, rs->proto_list[l4], best, src, dst, dport, has_ports);
+		best = walk(rs, rs->any_list, best, src, dst, dport, has_ports);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		if (p + 40 > data_end)
+			goto malformed;
+		count(COUNT_IPV6, bytes);
+		count(COUNT_PASS, bytes);
+		return XDP_PASS;
+	} else {
+		count(COUNT_OTHER, bytes);
+		count(COUNT_PASS, bytes);
+		return XDP_PASS;
+	}
+
+	__u32 action;
+	if (best < MAX_RULES) {
+		struct rule *r = &rs->rules[best & (MAX_RULES - 1)];
+		action = r->action;
+		__u32 stat = r->stat;
+		struct counter_val *c = bpf_map_lookup_elem(&rule_stats, &stat);
+		if (c) {
+			c->packets++;
+			c->bytes += bytes;
+		}
+	} else {
+		action = rs->default_action;
+		count(COUNT_DEFAULT, bytes);
+	}
+
+	if (action == ACTION_ENGINE) {
+		long ret = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+		if (ret == XDP_REDIRECT) {
+			count(COUNT_ENGINE, bytes);
+			return XDP_REDIRECT;
+		}
+		count(COUNT_NO_SOCKET, bytes);
+		count(COUNT_PASS, bytes);
+		return XDP_PASS;
+	}
+	if (action == ACTION_DROP) {
+		count(COUNT_DROP, bytes);
+		return XDP_DROP;
+	}
+	count(COUNT_PASS, bytes);
+	return XDP_PASS;
+
+no_ruleset:
+	count(COUNT_NO_RULESET, bytes);
+	count(COUNT_PASS, bytes);
+	return XDP_PASS;
+
+malformed:
+	count(COUNT_MALFORMED, bytes);
+	count(COUNT_PASS, bytes);
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";

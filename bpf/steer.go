@@ -1,0 +1,141 @@
+package bpf
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+)
+
+// Mirrors of steer.c's types and constants; bpf2go generates the structs,
+// TestSteerLayout checks the sizes against the object's BTF.
+type (
+	// Ruleset is struct ruleset: every rule and the indexes that find
+	// them, written whole into a fresh inner map for every change.
+	Ruleset = steerRuleset
+	// Rule is struct rule.
+	Rule = steerRule
+	// List is struct list: ids of rules that may match a class of
+	// packets, in priority order.
+	List = steerList
+	// Counter is struct counter_val.
+	Counter = steerCounterVal
+)
+
+// Limits of the ruleset.
+const (
+	MaxRules = 256
+	MaxLists = 256
+	ListLen  = len(List{}.Ids)
+)
+
+// Actions (enum action).
+const (
+	ActionPass   = 0
+	ActionEngine = 1
+	ActionDrop   = 2
+)
+
+// Rule kinds and flags.
+const (
+	KindIPv4  = 0
+	KindARP   = 1
+	RulePorts = 1
+)
+
+// Counters of the action_stats map (enum counter).
+const (
+	CountEngine = iota
+	CountPass
+	CountDrop
+	CountDefault
+	CountMalformed
+	CountNoSocket
+	CountIPv6
+	CountOther
+	CountFragment
+	CountVLAN
+	CountNoRuleset
+	CountMax
+)
+
+// CounterNames names the action_stats counters, by index.
+var CounterNames = [CountMax]string{
+	"engine", "pass", "drop", "default", "malformed", "no_socket", "ipv6", "other_ethertype", "fragment", "vlan", "no_ruleset",
+}
+
+// ProgramName is the steering program's name, as the kernel reports it.
+const ProgramName = "fastpath_steer"
+
+// Steer is the loaded steering program and its maps.
+type Steer struct {
+	Program *ebpf.Program
+	// Rulesets is the outer array-of-maps; slot 0 holds the ruleset in
+	// use.
+	Rulesets *ebpf.Map
+	// XSKs is the XSKMAP, indexed by receive queue.
+	XSKs *ebpf.Map
+	// RuleStats and ActionStats are per-CPU Counter arrays.
+	RuleStats   *ebpf.Map
+	ActionStats *ebpf.Map
+	// RulesetSpec creates inner maps for Rulesets.
+	RulesetSpec *ebpf.MapSpec
+
+	objs steerObjects
+}
+
+// LoadSteer loads the steering program with an XSKMAP of queues entries.
+func LoadSteer(queues int) (*Steer, error) {
+	if queues < 1 {
+		return nil, fmt.Errorf("bpf: steering needs at least one queue, got %d", queues)
+	}
+	spec, err := loadSteer()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: load steering object: %w", err)
+	}
+	spec.Maps[steerMapXsks].MaxEntries = uint32(queues)
+	inner := spec.Maps[steerMapRulesets].InnerMap.Copy()
+	s := &Steer{}
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		return nil, fmt.Errorf("bpf: load steering program: %w", err)
+	}
+	// The template only gave the object full BTF for struct ruleset.
+	s.objs.RulesetTemplate.Close()
+	s.objs.RulesetTemplate = nil
+	s.Program = s.objs.FastpathSteer
+	s.Rulesets, s.XSKs = s.objs.Rulesets, s.objs.Xsks
+	s.RuleStats, s.ActionStats = s.objs.RuleStats, s.objs.ActionStats
+	s.RulesetSpec = inner
+	return s, nil
+}
+
+// Install writes rs into a new inner map and swaps it into the program's
+// outer map: packets see the old ruleset or the new one, never a mix. The
+// kernel frees the old inner map once no program run still uses it.
+func (s *Steer) Install(rs *Ruleset) error {
+	m, err := ebpf.NewMap(s.RulesetSpec)
+	if err != nil {
+		return fmt.Errorf("bpf: create ruleset map: %w", err)
+	}
+	defer m.Close() // the outer map keeps its own reference
+	if err := m.Put(uint32(0), rs); err != nil {
+		return fmt.Errorf("bpf: write ruleset: %w", err)
+	}
+	if err := s.Rulesets.Put(uint32(0), m); err != nil {
+		return fmt.Errorf("bpf: swap ruleset: %w", err)
+	}
+	return nil
+}
+
+// Close releases the program and maps. It is safe to call twice.
+func (s *Steer) Close() error {
+	if s == nil {
+		return nil
+	}
+	err := s.objs.Close()
+	s.objs = steerObjects{}
+	return err
+}
+
+// RulesetSize is sizeof(struct ruleset).
+const RulesetSize = int(unsafe.Sizeof(Ruleset{}))

@@ -1,0 +1,120 @@
+package steering
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// goldenUDP is a 60-byte frame from 198.18.0.2:1024 to 198.18.0.1:9000 with
+// a 4-byte payload, as tcpdump -XX shows it:
+//
+//	0x0000:  02fa 0000 0001 02fa 0000 0002 0800 4500  ..............E.
+//	0x0010:  0020 0001 4000 4011 aea4 c612 0002 c612  ....@.@.........
+//	0x0020:  0001 0400 2328 000c 72b0 6661 7374 0000  ....#(....fast..
+//	0x0030:  0000 0000 0000 0000 0000 0000            ............
+var goldenUDP = []byte{
+	0x02, 0xfa, 0x00, 0x00, 0x00, 0x01, 0x02, 0xfa, 0x00, 0x00, 0x00, 0x02, 0x08, 0x00, 0x45, 0x00,
+	0x00, 0x20, 0x00, 0x01, 0x40, 0x00, 0x40, 0x11, 0xae, 0xa4, 0xc6, 0x12, 0x00, 0x02, 0xc6, 0x12,
+	0x00, 0x01, 0x04, 0x00, 0x23, 0x28, 0x00, 0x0c, 0x72, 0xb0, 0x66, 0x61, 0x73, 0x74, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+}
+
+// pkt describes a test frame; build writes it. The program under test only
+// reads headers, so checksums are left zero; goldenUDP has valid ones.
+type pkt struct {
+	vlans    int // 0, 1 or 2 tags
+	etype    uint16
+	version  uint8 // IPv4 version field; 0 means 4
+	ihl      uint8 // 0 means 5
+	totLen   int   // 0: computed
+	frag     uint16
+	proto    uint8
+	src, dst netip.Addr
+	sport    uint16
+	dport    uint16
+	arpTPA   netip.Addr
+	payload  int
+}
+
+var (
+	engineIP = netip.MustParseAddr("198.18.0.1")
+	peerIP   = netip.MustParseAddr("198.18.0.2")
+)
+
+func udp(dport uint16) pkt {
+	return pkt{etype: 0x0800, proto: 17, src: peerIP, dst: engineIP, sport: 1024, dport: dport, payload: 4}
+}
+
+func tcp(dport uint16) pkt {
+	p := udp(dport)
+	p.proto = 6
+	p.payload = 12 // a 20-byte TCP header needs 12 more bytes after the UDP-sized 8
+	return p
+}
+
+func (p pkt) build() []byte {
+	b := []byte{0x02, 0xfa, 0, 0, 0, 1, 0x02, 0xfa, 0, 0, 0, 2}
+	for i := 0; i < p.vlans; i++ {
+		tpid := uint16(0x8100)
+		if i == 0 && p.vlans == 2 {
+			tpid = 0x88a8
+		}
+		b = binary.BigEndian.AppendUint16(b, tpid)
+		b = binary.BigEndian.AppendUint16(b, uint16(100+i))
+	}
+	b = binary.BigEndian.AppendUint16(b, p.etype)
+	switch p.etype {
+	case 0x0806:
+		b = binary.BigEndian.AppendUint16(b, 1)
+		b = binary.BigEndian.AppendUint16(b, 0x0800)
+		b = append(b, 6, 4, 0, 1)
+		b = append(b, 0x02, 0xfa, 0, 0, 0, 2)
+		s := peerIP.As4()
+		b = append(b, s[:]...)
+		b = append(b, 0, 0, 0, 0, 0, 0)
+		t := p.arpTPA.As4()
+		b = append(b, t[:]...)
+	case 0x0800:
+		ihl := p.ihl
+		if ihl == 0 {
+			ihl = 5
+		}
+		ver := p.version
+		if ver == 0 {
+			ver = 4
+		}
+		hlen := int(ihl) * 4
+		l4 := 8 + p.payload
+		tot := p.totLen
+		if tot == 0 {
+			tot = hlen + l4
+		}
+		ip := make([]byte, max(hlen, 20))
+		ip[0] = ver<<4 | ihl
+		binary.BigEndian.PutUint16(ip[2:], uint16(tot))
+		binary.BigEndian.PutUint16(ip[6:], p.frag)
+		ip[8], ip[9] = 64, p.proto
+		s, d := p.src.As4(), p.dst.As4()
+		copy(ip[12:], s[:])
+		copy(ip[16:], d[:])
+		for i := 20; i < hlen; i++ {
+			ip[i] = 1 // NOP options
+		}
+		b = append(b, ip...)
+		l := make([]byte, l4)
+		binary.BigEndian.PutUint16(l[0:], p.sport)
+		binary.BigEndian.PutUint16(l[2:], p.dport)
+		b = append(b, l...)
+	case 0x86dd:
+		ip6 := make([]byte, 40+8)
+		ip6[0] = 0x60
+		ip6[6] = 17
+		b = append(b, ip6...)
+	default:
+		b = append(b, make([]byte, 46)...)
+	}
+	for len(b) < 60 {
+		b = append(b, 0)
+	}
+	return b
+}

@@ -1,0 +1,320 @@
+package steering
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/fastpathnet/fastpath/bpf"
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/xsk"
+)
+
+// XDP verdicts.
+const (
+	xdpDrop     = 1
+	xdpPass     = 2
+	xdpRedirect = 4
+)
+
+var verdictNames = map[uint32]string{0: "ABORTED", 1: "DROP", 2: "PASS", 3: "TX", 4: "REDIRECT"}
+
+// attachLab attaches steering to A's veth in a fresh lab and registers an
+// XSK for queue 0, so that the engine action really redirects.
+func attachLab(t *testing.T, opts Options) (*lab.Lab, *Steering, *xsk.Socket) {
+	t.Helper()
+	l := lab.NewT(t, lab.Options{})
+	var s *Steering
+	var sock *xsk.Socket
+	err := l.A.Do(func() (err error) {
+		if s, err = Attach(l.A.Link, opts); err != nil {
+			return err
+		}
+		sock, err = xsk.New(l.A.Link, 0, xsk.DefaultOptions())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close(); s.Close() })
+	if err := s.Register(0, sock.FD()); err != nil {
+		t.Fatal(err)
+	}
+	return l, s, sock
+}
+
+func run(t *testing.T, s *Steering, frame []byte) uint32 {
+	t.Helper()
+	ret, err := s.Program().Run(&ebpf.RunOptions{Data: frame})
+	if err != nil {
+		t.Fatalf("test run of %d-byte frame: %v", len(frame), err)
+	}
+	return ret
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// testRules covers every kind of match.
+var testRules = []Rule{
+	{Name: "udp 9000", Proto: ProtoUDP, DstPort: Port(9000), Action: Engine},
+	{Name: "tcp range", Proto: ProtoTCP, DstPort: PortRange{40000, 40999}, Action: Engine},
+	{Name: "ping me", Proto: ProtoICMP, Dst: pfx("198.18.0.1/32"), Action: Engine},
+	{Name: "arp me", Proto: ProtoARP, Dst: pfx("198.18.0.1/32"), Action: Engine},
+	{Name: "bad net", Src: pfx("10.9.0.0/16"), Action: Drop},
+	{Name: "gre", Proto: 47, Action: Drop},
+	{Name: "dns here", Proto: ProtoUDP, Dst: pfx("198.18.0.0/24"), DstPort: Port(53), Action: Drop},
+	{Name: "any 7000-7010", DstPort: PortRange{7000, 7010}, Action: Engine},
+}
+
+func TestProgram(t *testing.T) {
+	_, s, _ := attachLab(t, Options{})
+	ids, err := s.SetRules(testRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := func(p pkt, src string) pkt { p.src = netip.MustParseAddr(src); return p }
+	to := func(p pkt, dst string) pkt { p.dst = netip.MustParseAddr(dst); return p }
+	with := func(p pkt, f func(*pkt)) pkt { f(&p); return p }
+	icmp := pkt{etype: 0x0800, proto: 1, src: peerIP, dst: engineIP, payload: 8}
+	arp := pkt{etype: 0x0806, arpTPA: engineIP}
+	cases := []struct {
+		name    string
+		frame   []byte
+		verdict uint32
+		rule    int // index in testRules that must count it, or -1
+		counter int // action counter that must count it, or -1
+	}{
+		{"golden UDP to 9000", goldenUDP, xdpRedirect, 0, bpf.CountEngine},
+		{"UDP to 9001: default", udp(9001).build(), xdpPass, -1, bpf.CountDefault},
+		{"UDP to 53, dst in prefix", udp(53).build(), xdpDrop, 6, bpf.CountDrop},
+		{"UDP to 53, dst outside prefix", to(udp(53), "198.19.0.1").build(), xdpPass, -1, bpf.CountDefault},
+		{"TCP to 40000 (range start)", tcp(40000).build(), xdpRedirect, 1, bpf.CountEngine},
+		{"TCP to 40999 (range end)", tcp(40999).build(), xdpRedirect, 1, bpf.CountEngine},
+		{"TCP to 41000 (past range)", tcp(41000).build(), xdpPass, -1, bpf.CountDefault},
+		{"TCP to 9000 (UDP rule)", tcp(9000).build(), xdpPass, -1, bpf.CountDefault},
+		{"UDP to 7005 (any-proto ports)", udp(7005).build(), xdpRedirect, 7, bpf.CountEngine},
+		{"TCP to 7010 (any-proto ports)", tcp(7010).build(), xdpRedirect, 7, bpf.CountEngine},
+		{"ICMP to me", icmp.build(), xdpRedirect, 2, bpf.CountEngine},
+		{"ICMP to another", to(icmp, "198.18.0.9").build(), xdpPass, -1, bpf.CountDefault},
+		{"ARP for me", arp.build(), xdpRedirect, 3, bpf.CountEngine},
+		{"ARP for another", with(arp, func(p *pkt) { p.arpTPA = peerIP }).build(), xdpPass, -1, bpf.CountDefault},
+		{"from bad net", from(udp(9001), "10.9.3.4").build(), xdpDrop, 4, bpf.CountDrop},
+		{"from bad net to 9000: earlier rule wins", from(udp(9000), "10.9.3.4").build(), xdpRedirect, 0, bpf.CountEngine},
+		{"GRE", with(icmp, func(p *pkt) { p.proto = 47 }).build(), xdpDrop, 5, bpf.CountDrop},
+		{"one VLAN tag", with(udp(9000), func(p *pkt) { p.vlans = 1 }).build(), xdpRedirect, 0, bpf.CountVLAN},
+		{"two VLAN tags", with(udp(9000), func(p *pkt) { p.vlans = 2 }).build(), xdpRedirect, 0, bpf.CountVLAN},
+		{"IP options (IHL 6)", with(udp(9000), func(p *pkt) { p.ihl = 6 }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"IP options (IHL 15)", with(udp(9000), func(p *pkt) { p.ihl = 15 }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"first fragment to 9000: no port match", with(udp(9000), func(p *pkt) { p.frag = 0x2000 }).build(), xdpPass, -1, bpf.CountFragment},
+		{"later fragment", with(udp(9000), func(p *pkt) { p.frag = 0x0010 }).build(), xdpPass, -1, bpf.CountFragment},
+		{"fragment of ICMP to me: L3 rule", with(icmp, func(p *pkt) { p.frag = 0x0020 }).build(), xdpRedirect, 2, bpf.CountFragment},
+		{"IPv6", pkt{etype: 0x86dd}.build(), xdpPass, -1, bpf.CountIPv6},
+		{"LLDP", pkt{etype: 0x88cc}.build(), xdpPass, -1, bpf.CountOther},
+		// Malformed frames go to the kernel, even when they look like a
+		// match.
+		{"IPv4 version 6", with(udp(9000), func(p *pkt) { p.version = 6 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"IHL 4", with(udp(9000), func(p *pkt) { p.ihl = 4 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"total length < header", with(udp(9000), func(p *pkt) { p.totLen = 19 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"ARP with wrong lengths", func() []byte { b := arp.build(); b[18] = 8; return b }(), xdpPass, -1, bpf.CountMalformed},
+	}
+	// Truncations: every cut inside a header the program must read.
+	for _, tc := range []struct {
+		name string
+		p    pkt
+		cuts []int
+	}{
+		{"UDP to 9000", udp(9000), []int{14, 20, 33, 34, 35, 37}},
+		{"UDP to 9000 behind two tags", with(udp(9000), func(p *pkt) { p.vlans = 2 }), []int{14, 17, 21, 30, 41, 44}},
+		{"UDP to 9000 with IHL 15", with(udp(9000), func(p *pkt) { p.ihl = 15 }), []int{34, 60, 73, 77}},
+		{"ICMP to me", icmp, []int{34, 37}},
+		{"ARP for me", arp, []int{14, 27, 41}},
+		{"IPv6", pkt{etype: 0x86dd}, []int{14, 53}},
+	} {
+		full := tc.p.build()
+		for _, n := range tc.cuts {
+			cases = append(cases, struct {
+				name    string
+				frame   []byte
+				verdict uint32
+				rule    int
+				counter int
+			}{fmt.Sprintf("%s cut at %d", tc.name, n), full[:n], xdpPass, -1, bpf.CountMalformed})
+		}
+	}
+
+	for _, tc := range cases {
+		beforeRules, err := s.Rules()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := s.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := run(t, s, tc.frame)
+		if got != tc.verdict {
+			t.Errorf("%s: verdict %s, want %s", tc.name, verdictNames[got], verdictNames[tc.verdict])
+			continue
+		}
+		afterRules, _ := s.Rules()
+		after, _ := s.Stats()
+		for i := range afterRules {
+			want := uint64(0)
+			if i == tc.rule {
+				want = 1
+			}
+			if d := afterRules[i].Packets - beforeRules[i].Packets; d != want {
+				t.Errorf("%s: rule %q counted %d packets, want %d", tc.name, afterRules[i].Rule.Name, d, want)
+			}
+			if afterRules[i].ID != ids[i] {
+				t.Errorf("rule %d has ID %d, want %d", i, afterRules[i].ID, ids[i])
+			}
+		}
+		if tc.counter >= 0 && after[tc.counter].Packets != before[tc.counter].Packets+1 {
+			t.Errorf("%s: counter %s did not count it", tc.name, Names[tc.counter])
+		}
+		if d := after[tc.counter].Bytes - before[tc.counter].Bytes; d != uint64(len(tc.frame)) {
+			t.Errorf("%s: counter %s counted %d bytes, want %d", tc.name, Names[tc.counter], d, len(tc.frame))
+		}
+		verdictCounter := map[uint32]int{xdpPass: bpf.CountPass, xdpDrop: bpf.CountDrop, xdpRedirect: bpf.CountEngine}[got]
+		if after[verdictCounter].Packets != before[verdictCounter].Packets+1 {
+			t.Errorf("%s: verdict counter %s did not count it", tc.name, Names[verdictCounter])
+		}
+	}
+}
+
+// TestNoSocketFallsBack: the engine action on a queue with no socket passes
+// the frame to the kernel and counts it.
+func TestNoSocketFallsBack(t *testing.T) {
+	_, s, _ := attachLab(t, Options{})
+	if _, err := s.Add(Rule{Proto: ProtoUDP, DstPort: Port(9000), Action: Engine}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unregister(0); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Stats()
+	if got := run(t, s, goldenUDP); got != xdpPass {
+		t.Fatalf("verdict %s, want PASS", verdictNames[got])
+	}
+	after, _ := s.Stats()
+	if after[bpf.CountNoSocket].Packets != before[bpf.CountNoSocket].Packets+1 {
+		t.Fatal("no_socket not counted")
+	}
+}
+
+// TestRuleEdits: IDs survive edits around them, a removed rule stops
+// matching, a reused counter slot starts from zero, the default changes.
+func TestRuleEdits(t *testing.T) {
+	_, s, _ := attachLab(t, Options{Default: Drop})
+	if got := run(t, s, goldenUDP); got != xdpDrop {
+		t.Fatalf("no rules, default drop: verdict %s", verdictNames[got])
+	}
+	a, err := s.Add(Rule{Name: "a", Proto: ProtoUDP, DstPort: Port(9000), Action: Engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, goldenUDP)
+	b, err := s.Insert(0, Rule{Name: "b", Proto: ProtoUDP, DstPort: Port(9000), Action: Pass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, s, goldenUDP); got != xdpPass {
+		t.Fatalf("inserted first rule did not win: %s", verdictNames[got])
+	}
+	rules, _ := s.Rules()
+	if len(rules) != 2 || rules[0].ID != b || rules[1].ID != a || rules[1].Packets != 1 || rules[0].Packets != 1 {
+		t.Fatalf("rules after insert: %+v", rules)
+	}
+	if err := s.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(b); !errors.Is(err, ErrNoRule) {
+		t.Fatalf("second Remove: %v", err)
+	}
+	c, err := s.Add(Rule{Name: "c", Proto: ProtoICMP, Action: Drop}) // takes b's counter slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _ = s.Rules()
+	if len(rules) != 2 || rules[0].ID != a || rules[1].ID != c || rules[1].Packets != 0 {
+		t.Fatalf("rules after remove and add: %+v", rules)
+	}
+	if got := run(t, s, goldenUDP); got != xdpRedirect {
+		t.Fatalf("after removing b: %s", verdictNames[got])
+	}
+	if err := s.SetDefault(Pass); err != nil || s.Default() != Pass {
+		t.Fatal(err)
+	}
+	if got := run(t, s, udp(1).build()); got != xdpPass {
+		t.Fatalf("default pass: %s", verdictNames[got])
+	}
+	// A rule the program cannot hold leaves the installed rules alone.
+	if _, err := s.Add(Rule{Proto: ProtoICMP, DstPort: Port(1)}); !errors.Is(err, ErrRule) {
+		t.Fatalf("ICMP rule with ports: %v", err)
+	}
+	if rules, _ := s.Rules(); len(rules) != 2 {
+		t.Fatalf("a refused rule changed the rules: %+v", rules)
+	}
+}
+
+// TestSwapIsAtomic changes the rules continuously while frames are tested:
+// every verdict is the old ruleset's or the new one's. Ruleset A drops the
+// frame by rule and passes by default; B engines it by default and has no
+// rule for it; any mix of the two would pass it.
+func TestSwapIsAtomic(t *testing.T) {
+	_, s, _ := attachLab(t, Options{})
+	a := []Rule{{Proto: ProtoUDP, DstPort: Port(9000), Action: Drop}}
+	b := []Rule{{Proto: ProtoUDP, DstPort: Port(9001), Action: Drop}}
+	// Start from A: the empty ruleset Attach installs passes the frame.
+	if _, err := s.SetRules(a); err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for i := 0; !stop.Load(); i++ {
+			var err error
+			if i%2 == 0 {
+				_, err = s.SetRules(a)
+				if err == nil {
+					err = s.SetDefault(Pass)
+				}
+			} else {
+				// One swap: rules and default together.
+				s.def = Engine
+				_, err = s.SetRules(b)
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	seen := map[uint32]int{}
+	for i := 0; i < 20000; i++ {
+		ret, err := s.Program().Run(&ebpf.RunOptions{Data: goldenUDP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[ret]++
+	}
+	stop.Store(true)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("verdicts: %v", seen)
+	if seen[xdpDrop] == 0 || seen[xdpRedirect] == 0 {
+		t.Fatalf("did not see both rulesets: %v", seen)
+	}
+	// SetRules(a) then SetDefault(Pass) are two swaps: between them
+	// ruleset A runs with B's default (engine), which also drops the frame
+	// by rule. PASS can come only from a mixed ruleset.
+	if seen[xdpPass] != 0 {
+		t.Fatalf("%d frames saw a half-installed ruleset (PASS): %v", seen[xdpPass], seen)
+	}
+}

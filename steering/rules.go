@@ -1,0 +1,327 @@
+package steering
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/fastpathnet/fastpath/bpf"
+)
+
+// Action is what a rule does with the frames it matches.
+type Action uint8
+
+const (
+	// Pass hands the frame to the kernel. It is the zero Action.
+	Pass Action = bpf.ActionPass
+	// Engine hands the frame to the AF_XDP socket registered for the
+	// queue it arrived on, or to the kernel when none is.
+	Engine Action = bpf.ActionEngine
+	// Drop drops the frame.
+	Drop Action = bpf.ActionDrop
+)
+
+func (a Action) String() string {
+	switch a {
+	case Engine:
+		return "engine"
+	case Pass:
+		return "pass"
+	case Drop:
+		return "drop"
+	}
+	return fmt.Sprintf("Action(%d)", uint8(a))
+}
+
+// ParseAction parses "engine", "pass" or "drop".
+func ParseAction(s string) (Action, error) {
+	switch strings.ToLower(s) {
+	case "engine":
+		return Engine, nil
+	case "pass":
+		return Pass, nil
+	case "drop":
+		return Drop, nil
+	}
+	return 0, fmt.Errorf("steering: action %q: %w: use engine, pass or drop", s, ErrRule)
+}
+
+// Proto selects what a rule matches: an IPv4 protocol number, any IPv4
+// protocol, or ARP.
+type Proto uint16
+
+const (
+	// ProtoAny matches every IPv4 packet (not ARP).
+	ProtoAny  Proto = 0
+	ProtoICMP Proto = 1
+	ProtoTCP  Proto = 6
+	ProtoUDP  Proto = 17
+	// ProtoARP matches ARP for IPv4 over Ethernet. Dst is matched against
+	// the target protocol address, Src against the sender's.
+	ProtoARP Proto = 0x100
+)
+
+func (p Proto) String() string {
+	switch p {
+	case ProtoAny:
+		return "any"
+	case ProtoICMP:
+		return "icmp"
+	case ProtoTCP:
+		return "tcp"
+	case ProtoUDP:
+		return "udp"
+	case ProtoARP:
+		return "arp"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// ParseProto parses "any", "icmp", "tcp", "udp", "arp" or an IP protocol
+// number from 1 to 255.
+func ParseProto(s string) (Proto, error) {
+	switch strings.ToLower(s) {
+	case "any", "":
+		return ProtoAny, nil
+	case "icmp":
+		return ProtoICMP, nil
+	case "tcp":
+		return ProtoTCP, nil
+	case "udp":
+		return ProtoUDP, nil
+	case "arp":
+		return ProtoARP, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 255 {
+		return 0, fmt.Errorf("steering: protocol %q: %w: use any, icmp, tcp, udp, arp or a number from 1 to 255", s, ErrRule)
+	}
+	return Proto(n), nil
+}
+
+// PortRange is an inclusive range of destination ports. The zero value
+// matches every port.
+type PortRange struct{ Lo, Hi uint16 }
+
+// Port is the range of the one port p.
+func Port(p uint16) PortRange { return PortRange{p, p} }
+
+// Any reports whether r matches every port.
+func (r PortRange) Any() bool { return r == PortRange{} || r == PortRange{0, 65535} }
+
+func (r PortRange) String() string {
+	switch {
+	case r.Any():
+		return "any"
+	case r.Lo == r.Hi:
+		return strconv.Itoa(int(r.Lo))
+	}
+	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+}
+
+// ParsePortRange parses "P" or "A-B".
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err1 := strconv.ParseUint(lo, 10, 16)
+	b, err2 := a, error(nil)
+	if isRange {
+		b, err2 = strconv.ParseUint(hi, 10, 16)
+	}
+	if err1 != nil || err2 != nil || a > b {
+		return PortRange{}, fmt.Errorf("steering: port range %q: %w: use a port (53) or a range (1024-2047) of 0 to 65535", s, ErrRule)
+	}
+	return PortRange{uint16(a), uint16(b)}, nil
+}
+
+// Rule matches frames and says what to do with them. Zero fields match
+// everything; every set field must match. Rules are tried in order: the
+// first that matches decides.
+type Rule struct {
+	// Name labels the rule for people (listings, metrics); the program
+	// does not see it.
+	Name  string
+	Proto Proto
+	// Dst and Src are IPv4 prefixes; the zero Prefix matches any address.
+	Dst netip.Prefix
+	Src netip.Prefix
+	// DstPort needs Proto TCP, UDP or any (then it matches TCP and UDP).
+	// A rule with ports never matches an IPv4 fragment, so that all of a
+	// datagram goes the same way.
+	DstPort PortRange
+	Action  Action
+}
+
+func (r Rule) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s", r.Proto)
+	if r.Dst.IsValid() {
+		fmt.Fprintf(&b, " dst %s", r.Dst)
+	}
+	if r.Src.IsValid() {
+		fmt.Fprintf(&b, " src %s", r.Src)
+	}
+	if !r.DstPort.Any() {
+		fmt.Fprintf(&b, " dport %s", r.DstPort)
+	}
+	fmt.Fprintf(&b, " -> %s", r.Action)
+	return b.String()
+}
+
+// ErrRule reports a rule or ruleset the program cannot hold.
+var ErrRule = errors.New("invalid rule")
+
+// Check reports why the program cannot hold r, if it cannot.
+func (r Rule) Check() error {
+	for _, p := range []netip.Prefix{r.Dst, r.Src} {
+		if p.IsValid() && !p.Addr().Is4() {
+			return fmt.Errorf("steering: rule %q: prefix %s: %w: only IPv4 prefixes", r.Name, p, ErrRule)
+		}
+	}
+	if r.Action > Drop {
+		return fmt.Errorf("steering: rule %q: %v: %w", r.Name, r.Action, ErrRule)
+	}
+	if r.Proto > 255 && r.Proto != ProtoARP {
+		return fmt.Errorf("steering: rule %q: protocol %d: %w", r.Name, r.Proto, ErrRule)
+	}
+	if !r.DstPort.Any() {
+		if r.DstPort.Lo > r.DstPort.Hi {
+			return fmt.Errorf("steering: rule %q: port range %d-%d: %w", r.Name, r.DstPort.Lo, r.DstPort.Hi, ErrRule)
+		}
+		if r.Proto != ProtoAny && r.Proto != ProtoTCP && r.Proto != ProtoUDP {
+			return fmt.Errorf("steering: rule %q: %w: ports need protocol tcp, udp or any, not %s", r.Name, ErrRule, r.Proto)
+		}
+	}
+	return nil
+}
+
+// be32 returns the uint32 whose in-memory (little-endian) bytes are the
+// address's bytes in network order, as the program compares them.
+func be32(a [4]byte) uint32 { return binary.LittleEndian.Uint32(a[:]) }
+
+func prefixMatch(p netip.Prefix) (addr, mask uint32) {
+	if !p.IsValid() {
+		return 0, 0
+	}
+	p = p.Masked()
+	var m [4]byte
+	for i := 0; i < p.Bits(); i++ {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	return be32(p.Addr().As4()), be32(m)
+}
+
+// compile builds the program's ruleset for rules in priority order, with
+// rule i counting into stat slot stats[i].
+func compile(rules []Rule, stats []uint32, def Action) (*bpf.Ruleset, error) {
+	if len(rules) > bpf.MaxRules-1 {
+		return nil, fmt.Errorf("steering: %d rules: %w: at most %d", len(rules), ErrRule, bpf.MaxRules-1)
+	}
+	if def > Drop {
+		return nil, fmt.Errorf("steering: default action %v: %w", def, ErrRule)
+	}
+	rs := &bpf.Ruleset{Nrules: uint32(len(rules)), DefaultAction: uint8(def)}
+	for i, r := range rules {
+		if err := r.Check(); err != nil {
+			return nil, err
+		}
+		br := bpf.Rule{Action: uint8(r.Action), Stat: stats[i], PortLo: 0, PortHi: 65535}
+		br.Dst, br.DstMask = prefixMatch(r.Dst)
+		br.Src, br.SrcMask = prefixMatch(r.Src)
+		switch r.Proto {
+		case ProtoARP:
+			br.Kind = bpf.KindARP
+		default:
+			br.Kind, br.Proto = bpf.KindIPv4, uint8(r.Proto)
+		}
+		if !r.DstPort.Any() {
+			br.Flags |= bpf.RulePorts
+			br.PortLo, br.PortHi = r.DstPort.Lo, r.DstPort.Hi
+		}
+		rs.Rules[i] = br
+	}
+
+	// Lists, deduplicated: lists[0] is the empty list.
+	lists := map[string]uint8{"": 0}
+	nlists := 1
+	intern := func(ids []uint8, what func() string) (uint8, error) {
+		if len(ids) > bpf.ListLen {
+			return 0, fmt.Errorf("steering: %w: %d rules could match %s; the program tries at most %d: merge some", ErrRule, len(ids), what(), bpf.ListLen)
+		}
+		key := string(ids)
+		if l, ok := lists[key]; ok {
+			return l, nil
+		}
+		if nlists == bpf.MaxLists {
+			return 0, fmt.Errorf("steering: %w: the rules need more than %d distinct candidate lists: use fewer distinct port ranges", ErrRule, bpf.MaxLists-1)
+		}
+		l := uint8(nlists)
+		nlists++
+		lists[key] = l
+		rs.Lists[l].Len = uint8(len(ids))
+		copy(rs.Lists[l].Ids[:], ids)
+		return l, nil
+	}
+
+	var err error
+	collect := func(keep func(Rule) bool) []uint8 {
+		var ids []uint8
+		for i, r := range rules {
+			if keep(r) {
+				ids = append(ids, uint8(i))
+			}
+		}
+		return ids
+	}
+	noPorts := func(r Rule) bool { return r.DstPort.Any() }
+	if rs.ArpList, err = intern(collect(func(r Rule) bool { return r.Proto == ProtoARP }), func() string { return "ARP" }); err != nil {
+		return nil, err
+	}
+	if rs.AnyList, err = intern(collect(func(r Rule) bool { return r.Proto == ProtoAny && noPorts(r) }), func() string { return "every IPv4 packet" }); err != nil {
+		return nil, err
+	}
+	for p := 1; p < 256; p++ {
+		ids := collect(func(r Rule) bool { return int(r.Proto) == p && noPorts(r) })
+		if rs.ProtoList[p], err = intern(ids, func() string { return "protocol " + Proto(p).String() }); err != nil {
+			return nil, err
+		}
+	}
+	// Port lists: sweep the port space once per protocol, recomputing the
+	// candidate list only where a rule's range starts or ends.
+	for pi, proto := range []Proto{ProtoUDP, ProtoTCP} {
+		var portRules []int
+		for i, r := range rules {
+			if !r.DstPort.Any() && (r.Proto == proto || r.Proto == ProtoAny) {
+				portRules = append(portRules, i)
+			}
+		}
+		if len(portRules) == 0 {
+			continue
+		}
+		var cur uint8
+		for port := 0; port < 65536; port++ {
+			changed := port == 0
+			for _, i := range portRules {
+				pr := rules[i].DstPort
+				if int(pr.Lo) == port || int(pr.Hi)+1 == port {
+					changed = true
+				}
+			}
+			if changed {
+				var ids []uint8
+				for _, i := range portRules {
+					if pr := rules[i].DstPort; int(pr.Lo) <= port && port <= int(pr.Hi) {
+						ids = append(ids, uint8(i))
+					}
+				}
+				if cur, err = intern(ids, func() string { return fmt.Sprintf("%s port %d", proto, port) }); err != nil {
+					return nil, err
+				}
+			}
+			rs.PortList[pi][port] = cur
+		}
+	}
+	return rs, nil
+}

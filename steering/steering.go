@@ -1,0 +1,442 @@
+// Package steering is fastpath's XDP control plane: it attaches the
+// steering program to a device through a bpf_link, so that a crash or
+// SIGKILL leaves nothing attached, registers the engine's AF_XDP sockets per
+// queue, installs rules atomically and reads the program's counters.
+//
+// Frames the rules give to the engine go to the socket registered for the
+// queue they arrived on; everything else goes to the kernel, so a host
+// running fastpath keeps its SSH and the rest of its traffic.
+package steering
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/fastpathnet/fastpath/bpf"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Mode is how the program is attached.
+type Mode uint8
+
+const (
+	// ModeAuto tries native (driver) mode and falls back to generic.
+	ModeAuto Mode = iota
+	// ModeNative runs the program in the driver, before any skb exists.
+	ModeNative
+	// ModeGeneric runs it after the kernel built an skb: works on every
+	// device, much slower.
+	ModeGeneric
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeAuto:
+		return "auto"
+	case ModeNative:
+		return "native"
+	case ModeGeneric:
+		return "generic"
+	}
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
+// ParseMode parses "auto", "native" (or "driver", "drv") or "generic"
+// (or "skb").
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "auto", "":
+		return ModeAuto, nil
+	case "native", "driver", "drv":
+		return ModeNative, nil
+	case "generic", "skb":
+		return ModeGeneric, nil
+	}
+	return 0, fmt.Errorf("steering: XDP mode %q: %w: use auto, native or generic", s, ErrOptions)
+}
+
+// Errors.
+var (
+	// ErrAttached: the device already carries an XDP program.
+	ErrAttached = errors.New("device already has an XDP program")
+	// ErrOptions: an Options field is out of range.
+	ErrOptions = errors.New("invalid options")
+	// ErrNoDevice: no such device in this network namespace.
+	ErrNoDevice = errors.New("no such device in this network namespace (list them with: ip link show)")
+	// ErrNoRule: no installed rule has that ID.
+	ErrNoRule = errors.New("no such rule")
+)
+
+// Options configure Attach. The zero value attaches in auto mode with the
+// default action Pass and an XSKMAP as large as the device's queue count.
+type Options struct {
+	Mode Mode
+	// Replace detaches an XDP program attached through netlink (ip link
+	// set dev DEV xdp ...) instead of refusing. A program held by another
+	// process's bpf_link cannot be replaced.
+	Replace bool
+	// Default is the action for frames that match no rule. The zero
+	// value is Pass.
+	Default Action
+	// Queues sizes the XSKMAP; 0 means the device's queue count.
+	Queues int
+}
+
+// ID names an installed rule; it stays the same while the rule is
+// installed, whatever is added or removed around it.
+type ID uint32
+
+// Steering is the steering program attached to one device.
+type Steering struct {
+	dev     string
+	ifindex int
+	mode    Mode
+	steer   *bpf.Steer
+	link    link.Link
+
+	def    Action
+	rules  []Rule
+	ids    []ID
+	slots  []uint32 // rule i counts into stat slot slots[i]
+	free   []uint32 // unused stat slots
+	nextID ID
+	closed bool
+}
+
+// Attach loads the steering program and attaches it to dev, found in the
+// calling thread's network namespace, through a bpf_link. The program
+// starts with no rules: every frame takes opts.Default.
+func Attach(dev string, opts Options) (*Steering, error) {
+	if opts.Mode > ModeGeneric {
+		return nil, fmt.Errorf("steering: %v: %w", opts.Mode, ErrOptions)
+	}
+	if opts.Default > Drop || opts.Queues < 0 {
+		return nil, fmt.Errorf("steering: default action %v, queues %d: %w", opts.Default, opts.Queues, ErrOptions)
+	}
+	lk, err := netlink.LinkByName(dev)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("steering: device %q: %w", dev, ErrNoDevice)
+		}
+		return nil, fmt.Errorf("steering: look up %q: %w", dev, err)
+	}
+	attrs := lk.Attrs()
+	if x := attrs.Xdp; x != nil && x.Attached {
+		if !opts.Replace {
+			return nil, fmt.Errorf("steering: %s: %w: %s; remove it with `ip link set dev %s xdp off` if it was attached with ip, or stop the process that holds its bpf_link (bpftool link show), or set Replace",
+				dev, ErrAttached, describeProg(x.ProgId, x.AttachMode), dev)
+		}
+		if err := netlink.LinkSetXdpFdWithFlags(lk, -1, xdpFlags(x.AttachMode)); err != nil {
+			return nil, fmt.Errorf("steering: %s: replace %s: %w (a program held by a bpf_link cannot be replaced: stop its owner)",
+				dev, describeProg(x.ProgId, x.AttachMode), err)
+		}
+	}
+	queues := opts.Queues
+	if queues == 0 {
+		queues = max(attrs.NumRxQueues, attrs.NumTxQueues, 1)
+	}
+	st, err := bpf.LoadSteer(queues)
+	if err != nil {
+		return nil, fmt.Errorf("steering: %w", withHint(err))
+	}
+	s := &Steering{dev: dev, ifindex: attrs.Index, steer: st, def: opts.Default}
+	for i := bpf.MaxRules - 1; i >= 0; i-- {
+		s.free = append(s.free, uint32(i))
+	}
+	if err := s.install(nil, nil, nil); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.attach(opts.Mode); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Steering) attach(mode Mode) error {
+	try := func(flags link.XDPAttachFlags) error {
+		l, err := link.AttachXDP(link.XDPOptions{Program: s.steer.Program, Interface: s.ifindex, Flags: flags})
+		if err != nil {
+			return err
+		}
+		s.link = l
+		return nil
+	}
+	var err error
+	switch mode {
+	case ModeNative:
+		err = try(link.XDPDriverMode)
+		s.mode = ModeNative
+	case ModeGeneric:
+		err = try(link.XDPGenericMode)
+		s.mode = ModeGeneric
+	default:
+		s.mode = ModeNative
+		if err = try(link.XDPDriverMode); err != nil {
+			s.mode = ModeGeneric
+			if gerr := try(link.XDPGenericMode); gerr != nil {
+				err = fmt.Errorf("native: %w; generic: %w", err, gerr)
+			} else {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
+		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("steering: attach to %s: %w: %w (another program was attached meanwhile)", s.dev, err, ErrAttached)
+		}
+		return fmt.Errorf("steering: attach to %s in %v mode: %w", s.dev, mode, withHint(err))
+	}
+	return nil
+}
+
+func withHint(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%w: loading and attaching XDP programs needs CAP_BPF and CAP_NET_ADMIN (or root)", err)
+	}
+	return err
+}
+
+func xdpFlags(attachMode uint32) int {
+	switch attachMode {
+	case 1:
+		return unix.XDP_FLAGS_DRV_MODE
+	case 2:
+		return unix.XDP_FLAGS_SKB_MODE
+	case 3:
+		return unix.XDP_FLAGS_HW_MODE
+	}
+	return 0
+}
+
+// describeProg names an attached program for a message.
+func describeProg(id uint32, attachMode uint32) string {
+	mode := map[uint32]string{1: "native", 2: "generic", 3: "offloaded"}[attachMode]
+	name := "?"
+	if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
+		if info, err := p.Info(); err == nil {
+			name = info.Name
+		}
+		p.Close()
+	}
+	return fmt.Sprintf("program %d (%q) in %s mode", id, name, mode)
+}
+
+// Device is the device the program is attached to.
+func (s *Steering) Device() string { return s.dev }
+
+// Mode is the attach mode obtained: ModeNative or ModeGeneric.
+func (s *Steering) Mode() Mode { return s.mode }
+
+// Program is the attached program.
+func (s *Steering) Program() *ebpf.Program { return s.steer.Program }
+
+// Register sends the engine's frames arriving on queue to the AF_XDP
+// socket fd.
+func (s *Steering) Register(queue, fd int) error {
+	if err := s.steer.XSKs.Put(uint32(queue), uint32(fd)); err != nil {
+		return fmt.Errorf("steering: register socket for %s queue %d: %w", s.dev, queue, err)
+	}
+	return nil
+}
+
+// Unregister stops sending queue's frames to a socket: engine frames on it
+// go to the kernel (counted as no_socket).
+func (s *Steering) Unregister(queue int) error {
+	if err := s.steer.XSKs.Delete(uint32(queue)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("steering: unregister %s queue %d: %w", s.dev, queue, err)
+	}
+	return nil
+}
+
+// Add appends r as the lowest-priority rule and returns its ID.
+func (s *Steering) Add(r Rule) (ID, error) {
+	return s.Insert(len(s.rules), r)
+}
+
+// Insert puts r at position pos (0 = first tried) and returns its ID.
+func (s *Steering) Insert(pos int, r Rule) (ID, error) {
+	if pos < 0 || pos > len(s.rules) {
+		return 0, fmt.Errorf("steering: position %d of %d rules: %w", pos, len(s.rules), ErrOptions)
+	}
+	if len(s.free) == 0 {
+		return 0, fmt.Errorf("steering: %w: the program holds at most %d rules", ErrRule, bpf.MaxRules-1)
+	}
+	slot := s.free[len(s.free)-1]
+	id := s.nextID
+	rules := slices.Insert(slices.Clone(s.rules), pos, r)
+	ids := slices.Insert(slices.Clone(s.ids), pos, id)
+	slots := slices.Insert(slices.Clone(s.slots), pos, slot)
+	// A reused slot starts from zero.
+	if err := s.clearSlot(slot); err != nil {
+		return 0, err
+	}
+	if err := s.install(rules, ids, slots); err != nil {
+		return 0, err
+	}
+	s.free = s.free[:len(s.free)-1]
+	s.nextID++
+	return id, nil
+}
+
+// Remove deletes the rule with the given ID.
+func (s *Steering) Remove(id ID) error {
+	i := slices.Index(s.ids, id)
+	if i < 0 {
+		return fmt.Errorf("steering: rule %d: %w", id, ErrNoRule)
+	}
+	slot := s.slots[i]
+	if err := s.install(slices.Delete(slices.Clone(s.rules), i, i+1), slices.Delete(slices.Clone(s.ids), i, i+1),
+		slices.Delete(slices.Clone(s.slots), i, i+1)); err != nil {
+		return err
+	}
+	s.free = append(s.free, slot)
+	return nil
+}
+
+// SetRules replaces every rule at once and returns the new rules' IDs.
+func (s *Steering) SetRules(rules []Rule) ([]ID, error) {
+	if len(rules) > bpf.MaxRules-1 {
+		return nil, fmt.Errorf("steering: %d rules: %w: at most %d", len(rules), ErrRule, bpf.MaxRules-1)
+	}
+	ids := make([]ID, len(rules))
+	slots := make([]uint32, len(rules))
+	for i := range rules {
+		ids[i] = s.nextID + ID(i)
+		slots[i] = uint32(i)
+		if err := s.clearSlot(uint32(i)); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.install(slices.Clone(rules), ids, slots); err != nil {
+		return nil, err
+	}
+	s.nextID += ID(len(rules))
+	s.free = s.free[:0]
+	for i := bpf.MaxRules - 1; i >= len(rules); i-- {
+		s.free = append(s.free, uint32(i))
+	}
+	return ids, nil
+}
+
+// SetDefault sets the action for frames that match no rule.
+func (s *Steering) SetDefault(a Action) error {
+	old := s.def
+	s.def = a
+	if err := s.install(s.rules, s.ids, s.slots); err != nil {
+		s.def = old
+		return err
+	}
+	return nil
+}
+
+// Default is the action for frames that match no rule.
+func (s *Steering) Default() Action { return s.def }
+
+// install compiles and swaps in a ruleset, and adopts it on success.
+func (s *Steering) install(rules []Rule, ids []ID, slots []uint32) error {
+	if s.closed {
+		return fmt.Errorf("steering: %s: closed", s.dev)
+	}
+	rs, err := compile(rules, slots, s.def)
+	if err != nil {
+		return err
+	}
+	if err := s.steer.Install(rs); err != nil {
+		return fmt.Errorf("steering: %w", err)
+	}
+	s.rules, s.ids, s.slots = rules, ids, slots
+	return nil
+}
+
+func (s *Steering) clearSlot(slot uint32) error {
+	zero := make([]bpf.Counter, ebpf.MustPossibleCPU())
+	if err := s.steer.RuleStats.Put(slot, zero); err != nil {
+		return fmt.Errorf("steering: clear counters: %w", err)
+	}
+	return nil
+}
+
+// Counter is a packet and byte count.
+type Counter struct {
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// InstalledRule is a rule, its ID and its counters.
+type InstalledRule struct {
+	ID   ID
+	Rule Rule
+	Counter
+}
+
+// Rules returns the installed rules in the order they are tried, with
+// their counters.
+func (s *Steering) Rules() ([]InstalledRule, error) {
+	out := make([]InstalledRule, len(s.rules))
+	for i := range s.rules {
+		c, err := sumCounter(s.steer.RuleStats, s.slots[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = InstalledRule{ID: s.ids[i], Rule: s.rules[i], Counter: c}
+	}
+	return out, nil
+}
+
+// Stats are the program's per-action counters, summed over CPUs: what it
+// did with frames (engine, pass, drop) and why (default, malformed,
+// no_socket, ...). Index them with the bpf.Count constants; Names labels
+// them.
+type Stats [bpf.CountMax]Counter
+
+// Names labels Stats, by index.
+var Names = bpf.CounterNames
+
+// Stats reads the per-action counters.
+func (s *Steering) Stats() (Stats, error) { return readStats(s.steer.ActionStats) }
+
+func readStats(m *ebpf.Map) (Stats, error) {
+	var st Stats
+	for i := range st {
+		c, err := sumCounter(m, uint32(i))
+		if err != nil {
+			return st, err
+		}
+		st[i] = c
+	}
+	return st, nil
+}
+
+func sumCounter(m *ebpf.Map, key uint32) (Counter, error) {
+	var per []bpf.Counter
+	if err := m.Lookup(key, &per); err != nil {
+		return Counter{}, fmt.Errorf("steering: read counter %d: %w", key, err)
+	}
+	var c Counter
+	for _, v := range per {
+		c.Packets += v.Packets
+		c.Bytes += v.Bytes
+	}
+	return c, nil
+}
+
+// Close detaches the program and frees its maps. It is safe to call twice.
+func (s *Steering) Close() error {
+	if s == nil || s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.link != nil {
+		errs = append(errs, s.link.Close())
+	}
+	errs = append(errs, s.steer.Close())
+	return errors.Join(errs...)
+}
