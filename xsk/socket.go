@@ -330,7 +330,9 @@ func (s *Socket) UMEM() *umem.UMEM { return s.umem }
 func (s *Socket) Info() Info { return s.info }
 
 // Close unbinds the socket and releases what it created: its rings, the
-// socket and, if it made one, its UMEM. It is safe to call twice. Of sockets
+// socket and, if it made one, its UMEM. It is safe to call twice. Like the
+// datapath methods it belongs to the socket's goroutine: stop the loop
+// first; the datapath methods must not be called after it. Of sockets
 // sharing a UMEM, close the one that registered it (the first) last.
 func (s *Socket) Close() error {
 	if s == nil || s.closed {
