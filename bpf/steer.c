@@ -130,19 +130,19 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct counter_val);
-} rule_stats SEC(".maps");
+// All counters of one CPU in one value, so that a packet costs one per-CPU
+// lookup however many counters it moves.
+struct stats {
+	struct counter_val actions[COUNT_MAX];
+	struct counter_val rules[MAX_RULES];	// by struct rule's stat
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, COUNT_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct counter_val);
-} action_stats SEC(".maps");
+	__type(value, struct stats);
+} stats_map SEC(".maps");
 
 struct vlan_hdr {
 	__be16 tci;
@@ -161,10 +161,10 @@ struct arp_ipv4 {
 	__be32 tpa;
 } __attribute__((packed));
 
-static __always_inline void count(__u32 idx, __u64 bytes)
+static __always_inline void count(struct stats *st, __u32 idx, __u64 bytes)
 {
-	struct counter_val *c = bpf_map_lookup_elem(&action_stats, &idx);
-	if (c) {
+	if (st) {
+		struct counter_val *c = &st->actions[idx];
 		c->packets++;
 		c->bytes += bytes;
 	}
@@ -203,6 +203,7 @@ int fastpath_steer(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
 	__u32 zero = 0;
+	struct stats *st = bpf_map_lookup_elem(&stats_map, &zero);
 
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
@@ -224,7 +225,7 @@ int fastpath_steer(struct xdp_md *ctx)
 		tagged = 1;
 	}
 	if (tagged)
-		count(COUNT_VLAN, bytes);
+		count(st, COUNT_VLAN, bytes);
 
 	void *inner = bpf_map_lookup_elem(&rulesets, &zero);
 	struct ruleset *rs = inner ? bpf_map_lookup_elem(inner, &zero) : 0;
@@ -259,7 +260,7 @@ int fastpath_steer(struct xdp_md *ctx)
 		__u8 l4 = ip->protocol;
 		if (ip->frag_off & bpf_htons(0x3fff)) {
 			// MF set or a non-zero offset: a fragment.
-			count(COUNT_FRAGMENT, bytes);
+			count(st, COUNT_FRAGMENT, bytes);
 		} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_TCP) {
 			// Both headers start with the source and destination ports.
 			__be16 *ports = p + hlen;
@@ -283,12 +284,12 @@ int fastpath_steer(struct xdp_md *ctx)
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		if (p + 40 > data_end)
 			goto malformed;
-		count(COUNT_IPV6, bytes);
-		count(COUNT_PASS, bytes);
+		count(st, COUNT_IPV6, bytes);
+		count(st, COUNT_PASS, bytes);
 		return XDP_PASS;
 	} else {
-		count(COUNT_OTHER, bytes);
-		count(COUNT_PASS, bytes);
+		count(st, COUNT_OTHER, bytes);
+		count(st, COUNT_PASS, bytes);
 		return XDP_PASS;
 	}
 
@@ -296,42 +297,41 @@ int fastpath_steer(struct xdp_md *ctx)
 	if (best < MAX_RULES) {
 		struct rule *r = &rs->rules[best & (MAX_RULES - 1)];
 		action = r->action;
-		__u32 stat = r->stat;
-		struct counter_val *c = bpf_map_lookup_elem(&rule_stats, &stat);
-		if (c) {
+		if (st) {
+			struct counter_val *c = &st->rules[r->stat & (MAX_RULES - 1)];
 			c->packets++;
 			c->bytes += bytes;
 		}
 	} else {
 		action = rs->default_action;
-		count(COUNT_DEFAULT, bytes);
+		count(st, COUNT_DEFAULT, bytes);
 	}
 
 	if (action == ACTION_ENGINE) {
 		long ret = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
 		if (ret == XDP_REDIRECT) {
-			count(COUNT_ENGINE, bytes);
+			count(st, COUNT_ENGINE, bytes);
 			return XDP_REDIRECT;
 		}
-		count(COUNT_NO_SOCKET, bytes);
-		count(COUNT_PASS, bytes);
+		count(st, COUNT_NO_SOCKET, bytes);
+		count(st, COUNT_PASS, bytes);
 		return XDP_PASS;
 	}
 	if (action == ACTION_DROP) {
-		count(COUNT_DROP, bytes);
+		count(st, COUNT_DROP, bytes);
 		return XDP_DROP;
 	}
-	count(COUNT_PASS, bytes);
+	count(st, COUNT_PASS, bytes);
 	return XDP_PASS;
 
 no_ruleset:
-	count(COUNT_NO_RULESET, bytes);
-	count(COUNT_PASS, bytes);
+	count(st, COUNT_NO_RULESET, bytes);
+	count(st, COUNT_PASS, bytes);
 	return XDP_PASS;
 
 malformed:
-	count(COUNT_MALFORMED, bytes);
-	count(COUNT_PASS, bytes);
+	count(st, COUNT_MALFORMED, bytes);
+	count(st, COUNT_PASS, bytes);
 	return XDP_PASS;
 }
 

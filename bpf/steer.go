@@ -20,6 +20,8 @@ type (
 	List = steerList
 	// Counter is struct counter_val.
 	Counter = steerCounterVal
+	// Stats is struct stats: one CPU's counters, actions and rules.
+	Stats = steerStats
 )
 
 // Limits of the ruleset.
@@ -75,9 +77,8 @@ type Steer struct {
 	Rulesets *ebpf.Map
 	// XSKs is the XSKMAP, indexed by receive queue.
 	XSKs *ebpf.Map
-	// RuleStats and ActionStats are per-CPU Counter arrays.
-	RuleStats   *ebpf.Map
-	ActionStats *ebpf.Map
+	// StatsMap is a per-CPU array of one Stats.
+	StatsMap *ebpf.Map
 	// RulesetSpec creates inner maps for Rulesets.
 	RulesetSpec *ebpf.MapSpec
 
@@ -104,7 +105,7 @@ func LoadSteer(queues int) (*Steer, error) {
 	s.objs.RulesetTemplate = nil
 	s.Program = s.objs.FastpathSteer
 	s.Rulesets, s.XSKs = s.objs.Rulesets, s.objs.Xsks
-	s.RuleStats, s.ActionStats = s.objs.RuleStats, s.objs.ActionStats
+	s.StatsMap = s.objs.StatsMap
 	s.RulesetSpec = inner
 	return s, nil
 }
@@ -125,6 +126,26 @@ func (s *Steer) Install(rs *Ruleset) error {
 		return fmt.Errorf("bpf: swap ruleset: %w", err)
 	}
 	return nil
+}
+
+// ReadStats returns the counters summed over every CPU.
+func ReadStats(m *ebpf.Map) (*Stats, error) {
+	var per []Stats
+	if err := m.Lookup(uint32(0), &per); err != nil {
+		return nil, fmt.Errorf("bpf: read counters: %w", err)
+	}
+	sum := new(Stats)
+	for i := range per {
+		for j, c := range per[i].Actions {
+			sum.Actions[j].Packets += c.Packets
+			sum.Actions[j].Bytes += c.Bytes
+		}
+		for j, c := range per[i].Rules {
+			sum.Rules[j].Packets += c.Packets
+			sum.Rules[j].Bytes += c.Bytes
+		}
+	}
+	return sum, nil
 }
 
 // Close releases the program and maps. It is safe to call twice.

@@ -54,14 +54,19 @@ type steerRuleset struct {
 	Rules         [256]steerRule
 }
 
+type steerStats struct {
+	_       structs.HostLayout
+	Actions [11]steerCounterVal
+	Rules   [256]steerCounterVal
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	steerMapActionStats     = "action_stats"
-	steerMapRuleStats       = "rule_stats"
 	steerMapRulesetTemplate = "ruleset_template"
 	steerMapRulesets        = "rulesets"
+	steerMapStatsMap        = "stats_map"
 	steerMapXsks            = "xsks"
 	steerProgFastpathSteer  = "fastpath_steer"
 )
@@ -115,10 +120,9 @@ type steerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
-	ActionStats     *ebpf.MapSpec `ebpf:"action_stats"`
-	RuleStats       *ebpf.MapSpec `ebpf:"rule_stats"`
 	RulesetTemplate *ebpf.MapSpec `ebpf:"ruleset_template"`
 	Rulesets        *ebpf.MapSpec `ebpf:"rulesets"`
+	StatsMap        *ebpf.MapSpec `ebpf:"stats_map"`
 	Xsks            *ebpf.MapSpec `ebpf:"xsks"`
 }
 
@@ -148,19 +152,17 @@ func (o *steerObjects) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
-	ActionStats     *ebpf.Map `ebpf:"action_stats"`
-	RuleStats       *ebpf.Map `ebpf:"rule_stats"`
 	RulesetTemplate *ebpf.Map `ebpf:"ruleset_template"`
 	Rulesets        *ebpf.Map `ebpf:"rulesets"`
+	StatsMap        *ebpf.Map `ebpf:"stats_map"`
 	Xsks            *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *steerMaps) Close() error {
 	return _SteerClose(
-		m.ActionStats,
-		m.RuleStats,
 		m.RulesetTemplate,
 		m.Rulesets,
+		m.StatsMap,
 		m.Xsks,
 	)
 }

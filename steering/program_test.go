@@ -24,7 +24,7 @@ var verdictNames = map[uint32]string{0: "ABORTED", 1: "DROP", 2: "PASS", 3: "TX"
 
 // attachLab attaches steering to A's veth in a fresh lab and registers an
 // XSK for queue 0, so that the engine action really redirects.
-func attachLab(t *testing.T, opts Options) (*lab.Lab, *Steering, *xsk.Socket) {
+func attachLab(t testing.TB, opts Options) (*lab.Lab, *Steering, *xsk.Socket) {
 	t.Helper()
 	l := lab.NewT(t, lab.Options{})
 	var s *Steering
@@ -46,7 +46,7 @@ func attachLab(t *testing.T, opts Options) (*lab.Lab, *Steering, *xsk.Socket) {
 	return l, s, sock
 }
 
-func run(t *testing.T, s *Steering, frame []byte) uint32 {
+func run(t testing.TB, s *Steering, frame []byte) uint32 {
 	t.Helper()
 	ret, err := s.Program().Run(&ebpf.RunOptions{Data: frame})
 	if err != nil {

@@ -98,10 +98,14 @@ type Steering struct {
 	steer   *bpf.Steer
 	link    link.Link
 
-	def    Action
-	rules  []Rule
-	ids    []ID
-	slots  []uint32 // rule i counts into stat slot slots[i]
+	def   Action
+	rules []Rule
+	ids   []ID
+	slots []uint32 // rule i counts into stat slot slots[i]
+	// base holds each slot's count when its rule was installed: the
+	// program's per-CPU counters only grow, and a rule's count is the
+	// growth since.
+	base   [bpf.MaxRules]Counter
 	free   []uint32 // unused stat slots
 	nextID ID
 	closed bool
@@ -274,7 +278,7 @@ func (s *Steering) Insert(pos int, r Rule) (ID, error) {
 	ids := slices.Insert(slices.Clone(s.ids), pos, id)
 	slots := slices.Insert(slices.Clone(s.slots), pos, slot)
 	// A reused slot starts from zero.
-	if err := s.clearSlot(slot); err != nil {
+	if err := s.resetSlots(slot); err != nil {
 		return 0, err
 	}
 	if err := s.install(rules, ids, slots); err != nil {
@@ -310,9 +314,9 @@ func (s *Steering) SetRules(rules []Rule) ([]ID, error) {
 	for i := range rules {
 		ids[i] = s.nextID + ID(i)
 		slots[i] = uint32(i)
-		if err := s.clearSlot(uint32(i)); err != nil {
-			return nil, err
-		}
+	}
+	if err := s.resetSlots(slots...); err != nil {
+		return nil, err
 	}
 	if err := s.install(slices.Clone(rules), ids, slots); err != nil {
 		return nil, err
@@ -355,10 +359,14 @@ func (s *Steering) install(rules []Rule, ids []ID, slots []uint32) error {
 	return nil
 }
 
-func (s *Steering) clearSlot(slot uint32) error {
-	zero := make([]bpf.Counter, ebpf.MustPossibleCPU())
-	if err := s.steer.RuleStats.Put(slot, zero); err != nil {
-		return fmt.Errorf("steering: clear counters: %w", err)
+// resetSlots makes the given counter slots read zero from now on.
+func (s *Steering) resetSlots(slots ...uint32) error {
+	st, err := bpf.ReadStats(s.steer.StatsMap)
+	if err != nil {
+		return fmt.Errorf("steering: %w", err)
+	}
+	for _, slot := range slots {
+		s.base[slot] = Counter{st.Rules[slot].Packets, st.Rules[slot].Bytes}
 	}
 	return nil
 }
@@ -379,13 +387,15 @@ type InstalledRule struct {
 // Rules returns the installed rules in the order they are tried, with
 // their counters.
 func (s *Steering) Rules() ([]InstalledRule, error) {
+	st, err := bpf.ReadStats(s.steer.StatsMap)
+	if err != nil {
+		return nil, fmt.Errorf("steering: %w", err)
+	}
 	out := make([]InstalledRule, len(s.rules))
-	for i := range s.rules {
-		c, err := sumCounter(s.steer.RuleStats, s.slots[i])
-		if err != nil {
-			return nil, err
-		}
-		out[i] = InstalledRule{ID: s.ids[i], Rule: s.rules[i], Counter: c}
+	for i, slot := range s.slots {
+		c := st.Rules[slot]
+		b := s.base[slot]
+		out[i] = InstalledRule{ID: s.ids[i], Rule: s.rules[i], Counter: Counter{c.Packets - b.Packets, c.Bytes - b.Bytes}}
 	}
 	return out, nil
 }
@@ -400,31 +410,16 @@ type Stats [bpf.CountMax]Counter
 var Names = bpf.CounterNames
 
 // Stats reads the per-action counters.
-func (s *Steering) Stats() (Stats, error) { return readStats(s.steer.ActionStats) }
-
-func readStats(m *ebpf.Map) (Stats, error) {
-	var st Stats
-	for i := range st {
-		c, err := sumCounter(m, uint32(i))
-		if err != nil {
-			return st, err
-		}
-		st[i] = c
+func (s *Steering) Stats() (Stats, error) {
+	st, err := bpf.ReadStats(s.steer.StatsMap)
+	if err != nil {
+		return Stats{}, fmt.Errorf("steering: %w", err)
 	}
-	return st, nil
-}
-
-func sumCounter(m *ebpf.Map, key uint32) (Counter, error) {
-	var per []bpf.Counter
-	if err := m.Lookup(key, &per); err != nil {
-		return Counter{}, fmt.Errorf("steering: read counter %d: %w", key, err)
+	var out Stats
+	for i, c := range st.Actions {
+		out[i] = Counter{c.Packets, c.Bytes}
 	}
-	var c Counter
-	for _, v := range per {
-		c.Packets += v.Packets
-		c.Bytes += v.Bytes
-	}
-	return c, nil
+	return out, nil
 }
 
 // Close detaches the program and frees its maps. It is safe to call twice.

@@ -1,0 +1,76 @@
+package steering
+
+import (
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/fastpathnet/fastpath/bpf"
+)
+
+// runNs runs prog on frame repeat times in the kernel (BPF_PROG_TEST_RUN)
+// and returns the kernel's average time per run.
+func runNs(b *testing.B, prog *ebpf.Program, frame []byte, repeat uint32) float64 {
+	b.Helper()
+	ret, dur, err := prog.Benchmark(frame, int(repeat), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ret != xdpRedirect {
+		b.Fatalf("verdict %s, want REDIRECT", verdictNames[ret])
+	}
+	return float64(dur.Nanoseconds())
+}
+
+// BenchmarkSteer measures the steering program per packet against the
+// floor, a program that only redirects to the XSKMAP, on the same frame in
+// the same run, alternating, as in-kernel test runs of 1e6 repetitions. The
+// ruleset has 64 rules: 63 UDP and TCP port rules of other ports, and the
+// UDP rule that matches, last.
+func BenchmarkSteer(b *testing.B) {
+	if testing.Short() {
+		b.Skip("kernel benchmark")
+	}
+	_, s, sock := attachLab(b, Options{})
+	rules := make([]Rule, 0, 64)
+	for i := 0; i < 63; i++ {
+		p := ProtoUDP
+		if i%2 == 1 {
+			p = ProtoTCP
+		}
+		rules = append(rules, Rule{Proto: p, DstPort: Port(uint16(10000 + i)), Action: Engine})
+	}
+	rules = append(rules, Rule{Proto: ProtoUDP, Dst: pfx("198.18.0.0/24"), DstPort: Port(9000), Action: Engine})
+	if _, err := s.SetRules(rules); err != nil {
+		b.Fatal(err)
+	}
+	floor, err := bpf.NewRedirect(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer floor.Close()
+	if err := floor.Register(0, sock.FD()); err != nil {
+		b.Fatal(err)
+	}
+	const repeat = 1_000_000
+	var steerNs, floorNs []float64
+	for i := 0; i < b.N; i++ {
+		floorNs = append(floorNs, runNs(b, floor.Program, goldenUDP, repeat))
+		steerNs = append(steerNs, runNs(b, s.Program(), goldenUDP, repeat))
+	}
+	fm, sm := median(floorNs), median(steerNs)
+	b.ReportMetric(sm, "ns/pkt")
+	b.ReportMetric(fm, "floor-ns/pkt")
+	b.ReportMetric(sm-fm, "overhead-ns/pkt")
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
