@@ -1,6 +1,7 @@
 package umem
 
 import (
+	"fmt"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,8 +36,13 @@ func Getsockopt[T any](fd, level, opt int, p *T) (int, error) {
 // MmapOffsets returns the layout of the socket's rings (XDP_MMAP_OFFSETS).
 func MmapOffsets(fd int) (unix.XDPMmapOffsets, error) {
 	var off unix.XDPMmapOffsets
-	if _, err := Getsockopt(fd, unix.SOL_XDP, unix.XDP_MMAP_OFFSETS, &off); err != nil {
+	n, err := Getsockopt(fd, unix.SOL_XDP, unix.XDP_MMAP_OFFSETS, &off)
+	if err != nil {
 		return off, Errno("get XDP_MMAP_OFFSETS", err)
+	}
+	if n != int(unsafe.Sizeof(off)) {
+		// Kernels before 5.4 answer without the flags offsets.
+		return off, fmt.Errorf("get XDP_MMAP_OFFSETS: %d bytes, want %d: %w (need_wakeup needs Linux 5.4)", n, unsafe.Sizeof(off), ErrNotSupported)
 	}
 	return off, nil
 }

@@ -75,26 +75,43 @@ func (o *Options) Check() error {
 	return nil
 }
 
-// UMEM is a registered packet buffer area and the fill and completion rings
-// of the socket it is registered on.
+// UMEM is a packet buffer area, registered with the kernel on the first
+// socket that binds with it.
+//
+// Its registration belongs to that first socket: the fill and completion
+// rings mapped by Register are the socket's (it unmaps them when it
+// closes), and its descriptor names the UMEM to sockets that share it.
+// While the first socket is open, sockets on other queues or devices can
+// share the UMEM; once it has closed, the UMEM cannot be shared again until
+// every socket that shared it has closed too.
 type UMEM struct {
 	fd        int
-	area      []byte
+	mapping   []byte // the whole mmap, for Munmap
+	area      []byte // the frames: mapping[:FrameSize*FrameCount]
 	opts      Options
 	hugePages bool
 	rings     *Rings
 	claimed   []span
 	binding   Binding
+	users     int
+	orphaned  bool
 	closed    bool
 }
 
-// Binding is where the UMEM's own socket is bound.
+type span struct{ first, end uint32 }
+
+// Binding is where the socket that registered the UMEM is bound, and the
+// modes it obtained, which sockets sharing the UMEM inherit.
 type Binding struct {
-	Ifindex int
-	Queue   int
+	Ifindex    int
+	Queue      int
+	ZeroCopy   bool
+	NeedWakeup bool
 }
 
-type span struct{ first, end uint32 }
+// ErrInUse reports a UMEM that sockets still use, or one that cannot be
+// shared any more.
+var ErrInUse = errors.New("UMEM in use")
 
 // New maps the area. The UMEM is registered with the kernel on the first
 // socket that binds with it (see Register and the xsk package), so that it
@@ -109,33 +126,34 @@ func New(opts Options) (*UMEM, error) {
 	if opts.HugePages {
 		const huge = 2 << 20
 		hsize := (size + huge - 1) &^ (huge - 1)
-		u.area, err = unix.Mmap(-1, 0, hsize, unix.PROT_READ|unix.PROT_WRITE,
+		u.mapping, err = unix.Mmap(-1, 0, hsize, unix.PROT_READ|unix.PROT_WRITE,
 			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE|unix.MAP_HUGETLB|unix.MAP_HUGE_2MB)
 		u.hugePages = err == nil
-		if err == nil {
-			u.area = u.area[:size:size]
-		}
 	}
 	if !u.hugePages {
-		u.area, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE,
+		u.mapping, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE,
 			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 		if err != nil {
 			return nil, fmt.Errorf("umem: map %d bytes: %w", size, err)
 		}
 	}
+	u.area = u.mapping[:size:size]
 	return u, nil
 }
 
 // Register registers the area on the AF_XDP socket fd (XDP_UMEM_REG) and
-// sizes and maps its fill and completion rings. It is done once per UMEM,
-// by the first socket that binds with it; later sockets share the UMEM
-// with XDP_SHARED_UMEM and FD. The socket stays the caller's.
+// sizes and maps its fill and completion rings, which it returns: they and
+// the socket are the caller's, who must call Unregister when it closes the
+// socket (or fails to bind it). Later sockets share the UMEM with
+// XDP_SHARED_UMEM and FD.
 func (u *UMEM) Register(fd int) (*Rings, error) {
-	if u.closed {
+	switch {
+	case u.closed:
 		return nil, fmt.Errorf("umem: register: UMEM closed")
-	}
-	if u.fd >= 0 {
+	case u.fd >= 0:
 		return nil, fmt.Errorf("umem: already registered on socket %d: share it with XDP_SHARED_UMEM", u.fd)
+	case u.orphaned:
+		return nil, fmt.Errorf("umem: %w: the socket that registered it closed while %d others still share it; close them, or use a new UMEM", ErrInUse, u.users)
 	}
 	reg := unix.XDPUmemReg{
 		Addr:     uint64(uintptr(unsafe.Pointer(unsafe.SliceData(u.area)))),
@@ -157,21 +175,37 @@ func (u *UMEM) Register(fd int) (*Rings, error) {
 	return r, nil
 }
 
-// Registered reports whether Register succeeded.
+// Unregister forgets the registering socket, which is closing: no socket
+// can share the UMEM through it any more.
+func (u *UMEM) Unregister() {
+	u.fd, u.rings, u.binding = -1, nil, Binding{}
+	u.orphaned = u.users > 0
+}
+
+// Registered reports whether a socket holds the UMEM's registration.
 func (u *UMEM) Registered() bool { return u.fd >= 0 }
 
 // FD is the file descriptor of the socket the UMEM is registered on, -1
-// before Register. Sockets that share the UMEM name it in their bind; it
-// must stay open until they are bound.
+// when none is. Sockets that share the UMEM name it in their bind.
 func (u *UMEM) FD() int { return u.fd }
 
-// SetBinding records where the UMEM's own socket was bound; Bound reports
-// it. Sockets that share the UMEM on the same device and queue share its fill
-// and completion rings; on any other they need rings of their own.
+// SetBinding records where the registering socket was bound.
 func (u *UMEM) SetBinding(b Binding) { u.binding = b }
 
-// Bound returns where the UMEM's own socket is bound, if it is.
+// Bound returns where the registering socket is bound, if it is.
 func (u *UMEM) Bound() (Binding, bool) { return u.binding, u.fd >= 0 && u.binding.Ifindex != 0 }
+
+// Acquire and Release count the sockets bound with the UMEM; Close refuses
+// while any is. The xsk package calls them.
+func (u *UMEM) Acquire() { u.users++ }
+
+// Release is Acquire's pair.
+func (u *UMEM) Release() {
+	u.users--
+	if u.users == 0 {
+		u.orphaned = false
+	}
+}
 
 // Area is the whole packet buffer area.
 func (u *UMEM) Area() []byte { return u.area }
@@ -193,7 +227,7 @@ func (u *UMEM) RXCapacity() uint32 { return u.opts.FrameSize - XDPHeadroom - u.o
 func (u *UMEM) HugePages() bool { return u.hugePages }
 
 // Rings returns the fill and completion rings of the socket the UMEM is
-// registered on, nil before Register.
+// registered on, nil when none is.
 func (u *UMEM) Rings() *Rings { return u.rings }
 
 // Frame returns the bytes from addr to the end of its frame. addr may point
@@ -226,24 +260,23 @@ func (u *UMEM) Allocator(first, count uint32) (*Allocator, error) {
 	return NewAllocator(uint64(first)*uint64(u.opts.FrameSize), count, u.opts.FrameSize), nil
 }
 
-// Close unmaps the rings and the area. It is safe to call twice. Close the
-// sockets bound with the UMEM first: the kernel keeps the area pinned until
-// the last of them is closed.
+// Close unmaps the area. It fails with ErrInUse while sockets use the
+// UMEM: close them first. It is safe to call twice.
 func (u *UMEM) Close() error {
 	if u == nil || u.closed {
 		return nil
 	}
+	if u.users > 0 {
+		return fmt.Errorf("umem: close: %w by %d socket(s): close them first", ErrInUse, u.users)
+	}
 	u.closed = true
-	var errs []error
-	if u.rings != nil {
-		errs = append(errs, u.rings.Close())
-	}
 	u.fd = -1
-	if u.area != nil {
-		errs = append(errs, unix.Munmap(u.area[:cap(u.area)]))
-		u.area = nil
+	if u.mapping != nil {
+		err := unix.Munmap(u.mapping)
+		u.mapping, u.area = nil, nil
+		return err
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Rings is a fill and completion ring pair mapped from one socket. A UMEM

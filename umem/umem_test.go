@@ -13,6 +13,9 @@ func TestNewRegisters(t *testing.T) {
 	for _, huge := range []bool{false, true} {
 		o := DefaultOptions()
 		o.FrameCount = 1024
+		if huge {
+			o.FrameCount = 1000 // not a whole number of 2 MiB pages
+		}
 		o.HugePages = huge
 		u, err := New(o)
 		if err != nil {
@@ -22,7 +25,7 @@ func TestNewRegisters(t *testing.T) {
 			t.Error("HugePages reported without being asked for")
 		}
 		t.Logf("huge pages asked %v, obtained %v", huge, u.HugePages())
-		if len(u.Area()) != 1024*4096 || u.FD() != -1 || u.Registered() {
+		if len(u.Area()) != int(o.FrameCount)*4096 || u.FD() != -1 || u.Registered() {
 			t.Fatalf("area %d bytes, fd %d", len(u.Area()), u.FD())
 		}
 		fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
@@ -44,14 +47,14 @@ func TestNewRegisters(t *testing.T) {
 		}
 		// The fill ring accepts a full ring of frames; nothing is bound,
 		// so nothing consumes them.
-		frames, err := u.Allocator(0, 1024)
+		frames, err := u.Allocator(0, o.FrameCount)
 		if err != nil {
 			t.Fatal(err)
 		}
-		addrs := make([]uint64, 1024)
+		addrs := make([]uint64, o.FrameCount)
 		n := frames.AllocN(addrs)
-		if put := r.Fill.Put(addrs[:n]); put != 1024 {
-			t.Fatalf("fill ring took %d of 1024", put)
+		if put := r.Fill.Put(addrs[:n]); put != int(o.FrameCount) {
+			t.Fatalf("fill ring took %d of %d", put, o.FrameCount)
 		}
 		if got := len(u.Frame(4096 + 300)); got != 4096-300 {
 			t.Fatalf("Frame(4396) has %d bytes, want %d", got, 4096-300)
@@ -59,13 +62,27 @@ func TestNewRegisters(t *testing.T) {
 		if u.RXCapacity() != 4096-256 {
 			t.Fatalf("RXCapacity %d", u.RXCapacity())
 		}
+		// The registration belongs to the socket: it closes its rings and
+		// itself and unregisters; then the UMEM can close.
+		u.Acquire()
+		if err := u.Close(); !errors.Is(err, ErrInUse) {
+			t.Fatalf("Close with a socket bound: %v, want ErrInUse", err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+		u.Unregister()
+		u.Release()
+		if u.Registered() || u.FD() != -1 {
+			t.Fatal("still registered after Unregister")
+		}
 		if err := u.Close(); err != nil {
 			t.Fatal(err)
 		}
 		if err := u.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
-		unix.Close(fd)
 	}
 }
 

@@ -28,6 +28,11 @@ type Counters struct {
 	// Filled, Transmitted and Completed count frames put on the fill ring,
 	// put on the TX ring and taken back from the completion ring.
 	Filled, Transmitted, Completed uint64
+	// ForeignCompletions counts completed frames that are not Frames':
+	// frames of another socket's part of a shared UMEM, which went back to
+	// no allocator. DoubleFrees counts frames freed while already free.
+	// Both mean a bug in the caller.
+	ForeignCompletions, DoubleFrees uint64
 }
 
 // Stats are the kernel's XDP_STATISTICS for the socket and its own
@@ -58,12 +63,16 @@ func (s *Socket) Stats() (Stats, error) {
 	return Stats{
 		RXDropped: ks.Rx_dropped, RXInvalidDescs: ks.Rx_invalid_descs, TXInvalidDescs: ks.Tx_invalid_descs,
 		RXRingFull: ks.Rx_ring_full, RXFillRingEmpty: ks.Rx_fill_ring_empty_descs, TXRingEmpty: ks.Tx_ring_empty_descs,
-		Counters: s.counters,
+		Counters: s.Counters(),
 	}, nil
 }
 
 // Counters returns the socket's own counters without a system call.
-func (s *Socket) Counters() Counters { return s.counters }
+func (s *Socket) Counters() Counters {
+	c := s.counters
+	c.ForeignCompletions, c.DoubleFrees = s.Frames.Foreign, s.Frames.DoubleFrees
+	return c
+}
 
 // Outstanding is the number of frames transmitted and not yet completed.
 func (s *Socket) Outstanding() uint32 { return s.outstanding }
@@ -101,6 +110,8 @@ func (s *Socket) Complete() int {
 	if n > 0 {
 		c.Release(n)
 		s.counters.Completed += uint64(n)
+		// More completions than transmissions: frames of another
+		// socket (counted in ForeignCompletions by the allocator).
 		s.outstanding -= min(n, s.outstanding)
 	}
 	return int(n)
@@ -128,7 +139,8 @@ func (s *Socket) NeedsKick() bool {
 	if s.outstanding == 0 {
 		return false
 	}
-	return s.copyMode || !s.info.NeedWakeup || s.TX.NeedWakeup()
+	// With busy polling the sendto is what drives the driver.
+	return s.copyMode || !s.info.NeedWakeup || s.info.BusyPoll || s.TX.NeedWakeup()
 }
 
 // KickTX kicks the kernel if NeedsKick. Call it after Transmit and in
@@ -160,7 +172,9 @@ func (s *Socket) Kick() {
 // drivers), or busy polling is on, where the system call drives the NAPI
 // loop.
 func (s *Socket) NeedsRXWakeup() bool {
-	return s.info.BusyPoll || (s.info.NeedWakeup && s.Fill.NeedWakeup())
+	// A socket without an RX ring gets ENOBUFS from recvfrom before any
+	// polling: its busy polling happens in the TX kick.
+	return s.RX != nil && (s.info.BusyPoll || (s.info.NeedWakeup && s.Fill.NeedWakeup()))
 }
 
 // WakeRX makes the non-blocking recvfrom that wakes (or busy-polls) the
@@ -185,6 +199,13 @@ func (s *Socket) Wait(tx bool, timeoutMs int) bool {
 	if tx {
 		pfd.Events |= unix.POLLOUT
 	}
-	n, _, e := unix.Syscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(timeoutMs))
+	// ppoll, which every architecture has (arm64 has no poll).
+	var tsp uintptr
+	var ts unix.Timespec
+	if timeoutMs >= 0 {
+		ts = unix.NsecToTimespec(int64(timeoutMs) * 1e6)
+		tsp = uintptr(unsafe.Pointer(&ts))
+	}
+	n, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, tsp, 0, 0, 0)
 	return e == 0 && n > 0
 }

@@ -2,6 +2,8 @@ package xsk_test
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +133,9 @@ func TestErrMTU(t *testing.T) {
 func TestErrPermission(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	err := l.A.Do(func() error {
+		// Capabilities are per thread: if restoring them fails, the
+		// locked thread is discarded instead of going back to the pool.
+		runtime.LockOSThread()
 		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 		var data [2]unix.CapUserData
 		if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -147,8 +152,9 @@ func TestErrPermission(t *testing.T) {
 		}
 		// Restore before Do hands the thread back.
 		if rerr := unix.Capset(&hdr, &saved[0]); rerr != nil {
-			panic("cannot restore capabilities: " + rerr.Error())
+			return fmt.Errorf("cannot restore capabilities (thread discarded): %w", rerr)
 		}
+		runtime.UnlockOSThread()
 		return err
 	})
 	wantErr(t, err, []error{xsk.ErrPermission, unix.EPERM}, "cap_net_raw", "run as root")
@@ -174,6 +180,11 @@ func TestErrOptions(t *testing.T) {
 		"bad frame size":    func(o *xsk.Options) { o.UMEMOptions.FrameSize = 1500 },
 		"shared, no Frames": func(o *xsk.Options) { o.UMEM = u },
 		"negative budget":   func(o *xsk.Options) { o.BusyPoll.Budget = -1 },
+		"budget > 65535":    func(o *xsk.Options) { o.BusyPoll.Budget = 70000 },
+		"timeout < 1µs":     func(o *xsk.Options) { o.BusyPoll.Timeout = 500 },
+		"TX budget < 32":    func(o *xsk.Options) { o.TXBudget = 16 },
+		"TX budget > ring":  func(o *xsk.Options) { o.TXBudget = 4096 },
+		"TX budget, no TX":  func(o *xsk.Options) { o.TXBudget, o.TXSize = 64, 0 },
 	} {
 		o := xsk.DefaultOptions()
 		mod(&o)

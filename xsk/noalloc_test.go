@@ -18,8 +18,17 @@ func TestNoAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSocket(t, l.A, 0, xsk.DefaultOptions())
+	bo := xsk.DefaultOptions()
+	bo.BusyPoll.Enable = true
+	busy := newSocket(t, l.B, 0, bo) // WakeRX makes its system call
 	f := flowAB(l.A, l.B)
 	descs := make([]rings.Desc, 8)
+	before := busy.Counters().RXWakeups
+	defer func() {
+		if busy.Counters().RXWakeups == before {
+			t.Error("the busy-poll WakeRX row made no system call")
+		}
+	}()
 	for _, tc := range []struct {
 		name string
 		fn   func()
@@ -40,7 +49,8 @@ func TestNoAllocs(t *testing.T) {
 		}},
 		{"Kick", s.Kick},
 		{"Refill", func() { s.Refill() }},
-		{"WakeRX", s.WakeRX},
+		{"WakeRX (busy poll: recvfrom)", busy.WakeRX},
+		{"KickTX (busy poll)", busy.KickTX},
 		{"Receive", func() { s.Receive(descs) }},
 		{"Wait", func() { s.Wait(true, 0) }},
 		{"Counters", func() { _ = s.Counters() }},

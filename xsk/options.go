@@ -83,17 +83,24 @@ type Options struct {
 	BusyPoll BusyPoll
 	// TXBudget is XDP_MAX_TX_SKB_BUDGET: the most frames one kick sends in
 	// copy mode (the kernel's default is 32). 0 keeps the kernel's default;
-	// kernels without the option ignore it, and Info says so.
+	// otherwise 32 to TXSize. Kernels without the option ignore it, and
+	// Info says so.
 	TXBudget uint32
 	// UMEM shares an existing UMEM. nil: the socket creates its own from
-	// UMEMOptions and closes it with itself.
+	// UMEMOptions and closes it with itself. The first socket bound with a
+	// UMEM registers it; others must be on another queue or device (two
+	// sockets on one queue would share one fill and completion ring, which
+	// this package does not support), and inherit the first socket's copy
+	// mode and need_wakeup: set the same Mode and NeedWakeup.
 	UMEM *umem.UMEM
 	// UMEMOptions configure the socket's own UMEM. Default
 	// umem.DefaultOptions().
 	UMEMOptions umem.Options
 	// Frames is the allocator over this socket's frames. nil: a socket
 	// with its own UMEM takes all of its frames; a socket sharing a UMEM
-	// must be given its part (umem.UMEM.Allocator).
+	// must be given its part (umem.UMEM.Allocator). Transmit only frames
+	// of this allocator: Complete returns completed frames to it, and
+	// counts any other (ForeignCompletions) without returning it.
 	Frames *umem.Allocator
 	// BindTimeout bounds the retries of a bind that fails with EBUSY,
 	// which happens while a previous socket on the queue is still being
@@ -128,8 +135,11 @@ func (o *Options) check() error {
 	if o.Mode > ModeZeroCopy {
 		return fmt.Errorf("xsk: %v: %w", o.Mode, ErrOptions)
 	}
-	if o.BusyPoll.Timeout < 0 || o.BusyPoll.Budget < 0 {
-		return fmt.Errorf("xsk: busy-poll timeout %v and budget %d: %w: must not be negative", o.BusyPoll.Timeout, o.BusyPoll.Budget, ErrOptions)
+	if bp := o.BusyPoll; bp.Timeout < 0 || (bp.Timeout > 0 && bp.Timeout < time.Microsecond) || bp.Budget < 0 || bp.Budget > 65535 {
+		return fmt.Errorf("xsk: busy-poll timeout %v and budget %d: %w: the timeout is whole microseconds (0: 20µs), the budget 1 to 65535 (0: 64)", bp.Timeout, bp.Budget, ErrOptions)
+	}
+	if o.TXBudget != 0 && (o.TXSize == 0 || o.TXBudget < 32 || o.TXBudget > o.TXSize) {
+		return fmt.Errorf("xsk: TX budget %d: %w: it needs a TX ring and must be from 32 (the kernel's default) to the TX ring size %d", o.TXBudget, ErrOptions, o.TXSize)
 	}
 	if o.UMEM != nil && o.Frames == nil {
 		return fmt.Errorf("xsk: %w: a socket sharing a UMEM needs Frames, its own part of it (UMEM.Allocator)", ErrOptions)

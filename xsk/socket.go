@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -33,12 +34,14 @@ type Socket struct {
 	// Frames allocates this socket's frames of the UMEM.
 	Frames *umem.Allocator
 
-	fd       int
-	umem     *umem.UMEM
-	ownUMEM  bool
-	ownRings *umem.Rings
-	rxMem    []byte
-	txMem    []byte
+	fd         int
+	umem       *umem.UMEM
+	ownUMEM    bool
+	ownRings   *umem.Rings
+	registered bool // this socket holds the UMEM's registration
+	acquired   bool // counted in the UMEM's users
+	rxMem      []byte
+	txMem      []byte
 
 	info     Info
 	copyMode bool
@@ -78,6 +81,10 @@ func New(dev string, queue int, opts Options) (*Socket, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
+	// The device lookup, the socket and the bind must happen on one
+	// thread: each resolves names in the thread's network namespace.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if opts.UMEM == nil {
 		if err := opts.UMEMOptions.Check(); err != nil {
 			return nil, fmt.Errorf("xsk: %w", err)
@@ -148,15 +155,19 @@ func (s *Socket) setup(opts Options) error {
 		if err != nil {
 			return fmt.Errorf("xsk: %w", err)
 		}
+		s.registered, s.ownRings = true, r
 		s.Fill, s.Completion = r.Fill, r.Completion
 	case bound && b.Ifindex == s.info.Ifindex && b.Queue == s.info.Queue:
-		// Same device and queue as the first socket: the kernel uses its
-		// fill and completion rings for both.
-		shareFD, s.info.SharedUMEM = u.FD(), true
-		r := u.Rings()
-		s.Fill, s.Completion = r.Fill, r.Completion
+		return fmt.Errorf("xsk: %s queue %d: %w: another socket of this UMEM is bound there; the two would share one fill and completion ring: use one socket per queue",
+			dev, s.info.Queue, ErrOptions)
 	default:
-		// Another device or queue needs its own pair.
+		// Another device or queue: a fill and completion ring pair of
+		// its own. The kernel gives it the first socket's copy mode and
+		// need_wakeup.
+		if opts.NeedWakeup != b.NeedWakeup || (opts.Mode == ModeZeroCopy && !b.ZeroCopy) || (opts.Mode == ModeCopy && b.ZeroCopy) {
+			return fmt.Errorf("xsk: %s queue %d: %w: a socket sharing a UMEM inherits the first socket's mode (zero-copy %v) and need_wakeup (%v): ask for the same",
+				dev, s.info.Queue, ErrOptions, b.ZeroCopy, b.NeedWakeup)
+		}
 		shareFD, s.info.SharedUMEM = u.FD(), true
 		r, err := u.NewRings(fd)
 		if err != nil {
@@ -176,9 +187,8 @@ func (s *Socket) setup(opts Options) error {
 	if err := s.bind(opts, shareFD); err != nil {
 		return err
 	}
-	if !s.info.SharedUMEM {
-		u.SetBinding(umem.Binding{Ifindex: s.info.Ifindex, Queue: s.info.Queue})
-	}
+	u.Acquire()
+	s.acquired = true
 	var xo struct{ Flags uint32 }
 	if _, err := umem.Getsockopt(s.fd, unix.SOL_XDP, unix.XDP_OPTIONS, &xo); err != nil {
 		return umem.Errno("xsk: read XDP_OPTIONS", err)
@@ -188,6 +198,10 @@ func (s *Socket) setup(opts Options) error {
 		s.info.Mode = ModeZeroCopy
 	}
 	s.copyMode = s.info.Mode == ModeCopy
+	if s.registered {
+		u.SetBinding(umem.Binding{Ifindex: s.info.Ifindex, Queue: s.info.Queue,
+			ZeroCopy: !s.copyMode, NeedWakeup: opts.NeedWakeup})
+	}
 	if s.Frames == nil {
 		a, err := u.Allocator(0, u.FrameCount())
 		if err != nil {
@@ -346,6 +360,8 @@ func (s *Socket) Close() error {
 			*m = nil
 		}
 	}
+	// Every mapping of the socket holds its file open: unmap them all
+	// before closing it, or the kernel never releases the queue.
 	if s.ownRings != nil {
 		errs = append(errs, s.ownRings.Close())
 	}
@@ -353,6 +369,12 @@ func (s *Socket) Close() error {
 		errs = append(errs, unix.Close(s.fd))
 	}
 	s.fd = -1
+	if s.registered {
+		s.umem.Unregister()
+	}
+	if s.acquired {
+		s.umem.Release()
+	}
 	if s.ownUMEM {
 		errs = append(errs, s.umem.Close())
 	}

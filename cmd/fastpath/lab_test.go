@@ -41,7 +41,7 @@ func TestLabRun(t *testing.T) {
 	// checksum or length as an error (res.Errors, checked above). Frames
 	// sent as fast as possible may overflow B's socket buffer (counted in
 	// KernelDrops), never more than were sent.
-	if res.KernelRX == 0 || res.KernelRX+res.KernelDrops > count {
+	if res.KernelRX < count/2 || res.KernelRX+res.KernelDrops > count {
 		t.Errorf("kernel received %d and dropped %d of %d", res.KernelRX, res.KernelDrops, count)
 	}
 	if res.PPS <= 0 || res.L1BPS <= res.BPS {
