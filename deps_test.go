@@ -3,6 +3,7 @@ package fastpath_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -11,37 +12,47 @@ import (
 
 const module = "github.com/fastpathnet/fastpath"
 
-// layer rules, from the house style: what each package may import. A wrong
-// arrow fails here.
-var rules = []struct {
+// rule says what one package may import. A wrong arrow fails
+// TestDependencyDirection.
+type rule struct {
 	pkg string
-	// allowed: every import must match one of these (prefixes; "std" is
-	// the standard library); nil means anything not forbidden.
+	// allowed: every direct import must match one of these ("std" is the
+	// standard library); nil allows anything not forbidden.
 	allowed []string
-	// forbidden: no import, direct or indirect, may match these.
-	forbidden []string
-}{
-	// Pure protocol code: no unsafe, no system calls, no goroutine
-	// plumbing, no clock; time and buffers are arguments.
-	{pkg: "ether", forbidden: pureForbidden},
-	{pkg: "arp", forbidden: pureForbidden},
-	{pkg: "ipv4", forbidden: pureForbidden},
-	{pkg: "tcp", forbidden: pureForbidden},
-	// Rings: atomics and unsafe over any []byte, nothing else of ours.
+	// forbiddenImports: direct imports that must not appear (standard
+	// library packages are checked here: every package depends on
+	// runtime and unsafe indirectly).
+	forbiddenImports []string
+	// forbiddenDeps: packages outside the standard library that must not
+	// appear among the dependencies, direct or indirect (prefixes).
+	forbiddenDeps []string
+}
+
+// Pure protocol code: no unsafe, no system calls, no goroutine plumbing,
+// no clock (time is an argument); nothing of the I/O layers below it.
+var (
+	pureImports = []string{"unsafe", "syscall", "os", "os/exec", "os/signal", "net", "sync", "sync/atomic", "runtime", "time", "reflect"}
+	pureDeps    = []string{"golang.org/x/sys", "github.com/cilium", "github.com/vishvananda", module + "/rings", module + "/umem", module + "/xsk", module + "/bpf", module + "/steering", module + "/stack", module + "/internal/lab"}
+)
+
+var rules = []rule{
+	{pkg: "ether", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
+	{pkg: "arp", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
+	{pkg: "ipv4", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
+	{pkg: "tcp", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
+	// Rings: atomics and unsafe over any []byte; errors for the
+	// constructors; nothing else.
 	{pkg: "rings", allowed: []string{"sync/atomic", "unsafe", "errors", "fmt", "math/bits"}},
 	{pkg: "umem", allowed: []string{"std", module + "/rings", "golang.org/x/sys/unix"}},
 	{pkg: "xsk", allowed: []string{"std", module + "/rings", module + "/umem", "golang.org/x/sys/unix", "github.com/vishvananda/netlink"}},
 	{pkg: "bpf", allowed: []string{"std", "github.com/cilium/ebpf"}},
-	{pkg: "steering", forbidden: []string{module + "/stack", module + "/xsk", module + "/cmd", module + "/bench", module + "/internal/lab"}},
+	{pkg: "steering", forbiddenDeps: []string{module + "/stack", module + "/xsk", module + "/umem", module + "/rings", module + "/cmd", module + "/bench", module + "/internal/lab"}},
 }
-
-var pureForbidden = []string{"unsafe", "syscall", "golang.org/x/sys", "os", "os/exec", "net", "sync", "runtime", "time", module + "/rings", module + "/umem", module + "/xsk", module + "/bpf", module + "/stack"}
 
 type pkgInfo struct {
 	ImportPath string
 	Imports    []string
 	Deps       []string
-	Standard   bool
 }
 
 func listPackages(t *testing.T) map[string]pkgInfo {
@@ -76,62 +87,92 @@ func matches(path, pattern string) bool {
 	return path == pattern || strings.HasPrefix(path, pattern+"/")
 }
 
-func TestDependencyDirection(t *testing.T) {
-	pkgs := listPackages(t)
+// violations returns what breaks the rules in pkgs.
+func violations(pkgs map[string]pkgInfo) []string {
+	var bad []string
 	for _, r := range rules {
 		p, ok := pkgs[module+"/"+r.pkg]
 		if !ok {
 			continue // not written yet
 		}
-		if r.allowed != nil {
-			for _, imp := range p.Imports {
+		for _, imp := range p.Imports {
+			if r.allowed != nil {
 				ok := false
 				for _, a := range r.allowed {
 					ok = ok || matches(imp, a)
 				}
 				if !ok {
-					t.Errorf("%s imports %s; it may import only %v", r.pkg, imp, r.allowed)
+					bad = append(bad, fmt.Sprintf("%s imports %s; it may import only %v", r.pkg, imp, r.allowed))
+				}
+			}
+			for _, f := range r.forbiddenImports {
+				if imp == f {
+					bad = append(bad, fmt.Sprintf("%s imports %s, which it must not", r.pkg, imp))
 				}
 			}
 		}
 		for _, dep := range p.Deps {
-			for _, f := range r.forbidden {
-				if dep == f || (strings.HasPrefix(f, module) && matches(dep, f)) {
-					t.Errorf("%s depends on %s, which it must not", r.pkg, dep)
+			for _, f := range r.forbiddenDeps {
+				if matches(dep, f) {
+					bad = append(bad, fmt.Sprintf("%s depends on %s, which it must not", r.pkg, dep))
 				}
 			}
 		}
 	}
-	// Nothing imports a command, the benchmarks or, outside tests, the lab
-	// (only cmd and bench may).
+	// Nothing imports a command or the benchmarks; only commands and
+	// benchmarks import the lab outside tests.
 	for path, p := range pkgs {
 		for _, imp := range p.Imports {
 			if matches(imp, module+"/cmd") || matches(imp, module+"/bench") {
-				t.Errorf("%s imports %s: nothing may import commands or benchmarks", path, imp)
+				bad = append(bad, fmt.Sprintf("%s imports %s: nothing may import commands or benchmarks", path, imp))
 			}
 			if imp == module+"/internal/lab" && !matches(path, module+"/cmd") && !matches(path, module+"/bench") {
-				t.Errorf("%s imports the test lab outside its tests", path)
+				bad = append(bad, fmt.Sprintf("%s imports the test lab outside its tests", path))
 			}
 		}
 	}
+	return bad
 }
 
-// TestRulesCatchViolations makes sure the checker is not vacuous: the
-// datapath packages are present and a rule that is broken on purpose
-// reports.
-func TestRulesCatchViolations(t *testing.T) {
+func TestDependencyDirection(t *testing.T) {
 	pkgs := listPackages(t)
-	for _, must := range []string{"rings", "umem", "xsk", "bpf"} {
+	for _, must := range []string{"rings", "umem", "xsk", "bpf", "steering"} {
 		if _, ok := pkgs[module+"/"+must]; !ok {
 			t.Errorf("package %s missing from go list", must)
 		}
 	}
-	xsk := pkgs[module+"/xsk"]
-	found := false
-	for _, d := range xsk.Deps {
-		found = found || d == module+"/rings"
+	for _, v := range violations(pkgs) {
+		t.Error(v)
 	}
-	if !found {
-		t.Error("xsk's dependencies do not list rings: the checker reads the wrong field")
+}
+
+// TestRulesCatchViolations feeds the checker made-up packages, one arrow
+// wrong each, and a clean pure package.
+func TestRulesCatchViolations(t *testing.T) {
+	std := []string{"errors", "internal/reflectlite", "runtime", "sync", "unsafe"}
+	for _, tc := range []struct {
+		name string
+		pkg  pkgInfo
+		want string // "" means clean
+	}{
+		{"clean pure package", pkgInfo{"ipv4", []string{"encoding/binary", "errors", "net/netip"}, std}, ""},
+		{"pure imports unsafe", pkgInfo{"ipv4", []string{"unsafe"}, std}, "ipv4 imports unsafe"},
+		{"pure imports time", pkgInfo{"tcp", []string{"time"}, std}, "tcp imports time"},
+		{"pure reaches x/sys/unix", pkgInfo{"tcp", []string{"encoding/binary"}, append(std, "golang.org/x/sys/unix")}, "depends on golang.org/x/sys/unix"},
+		{"pure reaches the rings", pkgInfo{"arp", nil, append(std, module+"/rings")}, "depends on " + module + "/rings"},
+		{"rings imports os", pkgInfo{"rings", []string{"os"}, std}, "rings imports os"},
+		{"umem imports xsk", pkgInfo{"umem", []string{module + "/xsk"}, std}, "umem imports " + module + "/xsk"},
+		{"steering reaches xsk", pkgInfo{"steering", nil, []string{module + "/xsk"}}, "steering depends on " + module + "/xsk"},
+		{"library imports the lab", pkgInfo{"xsk", []string{module + "/internal/lab"}, nil}, "imports the test lab"},
+		{"library imports a command", pkgInfo{"stack", []string{module + "/cmd/fastpath"}, nil}, "nothing may import commands"},
+	} {
+		tc.pkg.ImportPath = module + "/" + tc.pkg.ImportPath
+		got := violations(map[string]pkgInfo{tc.pkg.ImportPath: tc.pkg})
+		switch {
+		case tc.want == "" && len(got) > 0:
+			t.Errorf("%s: reported %v", tc.name, got)
+		case tc.want != "" && !strings.Contains(strings.Join(got, "\n"), tc.want):
+			t.Errorf("%s: reported %v, want %q", tc.name, got, tc.want)
+		}
 	}
 }
