@@ -6,4 +6,4 @@ package bpf
 // committed, so building fastpath needs no C compiler. Regenerate with
 // `make generate` after changing steer.c (apt-get install clang-19 llvm-19
 // libbpf-dev).
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel -type rule -type ruleset -type list -type counter_val -type stats steer steer.c -- -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel -type rule -type ruleset -type list -type counter_val -type stats steer steer.c -- -O2 -g -mcpu=v3 -Wall -Werror -I/usr/include/x86_64-linux-gnu

@@ -14,8 +14,8 @@
 // old rules or the new ones, never a half-written rule.
 //
 // Malformed frames (a header that does not fit, IPv4 with IHL < 5 or a
-// version other than 4, a total length shorter than the header, ARP with
-// wrong lengths) never match a rule: they go to the kernel, which counts and
+// version other than 4, a total length shorter than its headers or longer
+// than the frame, ARP with wrong lengths) never match a rule: they go to the kernel, which counts and
 // drops them in its own statistics, and are counted here as MALFORMED.
 // Fragments never match rules with ports: the whole datagram goes the same
 // way, by the rules without ports or the default.
@@ -82,14 +82,19 @@ struct list {
 	__u8 ids[LIST_LEN];
 };
 
+// Every packet walks one list: the control plane merges into each list
+// every rule that could match that class of packets.
 struct ruleset {
 	__u32 nrules;
 	__u8 default_action;
-	__u8 any_list;		// IPv4 rules without protocol and ports
 	__u8 arp_list;		// ARP rules
-	__u8 pad;
-	__u8 port_list[2][65536];	// [0 UDP, 1 TCP][destination port]
-	__u8 proto_list[256];		// IPv4 rules with a protocol, no ports
+	__u8 pad[2];
+	// [0 UDP, 1 TCP][destination port]: the rules whose ports cover it,
+	// and the rules without ports for that protocol or any.
+	__u8 port_list[2][65536];
+	// By IPv4 protocol, for packets without ports (other protocols,
+	// fragments): the rules without ports for that protocol or any.
+	__u8 proto_list[256];
 	struct list lists[MAX_LISTS];	// lists[0] is always empty
 	struct rule rules[MAX_RULES];
 };
@@ -233,19 +238,7 @@ int fastpath_steer(struct xdp_md *ctx)
 	__u32 best = MAX_RULES;
 	__u32 src = 0, dst = 0;
 
-	if (proto == bpf_htons(ETH_P_ARP)) {
-		struct arp_ipv4 *arp = p;
-		if ((void *)(arp + 1) > data_end)
-			goto malformed;
-		if (arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) ||
-		    arp->hlen != 6 || arp->plen != 4)
-			goto malformed;
-		if (!rs)
-			goto no_ruleset;
-		src = arp->spa;
-		dst = arp->tpa;
-		best = walk(rs, rs->arp_list, best, src, dst, 0, 0);
-	} else if (proto == bpf_htons(ETH_P_IP)) {
+	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = p;
 		if ((void *)(ip + 1) > data_end)
 			goto malformed;
@@ -253,7 +246,10 @@ int fastpath_steer(struct xdp_md *ctx)
 		if (ip->version != 4 || ihl < 5)
 			goto malformed;
 		__u32 hlen = ihl * 4;
-		if (p + hlen > data_end || bpf_ntohs(ip->tot_len) < hlen)
+		__u32 tot = bpf_ntohs(ip->tot_len);
+		// The datagram must hold its header and fit the frame (which may
+		// be longer: Ethernet padding).
+		if (p + hlen > data_end || tot < hlen || p + tot > data_end)
 			goto malformed;
 		int has_ports = 0;
 		__u32 dport = 0;
@@ -262,9 +258,11 @@ int fastpath_steer(struct xdp_md *ctx)
 			// MF set or a non-zero offset: a fragment.
 			count(st, COUNT_FRAGMENT, bytes);
 		} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_TCP) {
-			// Both headers start with the source and destination ports.
+			// Both headers start with the source and destination ports;
+			// the whole header must be there (UDP 8 bytes, TCP 20).
 			__be16 *ports = p + hlen;
-			if ((void *)(ports + 2) > data_end)
+			__u32 l4len = l4 == IPPROTO_TCP ? 20 : 8;
+			if ((void *)ports + l4len > data_end || tot < hlen + l4len)
 				goto malformed;
 			dport = bpf_ntohs(ports[1]);
 			has_ports = 1;
@@ -277,10 +275,20 @@ int fastpath_steer(struct xdp_md *ctx)
 			goto no_ruleset;
 		src = ip->saddr;
 		dst = ip->daddr;
-		if (has_ports)
-			best = walk(rs, rs->port_list[l4 == IPPROTO_TCP][dport & 0xffff], best, src, dst, dport, 1);
-		best = walk(rs, rs->proto_list[l4], best, src, dst, dport, has_ports);
-		best = walk(rs, rs->any_list, best, src, dst, dport, has_ports);
+		__u32 l = has_ports ? rs->port_list[l4 == IPPROTO_TCP][dport & 0xffff] : rs->proto_list[l4];
+		best = walk(rs, l, best, src, dst, dport, has_ports);
+	} else if (proto == bpf_htons(ETH_P_ARP)) {
+		struct arp_ipv4 *arp = p;
+		if ((void *)(arp + 1) > data_end)
+			goto malformed;
+		if (arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) ||
+		    arp->hlen != 6 || arp->plen != 4)
+			goto malformed;
+		if (!rs)
+			goto no_ruleset;
+		src = arp->spa;
+		dst = arp->tpa;
+		best = walk(rs, rs->arp_list, best, src, dst, 0, 0);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		if (p + 40 > data_end)
 			goto malformed;

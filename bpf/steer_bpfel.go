@@ -45,9 +45,8 @@ type steerRuleset struct {
 	_             structs.HostLayout
 	Nrules        uint32
 	DefaultAction uint8
-	AnyList       uint8
 	ArpList       uint8
-	Pad           uint8
+	Pad           [2]uint8
 	PortList      [2][65536]uint8
 	ProtoList     [256]uint8
 	Lists         [256]steerList

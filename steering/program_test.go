@@ -118,6 +118,10 @@ func TestProgram(t *testing.T) {
 		{"IPv4 version 6", with(udp(9000), func(p *pkt) { p.version = 6 }).build(), xdpPass, -1, bpf.CountMalformed},
 		{"IHL 4", with(udp(9000), func(p *pkt) { p.ihl = 4 }).build(), xdpPass, -1, bpf.CountMalformed},
 		{"total length < header", with(udp(9000), func(p *pkt) { p.totLen = 19 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"total length < IP+UDP headers", with(udp(9000), func(p *pkt) { p.totLen = 27 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"total length past the frame", with(udp(9000), func(p *pkt) { p.totLen = 61 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"total length shorter than the frame (padding)", with(udp(9000), func(p *pkt) { p.payload = 0 }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"TCP header cut at 16 bytes", with(tcp(40000), func(p *pkt) { p.payload = 8; p.totLen = 20 + 16 }).build()[:14+20+16], xdpPass, -1, bpf.CountMalformed},
 		{"ARP with wrong lengths", func() []byte { b := arp.build(); b[18] = 8; return b }(), xdpPass, -1, bpf.CountMalformed},
 	}
 	// Truncations: every cut inside a header the program must read.
@@ -126,7 +130,8 @@ func TestProgram(t *testing.T) {
 		p    pkt
 		cuts []int
 	}{
-		{"UDP to 9000", udp(9000), []int{14, 20, 33, 34, 35, 37}},
+		{"UDP to 9000", udp(9000), []int{14, 20, 33, 34, 35, 37, 41}},
+		{"TCP to 40000", tcp(40000), []int{34, 37, 53}},
 		{"UDP to 9000 behind two tags", with(udp(9000), func(p *pkt) { p.vlans = 2 }), []int{14, 17, 21, 30, 41, 44}},
 		{"UDP to 9000 with IHL 15", with(udp(9000), func(p *pkt) { p.ihl = 15 }), []int{34, 60, 73, 77}},
 		{"ICMP to me", icmp, []int{34, 37}},

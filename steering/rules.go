@@ -275,21 +275,22 @@ func compile(rules []Rule, stats []uint32, def Action) (*bpf.Ruleset, error) {
 		}
 		return ids
 	}
-	noPorts := func(r Rule) bool { return r.DstPort.Any() }
 	if rs.ArpList, err = intern(collect(func(r Rule) bool { return r.Proto == ProtoARP }), func() string { return "ARP" }); err != nil {
 		return nil, err
 	}
-	if rs.AnyList, err = intern(collect(func(r Rule) bool { return r.Proto == ProtoAny && noPorts(r) }), func() string { return "every IPv4 packet" }); err != nil {
-		return nil, err
+	// Rules without ports for protocol p: those for p and those for any.
+	noPorts := func(p Proto) func(Rule) bool {
+		return func(r Rule) bool { return r.DstPort.Any() && (r.Proto == p || r.Proto == ProtoAny) }
 	}
-	for p := 1; p < 256; p++ {
-		ids := collect(func(r Rule) bool { return int(r.Proto) == p && noPorts(r) })
-		if rs.ProtoList[p], err = intern(ids, func() string { return "protocol " + Proto(p).String() }); err != nil {
+	for p := 0; p < 256; p++ {
+		if rs.ProtoList[p], err = intern(collect(noPorts(Proto(p))), func() string { return "protocol " + Proto(p).String() }); err != nil {
 			return nil, err
 		}
 	}
-	// Port lists: sweep the port space once per protocol, recomputing the
-	// candidate list only where a rule's range starts or ends.
+	// Port lists: the rules whose ports cover the port, merged in
+	// priority order with the protocol's rules without ports. Sweep the
+	// port space once per protocol, rebuilding the list only where a
+	// range starts or ends.
 	for pi, proto := range []Proto{ProtoUDP, ProtoTCP} {
 		var portRules []int
 		for i, r := range rules {
@@ -298,8 +299,12 @@ func compile(rules []Rule, stats []uint32, def Action) (*bpf.Ruleset, error) {
 			}
 		}
 		if len(portRules) == 0 {
+			for port := range rs.PortList[pi] {
+				rs.PortList[pi][port] = rs.ProtoList[proto]
+			}
 			continue
 		}
+		general := noPorts(proto)
 		var cur uint8
 		for port := 0; port < 65536; port++ {
 			changed := port == 0
@@ -310,12 +315,10 @@ func compile(rules []Rule, stats []uint32, def Action) (*bpf.Ruleset, error) {
 				}
 			}
 			if changed {
-				var ids []uint8
-				for _, i := range portRules {
-					if pr := rules[i].DstPort; int(pr.Lo) <= port && port <= int(pr.Hi) {
-						ids = append(ids, uint8(i))
-					}
-				}
+				ids := collect(func(r Rule) bool {
+					return general(r) || (!r.DstPort.Any() && (r.Proto == proto || r.Proto == ProtoAny) &&
+						int(r.DstPort.Lo) <= port && port <= int(r.DstPort.Hi))
+				})
 				if cur, err = intern(ids, func() string { return fmt.Sprintf("%s port %d", proto, port) }); err != nil {
 					return nil, err
 				}
