@@ -75,6 +75,11 @@ struct rule {
 	__u32 pad;
 };
 
+struct counter_val {
+	__u64 packets;
+	__u64 bytes;
+};
+
 // A list holds the ids of rules that may match a class of packets, in
 // priority order (a lower id wins).
 struct list {
@@ -97,11 +102,11 @@ struct ruleset {
 	__u8 proto_list[256];
 	struct list lists[MAX_LISTS];	// lists[0] is always empty
 	struct rule rules[MAX_RULES];
-};
-
-struct counter_val {
-	__u64 packets;
-	__u64 bytes;
+	// For people and other processes (fastpath steer); the program does
+	// not read these. A rule's count is its stat slot's count less base.
+	__u32 ids[MAX_RULES];
+	struct counter_val base[MAX_RULES];
+	char names[MAX_RULES][32];
 };
 
 struct ruleset_map {

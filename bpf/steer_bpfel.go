@@ -51,6 +51,9 @@ type steerRuleset struct {
 	ProtoList     [256]uint8
 	Lists         [256]steerList
 	Rules         [256]steerRule
+	Ids           [256]uint32
+	Base          [256]steerCounterVal
+	Names         [256][32]int8
 }
 
 type steerStats struct {

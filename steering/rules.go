@@ -216,6 +216,12 @@ func prefixMatch(p netip.Prefix) (addr, mask uint32) {
 // compile builds the program's ruleset for rules in priority order, with
 // rule i counting into stat slot stats[i].
 func compile(rules []Rule, stats []uint32, def Action) (*bpf.Ruleset, error) {
+	return compileWith(rules, nil, stats, nil, def)
+}
+
+// compileWith is compile that also records each rule's ID, and each slot's
+// base count, for readers of the ruleset (Inspect).
+func compileWith(rules []Rule, ids []ID, stats []uint32, base *[bpf.MaxRules]Counter, def Action) (*bpf.Ruleset, error) {
 	if len(rules) > bpf.MaxRules-1 {
 		return nil, fmt.Errorf("steering: %d rules: %w: at most %d", len(rules), ErrRule, bpf.MaxRules-1)
 	}
@@ -241,6 +247,16 @@ func compile(rules []Rule, stats []uint32, def Action) (*bpf.Ruleset, error) {
 			br.PortLo, br.PortHi = r.DstPort.Lo, r.DstPort.Hi
 		}
 		rs.Rules[i] = br
+		if ids != nil {
+			rs.Ids[i] = uint32(ids[i])
+		}
+		if base != nil {
+			b := base[stats[i]]
+			rs.Base[i] = bpf.Counter{Packets: b.Packets, Bytes: b.Bytes}
+		}
+		for j := 0; j < len(r.Name) && j < len(rs.Names[i])-1; j++ {
+			rs.Names[i][j] = int8(r.Name[j])
+		}
 	}
 
 	// Lists, deduplicated: lists[0] is the empty list.

@@ -348,7 +348,7 @@ func (s *Steering) install(rules []Rule, ids []ID, slots []uint32) error {
 	if s.closed {
 		return fmt.Errorf("steering: %s: closed", s.dev)
 	}
-	rs, err := compile(rules, slots, s.def)
+	rs, err := compileWith(rules, ids, slots, &s.base, s.def)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/vishvananda/netns"
+)
+
+// inNetns runs fn on a locked OS thread inside the named network namespace
+// (as `ip netns exec NAME` would), or in the current one when name is "".
+// If the thread cannot be switched back it is discarded, never reused.
+func inNetns(name string, fn func() error) error {
+	if name == "" {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("--netns: current namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromName(name)
+		if err != nil {
+			errc <- fmt.Errorf("--netns %s: %w (list them with: ip netns list)", name, err)
+			runtime.UnlockOSThread()
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			errc <- fmt.Errorf("--netns %s: enter: %w", name, err)
+			return // the thread may be half-switched: let it die locked
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("--netns %s: leave: %w", name, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}

@@ -1,0 +1,174 @@
+package steering
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+	"github.com/fastpathnet/fastpath/bpf"
+	"github.com/vishvananda/netlink"
+)
+
+// Report is what Inspect finds on a device: any XDP program, and for
+// fastpath's, its rules and counters, read from its maps. It needs no
+// access to the process that attached the program.
+type Report struct {
+	Device  string `json:"device"`
+	Ifindex int    `json:"ifindex"`
+	// Attached is false when the device has no XDP program.
+	Attached    bool   `json:"attached"`
+	ProgramID   uint32 `json:"program_id,omitempty"`
+	ProgramName string `json:"program_name,omitempty"`
+	// Mode is native, generic or offloaded.
+	Mode string `json:"mode,omitempty"`
+	// Fastpath is set when the program is fastpath's steering program;
+	// the fields below are filled only then.
+	Fastpath bool               `json:"fastpath"`
+	Default  string             `json:"default,omitempty"`
+	Rules    []ReportRule       `json:"rules,omitempty"`
+	Counters map[string]Counter `json:"counters,omitempty"`
+}
+
+// ReportRule is one installed rule as read back from the program.
+type ReportRule struct {
+	ID     ID     `json:"id"`
+	Name   string `json:"name,omitempty"`
+	Match  string `json:"match"`
+	Action string `json:"action"`
+	Rule   Rule   `json:"-"`
+	Counter
+}
+
+// Inspect reads the XDP program attached to dev, found in the calling
+// thread's network namespace.
+func Inspect(dev string) (*Report, error) {
+	lk, err := netlink.LinkByName(dev)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("steering: device %q: %w", dev, ErrNoDevice)
+		}
+		return nil, fmt.Errorf("steering: look up %q: %w", dev, err)
+	}
+	r := &Report{Device: dev, Ifindex: lk.Attrs().Index}
+	x := lk.Attrs().Xdp
+	if x == nil || !x.Attached {
+		return r, nil
+	}
+	r.Attached, r.ProgramID = true, x.ProgId
+	r.Mode = map[uint32]string{1: "native", 2: "generic", 3: "offloaded"}[x.AttachMode]
+	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(x.ProgId))
+	if err != nil {
+		return nil, fmt.Errorf("steering: open program %d: %w", x.ProgId, withHint(err))
+	}
+	defer prog.Close()
+	info, err := prog.Info()
+	if err != nil {
+		return nil, fmt.Errorf("steering: program %d info: %w", x.ProgId, err)
+	}
+	r.ProgramName = info.Name
+	if info.Name != bpf.ProgramName {
+		return r, nil
+	}
+	ids, ok := info.MapIDs()
+	if !ok {
+		return nil, fmt.Errorf("steering: program %d: the kernel does not list its maps", x.ProgId)
+	}
+	var outer, stats *ebpf.Map
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			return nil, fmt.Errorf("steering: open map %d: %w", id, withHint(err))
+		}
+		defer m.Close()
+		mi, err := m.Info()
+		if err != nil {
+			return nil, err
+		}
+		switch mi.Name {
+		case "rulesets":
+			outer = m
+		case "stats_map":
+			stats = m
+		}
+	}
+	if outer == nil || stats == nil {
+		return nil, fmt.Errorf("steering: program %d is named %s but lacks its maps: another version?", x.ProgId, bpf.ProgramName)
+	}
+	r.Fastpath = true
+	var innerID uint32
+	if err := outer.Lookup(uint32(0), &innerID); err != nil {
+		return nil, fmt.Errorf("steering: read the ruleset's map: %w", err)
+	}
+	inner, err := ebpf.NewMapFromID(ebpf.MapID(innerID))
+	if err != nil {
+		return nil, fmt.Errorf("steering: open the ruleset's map: %w", err)
+	}
+	defer inner.Close()
+	rs := new(bpf.Ruleset)
+	if err := inner.Lookup(uint32(0), rs); err != nil {
+		return nil, fmt.Errorf("steering: read the ruleset: %w", err)
+	}
+	st, err := bpf.ReadStats(stats)
+	if err != nil {
+		return nil, fmt.Errorf("steering: %w", err)
+	}
+	r.Default = Action(rs.DefaultAction).String()
+	r.Counters = make(map[string]Counter, len(st.Actions))
+	for i, c := range st.Actions {
+		r.Counters[bpf.CounterNames[i]] = Counter{c.Packets, c.Bytes}
+	}
+	for i := 0; i < int(rs.Nrules) && i < bpf.MaxRules; i++ {
+		rule := decodeRule(&rs.Rules[i], &rs.Names[i])
+		c, b := st.Rules[rs.Rules[i].Stat%bpf.MaxRules], rs.Base[i]
+		r.Rules = append(r.Rules, ReportRule{
+			ID: ID(rs.Ids[i]), Name: rule.Name, Match: matchString(rule), Action: rule.Action.String(), Rule: rule,
+			Counter: Counter{c.Packets - b.Packets, c.Bytes - b.Bytes},
+		})
+	}
+	return r, nil
+}
+
+func decodeRule(br *bpf.Rule, name *[32]int8) Rule {
+	var r Rule
+	var b []byte
+	for _, c := range name {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	r.Name = string(b)
+	r.Action = Action(br.Action)
+	if br.Kind == bpf.KindARP {
+		r.Proto = ProtoARP
+	} else {
+		r.Proto = Proto(br.Proto)
+	}
+	r.Dst = decodePrefix(br.Dst, br.DstMask)
+	r.Src = decodePrefix(br.Src, br.SrcMask)
+	if br.Flags&bpf.RulePorts != 0 {
+		r.DstPort = PortRange{br.PortLo, br.PortHi}
+	}
+	return r
+}
+
+func decodePrefix(addr, mask uint32) netip.Prefix {
+	if mask == 0 {
+		return netip.Prefix{}
+	}
+	var a [4]byte
+	a[0], a[1], a[2], a[3] = byte(addr), byte(addr>>8), byte(addr>>16), byte(addr>>24)
+	return netip.PrefixFrom(netip.AddrFrom4(a), bits.OnesCount32(mask))
+}
+
+// matchString is a rule's match without its action.
+func matchString(r Rule) string {
+	s := r.String()
+	if i := len(s) - len(" -> "+r.Action.String()); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
