@@ -4,7 +4,7 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test test-kernel test-race lint generate bench bench-micro clean
+.PHONY: all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-micro fuzz clean
 
 all: build
 
@@ -18,7 +18,7 @@ run: build
 
 # Everything CI runs: lint, every test (kernel tests need root), the race
 # detector over the short variants, and a check that no lab was left behind.
-test: lint test-kernel test-race
+test: lint test-kernel test-race test-fuzz
 	@left=$$(ip netns list 2>/dev/null | awk '$$1 ~ /^fp-/ {print $$1}'); \
 	if [ -n "$$left" ]; then echo "tests left namespaces behind: $$left"; exit 1; fi
 
@@ -29,19 +29,34 @@ test-race:
 	$(GO) test -race -short -count=1 $(PKGS)
 	$(GO) test -race -count=1 -run 'TestKernelLoop|TestAllocatorModel' ./rings ./umem
 
+# A short differential fuzz of the XDP program against its Go reference
+# (longer: make fuzz FUZZTIME=10m).
+FUZZTIME ?= 20s
+test-fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzProgram -fuzztime $(FUZZTIME) ./steering
+fuzz: test-fuzz
+
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
+# Regenerates bpf/steer_bpfel.{go,o} from bpf/steer.c. Needs Debian's
+# clang-19, llvm-19 and libbpf-dev; the output is committed, so building
+# fastpath does not.
 generate:
-	$(GO) generate $(PKGS)
+	$(GO) generate ./bpf
+
+# Fails if the committed program differs from what steer.c compiles to.
+generate-check: generate
+	git diff --exit-code -- bpf/
 
 # Go microbenchmarks, benchstat-friendly (run with -count via BENCHFLAGS).
 BENCHFLAGS ?= -count=5
 bench: bench-micro
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./rings ./umem
+	$(GO) test -run '^$$' -bench Steer -benchtime 31x $(BENCHFLAGS) ./steering
 
 clean:
 	rm -rf bin

@@ -353,7 +353,8 @@ func TestReceiveFromKernel(t *testing.T) {
 	payload := make([]byte, 1500)
 	deadline := time.Now().Add(60 * time.Second)
 	for seq := uint64(0); seq < total; seq++ {
-		for seq-(got.count.Load()+got.bad.Load()+got.duplicates.Load()) >= 1024 {
+		// At most 256 ahead: veth's ring, which a kernel sender can overflow.
+		for seq-(got.count.Load()+got.bad.Load()+got.duplicates.Load()) >= 256 {
 			if time.Now().After(deadline) {
 				t.Fatalf("stalled at %d of %d datagrams", seq, total)
 			}

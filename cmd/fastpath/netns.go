@@ -17,7 +17,9 @@ func inNetns(name string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		orig, err := netns.Get()
+		// /proc/thread-self, not netns.Get's /proc/PID/task/TID: under a
+		// PID namespace with another /proc, those name another process.
+		orig, err := netns.GetFromPath("/proc/thread-self/ns/net")
 		if err != nil {
 			errc <- fmt.Errorf("--netns: current namespace: %w", err)
 			return

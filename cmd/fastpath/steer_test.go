@@ -33,6 +33,7 @@ func TestSteerCommand(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 	out, _, err = run(t, "steer", "--dev", l.A.Link, "--netns", l.A.Name)
+	t.Logf("fastpath steer --dev %s --netns %s:\n%s", l.A.Link, l.A.Name, out)
 	if err != nil || !strings.Contains(out, "fastpath_steer") || !strings.Contains(out, "udp dport 7") || !strings.Contains(out, "native mode") {
 		t.Fatalf("text report: %v\n%s", err, out)
 	}

@@ -14,7 +14,8 @@ const (
 )
 
 // setTxChecksum turns transmit checksum offload of the device name on or
-// off (`ethtool -K name tx on|off`) in the calling thread's namespace.
+// off (`ethtool -K name tx on|off`) in the calling thread's namespace;
+// call it through Host.setTxChecksum, which runs it inside Host.Do.
 //
 // veth "offloads" checksums by never computing them: a datagram the
 // kernel sends leaves with CHECKSUM_PARTIAL, and the peer's kernel trusts

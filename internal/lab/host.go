@@ -31,9 +31,15 @@ import (
 // t.Fatal or t.Skip; return an error instead. Goroutines that fn starts
 // do not run in h's namespace. A panic in fn is re-raised in the caller.
 //
-// After fn, the thread switches back to its original namespace; if that
-// fails, the thread is left locked so that Go discards it when the
-// goroutine exits, and Do reports the failure.
+// Do checks that the thread is in h's namespace before it runs fn, and
+// fails with ErrClosed, without running fn, once the lab is closed. A
+// Close while fn runs does not move fn: it goes on in h's namespace, which
+// lives on, though no longer under /run/netns, until fn's thread leaves
+// it and the sockets made in it are closed.
+//
+// After fn, the thread switches back to its original namespace and checks
+// that it got there; if either fails, the thread is left locked so that Go
+// discards it when the goroutine exits, and Do reports the failure.
 func (h *Host) Do(fn func() error) error {
 	type result struct {
 		err      error
@@ -42,19 +48,24 @@ func (h *Host) Do(fn func() error) error {
 	}
 	c := make(chan result, 1)
 	go func() {
+		// Locked twice, so that an unbalanced runtime.UnlockOSThread in fn
+		// cannot hand this thread, in h's namespace, to other goroutines.
 		runtime.LockOSThread()
-		orig, err := netns.Get()
+		runtime.LockOSThread()
+		orig, err := threadNS()
 		if err != nil {
+			runtime.UnlockOSThread()
 			runtime.UnlockOSThread()
 			c <- result{err: fmt.Errorf("lab: %s: open current namespace: %w", h.Name, err)}
 			return
 		}
 		defer orig.Close()
 		leave := func() error {
-			if err := netns.Set(orig); err != nil {
+			if err := switchBack(orig); err != nil {
 				// Stay locked: Go discards the thread when this goroutine exits.
-				return fmt.Errorf("lab: %s: switch back to the original namespace (thread discarded): %w", h.Name, err)
+				return fmt.Errorf("lab: %s: %w", h.Name, err)
 			}
+			runtime.UnlockOSThread()
 			runtime.UnlockOSThread()
 			return nil
 		}
@@ -88,47 +99,96 @@ func (h *Host) Do(fn func() error) error {
 	return r.err
 }
 
-// enter switches the calling thread into h's namespace.
+// enter switches the calling thread into h's namespace and checks that it
+// got there.
 func (h *Host) enter() error {
-	h.lab.mu.Lock()
-	defer h.lab.mu.Unlock()
-	if h.lab.closed {
-		return fmt.Errorf("lab: enter namespace %s: %w", h.Name, ErrClosed)
-	}
-	if err := netns.Set(h.NS); err != nil {
-		return fmt.Errorf("lab: enter namespace %s: %w", h.Name, err)
-	}
-	// Check, so that a bug here can never let fn loose in the caller's
-	// namespace (the host's own, normally).
-	cur, err := netns.Get()
+	err := h.lab.use(func() error {
+		if err := netns.Set(h.NS); err != nil {
+			return err
+		}
+		// Check, so that a bug here can never let fn loose in the caller's
+		// namespace (the host's own, normally).
+		ok, err := inNS(h.NS)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("setns succeeded but the thread is elsewhere")
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("lab: enter namespace %s: open current namespace: %w", h.Name, err)
-	}
-	defer cur.Close()
-	if !cur.Equal(h.NS) {
-		return fmt.Errorf("lab: enter namespace %s: setns succeeded but the thread is in %s", h.Name, cur)
+		return fmt.Errorf("lab: enter namespace %s: %w", h.Name, err)
 	}
 	return nil
 }
 
-// Handle returns a netlink handle bound to h's namespace. The lab owns it
-// and closes it in Close; after Close, Handle returns nil.
+// Netlink calls fn with a netlink handle bound to h's namespace and
+// returns fn's error; once the lab is closed it returns ErrClosed without
+// calling fn. Close waits for fn to return before it seals the handle, so
+// every request fn makes reaches h's namespace:
 //
-// Do not keep using a handle after Close: a closed netlink.Handle falls
-// back to the namespace of the calling thread, which is normally the
-// host's own.
+//	err := l.A.Netlink(func(hd *netlink.Handle) error {
+//		lk, err := hd.LinkByName(l.A.Link)
+//		if err != nil {
+//			return err
+//		}
+//		return hd.LinkSetDown(lk)
+//	})
+//
+// fn must not keep hd, must not call Close (that deadlocks), and should be
+// short: a Close, say from NewT's signal handler, waits for it. The
+// handle speaks NETLINK_ROUTE (links, addresses, routes, neighbours,
+// qdiscs, ...) only; requests of other netlink families fail. For those,
+// call the package-level netlink functions inside Do.
+func (h *Host) Netlink(fn func(hd *netlink.Handle) error) error {
+	return h.lab.use(func() error {
+		if h.handle == nil {
+			// Only while New builds the host.
+			return fmt.Errorf("lab: netlink handle of %s: not open yet", h.Name)
+		}
+		return fn(h.handle)
+	})
+}
+
+// Handle returns the netlink handle bound to h's namespace that Netlink
+// passes to its fn, for short calls such as
+// l.A.Handle().LinkByName(l.A.Link). The lab owns it. Prefer Netlink,
+// which also keeps the lab open while fn runs.
+//
+// After Close, every request through the handle fails ("use of closed
+// file"), however it was obtained: the lab seals the handle
+// instead of closing it, since a closed netlink.Handle falls back to the
+// namespace of the calling thread, normally the host's own. Requests of
+// netlink families other than NETLINK_ROUTE always fail, for the same
+// reason. Do not call the handle's socket option methods
+// (SetSocketReceiveBufferSize, SetStrictCheck, ...) after Close: they use
+// the descriptor numbers the closed sockets had.
+//
+// Handle returns nil only while New builds the host.
 func (h *Host) Handle() *netlink.Handle {
 	h.lab.mu.Lock()
 	defer h.lab.mu.Unlock()
 	return h.handle
 }
 
-// handleOrErr is Handle for the lab's own use: an error instead of nil.
-func (h *Host) handleOrErr() (*netlink.Handle, error) {
-	if hd := h.Handle(); hd != nil {
-		return hd, nil
-	}
-	return nil, fmt.Errorf("lab: netlink handle of %s: %w", h.Name, ErrClosed)
+// writeSysctl writes val to /proc/sys/key inside h's namespace (key such
+// as "net/ipv4/ip_forward").
+func (h *Host) writeSysctl(key, val string, optional bool) error {
+	return h.Do(func() error { return writeSysctl(key, val, optional) })
+}
+
+// setTxChecksum turns transmit checksum offload of the device name in h's
+// namespace on or off.
+func (h *Host) setTxChecksum(name string, on bool) error {
+	return h.Do(func() error { return setTxChecksum(name, on) })
+}
+
+// txChecksum reports whether transmit checksum offload of the device name
+// in h's namespace is on.
+func (h *Host) txChecksum(name string) (on bool, err error) {
+	err = h.Do(func() error { on, err = txChecksum(name); return err })
+	return on, err
 }
 
 // Command returns a command that runs name with args inside h's namespace,
@@ -194,10 +254,6 @@ func (h *Host) AttachPass() error {
 // entry goes on the link whose subnet contains ip (for R, the side facing
 // that host), or on h.Link when none does.
 func (h *Host) SetNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
-	hd, err := h.handleOrErr()
-	if err != nil {
-		return err
-	}
 	if len(h.Links) == 0 {
 		return fmt.Errorf("lab: set neighbour %s in %s: the host has no link", ip, h.Name)
 	}
@@ -218,7 +274,7 @@ func (h *Host) SetNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
 	if ip.Is6() {
 		n.Family = unix.AF_INET6
 	}
-	if err := hd.NeighSet(n); err != nil {
+	if err := h.Netlink(func(hd *netlink.Handle) error { return hd.NeighSet(n) }); err != nil {
 		return fmt.Errorf("lab: set neighbour %s at %s on %s in %s: %w", ip, mac, ifc.Name, h.Name, err)
 	}
 	return nil

@@ -24,10 +24,23 @@
 // them. IPv6 is disabled on the veths so that tests see no router
 // solicitations or duplicate-address probes.
 //
-// Namespaces are named Prefix-PID-SEQ-ROLE (for example fp-4711-3-a) and
-// bind-mounted under /run/netns, so `ip netns exec fp-4711-3-a ...` works
-// while the lab is open. Sweep removes those left behind by processes that
-// died without closing their labs.
+// Namespaces are named Prefix-PID-START-PIDNS-SEQ-ROLE (for example
+// fp-4711-982345-4026531836-3-a): PID, START (its start time, field 22 of
+// /proc/PID/stat, less any time namespace offset) and PIDNS (the inode of
+// its PID namespace, as in `readlink /proc/4711/ns/pid`) identify the
+// creating process even across PID namespaces that share /run/netns, SEQ
+// numbers its labs and ROLE is a, b or r. They are bind-mounted under
+// /run/netns, so `ip netns exec fp-4711-982345-4026531836-3-a ...` works
+// while the lab is open. Sweep removes those left behind by processes
+// that died without closing their labs.
+//
+// Nothing the lab does can reach the caller's namespace: netlink requests
+// go through handles bound to the lab's namespaces, which the lab never
+// closes in a way that would let them fall back to the calling thread's
+// namespace (see Host.Handle), and everything else runs inside Host.Do,
+// which checks the namespace it entered. Once Close has begun, Do,
+// Netlink, SetNeighbor, AttachPass, SNMP and the rest of New fail with
+// ErrClosed, and requests through a handle from Host.Handle fail too.
 package lab
 
 import (
@@ -35,7 +48,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -134,8 +146,15 @@ type Lab struct {
 
 	opts Options
 
-	mu     sync.Mutex // control path only; guards the fields below and every Host's NS, handle and XDP state
-	closed bool
+	// mu guards the fields below and every Host's handle, xdp and prog.
+	// It is held only briefly: users counts the calls in progress that
+	// use a namespace handle or netlink handle of the lab (see use), and
+	// Close waits on cond for it to drop to zero before it closes them.
+	mu     sync.Mutex
+	cond   sync.Cond // on mu; signalled when users drops to 0 and when done is set
+	users  int
+	closed bool    // set at the start of the first Close; no use starts after
+	done   bool    // set at the end of the first Close
 	hosts  []*Host // in creation order; only those whose namespace exists
 }
 
@@ -143,7 +162,10 @@ type Lab struct {
 type Host struct {
 	// Name of the namespace, bind-mounted as /run/netns/Name.
 	Name string
-	// NS is an open handle to the namespace, valid until Lab.Close.
+	// NS is an open handle to the namespace, valid until Lab.Close. Close
+	// sets it to -1, and keeps its old number taken by a descriptor that
+	// is no namespace, so that a copy kept past Close makes setns fail
+	// rather than enter whatever the number would have been reused for.
 	NS netns.NsHandle
 	// Link is the name of this host's veth; for R, the one facing A.
 	Link string
@@ -165,7 +187,7 @@ type Host struct {
 
 	lab    *Lab
 	role   string
-	handle *netlink.Handle
+	handle *netlink.Handle // NETLINK_ROUTE in NS; see Handle and seal
 	xdp    link.Link
 	prog   *ebpf.Program
 }
@@ -237,15 +259,31 @@ func closeAll() error {
 	return errors.Join(errs...)
 }
 
+// testHook, when set, is called by build at each step, with the step's
+// name, outside of any use of the lab's handles. Tests close the lab from
+// it, to check that whatever New does after Close fails cleanly.
+var testHook func(l *Lab, step string)
+
+func (l *Lab) hook(step string) {
+	if testHook != nil {
+		testHook(l, step)
+	}
+}
+
 // New builds a lab. On error it removes whatever it had built.
 //
 // New first calls SweepPrefix(opts.Prefix), best effort, to remove
 // namespaces left behind by dead processes.
 //
 // New installs no signal handler: a command that uses it must call Close
-// when it is interrupted (NewT does this for tests).
+// when it is interrupted (NewT does this for tests). A Close while New
+// runs makes New fail with ErrClosed.
 func New(opts Options) (*Lab, error) {
 	opts, err := opts.check()
+	if err != nil {
+		return nil, err
+	}
+	me, err := self()
 	if err != nil {
 		return nil, err
 	}
@@ -254,8 +292,18 @@ func New(opts Options) (*Lab, error) {
 	_ = SweepPrefix(opts.Prefix)
 
 	l := &Lab{opts: opts}
+	l.cond.L = &l.mu
 	register(l) // from here on a signal handler can close l, even half built
-	if err := l.build(seq.Add(1)); err != nil {
+	err = l.build(me, seq.Add(1))
+	if err == nil {
+		l.mu.Lock()
+		if l.closed {
+			// Closed right after the last step.
+			err = fmt.Errorf("lab: build: %w", ErrClosed)
+		}
+		l.mu.Unlock()
+	}
+	if err != nil {
 		if cerr := l.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
@@ -264,22 +312,46 @@ func New(opts Options) (*Lab, error) {
 	return l, nil
 }
 
+// use runs fn, which uses namespace handles or netlink handles of l's
+// hosts, unless l is closed, in which case it returns ErrClosed. Close
+// waits for every fn in progress before it closes those handles. Calls
+// nest, and one that starts after Close fails rather than blocks, but fn
+// must not call Close.
+func (l *Lab) use(fn func() error) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.users++
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.users--
+		if l.users == 0 {
+			l.cond.Broadcast()
+		}
+		l.mu.Unlock()
+	}()
+	return fn()
+}
+
 // build creates the namespaces, veths, addresses and routes.
-func (l *Lab) build(n uint64) error {
-	name := func(role string) string {
-		return fmt.Sprintf("%s-%d-%d-%s", l.opts.Prefix, os.Getpid(), n, role)
-	}
+func (l *Lab) build(me owner, n uint64) error {
 	var err error
-	if l.A, err = l.newHost(name("a"), "a"); err != nil {
+	if l.A, err = l.newHost(nsName(l.opts.Prefix, me, n, "a"), "a"); err != nil {
 		return err
 	}
-	if l.B, err = l.newHost(name("b"), "b"); err != nil {
+	l.hook("host a")
+	if l.B, err = l.newHost(nsName(l.opts.Prefix, me, n, "b"), "b"); err != nil {
 		return err
 	}
+	l.hook("host b")
 	if l.opts.Router {
-		if l.R, err = l.newHost(name("r"), "r"); err != nil {
+		if l.R, err = l.newHost(nsName(l.opts.Prefix, me, n, "r"), "r"); err != nil {
 			return err
 		}
+		l.hook("host r")
 	}
 	for _, h := range l.Hosts() {
 		if err := h.setup(h == l.R); err != nil {
@@ -302,18 +374,19 @@ func (l *Lab) build(n uint64) error {
 		if err := h.defaultRoute(); err != nil {
 			return err
 		}
+		l.hook("route " + h.role)
 	}
 	return nil
 }
 
-// newHost creates the named namespace name and opens a netlink handle in
-// it. l.mu is held while the namespace is created, so that a concurrent
-// Close either sees the host or makes newHost fail.
+// newHost creates the named namespace name. l.mu is held while the
+// namespace is created, so that a concurrent Close either sees the host
+// or makes newHost fail.
 func (l *Lab) newHost(name, role string) (*Host, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("lab: create namespace %s: %w", name, ErrClosed)
 	}
 	ns, err := createNamed(name)
 	if err != nil {
@@ -324,42 +397,54 @@ func (l *Lab) newHost(name, role string) (*Host, error) {
 	return h, nil
 }
 
-// setup opens the host's netlink handle, brings lo up and sets the
-// namespace's sysctls. It runs before any veth exists, so that the
-// default disable_ipv6 applies to the veths created later.
+// setup opens the host's netlink handle, sets the namespace's sysctls and
+// brings lo up. It runs before any veth exists, so that the default
+// disable_ipv6 applies to the veths created later.
 func (h *Host) setup(router bool) error {
-	err := h.Do(func() error {
-		hd, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return fmt.Errorf("lab: open netlink handle in %s: %w", h.Name, err)
-		}
-		h.lab.mu.Lock()
+	var hd *netlink.Handle
+	err := h.Do(func() (err error) {
+		hd, err = newNSHandle()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("lab: open netlink handle in %s: %w", h.Name, err)
+	}
+	h.lab.mu.Lock()
+	closed := h.lab.closed
+	if !closed {
 		h.handle = hd
-		h.lab.mu.Unlock()
-		if err := writeSysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", true); err != nil {
-			return fmt.Errorf("lab: disable ipv6 in %s: %w", h.Name, err)
+	}
+	h.lab.mu.Unlock()
+	if closed {
+		// Close ran meanwhile and could not see it; nobody else has it.
+		hd.Close()
+		return fmt.Errorf("lab: open netlink handle in %s: %w", h.Name, ErrClosed)
+	}
+	h.lab.hook("handle " + h.role)
+
+	if err := h.writeSysctl("net/ipv6/conf/default/disable_ipv6", "1", true); err != nil {
+		return fmt.Errorf("lab: disable ipv6 in %s: %w", h.Name, err)
+	}
+	if router {
+		if err := h.writeSysctl("net/ipv4/ip_forward", "1", false); err != nil {
+			return fmt.Errorf("lab: enable ip_forward in %s: %w", h.Name, err)
 		}
-		if router {
-			if err := writeSysctl("/proc/sys/net/ipv4/ip_forward", "1", false); err != nil {
-				return fmt.Errorf("lab: enable ip_forward in %s: %w", h.Name, err)
-			}
+	}
+	h.lab.hook("sysctl " + h.role)
+	err = h.Netlink(func(hd *netlink.Handle) error {
+		lo, err := hd.LinkByName("lo")
+		if err != nil {
+			return fmt.Errorf("find lo: %w", err)
+		}
+		if err := hd.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("set lo up: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("lab: %s: %w", h.Name, err)
 	}
-	hd, err := h.handleOrErr()
-	if err != nil {
-		return err
-	}
-	lo, err := hd.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("lab: find lo in %s: %w", h.Name, err)
-	}
-	if err := hd.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("lab: set lo up in %s: %w", h.Name, err)
-	}
+	h.lab.hook("lo " + h.role)
 	return nil
 }
 
@@ -368,18 +453,6 @@ func (h *Host) setup(router bool) error {
 // directly in right's namespace, then addresses both ends and sets them up.
 func (l *Lab) join(left *Host, lname string, lmac net.HardwareAddr, laddr netip.Prefix,
 	right *Host, rname string, rmac net.HardwareAddr, raddr netip.Prefix) error {
-	hd, err := left.handleOrErr()
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	rns := right.NS
-	closed := l.closed
-	l.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = lname
 	attrs.MTU = l.opts.MTU
@@ -389,15 +462,20 @@ func (l *Lab) join(left *Host, lname string, lmac net.HardwareAddr, laddr netip.
 	veth := netlink.NewVeth(attrs)
 	veth.PeerName = rname
 	veth.PeerHardwareAddr = rmac
-	veth.PeerNamespace = netlink.NsFd(int(rns))
 	// Peer MTU and queue counts default to the link's own.
-	if err := hd.LinkAdd(veth); err != nil {
+	err := left.Netlink(func(hd *netlink.Handle) error {
+		// Within use, so that right.NS is open.
+		veth.PeerNamespace = netlink.NsFd(int(right.NS))
+		return hd.LinkAdd(veth)
+	})
+	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) {
 			return fmt.Errorf("lab: create veth %s in %s (peer %s in %s): the veth driver is missing (CONFIG_VETH, modprobe veth): %w: %w",
 				lname, left.Name, rname, right.Name, ErrNotSupported, err)
 		}
 		return fmt.Errorf("lab: create veth %s in %s (peer %s in %s): %w", lname, left.Name, rname, right.Name, err)
 	}
+	l.hook("veth " + left.role + right.role)
 
 	lif, err := left.addIface(lname, laddr)
 	if err != nil {
@@ -420,34 +498,33 @@ func (l *Lab) join(left *Host, lname string, lmac net.HardwareAddr, laddr netip.
 // addIface addresses the veth name in h's namespace, disables IPv6 on it,
 // sets it up and appends it to h.Links, returning the new entry.
 func (h *Host) addIface(name string, addr netip.Prefix) (*Iface, error) {
-	hd, err := h.handleOrErr()
-	if err != nil {
-		return nil, err
+	if err := h.writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1", true); err != nil {
+		return nil, fmt.Errorf("lab: disable ipv6 on %s in %s: %w", name, h.Name, err)
 	}
-	lk, err := hd.LinkByName(name)
-	if err != nil {
-		return nil, fmt.Errorf("lab: find %s in %s: %w", name, h.Name, err)
-	}
-	err = h.Do(func() error {
-		if err := writeSysctl("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", "1", true); err != nil {
-			return fmt.Errorf("lab: disable ipv6 on %s in %s: %w", name, h.Name, err)
+	if !h.lab.opts.TxChecksumOffload {
+		if err := h.setTxChecksum(name, false); err != nil {
+			return nil, fmt.Errorf("lab: turn checksum offload off on %s in %s: %w", name, h.Name, err)
 		}
-		if !h.lab.opts.TxChecksumOffload {
-			if err := setTxChecksum(name, false); err != nil {
-				return fmt.Errorf("lab: turn checksum offload off on %s in %s: %w", name, h.Name, err)
-			}
+	}
+	h.lab.hook("offload " + h.role + " " + name)
+	var lk netlink.Link
+	err := h.Netlink(func(hd *netlink.Handle) error {
+		var err error
+		if lk, err = hd.LinkByName(name); err != nil {
+			return fmt.Errorf("find %s: %w", name, err)
+		}
+		if err := hd.AddrAdd(lk, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", addr, name, err)
+		}
+		if err := hd.LinkSetUp(lk); err != nil {
+			return fmt.Errorf("set %s up: %w", name, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lab: %s: %w", h.Name, err)
 	}
-	if err := hd.AddrAdd(lk, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
-		return nil, fmt.Errorf("lab: add address %s to %s in %s: %w", addr, name, h.Name, err)
-	}
-	if err := hd.LinkSetUp(lk); err != nil {
-		return nil, fmt.Errorf("lab: set %s up in %s: %w", name, h.Name, err)
-	}
+	h.lab.hook("iface " + h.role + " " + name)
 	h.Links = append(h.Links, Iface{
 		Name:  name,
 		Index: lk.Attrs().Index,
@@ -459,16 +536,12 @@ func (h *Host) addIface(name string, addr netip.Prefix) (*Iface, error) {
 
 // defaultRoute routes everything through h.Gateway on h.Link.
 func (h *Host) defaultRoute() error {
-	hd, err := h.handleOrErr()
-	if err != nil {
-		return err
-	}
 	r := &netlink.Route{
 		LinkIndex: h.Index,
 		Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
 		Gw:        h.Gateway.AsSlice(),
 	}
-	if err := hd.RouteAdd(r); err != nil {
+	if err := h.Netlink(func(hd *netlink.Handle) error { return hd.RouteAdd(r) }); err != nil {
 		return fmt.Errorf("lab: add default route via %s in %s: %w", h.Gateway, h.Name, err)
 	}
 	return nil
@@ -488,20 +561,30 @@ func (l *Lab) Hosts() []*Host {
 }
 
 // Close detaches and closes the XDP links and programs the lab attached,
-// closes its netlink and namespace handles, and deletes its namespaces,
-// which destroys the veths. The kernel frees a namespace once nothing uses
-// it any more: sockets created inside Do keep theirs alive until they are
-// closed, but it is gone from /run/netns at once.
+// seals its netlink handles (see Host.Handle), closes its namespace
+// handles, and deletes its namespaces, which destroys the veths. The
+// kernel frees a namespace once nothing uses it any more: sockets created
+// inside Do keep theirs alive until they are closed, but it is gone from
+// /run/netns at once.
 //
-// Close is safe to call more than once and from several goroutines; calls
-// after the first return nil. Do not use a Host's Handle after Close.
+// Close waits for calls in progress that use the lab's handles (Netlink's
+// fn, the netlink requests of New and SetNeighbor, the setns of Do) and
+// makes every later one fail with ErrClosed. It is safe to call more than
+// once and from several goroutines; every call returns once the lab is
+// closed, and calls after the first return nil.
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	if l.closed {
+		for !l.done {
+			l.cond.Wait()
+		}
 		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
+	for l.users > 0 {
+		l.cond.Wait()
+	}
 	var errs []error
 	for _, h := range l.hosts {
 		if h.xdp != nil {
@@ -518,19 +601,21 @@ func (l *Lab) Close() error {
 		}
 	}
 	for _, h := range l.hosts {
-		if h.handle != nil {
-			h.handle.Close()
-			h.handle = nil
+		// Sealed, not closed: callers of Handle may still hold it. h.handle
+		// stays, so that Handle keeps returning it. If netlink changed
+		// and cannot be sealed, the handle stays open, bound to the
+		// namespace, which then lives as long as the process.
+		seal(h.handle)
+		if err := retireNS(h.NS); err != nil {
+			errs = append(errs, fmt.Errorf("lab: close handle of namespace %s: %w", h.Name, err))
 		}
-		if h.NS.IsOpen() {
-			if err := h.NS.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("lab: close handle of namespace %s: %w", h.Name, err))
-			}
-		}
+		h.NS = netns.None()
 		if err := deleteNamed(h.Name); err != nil {
 			errs = append(errs, fmt.Errorf("lab: delete namespace %s: %w (remove it with: ip netns delete %s)", h.Name, err, h.Name))
 		}
 	}
+	l.done = true
+	l.cond.Broadcast()
 	l.mu.Unlock()
 	unregister(l)
 	return errors.Join(errs...)

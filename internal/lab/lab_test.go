@@ -22,7 +22,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,29 +29,90 @@ import (
 const runDir = "/var/run/netns"
 
 func TestParseName(t *testing.T) {
+	o := owner{pid: 123, start: 4567, pidns: 4026531836}
 	for _, tc := range []struct {
 		name, prefix string
-		pid          int
+		want         owner
 		ok           bool
 	}{
-		{"fp-123-1-a", "fp", 123, true},
-		{"fp-123-1-b", "fp", 123, true},
-		{"fp-123-17-r", "fp", 123, true},
-		{"my-lab-9-2-a", "my-lab", 9, true},
-		{"fp-123-1-x", "fp", 0, false},  // unknown role
-		{"fp-123-a", "fp", 0, false},    // no seq
-		{"fp-12x-1-a", "fp", 0, false},  // pid not a number
-		{"fp-0-1-a", "fp", 0, false},    // no such pid
-		{"fp--1-a", "fp", 0, false},     // empty pid
-		{"fpx-123-1-a", "fp", 0, false}, // other prefix
-		{"fp-x-123-1-a", "fp", 0, false},
-		{"my-lab-9-2-a", "my", 0, false}, // prefix only a part of another
-		{"fp-123-1-a-b", "fp", 0, false},
-		{"blue", "fp", 0, false},
+		{"fp-123-4567-4026531836-1-a", "fp", o, true},
+		{"fp-123-4567-4026531836-1-b", "fp", o, true},
+		{"fp-123-4567-4026531836-17-r", "fp", o, true},
+		{"fp-123-0-4026531836-17-r", "fp", owner{pid: 123, pidns: 4026531836}, true}, // start 0: a process started at boot
+		{"my-lab-123-4567-4026531836-2-a", "my-lab", o, true},
+		{"fp-123-4567-4026531836-1-x", "fp", owner{}, false}, // unknown role
+		{"fp-123-4567-4026531836-a", "fp", owner{}, false},   // no seq
+		{"fp-123-1-a", "fp", owner{}, false},                 // the old shape, without start and PID namespace
+		{"fp-12x-4567-4026531836-1-a", "fp", owner{}, false}, // pid not a number
+		{"fp-123-45x7-4026531836-1-a", "fp", owner{}, false}, // start not a number
+		{"fp-123-4567-40265x1836-1-a", "fp", owner{}, false}, // pidns not a number
+		{"fp-0-4567-4026531836-1-a", "fp", owner{}, false},   // no such pid
+		{"fp-123-4567-0-1-a", "fp", owner{}, false},          // no such pidns
+		{"fp--4567-4026531836-1-a", "fp", owner{}, false},    // empty pid
+		{"fp-99999999999-4567-4026531836-1-a", "fp", owner{}, false},
+		{"fp-123-99999999999999999999-4026531836-1-a", "fp", owner{}, false}, // start overflows
+		{"fp-+123-4567-4026531836-1-a", "fp", owner{}, false},
+		{"fpx-123-4567-4026531836-1-a", "fp", owner{}, false}, // other prefix
+		{"fp-x-123-4567-4026531836-1-a", "fp", owner{}, false},
+		{"my-lab-123-4567-4026531836-2-a", "my", owner{}, false}, // prefix only a part of another
+		{"fp-123-4567-4026531836-1-a-b", "fp", owner{}, false},
+		{"blue", "fp", owner{}, false},
 	} {
-		pid, ok := parseName(tc.name, tc.prefix)
-		if pid != tc.pid || ok != tc.ok {
-			t.Errorf("parseName(%q, %q) = %d, %v; want %d, %v", tc.name, tc.prefix, pid, ok, tc.pid, tc.ok)
+		got, ok := parseName(tc.name, tc.prefix)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseName(%q, %q) = %+v, %v; want %+v, %v", tc.name, tc.prefix, got, ok, tc.want, tc.ok)
+		}
+	}
+	if got, ok := parseName(nsName("fp", o, 9, "r"), "fp"); got != o || !ok {
+		t.Errorf("parseName(nsName(fp, %+v, 9, r)) = %+v, %v; want the owner back", o, got, ok)
+	}
+}
+
+// TestSelf checks the identity New puts in names, and how dead judges an
+// owner against it.
+func TestSelf(t *testing.T) {
+	me, err := self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.pid != os.Getpid() {
+		t.Errorf("pid %d, want %d", me.pid, os.Getpid())
+	}
+	st, err := startTime(strconv.Itoa(os.Getpid()))
+	if err != nil || st != me.start {
+		t.Errorf("start time %d; /proc/PID/stat says %d (%v)", me.start, st, err)
+	}
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	off, err := boottimeOffset()
+	if err != nil || f[19] != strconv.FormatInt(int64(me.start)+off, 10) {
+		t.Errorf("start time %d + offset %d (%v); field 22 of /proc/self/stat is %s", me.start, off, err, f[19])
+	}
+	link, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil || link != fmt.Sprintf("pid:[%d]", me.pidns) {
+		t.Errorf("pidns %d; /proc/self/ns/pid is %q (%v)", me.pidns, link, err)
+	}
+	if !procIsOurs() {
+		t.Skip("/proc belongs to another PID namespace")
+	}
+	gone := deadPID(t)
+	for _, tc := range []struct {
+		o    owner
+		dead bool
+	}{
+		{me, false},
+		{owner{me.pid, me.start + 1, me.pidns}, false}, // within rounding
+		{owner{me.pid, me.start + 2, me.pidns}, true},  // PID reused
+		{owner{me.pid, me.start + 1000, me.pidns}, true},
+		{owner{gone, me.start, me.pidns}, true},
+		{owner{gone, me.start, me.pidns + 1}, false}, // another PID namespace: unknown
+		{owner{me.pid, me.start + 1000, me.pidns + 1}, false},
+	} {
+		if got := dead(tc.o, me); got != tc.dead {
+			t.Errorf("dead(%+v) = %v, want %v", tc.o, got, tc.dead)
 		}
 	}
 }
@@ -230,13 +290,8 @@ func TestDo(t *testing.T) {
 	t.Parallel()
 	l := NewT(t, Options{})
 	err := l.A.Do(func() error {
-		cur, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer cur.Close()
-		if !cur.Equal(l.A.NS) {
-			return fmt.Errorf("fn runs in %s, want A's namespace %s", cur, l.A.NS)
+		if ok, err := inNS(l.A.NS); err != nil || !ok {
+			return fmt.Errorf("fn runs elsewhere than A's namespace (%v)", err)
 		}
 		// The package-level netlink functions use the thread's namespace.
 		lk, err := netlink.LinkByName("veth0")
@@ -272,9 +327,6 @@ func TestDo(t *testing.T) {
 	l.Close()
 	if err := l.A.Do(func() error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Errorf("Do after Close = %v, want ErrClosed", err)
-	}
-	if l.A.Handle() != nil {
-		t.Error("Handle after Close is not nil")
 	}
 }
 
@@ -322,11 +374,22 @@ func TestSetNeighbor(t *testing.T) {
 func TestSweep(t *testing.T) {
 	t.Parallel()
 	RequireRoot(t)
-	dead := deadPID(t)
-	gone := fmt.Sprintf("%s-%d-1-a", DefaultPrefix, dead)
-	kept := fmt.Sprintf("%s-%d-%d-r", DefaultPrefix, os.Getpid(), uint64(1)<<40)
-	other := fmt.Sprintf("%s-%d-1-x", DefaultPrefix, dead) // not a lab name
-	for _, name := range []string{gone, kept, other} {
+	if !procIsOurs() {
+		RequireKernel(t, "a /proc of this process's PID namespace")
+	}
+	me, err := self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := deadPID(t)
+	const big = uint64(1) << 40
+	gone := nsName(DefaultPrefix, owner{d, me.start, me.pidns}, 1, "a")
+	reused := nsName(DefaultPrefix, owner{me.pid, me.start + 1000, me.pidns}, big, "b") // our PID, another start: PID reused
+	kept := nsName(DefaultPrefix, me, big, "r")
+	foreign := nsName(DefaultPrefix, owner{d, me.start, me.pidns + 1}, 1, "a") // another PID namespace
+	legacy := fmt.Sprintf("%s-%d-1-a", DefaultPrefix, d)                       // the old shape
+	other := strings.TrimSuffix(gone, "a") + "x"                               // not a lab name
+	for _, name := range []string{gone, reused, kept, foreign, legacy, other} {
 		ns, err := createNamed(name)
 		if err != nil {
 			t.Fatal(err)
@@ -338,12 +401,63 @@ func TestSweep(t *testing.T) {
 	if err := Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(runDir, gone)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("namespace %s of dead process %d survived Sweep (stat: %v)", gone, dead, err)
+	for _, name := range []string{gone, reused} {
+		if _, err := os.Stat(filepath.Join(runDir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("namespace %s of a dead process survived Sweep (stat: %v)", name, err)
+		}
 	}
-	for _, name := range []string{kept, other} {
+	for _, name := range []string{kept, foreign, legacy, other} {
 		if _, err := os.Stat(filepath.Join(runDir, name)); err != nil {
 			t.Errorf("Sweep removed %s: %v", name, err)
+		}
+	}
+}
+
+// TestSweepOtherPIDNamespace runs this test binary again as a helper in a
+// PID namespace of its own, with its own /proc but the same /run/netns,
+// as a container may be. The helper sweeps; this process's lab, whose PID
+// the helper cannot see, must survive.
+func TestSweepOtherPIDNamespace(t *testing.T) {
+	const prefix = "fppidns"
+	if os.Getenv("LAB_PIDNS_HELPER") == "1" {
+		// Only this process's mounts: make them private first, so that
+		// the new /proc does not propagate to the parent's.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			t.Fatalf("make mounts private: %v", err)
+		}
+		if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			t.Fatalf("mount /proc: %v", err)
+		}
+		if os.Getpid() != 1 || !procIsOurs() {
+			t.Fatalf("helper is PID %d, /proc ours: %v; want PID 1 with its own /proc", os.Getpid(), procIsOurs())
+		}
+		if err := SweepPrefix(prefix); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("SWEPT")
+		return
+	}
+	t.Parallel()
+	RequireRoot(t)
+	l, err := New(Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSweepOtherPIDNamespace$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "LAB_PIDNS_HELPER=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) {
+		RequireKernel(t, "PID and mount namespaces (CONFIG_PID_NS): "+err.Error())
+	}
+	if err != nil || !strings.Contains(string(out), "SWEPT") {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	for _, h := range l.Hosts() {
+		if _, err := os.Stat(filepath.Join(runDir, h.Name)); err != nil {
+			t.Errorf("namespace %s of this live process was swept from another PID namespace: %v", h.Name, err)
 		}
 	}
 }
@@ -359,7 +473,7 @@ func deadPID(t *testing.T) int {
 		t.Fatal(err)
 	}
 	for pid := max - 1; pid > 1; pid-- {
-		if !alive(pid) {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); errors.Is(err, fs.ErrNotExist) {
 			return pid
 		}
 	}
@@ -374,7 +488,11 @@ func deadPID(t *testing.T) int {
 func TestNewCleansUp(t *testing.T) {
 	RequireRoot(t)
 	const prefix = "fpfail"
-	taken := fmt.Sprintf("%s-%d-%d-b", prefix, os.Getpid(), seq.Load()+1)
+	me, err := self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := nsName(prefix, me, seq.Load()+1, "b")
 	ns, err := createNamed(taken)
 	if err != nil {
 		t.Fatal(err)
@@ -509,8 +627,7 @@ func checkLink(t *testing.T, h *Host, ifc Iface, queues, mtu int) {
 	if err != nil || lo.Attrs().Flags&net.FlagUp == 0 {
 		t.Errorf("%s: lo not up (%v)", h.Name, err)
 	}
-	var csum bool
-	err = h.Do(func() (err error) { csum, err = txChecksum(ifc.Name); return err })
+	csum, err := h.txChecksum(ifc.Name)
 	if err != nil || csum != h.lab.opts.TxChecksumOffload {
 		t.Errorf("%s %s: tx checksum offload %v (%v), want %v", h.Name, ifc.Name, csum, err, h.lab.opts.TxChecksumOffload)
 	}

@@ -200,9 +200,13 @@ func retireNS(ns netns.NsHandle) error {
 }
 
 // owner identifies a process across PID namespaces sharing /run/netns:
-// its PID in its own PID namespace, its start time (field 22 of
-// /proc/PID/stat, clock ticks after boot) and the inode of its PID
-// namespace (as in `readlink /proc/PID/ns/pid`).
+// its PID in its own PID namespace, its start time and the inode of its
+// PID namespace (as in `readlink /proc/PID/ns/pid`).
+//
+// The start time is field 22 of /proc/PID/stat, in clock ticks after
+// boot, less the boottime offset of the reader's time namespace, which
+// the kernel adds to that field: so normalised, it is the same for every
+// reader, give or take one tick of rounding.
 type owner struct {
 	pid   int
 	start uint64
@@ -225,8 +229,43 @@ var self = sync.OnceValues(func() (owner, error) {
 	return o, nil
 })
 
-// startTime returns the start time of process pid ("self" or a number) as
-// /proc shows it: field 22 of /proc/PID/stat.
+// userHZ is the unit of the times in /proc/PID/stat (USER_HZ, which is
+// sysconf(_SC_CLK_TCK)): 100 on every architecture Go supports.
+const userHZ = 100
+
+// boottimeOffset returns the boottime offset of this process's time
+// namespace in clock ticks, rounded down; zero without time namespaces.
+var boottimeOffset = sync.OnceValues(func() (int64, error) {
+	b, err := os.ReadFile("/proc/self/timens_offsets")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil // no CONFIG_TIME_NS
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "boottime" {
+			continue
+		}
+		sec, err1 := strconv.ParseInt(f[1], 10, 64)
+		nsec, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			break
+		}
+		const nsPerTick = 1e9 / userHZ
+		ns := sec*1e9 + nsec
+		t := ns / nsPerTick
+		if ns%nsPerTick < 0 {
+			t-- // round down
+		}
+		return t, nil
+	}
+	return 0, fmt.Errorf("/proc/self/timens_offsets: no boottime offset in %q", b)
+})
+
+// startTime returns the normalised start time (see owner) of process pid
+// ("self" or a number), from field 22 of /proc/PID/stat.
 func startTime(pid string) (uint64, error) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
@@ -243,11 +282,15 @@ func startTime(pid string) (uint64, error) {
 	if len(f) <= idx {
 		return 0, fmt.Errorf("/proc/%s/stat: %d fields after the command, want more than %d", pid, len(f), idx)
 	}
-	v, err := strconv.ParseUint(f[idx], 10, 64)
+	v, err := strconv.ParseUint(f[idx], 10, 63)
 	if err != nil {
 		return 0, fmt.Errorf("/proc/%s/stat: start time: %w", pid, err)
 	}
-	return v, nil
+	off, err := boottimeOffset()
+	if err != nil {
+		return 0, err
+	}
+	return uint64(max(int64(v)-off, 0)), nil
 }
 
 // procIsOurs reports whether /proc belongs to this process's PID
@@ -284,7 +327,8 @@ func Sweep() error {
 // prefix-PID-START-PIDNS-SEQ-ROLE, as New names them, whose creating
 // process is positively known to be dead: PIDNS is this process's PID
 // namespace, /proc belongs to it too, and /proc/PID is missing or shows
-// another start time than START (the PID was reused). Everything else is
+// another start time than START (the PID was reused; a reuse within a
+// tick or two of the first start goes unnoticed and keeps the namespace). Everything else is
 // left alone: namespaces of live processes, of processes in other PID
 // namespaces (say, a container sharing /run/netns with the host, or the
 // host seen from such a container), every name when /proc belongs to
@@ -331,7 +375,9 @@ func dead(o, me owner) bool {
 	st, err := startTime(strconv.Itoa(o.pid))
 	switch {
 	case err == nil:
-		return st != o.start
+		// Another start time: the PID was reused. Normalising may round
+		// differently in different time namespaces, by one tick.
+		return st > o.start+1 || o.start > st+1
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ESRCH):
 		return true
 	default:
