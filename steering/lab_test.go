@@ -22,6 +22,7 @@ import (
 	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // drain takes frames off sock until stop closes, calling fn with each.
@@ -58,7 +59,18 @@ func TestKernelKeepsItsTraffic(t *testing.T) {
 	var kconn *net.UDPConn
 	if err := l.A.Do(func() (err error) {
 		kconn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: l.A.Addr.Addr().AsSlice(), Port: 9001})
-		return err
+		if err != nil {
+			return err
+		}
+		// Room for the window whatever the skb truesize (up to a page
+		// each after XDP_PASS on veth): the default buffer is ~200 KiB.
+		raw, err := kconn.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20) })
+		return serr
 	}); err != nil {
 		t.Fatal(err)
 	}
