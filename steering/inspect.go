@@ -1,14 +1,12 @@
 package steering
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
 
 	"github.com/cilium/ebpf"
 	"github.com/fastpathnet/fastpath/bpf"
-	"github.com/vishvananda/netlink"
 )
 
 // Report is what Inspect finds on a device: any XDP program, and for
@@ -44,13 +42,9 @@ type ReportRule struct {
 // Inspect reads the XDP program attached to dev, found in the calling
 // thread's network namespace.
 func Inspect(dev string) (*Report, error) {
-	lk, err := netlink.LinkByName(dev)
+	lk, err := lookupLink(dev)
 	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("steering: device %q: %w", dev, ErrNoDevice)
-		}
-		return nil, fmt.Errorf("steering: look up %q: %w", dev, err)
+		return nil, err
 	}
 	r := &Report{Device: dev, Ifindex: lk.Attrs().Index}
 	x := lk.Attrs().Xdp

@@ -121,13 +121,9 @@ func Attach(dev string, opts Options) (*Steering, error) {
 	if opts.Default > Drop || opts.Queues < 0 {
 		return nil, fmt.Errorf("steering: default action %v, queues %d: %w", opts.Default, opts.Queues, ErrOptions)
 	}
-	lk, err := netlink.LinkByName(dev)
+	lk, err := lookupLink(dev)
 	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("steering: device %q: %w", dev, ErrNoDevice)
-		}
-		return nil, fmt.Errorf("steering: look up %q: %w", dev, err)
+		return nil, err
 	}
 	attrs := lk.Attrs()
 	if x := attrs.Xdp; x != nil && x.Attached {
@@ -198,6 +194,19 @@ func (s *Steering) attach(mode Mode) error {
 		return fmt.Errorf("steering: attach to %s in %v mode: %w", s.dev, mode, withHint(err))
 	}
 	return nil
+}
+
+// lookupLink finds dev in the calling thread's network namespace.
+func lookupLink(dev string) (netlink.Link, error) {
+	lk, err := netlink.LinkByName(dev)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("steering: device %q: %w", dev, ErrNoDevice)
+		}
+		return nil, fmt.Errorf("steering: look up %q: %w", dev, err)
+	}
+	return lk, nil
 }
 
 func withHint(err error) error {
