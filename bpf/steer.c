@@ -180,10 +180,10 @@ static __always_inline void count(struct stats *st, __u32 idx, __u64 bytes)
 	}
 }
 
-// walk returns the id of the first rule of list l that matches, or best if
-// none matches with an id below best.
-static __always_inline __u32 walk(struct ruleset *rs, __u32 l, __u32 best,
-				  __u32 src, __u32 dst, __u32 dport, int has_ports)
+// walk returns the id of the first rule of list l whose prefixes match,
+// or MAX_RULES. Ports need no check: a port list holds only rules whose
+// ranges cover its port, and the other lists only rules without ports.
+static __always_inline __u32 walk(struct ruleset *rs, __u32 l, __u32 src, __u32 dst)
 {
 	struct list *lst = &rs->lists[l & (MAX_LISTS - 1)];
 	__u32 len = lst->len;
@@ -192,18 +192,11 @@ static __always_inline __u32 walk(struct ruleset *rs, __u32 l, __u32 best,
 		if (i >= len)
 			break;
 		__u32 id = lst->ids[i];
-		if (id >= best)
-			break;
 		struct rule *r = &rs->rules[id & (MAX_RULES - 1)];
-		if ((dst & r->dst_mask) != r->dst || (src & r->src_mask) != r->src)
-			continue;
-		if (r->flags & RULE_PORTS) {
-			if (!has_ports || dport < r->port_lo || dport > r->port_hi)
-				continue;
-		}
-		return id;
+		if ((dst & r->dst_mask) == r->dst && (src & r->src_mask) == r->src)
+			return id;
 	}
-	return best;
+	return MAX_RULES;
 }
 
 SEC("xdp")
@@ -281,7 +274,7 @@ int fastpath_steer(struct xdp_md *ctx)
 		src = ip->saddr;
 		dst = ip->daddr;
 		__u32 l = has_ports ? rs->port_list[l4 == IPPROTO_TCP][dport & 0xffff] : rs->proto_list[l4];
-		best = walk(rs, l, best, src, dst, dport, has_ports);
+		best = walk(rs, l, src, dst);
 	} else if (proto == bpf_htons(ETH_P_ARP)) {
 		struct arp_ipv4 *arp = p;
 		if ((void *)(arp + 1) > data_end)
@@ -293,7 +286,7 @@ int fastpath_steer(struct xdp_md *ctx)
 			goto no_ruleset;
 		src = arp->spa;
 		dst = arp->tpa;
-		best = walk(rs, rs->arp_list, best, src, dst, 0, 0);
+		best = walk(rs, rs->arp_list, src, dst);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		if (p + 40 > data_end)
 			goto malformed;

@@ -39,7 +39,8 @@ func firstMatch(rules []Rule, f fields) int {
 	return -1
 }
 
-// simulate walks a compiled ruleset as steer.c does.
+// simulate walks a compiled ruleset as steer.c does: prefixes only, since
+// the lists already encode the ports.
 func simulate(rs *bpf.Ruleset, f fields) int {
 	var l uint8
 	switch {
@@ -55,9 +56,6 @@ func simulate(rs *bpf.Ruleset, f fields) int {
 	for _, id := range lst.Ids[:lst.Len] {
 		r := rs.Rules[id]
 		if dst&r.DstMask != r.Dst || src&r.SrcMask != r.Src {
-			continue
-		}
-		if r.Flags&bpf.RulePorts != 0 && (!f.hasPorts || f.dport < r.PortLo || f.dport > r.PortHi) {
 			continue
 		}
 		return int(id)
