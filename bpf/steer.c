@@ -15,10 +15,15 @@
 //
 // Malformed frames (a header that does not fit, IPv4 with IHL < 5 or a
 // version other than 4, a total length shorter than its headers or longer
-// than the frame, ARP with wrong lengths) never match a rule: they go to the kernel, which counts and
+// than the frame, a UDP length or TCP data offset that does not fit, ARP
+// that is not an Ethernet/IPv4 request or reply) never match a rule: they go to the kernel, which counts and
 // drops them in its own statistics, and are counted here as MALFORMED.
 // Fragments never match rules with ports: the whole datagram goes the same
 // way, by the rules without ports or the default.
+//
+// Checksums are not verified here: that costs every packet, and the engine
+// verifies the IPv4, UDP and TCP checksums of what it receives (the kernel
+// does the same for what is passed to it).
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -28,6 +33,9 @@
 #include <bpf/bpf_endian.h>
 
 #define MAX_RULES 256
+// Counter slots: twice the rules, so that a new ruleset's rules count into
+// slots no installed rule uses.
+#define MAX_SLOTS 512
 #define MAX_LISTS 256
 #define LIST_LEN 15
 
@@ -71,7 +79,7 @@ struct rule {
 	__u8 kind;
 	__u8 action;
 	__u8 flags;
-	__u32 stat;	// index into rule_stats; stable while the rule lives
+	__u32 stat;	// counter slot in struct stats; stable while the rule lives
 	__u32 pad;
 };
 
@@ -144,7 +152,7 @@ struct {
 // lookup however many counters it moves.
 struct stats {
 	struct counter_val actions[COUNT_MAX];
-	struct counter_val rules[MAX_RULES];	// by struct rule's stat
+	struct counter_val rules[MAX_SLOTS];	// by struct rule's stat
 };
 
 struct {
@@ -255,18 +263,32 @@ int fastpath_steer(struct xdp_md *ctx)
 		if (ip->frag_off & bpf_htons(0x3fff)) {
 			// MF set or a non-zero offset: a fragment.
 			count(st, COUNT_FRAGMENT, bytes);
-		} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_TCP) {
-			// Both headers start with the source and destination ports;
-			// the whole header must be there (UDP 8 bytes, TCP 20).
-			__be16 *ports = p + hlen;
-			__u32 l4len = l4 == IPPROTO_TCP ? 20 : 8;
-			if ((void *)ports + l4len > data_end || tot < hlen + l4len)
+		} else if (l4 == IPPROTO_UDP) {
+			// The header must be there, and its length field must
+			// cover it and fit the datagram, as udp_rcv checks.
+			struct udp { __be16 sport, dport, len, check; } *uh = p + hlen;
+			if ((void *)(uh + 1) > data_end)
 				goto malformed;
-			dport = bpf_ntohs(ports[1]);
+			__u32 ulen = bpf_ntohs(uh->len);
+			if (ulen < 8 || ulen > tot - hlen)
+				goto malformed;
+			dport = bpf_ntohs(uh->dport);
+			has_ports = 1;
+		} else if (l4 == IPPROTO_TCP) {
+			// 20 bytes at least, and the data offset inside the
+			// datagram, as tcp_v4_rcv checks.
+			__u8 *th = p + hlen;
+			if ((void *)(th + 20) > data_end)
+				goto malformed;
+			__u32 doff = (th[12] >> 4) * 4;
+			if (doff < 20 || doff > tot - hlen)
+				goto malformed;
+			dport = (__u32)th[2] << 8 | th[3];
 			has_ports = 1;
 		} else if (l4 == IPPROTO_ICMP) {
+			// Type, code and checksum, inside the datagram.
 			__u8 *icmp = p + hlen;
-			if ((void *)(icmp + 4) > data_end)
+			if ((void *)(icmp + 4) > data_end || tot < hlen + 4)
 				goto malformed;
 		}
 		if (!rs)
@@ -280,7 +302,8 @@ int fastpath_steer(struct xdp_md *ctx)
 		if ((void *)(arp + 1) > data_end)
 			goto malformed;
 		if (arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) ||
-		    arp->hlen != 6 || arp->plen != 4)
+		    arp->hlen != 6 || arp->plen != 4 ||
+		    (arp->op != bpf_htons(1) && arp->op != bpf_htons(2)))
 			goto malformed;
 		if (!rs)
 			goto no_ruleset;
@@ -304,7 +327,7 @@ int fastpath_steer(struct xdp_md *ctx)
 		struct rule *r = &rs->rules[best & (MAX_RULES - 1)];
 		action = r->action;
 		if (st) {
-			struct counter_val *c = &st->rules[r->stat & (MAX_RULES - 1)];
+			struct counter_val *c = &st->rules[r->stat & (MAX_SLOTS - 1)];
 			c->packets++;
 			c->bytes += bytes;
 		}

@@ -7,8 +7,8 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Mirrors of steer.c's types and constants; bpf2go generates the structs,
-// TestSteerLayout checks the sizes against the object's BTF.
+// Mirrors of steer.c's types and constants. bpf2go generates the structs
+// from the object's BTF; TestSteerLayout checks them against it.
 type (
 	// Ruleset is struct ruleset: every rule and the indexes that find
 	// them, written whole into a fresh inner map for every change.
@@ -29,6 +29,9 @@ const (
 	MaxRules = 256
 	MaxLists = 256
 	ListLen  = len(List{}.Ids)
+	// MaxSlots is the number of rule counter slots: twice the rules, so
+	// that a new ruleset's rules count into slots no installed rule uses.
+	MaxSlots = len(Stats{}.Rules)
 )
 
 // Actions (enum action).

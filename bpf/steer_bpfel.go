@@ -59,7 +59,7 @@ type steerRuleset struct {
 type steerStats struct {
 	_       structs.HostLayout
 	Actions [11]steerCounterVal
-	Rules   [256]steerCounterVal
+	Rules   [512]steerCounterVal
 }
 
 // Names of all BPF objects in the ELF.

@@ -1,6 +1,7 @@
 package steering
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -24,47 +25,78 @@ func runNs(b *testing.B, prog *ebpf.Program, frame []byte, repeat uint32) float6
 
 // BenchmarkSteer measures the steering program per packet against the
 // floor, a program that only redirects to the XSKMAP, on the same frame in
-// the same run, alternating, as in-kernel test runs of 1e6 repetitions. The
-// ruleset has 64 rules: 63 UDP and TCP port rules of other ports, and the
-// UDP rule that matches, last.
+// the same run, alternating, as in-kernel test runs of 1e6 repetitions.
+// Every ruleset has 64 rules:
+//   - match-first: 63 UDP and TCP rules for other ports, and the matching
+//     UDP rule: its port's list holds one candidate.
+//   - match-last: 14 rules for the frame's port whose source prefixes do
+//     not match, then the matching one: the longest list, walked to its end.
+//   - no-match: the longest list, nothing matches; the default (engine)
+//     applies.
 func BenchmarkSteer(b *testing.B) {
 	if testing.Short() {
 		b.Skip("kernel benchmark")
 	}
-	_, s, sock := attachLab(b, Options{})
-	rules := make([]Rule, 0, 64)
-	for i := 0; i < 63; i++ {
-		p := ProtoUDP
-		if i%2 == 1 {
-			p = ProtoTCP
+	other := func(n int) []Rule {
+		var rs []Rule
+		for i := 0; i < n; i++ {
+			p := ProtoUDP
+			if i%2 == 1 {
+				p = ProtoTCP
+			}
+			rs = append(rs, Rule{Proto: p, DstPort: Port(uint16(10000 + i)), Action: Engine})
 		}
-		rules = append(rules, Rule{Proto: p, DstPort: Port(uint16(10000 + i)), Action: Engine})
+		return rs
 	}
-	rules = append(rules, Rule{Proto: ProtoUDP, Dst: pfx("198.18.0.0/24"), DstPort: Port(9000), Action: Engine})
-	if _, err := s.SetRules(rules); err != nil {
-		b.Fatal(err)
+	decoys := func(n int) []Rule {
+		var rs []Rule
+		for i := 0; i < n; i++ {
+			rs = append(rs, Rule{Proto: ProtoUDP, Src: pfx(fmt.Sprintf("10.%d.0.0/16", i)), DstPort: Port(9000), Action: Drop})
+		}
+		return rs
 	}
-	floor, err := bpf.NewRedirect(1)
-	if err != nil {
-		b.Fatal(err)
+	match := Rule{Proto: ProtoUDP, Dst: pfx("198.18.0.0/24"), DstPort: Port(9000), Action: Engine}
+	for _, bc := range []struct {
+		name  string
+		rules []Rule
+		def   Action
+	}{
+		{"match-first", append(other(63), match), Drop},
+		{"match-last", append(append(decoys(14), match), other(49)...), Drop},
+		{"no-match", append(decoys(15), other(49)...), Engine},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			_, s, sock := attachLab(b, Options{Default: bc.def})
+			if len(bc.rules) != 64 {
+				b.Fatalf("%d rules", len(bc.rules))
+			}
+			if _, err := s.SetRules(bc.rules); err != nil {
+				b.Fatal(err)
+			}
+			floor, err := bpf.NewRedirect(1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer floor.Close()
+			if err := floor.Register(0, sock.FD()); err != nil {
+				b.Fatal(err)
+			}
+			const repeat = 1_000_000
+			var steerNs, floorNs, diffs []float64
+			for i := 0; i < b.N; i++ {
+				f := runNs(b, floor.Program, goldenUDP, repeat)
+				s := runNs(b, s.Program(), goldenUDP, repeat)
+				floorNs, steerNs, diffs = append(floorNs, f), append(steerNs, s), append(diffs, s-f)
+			}
+			// The machine is noisy: report the median of the paired
+			// differences and the difference of the minimums (the
+			// least-disturbed runs).
+			b.ReportMetric(median(steerNs), "ns/pkt")
+			b.ReportMetric(median(floorNs), "floor-ns/pkt")
+			b.ReportMetric(median(diffs), "overhead-ns/pkt")
+			b.ReportMetric(slices.Min(steerNs)-slices.Min(floorNs), "min-overhead-ns/pkt")
+		})
 	}
-	defer floor.Close()
-	if err := floor.Register(0, sock.FD()); err != nil {
-		b.Fatal(err)
-	}
-	const repeat = 1_000_000
-	var steerNs, floorNs, diffs []float64
-	for i := 0; i < b.N; i++ {
-		f := runNs(b, floor.Program, goldenUDP, repeat)
-		s := runNs(b, s.Program(), goldenUDP, repeat)
-		floorNs, steerNs, diffs = append(floorNs, f), append(steerNs, s), append(diffs, s-f)
-	}
-	// The machine is noisy: report the median of the paired differences
-	// and the difference of the minimums (the least-disturbed runs).
-	b.ReportMetric(median(steerNs), "ns/pkt")
-	b.ReportMetric(median(floorNs), "floor-ns/pkt")
-	b.ReportMetric(median(diffs), "overhead-ns/pkt")
-	b.ReportMetric(slices.Min(steerNs)-slices.Min(floorNs), "min-overhead-ns/pkt")
 }
 
 func median(xs []float64) float64 {

@@ -33,7 +33,10 @@ type pkt struct {
 	sport    uint16
 	dport    uint16
 	arpTPA   netip.Addr
+	arpOp    uint16 // 0 means 1, a request
 	payload  int
+	udpLen   int   // 0: computed
+	doff     uint8 // TCP data offset in words; 0 means 5
 }
 
 var (
@@ -67,7 +70,12 @@ func (p pkt) build() []byte {
 	case 0x0806:
 		b = binary.BigEndian.AppendUint16(b, 1)
 		b = binary.BigEndian.AppendUint16(b, 0x0800)
-		b = append(b, 6, 4, 0, 1)
+		op := p.arpOp
+		if op == 0 {
+			op = 1
+		}
+		b = append(b, 6, 4)
+		b = binary.BigEndian.AppendUint16(b, op)
 		b = append(b, 0x02, 0xfa, 0, 0, 0, 2)
 		s := peerIP.As4()
 		b = append(b, s[:]...)
@@ -104,6 +112,22 @@ func (p pkt) build() []byte {
 		l := make([]byte, l4)
 		binary.BigEndian.PutUint16(l[0:], p.sport)
 		binary.BigEndian.PutUint16(l[2:], p.dport)
+		switch p.proto {
+		case 17:
+			ulen := p.udpLen
+			if ulen == 0 {
+				ulen = l4
+			}
+			binary.BigEndian.PutUint16(l[4:], uint16(ulen))
+		case 6:
+			if len(l) > 12 {
+				doff := p.doff
+				if doff == 0 {
+					doff = 5
+				}
+				l[12] = doff << 4
+			}
+		}
 		b = append(b, l...)
 	case 0x86dd:
 		ip6 := make([]byte, 40+8)

@@ -2,6 +2,7 @@ package steering
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
@@ -42,17 +43,24 @@ func reference(b []byte, rules []Rule, def Action) uint32 {
 		f.proto = ip[9]
 		switch {
 		case binary.BigEndian.Uint16(ip[6:])&0x3fff != 0:
-		case f.proto == 17 || f.proto == 6:
-			l4 := 8
-			if f.proto == 6 {
-				l4 = 20
+		case f.proto == 17:
+			if off+hlen+8 > len(b) {
+				return malformed
 			}
-			if off+hlen+l4 > len(b) || tot < hlen+l4 {
+			if ulen := int(binary.BigEndian.Uint16(ip[hlen+4:])); ulen < 8 || ulen > tot-hlen {
+				return malformed
+			}
+			f.hasPorts, f.dport = true, binary.BigEndian.Uint16(ip[hlen+2:])
+		case f.proto == 6:
+			if off+hlen+20 > len(b) {
+				return malformed
+			}
+			if doff := int(ip[hlen+12]>>4) * 4; doff < 20 || doff > tot-hlen {
 				return malformed
 			}
 			f.hasPorts, f.dport = true, binary.BigEndian.Uint16(ip[hlen+2:])
 		case f.proto == 1:
-			if off+hlen+4 > len(b) {
+			if off+hlen+4 > len(b) || tot < hlen+4 {
 				return malformed
 			}
 		}
@@ -62,7 +70,7 @@ func reference(b []byte, rules []Rule, def Action) uint32 {
 			return malformed
 		}
 		a := b[off:]
-		if binary.BigEndian.Uint16(a[0:]) != 1 || binary.BigEndian.Uint16(a[2:]) != 0x0800 || a[4] != 6 || a[5] != 4 {
+		if op := binary.BigEndian.Uint16(a[6:]); binary.BigEndian.Uint16(a[0:]) != 1 || binary.BigEndian.Uint16(a[2:]) != 0x0800 || a[4] != 6 || a[5] != 4 || (op != 1 && op != 2) {
 			return malformed
 		}
 		f.arp = true
@@ -109,4 +117,52 @@ func FuzzProgram(f *testing.F) {
 			t.Fatalf("frame % x: program says %s, reference %s", frame, verdictNames[got], verdictNames[want])
 		}
 	})
+}
+
+// TestProgramRandomRulesets installs random rulesets (ports 0 and 65535
+// included) in the real program and compares its verdicts on random frames
+// with the reference's.
+func TestProgramRandomRulesets(t *testing.T) {
+	_, s, _ := attachLab(t, Options{})
+	rng := rand.New(rand.NewPCG(3, 4))
+	rounds := 40
+	if testing.Short() {
+		rounds = 10
+	}
+	for round := 0; round < rounds; round++ {
+		rules := make([]Rule, 1+rng.IntN(10))
+		for i := range rules {
+			rules[i] = randRule(rng)
+			if rng.IntN(4) == 0 && !rules[i].DstPort.Any() {
+				rules[i].DstPort = []PortRange{Port(0), Port(65535), Ports(0, 3), Ports(65530, 65535), Ports(0, 65535)}[rng.IntN(5)]
+			}
+		}
+		def := Action(rng.IntN(3))
+		if err := s.SetDefault(def); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetRules(rules); err != nil {
+			continue // more candidates than a list holds
+		}
+		for k := 0; k < 200; k++ {
+			p := pkt{etype: 0x0800, src: randAddr(rng), dst: randAddr(rng), sport: 1, payload: 12}
+			switch rng.IntN(6) {
+			case 0:
+				p = pkt{etype: 0x0806, arpTPA: randAddr(rng)}
+			case 1:
+				p.proto = 1
+			case 2:
+				p.proto = 17
+				p.frag = 0x2000 // a first fragment
+			default:
+				p.proto = []uint8{6, 17}[rng.IntN(2)]
+				p.dport = []uint16{0, 1, 2, 3, 4, 20, 35, 65530, 65535}[rng.IntN(9)]
+			}
+			frame := p.build()
+			got := run(t, s, frame)
+			if want := reference(frame, rules, def); got != want {
+				t.Fatalf("round %d: rules %v, default %v\nframe %+v: program says %s, reference %s", round, rules, def, p, verdictNames[got], verdictNames[want])
+			}
+		}
+	}
 }

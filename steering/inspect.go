@@ -1,12 +1,16 @@
 package steering
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"os"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/fastpathnet/fastpath/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // Report is what Inspect finds on a device: any XDP program, and for
@@ -52,9 +56,17 @@ func Inspect(dev string) (*Report, error) {
 		return r, nil
 	}
 	r.Attached, r.ProgramID = true, x.ProgId
-	r.Mode = map[uint32]string{1: "native", 2: "generic", 3: "offloaded"}[x.AttachMode]
+	r.Mode = map[uint32]string{1: "native", 2: "generic", 3: "offloaded", 4: "several (offloaded and another)"}[x.AttachMode]
+	if x.ProgId == 0 {
+		return r, nil // several programs: netlink names none
+	}
 	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(x.ProgId))
 	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			// Without CAP_SYS_ADMIN only what netlink says is known.
+			r.ProgramName = "? (reading programs needs CAP_SYS_ADMIN)"
+			return r, nil
+		}
 		return nil, fmt.Errorf("steering: open program %d: %w", x.ProgId, withHint(err))
 	}
 	defer prog.Close()
@@ -91,19 +103,14 @@ func Inspect(dev string) (*Report, error) {
 	if outer == nil || stats == nil {
 		return nil, fmt.Errorf("steering: program %d is named %s but lacks its maps: another version?", x.ProgId, bpf.ProgramName)
 	}
+	if stats.ValueSize() != uint32(unsafe.Sizeof(bpf.Stats{})) {
+		return nil, fmt.Errorf("steering: program %d is another version of fastpath's (counters of %d bytes, this one has %d): use that version's fastpath steer",
+			x.ProgId, stats.ValueSize(), unsafe.Sizeof(bpf.Stats{}))
+	}
 	r.Fastpath = true
-	var innerID uint32
-	if err := outer.Lookup(uint32(0), &innerID); err != nil {
-		return nil, fmt.Errorf("steering: read the ruleset's map: %w", err)
-	}
-	inner, err := ebpf.NewMapFromID(ebpf.MapID(innerID))
+	rs, err := readRuleset(outer)
 	if err != nil {
-		return nil, fmt.Errorf("steering: open the ruleset's map: %w", err)
-	}
-	defer inner.Close()
-	rs := new(bpf.Ruleset)
-	if err := inner.Lookup(uint32(0), rs); err != nil {
-		return nil, fmt.Errorf("steering: read the ruleset: %w", err)
+		return nil, err
 	}
 	st, err := bpf.ReadStats(stats)
 	if err != nil {
@@ -116,13 +123,43 @@ func Inspect(dev string) (*Report, error) {
 	}
 	for i := 0; i < int(rs.Nrules) && i < bpf.MaxRules; i++ {
 		rule := decodeRule(&rs.Rules[i], &rs.Names[i])
-		c, b := st.Rules[rs.Rules[i].Stat%bpf.MaxRules], rs.Base[i]
+		c, b := st.Rules[rs.Rules[i].Stat%uint32(bpf.MaxSlots)], rs.Base[i]
 		r.Rules = append(r.Rules, ReportRule{
 			ID: ID(rs.Ids[i]), Name: rule.Name, Match: matchString(rule), Action: rule.Action.String(), Rule: rule,
 			Counter: Counter{c.Packets - b.Packets, c.Bytes - b.Bytes},
 		})
 	}
 	return r, nil
+}
+
+// readRuleset reads the ruleset in use. A swap between reading the inner
+// map's ID and opening it frees that map: read again.
+func readRuleset(outer *ebpf.Map) (*bpf.Ruleset, error) {
+	var err error
+	for try := 0; try < 5; try++ {
+		var innerID uint32
+		if err = outer.Lookup(uint32(0), &innerID); err != nil {
+			return nil, fmt.Errorf("steering: read the ruleset's map: %w", err)
+		}
+		var inner *ebpf.Map
+		inner, err = ebpf.NewMapFromID(ebpf.MapID(innerID))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("steering: open the ruleset's map: %w", err)
+		}
+		defer inner.Close()
+		if inner.ValueSize() != uint32(bpf.RulesetSize) {
+			return nil, fmt.Errorf("steering: the program is another version of fastpath's (ruleset of %d bytes, this one has %d): use that version's fastpath steer", inner.ValueSize(), bpf.RulesetSize)
+		}
+		rs := new(bpf.Ruleset)
+		if err := inner.Lookup(uint32(0), rs); err != nil {
+			return nil, fmt.Errorf("steering: read the ruleset: %w", err)
+		}
+		return rs, nil
+	}
+	return nil, fmt.Errorf("steering: the rules kept changing while being read: %w", err)
 }
 
 func decodeRule(br *bpf.Rule, name *[32]int8) Rule {
@@ -144,7 +181,7 @@ func decodeRule(br *bpf.Rule, name *[32]int8) Rule {
 	r.Dst = decodePrefix(br.Dst, br.DstMask)
 	r.Src = decodePrefix(br.Src, br.SrcMask)
 	if br.Flags&bpf.RulePorts != 0 {
-		r.DstPort = PortRange{br.PortLo, br.PortHi}
+		r.DstPort = Ports(br.PortLo, br.PortHi)
 	}
 	return r
 }

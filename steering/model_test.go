@@ -98,7 +98,7 @@ func randRule(rng *rand.Rand) Rule {
 	if r.Proto == ProtoAny || r.Proto == ProtoTCP || r.Proto == ProtoUDP {
 		if rng.IntN(2) == 0 {
 			lo := uint16(rng.IntN(40))
-			r.DstPort = PortRange{lo, lo + uint16(rng.IntN(10))}
+			r.DstPort = Ports(lo, lo+uint16(rng.IntN(10)))
 		}
 	}
 	r.Action = Action(rng.IntN(3))
@@ -170,7 +170,7 @@ func TestCompileLimits(t *testing.T) {
 	// ranges, each overlapping the next, give about 400 ({i}, {i, i+1}).
 	var ranges []Rule
 	for i := 0; i < 200; i++ {
-		ranges = append(ranges, Rule{Proto: ProtoUDP, DstPort: PortRange{uint16(10 * i), uint16(10*i + 14)}})
+		ranges = append(ranges, Rule{Proto: ProtoUDP, DstPort: Ports(uint16(10*i), uint16(10*i+14))})
 	}
 	if _, err := compile(ranges, slots(200), Pass); !errors.Is(err, ErrRule) {
 		t.Errorf("too many lists: %v", err)
@@ -190,7 +190,7 @@ func TestRuleCheck(t *testing.T) {
 		{Dst: netip.MustParsePrefix("2001:db8::/32")},
 		{Src: netip.MustParsePrefix("::1/128")},
 		{Proto: 300},
-		{DstPort: PortRange{10, 5}},
+		{DstPort: PortRange{Lo: 10, Hi: 5}},
 		{Action: 9},
 	} {
 		if err := r.Check(); !errors.Is(err, ErrRule) {
@@ -204,8 +204,35 @@ func TestRuleCheck(t *testing.T) {
 	}
 }
 
+// TestPortZero: Port(0) is port 0, not "any port"; the zero PortRange is
+// no port condition at all.
+func TestPortZero(t *testing.T) {
+	if Port(0).Any() || Ports(0, 65535).Any() || !(PortRange{}).Any() {
+		t.Fatal("Any is wrong")
+	}
+	drop0 := []Rule{{Proto: ProtoUDP, DstPort: Port(0), Action: Drop}}
+	for _, f := range []fields{
+		{proto: 17, hasPorts: true, dport: 9000, src: peerIP, dst: engineIP},
+		{proto: 17, src: peerIP, dst: engineIP}, // a fragment
+	} {
+		if i := firstMatch(drop0, f); i != -1 {
+			t.Errorf("a rule for port 0 matches %+v", f)
+		}
+		rs, err := compile(drop0, []uint32{0}, Pass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := simulate(rs, f); i != -1 {
+			t.Errorf("compiled rule for port 0 matches %+v", f)
+		}
+	}
+	if i := firstMatch(drop0, fields{proto: 17, hasPorts: true, dport: 0, src: peerIP, dst: engineIP}); i != 0 {
+		t.Error("a rule for port 0 does not match port 0")
+	}
+}
+
 func TestParsers(t *testing.T) {
-	for in, want := range map[string]PortRange{"53": Port(53), "1024-2047": {1024, 2047}, "0-65535": {0, 65535}} {
+	for in, want := range map[string]PortRange{"53": Port(53), "1024-2047": Ports(1024, 2047), "0-65535": Ports(0, 65535)} {
 		if got, err := ParsePortRange(in); err != nil || got != want {
 			t.Errorf("ParsePortRange(%q) = %v, %v", in, got, err)
 		}

@@ -60,13 +60,13 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 // testRules covers every kind of match.
 var testRules = []Rule{
 	{Name: "udp 9000", Proto: ProtoUDP, DstPort: Port(9000), Action: Engine},
-	{Name: "tcp range", Proto: ProtoTCP, DstPort: PortRange{40000, 40999}, Action: Engine},
+	{Name: "tcp range", Proto: ProtoTCP, DstPort: Ports(40000, 40999), Action: Engine},
 	{Name: "ping me", Proto: ProtoICMP, Dst: pfx("198.18.0.1/32"), Action: Engine},
 	{Name: "arp me", Proto: ProtoARP, Dst: pfx("198.18.0.1/32"), Action: Engine},
 	{Name: "bad net", Src: pfx("10.9.0.0/16"), Action: Drop},
 	{Name: "gre", Proto: 47, Action: Drop},
 	{Name: "dns here", Proto: ProtoUDP, Dst: pfx("198.18.0.0/24"), DstPort: Port(53), Action: Drop},
-	{Name: "any 7000-7010", DstPort: PortRange{7000, 7010}, Action: Engine},
+	{Name: "any 7000-7010", DstPort: Ports(7000, 7010), Action: Engine},
 }
 
 func TestProgram(t *testing.T) {
@@ -121,6 +121,16 @@ func TestProgram(t *testing.T) {
 		{"total length < IP+UDP headers", with(udp(9000), func(p *pkt) { p.totLen = 27 }).build(), xdpPass, -1, bpf.CountMalformed},
 		{"total length past the frame", with(udp(9000), func(p *pkt) { p.totLen = 61 }).build(), xdpPass, -1, bpf.CountMalformed},
 		{"total length shorter than the frame (padding)", with(udp(9000), func(p *pkt) { p.payload = 0 }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"UDP length 7", with(udp(9000), func(p *pkt) { p.udpLen = 7 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"UDP length past the datagram", with(udp(9000), func(p *pkt) { p.udpLen = 13 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"UDP length 4000", with(udp(9000), func(p *pkt) { p.udpLen = 4000 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"UDP length shorter than the datagram", with(udp(9000), func(p *pkt) { p.udpLen = 9 }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"TCP data offset 4", with(tcp(40000), func(p *pkt) { p.doff = 4 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"TCP data offset 15, past the datagram", with(tcp(40000), func(p *pkt) { p.doff = 15 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"TCP data offset 8, options inside", with(tcp(40000), func(p *pkt) { p.doff, p.payload = 8, 24 }).build(), xdpRedirect, 1, bpf.CountEngine},
+		{"ICMP with total length past only 2 bytes", with(icmp, func(p *pkt) { p.totLen = 22 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"ARP opcode 9", with(arp, func(p *pkt) { p.arpOp = 9 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"ARP reply for me", with(arp, func(p *pkt) { p.arpOp = 2 }).build(), xdpRedirect, 3, bpf.CountEngine},
 		{"TCP header cut at 16 bytes", with(tcp(40000), func(p *pkt) { p.payload = 8; p.totLen = 20 + 16 }).build()[:14+20+16], xdpPass, -1, bpf.CountMalformed},
 		{"ARP with wrong lengths", func() []byte { b := arp.build(); b[18] = 8; return b }(), xdpPass, -1, bpf.CountMalformed},
 	}

@@ -103,14 +103,24 @@ func ParseProto(s string) (Proto, error) {
 }
 
 // PortRange is an inclusive range of destination ports. The zero value
-// matches every port.
-type PortRange struct{ Lo, Hi uint16 }
+// means "no port condition": the rule also matches packets without ports
+// (ICMP, fragments). Any other range, 0-65535 included, matches only TCP
+// or UDP packets whose port is in it. Build ranges with Port, Ports or
+// ParsePortRange; a literal {Lo, Hi} other than {0, 0} works too, and
+// Port(0) is the port 0, not "any".
+type PortRange struct {
+	Lo, Hi uint16
+	set    bool // distinguishes Port(0) from the zero value
+}
 
 // Port is the range of the one port p.
-func Port(p uint16) PortRange { return PortRange{p, p} }
+func Port(p uint16) PortRange { return PortRange{p, p, true} }
 
-// Any reports whether r matches every port.
-func (r PortRange) Any() bool { return r == PortRange{} || r == PortRange{0, 65535} }
+// Ports is the range lo to hi, inclusive.
+func Ports(lo, hi uint16) PortRange { return PortRange{lo, hi, true} }
+
+// Any reports whether r is the zero value: no port condition.
+func (r PortRange) Any() bool { return !r.set && r.Lo == 0 && r.Hi == 0 }
 
 func (r PortRange) String() string {
 	switch {
@@ -133,7 +143,7 @@ func ParsePortRange(s string) (PortRange, error) {
 	if err1 != nil || err2 != nil || a > b {
 		return PortRange{}, fmt.Errorf("steering: port range %q: %w: use a port (53) or a range (1024-2047) of 0 to 65535", s, ErrRule)
 	}
-	return PortRange{uint16(a), uint16(b)}, nil
+	return Ports(uint16(a), uint16(b)), nil
 }
 
 // Rule matches frames and says what to do with them. Zero fields match
@@ -149,7 +159,8 @@ type Rule struct {
 	Src netip.Prefix
 	// DstPort needs Proto TCP, UDP or any (then it matches TCP and UDP).
 	// A rule with ports never matches an IPv4 fragment, so that all of a
-	// datagram goes the same way.
+	// datagram goes the same way: a Drop rule on a port does not stop
+	// fragmented datagrams to it (the default action decides those).
 	DstPort PortRange
 	Action  Action
 }
@@ -221,7 +232,7 @@ func compile(rules []Rule, stats []uint32, def Action) (*bpf.Ruleset, error) {
 
 // compileWith is compile that also records each rule's ID, and each slot's
 // base count, for readers of the ruleset (Inspect).
-func compileWith(rules []Rule, ids []ID, stats []uint32, base *[bpf.MaxRules]Counter, def Action) (*bpf.Ruleset, error) {
+func compileWith(rules []Rule, ids []ID, stats []uint32, base *[bpf.MaxSlots]Counter, def Action) (*bpf.Ruleset, error) {
 	if len(rules) > bpf.MaxRules-1 {
 		return nil, fmt.Errorf("steering: %d rules: %w: at most %d", len(rules), ErrRule, bpf.MaxRules-1)
 	}

@@ -11,6 +11,7 @@ package steering
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -90,7 +91,8 @@ type Options struct {
 // installed, whatever is added or removed around it.
 type ID uint32
 
-// Steering is the steering program attached to one device.
+// Steering is the steering program attached to one device. It is not safe
+// for concurrent use: one goroutine (the control plane) owns it.
 type Steering struct {
 	dev     string
 	ifindex int
@@ -105,8 +107,8 @@ type Steering struct {
 	// base holds each slot's count when its rule was installed: the
 	// program's per-CPU counters only grow, and a rule's count is the
 	// growth since.
-	base   [bpf.MaxRules]Counter
-	free   []uint32 // unused stat slots
+	base   [bpf.MaxSlots]Counter
+	free   []uint32 // stat slots no installed rule uses
 	nextID ID
 	closed bool
 }
@@ -121,36 +123,66 @@ func Attach(dev string, opts Options) (*Steering, error) {
 	if opts.Default > Drop || opts.Queues < 0 {
 		return nil, fmt.Errorf("steering: default action %v, queues %d: %w", opts.Default, opts.Queues, ErrOptions)
 	}
+	// One thread for the lookup, the replacement and the attach: each
+	// resolves the device in the thread's network namespace.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	lk, err := lookupLink(dev)
 	if err != nil {
 		return nil, err
 	}
 	attrs := lk.Attrs()
-	if x := attrs.Xdp; x != nil && x.Attached {
+	old := attrs.Xdp
+	if old != nil && old.Attached {
+		if old.AttachMode == 4 { // XDP_ATTACHED_MULTI: offloaded plus another
+			return nil, fmt.Errorf("steering: %s: %w: several programs (offloaded and driver or generic); remove them with `ip link set dev %s xdp off xdpoffload off`", dev, ErrAttached, dev)
+		}
 		if !opts.Replace {
 			return nil, fmt.Errorf("steering: %s: %w: %s; remove it with `ip link set dev %s xdp off` if it was attached with ip, or stop the process that holds its bpf_link (bpftool link show), or set Replace",
-				dev, ErrAttached, describeProg(x.ProgId, x.AttachMode), dev)
-		}
-		if err := netlink.LinkSetXdpFdWithFlags(lk, -1, xdpFlags(x.AttachMode)); err != nil {
-			return nil, fmt.Errorf("steering: %s: replace %s: %w (a program held by a bpf_link cannot be replaced: stop its owner)",
-				dev, describeProg(x.ProgId, x.AttachMode), err)
+				dev, ErrAttached, describeProg(old.ProgId, old.AttachMode), dev)
 		}
 	}
 	queues := opts.Queues
 	if queues == 0 {
 		queues = max(attrs.NumRxQueues, attrs.NumTxQueues, 1)
 	}
+	// Load and fill in everything before touching the device.
 	st, err := bpf.LoadSteer(queues)
 	if err != nil {
 		return nil, fmt.Errorf("steering: %w", withHint(err))
 	}
 	s := &Steering{dev: dev, ifindex: attrs.Index, steer: st, def: opts.Default}
-	for i := bpf.MaxRules - 1; i >= 0; i-- {
+	for i := bpf.MaxSlots - 1; i >= 0; i-- {
 		s.free = append(s.free, uint32(i))
 	}
-	if err := s.install(nil, nil, nil); err != nil {
+	if err := s.install(nil, nil, nil, nil); err != nil {
 		st.Close()
 		return nil, err
+	}
+	if old != nil && old.Attached {
+		// The kernel will not put a bpf_link over a program attached
+		// with netlink: detach it, attach ours, and put it back if ours
+		// fails.
+		prev, err := ebpf.NewProgramFromID(ebpf.ProgramID(old.ProgId))
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("steering: %s: hold %s: %w", dev, describeProg(old.ProgId, old.AttachMode), withHint(err))
+		}
+		defer prev.Close()
+		flags := xdpFlags(old.AttachMode)
+		if err := netlink.LinkSetXdpFdWithFlags(lk, -1, flags); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("steering: %s: replace %s: %w (a program held by a bpf_link cannot be replaced: stop its owner)",
+				dev, describeProg(old.ProgId, old.AttachMode), err)
+		}
+		if err := s.attach(opts.Mode); err != nil {
+			st.Close()
+			if rerr := netlink.LinkSetXdpFdWithFlags(lk, prev.FD(), flags); rerr != nil {
+				return nil, fmt.Errorf("%w; and putting back program %d failed: %w", err, old.ProgId, rerr)
+			}
+			return nil, fmt.Errorf("%w (program %d was put back)", err, old.ProgId)
+		}
+		return s, nil
 	}
 	if err := s.attach(opts.Mode); err != nil {
 		st.Close()
@@ -278,7 +310,7 @@ func (s *Steering) Insert(pos int, r Rule) (ID, error) {
 	if pos < 0 || pos > len(s.rules) {
 		return 0, fmt.Errorf("steering: position %d of %d rules: %w", pos, len(s.rules), ErrOptions)
 	}
-	if len(s.free) == 0 {
+	if len(s.rules) >= bpf.MaxRules-1 {
 		return 0, fmt.Errorf("steering: %w: the program holds at most %d rules", ErrRule, bpf.MaxRules-1)
 	}
 	slot := s.free[len(s.free)-1]
@@ -286,11 +318,7 @@ func (s *Steering) Insert(pos int, r Rule) (ID, error) {
 	rules := slices.Insert(slices.Clone(s.rules), pos, r)
 	ids := slices.Insert(slices.Clone(s.ids), pos, id)
 	slots := slices.Insert(slices.Clone(s.slots), pos, slot)
-	// A reused slot starts from zero.
-	if err := s.resetSlots(slot); err != nil {
-		return 0, err
-	}
-	if err := s.install(rules, ids, slots); err != nil {
+	if err := s.install(rules, ids, slots, []uint32{slot}); err != nil {
 		return 0, err
 	}
 	s.free = s.free[:len(s.free)-1]
@@ -306,35 +334,37 @@ func (s *Steering) Remove(id ID) error {
 	}
 	slot := s.slots[i]
 	if err := s.install(slices.Delete(slices.Clone(s.rules), i, i+1), slices.Delete(slices.Clone(s.ids), i, i+1),
-		slices.Delete(slices.Clone(s.slots), i, i+1)); err != nil {
+		slices.Delete(slices.Clone(s.slots), i, i+1), nil); err != nil {
 		return err
 	}
+	// The swap waited for every program run that could still see the
+	// old ruleset (the kernel's synchronize_rcu on a map-in-map update):
+	// nothing counts into the slot any more.
 	s.free = append(s.free, slot)
 	return nil
 }
 
 // SetRules replaces every rule at once and returns the new rules' IDs.
+// Counters start from zero for the new rules.
 func (s *Steering) SetRules(rules []Rule) ([]ID, error) {
 	if len(rules) > bpf.MaxRules-1 {
 		return nil, fmt.Errorf("steering: %d rules: %w: at most %d", len(rules), ErrRule, bpf.MaxRules-1)
 	}
+	// New rules count into slots no installed rule uses (there are twice
+	// as many slots as rules), so the old rules' last packets are not
+	// credited to them.
 	ids := make([]ID, len(rules))
 	slots := make([]uint32, len(rules))
 	for i := range rules {
 		ids[i] = s.nextID + ID(i)
-		slots[i] = uint32(i)
+		slots[i] = s.free[len(s.free)-1-i]
 	}
-	if err := s.resetSlots(slots...); err != nil {
+	old := s.slots
+	if err := s.install(slices.Clone(rules), ids, slots, slots); err != nil {
 		return nil, err
 	}
-	if err := s.install(slices.Clone(rules), ids, slots); err != nil {
-		return nil, err
-	}
+	s.free = append(s.free[:len(s.free)-len(rules)], old...)
 	s.nextID += ID(len(rules))
-	s.free = s.free[:0]
-	for i := bpf.MaxRules - 1; i >= len(rules); i-- {
-		s.free = append(s.free, uint32(i))
-	}
 	return ids, nil
 }
 
@@ -342,7 +372,7 @@ func (s *Steering) SetRules(rules []Rule) ([]ID, error) {
 func (s *Steering) SetDefault(a Action) error {
 	old := s.def
 	s.def = a
-	if err := s.install(s.rules, s.ids, s.slots); err != nil {
+	if err := s.install(s.rules, s.ids, s.slots, nil); err != nil {
 		s.def = old
 		return err
 	}
@@ -353,30 +383,30 @@ func (s *Steering) SetDefault(a Action) error {
 func (s *Steering) Default() Action { return s.def }
 
 // install compiles and swaps in a ruleset, and adopts it on success.
-func (s *Steering) install(rules []Rule, ids []ID, slots []uint32) error {
+// fresh lists the slots of rules new to this ruleset: their base is read
+// just before the swap, while no installed rule counts into them.
+func (s *Steering) install(rules []Rule, ids []ID, slots, fresh []uint32) error {
 	if s.closed {
 		return fmt.Errorf("steering: %s: closed", s.dev)
 	}
-	rs, err := compileWith(rules, ids, slots, &s.base, s.def)
+	base := s.base
+	if len(fresh) > 0 {
+		st, err := bpf.ReadStats(s.steer.StatsMap)
+		if err != nil {
+			return fmt.Errorf("steering: %w", err)
+		}
+		for _, slot := range fresh {
+			base[slot] = Counter{st.Rules[slot].Packets, st.Rules[slot].Bytes}
+		}
+	}
+	rs, err := compileWith(rules, ids, slots, &base, s.def)
 	if err != nil {
 		return err
 	}
 	if err := s.steer.Install(rs); err != nil {
 		return fmt.Errorf("steering: %w", err)
 	}
-	s.rules, s.ids, s.slots = rules, ids, slots
-	return nil
-}
-
-// resetSlots makes the given counter slots read zero from now on.
-func (s *Steering) resetSlots(slots ...uint32) error {
-	st, err := bpf.ReadStats(s.steer.StatsMap)
-	if err != nil {
-		return fmt.Errorf("steering: %w", err)
-	}
-	for _, slot := range slots {
-		s.base[slot] = Counter{st.Rules[slot].Packets, st.Rules[slot].Bytes}
-	}
+	s.rules, s.ids, s.slots, s.base = rules, ids, slots, base
 	return nil
 }
 
