@@ -28,6 +28,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newLabCommand(), newSteerCommand())
+	root.AddCommand(newLabCommand(), newSteerCommand(), newServeCommand())
 	return root
 }

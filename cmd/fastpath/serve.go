@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fastpathnet/fastpath/stack"
+	"github.com/fastpathnet/fastpath/xsk"
+	"github.com/spf13/cobra"
+)
+
+type serveFlags struct {
+	dev      string
+	netns    string
+	addrs    []string
+	gw       string
+	udpEcho  []int
+	queues   string
+	idle     string
+	mode     string
+	duration time.Duration
+	interval time.Duration
+	json     bool
+}
+
+func newServeCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve --dev IFACE --addr CIDR",
+		Short: "Run the engine on a device: answer ARP and ping for its addresses, echo UDP",
+		Long: `serve brings the engine up on a device in dedicated mode: it owns the
+addresses given with --addr (the kernel must not hold them), answers ARP and
+ping for them, and echoes UDP (RFC 862) on the --udp-echo ports. Everything
+else keeps flowing through the kernel. It prints counters every --interval on
+stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dev, "dev", "", "device to run on (required)")
+	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
+	fl.StringSliceVar(&f.addrs, "addr", nil, "address the engine owns, CIDR (repeatable; required)")
+	fl.StringVar(&f.gw, "gw", "", "gateway for off-link destinations")
+	fl.IntSliceVar(&f.udpEcho, "udp-echo", nil, "UDP port to echo (repeatable)")
+	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1 (one engine each)")
+	fl.StringVar(&f.idle, "idle", "adaptive", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
+	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
+	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
+	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print counters (0: never)")
+	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	return cmd
+}
+
+func parseQueues(s string) ([]int, error) {
+	var qs []int
+	for _, part := range strings.Split(s, ",") {
+		q, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || q < 0 {
+			return nil, fmt.Errorf("--queues %q: use queue numbers such as 0 or 0,1", s)
+		}
+		qs = append(qs, q)
+	}
+	return qs, nil
+}
+
+func serveConfig(f serveFlags) (stack.Config, error) {
+	cfg := stack.DefaultConfig()
+	if f.dev == "" {
+		return cfg, fmt.Errorf("--dev is required: the device to run on")
+	}
+	cfg.Device = f.dev
+	if len(f.addrs) == 0 {
+		return cfg, fmt.Errorf("--addr is required: an address for the engine to own, such as 198.18.0.10/24 (one the kernel does not hold)")
+	}
+	for _, a := range f.addrs {
+		p, err := netip.ParsePrefix(a)
+		if err != nil || !p.Addr().Is4() {
+			return cfg, fmt.Errorf("--addr %q: use an IPv4 address with its prefix length, such as 198.18.0.10/24", a)
+		}
+		cfg.Addrs = append(cfg.Addrs, p)
+	}
+	if f.gw != "" {
+		gw, err := netip.ParseAddr(f.gw)
+		if err != nil || !gw.Is4() {
+			return cfg, fmt.Errorf("--gw %q: use an IPv4 address", f.gw)
+		}
+		cfg.Gateway = gw
+	}
+	for _, p := range f.udpEcho {
+		if p < 1 || p > 65535 {
+			return cfg, fmt.Errorf("--udp-echo %d: use a port from 1 to 65535", p)
+		}
+	}
+	var err error
+	if cfg.Queues, err = parseQueues(f.queues); err != nil {
+		return cfg, err
+	}
+	if cfg.Idle, err = stack.ParseIdle(f.idle); err != nil {
+		return cfg, fmt.Errorf("--idle %q: use busy or adaptive", f.idle)
+	}
+	if cfg.XSK.Mode, err = xsk.ParseMode(f.mode); err != nil {
+		return cfg, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
+	}
+	if f.duration < 0 || f.interval < 0 {
+		return cfg, fmt.Errorf("--duration and --interval must not be negative")
+	}
+	return cfg, nil
+}
+
+// serveResult is the summary, also printed with --json.
+type serveResult struct {
+	Device    string            `json:"device"`
+	Addrs     []string          `json:"addrs"`
+	Queues    []int             `json:"queues"`
+	Mode      string            `json:"mode"`
+	XDPMode   string            `json:"xdp_mode"`
+	DurationS float64           `json:"duration_s"`
+	Counters  map[string]uint64 `json:"counters"`
+	Drops     uint64            `json:"drops"`
+}
+
+func serve(cmd *cobra.Command, f serveFlags) error {
+	cfg, err := serveConfig(f)
+	if err != nil {
+		return err
+	}
+	var st *stack.Stack
+	err = inNetns(f.netns, func() error {
+		if st, err = stack.New(cfg); err != nil {
+			return err
+		}
+		for _, p := range f.udpEcho {
+			// RFC 862: send back what came in; Reply turns the frame
+			// around in place.
+			if err := st.BindUDP(uint16(p), func(d *stack.Datagram) { d.Reply(d.Payload) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if st != nil {
+			st.Close()
+		}
+		return err
+	}
+	defer st.Close()
+	stderr := cmd.ErrOrStderr()
+	info := st.Engines()[0].Socket().Info()
+	res := serveResult{Device: f.dev, Addrs: f.addrs, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String()}
+	if !f.json {
+		fmt.Fprintf(stderr, "serving %v on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; ctrl-c stops\n",
+			f.addrs, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho)
+	}
+	if err := st.Start(); err != nil {
+		return err
+	}
+	start := time.Now()
+	var end <-chan time.Time
+	if f.duration > 0 {
+		end = time.After(f.duration)
+	}
+	var tick <-chan time.Time
+	if f.interval > 0 && !f.json {
+		t := time.NewTicker(f.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var last stack.Counters
+loop:
+	for {
+		select {
+		case <-cmd.Context().Done():
+			break loop
+		case <-end:
+			break loop
+		case <-tick:
+			c := st.Counters()
+			fmt.Fprintf(stderr, "%6.1fs  rx %d  tx %d  arp in %d out %d  icmp echo %d  udp %d  drops %d\n",
+				time.Since(start).Seconds(), c[stack.RXFrames]-last[stack.RXFrames], c[stack.TXFrames]-last[stack.TXFrames],
+				c[stack.ARPRequestsIn]-last[stack.ARPRequestsIn], c[stack.ARPRepliesOut]-last[stack.ARPRepliesOut],
+				c[stack.ICMPEchoOut]-last[stack.ICMPEchoOut], c[stack.UDPIn]-last[stack.UDPIn], c.Drops()-last.Drops())
+			last = c
+		}
+	}
+	st.Stop()
+	if err := st.Wait(); err != nil {
+		return err
+	}
+	c := st.Counters()
+	res.DurationS = time.Since(start).Seconds()
+	res.Counters = c.Map()
+	res.Drops = c.Drops()
+	if f.json {
+		return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+	}
+	fmt.Fprintf(stderr, "served %.1fs: %d frames in, %d out, %d dropped\n", res.DurationS, c[stack.RXFrames], c[stack.TXFrames], res.Drops)
+	for i := stack.Counter(0); i < stack.NumCounters; i++ {
+		if c[i] != 0 {
+			fmt.Fprintf(stderr, "  %-22s %d\n", i, c[i])
+		}
+	}
+	return nil
+}
+

@@ -1,0 +1,118 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/fastpathnet/fastpath/arp"
+	"github.com/fastpathnet/fastpath/steering"
+	"github.com/fastpathnet/fastpath/xsk"
+)
+
+// Idle is what an engine does when a poll finds no work.
+type Idle uint8
+
+const (
+	// IdleBusy spins: lowest latency, one core at 100%.
+	IdleBusy Idle = iota
+	// IdleAdaptive spins for a while, then sleeps in poll(2) until a frame
+	// arrives (or 10 ms pass), relying on need_wakeup.
+	IdleAdaptive
+)
+
+func (i Idle) String() string {
+	if i == IdleAdaptive {
+		return "adaptive"
+	}
+	return "busy"
+}
+
+// ParseIdle parses "busy" or "adaptive".
+func ParseIdle(s string) (Idle, error) {
+	switch s {
+	case "busy":
+		return IdleBusy, nil
+	case "adaptive", "":
+		return IdleAdaptive, nil
+	}
+	return 0, fmt.Errorf("stack: idle policy %q: %w: use busy or adaptive", s, ErrConfig)
+}
+
+// ErrConfig reports a Config field out of range.
+var ErrConfig = errors.New("invalid configuration")
+
+// Config configures a Stack. Start from DefaultConfig.
+type Config struct {
+	// Device is the interface, in the calling thread's network namespace.
+	Device string
+	// Queues lists the device queues to run engines on, one each.
+	// Default [0].
+	Queues []int
+	// Cores pins engine i to Cores[i % len(Cores)]; empty: no pinning.
+	Cores []int
+	// Addrs are the addresses the engines own (dedicated mode): the
+	// kernel does not hold them; the engines answer ARP and ping for
+	// them, and their prefixes are on-link.
+	Addrs []netip.Prefix
+	// Gateway is the next hop for everything off-link; zero: none.
+	Gateway netip.Addr
+	// Idle is the idle policy. Default IdleAdaptive.
+	Idle Idle
+	// Batch is the number of descriptors per ring operation. Default 64.
+	Batch int
+	// TTL of the datagrams the engines send. Default 64.
+	TTL uint8
+	// UnreachRate and UnreachBurst limit ICMP port unreachables per
+	// engine (RFC 1812 4.3.2.8). Default 100/s, burst 10.
+	UnreachRate  float64
+	UnreachBurst int
+	// ARP configures each engine's neighbour cache.
+	ARP arp.Config
+	// XSK configures the sockets. Default xsk.DefaultOptions().
+	XSK xsk.Options
+	// Steering configures the XDP program. Its Default is forced to
+	// Pass: the kernel keeps everything the engines do not take.
+	Steering steering.Options
+}
+
+// DefaultConfig returns the defaults documented on each field.
+func DefaultConfig() Config {
+	return Config{
+		Queues:       []int{0},
+		Idle:         IdleAdaptive,
+		Batch:        64,
+		TTL:          64,
+		UnreachRate:  100,
+		UnreachBurst: 10,
+		ARP:          arp.DefaultConfig(),
+		XSK:          xsk.DefaultOptions(),
+	}
+}
+
+func (c *Config) check() error {
+	if c.Device == "" {
+		return fmt.Errorf("stack: %w: no device", ErrConfig)
+	}
+	if len(c.Queues) == 0 {
+		return fmt.Errorf("stack: %w: no queues", ErrConfig)
+	}
+	if len(c.Addrs) == 0 {
+		return fmt.Errorf("stack: %w: no addresses: dedicated mode needs at least one (Addrs)", ErrConfig)
+	}
+	for _, a := range c.Addrs {
+		if !a.IsValid() || !a.Addr().Is4() {
+			return fmt.Errorf("stack: address %v: %w: an IPv4 prefix such as 198.18.0.10/24", a, ErrConfig)
+		}
+	}
+	if c.Gateway.IsValid() && !c.Gateway.Is4() {
+		return fmt.Errorf("stack: gateway %v: %w: IPv4 only", c.Gateway, ErrConfig)
+	}
+	if c.Batch < 1 || c.Batch > 1024 {
+		return fmt.Errorf("stack: batch %d: %w: 1 to 1024", c.Batch, ErrConfig)
+	}
+	if c.TTL == 0 {
+		return fmt.Errorf("stack: %w: TTL 0", ErrConfig)
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package stack
+
+import "sync/atomic"
+
+// Counter names a count the engine keeps. Every place a frame can be
+// dropped has one.
+type Counter int
+
+const (
+	RXFrames Counter = iota
+	RXBytes
+	TXFrames
+	TXBytes
+	ARPRequestsIn
+	ARPRepliesOut
+	ARPRequestsOut
+	ARPRepliesIn
+	ICMPEchoIn
+	ICMPEchoOut
+	ICMPUnreachOut
+	UDPIn
+	UDPOut
+	UDPDelivered
+
+	// Drops, one per reason.
+	DropMalformedEther
+	DropVLAN
+	DropNotForUs       // unicast to another MAC
+	DropEtherType      // neither ARP nor IPv4
+	DropMalformedARP
+	DropARPNotForUs    // ARP for an address we do not own
+	DropMalformedIPv4
+	DropIPv4Checksum
+	DropIPv4NotForUs   // destination is not one of our addresses
+	DropFragment       // fragments are not reassembled
+	DropTTL            // TTL expired (we do not forward)
+	DropMalformedICMP
+	DropICMPChecksum
+	DropICMPType       // ICMP other than echo request
+	DropMalformedUDP
+	DropUDPChecksum
+	DropNoPort         // UDP to a port nobody bound (after the unreachable)
+	DropUnreachLimited // port unreachable suppressed by the rate limit
+	DropProtocol       // IPv4 protocol with no handler
+	DropNoRoute        // no route to the destination
+	DropARPQueueFull   // frame waiting for ARP refused: queue full
+	DropARPFailed      // frame waiting for ARP dropped: resolution failed
+	DropNoFrame        // no free frame to send
+	DropTXFull         // TX ring full and the pending queue too
+	DropTooBig         // datagram does not fit a frame
+	ARPConflicts       // another MAC claimed one of our addresses
+
+	NumCounters
+)
+
+var counterNames = [NumCounters]string{
+	"rx_frames", "rx_bytes", "tx_frames", "tx_bytes",
+	"arp_requests_in", "arp_replies_out", "arp_requests_out", "arp_replies_in",
+	"icmp_echo_in", "icmp_echo_out", "icmp_unreach_out",
+	"udp_in", "udp_out", "udp_delivered",
+	"drop_malformed_ether", "drop_vlan", "drop_not_for_us", "drop_ethertype",
+	"drop_malformed_arp", "drop_arp_not_for_us",
+	"drop_malformed_ipv4", "drop_ipv4_checksum", "drop_ipv4_not_for_us", "drop_fragment", "drop_ttl",
+	"drop_malformed_icmp", "drop_icmp_checksum", "drop_icmp_type",
+	"drop_malformed_udp", "drop_udp_checksum", "drop_no_port", "drop_unreach_limited",
+	"drop_protocol", "drop_no_route", "drop_arp_queue_full", "drop_arp_failed",
+	"drop_no_frame", "drop_tx_full", "drop_too_big", "arp_conflicts",
+}
+
+func (c Counter) String() string {
+	if c >= 0 && c < NumCounters {
+		return counterNames[c]
+	}
+	return "?"
+}
+
+// Counters is a snapshot of an engine's counters, indexed by Counter.
+type Counters [NumCounters]uint64
+
+// Map returns the counters by name, for printing and JSON.
+func (c *Counters) Map() map[string]uint64 {
+	m := make(map[string]uint64, NumCounters)
+	for i, v := range c {
+		m[counterNames[i]] = v
+	}
+	return m
+}
+
+// Drops sums every drop counter.
+func (c *Counters) Drops() uint64 {
+	var n uint64
+	for i := DropMalformedEther; i < ARPConflicts; i++ {
+		n += c[i]
+	}
+	return n
+}
+
+// published is what other goroutines read: the engine copies its plain
+// counters here, a field at a time with atomic stores, every few
+// milliseconds and when it stops. The hot path never does an atomic add.
+type published [NumCounters]atomic.Uint64
+
+func (p *published) store(c *Counters) {
+	for i := range c {
+		p[i].Store(c[i])
+	}
+}
+
+func (p *published) load() Counters {
+	var c Counters
+	for i := range c {
+		c[i] = p[i].Load()
+	}
+	return c
+}

@@ -1,0 +1,309 @@
+package stack
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/fastpathnet/fastpath/arp"
+	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/rings"
+	"github.com/fastpathnet/fastpath/xsk"
+	"golang.org/x/sys/unix"
+)
+
+// Engine runs one device queue to completion on one goroutine locked to
+// one OS thread (pinned to a core when configured): refill, receive a
+// batch, demultiplex, run the handlers, transmit a batch, reclaim
+// completions, fire due timers. It owns its socket, UMEM, neighbour cache,
+// routes and counters; nothing on its hot path is shared or locked.
+type Engine struct {
+	queue int
+	core  int // -1: not pinned
+	cfg   *Config
+	sock  *xsk.Socket
+	mac   ether.Addr
+	// owned lists the engine's addresses; routes holds their prefixes
+	// (on-link) and the default route.
+	owned   []netip.Addr
+	routes  *ipv4.Table
+	neigh   *arp.Cache
+	unreach *ipv4.RateLimiter
+	udp     []UDPHandler // by destination port; nil: unbound
+	tcp     TCPHandler
+
+	counters Counters
+	pub      published
+
+	rxd      []rings.Desc
+	tx       []rings.Desc // frames waiting for room on the TX ring
+	ready    []uint64
+	requests []netip.Addr
+	dropped  []uint64
+	wheel    *wheel
+	ipID     uint16
+	now      int64
+	dgram    Datagram
+
+	stop    atomic.Bool
+	running atomic.Bool
+	done    chan struct{}
+	err     error
+}
+
+// Timer kinds.
+const (
+	timerARP = iota
+	timerPublish
+)
+
+const (
+	arpTick     = int64(100 * time.Millisecond)
+	publishTick = int64(50 * time.Millisecond)
+	spinBefore  = 2000 // empty polls before an adaptive engine sleeps
+)
+
+// epoch makes engine time a monotonic nanosecond count.
+var epoch = time.Now()
+
+func monotonic() int64 { return int64(time.Since(epoch)) }
+
+func newEngine(cfg *Config, queue, core int, sock *xsk.Socket, mac ether.Addr) (*Engine, error) {
+	e := &Engine{
+		queue: queue, core: core, cfg: cfg, sock: sock, mac: mac,
+		routes:   ipv4.NewTable(64),
+		neigh:    arp.NewCache(cfg.ARP),
+		unreach:  ipv4.NewRateLimiter(cfg.UnreachRate, cfg.UnreachBurst),
+		udp:      make([]UDPHandler, 65536),
+		rxd:      make([]rings.Desc, cfg.Batch),
+		tx:       make([]rings.Desc, 0, int(sock.Info().TXSize)),
+		ready:    make([]uint64, 0, 256),
+		requests: make([]netip.Addr, 0, 256),
+		dropped:  make([]uint64, 0, 4096),
+		done:     make(chan struct{}),
+	}
+	for _, p := range cfg.Addrs {
+		e.owned = append(e.owned, p.Addr())
+		if err := e.routes.Add(ipv4.Route{Prefix: p.Masked(), Src: p.Addr()}); err != nil {
+			return nil, fmt.Errorf("stack: route %v: %w", p.Masked(), err)
+		}
+	}
+	if cfg.Gateway.IsValid() {
+		def := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if err := e.routes.Add(ipv4.Route{Prefix: def, Gateway: cfg.Gateway, Src: e.owned[0]}); err != nil {
+			return nil, fmt.Errorf("stack: default route via %v: %w", cfg.Gateway, err)
+		}
+	}
+	return e, nil
+}
+
+// Queue is the device queue the engine runs.
+func (e *Engine) Queue() int { return e.queue }
+
+// Socket is the engine's AF_XDP socket.
+func (e *Engine) Socket() *xsk.Socket { return e.sock }
+
+// Counters returns the engine's counters as last published (every 50 ms
+// while it runs, and when it stops). Safe from any goroutine.
+func (e *Engine) Counters() Counters { return e.pub.load() }
+
+// Neighbours returns the engine's neighbour cache entries. Call it only
+// while the engine is stopped, or from its own goroutine (a handler).
+func (e *Engine) Neighbours() []arp.Entry { return e.neigh.Entries() }
+
+// owns reports whether a is one of the engine's addresses.
+func (e *Engine) owns(a netip.Addr) bool {
+	for _, o := range e.owned {
+		if o == a {
+			return true
+		}
+	}
+	return false
+}
+
+// run is the poll loop.
+func (e *Engine) run() {
+	defer close(e.done)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if e.core >= 0 {
+		var set unix.CPUSet
+		set.Set(e.core)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			e.err = fmt.Errorf("stack: pin queue %d's engine to core %d: %w", e.queue, e.core, err)
+			return
+		}
+	}
+	e.now = monotonic()
+	e.wheel = newWheel(int64(time.Millisecond), 256, 8, e.now)
+	e.wheel.schedule(timerARP, e.now+arpTick)
+	e.wheel.schedule(timerPublish, e.now+publishTick)
+	e.sock.Refill()
+	for _, a := range e.owned {
+		e.sendARP(gratuitous, a, a)
+	}
+	idle := 0
+	for !e.stop.Load() {
+		e.now = monotonic()
+		work := e.poll()
+		e.wheel.advance(e.now, e.fire)
+		if work {
+			idle = 0
+			continue
+		}
+		if e.cfg.Idle == IdleAdaptive {
+			if idle++; idle >= spinBefore && len(e.tx) == 0 && e.sock.Outstanding() == 0 {
+				e.sock.Wait(false, 10)
+				idle = 0
+			}
+		}
+	}
+	// A clean stop: everything accepted for sending is sent.
+	for deadline := monotonic() + int64(time.Second); (len(e.tx) > 0 || e.sock.Outstanding() > 0) && monotonic() < deadline; {
+		e.flush()
+		e.sock.KickTX()
+		e.sock.Complete()
+	}
+	e.pub.store(&e.counters)
+}
+
+// poll does one round: refill, receive and handle a batch, transmit,
+// reclaim. It reports whether there was anything to do.
+func (e *Engine) poll() bool {
+	s := e.sock
+	s.Refill()
+	s.WakeRX()
+	n := s.Receive(e.rxd)
+	for i := range n {
+		e.input(e.rxd[i])
+	}
+	sent := e.flush()
+	s.KickTX()
+	done := s.Complete()
+	return n > 0 || sent > 0 || done > 0
+}
+
+func (e *Engine) fire(kind int, now int64) {
+	switch kind {
+	case timerARP:
+		var reqs []netip.Addr
+		reqs, e.dropped = e.neigh.Tick(now, e.requests[:0], e.dropped[:0])
+		for _, ip := range reqs {
+			e.sendARP(arp.Request, e.sourceFor(ip), ip)
+		}
+		for _, h := range e.dropped {
+			e.counters[DropARPFailed]++
+			e.sock.Frames.Free(handleAddr(h))
+		}
+		e.wheel.schedule(timerARP, now+arpTick)
+	case timerPublish:
+		e.pub.store(&e.counters)
+		e.wheel.schedule(timerPublish, now+publishTick)
+	}
+}
+
+// sourceFor is the owned address to use towards ip: the route's preferred
+// source, else the first address.
+func (e *Engine) sourceFor(ip netip.Addr) netip.Addr {
+	if r, ok := e.routes.Lookup(ip); ok && r.Src.IsValid() {
+		return r.Src
+	}
+	return e.owned[0]
+}
+
+// gratuitous has arp.Request's shape for sendARP.
+func gratuitous(b []byte, mac ether.Addr, ip, _ netip.Addr) (int, error) {
+	return arp.Gratuitous(b, mac, ip)
+}
+
+// A handle names a frame waiting for ARP: its UMEM address and length.
+func handle(addr uint64, n int) uint64 { return addr | uint64(n)<<48 }
+func handleAddr(h uint64) uint64     { return h & (1<<48 - 1) }
+func handleLen(h uint64) uint32      { return uint32(h >> 48) }
+
+// transmit queues the frame at addr, n bytes long, for the TX ring.
+func (e *Engine) transmit(addr uint64, n int) {
+	if len(e.tx) == cap(e.tx) {
+		e.counters[DropTXFull]++
+		e.sock.Frames.Free(addr)
+		return
+	}
+	e.tx = append(e.tx, rings.Desc{Addr: addr, Len: uint32(n)})
+	e.counters[TXFrames]++
+	e.counters[TXBytes] += uint64(n)
+}
+
+// flush moves queued frames onto the TX ring; what does not fit waits.
+func (e *Engine) flush() int {
+	if len(e.tx) == 0 {
+		return 0
+	}
+	n := e.sock.Transmit(e.tx)
+	e.tx = e.tx[:copy(e.tx, e.tx[n:])]
+	return n
+}
+
+// frame allocates a frame and returns its address and bytes, or false
+// (counted) when none is free.
+func (e *Engine) frame() (uint64, []byte, bool) {
+	addr, ok := e.sock.Frames.Alloc()
+	if !ok {
+		e.counters[DropNoFrame]++
+		return 0, nil, false
+	}
+	return addr, e.sock.UMEM().Frame(addr), true
+}
+
+// sendARP builds an ARP frame with build (arp.Request or arp.Gratuitous)
+// and transmits it.
+func (e *Engine) sendARP(build func([]byte, ether.Addr, netip.Addr, netip.Addr) (int, error), src, target netip.Addr) {
+	addr, b, ok := e.frame()
+	if !ok {
+		return
+	}
+	n, err := build(b, e.mac, src, target)
+	if err != nil {
+		e.sock.Frames.Free(addr)
+		return
+	}
+	e.counters[ARPRequestsOut]++
+	e.transmit(addr, n)
+}
+
+// route sends a finished IPv4 frame (Ethernet header's destination still
+// to fill) to the next hop for dst, resolving it through ARP; the frame
+// waits in the neighbour cache while the address resolves. It takes the
+// frame in every case; errors are counted.
+func (e *Engine) route(addr uint64, n int, dst netip.Addr) error {
+	hop, _, ok := e.routes.NextHop(dst)
+	if !ok {
+		e.counters[DropNoRoute]++
+		e.sock.Frames.Free(addr)
+		return ErrNoRoute
+	}
+	res := e.neigh.Resolve(hop, handle(addr, n), e.now)
+	switch {
+	case res.OK:
+		ether.Header(e.sock.UMEM().Frame(addr)).SetDst(res.MAC)
+		e.transmit(addr, n)
+	case res.Dropped:
+		e.counters[DropARPQueueFull]++
+		e.sock.Frames.Free(addr)
+	}
+	if res.SendRequest {
+		e.sendARP(arp.Request, e.sourceFor(hop), hop)
+	}
+	return nil
+}
+
+// release sends the frames that waited for mac.
+func (e *Engine) release(handles []uint64, mac ether.Addr) {
+	for _, h := range handles {
+		addr := handleAddr(h)
+		ether.Header(e.sock.UMEM().Frame(addr)).SetDst(mac)
+		e.transmit(addr, int(handleLen(h)))
+	}
+}

@@ -1,0 +1,208 @@
+package stack
+
+import (
+	"net/netip"
+
+	"github.com/fastpathnet/fastpath/arp"
+	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/rings"
+)
+
+// input handles one received frame. Every path either hands the frame on
+// (transmitted in place, or kept by a handler) or frees it, and every drop
+// is counted.
+func (e *Engine) input(d rings.Desc) {
+	e.counters[RXFrames]++
+	e.counters[RXBytes] += uint64(d.Len)
+	b := e.sock.UMEM().Packet(d.Addr, d.Len)
+	if !e.demux(d.Addr, b) {
+		e.sock.Frames.Free(d.Addr)
+	}
+}
+
+// demux returns true when the frame was kept (sent on, or queued).
+func (e *Engine) demux(addr uint64, b []byte) bool {
+	f, err := ether.Split(b)
+	if err != nil {
+		e.counters[DropMalformedEther]++
+		return false
+	}
+	if f.NumVLANs > 0 {
+		e.counters[DropVLAN]++
+		return false
+	}
+	if dst := f.Header.Dst(); dst != e.mac && !dst.IsBroadcast() {
+		e.counters[DropNotForUs]++
+		return false
+	}
+	switch f.Type {
+	case ether.TypeARP:
+		e.inputARP(b, f)
+		return false
+	case ether.TypeIPv4:
+		return e.inputIPv4(addr, b, f)
+	}
+	e.counters[DropEtherType]++
+	return false
+}
+
+func (e *Engine) inputARP(b []byte, f ether.Frame) {
+	p := arp.Packet(b[f.L3:])
+	if err := p.Check(); err != nil {
+		e.counters[DropMalformedARP]++
+		return
+	}
+	if p.Op() == arp.OpRequest {
+		e.counters[ARPRequestsIn]++
+	} else {
+		e.counters[ARPRepliesIn]++
+	}
+	res := e.neigh.Input(p, e.owns, e.now, e.ready[:0])
+	if res.Conflict {
+		e.counters[ARPConflicts]++
+	}
+	if len(res.Ready) > 0 {
+		e.release(res.Ready, res.MAC)
+	}
+	if !res.Reply {
+		if p.Op() == arp.OpRequest && !e.owns(p.TargetIP()) {
+			e.counters[DropARPNotForUs]++
+		}
+		return
+	}
+	addr, out, ok := e.frame()
+	if !ok {
+		return
+	}
+	n, err := arp.Reply(out, e.mac, p.TargetIP(), p, f.Header.Src())
+	if err != nil {
+		e.sock.Frames.Free(addr)
+		return
+	}
+	e.counters[ARPRepliesOut]++
+	e.transmit(addr, n)
+}
+
+func (e *Engine) inputIPv4(addr uint64, b []byte, f ether.Frame) bool {
+	h := ipv4.Header(b[f.L3:])
+	if err := h.Check(); err != nil {
+		e.counters[DropMalformedIPv4]++
+		return false
+	}
+	if !h.ChecksumValid() {
+		e.counters[DropIPv4Checksum]++
+		return false
+	}
+	if !e.owns(h.Dst()) {
+		e.counters[DropIPv4NotForUs]++
+		return false
+	}
+	if h.IsFragment() {
+		e.counters[DropFragment]++
+		return false
+	}
+	switch h.Protocol() {
+	case ipv4.ProtoICMP:
+		e.inputICMP(b, f, h)
+		return false
+	case ipv4.ProtoUDP:
+		return e.inputUDP(addr, b, f, h)
+	case ipv4.ProtoTCP:
+		if e.tcp != nil {
+			return e.tcp(e, addr, b, f.L3)
+		}
+	}
+	e.counters[DropProtocol]++
+	return false
+}
+
+func (e *Engine) inputICMP(b []byte, f ether.Frame, h ipv4.Header) {
+	c := ipv4.ICMP(h.Payload())
+	if err := c.Check(); err != nil {
+		e.counters[DropMalformedICMP]++
+		return
+	}
+	if !c.ChecksumValid() {
+		e.counters[DropICMPChecksum]++
+		return
+	}
+	if c.Type() != ipv4.ICMPEchoRequest {
+		e.counters[DropICMPType]++
+		return
+	}
+	e.counters[ICMPEchoIn]++
+	addr, out, ok := e.frame()
+	if !ok {
+		return
+	}
+	// The reply goes back to the link-layer source: the peer, or the
+	// router the request came through.
+	if _, err := ether.Encode(out, f.Header.Src(), e.mac, ether.TypeIPv4); err != nil {
+		e.sock.Frames.Free(addr)
+		return
+	}
+	n, err := ipv4.EchoReply(out[ether.HeaderLen:], h, e.cfg.TTL)
+	if err != nil {
+		e.counters[DropTooBig]++
+		e.sock.Frames.Free(addr)
+		return
+	}
+	e.counters[ICMPEchoOut]++
+	e.transmit(addr, ether.Pad(out, ether.HeaderLen+n))
+}
+
+func (e *Engine) inputUDP(addr uint64, b []byte, f ether.Frame, h ipv4.Header) bool {
+	u := ipv4.UDP(h.Payload())
+	if err := u.Check(); err != nil {
+		e.counters[DropMalformedUDP]++
+		return false
+	}
+	if !u.ChecksumValid(h.Src(), h.Dst()) {
+		e.counters[DropUDPChecksum]++
+		return false
+	}
+	e.counters[UDPIn]++
+	handler := e.udp[u.DstPort()]
+	if handler == nil {
+		e.counters[DropNoPort]++
+		e.portUnreachable(f, h)
+		return false
+	}
+	d := &e.dgram
+	*d = Datagram{
+		Src:     netip.AddrPortFrom(h.Src(), u.SrcPort()),
+		Dst:     netip.AddrPortFrom(h.Dst(), u.DstPort()),
+		Payload: u.Payload(),
+		e:       e, addr: addr, frame: b, l3: f.L3,
+	}
+	handler(d)
+	e.counters[UDPDelivered]++
+	kept := d.kept
+	*d = Datagram{} // the view ends here
+	return kept
+}
+
+// portUnreachable answers a datagram to an unbound port, within the rate
+// limit.
+func (e *Engine) portUnreachable(f ether.Frame, h ipv4.Header) {
+	if !e.unreach.Allow(e.now) {
+		e.counters[DropUnreachLimited]++
+		return
+	}
+	addr, out, ok := e.frame()
+	if !ok {
+		return
+	}
+	if _, err := ether.Encode(out, f.Header.Src(), e.mac, ether.TypeIPv4); err != nil {
+		e.sock.Frames.Free(addr)
+		return
+	}
+	n, err := ipv4.Unreachable(out[ether.HeaderLen:], h, h.Dst(), ipv4.CodePortUnreachable, e.cfg.TTL)
+	if err != nil {
+		e.sock.Frames.Free(addr)
+		return
+	}
+	e.counters[ICMPUnreachOut]++
+	e.transmit(addr, ether.Pad(out, ether.HeaderLen+n))
+}

@@ -1,0 +1,194 @@
+// Package stack joins fastpath's I/O to its protocol code: one Engine per
+// device queue, each a poll loop on its own core with its own ARP, routes,
+// ICMP and UDP, and the XDP steering program that hands the engines their
+// frames and the kernel everything else.
+//
+// This is dedicated mode: the engines own addresses the kernel does not
+// hold (Config.Addrs), and answer ARP and ping for them.
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+
+	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/steering"
+	"github.com/fastpathnet/fastpath/xsk"
+	"github.com/vishvananda/netlink"
+)
+
+// Stack is the engines of one device and its steering program.
+type Stack struct {
+	cfg     Config
+	steer   *steering.Steering
+	engines []*Engine
+	bound   map[uint16]steering.ID
+	started bool
+	closed  bool
+}
+
+// New sets the stack up on cfg.Device in the calling thread's network
+// namespace: attaches the steering program, binds one AF_XDP socket per
+// queue and registers it, and installs the rules that hand the engines ARP
+// and ICMP for their addresses. Start runs it.
+func New(cfg Config) (*Stack, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	lk, err := netlink.LinkByName(cfg.Device)
+	if err != nil {
+		return nil, fmt.Errorf("stack: device %q: %w", cfg.Device, err)
+	}
+	var mac ether.Addr
+	copy(mac[:], lk.Attrs().HardwareAddr)
+	s := &Stack{cfg: cfg, bound: map[uint16]steering.ID{}}
+	so := cfg.Steering
+	so.Default = steering.Pass
+	if s.steer, err = steering.Attach(cfg.Device, so); err != nil {
+		return nil, err
+	}
+	for i, q := range cfg.Queues {
+		sock, err := xsk.New(cfg.Device, q, cfg.XSK)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+		core := -1
+		if len(cfg.Cores) > 0 {
+			core = cfg.Cores[i%len(cfg.Cores)]
+		}
+		e, err := newEngine(&s.cfg, q, core, sock, mac)
+		if err != nil {
+			sock.Close()
+			s.Close()
+			return nil, err
+		}
+		s.engines = append(s.engines, e)
+		if err := s.steer.Register(q, sock.FD()); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	for _, p := range cfg.Addrs {
+		host := netip.PrefixFrom(p.Addr(), 32)
+		for _, r := range []steering.Rule{
+			{Name: "arp " + p.Addr().String(), Proto: steering.ProtoARP, Dst: host, Action: steering.Engine},
+			{Name: "icmp " + p.Addr().String(), Proto: steering.ProtoICMP, Dst: host, Action: steering.Engine},
+		} {
+			if _, err := s.steer.Add(r); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// BindUDP calls h for every datagram to port on any of the stack's
+// addresses, on the engine it arrives on. Bind before Start.
+func (s *Stack) BindUDP(port uint16, h UDPHandler) error {
+	if s.started {
+		return errors.New("stack: BindUDP after Start: bind before starting the engines")
+	}
+	if h == nil {
+		return fmt.Errorf("stack: BindUDP %d: %w: nil handler", port, ErrConfig)
+	}
+	if _, ok := s.bound[port]; !ok {
+		var dst netip.Prefix
+		if len(s.cfg.Addrs) == 1 {
+			dst = netip.PrefixFrom(s.cfg.Addrs[0].Addr(), 32)
+		}
+		id, err := s.steer.Add(steering.Rule{Name: fmt.Sprintf("udp %d", port), Proto: steering.ProtoUDP, Dst: dst,
+			DstPort: steering.Port(port), Action: steering.Engine})
+		if err != nil {
+			return err
+		}
+		s.bound[port] = id
+	}
+	for _, e := range s.engines {
+		e.udp[port] = h
+	}
+	return nil
+}
+
+// SetTCPHandler installs the TCP layer's entry point on every engine.
+// Set it before Start.
+func (s *Stack) SetTCPHandler(h TCPHandler) {
+	for _, e := range s.engines {
+		e.tcp = h
+	}
+}
+
+// Start runs every engine on its own goroutine.
+func (s *Stack) Start() error {
+	if s.started || s.closed {
+		return errors.New("stack: already started or closed")
+	}
+	s.started = true
+	for _, e := range s.engines {
+		e.running.Store(true)
+		go e.run()
+	}
+	return nil
+}
+
+// Stop asks every engine to stop after its current round, sending what it
+// has accepted. Wait waits for them.
+func (s *Stack) Stop() {
+	for _, e := range s.engines {
+		e.stop.Store(true)
+	}
+}
+
+// Wait waits for every started engine to stop, and returns the first
+// error an engine stopped with.
+func (s *Stack) Wait() error {
+	var err error
+	for _, e := range s.engines {
+		if e.running.Load() {
+			<-e.done
+			if e.err != nil && err == nil {
+				err = e.err
+			}
+		}
+	}
+	return err
+}
+
+// Engines returns the engines, one per queue.
+func (s *Stack) Engines() []*Engine { return s.engines }
+
+// Steering returns the steering program.
+func (s *Stack) Steering() *steering.Steering { return s.steer }
+
+// Counters sums the engines' counters.
+func (s *Stack) Counters() Counters {
+	var sum Counters
+	for _, e := range s.engines {
+		c := e.Counters()
+		for i := range sum {
+			sum[i] += c[i]
+		}
+	}
+	return sum
+}
+
+// Close stops the engines, waits for them, closes the sockets (unmapping
+// everything) and detaches the program. It is safe to call twice.
+func (s *Stack) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.Stop()
+	errs := []error{s.Wait()}
+	for _, e := range s.engines {
+		errs = append(errs, e.sock.Close())
+	}
+	errs = append(errs, s.steer.Close())
+	return errors.Join(errs...)
+}
