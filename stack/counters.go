@@ -25,18 +25,18 @@ const (
 	// Drops, one per reason.
 	DropMalformedEther
 	DropVLAN
-	DropNotForUs       // unicast to another MAC
-	DropEtherType      // neither ARP nor IPv4
+	DropNotForUs  // unicast to another MAC
+	DropEtherType // neither ARP nor IPv4
 	DropMalformedARP
-	DropARPNotForUs    // ARP for an address we do not own
+	DropARPNotForUs // ARP for an address we do not own
 	DropMalformedIPv4
 	DropIPv4Checksum
-	DropIPv4NotForUs   // destination is not one of our addresses
-	DropFragment       // fragments are not reassembled
-	DropTTL            // TTL expired (we do not forward)
+	DropIPv4NotForUs // destination is not one of our addresses
+	DropFragment     // fragments are not reassembled
+	DropTTL          // TTL expired (we do not forward)
 	DropMalformedICMP
 	DropICMPChecksum
-	DropICMPType       // ICMP other than echo request
+	DropICMPType // ICMP other than echo request
 	DropMalformedUDP
 	DropUDPChecksum
 	DropNoPort         // UDP to a port nobody bound (after the unreachable)

@@ -221,8 +221,8 @@ func gratuitous(b []byte, mac ether.Addr, ip, _ netip.Addr) (int, error) {
 
 // A handle names a frame waiting for ARP: its UMEM address and length.
 func handle(addr uint64, n int) uint64 { return addr | uint64(n)<<48 }
-func handleAddr(h uint64) uint64     { return h & (1<<48 - 1) }
-func handleLen(h uint64) uint32      { return uint32(h >> 48) }
+func handleAddr(h uint64) uint64       { return h & (1<<48 - 1) }
+func handleLen(h uint64) uint32        { return uint32(h >> 48) }
 
 // transmit queues the frame at addr, n bytes long, for the TX ring.
 func (e *Engine) transmit(addr uint64, n int) {

@@ -206,4 +206,3 @@ loop:
 	}
 	return nil
 }
-
