@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/internal/lab"
+)
+
+// TestServe runs `fastpath serve` in a lab namespace while the kernel in
+// the other one sends UDP to its echo port, and reads the JSON summary.
+func TestServe(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	const n = 20
+	echoed := make(chan int, 1)
+	go func() {
+		got := 0
+		defer func() { echoed <- got }()
+		var c *net.UDPConn
+		if err := l.B.Do(func() (err error) {
+			c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(198, 18, 0, 10), Port: 7})
+			return err
+		}); err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		deadline := time.Now().Add(3 * time.Second)
+		for got < n && time.Now().Before(deadline) {
+			c.Write([]byte("ping"))
+			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if k, err := c.Read(buf); err == nil && bytes.Equal(buf[:k], []byte("ping")) {
+				got++
+			}
+		}
+	}()
+	out, errOut, err := run(t, "serve", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
+		"--udp-echo", "7", "--duration", "4s", "--json")
+	if err != nil {
+		t.Fatalf("serve: %v\n%s", err, errOut)
+	}
+	if got := <-echoed; got != n {
+		t.Errorf("%d of %d datagrams echoed", got, n)
+	}
+	var res serveResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out)
+	}
+	if res.Counters["udp_out"] < n || res.Mode != "copy" || res.XDPMode != "native" || res.DurationS < 3.9 {
+		t.Errorf("summary %+v", res)
+	}
+	// The engine and its program are gone after serve returns.
+	lk, _ := l.A.Handle().LinkByName(l.A.Link)
+	if x := lk.Attrs().Xdp; x != nil && x.Attached {
+		t.Error("the steering program is still attached after serve returned")
+	}
+}
+
+func TestServeBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--addr", "198.18.0.10/24"}, "--dev is required"},
+		{[]string{"serve", "--dev", "x"}, "--addr is required"},
+		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10"}, "prefix length"},
+		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--gw", "nope"}, "--gw"},
+		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--udp-echo", "70000"}, "--udp-echo 70000"},
+		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--queues", "a"}, "--queues"},
+		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--idle", "lazy"}, "--idle"},
+		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--mode", "fast"}, "--mode"},
+	} {
+		_, _, err := run(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
