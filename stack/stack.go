@@ -68,6 +68,9 @@ func New(cfg Config) (*Stack, error) {
 			return nil, err
 		}
 		s.engines = append(s.engines, e)
+		// Stock the fill ring before frames can arrive: the first ones
+		// would otherwise find it empty and be dropped.
+		sock.Refill()
 		if err := s.steer.Register(q, sock.FD()); err != nil {
 			s.Close()
 			return nil, err

@@ -1,0 +1,141 @@
+package stack
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/bpf"
+	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// rawSender sends whole Ethernet frames out of h's link through a packet
+// socket.
+func rawSender(t *testing.T, h *lab.Host) func([]byte) {
+	t.Helper()
+	var fd int
+	if err := h.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	sa := &unix.SockaddrLinklayer{Ifindex: h.Index, Halen: 6}
+	return func(b []byte) {
+		if err := unix.Sendto(fd, b, 0, sa); err != nil {
+			t.Fatalf("send %d-byte frame: %v", len(b), err)
+		}
+	}
+}
+
+// TestHostileInput throws malformed and unwanted frames at the engine from
+// B: truncations, bad checksums and lengths, fragments, options, VLAN tags
+// and random bytes. Each is counted as a drop (by the engine, or by the
+// steering program, which hands malformed frames to the kernel); the
+// engine never panics, and still answers a good datagram afterwards.
+func TestHostileInput(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	s := startStack(t, l.A, nil, func(s *Stack) error { return s.BindUDP(7, echo) })
+	send := rawSender(t, l.B)
+	src, dst := l.B.Addr.Addr(), engineAddr.Addr()
+	amac, bmac := ether.Addr(l.A.MAC), ether.Addr(l.B.MAC)
+	udp := func(payload int, mod func(b []byte)) []byte {
+		b := make([]byte, 14+20+8+payload)
+		ether.Encode(b, amac, bmac, ether.TypeIPv4)
+		ipv4.Encode(b[14:], ipv4.Fields{TTL: 64, Protocol: ipv4.ProtoUDP, Src: src, Dst: dst, PayloadLen: 8 + payload})
+		u, _ := ipv4.EncodeUDP(b[34:], 1000, 7, payload)
+		u.SetChecksum(src, dst)
+		if mod != nil {
+			mod(b)
+		}
+		return b
+	}
+	fixIP := func(b []byte) { ipv4.Header(b[14:]).SetChecksum() }
+	cases := map[string][]byte{
+		"bad IPv4 checksum": udp(10, func(b []byte) { b[24] ^= 0xff }),
+		"bad UDP checksum":  udp(10, func(b []byte) { b[len(b)-1] ^= 0xff }),
+		"UDP length too long": udp(10, func(b []byte) {
+			binary.BigEndian.PutUint16(b[38:], 200)
+		}),
+		"first fragment": udp(10, func(b []byte) { b[20] = 0x20; fixIP(b) }),
+		"later fragment": udp(10, func(b []byte) { binary.BigEndian.PutUint16(b[20:], 0x0010); fixIP(b) }),
+		"IPv4 total length past the frame": udp(10, func(b []byte) {
+			binary.BigEndian.PutUint16(b[16:], 500)
+			fixIP(b)
+		}),
+		"truncated UDP header": udp(10, nil)[:14+20+4],
+		"not our MAC":          udp(10, func(b []byte) { b[5] ^= 1 }),
+		"VLAN tagged": func() []byte {
+			b := udp(10, nil)
+			t := append(append(append([]byte{}, b[:12]...), 0x81, 0x00, 0x00, 0x64), b[12:]...)
+			return t
+		}(),
+		"ICMP not echo": func() []byte {
+			b := make([]byte, 14+20+8)
+			ether.Encode(b, amac, bmac, ether.TypeIPv4)
+			ipv4.Encode(b[14:], ipv4.Fields{TTL: 64, Protocol: ipv4.ProtoICMP, Src: src, Dst: dst, PayloadLen: 8})
+			b[34] = 13 // timestamp request
+			c := ipv4.Checksum(b[34:], 0)
+			binary.BigEndian.PutUint16(b[36:], c)
+			return b
+		}(),
+	}
+	before := s.Counters()
+	for _, b := range cases {
+		send(padTo(b))
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 2000; i++ {
+		b := udp(rng.IntN(200), nil)
+		// Random bytes over random parts of a well-addressed frame.
+		for k := rng.IntN(8); k >= 0; k-- {
+			b[14+rng.IntN(len(b)-14)] = byte(rng.Uint32())
+		}
+		if rng.IntN(4) == 0 {
+			b = b[:14+rng.IntN(len(b)-14)]
+		}
+		send(padTo(b))
+	}
+	// Still alive: a good datagram comes back.
+	var conn *net.UDPConn
+	if err := l.B.Do(func() (err error) {
+		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: dst.AsSlice(), Port: 7})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("still there?"))
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 64)
+	if n, err := conn.Read(buf); err != nil || string(buf[:n]) != "still there?" {
+		t.Fatalf("after the hostile frames: %q, %v; counters %v", buf[:n], err, nonZero(s.Counters()))
+	}
+	c := waitCounters(t, s, "hostile frames counted", func(c Counters) bool {
+		return c[DropIPv4Checksum] > before[DropIPv4Checksum] && c[DropUDPChecksum] > before[DropUDPChecksum]
+	})
+	for _, k := range []Counter{DropIPv4Checksum, DropUDPChecksum, DropICMPType} {
+		if c[k] == before[k] {
+			t.Errorf("%s not counted: %v", k, nonZero(c))
+		}
+	}
+	st, _ := s.Steering().Stats()
+	t.Logf("engine drops %d: %v; steering passed %d malformed, %d fragments to the kernel",
+		c.Drops(), nonZero(c), st[bpf.CountMalformed].Packets, st[bpf.CountFragment].Packets)
+	if st[bpf.CountMalformed].Packets == 0 || st[bpf.CountFragment].Packets == 0 {
+		t.Errorf("steering counted %d malformed and %d fragments", st[bpf.CountMalformed].Packets, st[bpf.CountFragment].Packets)
+	}
+}
+
+func padTo(b []byte) []byte {
+	for len(b) < ether.MinFrame {
+		b = append(b, 0)
+	}
+	return b
+}
