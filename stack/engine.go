@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"runtime"
 	"sync/atomic"
@@ -72,10 +73,14 @@ var epoch = time.Now()
 func monotonic() int64 { return int64(time.Since(epoch)) }
 
 func newEngine(cfg *Config, queue, core int, sock *xsk.Socket, mac ether.Addr) (*Engine, error) {
+	ac := cfg.ARP
+	// Our own MAC tells our looped-back ARP from a conflict; a random seed
+	// keeps the neighbour table's hashing unpredictable to senders.
+	ac.MAC, ac.HashSeed = mac, rand.Uint64()
 	e := &Engine{
 		queue: queue, core: core, cfg: cfg, sock: sock, mac: mac,
 		routes:   ipv4.NewTable(64),
-		neigh:    arp.NewCache(cfg.ARP),
+		neigh:    arp.NewCache(ac),
 		unreach:  ipv4.NewRateLimiter(cfg.UnreachRate, cfg.UnreachBurst),
 		udp:      make([]UDPHandler, 65536),
 		rxd:      make([]rings.Desc, cfg.Batch),
