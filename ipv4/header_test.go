@@ -63,13 +63,12 @@ func TestGoldenFromPcap(t *testing.T) {
 }
 
 type headerWant struct {
-	ihl, tos, total, id  int
-	df, mf, frag         bool
-	fragOff, ttl, proto  int
-	checksum             uint16
-	src, dst             netip.Addr
-	options, payloadLen  int
-	payloadStartsWithHex string
+	ihl, tos, total, id int
+	df, mf, frag        bool
+	fragOff, ttl, proto int
+	checksum            uint16
+	src, dst            netip.Addr
+	options, payloadLen int
 }
 
 func checkHeader(t *testing.T, name string, h Header, w headerWant) {
