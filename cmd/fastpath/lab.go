@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,9 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/ipv4"
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/spf13/cobra"
@@ -243,46 +244,14 @@ loop:
 // included) from a to b's port 9, with both checksums.
 func udpTemplate(a, b *lab.Host, n int) []byte {
 	fr := make([]byte, n)
-	copy(fr[0:6], b.MAC)
-	copy(fr[6:12], a.MAC)
-	binary.BigEndian.PutUint16(fr[12:], 0x0800)
-	ip := fr[14:34]
-	ip[0], ip[8], ip[9] = 0x45, 64, 17
-	binary.BigEndian.PutUint16(ip[2:], uint16(n-14))
-	binary.BigEndian.PutUint16(ip[6:], 0x4000)
-	src, dst := a.Addr.Addr().As4(), b.Addr.Addr().As4()
-	copy(ip[12:], src[:])
-	copy(ip[16:], dst[:])
-	binary.BigEndian.PutUint16(ip[10:], ^fold(sum16(ip)))
-	udp := fr[34:]
-	binary.BigEndian.PutUint16(udp[0:], 1024)
-	binary.BigEndian.PutUint16(udp[2:], 9)
-	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
-	copy(udp[8:], "fastpath lab")
-	c := ^fold(sum16(ip[12:20]) + 17 + uint32(len(udp)) + sum16(udp))
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(udp[6:], c)
+	ether.Encode(fr, ether.Addr(b.MAC), ether.Addr(a.MAC), ether.TypeIPv4)
+	payload := n - ether.HeaderLen - ipv4.HeaderLen - ipv4.UDPHeaderLen
+	h, _ := ipv4.Encode(fr[ether.HeaderLen:], ipv4.Fields{DontFragment: true, TTL: 64, Protocol: ipv4.ProtoUDP,
+		Src: a.Addr.Addr(), Dst: b.Addr.Addr(), PayloadLen: ipv4.UDPHeaderLen + payload})
+	u, _ := ipv4.EncodeUDP(h[ipv4.HeaderLen:], 1024, 9, payload)
+	copy(u[ipv4.UDPHeaderLen:], "fastpath lab")
+	u.SetChecksum(h.Src(), h.Dst())
 	return fr
-}
-
-func sum16(b []byte) uint32 {
-	var s uint32
-	for ; len(b) >= 2; b = b[2:] {
-		s += uint32(binary.BigEndian.Uint16(b))
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
 }
 
 type udpStats struct{ InDatagrams, InErrors, RcvbufErrors, InCsumErrors uint64 }
