@@ -105,8 +105,14 @@ func (c *Config) check() error {
 			return fmt.Errorf("stack: address %v: %w: an IPv4 prefix such as 198.18.0.10/24", a, ErrConfig)
 		}
 	}
-	if c.Gateway.IsValid() && !c.Gateway.Is4() {
-		return fmt.Errorf("stack: gateway %v: %w: IPv4 only", c.Gateway, ErrConfig)
+	if c.Gateway.IsValid() {
+		onLink := false
+		for _, a := range c.Addrs {
+			onLink = onLink || a.Masked().Contains(c.Gateway)
+		}
+		if !c.Gateway.Is4() || !onLink {
+			return fmt.Errorf("stack: gateway %v: %w: an IPv4 address inside one of the engine's prefixes %v", c.Gateway, ErrConfig, c.Addrs)
+		}
 	}
 	if c.Batch < 1 || c.Batch > 1024 {
 		return fmt.Errorf("stack: batch %d: %w: 1 to 1024", c.Batch, ErrConfig)

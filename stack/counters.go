@@ -15,6 +15,7 @@ const (
 	ARPRepliesOut
 	ARPRequestsOut
 	ARPRepliesIn
+	ARPGratuitousOut
 	ICMPEchoIn
 	ICMPEchoOut
 	ICMPUnreachOut
@@ -39,32 +40,37 @@ const (
 	DropICMPType // ICMP other than echo request
 	DropMalformedUDP
 	DropUDPChecksum
-	DropNoPort         // UDP to a port nobody bound (after the unreachable)
-	DropUnreachLimited // port unreachable suppressed by the rate limit
-	DropProtocol       // IPv4 protocol with no handler
-	DropNoRoute        // no route to the destination
-	DropARPQueueFull   // frame waiting for ARP refused: queue full
-	DropARPFailed      // frame waiting for ARP dropped: resolution failed
-	DropNoFrame        // no free frame to send
-	DropTXFull         // TX ring full and the pending queue too
-	DropTooBig         // datagram does not fit a frame
-	ARPConflicts       // another MAC claimed one of our addresses
+	DropNoPort       // UDP to a port nobody bound
+	DropProtocol     // IPv4 protocol with no handler
+	DropNoRoute      // no route to the destination
+	DropARPQueueFull // frame waiting for ARP refused: queue full
+	DropARPFailed    // frame waiting for ARP dropped: resolution failed
+	DropNoFrame      // no free frame to send
+	DropTXFull       // TX ring full and the pending queue too
+	DropTooBig       // datagram does not fit a frame
+	DropBadSend      // SendUDP with an address the engine cannot use
+
+	// Not drops: responses not sent, and events.
+	UnreachLimited    // port unreachable suppressed by the rate limit
+	UnreachSuppressed // port unreachable forbidden (broadcast, RFC 1122)
+	ARPConflicts      // another MAC claimed one of our addresses
 
 	NumCounters
 )
 
 var counterNames = [NumCounters]string{
 	"rx_frames", "rx_bytes", "tx_frames", "tx_bytes",
-	"arp_requests_in", "arp_replies_out", "arp_requests_out", "arp_replies_in",
+	"arp_requests_in", "arp_replies_out", "arp_requests_out", "arp_replies_in", "arp_gratuitous_out",
 	"icmp_echo_in", "icmp_echo_out", "icmp_unreach_out",
 	"udp_in", "udp_out", "udp_delivered",
 	"drop_malformed_ether", "drop_vlan", "drop_not_for_us", "drop_ethertype",
 	"drop_malformed_arp", "drop_arp_not_for_us",
-	"drop_malformed_ipv4", "drop_ipv4_checksum", "drop_ipv4_not_for_us", "drop_fragment", "drop_ttl",
+	"drop_malformed_ipv4", "drop_ipv4_checksum", "drop_ipv4_not_for_us", "drop_fragment",
 	"drop_malformed_icmp", "drop_icmp_checksum", "drop_icmp_type",
-	"drop_malformed_udp", "drop_udp_checksum", "drop_no_port", "drop_unreach_limited",
+	"drop_malformed_udp", "drop_udp_checksum", "drop_no_port",
 	"drop_protocol", "drop_no_route", "drop_arp_queue_full", "drop_arp_failed",
-	"drop_no_frame", "drop_tx_full", "drop_too_big", "arp_conflicts",
+	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send",
+	"unreach_limited", "unreach_suppressed", "arp_conflicts",
 }
 
 func (c Counter) String() string {
@@ -89,7 +95,7 @@ func (c *Counters) Map() map[string]uint64 {
 // Drops sums every drop counter.
 func (c *Counters) Drops() uint64 {
 	var n uint64
-	for i := DropMalformedEther; i < ARPConflicts; i++ {
+	for i := DropMalformedEther; i < UnreachLimited; i++ {
 		n += c[i]
 	}
 	return n

@@ -48,6 +48,9 @@ type Engine struct {
 	ipID     uint16
 	now      int64
 	dgram    Datagram
+	// waiting counts frames held by the neighbour cache; maxWaiting caps
+	// them so that unresolvable destinations cannot take every frame.
+	waiting, maxWaiting int
 
 	stop    atomic.Bool
 	running atomic.Bool
@@ -90,6 +93,7 @@ func newEngine(cfg *Config, queue, core int, sock *xsk.Socket, mac ether.Addr) (
 		dropped:  make([]uint64, 0, 4096),
 		done:     make(chan struct{}),
 	}
+	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
 	for _, p := range cfg.Addrs {
 		e.owned = append(e.owned, p.Addr())
 		if err := e.routes.Add(ipv4.Route{Prefix: p.Masked(), Src: p.Addr()}); err != nil {
@@ -149,6 +153,7 @@ func (e *Engine) run() {
 	e.sock.Refill()
 	for _, a := range e.owned {
 		e.sendARP(gratuitous, a, a)
+		e.counters[ARPGratuitousOut]++
 	}
 	idle := 0
 	for !e.stop.Load() {
@@ -198,9 +203,11 @@ func (e *Engine) fire(kind int, now int64) {
 		reqs, e.dropped = e.neigh.Tick(now, e.requests[:0], e.dropped[:0])
 		for _, ip := range reqs {
 			e.sendARP(arp.Request, e.sourceFor(ip), ip)
+			e.counters[ARPRequestsOut]++
 		}
 		for _, h := range e.dropped {
 			e.counters[DropARPFailed]++
+			e.waiting--
 			e.sock.Frames.Free(handleAddr(h))
 		}
 		e.wheel.schedule(timerARP, now+arpTick)
@@ -274,7 +281,6 @@ func (e *Engine) sendARP(build func([]byte, ether.Addr, netip.Addr, netip.Addr) 
 		e.sock.Frames.Free(addr)
 		return
 	}
-	e.counters[ARPRequestsOut]++
 	e.transmit(addr, n)
 }
 
@@ -289,23 +295,38 @@ func (e *Engine) route(addr uint64, n int, dst netip.Addr) error {
 		e.sock.Frames.Free(addr)
 		return ErrNoRoute
 	}
+	if e.waiting >= e.maxWaiting {
+		// Too many frames already wait: send only to known neighbours.
+		if mac, st := e.neigh.Lookup(hop, e.now); st == arp.StateReachable || st == arp.StateStale || st == arp.StateProbe {
+			ether.Header(e.sock.UMEM().Frame(addr)).SetDst(mac)
+			e.transmit(addr, n)
+			return nil
+		}
+		e.counters[DropARPQueueFull]++
+		e.sock.Frames.Free(addr)
+		return nil
+	}
 	res := e.neigh.Resolve(hop, handle(addr, n), e.now)
 	switch {
 	case res.OK:
 		ether.Header(e.sock.UMEM().Frame(addr)).SetDst(res.MAC)
 		e.transmit(addr, n)
+	case res.Queued:
+		e.waiting++
 	case res.Dropped:
 		e.counters[DropARPQueueFull]++
 		e.sock.Frames.Free(addr)
 	}
 	if res.SendRequest {
 		e.sendARP(arp.Request, e.sourceFor(hop), hop)
+		e.counters[ARPRequestsOut]++
 	}
 	return nil
 }
 
 // release sends the frames that waited for mac.
 func (e *Engine) release(handles []uint64, mac ether.Addr) {
+	e.waiting -= len(handles)
 	for _, h := range handles {
 		addr := handleAddr(h)
 		ether.Header(e.sock.UMEM().Frame(addr)).SetDst(mac)

@@ -55,7 +55,7 @@ func (e *Engine) inputARP(b []byte, f ether.Frame) {
 	}
 	if p.Op() == arp.OpRequest {
 		e.counters[ARPRequestsIn]++
-	} else {
+	} else if p.Op() == arp.OpReply {
 		e.counters[ARPRepliesIn]++
 	}
 	res := e.neigh.Input(p, e.owns, e.now, e.ready[:0])
@@ -166,6 +166,11 @@ func (e *Engine) inputUDP(addr uint64, b []byte, f ether.Frame, h ipv4.Header) b
 	handler := e.udp[u.DstPort()]
 	if handler == nil {
 		e.counters[DropNoPort]++
+		if f.Header.Dst().IsBroadcast() {
+			// RFC 1122 3.2.2: no ICMP error for a link-layer broadcast.
+			e.counters[UnreachSuppressed]++
+			return false
+		}
 		e.portUnreachable(f, h)
 		return false
 	}
@@ -187,7 +192,7 @@ func (e *Engine) inputUDP(addr uint64, b []byte, f ether.Frame, h ipv4.Header) b
 // limit.
 func (e *Engine) portUnreachable(f ether.Frame, h ipv4.Header) {
 	if !e.unreach.Allow(e.now) {
-		e.counters[DropUnreachLimited]++
+		e.counters[UnreachLimited]++
 		return
 	}
 	addr, out, ok := e.frame()
@@ -200,6 +205,7 @@ func (e *Engine) portUnreachable(f ether.Frame, h ipv4.Header) {
 	}
 	n, err := ipv4.Unreachable(out[ether.HeaderLen:], h, h.Dst(), ipv4.CodePortUnreachable, e.cfg.TTL)
 	if err != nil {
+		e.counters[UnreachSuppressed]++ // RFC 1122 forbids it (ipv4.ErrSuppressed)
 		e.sock.Frames.Free(addr)
 		return
 	}

@@ -52,6 +52,15 @@ func startStack(t *testing.T, h *lab.Host, mod func(*Config), bind func(*Stack) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Frame accounting: the allocator counts (and ignores) double
+		// and foreign frees; a correct engine makes none.
+		s.Stop()
+		s.Wait()
+		for _, e := range s.Engines() {
+			if c := e.Socket().Counters(); c.DoubleFrees != 0 || c.ForeignCompletions != 0 {
+				t.Errorf("queue %d: %d double frees, %d foreign completions", e.Queue(), c.DoubleFrees, c.ForeignCompletions)
+			}
+		}
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
@@ -341,5 +350,36 @@ func TestTwoQueues(t *testing.T) {
 		if n == 0 {
 			t.Errorf("queue %d's engine got no datagram", e.Queue())
 		}
+	}
+}
+
+// TestBindUDPKeepsKernelPort: with two engine addresses, binding port 7
+// takes it on those addresses only; the kernel's socket on its own
+// address keeps getting its datagrams.
+func TestBindUDPKeepsKernelPort(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	second := netip.MustParsePrefix("198.18.7.10/24")
+	startStack(t, l.A, func(c *Config) { c.Addrs = append(c.Addrs, second) }, func(s *Stack) error { return s.BindUDP(7, echo) })
+	var kernelConn *net.UDPConn
+	if err := l.A.Do(func() (err error) {
+		kernelConn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: l.A.Addr.Addr().AsSlice(), Port: 7})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer kernelConn.Close()
+	var kconn *net.UDPConn
+	if err := l.B.Do(func() (err error) {
+		kconn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: l.A.Addr.Addr().AsSlice(), Port: 7})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer kconn.Close()
+	kconn.Write([]byte("kernel"))
+	kernelConn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 64)
+	if n, _, err := kernelConn.ReadFrom(buf); err != nil || string(buf[:n]) != "kernel" {
+		t.Fatalf("kernel socket on A's own address, port 7: %q, %v", buf[:n], err)
 	}
 }

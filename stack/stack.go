@@ -24,7 +24,8 @@ type Stack struct {
 	cfg     Config
 	steer   *steering.Steering
 	engines []*Engine
-	bound   map[uint16]steering.ID
+	bound   map[uint16][]steering.ID
+	nqueues int
 	started bool
 	closed  bool
 }
@@ -45,7 +46,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	var mac ether.Addr
 	copy(mac[:], lk.Attrs().HardwareAddr)
-	s := &Stack{cfg: cfg, bound: map[uint16]steering.ID{}}
+	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: max(lk.Attrs().NumRxQueues, 1)}
 	so := cfg.Steering
 	so.Default = steering.Pass
 	if s.steer, err = steering.Attach(cfg.Device, so); err != nil {
@@ -101,16 +102,21 @@ func (s *Stack) BindUDP(port uint16, h UDPHandler) error {
 		return fmt.Errorf("stack: BindUDP %d: %w: nil handler", port, ErrConfig)
 	}
 	if _, ok := s.bound[port]; !ok {
-		var dst netip.Prefix
-		if len(s.cfg.Addrs) == 1 {
-			dst = netip.PrefixFrom(s.cfg.Addrs[0].Addr(), 32)
+		// One rule per owned address: the kernel keeps the port on its
+		// own addresses.
+		var ids []steering.ID
+		for _, a := range s.cfg.Addrs {
+			id, err := s.steer.Add(steering.Rule{Name: fmt.Sprintf("udp %s:%d", a.Addr(), port), Proto: steering.ProtoUDP,
+				Dst: netip.PrefixFrom(a.Addr(), 32), DstPort: steering.Port(port), Action: steering.Engine})
+			if err != nil {
+				for _, id := range ids {
+					s.steer.Remove(id)
+				}
+				return err
+			}
+			ids = append(ids, id)
 		}
-		id, err := s.steer.Add(steering.Rule{Name: fmt.Sprintf("udp %d", port), Proto: steering.ProtoUDP, Dst: dst,
-			DstPort: steering.Port(port), Action: steering.Engine})
-		if err != nil {
-			return err
-		}
-		s.bound[port] = id
+		s.bound[port] = ids
 	}
 	for _, e := range s.engines {
 		e.udp[port] = h
@@ -120,10 +126,14 @@ func (s *Stack) BindUDP(port uint16, h UDPHandler) error {
 
 // SetTCPHandler installs the TCP layer's entry point on every engine.
 // Set it before Start.
-func (s *Stack) SetTCPHandler(h TCPHandler) {
+func (s *Stack) SetTCPHandler(h TCPHandler) error {
+	if s.started {
+		return errors.New("stack: SetTCPHandler after Start: set it before starting the engines")
+	}
 	for _, e := range s.engines {
 		e.tcp = h
 	}
+	return nil
 }
 
 // Start runs every engine on its own goroutine.
@@ -180,8 +190,10 @@ func (s *Stack) Counters() Counters {
 	return sum
 }
 
-// Close stops the engines, waits for them, closes the sockets (unmapping
-// everything) and detaches the program. It is safe to call twice.
+// Close stops the engines, waits for them, detaches the program (so no
+// frame is steered to a closing socket) and closes the sockets, unmapping
+// everything. It is safe to call twice. A Stack is driven by one goroutine
+// (the control plane); only Counters may be called from others.
 func (s *Stack) Close() error {
 	if s.closed {
 		return nil
@@ -189,9 +201,28 @@ func (s *Stack) Close() error {
 	s.closed = true
 	s.Stop()
 	errs := []error{s.Wait()}
+	if s.steer != nil {
+		errs = append(errs, s.steer.Close())
+	}
 	for _, e := range s.engines {
 		errs = append(errs, e.sock.Close())
 	}
-	errs = append(errs, s.steer.Close())
 	return errors.Join(errs...)
+}
+
+// UnservedQueues returns the device's queues that have no engine: flows
+// that RSS puts there reach the kernel, which does not hold the engines'
+// addresses.
+func (s *Stack) UnservedQueues() []int {
+	var out []int
+	for q := 0; q < s.nqueues; q++ {
+		served := false
+		for _, e := range s.engines {
+			served = served || e.queue == q
+		}
+		if !served {
+			out = append(out, q)
+		}
+	}
+	return out
 }

@@ -40,6 +40,7 @@ var (
 	ErrNoFrame = errors.New("stack: no free frame")
 	ErrTooBig  = errors.New("stack: datagram does not fit a frame")
 	ErrUsed    = errors.New("stack: the datagram was already replied to in place")
+	ErrAddress = errors.New("stack: the source must be one of the engine's addresses and the destination IPv4")
 )
 
 // Engine returns the engine the datagram arrived on.
@@ -80,6 +81,8 @@ func (d *Datagram) turnAround() {
 	d.kept = true
 	e.counters[UDPOut]++
 	e.transmit(d.addr, len(d.frame))
+	// The frame is the TX ring's now: the view ends.
+	d.Payload, d.frame = nil, nil
 }
 
 // SendUDP sends a datagram from src (one of the engine's addresses) to
@@ -88,6 +91,10 @@ func (d *Datagram) turnAround() {
 // counted.
 func (e *Engine) SendUDP(src, dst netip.AddrPort, payload []byte) error {
 	const hdr = ether.HeaderLen + ipv4.HeaderLen + 8
+	if !e.owns(src.Addr()) || !dst.Addr().Is4() {
+		e.counters[DropBadSend]++
+		return ErrAddress
+	}
 	if hdr+len(payload) > int(e.sock.UMEM().FrameSize()) || len(payload) > 65507 {
 		e.counters[DropTooBig]++
 		return ErrTooBig
@@ -99,11 +106,21 @@ func (e *Engine) SendUDP(src, dst netip.AddrPort, payload []byte) error {
 	// The destination MAC is filled in by route, once resolved.
 	ether.Encode(b, ether.Addr{}, e.mac, ether.TypeIPv4)
 	e.ipID++
-	h, _ := ipv4.Encode(b[ether.HeaderLen:], ipv4.Fields{
+	h, err := ipv4.Encode(b[ether.HeaderLen:], ipv4.Fields{
 		ID: e.ipID, DontFragment: true, TTL: e.cfg.TTL, Protocol: ipv4.ProtoUDP,
 		Src: src.Addr(), Dst: dst.Addr(), PayloadLen: 8 + len(payload),
 	})
-	u, _ := ipv4.EncodeUDP(b[ether.HeaderLen+ipv4.HeaderLen:], src.Port(), dst.Port(), len(payload))
+	if err != nil {
+		e.counters[DropTooBig]++
+		e.sock.Frames.Free(addr)
+		return ErrTooBig
+	}
+	u, err := ipv4.EncodeUDP(b[ether.HeaderLen+ipv4.HeaderLen:], src.Port(), dst.Port(), len(payload))
+	if err != nil {
+		e.counters[DropTooBig]++
+		e.sock.Frames.Free(addr)
+		return ErrTooBig
+	}
 	copy(u[8:], payload)
 	u = u[:8+len(payload)]
 	u.SetChecksum(h.Src(), h.Dst())

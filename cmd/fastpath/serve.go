@@ -148,13 +148,22 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		}
 		return err
 	}
-	defer st.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			st.Close()
+		}
+	}()
 	stderr := cmd.ErrOrStderr()
 	info := st.Engines()[0].Socket().Info()
 	res := serveResult{Device: f.dev, Addrs: f.addrs, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String()}
 	if !f.json {
 		fmt.Fprintf(stderr, "serving %v on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; ctrl-c stops\n",
 			f.addrs, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho)
+	}
+	if q := st.UnservedQueues(); len(q) > 0 {
+		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
+			f.dev, q, f.addrs)
 	}
 	if err := st.Start(); err != nil {
 		return err
@@ -192,6 +201,10 @@ loop:
 		return err
 	}
 	c := st.Counters()
+	closed = true
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("serve: shutting down: %w", err)
+	}
 	res.DurationS = time.Since(start).Seconds()
 	res.Counters = c.Map()
 	res.Drops = c.Drops()
