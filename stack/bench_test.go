@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"net"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -15,13 +14,7 @@ import (
 // window requests in flight, and returns responses per second.
 func pingPong(b *testing.B, h *lab.Host, dst netip.AddrPort, d time.Duration, window int) float64 {
 	b.Helper()
-	var c *net.UDPConn
-	if err := h.Do(func() (err error) {
-		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
+	c := dialUDP(b, h, dst)
 	defer c.Close()
 	c.SetReadBuffer(4 << 20)
 	req := make([]byte, 32)
@@ -73,13 +66,7 @@ func BenchmarkUDPEcho(b *testing.B) {
 	if err := s.Start(); err != nil {
 		b.Fatal(err)
 	}
-	var kconn *net.UDPConn
-	if err := l.A.Do(func() (err error) {
-		kconn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: l.A.Addr.Addr().AsSlice(), Port: 7})
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
+	kconn := listenUDP(b, l.A, 7)
 	var stop atomic.Bool
 	go func() {
 		buf := make([]byte, 2048)

@@ -3,7 +3,7 @@ package stack
 import (
 	"encoding/binary"
 	"math/rand/v2"
-	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -103,14 +103,7 @@ func TestHostileInput(t *testing.T) {
 		send(padTo(b))
 	}
 	// Still alive: a good datagram comes back.
-	var conn *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: dst.AsSlice(), Port: 7})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, l.B, netip.AddrPortFrom(dst, 7))
 	conn.Write([]byte("still there?"))
 	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	buf := make([]byte, 64)

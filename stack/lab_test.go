@@ -185,26 +185,9 @@ func TestPing(t *testing.T) {
 func TestUDPEcho(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	s := startStack(t, l.A, nil, func(s *Stack) error { return s.BindUDP(7, echo) })
-	var kernelConn *net.UDPConn
-	if err := l.A.Do(func() (err error) {
-		kernelConn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: l.A.Addr.Addr().AsSlice(), Port: 7})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer kernelConn.Close()
-	var conn, kconn *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		if conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: engineAddr.Addr().AsSlice(), Port: 7}); err != nil {
-			return err
-		}
-		kconn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: l.A.Addr.Addr().AsSlice(), Port: 7})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer kconn.Close()
+	kernelConn := listenUDP(t, l.A, 7)
+	conn := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 7))
+	kconn := dialUDP(t, l.B, netip.AddrPortFrom(l.A.Addr.Addr(), 7))
 	buf := make([]byte, 2048)
 	for size := 0; size <= 1472; size += 7 {
 		msg := make([]byte, size)
@@ -248,14 +231,7 @@ func TestPortUnreachable(t *testing.T) {
 	if _, err := s.Steering().Add(steeringUDP(8)); err != nil {
 		t.Fatal(err)
 	}
-	var conn *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: engineAddr.Addr().AsSlice(), Port: 8})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 8))
 	conn.Write([]byte("anyone?"))
 	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	_, err := conn.Read(make([]byte, 64))
@@ -277,14 +253,7 @@ func TestRoutedThroughGateway(t *testing.T) {
 		c.Addrs = []netip.Prefix{addr}
 		c.Gateway = l.A.Gateway
 	}, func(s *Stack) error { return s.BindUDP(5000, upper) })
-	var conn *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: addr.Addr().AsSlice(), Port: 5000})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, l.B, netip.AddrPortFrom(addr.Addr(), 5000))
 	buf := make([]byte, 256)
 	for i := 0; i < 5; i++ {
 		msg := fmt.Sprintf("hello %d", i)
@@ -325,13 +294,7 @@ func TestTwoQueues(t *testing.T) {
 	s := startStack(t, l.A, func(c *Config) { c.Queues = []int{0, 1} }, func(s *Stack) error { return s.BindUDP(7, echo) })
 	buf := make([]byte, 64)
 	for i := 0; i < 32; i++ {
-		var c *net.UDPConn
-		if err := l.B.Do(func() (err error) {
-			c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: engineAddr.Addr().AsSlice(), Port: 7})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		c := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 7))
 		msg := fmt.Sprintf("flow %d", i)
 		c.Write([]byte(msg))
 		c.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -360,26 +323,40 @@ func TestBindUDPKeepsKernelPort(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	second := netip.MustParsePrefix("198.18.7.10/24")
 	startStack(t, l.A, func(c *Config) { c.Addrs = append(c.Addrs, second) }, func(s *Stack) error { return s.BindUDP(7, echo) })
-	var kernelConn *net.UDPConn
-	if err := l.A.Do(func() (err error) {
-		kernelConn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: l.A.Addr.Addr().AsSlice(), Port: 7})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer kernelConn.Close()
-	var kconn *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		kconn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: l.A.Addr.Addr().AsSlice(), Port: 7})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer kconn.Close()
+	kernelConn := listenUDP(t, l.A, 7)
+	kconn := dialUDP(t, l.B, netip.AddrPortFrom(l.A.Addr.Addr(), 7))
 	kconn.Write([]byte("kernel"))
 	kernelConn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	buf := make([]byte, 64)
 	if n, _, err := kernelConn.ReadFrom(buf); err != nil || string(buf[:n]) != "kernel" {
 		t.Fatalf("kernel socket on A's own address, port 7: %q, %v", buf[:n], err)
 	}
+}
+
+// dialUDP opens a kernel UDP socket in h connected to dst; listenUDP one
+// bound to h's own address. Both close with the test.
+func dialUDP(t testing.TB, h *lab.Host, dst netip.AddrPort) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	if err := h.Do(func() (err error) {
+		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func listenUDP(t testing.TB, h *lab.Host, port uint16) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	if err := h.Do(func() (err error) {
+		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(h.Addr.Addr(), port)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
