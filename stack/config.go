@@ -17,7 +17,7 @@ const (
 	// IdleBusy spins: lowest latency, one core at 100%.
 	IdleBusy Idle = iota
 	// IdleAdaptive spins for a while, then sleeps in poll(2) until a frame
-	// arrives (or 10 ms pass), relying on need_wakeup.
+	// arrives (or 1 ms passes), relying on need_wakeup.
 	IdleAdaptive
 )
 

@@ -35,6 +35,7 @@ type Engine struct {
 	unreach *ipv4.RateLimiter
 	udp     []UDPHandler // by destination port; nil: unbound
 	tcp     TCPHandler
+	outbox  chan outbound // datagrams Conns ask this engine to send
 
 	counters Counters
 	pub      published
@@ -92,6 +93,7 @@ func newEngine(cfg *Config, queue, core int, sock *xsk.Socket, mac ether.Addr) (
 		requests: make([]netip.Addr, 0, 256),
 		dropped:  make([]uint64, 0, 4096),
 		done:     make(chan struct{}),
+		outbox:   make(chan outbound, 1024),
 	}
 	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
 	for _, p := range cfg.Addrs {
@@ -165,8 +167,9 @@ func (e *Engine) run() {
 			continue
 		}
 		if e.cfg.Idle == IdleAdaptive {
-			if idle++; idle >= spinBefore && len(e.tx) == 0 && e.sock.Outstanding() == 0 {
-				e.sock.Wait(false, 10)
+			if idle++; idle >= spinBefore && len(e.tx) == 0 && e.sock.Outstanding() == 0 && len(e.outbox) == 0 {
+				// 1 ms at most: a Conn's WriteTo waits no longer.
+				e.sock.Wait(false, 1)
 				idle = 0
 			}
 		}
@@ -190,10 +193,11 @@ func (e *Engine) poll() bool {
 	for i := range n {
 		e.input(e.rxd[i])
 	}
+	out := e.drainOutbox()
 	sent := e.flush()
 	s.KickTX()
 	done := s.Complete()
-	return n > 0 || sent > 0 || done > 0
+	return n > 0 || sent > 0 || done > 0 || out
 }
 
 func (e *Engine) fire(kind int, now int64) {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -359,4 +361,57 @@ func listenUDP(t testing.TB, h *lab.Host, port uint16) *net.UDPConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestConn serves UDP echo through the net.PacketConn adapter from a plain
+// goroutine, with deadlines, to a kernel client in B.
+func TestConn(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	var conn *Conn
+	startStack(t, l.A, nil, func(s *Stack) (err error) {
+		conn, err = s.ListenUDP(4000, 64)
+		return err
+	})
+	var pc net.PacketConn = conn
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				done <- err
+				return
+			}
+			if _, err := pc.WriteTo(buf[:n], from); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	c := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 4000))
+	buf := make([]byte, 2048)
+	for i := 0; i < 200; i++ {
+		msg := bytes.Repeat([]byte{byte(i)}, i*7)
+		c.Write(msg)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("datagram %d: %d bytes, %v", i, n, err)
+		}
+	}
+	// A read deadline in the past fails at once; Close ends the server.
+	conn.SetReadDeadline(time.Now().Add(-time.Second))
+	conn.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("server ended with %v", err)
+	}
+	if _, _, err := conn.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrom after the deadline and Close: %v", err)
+	}
+	if _, err := conn.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 1}); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WriteTo after Close: %v", err)
+	}
+	if conn.Drops() != 0 {
+		t.Errorf("%d datagrams dropped", conn.Drops())
+	}
 }
