@@ -57,6 +57,10 @@ type Config struct {
 	Addrs []netip.Prefix
 	// Gateway is the next hop for everything off-link; zero: none.
 	Gateway netip.Addr
+	// ImportRoutes copies the kernel's IPv4 unicast routes through the
+	// device (main table) into every engine's table at New, and keeps
+	// them in sync through a netlink subscription while the stack runs.
+	ImportRoutes bool
 	// Idle is the idle policy. Default IdleAdaptive.
 	Idle Idle
 	// Batch is the number of descriptors per ring operation. Default 64.

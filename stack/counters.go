@@ -34,7 +34,6 @@ const (
 	DropIPv4Checksum
 	DropIPv4NotForUs // destination is not one of our addresses
 	DropFragment     // fragments are not reassembled
-	DropTTL          // TTL expired (we do not forward)
 	DropMalformedICMP
 	DropICMPChecksum
 	DropICMPType // ICMP other than echo request
@@ -53,6 +52,9 @@ const (
 	// Not drops: responses not sent, and events.
 	UnreachLimited    // port unreachable suppressed by the rate limit
 	UnreachSuppressed // port unreachable forbidden (broadcast, RFC 1122)
+	RoutesAdded       // kernel routes imported
+	RoutesRemoved     // kernel routes withdrawn
+	RoutesRefused     // kernel routes that did not fit the table
 	ARPConflicts      // another MAC claimed one of our addresses
 
 	NumCounters
@@ -70,7 +72,7 @@ var counterNames = [NumCounters]string{
 	"drop_malformed_udp", "drop_udp_checksum", "drop_no_port",
 	"drop_protocol", "drop_no_route", "drop_arp_queue_full", "drop_arp_failed",
 	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send",
-	"unreach_limited", "unreach_suppressed", "arp_conflicts",
+	"unreach_limited", "unreach_suppressed", "routes_added", "routes_removed", "routes_refused", "arp_conflicts",
 }
 
 func (c Counter) String() string {

@@ -36,6 +36,7 @@ type Engine struct {
 	udp     []UDPHandler // by destination port; nil: unbound
 	tcp     TCPHandler
 	outbox  chan outbound // datagrams Conns ask this engine to send
+	ctl     chan routeUpdate
 
 	counters Counters
 	pub      published
@@ -94,6 +95,7 @@ func newEngine(cfg *Config, queue, core int, sock *xsk.Socket, mac ether.Addr) (
 		dropped:  make([]uint64, 0, 4096),
 		done:     make(chan struct{}),
 		outbox:   make(chan outbound, 1024),
+		ctl:      make(chan routeUpdate, 256),
 	}
 	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
 	for _, p := range cfg.Addrs {
@@ -192,6 +194,9 @@ func (e *Engine) poll() bool {
 	n := s.Receive(e.rxd)
 	for i := range n {
 		e.input(e.rxd[i])
+	}
+	if len(e.ctl) > 0 {
+		e.applyRoutes()
 	}
 	out := e.drainOutbox()
 	sent := e.flush()

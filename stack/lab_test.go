@@ -17,6 +17,7 @@ import (
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // engineAddr is the address the engine owns in A's subnet; the kernel in A
@@ -415,3 +416,59 @@ func TestConn(t *testing.T) {
 		t.Errorf("%d datagrams dropped", conn.Drops())
 	}
 }
+
+// TestImportRoutes: a route the kernel in A gets while the stack runs
+// reaches the engine's table; the engine routes through it (to B, the
+// gateway, resolved by ARP), and stops when the kernel's route goes.
+func TestImportRoutes(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	far := netip.MustParseAddrPort("198.51.100.7:9")
+	trigger := func(d *Datagram) { d.Engine().SendUDP(d.Dst, far, d.Payload) }
+	s := startStack(t, l.A, func(c *Config) { c.ImportRoutes = true }, func(s *Stack) error { return s.BindUDP(6000, trigger) })
+	// A packet socket in B sees what the engine sends to B's MAC.
+	var fd int
+	if err := l.B.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: l.B.Index})
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 200000})
+	seen := func() bool {
+		buf := make([]byte, 2048)
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil || n < 34 {
+				continue
+			}
+			if netip.AddrFrom4([4]byte(buf[30:34])) == far.Addr() && bytes.Equal(buf[0:6], l.B.MAC) {
+				return true
+			}
+		}
+		return false
+	}
+	c := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 6000))
+	// No route yet: the engine drops it.
+	c.Write([]byte("1"))
+	before := waitCounters(t, s, "no route", func(c Counters) bool { return c[DropNoRoute] == 1 })
+	route := &netlink.Route{LinkIndex: l.A.Index, Dst: &net.IPNet{IP: net.IPv4(198, 51, 100, 0).To4(), Mask: net.CIDRMask(24, 32)},
+		Gw: l.B.Addr.Addr().AsSlice()}
+	if err := l.A.Netlink(func(hd *netlink.Handle) error { return hd.RouteAdd(route) }); err != nil {
+		t.Fatal(err)
+	}
+	waitCounters(t, s, "route imported", func(c Counters) bool { return c[RoutesAdded] > before[RoutesAdded] })
+	c.Write([]byte("2"))
+	if !seen() {
+		t.Fatalf("no frame for %v reached B through the imported route; counters %v", far, nonZero(s.Counters()))
+	}
+	if err := l.A.Netlink(func(hd *netlink.Handle) error { return hd.RouteDel(route) }); err != nil {
+		t.Fatal(err)
+	}
+	waitCounters(t, s, "route withdrawn", func(c Counters) bool { return c[RoutesRemoved] > 0 })
+	c.Write([]byte("3"))
+	waitCounters(t, s, "no route again", func(c Counters) bool { return c[DropNoRoute] == 2 })
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }

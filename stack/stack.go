@@ -26,8 +26,12 @@ type Stack struct {
 	engines []*Engine
 	bound   map[uint16][]steering.ID
 	nqueues int
-	started bool
-	closed  bool
+	// routesDone stops the route subscription; routesWait closes when its
+	// forwarder has returned.
+	routesDone chan struct{}
+	routesWait chan struct{}
+	started    bool
+	closed     bool
 }
 
 // New sets the stack up on cfg.Device in the calling thread's network
@@ -73,6 +77,12 @@ func New(cfg Config) (*Stack, error) {
 		// would otherwise find it empty and be dropped.
 		sock.Refill()
 		if err := s.steer.Register(q, sock.FD()); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if cfg.ImportRoutes {
+		if err := s.importRoutes(lk.Attrs().Index); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -201,6 +211,10 @@ func (s *Stack) Close() error {
 	s.closed = true
 	s.Stop()
 	errs := []error{s.Wait()}
+	if s.routesDone != nil {
+		close(s.routesDone)
+		<-s.routesWait
+	}
 	if s.steer != nil {
 		errs = append(errs, s.steer.Close())
 	}

@@ -62,3 +62,19 @@ func TestWheelLongPause(t *testing.T) {
 		t.Fatalf("after a long pause fired %v, want [1 2]", got)
 	}
 }
+
+// TestCounterNames: every counter has its own name (the names array is
+// sized by NumCounters, so a missing name would shift none but leave "").
+func TestCounterNames(t *testing.T) {
+	seen := map[string]bool{}
+	for i := Counter(0); i < NumCounters; i++ {
+		n := i.String()
+		if n == "" || seen[n] {
+			t.Errorf("counter %d has name %q (empty or repeated)", i, n)
+		}
+		seen[n] = true
+	}
+	if RXFrames.String() != "rx_frames" || DropNoRoute.String() != "drop_no_route" || ARPConflicts.String() != "arp_conflicts" {
+		t.Errorf("names out of step with the constants: %s %s %s", RXFrames, DropNoRoute, ARPConflicts)
+	}
+}

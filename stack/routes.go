@@ -1,0 +1,94 @@
+package stack
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// routeUpdate carries a kernel route change to an engine, which applies it
+// to its own table on its own goroutine.
+type routeUpdate struct {
+	add   bool
+	route ipv4.Route
+}
+
+// importRoutes subscribes to the kernel's IPv4 routes (existing ones
+// first) in the calling thread's network namespace and forwards those
+// through ifindex to every engine until s.routesDone closes.
+func (s *Stack) importRoutes(ifindex int) error {
+	ch := make(chan netlink.RouteUpdate, 256)
+	s.routesDone = make(chan struct{})
+	err := netlink.RouteSubscribeWithOptions(ch, s.routesDone, netlink.RouteSubscribeOptions{ListExisting: true})
+	if err != nil {
+		return fmt.Errorf("stack: subscribe to the kernel's routes: %w", err)
+	}
+	s.routesWait = make(chan struct{})
+	go func() {
+		defer close(s.routesWait)
+		for u := range ch {
+			r, ok := kernelRoute(u.Route, ifindex)
+			if !ok {
+				continue
+			}
+			upd := routeUpdate{add: u.Type == unix.RTM_NEWROUTE, route: r}
+			for _, e := range s.engines {
+				select {
+				case e.ctl <- upd:
+				case <-s.routesDone:
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// kernelRoute converts a kernel route through ifindex in the main table.
+func kernelRoute(kr netlink.Route, ifindex int) (ipv4.Route, bool) {
+	if kr.LinkIndex != ifindex || kr.Table != unix.RT_TABLE_MAIN || kr.Type != unix.RTN_UNICAST || len(kr.MultiPath) > 0 {
+		return ipv4.Route{}, false
+	}
+	r := ipv4.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Metric: kr.Priority}
+	if kr.Dst != nil {
+		a, ok := netip.AddrFromSlice(kr.Dst.IP)
+		ones, bits := kr.Dst.Mask.Size()
+		if !ok || !a.Unmap().Is4() || bits != 32 {
+			return ipv4.Route{}, false
+		}
+		r.Prefix = netip.PrefixFrom(a.Unmap(), ones).Masked()
+	}
+	if kr.Gw != nil {
+		gw, ok := netip.AddrFromSlice(kr.Gw)
+		if !ok || !gw.Unmap().Is4() {
+			return ipv4.Route{}, false
+		}
+		r.Gateway = gw.Unmap()
+	}
+	// The engine sends from its own addresses (dedicated mode), not the
+	// kernel's preferred source.
+	return r, true
+}
+
+// applyRoutes applies queued kernel route changes to the engine's table.
+func (e *Engine) applyRoutes() {
+	for {
+		select {
+		case u := <-e.ctl:
+			if u.add {
+				if err := e.routes.Add(u.route); err != nil {
+					e.counters[RoutesRefused]++
+					continue
+				}
+				e.counters[RoutesAdded]++
+			} else if e.routes.RemoveRoute(u.route) {
+				e.counters[RoutesRemoved]++
+			}
+		default:
+			return
+		}
+	}
+}
