@@ -18,6 +18,7 @@ type serveFlags struct {
 	netns    string
 	addrs    []string
 	gw       string
+	routes   bool
 	udpEcho  []int
 	queues   string
 	idle     string
@@ -45,6 +46,7 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
 	fl.StringSliceVar(&f.addrs, "addr", nil, "address the engine owns, CIDR (repeatable; required)")
 	fl.StringVar(&f.gw, "gw", "", "gateway for off-link destinations")
+	fl.BoolVar(&f.routes, "import-routes", false, "also route by the kernel's routes through the device, and follow their changes")
 	fl.IntSliceVar(&f.udpEcho, "udp-echo", nil, "UDP port to echo (repeatable)")
 	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1 (one engine each)")
 	fl.StringVar(&f.idle, "idle", "adaptive", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
@@ -95,6 +97,7 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 			return cfg, fmt.Errorf("--udp-echo %d: use a port from 1 to 65535", p)
 		}
 	}
+	cfg.ImportRoutes = f.routes
 	var err error
 	if cfg.Queues, err = parseQueues(f.queues); err != nil {
 		return cfg, err
