@@ -50,12 +50,14 @@ const (
 	DropBadSend      // SendUDP with an address the engine cannot use
 
 	// Not drops: responses not sent, and events.
-	UnreachLimited    // port unreachable suppressed by the rate limit
-	UnreachSuppressed // port unreachable forbidden (broadcast, RFC 1122)
-	RoutesAdded       // kernel routes imported
-	RoutesRemoved     // kernel routes withdrawn
-	RoutesRefused     // kernel routes that did not fit the table
-	ARPConflicts      // another MAC claimed one of our addresses
+	UnreachLimited     // port unreachable suppressed by the rate limit
+	UnreachSuppressed  // port unreachable forbidden (broadcast, RFC 1122)
+	RoutesAdded        // kernel routes imported
+	RoutesRemoved      // kernel routes withdrawn
+	RoutesRefused      // kernel routes that did not fit the table
+	NeighboursShared   // neighbours learned from another engine
+	NeighboursUnshared // neighbours not passed on: a peer's channel was full
+	ARPConflicts       // another MAC claimed one of our addresses
 
 	NumCounters
 )
@@ -72,7 +74,7 @@ var counterNames = [NumCounters]string{
 	"drop_malformed_udp", "drop_udp_checksum", "drop_no_port",
 	"drop_protocol", "drop_no_route", "drop_arp_queue_full", "drop_arp_failed",
 	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send",
-	"unreach_limited", "unreach_suppressed", "routes_added", "routes_removed", "routes_refused", "arp_conflicts",
+	"unreach_limited", "unreach_suppressed", "routes_added", "routes_removed", "routes_refused", "neighbours_shared", "neighbours_unshared", "arp_conflicts",
 }
 
 func (c Counter) String() string {

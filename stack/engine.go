@@ -37,6 +37,7 @@ type Engine struct {
 	tcp     TCPHandler
 	outbox  chan outbound // datagrams Conns ask this engine to send
 	ctl     chan routeUpdate
+	peers   []*Engine // the stack's other engines
 
 	counters Counters
 	pub      published

@@ -62,6 +62,9 @@ func (e *Engine) inputARP(b []byte, f ether.Frame) {
 	if res.Conflict {
 		e.counters[ARPConflicts]++
 	}
+	if res.Learned && len(e.peers) > 0 {
+		e.share(p.SenderIP(), p.SenderMAC())
+	}
 	if len(res.Ready) > 0 {
 		e.release(res.Ready, res.MAC)
 	}

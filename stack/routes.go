@@ -4,16 +4,22 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// routeUpdate carries a kernel route change to an engine, which applies it
-// to its own table on its own goroutine.
+// routeUpdate carries a change to an engine, which applies it on its own
+// goroutine: a kernel route added or removed, or (neighbour set) a
+// neighbour another engine of the stack learned.
 type routeUpdate struct {
 	add   bool
 	route ipv4.Route
+
+	neighbour bool
+	ip        netip.Addr
+	mac       ether.Addr
 }
 
 // importRoutes subscribes to the kernel's IPv4 routes (existing ones
@@ -78,6 +84,13 @@ func (e *Engine) applyRoutes() {
 	for {
 		select {
 		case u := <-e.ctl:
+			if u.neighbour {
+				e.counters[NeighboursShared]++
+				if ready := e.neigh.Set(u.ip, u.mac, e.now, e.ready[:0]); len(ready) > 0 {
+					e.release(ready, u.mac)
+				}
+				continue
+			}
 			if u.add {
 				if err := e.routes.Add(u.route); err != nil {
 					e.counters[RoutesRefused]++
@@ -89,6 +102,20 @@ func (e *Engine) applyRoutes() {
 			}
 		default:
 			return
+		}
+	}
+}
+
+// share tells the stack's other engines about a neighbour this one
+// learned, so that an ARP reply that RSS delivered to the wrong queue
+// still resolves the engine that asked. It never blocks: a full channel
+// drops the news (counted), and that engine resolves on its own.
+func (e *Engine) share(ip netip.Addr, mac ether.Addr) {
+	for _, o := range e.peers {
+		select {
+		case o.ctl <- routeUpdate{neighbour: true, ip: ip, mac: mac}:
+		default:
+			e.counters[NeighboursUnshared]++
 		}
 	}
 }

@@ -81,6 +81,13 @@ func New(cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
+	for _, e := range s.engines {
+		for _, o := range s.engines {
+			if o != e {
+				e.peers = append(e.peers, o)
+			}
+		}
+	}
 	if cfg.ImportRoutes {
 		if err := s.importRoutes(lk.Attrs().Index); err != nil {
 			s.Close()
