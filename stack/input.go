@@ -135,14 +135,10 @@ func (e *Engine) inputICMP(b []byte, f ether.Frame, h ipv4.Header) {
 		return
 	}
 	e.counters[ICMPEchoIn]++
-	addr, out, ok := e.frame()
-	if !ok {
-		return
-	}
 	// The reply goes back to the link-layer source: the peer, or the
 	// router the request came through.
-	if _, err := ether.Encode(out, f.Header.Src(), e.mac, ether.TypeIPv4); err != nil {
-		e.sock.Frames.Free(addr)
+	addr, out, ok := e.replyFrame(f.Header.Src())
+	if !ok {
 		return
 	}
 	n, err := ipv4.EchoReply(out[ether.HeaderLen:], h, e.cfg.TTL)
@@ -198,12 +194,8 @@ func (e *Engine) portUnreachable(f ether.Frame, h ipv4.Header) {
 		e.counters[UnreachLimited]++
 		return
 	}
-	addr, out, ok := e.frame()
+	addr, out, ok := e.replyFrame(f.Header.Src())
 	if !ok {
-		return
-	}
-	if _, err := ether.Encode(out, f.Header.Src(), e.mac, ether.TypeIPv4); err != nil {
-		e.sock.Frames.Free(addr)
 		return
 	}
 	n, err := ipv4.Unreachable(out[ether.HeaderLen:], h, h.Dst(), ipv4.CodePortUnreachable, e.cfg.TTL)
@@ -214,4 +206,18 @@ func (e *Engine) portUnreachable(f ether.Frame, h ipv4.Header) {
 	}
 	e.counters[ICMPUnreachOut]++
 	e.transmit(addr, ether.Pad(out, ether.HeaderLen+n))
+}
+
+// replyFrame allocates a frame and writes an IPv4 Ethernet header from us
+// to dst into it; false (counted by frame) when no frame is free.
+func (e *Engine) replyFrame(dst ether.Addr) (uint64, []byte, bool) {
+	addr, out, ok := e.frame()
+	if !ok {
+		return 0, nil, false
+	}
+	if _, err := ether.Encode(out, dst, e.mac, ether.TypeIPv4); err != nil {
+		e.sock.Frames.Free(addr)
+		return 0, nil, false
+	}
+	return addr, out, true
 }
