@@ -36,7 +36,7 @@ type Engine struct {
 	udp     []UDPHandler // by destination port; nil: unbound
 	tcp     TCPHandler
 	outbox  chan outbound // datagrams Conns ask this engine to send
-	ctl     chan routeUpdate
+	ctl     chan control
 	peers   []*Engine // the stack's other engines
 
 	counters Counters
@@ -96,7 +96,7 @@ func newEngine(cfg *Config, queue, core int, sock *xsk.Socket, mac ether.Addr) (
 		dropped:  make([]uint64, 0, 4096),
 		done:     make(chan struct{}),
 		outbox:   make(chan outbound, 1024),
-		ctl:      make(chan routeUpdate, 256),
+		ctl:      make(chan control, 256),
 	}
 	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
 	for _, p := range cfg.Addrs {
@@ -155,7 +155,6 @@ func (e *Engine) run() {
 	e.wheel = newWheel(int64(time.Millisecond), 256, 8, e.now)
 	e.wheel.schedule(timerARP, e.now+arpTick)
 	e.wheel.schedule(timerPublish, e.now+publishTick)
-	e.sock.Refill()
 	for _, a := range e.owned {
 		e.sendARP(gratuitous, a, a)
 		e.counters[ARPGratuitousOut]++
@@ -197,7 +196,7 @@ func (e *Engine) poll() bool {
 		e.input(e.rxd[i])
 	}
 	if len(e.ctl) > 0 {
-		e.applyRoutes()
+		e.applyControl()
 	}
 	out := e.drainOutbox()
 	sent := e.flush()

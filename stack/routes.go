@@ -10,10 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// routeUpdate carries a change to an engine, which applies it on its own
+// control carries a change to an engine, which applies it on its own
 // goroutine: a kernel route added or removed, or (neighbour set) a
 // neighbour another engine of the stack learned.
-type routeUpdate struct {
+type control struct {
 	add   bool
 	route ipv4.Route
 
@@ -40,7 +40,7 @@ func (s *Stack) importRoutes(ifindex int) error {
 			if !ok {
 				continue
 			}
-			upd := routeUpdate{add: u.Type == unix.RTM_NEWROUTE, route: r}
+			upd := control{add: u.Type == unix.RTM_NEWROUTE, route: r}
 			for _, e := range s.engines {
 				select {
 				case e.ctl <- upd:
@@ -79,8 +79,9 @@ func kernelRoute(kr netlink.Route, ifindex int) (ipv4.Route, bool) {
 	return r, true
 }
 
-// applyRoutes applies queued kernel route changes to the engine's table.
-func (e *Engine) applyRoutes() {
+// applyControl applies queued control messages: kernel route changes to
+// the engine's table, and neighbours other engines learned.
+func (e *Engine) applyControl() {
 	for {
 		select {
 		case u := <-e.ctl:
@@ -113,7 +114,7 @@ func (e *Engine) applyRoutes() {
 func (e *Engine) share(ip netip.Addr, mac ether.Addr) {
 	for _, o := range e.peers {
 		select {
-		case o.ctl <- routeUpdate{neighbour: true, ip: ip, mac: mac}:
+		case o.ctl <- control{neighbour: true, ip: ip, mac: mac}:
 		default:
 			e.counters[NeighboursUnshared]++
 		}
