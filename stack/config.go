@@ -51,9 +51,18 @@ type Config struct {
 	Queues []int
 	// Cores pins engine i to Cores[i % len(Cores)]; empty: no pinning.
 	Cores []int
-	// Addrs are the addresses the engines own (dedicated mode): the
-	// kernel does not hold them; the engines answer ARP and ping for
-	// them, and their prefixes are on-link.
+	// Shared selects shared mode: the engines use the kernel's own
+	// addresses on the device, take only the UDP ports bound to them
+	// (and TCP, with a TCP layer), and leave ARP and ICMP to the kernel;
+	// they use the kernel's routes (imported, kept in sync) and its
+	// neighbour table, asking the kernel to resolve the neighbours it has
+	// not met. Otherwise the stack runs in dedicated mode (Addrs).
+	Shared bool
+	// Addrs are the addresses the engines own. Dedicated mode: the
+	// kernel must not hold them; the engines answer ARP and ping for
+	// them, and their prefixes are on-link. Shared mode: empty means
+	// every IPv4 address the kernel holds on the device; otherwise each
+	// must be one of those.
 	Addrs []netip.Prefix
 	// Gateway is the next hop for everything off-link; zero: none.
 	Gateway netip.Addr
@@ -101,15 +110,15 @@ func (c *Config) check() error {
 	if len(c.Queues) == 0 {
 		return fmt.Errorf("stack: %w: no queues", ErrConfig)
 	}
-	if len(c.Addrs) == 0 {
-		return fmt.Errorf("stack: %w: no addresses: dedicated mode needs at least one (Addrs)", ErrConfig)
+	if len(c.Addrs) == 0 && !c.Shared {
+		return fmt.Errorf("stack: %w: no addresses: dedicated mode needs at least one (Addrs), or use shared mode (Shared) and the kernel's", ErrConfig)
 	}
 	for _, a := range c.Addrs {
 		if !a.IsValid() || !a.Addr().Is4() {
 			return fmt.Errorf("stack: address %v: %w: an IPv4 prefix such as 198.18.0.10/24", a, ErrConfig)
 		}
 	}
-	if c.Gateway.IsValid() {
+	if c.Gateway.IsValid() && !c.Shared {
 		onLink := false
 		for _, a := range c.Addrs {
 			onLink = onLink || a.Masked().Contains(c.Gateway)
@@ -117,6 +126,9 @@ func (c *Config) check() error {
 		if !c.Gateway.Is4() || !onLink {
 			return fmt.Errorf("stack: gateway %v: %w: an IPv4 address inside one of the engine's prefixes %v", c.Gateway, ErrConfig, c.Addrs)
 		}
+	}
+	if c.Gateway.IsValid() && !c.Gateway.Is4() {
+		return fmt.Errorf("stack: gateway %v: %w: an IPv4 address", c.Gateway, ErrConfig)
 	}
 	if c.Batch < 1 || c.Batch > 1024 {
 		return fmt.Errorf("stack: batch %d: %w: 1 to 1024", c.Batch, ErrConfig)

@@ -53,7 +53,7 @@ func (s *Stack) ListenUDP(port uint16, queue int) (*Conn, error) {
 	}
 	c := &Conn{
 		s:      s,
-		local:  netip.AddrPortFrom(s.cfg.Addrs[0].Addr(), port),
+		local:  netip.AddrPortFrom(s.addrs[0].Addr(), port),
 		in:     make(chan inbound, queue),
 		free:   make(chan []byte, queue),
 		closed: make(chan struct{}),

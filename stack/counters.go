@@ -48,6 +48,7 @@ const (
 	DropTXFull       // TX ring full and the pending queue too
 	DropTooBig       // datagram does not fit a frame
 	DropBadSend      // SendUDP with an address the engine cannot use
+	DropHandoverFull // frame for another engine refused: its ring is full
 
 	// Not drops: responses not sent, and events.
 	UnreachLimited     // port unreachable suppressed by the rate limit
@@ -58,6 +59,11 @@ const (
 	NeighboursShared   // neighbours learned from another engine
 	NeighboursUnshared // neighbours not passed on: a peer's channel was full
 	ARPConflicts       // another MAC claimed one of our addresses
+	HandoverOut        // frames handed to the engine that owns their flow
+	HandoverIn         // frames another engine handed to this one
+	ResolveRequests    // neighbours asked of the kernel (shared mode)
+	ResolveUnsent      // requests not passed on: the ring was full
+	ResolveErrors      // the kernel refused a request (stack-wide)
 
 	NumCounters
 )
@@ -73,8 +79,9 @@ var counterNames = [NumCounters]string{
 	"drop_malformed_icmp", "drop_icmp_checksum", "drop_icmp_type",
 	"drop_malformed_udp", "drop_udp_checksum", "drop_no_port",
 	"drop_protocol", "drop_no_route", "drop_arp_queue_full", "drop_arp_failed",
-	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send",
+	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send", "drop_handover_full",
 	"unreach_limited", "unreach_suppressed", "routes_added", "routes_removed", "routes_refused", "neighbours_shared", "neighbours_unshared", "arp_conflicts",
+	"handover_out", "handover_in", "resolve_requests", "resolve_unsent", "resolve_errors",
 }
 
 func (c Counter) String() string {

@@ -36,8 +36,19 @@ type Engine struct {
 	udp     []UDPHandler // by destination port; nil: unbound
 	tcp     TCPHandler
 	outbox  chan outbound // datagrams Conns ask this engine to send
-	ctl     chan control
-	peers   []*Engine // the stack's other engines
+
+	// index is the engine's place in the stack. The rings to and from
+	// the other engines are indexed by theirs (nil at index).
+	index     int
+	ctlIn     *spsc[control] // from the control plane
+	peerIn    []*spsc[control]
+	peerOut   []*spsc[control]
+	framesIn  []*spsc[handed]
+	framesOut []*spsc[handed]
+	// resolveOut carries neighbours to resolve to the control plane
+	// (shared mode), with a token on wake.
+	resolveOut *spsc[netip.Addr]
+	wake       chan struct{}
 
 	counters Counters
 	pub      published
@@ -78,29 +89,33 @@ var epoch = time.Now()
 
 func monotonic() int64 { return int64(time.Since(epoch)) }
 
-func newEngine(cfg *Config, queue, core int, sock *xsk.Socket, mac ether.Addr) (*Engine, error) {
+func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.Addr, owned []netip.Prefix) (*Engine, error) {
 	ac := cfg.ARP
 	// Our own MAC tells our looped-back ARP from a conflict; a random seed
 	// keeps the neighbour table's hashing unpredictable to senders.
 	ac.MAC, ac.HashSeed = mac, rand.Uint64()
 	e := &Engine{
-		queue: queue, core: core, cfg: cfg, sock: sock, mac: mac,
-		routes:   ipv4.NewTable(64),
-		neigh:    arp.NewCache(ac),
-		unreach:  ipv4.NewRateLimiter(cfg.UnreachRate, cfg.UnreachBurst),
-		udp:      make([]UDPHandler, 65536),
-		rxd:      make([]rings.Desc, cfg.Batch),
-		tx:       make([]rings.Desc, 0, int(sock.Info().TXSize)),
-		ready:    make([]uint64, 0, 256),
-		requests: make([]netip.Addr, 0, 256),
-		dropped:  make([]uint64, 0, 4096),
-		done:     make(chan struct{}),
-		outbox:   make(chan outbound, 1024),
-		ctl:      make(chan control, 256),
+		index: index, queue: queue, core: core, cfg: cfg, sock: sock, mac: mac,
+		routes:     ipv4.NewTable(64),
+		neigh:      arp.NewCache(ac),
+		unreach:    ipv4.NewRateLimiter(cfg.UnreachRate, cfg.UnreachBurst),
+		udp:        make([]UDPHandler, 65536),
+		rxd:        make([]rings.Desc, cfg.Batch),
+		tx:         make([]rings.Desc, 0, int(sock.Info().TXSize)),
+		ready:      make([]uint64, 0, 256),
+		requests:   make([]netip.Addr, 0, 256),
+		dropped:    make([]uint64, 0, 4096),
+		done:       make(chan struct{}),
+		outbox:     make(chan outbound, 1024),
+		ctlIn:      newSPSC[control](1024),
+		resolveOut: newSPSC[netip.Addr](256),
 	}
 	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
-	for _, p := range cfg.Addrs {
+	for _, p := range owned {
 		e.owned = append(e.owned, p.Addr())
+		if cfg.Shared {
+			continue // the kernel's on-link routes come with the import
+		}
 		if err := e.routes.Add(ipv4.Route{Prefix: p.Masked(), Src: p.Addr()}); err != nil {
 			return nil, fmt.Errorf("stack: route %v: %w", p.Masked(), err)
 		}
@@ -155,9 +170,11 @@ func (e *Engine) run() {
 	e.wheel = newWheel(int64(time.Millisecond), 256, 8, e.now)
 	e.wheel.schedule(timerARP, e.now+arpTick)
 	e.wheel.schedule(timerPublish, e.now+publishTick)
-	for _, a := range e.owned {
-		e.sendARP(gratuitous, a, a)
-		e.counters[ARPGratuitousOut]++
+	if !e.cfg.Shared {
+		for _, a := range e.owned {
+			e.sendARP(gratuitous, a, a)
+			e.counters[ARPGratuitousOut]++
+		}
 	}
 	idle := 0
 	for !e.stop.Load() {
@@ -169,7 +186,7 @@ func (e *Engine) run() {
 			continue
 		}
 		if e.cfg.Idle == IdleAdaptive {
-			if idle++; idle >= spinBefore && len(e.tx) == 0 && e.sock.Outstanding() == 0 && len(e.outbox) == 0 {
+			if idle++; idle >= spinBefore && len(e.tx) == 0 && e.sock.Outstanding() == 0 && len(e.outbox) == 0 && e.inboxEmpty() {
 				// 1 ms at most: a Conn's WriteTo waits no longer.
 				e.sock.Wait(false, 1)
 				idle = 0
@@ -185,6 +202,21 @@ func (e *Engine) run() {
 	e.pub.store(&e.counters)
 }
 
+// inboxEmpty reports whether nothing waits in the engine's rings from the
+// control plane and its peers; an adaptive engine sleeps only then (and
+// at most 1 ms: producers do not wake it).
+func (e *Engine) inboxEmpty() bool {
+	if !e.ctlIn.empty() {
+		return false
+	}
+	for i := range e.peerIn {
+		if e.peerIn[i] != nil && (!e.peerIn[i].empty() || !e.framesIn[i].empty()) {
+			return false
+		}
+	}
+	return true
+}
+
 // poll does one round: refill, receive and handle a batch, transmit,
 // reclaim. It reports whether there was anything to do.
 func (e *Engine) poll() bool {
@@ -195,14 +227,13 @@ func (e *Engine) poll() bool {
 	for i := range n {
 		e.input(e.rxd[i])
 	}
-	if len(e.ctl) > 0 {
-		e.applyControl()
-	}
+	e.applyControl()
+	handed := e.receiveHandovers(len(e.rxd))
 	out := e.drainOutbox()
 	sent := e.flush()
 	s.KickTX()
 	done := s.Complete()
-	return n > 0 || sent > 0 || done > 0 || out
+	return n > 0 || handed > 0 || sent > 0 || done > 0 || out
 }
 
 func (e *Engine) fire(kind int, now int64) {
@@ -211,8 +242,7 @@ func (e *Engine) fire(kind int, now int64) {
 		var reqs []netip.Addr
 		reqs, e.dropped = e.neigh.Tick(now, e.requests[:0], e.dropped[:0])
 		for _, ip := range reqs {
-			e.sendARP(arp.Request, e.sourceFor(ip), ip)
-			e.counters[ARPRequestsOut]++
+			e.resolve(ip)
 		}
 		for _, h := range e.dropped {
 			e.counters[DropARPFailed]++
@@ -327,10 +357,20 @@ func (e *Engine) route(addr uint64, n int, dst netip.Addr) error {
 		e.sock.Frames.Free(addr)
 	}
 	if res.SendRequest {
-		e.sendARP(arp.Request, e.sourceFor(hop), hop)
-		e.counters[ARPRequestsOut]++
+		e.resolve(hop)
 	}
 	return nil
+}
+
+// resolve asks for ip's link-layer address: by ARP in dedicated mode, from
+// the kernel in shared mode (the kernel owns ARP for its addresses).
+func (e *Engine) resolve(ip netip.Addr) {
+	if e.cfg.Shared {
+		e.askKernel(ip)
+		return
+	}
+	e.sendARP(arp.Request, e.sourceFor(ip), ip)
+	e.counters[ARPRequestsOut]++
 }
 
 // release sends the frames that waited for mac.

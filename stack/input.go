@@ -62,7 +62,7 @@ func (e *Engine) inputARP(b []byte, f ether.Frame) {
 	if res.Conflict {
 		e.counters[ARPConflicts]++
 	}
-	if res.Learned && len(e.peers) > 0 {
+	if res.Learned && len(e.peerOut) > 1 {
 		e.share(p.SenderIP(), p.SenderMAC())
 	}
 	if len(res.Ready) > 0 {

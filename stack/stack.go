@@ -3,8 +3,11 @@
 // ICMP and UDP, and the XDP steering program that hands the engines their
 // frames and the kernel everything else.
 //
-// This is dedicated mode: the engines own addresses the kernel does not
-// hold (Config.Addrs), and answer ARP and ping for them.
+// Two address modes. Dedicated: the engines own addresses the kernel does
+// not hold (Config.Addrs), and answer ARP and ping for them. Shared
+// (Config.Shared): the engines use the kernel's addresses, take only their
+// bound ports, and leave ARP and ICMP to the kernel, whose routes and
+// neighbours they use.
 package stack
 
 import (
@@ -12,6 +15,8 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
+	"sync/atomic"
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/steering"
@@ -26,12 +31,16 @@ type Stack struct {
 	engines []*Engine
 	bound   map[uint16][]steering.ID
 	nqueues int
-	// routesDone stops the route subscription; routesWait closes when its
-	// forwarder has returned.
-	routesDone chan struct{}
-	routesWait chan struct{}
-	started    bool
-	closed     bool
+	// addrs are the addresses the engines use: Config.Addrs, or in
+	// shared mode the kernel's when that is empty.
+	addrs []netip.Prefix
+	// ctl is the control plane, nil when the mode needs none; wake
+	// carries the engines' tokens to it.
+	ctl           *controlPlane
+	wake          chan struct{}
+	resolveErrors atomic.Uint64
+	started       bool
+	closed        bool
 }
 
 // New sets the stack up on cfg.Device in the calling thread's network
@@ -50,7 +59,10 @@ func New(cfg Config) (*Stack, error) {
 	}
 	var mac ether.Addr
 	copy(mac[:], lk.Attrs().HardwareAddr)
-	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: max(lk.Attrs().NumRxQueues, 1)}
+	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: max(lk.Attrs().NumRxQueues, 1), wake: make(chan struct{}, 1)}
+	if s.addrs, err = addresses(lk, &cfg); err != nil {
+		return nil, err
+	}
 	so := cfg.Steering
 	so.Default = steering.Pass
 	if s.steer, err = steering.Attach(cfg.Device, so); err != nil {
@@ -66,7 +78,7 @@ func New(cfg Config) (*Stack, error) {
 		if len(cfg.Cores) > 0 {
 			core = cfg.Cores[i%len(cfg.Cores)]
 		}
-		e, err := newEngine(&s.cfg, q, core, sock, mac)
+		e, err := newEngine(&s.cfg, i, q, core, sock, mac, s.addrs)
 		if err != nil {
 			sock.Close()
 			s.Close()
@@ -81,20 +93,16 @@ func New(cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
-	for _, e := range s.engines {
-		for _, o := range s.engines {
-			if o != e {
-				e.peers = append(e.peers, o)
-			}
-		}
+	s.connect()
+	if err := s.startControl(lk.Attrs().Index); err != nil {
+		s.Close()
+		return nil, err
 	}
-	if cfg.ImportRoutes {
-		if err := s.importRoutes(lk.Attrs().Index); err != nil {
-			s.Close()
-			return nil, err
-		}
+	if cfg.Shared {
+		// ARP and ICMP stay with the kernel.
+		return s, nil
 	}
-	for _, p := range cfg.Addrs {
+	for _, p := range s.addrs {
 		host := netip.PrefixFrom(p.Addr(), 32)
 		for _, r := range []steering.Rule{
 			{Name: "arp " + p.Addr().String(), Proto: steering.ProtoARP, Dst: host, Action: steering.Engine},
@@ -109,6 +117,71 @@ func New(cfg Config) (*Stack, error) {
 	return s, nil
 }
 
+// addresses returns the addresses the engines use, checked against the
+// kernel's on the device: dedicated mode must not take one the kernel
+// holds, shared mode must use only those.
+func addresses(lk netlink.Link, cfg *Config) ([]netip.Prefix, error) {
+	list, err := netlink.AddrList(lk, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("stack: addresses of %q: %w", cfg.Device, err)
+	}
+	var kernel []netip.Prefix
+	for _, a := range list {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		ones, _ := a.Mask.Size()
+		if ok && ip.Unmap().Is4() {
+			kernel = append(kernel, netip.PrefixFrom(ip.Unmap(), ones))
+		}
+	}
+	holds := func(ip netip.Addr) bool {
+		return slices.ContainsFunc(kernel, func(k netip.Prefix) bool { return k.Addr() == ip })
+	}
+	if !cfg.Shared {
+		for _, a := range cfg.Addrs {
+			if holds(a.Addr()) {
+				return nil, fmt.Errorf("stack: address %v: %w: the kernel holds it on %s; use shared mode for the kernel's addresses, or an address the kernel does not hold", a.Addr(), ErrConfig, cfg.Device)
+			}
+		}
+		return cfg.Addrs, nil
+	}
+	if len(cfg.Addrs) == 0 {
+		if len(kernel) == 0 {
+			return nil, fmt.Errorf("stack: %w: shared mode: %s has no IPv4 address; add one (ip addr add) or use dedicated mode", ErrConfig, cfg.Device)
+		}
+		return kernel, nil
+	}
+	for _, a := range cfg.Addrs {
+		if !holds(a.Addr()) {
+			return nil, fmt.Errorf("stack: address %v: %w: shared mode uses the kernel's addresses, and %s has %v", a.Addr(), ErrConfig, cfg.Device, kernel)
+		}
+	}
+	return cfg.Addrs, nil
+}
+
+// connect builds the rings between every ordered pair of engines.
+func (s *Stack) connect() {
+	n := len(s.engines)
+	frameSize := int(s.engines[0].sock.UMEM().FrameSize())
+	for _, e := range s.engines {
+		e.wake = s.wake
+		e.peerIn, e.peerOut = make([]*spsc[control], n), make([]*spsc[control], n)
+		e.framesIn, e.framesOut = make([]*spsc[handed], n), make([]*spsc[handed], n)
+	}
+	for _, to := range s.engines {
+		for _, from := range s.engines {
+			if from == to {
+				continue
+			}
+			c, f := newSPSC[control](256), newHandoverRing(frameSize)
+			to.peerIn[from.index], from.peerOut[to.index] = c, c
+			to.framesIn[from.index], from.framesOut[to.index] = f, f
+		}
+	}
+}
+
+// Addrs returns the addresses the engines use.
+func (s *Stack) Addrs() []netip.Prefix { return s.addrs }
+
 // BindUDP calls h for every datagram to port on any of the stack's
 // addresses, on the engine it arrives on. Bind before Start.
 func (s *Stack) BindUDP(port uint16, h UDPHandler) error {
@@ -122,7 +195,7 @@ func (s *Stack) BindUDP(port uint16, h UDPHandler) error {
 		// One rule per owned address: the kernel keeps the port on its
 		// own addresses.
 		var ids []steering.ID
-		for _, a := range s.cfg.Addrs {
+		for _, a := range s.addrs {
 			id, err := s.steer.Add(steering.Rule{Name: fmt.Sprintf("udp %s:%d", a.Addr(), port), Proto: steering.ProtoUDP,
 				Dst: netip.PrefixFrom(a.Addr(), 32), DstPort: steering.Port(port), Action: steering.Engine})
 			if err != nil {
@@ -137,6 +210,30 @@ func (s *Stack) BindUDP(port uint16, h UDPHandler) error {
 	}
 	for _, e := range s.engines {
 		e.udp[port] = h
+	}
+	return nil
+}
+
+// BindUDPOn is BindUDP with the port's handler on one engine only, the
+// one running queue: datagrams that arrive on other queues are handed
+// over to it (Engine.Handover). A handler that keeps state needs no lock.
+func (s *Stack) BindUDPOn(port uint16, queue int, h UDPHandler) error {
+	var owner *Engine
+	for _, e := range s.engines {
+		if e.queue == queue {
+			owner = e
+		}
+	}
+	if owner == nil {
+		return fmt.Errorf("stack: BindUDPOn %d: %w: no engine runs queue %d", port, ErrConfig, queue)
+	}
+	if err := s.BindUDP(port, h); err != nil {
+		return err
+	}
+	for _, e := range s.engines {
+		if e != owner {
+			e.udp[port] = func(d *Datagram) { d.e.Handover(owner, d.frame) }
+		}
 	}
 	return nil
 }
@@ -204,6 +301,7 @@ func (s *Stack) Counters() Counters {
 			sum[i] += c[i]
 		}
 	}
+	sum[ResolveErrors] += s.resolveErrors.Load()
 	return sum
 }
 
@@ -218,9 +316,8 @@ func (s *Stack) Close() error {
 	s.closed = true
 	s.Stop()
 	errs := []error{s.Wait()}
-	if s.routesDone != nil {
-		close(s.routesDone)
-		<-s.routesWait
+	if s.ctl != nil {
+		s.ctl.stop()
 	}
 	if s.steer != nil {
 		errs = append(errs, s.steer.Close())

@@ -1,0 +1,74 @@
+package stack
+
+// Handover moves a frame from the engine whose queue it arrived on to the
+// engine that owns its flow (a UDP port pinned with BindUDPOn, a TCP
+// connection). Each ordered pair of engines has its own single-producer
+// ring of frame-sized slots: engines share no UMEM, so the frame is
+// copied into the slot, and from there into a frame of the receiving
+// engine's UMEM. Nothing is locked; a full ring drops the frame, counted.
+
+// handed is a handover ring's slot: a frame's bytes.
+type handed struct {
+	n   int
+	buf []byte
+}
+
+// handoverSlots is the depth of each pair's ring.
+const handoverSlots = 256
+
+func newHandoverRing(frameSize int) *spsc[handed] {
+	r := newSPSC[handed](handoverSlots)
+	slab := make([]byte, len(r.slots)*frameSize)
+	for i := range r.slots {
+		r.slots[i].buf = slab[i*frameSize : (i+1)*frameSize : (i+1)*frameSize]
+	}
+	return r
+}
+
+// Handover copies frame (a whole Ethernet frame, as received) to the
+// engine to, which handles it as if it had arrived on its own queue. Call
+// it on e's goroutine, from a handler; the caller keeps (and frees) its
+// frame. It reports false when to's ring from e is full (counted as
+// DropHandoverFull) or when to is e.
+func (e *Engine) Handover(to *Engine, frame []byte) bool {
+	if to == nil || to == e {
+		return false
+	}
+	r := e.framesOut[to.index]
+	slot := r.reserve()
+	if slot == nil || len(frame) > len(slot.buf) {
+		e.counters[DropHandoverFull]++
+		return false
+	}
+	slot.n = copy(slot.buf, frame)
+	r.commit()
+	e.counters[HandoverOut]++
+	return true
+}
+
+// receiveHandovers handles up to budget frames other engines handed to
+// this one; it returns how many.
+func (e *Engine) receiveHandovers(budget int) int {
+	n := 0
+	for _, r := range e.framesIn {
+		if r == nil {
+			continue
+		}
+		for n < budget {
+			slot := r.front()
+			if slot == nil {
+				break
+			}
+			if addr, b, ok := e.frame(); ok {
+				copy(b, slot.buf[:slot.n])
+				e.counters[HandoverIn]++
+				if !e.demux(addr, b[:slot.n]) {
+					e.sock.Frames.Free(addr)
+				}
+			}
+			r.advance()
+			n++
+		}
+	}
+	return n
+}
