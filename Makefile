@@ -4,7 +4,7 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-micro fuzz clean
+.PHONY: all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-micro bench-stack fuzz clean
 
 all: build
 
@@ -53,10 +53,16 @@ generate-check: generate
 
 # Go microbenchmarks, benchstat-friendly (run with -count via BENCHFLAGS).
 BENCHFLAGS ?= -count=5
-bench: bench-micro
+bench: bench-micro bench-stack
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./rings ./umem
 	$(GO) test -run '^$$' -bench Steer -benchtime 31x $(BENCHFLAGS) ./steering
+	$(GO) test -run '^$$' -bench SPSC $(BENCHFLAGS) ./stack
+
+# The engine against the kernel in the lab, alternating within one run:
+# UDP echo and ICMP echo, medians of 7 one-second rounds each.
+bench-stack:
+	$(GO) test -run '^$$' -bench 'UDPEcho|ICMPEcho' -benchtime 7x ./stack
 
 clean:
 	rm -rf bin

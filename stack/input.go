@@ -107,8 +107,7 @@ func (e *Engine) inputIPv4(addr uint64, b []byte, f ether.Frame) bool {
 	}
 	switch h.Protocol() {
 	case ipv4.ProtoICMP:
-		e.inputICMP(b, f, h)
-		return false
+		return e.inputICMP(addr, f, h)
 	case ipv4.ProtoUDP:
 		return e.inputUDP(addr, b, f, h)
 	case ipv4.ProtoTCP:
@@ -120,35 +119,36 @@ func (e *Engine) inputIPv4(addr uint64, b []byte, f ether.Frame) bool {
 	return false
 }
 
-func (e *Engine) inputICMP(b []byte, f ether.Frame, h ipv4.Header) {
+func (e *Engine) inputICMP(addr uint64, f ether.Frame, h ipv4.Header) bool {
 	c := ipv4.ICMP(h.Payload())
 	if err := c.Check(); err != nil {
 		e.counters[DropMalformedICMP]++
-		return
+		return false
 	}
 	if !c.ChecksumValid() {
 		e.counters[DropICMPChecksum]++
-		return
+		return false
 	}
 	if c.Type() != ipv4.ICMPEchoRequest {
 		e.counters[DropICMPType]++
-		return
+		return false
 	}
 	e.counters[ICMPEchoIn]++
-	// The reply goes back to the link-layer source: the peer, or the
-	// router the request came through.
-	addr, out, ok := e.replyFrame(f.Header.Src())
-	if !ok {
-		return
-	}
-	n, err := ipv4.EchoReply(out[ether.HeaderLen:], h, e.cfg.TTL)
+	// The request is turned into its reply in place: addresses swapped,
+	// options dropped, the type and checksums updated. The reply goes back
+	// to the link-layer source: the peer, or the router it came through.
+	out := e.sock.UMEM().Frame(addr)
+	eh := ether.Header(out)
+	eh.SetDst(f.Header.Src())
+	eh.SetSrc(e.mac)
+	n, err := ipv4.EchoReply(out[f.L3:], h, e.cfg.TTL)
 	if err != nil {
 		e.counters[DropTooBig]++
-		e.sock.Frames.Free(addr)
-		return
+		return false
 	}
 	e.counters[ICMPEchoOut]++
-	e.transmit(addr, ether.Pad(out, ether.HeaderLen+n))
+	e.transmit(addr, ether.Pad(out, f.L3+n))
+	return true
 }
 
 func (e *Engine) inputUDP(addr uint64, b []byte, f ether.Frame, h ipv4.Header) bool {

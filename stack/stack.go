@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/fastpathnet/fastpath/ether"
@@ -39,6 +40,7 @@ type Stack struct {
 	ctl           *controlPlane
 	wake          chan struct{}
 	resolveErrors atomic.Uint64
+	stopped       chan struct{} // closed when the first engine stops
 	started       bool
 	closed        bool
 }
@@ -256,12 +258,22 @@ func (s *Stack) Start() error {
 		return errors.New("stack: already started or closed")
 	}
 	s.started = true
+	s.stopped = make(chan struct{})
+	var once sync.Once
 	for _, e := range s.engines {
 		e.running.Store(true)
 		go e.run()
+		go func() {
+			<-e.done
+			once.Do(func() { close(s.stopped) })
+		}()
 	}
 	return nil
 }
+
+// Done is closed when an engine stops, by Stop or on its own (an error:
+// Wait returns it). Nil before Start.
+func (s *Stack) Done() <-chan struct{} { return s.stopped }
 
 // Stop asks every engine to stop after its current round, sending what it
 // has accepted. Wait waits for them.

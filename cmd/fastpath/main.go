@@ -15,6 +15,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal asks for a clean stop; a second one, with the
+		// default handling restored, ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "fastpath:", err)
 		os.Exit(1)

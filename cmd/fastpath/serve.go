@@ -17,6 +17,7 @@ type serveFlags struct {
 	dev      string
 	netns    string
 	addrs    []string
+	shared   bool
 	gw       string
 	routes   bool
 	udpEcho  []int
@@ -31,11 +32,13 @@ type serveFlags struct {
 func newServeCommand() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
-		Use:   "serve --dev IFACE --addr CIDR",
+		Use:   "serve --dev IFACE (--addr CIDR | --shared)",
 		Short: "Run the engine on a device: answer ARP and ping for its addresses, echo UDP",
-		Long: `serve brings the engine up on a device in dedicated mode: it owns the
-addresses given with --addr (the kernel must not hold them), answers ARP and
-ping for them, and echoes UDP (RFC 862) on the --udp-echo ports. Everything
+		Long: `serve brings the engine up on a device. In dedicated mode (--addr) it owns
+addresses the kernel does not hold, answers ARP and ping for them, and echoes
+UDP (RFC 862) on the --udp-echo ports. In shared mode (--shared) it uses the
+kernel's addresses on the device and takes only the --udp-echo ports; ARP and
+ping stay with the kernel, whose routes and neighbours it uses. Everything
 else keeps flowing through the kernel. It prints counters every --interval on
 stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
@@ -44,7 +47,8 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.dev, "dev", "", "device to run on (required)")
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
-	fl.StringSliceVar(&f.addrs, "addr", nil, "address the engine owns, CIDR (repeatable; required)")
+	fl.StringSliceVar(&f.addrs, "addr", nil, "address the engine owns, CIDR (repeatable); with --shared, which of the kernel's to use")
+	fl.BoolVar(&f.shared, "shared", false, "shared mode: use the kernel's addresses, routes and neighbours; take only the --udp-echo ports")
 	fl.StringVar(&f.gw, "gw", "", "gateway for off-link destinations")
 	fl.BoolVar(&f.routes, "import-routes", false, "also route by the kernel's routes through the device, and follow their changes")
 	fl.IntSliceVar(&f.udpEcho, "udp-echo", nil, "UDP port to echo (repeatable)")
@@ -75,8 +79,9 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 		return cfg, fmt.Errorf("--dev is required: the device to run on")
 	}
 	cfg.Device = f.dev
-	if len(f.addrs) == 0 {
-		return cfg, fmt.Errorf("--addr is required: an address for the engine to own, such as 198.18.0.10/24 (one the kernel does not hold)")
+	cfg.Shared = f.shared
+	if len(f.addrs) == 0 && !f.shared {
+		return cfg, fmt.Errorf("--addr is required: an address for the engine to own, such as 198.18.0.10/24 (one the kernel does not hold); or --shared to use the kernel's")
 	}
 	for _, a := range f.addrs {
 		p, err := netip.ParsePrefix(a)
@@ -118,6 +123,7 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 type serveResult struct {
 	Device    string            `json:"device"`
 	Addrs     []string          `json:"addrs"`
+	AddrMode  string            `json:"addr_mode"`
 	Queues    []int             `json:"queues"`
 	Mode      string            `json:"mode"`
 	XDPMode   string            `json:"xdp_mode"`
@@ -159,12 +165,20 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}()
 	stderr := cmd.ErrOrStderr()
 	info := st.Engines()[0].Socket().Info()
-	res := serveResult{Device: f.dev, Addrs: f.addrs, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String()}
-	if !f.json {
-		fmt.Fprintf(stderr, "serving %v on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; ctrl-c stops\n",
-			f.addrs, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho)
+	addrMode := "dedicated"
+	if cfg.Shared {
+		addrMode = "shared"
 	}
-	if q := st.UnservedQueues(); len(q) > 0 {
+	var addrs []string
+	for _, a := range st.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String()}
+	if !f.json {
+		fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; ctrl-c stops\n",
+			addrs, addrMode, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho)
+	}
+	if q := st.UnservedQueues(); len(q) > 0 && !cfg.Shared {
 		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
 			f.dev, q, f.addrs)
 	}
@@ -190,6 +204,8 @@ loop:
 			break loop
 		case <-end:
 			break loop
+		case <-st.Done():
+			break loop // an engine failed: Wait says why
 		case <-tick:
 			c := st.Counters()
 			fmt.Fprintf(stderr, "%6.1fs  rx %d  tx %d  arp in %d out %d  icmp echo %d  udp %d  drops %d\n",

@@ -12,8 +12,23 @@ import (
 )
 
 // TestServe runs `fastpath serve` in a lab namespace while the kernel in
-// the other one sends UDP to its echo port, and reads the JSON summary.
+// the other one sends UDP to its echo port, and reads the JSON summary:
+// in dedicated mode on an address of its own, in shared mode on the
+// kernel's.
 func TestServe(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		dst  net.IP
+		args []string
+	}{
+		{"dedicated", net.IPv4(198, 18, 0, 10), []string{"--addr", "198.18.0.10/24"}},
+		{"shared", net.IPv4(198, 18, 0, 1), []string{"--shared"}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) { testServe(t, tc.mode, tc.dst, tc.args) })
+	}
+}
+
+func testServe(t *testing.T, mode string, dst net.IP, args []string) {
 	l := lab.NewT(t, lab.Options{})
 	const n = 20
 	echoed := make(chan int, 1)
@@ -22,7 +37,7 @@ func TestServe(t *testing.T) {
 		defer func() { echoed <- got }()
 		var c *net.UDPConn
 		if err := l.B.Do(func() (err error) {
-			c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(198, 18, 0, 10), Port: 7})
+			c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: dst, Port: 7})
 			return err
 		}); err != nil {
 			return
@@ -38,8 +53,8 @@ func TestServe(t *testing.T) {
 			}
 		}
 	}()
-	out, errOut, err := run(t, "serve", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
-		"--udp-echo", "7", "--duration", "4s", "--json")
+	out, errOut, err := run(t, append([]string{"serve", "--dev", l.A.Link, "--netns", l.A.Name,
+		"--udp-echo", "7", "--duration", "4s", "--json"}, args...)...)
 	if err != nil {
 		t.Fatalf("serve: %v\n%s", err, errOut)
 	}
@@ -50,7 +65,7 @@ func TestServe(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, out)
 	}
-	if res.Counters["udp_out"] < n || res.Mode != "copy" || res.XDPMode != "native" || res.DurationS < 3.9 {
+	if res.Counters["udp_out"] < n || res.Mode != "copy" || res.XDPMode != "native" || res.DurationS < 3.9 || res.AddrMode != mode {
 		t.Errorf("summary %+v", res)
 	}
 	// The engine and its program are gone after serve returns.
