@@ -132,3 +132,54 @@ func padTo(b []byte) []byte {
 	}
 	return b
 }
+
+// TestIPOptions: datagrams and pings whose IPv4 header carries options
+// (IHL 6: three NOPs and an end of list) are served like any other. The
+// UDP echo keeps the options (the frame is turned around in place); the
+// echo reply drops them.
+func TestIPOptions(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	s := startStack(t, l.A, nil, func(s *Stack) error { return s.BindUDP(7, echo) })
+	send := rawSender(t, l.B)
+	src, dst := l.B.Addr.Addr(), engineAddr.Addr()
+	amac, bmac := ether.Addr(l.A.MAC), ether.Addr(l.B.MAC)
+	withOptions := func(proto uint8, l4 []byte) []byte {
+		b := make([]byte, 14+24+len(l4))
+		ether.Encode(b, amac, bmac, ether.TypeIPv4)
+		ipv4.Encode(b[14:], ipv4.Fields{TTL: 64, Protocol: proto, Src: src, Dst: dst, PayloadLen: len(l4)})
+		copy(b[34:], []byte{1, 1, 1, 0})
+		copy(b[38:], l4)
+		b[14] = 0x46
+		binary.BigEndian.PutUint16(b[16:], uint16(24+len(l4)))
+		ipv4.Header(b[14:]).SetChecksum()
+		return b
+	}
+	sink := listenUDP(t, l.B, 1000)
+	payload := []byte("options are fine")
+	u := make([]byte, 8+len(payload))
+	ipv4.EncodeUDP(u, 1000, 7, len(payload))
+	copy(u[8:], payload)
+	ipv4.UDP(u).SetChecksum(src, dst)
+	send(padTo(withOptions(ipv4.ProtoUDP, u)))
+	sink.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 64)
+	if n, err := sink.Read(buf); err != nil || string(buf[:n]) != string(payload) {
+		t.Fatalf("UDP echo with IP options: %q, %v; counters %v", buf[:n], err, nonZero(s.Counters()))
+	}
+	before, err := l.B.SNMP("Icmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(padTo(withOptions(ipv4.ProtoICMP, icmpEcho(9, 1, []byte("ping with options")))))
+	waitCounters(t, s, "echo reply with IP options", func(c Counters) bool { return c[ICMPEchoOut] == 1 && c.Drops() == 0 })
+	// B's kernel took the reply as a valid echo reply.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		after, _ := l.B.SNMP("Icmp")
+		if after["InEchoReps"] == before["InEchoReps"]+1 && after["InErrors"] == before["InErrors"] && after["InCsumErrors"] == before["InCsumErrors"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's ICMP counters before %v, after %v", before, after)
+		}
+	}
+}
