@@ -9,6 +9,7 @@ import (
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,6 +35,7 @@ type control struct {
 type controlPlane struct {
 	s       *Stack
 	ifindex int
+	ns      netns.NsHandle // the stack's namespace, for (re)subscribing
 	nl      *netlink.Handle
 	routes  chan netlink.RouteUpdate
 	neighs  chan netlink.NeighUpdate
@@ -41,43 +43,96 @@ type controlPlane struct {
 	wait    chan struct{}
 }
 
+// subscriptionBuffer is the receive buffer asked for each netlink
+// subscription: a burst of changes larger than it overflows the socket,
+// which ends the subscription (the control plane then subscribes again,
+// listing what exists, and counts it in SubscriptionsLost).
+const subscriptionBuffer = 4 << 20
+
 // startControl subscribes, in the calling thread's network namespace, to
 // what the stack's mode needs, and starts the control plane.
 func (s *Stack) startControl(ifindex int) error {
+	if !s.cfg.ImportRoutes && !s.cfg.Shared {
+		return nil
+	}
 	c := &controlPlane{s: s, ifindex: ifindex, done: make(chan struct{}), wait: make(chan struct{})}
-	if s.cfg.ImportRoutes || s.cfg.Shared {
-		c.routes = make(chan netlink.RouteUpdate, 256)
-		err := netlink.RouteSubscribeWithOptions(c.routes, c.done, netlink.RouteSubscribeOptions{ListExisting: true})
-		if err != nil {
-			return fmt.Errorf("stack: subscribe to the kernel's routes: %w", err)
+	var err error
+	if c.ns, err = netns.GetFromPath("/proc/thread-self/ns/net"); err != nil {
+		return fmt.Errorf("stack: current network namespace: %w", err)
+	}
+	fail := func(err error) error {
+		close(c.done)
+		c.drain()
+		c.ns.Close()
+		if c.nl != nil {
+			c.nl.Close()
 		}
+		return err
+	}
+	if err := c.subscribeRoutes(); err != nil {
+		return fail(err)
 	}
 	if s.cfg.Shared {
-		var err error
 		if c.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
-			close(c.done)
-			return fmt.Errorf("stack: netlink: %w", err)
+			return fail(fmt.Errorf("stack: netlink: %w", err))
 		}
-		c.neighs = make(chan netlink.NeighUpdate, 256)
-		err = netlink.NeighSubscribeWithOptions(c.neighs, c.done, netlink.NeighSubscribeOptions{ListExisting: true})
-		if err != nil {
-			close(c.done)
-			c.nl.Close()
-			return fmt.Errorf("stack: subscribe to the kernel's neighbours: %w", err)
+		if err := c.subscribeNeighbours(); err != nil {
+			return fail(err)
 		}
-	}
-	if c.routes == nil && c.neighs == nil {
-		return nil
 	}
 	s.ctl = c
 	go c.run()
 	return nil
 }
 
+func (c *controlPlane) subscribeRoutes() error {
+	c.routes = make(chan netlink.RouteUpdate, 256)
+	err := netlink.RouteSubscribeWithOptions(c.routes, c.done, netlink.RouteSubscribeOptions{
+		Namespace: &c.ns, ListExisting: true, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: func(error) {},
+	})
+	if err != nil {
+		c.routes = nil
+		return fmt.Errorf("stack: subscribe to the kernel's routes: %w", err)
+	}
+	return nil
+}
+
+func (c *controlPlane) subscribeNeighbours() error {
+	c.neighs = make(chan netlink.NeighUpdate, 256)
+	err := netlink.NeighSubscribeWithOptions(c.neighs, c.done, netlink.NeighSubscribeOptions{
+		Namespace: &c.ns, ListExisting: true, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: func(error) {},
+	})
+	if err != nil {
+		c.neighs = nil
+		return fmt.Errorf("stack: subscribe to the kernel's neighbours: %w", err)
+	}
+	return nil
+}
+
+// drain empties the subscription channels in the background until the
+// library closes them (it does once done is closed), so that its
+// goroutines, blocked on a full channel, can return.
+func (c *controlPlane) drain() {
+	if ch := c.routes; ch != nil {
+		go func() {
+			for range ch {
+			}
+		}()
+	}
+	if ch := c.neighs; ch != nil {
+		go func() {
+			for range ch {
+			}
+		}()
+	}
+}
+
 // stop ends the control plane and waits for it.
 func (c *controlPlane) stop() {
 	close(c.done)
 	<-c.wait
+	c.drain()
+	c.ns.Close()
 	if c.nl != nil {
 		c.nl.Close()
 	}
@@ -89,7 +144,13 @@ func (c *controlPlane) run() {
 		select {
 		case u, ok := <-c.routes:
 			if !ok {
-				c.routes = nil
+				// The socket overflowed or failed: subscribe again,
+				// listing the routes that exist now.
+				c.s.subscriptionsLost.Add(1)
+				if c.subscribeRoutes() != nil {
+					c.wait2(time.Second)
+					c.subscribeRoutes()
+				}
 				continue
 			}
 			if r, ok := kernelRoute(u.Route, c.ifindex, c.s.cfg.Shared); ok {
@@ -97,7 +158,11 @@ func (c *controlPlane) run() {
 			}
 		case u, ok := <-c.neighs:
 			if !ok {
-				c.neighs = nil
+				c.s.subscriptionsLost.Add(1)
+				if c.subscribeNeighbours() != nil {
+					c.wait2(time.Second)
+					c.subscribeNeighbours()
+				}
 				continue
 			}
 			if ip, mac, ok := kernelNeighbour(u.Neigh, c.ifindex); ok && u.Type == unix.RTM_NEWNEIGH {
@@ -111,18 +176,39 @@ func (c *controlPlane) run() {
 	}
 }
 
-// broadcast hands m to every engine, waiting while an engine's ring is
-// full (engines drain it every poll; a stopped engine's ring is not
-// waited for beyond the stack's stop).
+// wait2 waits for d or the end of the control plane.
+func (c *controlPlane) wait2(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.done:
+	}
+}
+
+// broadcast hands m to every running engine, waiting while an engine's
+// ring is full (engines drain it every poll). An engine that has stopped
+// is skipped, so one that died cannot stall the others' updates.
 func (c *controlPlane) broadcast(m control) {
+	var t *time.Timer
 	for _, e := range c.s.engines {
 		for !e.ctlIn.push(m) {
+			if t == nil {
+				t = time.NewTimer(100 * time.Microsecond)
+				defer t.Stop()
+			} else {
+				t.Reset(100 * time.Microsecond)
+			}
 			select {
 			case <-c.done:
 				return
-			case <-time.After(100 * time.Microsecond):
+			case <-e.done:
+				c.s.updatesDropped.Add(1)
+				goto next
+			case <-t.C:
 			}
 		}
+	next:
 	}
 }
 

@@ -64,6 +64,8 @@ const (
 	ResolveRequests    // neighbours asked of the kernel (shared mode)
 	ResolveUnsent      // requests not passed on: the ring was full
 	ResolveErrors      // the kernel refused a request (stack-wide)
+	SubscriptionsLost  // netlink subscriptions ended and renewed (stack-wide)
+	UpdatesDropped     // route or neighbour updates for a stopped engine (stack-wide)
 
 	NumCounters
 )
@@ -82,6 +84,7 @@ var counterNames = [NumCounters]string{
 	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send", "drop_handover_full",
 	"unreach_limited", "unreach_suppressed", "routes_added", "routes_removed", "routes_refused", "neighbours_shared", "neighbours_unshared", "arp_conflicts",
 	"handover_out", "handover_in", "resolve_requests", "resolve_unsent", "resolve_errors",
+	"subscriptions_lost", "updates_dropped",
 }
 
 func (c Counter) String() string {

@@ -89,6 +89,14 @@ var epoch = time.Now()
 
 func monotonic() int64 { return int64(time.Since(epoch)) }
 
+// epochWall is the wall clock at epoch, in nanoseconds.
+var epochWall = epoch.UnixNano()
+
+// Clock returns the wall-clock time (Unix nanoseconds) of the engine's
+// current round, read once per round: handlers timestamp with it at no
+// cost. Call it on the engine goroutine.
+func (e *Engine) Clock() int64 { return epochWall + e.now }
+
 func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.Addr, owned []netip.Prefix) (*Engine, error) {
 	ac := cfg.ARP
 	// Our own MAC tells our looped-back ARP from a conflict; a random seed
@@ -210,7 +218,7 @@ func (e *Engine) inboxEmpty() bool {
 		return false
 	}
 	for i := range e.peerIn {
-		if e.peerIn[i] != nil && (!e.peerIn[i].empty() || !e.framesIn[i].empty()) {
+		if e.peerIn[i] != nil && !e.peerIn[i].empty() || e.framesIn[i] != nil && !e.framesIn[i].empty() {
 			return false
 		}
 	}

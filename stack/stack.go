@@ -37,12 +37,15 @@ type Stack struct {
 	addrs []netip.Prefix
 	// ctl is the control plane, nil when the mode needs none; wake
 	// carries the engines' tokens to it.
-	ctl           *controlPlane
-	wake          chan struct{}
-	resolveErrors atomic.Uint64
-	stopped       chan struct{} // closed when the first engine stops
-	started       bool
-	closed        bool
+	ctl               *controlPlane
+	wake              chan struct{}
+	resolveErrors     atomic.Uint64
+	subscriptionsLost atomic.Uint64
+	updatesDropped    atomic.Uint64
+	stopped           chan struct{} // closed when the first engine stops
+	handover          bool          // the frame rings between engines exist
+	started           bool
+	closed            bool
 }
 
 // New sets the stack up on cfg.Device in the calling thread's network
@@ -61,7 +64,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	var mac ether.Addr
 	copy(mac[:], lk.Attrs().HardwareAddr)
-	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: max(lk.Attrs().NumRxQueues, 1), wake: make(chan struct{}, 1)}
+	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: max(lk.Attrs().NumRxQueues, 1), wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if s.addrs, err = addresses(lk, &cfg); err != nil {
 		return nil, err
 	}
@@ -160,10 +163,11 @@ func addresses(lk netlink.Link, cfg *Config) ([]netip.Prefix, error) {
 	return cfg.Addrs, nil
 }
 
-// connect builds the rings between every ordered pair of engines.
+// connect builds the message rings between every ordered pair of
+// engines. The frame rings (a megabyte or so each) come with the first
+// use of handover (enableHandover).
 func (s *Stack) connect() {
 	n := len(s.engines)
-	frameSize := int(s.engines[0].sock.UMEM().FrameSize())
 	for _, e := range s.engines {
 		e.wake = s.wake
 		e.peerIn, e.peerOut = make([]*spsc[control], n), make([]*spsc[control], n)
@@ -171,12 +175,28 @@ func (s *Stack) connect() {
 	}
 	for _, to := range s.engines {
 		for _, from := range s.engines {
-			if from == to {
-				continue
+			if from != to {
+				c := newSPSC[control](256)
+				to.peerIn[from.index], from.peerOut[to.index] = c, c
 			}
-			c, f := newSPSC[control](256), newHandoverRing(frameSize)
-			to.peerIn[from.index], from.peerOut[to.index] = c, c
-			to.framesIn[from.index], from.framesOut[to.index] = f, f
+		}
+	}
+}
+
+// enableHandover builds the frame rings between every ordered pair of
+// engines, once. Call it before Start.
+func (s *Stack) enableHandover() {
+	if s.handover || len(s.engines) < 2 {
+		return
+	}
+	s.handover = true
+	frameSize := int(s.engines[0].sock.UMEM().RXCapacity())
+	for _, to := range s.engines {
+		for _, from := range s.engines {
+			if from != to {
+				f := newHandoverRing(frameSize)
+				to.framesIn[from.index], from.framesOut[to.index] = f, f
+			}
 		}
 	}
 }
@@ -232,6 +252,7 @@ func (s *Stack) BindUDPOn(port uint16, queue int, h UDPHandler) error {
 	if err := s.BindUDP(port, h); err != nil {
 		return err
 	}
+	s.enableHandover()
 	for _, e := range s.engines {
 		if e != owner {
 			e.udp[port] = func(d *Datagram) { d.e.Handover(owner, d.frame) }
@@ -258,7 +279,6 @@ func (s *Stack) Start() error {
 		return errors.New("stack: already started or closed")
 	}
 	s.started = true
-	s.stopped = make(chan struct{})
 	var once sync.Once
 	for _, e := range s.engines {
 		e.running.Store(true)
@@ -272,7 +292,7 @@ func (s *Stack) Start() error {
 }
 
 // Done is closed when an engine stops, by Stop or on its own (an error:
-// Wait returns it). Nil before Start.
+// Wait returns it).
 func (s *Stack) Done() <-chan struct{} { return s.stopped }
 
 // Stop asks every engine to stop after its current round, sending what it
@@ -314,6 +334,8 @@ func (s *Stack) Counters() Counters {
 		}
 	}
 	sum[ResolveErrors] += s.resolveErrors.Load()
+	sum[SubscriptionsLost] += s.subscriptionsLost.Load()
+	sum[UpdatesDropped] += s.updatesDropped.Load()
 	return sum
 }
 

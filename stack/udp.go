@@ -43,6 +43,10 @@ var (
 	ErrAddress = errors.New("stack: the source must be one of the engine's addresses and the destination IPv4")
 )
 
+// FrameLen is the length of the frame the datagram came in (Ethernet
+// header to the end, no FCS).
+func (d *Datagram) FrameLen() int { return len(d.frame) }
+
 // Engine returns the engine the datagram arrived on.
 func (d *Datagram) Engine() *Engine { return d.e }
 

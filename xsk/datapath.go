@@ -130,6 +130,22 @@ func (s *Socket) Transmit(descs []rings.Desc) int {
 	return n
 }
 
+// Account is for callers that drive the TX and completion rings
+// themselves (a generator that recycles its own frames instead of going
+// through Frames): it records transmitted descriptors put on the TX ring
+// and completed ones taken off the completion ring, so that Outstanding,
+// NeedsKick and the counters stay right.
+func (s *Socket) Account(transmitted, completed uint32) {
+	s.outstanding += transmitted
+	s.outstanding -= min(completed, s.outstanding)
+	s.counters.Transmitted += uint64(transmitted)
+	s.counters.Completed += uint64(completed)
+}
+
+// CountTXRingFull counts a TX ring without room, for callers that drive
+// the ring themselves (see Account).
+func (s *Socket) CountTXRingFull() { s.counters.TXRingFull++ }
+
 // NeedsKick reports whether the kernel needs a sendto to transmit what is
 // on the TX ring: always in copy mode, where frames are sent from inside
 // the system call (at most the TX budget per call, 32 by default); in
