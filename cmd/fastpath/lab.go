@@ -1,268 +1,200 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"runtime"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/internal/lab"
-	"github.com/fastpathnet/fastpath/ipv4"
-	"github.com/fastpathnet/fastpath/rings"
-	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
 
+type labFlags struct {
+	size               int
+	imix, rate         string
+	count              uint64
+	duration, interval time.Duration
+	queues             int
+	flows              int
+	noStamp            bool
+	sinkIdle           string
+	json               bool
+}
+
 func newLabCommand() *cobra.Command {
+	var f labFlags
 	cmd := &cobra.Command{
 		Use:   "lab",
-		Short: "Build a veth lab in network namespaces and run fastpath in it",
-	}
-	cmd.AddCommand(newLabRunCommand())
-	return cmd
-}
-
-type labRunFlags struct {
-	size     int
-	count    uint64
-	duration time.Duration
-	batch    int
-	json     bool
-}
-
-func newLabRunCommand() *cobra.Command {
-	var f labRunFlags
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Send UDP from an AF_XDP socket in namespace A to the kernel in namespace B, then clean up",
-		Long: `run builds two network namespaces joined by a veth pair, binds an AF_XDP
-socket to queue 0 of A's end, sends UDP frames to a kernel UDP socket in B as
-fast as it can, prints per-second rates on stderr and a summary at the end,
-and removes the namespaces. Nothing outside the lab is touched.`,
+		Short: "Build a throwaway veth lab, run gen -> sink across it, print rates and loss, clean up",
+		Long: `lab builds two network namespaces joined by a veth pair, runs fastpath sink
+on B's end (shared mode: B's kernel address, UDP port 9) and fastpath gen on A's
+end towards it, with stamps, for --duration or --count. It prints the rates
+every second, then what was sent and received, the loss, the reordering and
+the one-way latency, and removes everything (on Ctrl-C too). Nothing outside
+the lab is touched. It is what make run runs.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return labRun(cmd, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return labMain(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&f.size, "size", 64, "Ethernet frame length including the 4-byte FCS, 64 to 1518")
-	fl.Uint64Var(&f.count, "count", 0, "send exactly this many frames (0: until --duration)")
-	fl.DurationVar(&f.duration, "duration", 5*time.Second, "how long to send")
-	fl.IntVar(&f.batch, "batch", 64, "frames per TX batch, 1 to 2048")
+	fl.IntVar(&f.size, "size", 64, "Ethernet frame length with the 4-byte FCS, 64 to 1518")
+	fl.StringVar(&f.imix, "imix", "", "sizes and weights instead of --size, such as 64:7,594:4,1518:1")
+	fl.StringVar(&f.rate, "rate", "0", "packets/s (50k, 1.5M) or bits/s (800Mbps); 0: as fast as possible")
+	fl.Uint64Var(&f.count, "count", 0, "send exactly this many frames (0: for --duration)")
+	fl.DurationVar(&f.duration, "duration", 3*time.Second, "how long to send")
+	fl.IntVar(&f.queues, "queues", 1, "queues on each end of the veth pair, one sender and one sink engine each (1 or 2)")
+	fl.IntVar(&f.flows, "flows", 1, "UDP flows (source ports 1024 and up)")
+	fl.BoolVar(&f.noStamp, "no-stamp", false, "send unstamped frames (no loss or latency figures)")
+	fl.StringVar(&f.sinkIdle, "sink-idle", "busy", "the sink engines' idle policy: busy or adaptive")
+	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	return cmd
 }
 
-// labResult is the summary, also printed with --json.
+// labResult is lab's summary.
 type labResult struct {
-	Kernel        string  `json:"kernel"`
-	Device        string  `json:"device"`
-	Queue         int     `json:"queue"`
-	Mode          string  `json:"mode"`
-	XDPMode       string  `json:"xdp_mode"`
-	FrameSize     int     `json:"frame_size"`
-	SentPackets   uint64  `json:"sent_packets"`
-	SentBytes     uint64  `json:"sent_bytes"`
-	DurationS     float64 `json:"duration_s"`
-	PPS           float64 `json:"pps"`
-	BPS           float64 `json:"bps"`
-	L1BPS         float64 `json:"l1_bps"`
-	KernelRX      uint64  `json:"kernel_received"`
-	KernelDrops   uint64  `json:"kernel_drops"`
-	Kicks         uint64  `json:"kicks"`
-	TXInvalid     uint64  `json:"tx_invalid_descs"`
-	Errors        uint64  `json:"errors"`
-	Interrupted   bool    `json:"interrupted"`
-	ReceiverXDP   string  `json:"receiver"`
-	SenderCores   int     `json:"cores"`
-	LabNamespaces string  `json:"namespaces"`
+	Gen        genResult  `json:"gen"`
+	Sink       sinkResult `json:"sink"`
+	Lost       int64      `json:"lost_packets"`
+	LossRatio  float64    `json:"loss_ratio"`
+	Namespaces string     `json:"namespaces"`
 }
 
-func labRun(cmd *cobra.Command, f labRunFlags) error {
-	if f.size < 64 || f.size > 1518 {
-		return fmt.Errorf("--size %d: use an Ethernet frame length from 64 to 1518 (FCS included)", f.size)
+func labMain(cmd *cobra.Command, f labFlags) error {
+	if f.queues < 1 || f.queues > 2 {
+		return fmt.Errorf("--queues %d: use 1 or 2 (one sender and one sink engine per queue, on this lab's cores)", f.queues)
 	}
-	if f.batch < 1 || f.batch > 2048 {
-		return fmt.Errorf("--batch %d: use 1 to 2048", f.batch)
+	if f.flows < 1 || f.flows > 64511 {
+		return fmt.Errorf("--flows %d: use 1 to 64511", f.flows)
 	}
 	if f.duration <= 0 && f.count == 0 {
 		return errors.New("--duration must be positive unless --count is given")
 	}
+	qs := make([]string, f.queues)
+	for i := range qs {
+		qs[i] = strconv.Itoa(i)
+	}
+	queues := strings.Join(qs, ",")
+	gf := genFlags{
+		queues: queues, size: f.size, imix: f.imix, rate: f.rate, count: f.count, stamp: !f.noStamp,
+		mode: "auto", xdpMode: "none", batch: 64, ring: 2048, frames: 4096, json: f.json,
+		dev: "placeholder", dst: "198.18.0.2:9",
+	}
+	if f.flows > 1 {
+		gf.srcPorts = fmt.Sprintf("1024-%d", 1024+f.flows-1)
+	}
+	gc, err := genConfigOf(gf)
+	if err != nil {
+		return err
+	}
+	sc, err := sinkConfigOf(sinkFlags{dev: "placeholder", port: 9, queues: queues, mode: "auto", xdpMode: "native", idle: f.sinkIdle, json: f.json})
+	if err != nil {
+		return err
+	}
+
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
-	l, err := lab.New(lab.Options{})
+	l, err := lab.New(lab.Options{Queues: f.queues})
 	if err != nil {
-		return fmt.Errorf("%w (the lab needs root: sudo fastpath lab run)", err)
+		if errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("%w (the lab needs root: sudo fastpath lab)", err)
+		}
+		return err
 	}
 	defer l.Close()
-	if err := l.B.AttachPass(); err != nil {
-		return err
-	}
+	sc.stack.Device, sc.netns = l.B.Link, l.B.Name
+	gc.dev, gc.netns = l.A.Link, l.A.Name
+	gc.spec.Dst = netip.AddrPortFrom(l.B.Addr.Addr(), 9)
 
-	// The kernel's UDP socket in B, drained by a goroutine; its counters
-	// come from B's /proc/net/snmp.
-	var conn *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: l.B.Addr.Addr().AsSlice(), Port: 9})
-		return err
-	}); err != nil {
-		return fmt.Errorf("lab: UDP socket in B: %w", err)
+	sink, err := startSink(sc)
+	if err != nil {
+		return fmt.Errorf("lab: sink in B: %w", err)
 	}
-	defer conn.Close()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			if _, err := conn.Read(buf); err != nil {
-				return
-			}
+	sinkDone := false
+	defer func() {
+		if !sinkDone {
+			sink.finish(true)
 		}
 	}()
-	before, err := udpCounters(l.B)
+	g, err := startGen(ctx, gc)
 	if err != nil {
-		return err
-	}
-
-	opts := xsk.DefaultOptions()
-	opts.RXSize = 0
-	var s *xsk.Socket
-	if err := l.A.Do(func() (err error) { s, err = xsk.New(l.A.Link, 0, opts); return err }); err != nil {
-		return err
-	}
-	defer s.Close()
-
-	// Every frame holds the same datagram: write it into each frame once,
-	// then transmit descriptors only (as xdpsock's txonly does).
-	tmpl := udpTemplate(l.A, l.B, f.size-4)
-	u := s.UMEM()
-	for i := uint32(0); i < u.FrameCount(); i++ {
-		copy(u.Frame(uint64(i)*uint64(u.FrameSize())), tmpl)
-	}
-
-	info := s.Info()
-	res := labResult{
-		Kernel: kernelRelease(), Device: "A/" + info.Device, Queue: info.Queue, Mode: info.Mode.String(),
-		XDPMode: "none (TX only)", FrameSize: f.size, ReceiverXDP: "B: native XDP_PASS (veth fast path)",
-		SenderCores: 1, LabNamespaces: l.A.Name + " " + l.B.Name,
+		return fmt.Errorf("lab: gen in A: %w", err)
 	}
 	if !f.json {
-		fmt.Fprintf(stderr, "lab %s <-> %s; AF_XDP socket on A/%s queue %d, %s mode; %d-byte frames to %s:9\n",
-			l.A.Name, l.B.Name, info.Device, info.Queue, info.Mode, f.size, l.B.Addr.Addr())
+		fmt.Fprintf(stderr, "lab %s <-> %s: gen on A/%s queues %v (%s AF_XDP) -> sink on B/%s UDP :9 (%s XDP, %s AF_XDP), sizes %s, rate %s\n",
+			l.A.Name, l.B.Name, l.A.Link, g.res.Queues, g.res.Mode, l.B.Link, sink.st.Steering().Mode(),
+			sink.st.Engines()[0].Socket().Info().Mode, g.res.Sizes, g.res.Rate)
 	}
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	descs := make([]rings.Desc, f.batch)
-	addrs := make([]uint64, f.batch)
-	frameLen := uint32(len(tmpl))
-	start := time.Now()
-	end := start.Add(f.duration)
-	nextTick, lastSent, lastRX := start.Add(time.Second), uint64(0), before.InDatagrams
-	var sent uint64
-	done := ctx.Done()
-loop:
-	for iter := 0; ; iter++ {
-		s.Complete()
-		want := uint64(f.batch)
-		if f.count > 0 {
-			want = min(want, f.count-sent)
-		}
-		n := s.Frames.AllocN(addrs[:want])
-		for i := 0; i < n; i++ {
-			descs[i] = rings.Desc{Addr: addrs[i], Len: frameLen}
-		}
-		put := s.Transmit(descs[:n])
-		s.Frames.FreeN(addrs[put:n])
-		sent += uint64(put)
-		s.KickTX()
-		if f.count > 0 && sent >= f.count {
-			break
-		}
-		if iter%64 != 0 {
-			continue
-		}
-		select {
-		case <-done:
-			res.Interrupted = true
-			break loop
-		default:
-		}
-		now := time.Now()
-		if f.count == 0 && now.After(end) {
-			break
-		}
-		if now.After(nextTick) {
-			c, _ := udpCounters(l.B)
-			if !f.json {
-				fmt.Fprintf(stderr, "%6.1fs  tx %9.0f pps  kernel rx %9.0f pps  kicks %d\n",
-					now.Sub(start).Seconds(), float64(sent-lastSent), float64(c.InDatagrams-lastRX), s.Counters().Kicks)
-			}
-			lastSent, lastRX = sent, c.InDatagrams
-			nextTick = nextTick.Add(time.Second)
-		}
-	}
-	elapsed := time.Since(start)
-	// Drain: every transmitted frame completes (kicking, as copy mode needs).
-	for deadline := time.Now().Add(2 * time.Second); s.Outstanding() > 0 && time.Now().Before(deadline); {
-		s.KickTX()
-		s.Complete()
-	}
-	time.Sleep(50 * time.Millisecond) // let B's softirq finish delivering
-	after, err := udpCounters(l.B)
-	if err != nil {
+	interrupted := labLoop(ctx, g, sink, f, stderr)
+	gr, gerr := g.finish(interrupted)
+	// Frames in flight reach the sink within microseconds; give it a
+	// moment before stopping it.
+	time.Sleep(200 * time.Millisecond)
+	sinkDone = true
+	sr, serr := sink.finish(interrupted)
+	if err := errors.Join(gerr, serr); err != nil {
 		return err
 	}
-	st, err := s.Stats()
-	if err != nil {
-		return err
+	res := labResult{Gen: gr, Sink: sr, Namespaces: l.A.Name + " " + l.B.Name}
+	res.Lost = int64(gr.Completed) - int64(sr.Packets)
+	if gr.Completed > 0 {
+		res.LossRatio = float64(res.Lost) / float64(gr.Completed)
 	}
-	res.SentPackets = st.Completed
-	res.SentBytes = st.Completed * uint64(frameLen)
-	res.DurationS = elapsed.Seconds()
-	res.PPS = float64(res.SentPackets) / res.DurationS
-	res.BPS = float64(res.SentBytes+4*res.SentPackets) * 8 / res.DurationS
-	res.L1BPS = res.BPS + float64(res.SentPackets)*20*8/res.DurationS
-	res.KernelRX = after.InDatagrams - before.InDatagrams
-	// InErrors includes RcvbufErrors and InCsumErrors.
-	res.KernelDrops = after.InErrors - before.InErrors
-	res.Kicks = st.Kicks
-	res.TXInvalid = st.TXInvalidDescs
-	res.Errors = st.KickErrors + st.TXInvalidDescs + after.InCsumErrors - before.InCsumErrors
 	if f.json {
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 	}
-	fmt.Fprintf(stderr, "sent %d frames of %d bytes in %.2fs: %.3f Mpps, %.1f Mbit/s (L1 %.1f Mbit/s)\n",
-		res.SentPackets, f.size, res.DurationS, res.PPS/1e6, res.BPS/1e6, res.L1BPS/1e6)
-	fmt.Fprintf(stderr, "kernel UDP socket in B received %d (%.1f%%), dropped %d; %d kicks, %d errors\n",
-		res.KernelRX, 100*float64(res.KernelRX)/float64(max(res.SentPackets, 1)), res.KernelDrops, res.Kicks, res.Errors)
-	fmt.Fprintf(stderr, "kernel %s, veth copy-mode AF_XDP, 1 queue, 1 sender core; lab removed\n", res.Kernel)
+	fmt.Fprintf(stderr, "gen:  sent %d frames in %.2fs: %s\n", gr.SentPackets, gr.DurationS,
+		rateLine(gr.SentPackets, gr.SentBytes, time.Duration(gr.DurationS*float64(time.Second))))
+	fmt.Fprint(stderr, "sink: ")
+	printSink(stderr, sr)
+	fmt.Fprintf(stderr, "lost %d of %d (%.3f%%); kernel %s, veth, %s AF_XDP, %d queue(s), one sender core per queue; lab removed\n",
+		res.Lost, gr.Completed, 100*res.LossRatio, gr.Kernel, gr.Mode, f.queues)
 	return nil
 }
 
-// udpTemplate returns an Ethernet/IPv4/UDP frame of n bytes (FCS not
-// included) from a to b's port 9, with both checksums.
-func udpTemplate(a, b *lab.Host, n int) []byte {
-	fr := make([]byte, n)
-	ether.Encode(fr, ether.Addr(b.MAC), ether.Addr(a.MAC), ether.TypeIPv4)
-	payload := n - ether.HeaderLen - ipv4.HeaderLen - ipv4.UDPHeaderLen
-	h, _ := ipv4.Encode(fr[ether.HeaderLen:], ipv4.Fields{DontFragment: true, TTL: 64, Protocol: ipv4.ProtoUDP,
-		Src: a.Addr.Addr(), Dst: b.Addr.Addr(), PayloadLen: ipv4.UDPHeaderLen + payload})
-	u, _ := ipv4.EncodeUDP(h[ipv4.HeaderLen:], 1024, 9, payload)
-	copy(u[ipv4.UDPHeaderLen:], "fastpath lab")
-	u.SetChecksum(h.Src(), h.Dst())
-	return fr
-}
-
-type udpStats struct{ InDatagrams, InErrors, RcvbufErrors, InCsumErrors uint64 }
-
-// udpCounters reads the Udp counters of h's namespace.
-func udpCounters(h *lab.Host) (udpStats, error) {
-	m, err := h.SNMP("Udp")
-	if err != nil {
-		return udpStats{}, err
+// labLoop prints both ends' live stats until gen finishes (its count), the
+// duration ends, or ctx is cancelled (reported as interrupted).
+func labLoop(ctx context.Context, g *genRun, s *sinkRun, f labFlags, w io.Writer) bool {
+	var end <-chan time.Time
+	if f.count == 0 {
+		end = time.After(f.duration)
 	}
-	return udpStats{InDatagrams: m["InDatagrams"], InErrors: m["InErrors"], RcvbufErrors: m["RcvbufErrors"], InCsumErrors: m["InCsumErrors"]}, nil
+	var tick <-chan time.Time
+	if f.interval > 0 && !f.json {
+		t := time.NewTicker(f.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	finished := g.finished()
+	var lastG, lastN, lastB uint64
+	var lastGB uint64
+	lastT := g.start
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-end:
+			return false
+		case <-finished:
+			return false
+		case <-s.st.Done():
+			return false
+		case now := <-tick:
+			st := g.stats()
+			n, b := s.pubN.Load(), s.pubBytes.Load()
+			d := now.Sub(lastT)
+			fmt.Fprintf(w, "%6.1fs  gen %s | sink %s  lost %d\n", now.Sub(g.start).Seconds(),
+				rateLine(st.Sent-lastG, st.Bytes-lastGB, d), rateLine(n-lastN, b-lastB, d), s.pubLost.Load())
+			lastG, lastGB, lastN, lastB, lastT = st.Sent, st.Bytes, n, b, now
+		}
+	}
 }
 
 func kernelRelease() string {

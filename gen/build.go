@@ -1,0 +1,210 @@
+package gen
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+
+	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/ipv4"
+)
+
+// template is the 42-byte header of one frame size, for the base flow
+// (the first source address and ports), with both checksums computed
+// over an all-zero payload.
+type template struct {
+	hdr  [HeaderLen]byte
+	len  int // frame length without FCS
+	bits uint64
+}
+
+// Builder writes frames for a Spec: it picks each frame's size (in IMIX
+// order) and flow, writes its header from the size's template, and
+// adjusts the checksums for the flow's fields and the stamp. A Builder
+// belongs to one sender; Next does not allocate.
+type Builder struct {
+	spec      Spec
+	templates []template
+	pattern   []uint8 // template index of each frame, IMIX order
+	pos       int
+	// Flow variation: the number of values of each varied field and the
+	// flows cycled through.
+	nIPs, nSrcPorts, nDstPorts uint64
+	flows                      uint64
+	flow                       uint64 // next flow, in order
+	rng                        uint64 // xorshift state, Random
+	srcIP                      uint32
+	stream                     uint8
+	seq                        uint64
+}
+
+// NewBuilder compiles spec for the sender of stream (its queue's index;
+// it is stamped into each frame).
+func NewBuilder(spec Spec, stream int) (*Builder, error) {
+	if err := spec.check(); err != nil {
+		return nil, err
+	}
+	b := &Builder{spec: spec, stream: uint8(stream), nIPs: 1, nSrcPorts: 1, nDstPorts: 1}
+	b.srcIP = binary.BigEndian.Uint32(spec.Src.Addr().AsSlice())
+	if spec.SrcIPs.Lo.IsValid() {
+		lo := binary.BigEndian.Uint32(spec.SrcIPs.Lo.AsSlice())
+		hi := binary.BigEndian.Uint32(spec.SrcIPs.Hi.AsSlice())
+		b.srcIP, b.nIPs = lo, uint64(hi-lo)+1
+	}
+	src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, b.srcIP))), spec.Src.Port())
+	sport, dport := spec.Src.Port(), spec.Dst.Port()
+	if spec.SrcPorts.Hi > spec.SrcPorts.Lo || spec.SrcPorts.Lo != 0 {
+		sport, b.nSrcPorts = spec.SrcPorts.Lo, uint64(spec.SrcPorts.Hi-spec.SrcPorts.Lo)+1
+	}
+	if spec.DstPorts.Hi > spec.DstPorts.Lo || spec.DstPorts.Lo != 0 {
+		dport, b.nDstPorts = spec.DstPorts.Lo, uint64(spec.DstPorts.Hi-spec.DstPorts.Lo)+1
+	}
+	b.spec.Src = netip.AddrPortFrom(src.Addr(), sport)
+	b.spec.Dst = netip.AddrPortFrom(spec.Dst.Addr(), dport)
+	b.flows = b.nIPs * b.nSrcPorts * b.nDstPorts
+	if spec.Flows > 0 && uint64(spec.Flows) < b.flows {
+		b.flows = uint64(spec.Flows)
+	}
+	b.rng = spec.Seed | 1
+	for _, sw := range spec.Sizes {
+		t, err := b.template(sw.Size - FCSLen)
+		if err != nil {
+			return nil, err
+		}
+		b.templates = append(b.templates, t)
+	}
+	b.pattern = interleave(spec.Sizes)
+	return b, nil
+}
+
+func (b *Builder) template(n int) (template, error) {
+	var buf [2048]byte
+	frame := buf[:n]
+	ether.Encode(frame, b.spec.DstMAC, b.spec.SrcMAC, ether.TypeIPv4)
+	h, err := ipv4.Encode(frame[ether.HeaderLen:], ipv4.Fields{
+		TTL: b.spec.TTL, DontFragment: true, Protocol: ipv4.ProtoUDP,
+		Src: b.spec.Src.Addr(), Dst: b.spec.Dst.Addr(), PayloadLen: n - ether.HeaderLen - ipv4.HeaderLen,
+	})
+	if err != nil {
+		return template{}, err
+	}
+	u, err := ipv4.EncodeUDP(frame[ether.HeaderLen+ipv4.HeaderLen:], b.spec.Src.Port(), b.spec.Dst.Port(), n-HeaderLen)
+	if err != nil {
+		return template{}, err
+	}
+	if !b.spec.NoUDPChecksum {
+		u.SetChecksum(h.Src(), h.Dst())
+	}
+	t := template{len: n, bits: uint64(n+FCSLen+L1Overhead) * 8}
+	copy(t.hdr[:], frame)
+	return t, nil
+}
+
+// interleave spreads the sizes over one period by smooth weighted round
+// robin: 64:7,594:4,1518:1 gives no run of one size longer than needed.
+func interleave(sizes []SizeWeight) []uint8 {
+	total := 0
+	for _, s := range sizes {
+		total += s.Weight
+	}
+	cur := make([]int, len(sizes))
+	out := make([]uint8, 0, total)
+	for range total {
+		best := 0
+		for i, s := range sizes {
+			cur[i] += s.Weight
+			if cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= total
+		out = append(out, uint8(best))
+	}
+	return out
+}
+
+// Flows is the number of distinct flows the builder cycles through.
+func (b *Builder) Flows() uint64 { return b.flows }
+
+// NextLen returns the length (without FCS) and the L1 bits of the frame
+// Next will build, so that a rate limiter can decide before it is built.
+func (b *Builder) NextLen() (int, uint64) {
+	t := &b.templates[b.pattern[b.pos]]
+	return t.len, t.bits
+}
+
+// Next builds the next frame into frame (at least its length long, its
+// payload all zero but for the stamp area Next itself writes) and
+// returns its length without FCS. now is the send time stamped, in
+// nanoseconds of the wall clock.
+func (b *Builder) Next(frame []byte, now int64) int {
+	t := &b.templates[b.pattern[b.pos]]
+	if b.pos++; b.pos == len(b.pattern) {
+		b.pos = 0
+	}
+	copy(frame[:HeaderLen], t.hdr[:])
+	var f uint64
+	if b.spec.Random {
+		b.rng ^= b.rng << 13
+		b.rng ^= b.rng >> 7
+		b.rng ^= b.rng << 17
+		f, _ = bits.Mul64(b.rng, b.flows) // unbiased enough, no division
+	} else {
+		f = b.flow
+		if b.flow++; b.flow == b.flows {
+			b.flow = 0
+		}
+	}
+	// Mixed radix: destination port fastest, then source port, then
+	// source address.
+	dp := uint16(f % b.nDstPorts)
+	f /= b.nDstPorts
+	sp := uint16(f % b.nSrcPorts)
+	ip := uint32(f / b.nSrcPorts)
+	// Sums of the words added (the base flow's words are subtracted by
+	// adding their complement; RFC 1624 eqn. 3).
+	var ipSum, udpSum uint64
+	if ip != 0 {
+		old, nw := b.srcIP, b.srcIP+ip
+		binary.BigEndian.PutUint32(frame[26:30], nw)
+		d := uint64(^uint16(old>>16)) + uint64(^uint16(old)) + uint64(uint16(nw>>16)) + uint64(uint16(nw))
+		ipSum += d
+		udpSum += d
+	}
+	if sp != 0 {
+		old := b.spec.Src.Port()
+		binary.BigEndian.PutUint16(frame[34:36], old+sp)
+		udpSum += uint64(^old) + uint64(old+sp)
+	}
+	if dp != 0 {
+		old := b.spec.Dst.Port()
+		binary.BigEndian.PutUint16(frame[36:38], old+dp)
+		udpSum += uint64(^old) + uint64(old+dp)
+	}
+	if b.spec.Stamp {
+		s := frame[HeaderLen : HeaderLen+StampLen]
+		PutStamp(s, b.stream, b.seq, now)
+		udpSum += ipv4.Sum(s, 0)
+	}
+	b.seq++
+	if ipSum != 0 {
+		adjust(frame[24:26], ipSum)
+	}
+	if udpSum != 0 && !b.spec.NoUDPChecksum {
+		adjust(frame[40:42], udpSum)
+		if frame[40] == 0 && frame[41] == 0 {
+			frame[40], frame[41] = 0xff, 0xff // RFC 768: 0 means none
+		}
+	}
+	return t.len
+}
+
+// adjust applies the word sum add to the checksum at c (RFC 1624:
+// HC' = ~(~HC + sum)).
+func adjust(c []byte, add uint64) {
+	hc := binary.BigEndian.Uint16(c)
+	binary.BigEndian.PutUint16(c, ^ipv4.Fold(uint64(^hc)+add))
+}
+
+// Sent is the number of frames built so far: the next sequence number.
+func (b *Builder) Sent() uint64 { return b.seq }

@@ -1,0 +1,215 @@
+// Package gen is fastpath's traffic generator: it builds UDP/IPv4 frames
+// from a template, varies their flows and sizes, stamps them with a
+// sequence number and a send time, and drives AF_XDP TX rings at a chosen
+// rate or as fast as they go. Its receive side (Tracker) counts what a
+// sink gets: loss, duplicates, reordering and one-way latency.
+//
+// Frames are built in place in frames the sender owns for the whole run:
+// a frame's payload is written once, and each send rewrites only its
+// 42-byte header and its stamp, with the checksums updated incrementally
+// (RFC 1624), never recomputed.
+package gen
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/fastpathnet/fastpath/ether"
+)
+
+// ErrSpec reports a Spec field out of range.
+var ErrSpec = errors.New("invalid traffic spec")
+
+// Frame sizes count the Ethernet frame with its 4-byte FCS, as pktgen,
+// xdpsock and TRex do: a 64-byte frame is 60 bytes handed to the NIC.
+const (
+	FCSLen  = 4
+	MinSize = 64
+	// HeaderLen is Ethernet, IPv4 and UDP: what each send rewrites.
+	HeaderLen = ether.HeaderLen + 20 + 8
+	// L1Overhead is the preamble, start delimiter and inter-frame gap
+	// each frame costs on the wire beyond its bytes.
+	L1Overhead = 20
+)
+
+// SizeWeight is one size of an IMIX and its share.
+type SizeWeight struct {
+	Size   int // frame length with FCS
+	Weight int
+}
+
+// Range is an inclusive range of ports or addresses; Lo == Hi is one
+// value.
+type Range[T any] struct{ Lo, Hi T }
+
+// Spec describes the traffic one generator sends.
+type Spec struct {
+	SrcMAC, DstMAC ether.Addr
+	// Src and Dst are the first source and destination; SrcIPs,
+	// SrcPorts and DstPorts, when set (Hi above Lo), vary them.
+	Src, Dst netip.AddrPort
+	SrcIPs   Range[netip.Addr]
+	SrcPorts Range[uint16]
+	DstPorts Range[uint16]
+	// Flows caps the distinct flows (combinations of the varied fields)
+	// cycled through; 0: all combinations.
+	Flows int
+	// Random picks each frame's flow at random instead of in order.
+	Random bool
+	Seed   uint64
+	// Sizes are the frame sizes (with FCS) and their weights: one entry
+	// for a fixed size, several for an IMIX. Default 64.
+	Sizes []SizeWeight
+	// Stamp writes a stream number, a sequence number and a send time
+	// into each payload (see Stamp).
+	Stamp bool
+	// NoUDPChecksum sends 0 (no checksum) in the UDP header.
+	NoUDPChecksum bool
+	TTL           uint8
+	// MaxSize is the largest frame (with FCS) the device takes; 0: 1518.
+	MaxSize int
+}
+
+func (s *Spec) check() error {
+	if !s.Src.Addr().Is4() || !s.Dst.Addr().Is4() {
+		return fmt.Errorf("gen: source %v, destination %v: %w: IPv4 only", s.Src, s.Dst, ErrSpec)
+	}
+	if len(s.Sizes) == 0 {
+		s.Sizes = []SizeWeight{{Size: MinSize, Weight: 1}}
+	}
+	if s.MaxSize == 0 {
+		s.MaxSize = 1518
+	}
+	total := 0
+	for _, sw := range s.Sizes {
+		if sw.Size < MinSize || sw.Size > s.MaxSize {
+			return fmt.Errorf("gen: frame size %d: %w: %d to %d bytes with the FCS", sw.Size, ErrSpec, MinSize, s.MaxSize)
+		}
+		if sw.Weight < 1 {
+			return fmt.Errorf("gen: frame size %d: %w: weight %d, use 1 or more", sw.Size, ErrSpec, sw.Weight)
+		}
+		total += sw.Weight
+	}
+	if total > 4096 {
+		return fmt.Errorf("gen: %w: IMIX weights add up to %d; keep them at 4096 or less", ErrSpec, total)
+	}
+	if s.SrcIPs.Lo.IsValid() {
+		if !s.SrcIPs.Lo.Is4() || !s.SrcIPs.Hi.Is4() || s.SrcIPs.Hi.Less(s.SrcIPs.Lo) {
+			return fmt.Errorf("gen: source addresses %v-%v: %w: an IPv4 range, low to high", s.SrcIPs.Lo, s.SrcIPs.Hi, ErrSpec)
+		}
+	}
+	if s.SrcPorts.Hi < s.SrcPorts.Lo || s.DstPorts.Hi < s.DstPorts.Lo {
+		return fmt.Errorf("gen: %w: port ranges go low to high", ErrSpec)
+	}
+	if s.Flows < 0 {
+		return fmt.Errorf("gen: %w: %d flows", ErrSpec, s.Flows)
+	}
+	if s.TTL == 0 {
+		s.TTL = 64
+	}
+	return nil
+}
+
+// ParseRate parses a rate: packets per second ("500", "50k", "1.5M") or
+// bits per second on the wire ("800Mbps", "10Gbps", "2.5gbit"). Zero
+// means as fast as possible.
+func ParseRate(s string) (Rate, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	bits := false
+	for _, suf := range []string{"bps", "bit/s", "bits", "bit"} {
+		if strings.HasSuffix(t, suf) {
+			t, bits = strings.TrimSuffix(t, suf), true
+			break
+		}
+	}
+	t = strings.TrimSuffix(t, "pps")
+	mult := 1.0
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k':
+			mult, t = 1e3, t[:n-1]
+		case 'm':
+			mult, t = 1e6, t[:n-1]
+		case 'g':
+			mult, t = 1e9, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || v*mult > 1e13 || v != v {
+		return Rate{}, fmt.Errorf("rate %q: use packets per second such as 500, 50k or 1.5M, or bits per second such as 800Mbps or 10Gbps", s)
+	}
+	return Rate{Value: v * mult, Bits: bits}, nil
+}
+
+// Rate is a packet rate, or a bit rate counted on the wire (L1: the frame,
+// its FCS, and the 20 bytes of preamble and gap), so that 10Gbps is a 10G
+// link's line rate at any frame size.
+type Rate struct {
+	Value float64
+	Bits  bool
+}
+
+func (r Rate) String() string {
+	switch {
+	case r.Value == 0:
+		return "max"
+	case r.Bits:
+		return strconv.FormatFloat(r.Value, 'g', -1, 64) + " bit/s (L1)"
+	}
+	return strconv.FormatFloat(r.Value, 'g', -1, 64) + " pps"
+}
+
+// Split divides the rate among n senders.
+func (r Rate) Split(n int) Rate { return Rate{Value: r.Value / float64(n), Bits: r.Bits} }
+
+// ParseIMIX parses sizes and weights, "64:7,594:4,1518:1"; a bare size
+// has weight 1.
+func ParseIMIX(s string) ([]SizeWeight, error) {
+	var out []SizeWeight
+	for _, part := range strings.Split(s, ",") {
+		size, weight, found := strings.Cut(strings.TrimSpace(part), ":")
+		sw := SizeWeight{Weight: 1}
+		var err error
+		if sw.Size, err = strconv.Atoi(size); err != nil {
+			return nil, fmt.Errorf("imix %q: use size:weight pairs such as 64:7,594:4,1518:1", s)
+		}
+		if found {
+			if sw.Weight, err = strconv.Atoi(weight); err != nil || sw.Weight < 1 {
+				return nil, fmt.Errorf("imix %q: weights are whole numbers of 1 or more, as in 64:7,594:4,1518:1", s)
+			}
+		}
+		out = append(out, sw)
+	}
+	return out, nil
+}
+
+// ParsePortRange parses "A-B" or "A".
+func ParsePortRange(s string) (Range[uint16], error) {
+	lo, hi, found := strings.Cut(s, "-")
+	if !found {
+		hi = lo
+	}
+	a, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	b, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if err1 != nil || err2 != nil || b < a {
+		return Range[uint16]{}, fmt.Errorf("port range %q: use A-B with 0 <= A <= B <= 65535, such as 1024-2047", s)
+	}
+	return Range[uint16]{uint16(a), uint16(b)}, nil
+}
+
+// ParseAddrRange parses "A-B" or "A" (IPv4).
+func ParseAddrRange(s string) (Range[netip.Addr], error) {
+	lo, hi, found := strings.Cut(s, "-")
+	if !found {
+		hi = lo
+	}
+	a, err1 := netip.ParseAddr(strings.TrimSpace(lo))
+	b, err2 := netip.ParseAddr(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || !a.Is4() || !b.Is4() || b.Less(a) {
+		return Range[netip.Addr]{}, fmt.Errorf("address range %q: use A-B of IPv4 addresses, low to high, such as 198.18.0.1-198.18.0.254", s)
+	}
+	return Range[netip.Addr]{a, b}, nil
+}
