@@ -1,0 +1,498 @@
+// Command bench measures fastpath against its peers side by side in a
+// veth lab it builds and removes itself: a C program on libxdp's xsk.h
+// (bench/c), asavie/xdp v0.3.3 (bench/asavie), and the kernel's UDP
+// sockets (sendmmsg, recvmmsg). Every system runs on the same topology in
+// the same run, the order rotating each round, and the report gives
+// medians and the ratio of fastpath to each peer, as a Markdown table, a
+// JSON file and a plot of packets per second by frame size.
+//
+//	make bench                      # builds everything, then:
+//	go run ./bench -out bench/results/$(date +%F)
+//
+// txonly: the system sends from A as fast as it can; B drops every frame in
+// XDP (fastpath's steering program, default action drop) and counts it, so
+// the figure is what arrived at the far end. rxdrop: fastpath's txonly
+// sends from A; the system receives in B and drops. Senders run on core 0,
+// receivers on core 1.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/fastpathnet/fastpath/bpf"
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/steering"
+	"golang.org/x/sys/unix"
+)
+
+type options struct {
+	sizes    []int
+	reps     int
+	duration time.Duration
+	systems  []string
+	modes    []string
+	bin      string
+	out      string
+}
+
+// sample is one measurement.
+type sample struct {
+	Mode   string  `json:"mode"`
+	System string  `json:"system"`
+	Size   int     `json:"size"`
+	Round  int     `json:"round"`
+	PPS    float64 `json:"pps"` // at the far end for txonly, at the receiver for rxdrop
+	// SenderPPS is what the sender reported (txonly), for the record.
+	SenderPPS float64 `json:"sender_pps,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// environment says what the figures were measured on.
+type environment struct {
+	Date     string `json:"date"`
+	Kernel   string `json:"kernel"`
+	CPU      string `json:"cpu"`
+	CPUs     int    `json:"cpus"`
+	Topology string `json:"topology"`
+	Mode     string `json:"mode"`
+	Pinning  string `json:"pinning"`
+	Duration string `json:"duration_per_sample"`
+	Rounds   int    `json:"rounds"`
+}
+
+func main() {
+	var o options
+	var sizes, systems, modes string
+	flag.StringVar(&sizes, "sizes", "64,128,256,512,1024,1518", "frame sizes with FCS")
+	flag.IntVar(&o.reps, "rounds", 3, "rounds: every system once per size each round, in rotating order")
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each sample")
+	flag.StringVar(&systems, "systems", "fastpath,c,asavie,kernel", "systems to measure")
+	flag.StringVar(&modes, "modes", "txonly,rxdrop", "modes to measure")
+	flag.StringVar(&o.bin, "bin", "bin", "directory holding fastpath, xskref and asavie")
+	flag.StringVar(&o.out, "out", "", "directory for results.md, results.json and the plots (default: print only)")
+	flag.Parse()
+	for _, s := range strings.Split(sizes, ",") {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 64 || v > 1518 {
+			fatal(fmt.Errorf("-sizes %q: frame sizes from 64 to 1518", sizes))
+		}
+		o.sizes = append(o.sizes, v)
+	}
+	o.systems, o.modes = strings.Split(systems, ","), strings.Split(modes, ",")
+	if err := run(o); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+// bench is a run: the lab and what it measures with.
+type bench struct {
+	o     options
+	l     *lab.Lab
+	bmac  string
+	amac  string
+	links []io.Closer
+}
+
+func run(o options) error {
+	need := []string{"fastpath"}
+	if slices.Contains(o.systems, "c") {
+		need = append(need, "xskref")
+	}
+	if slices.Contains(o.systems, "asavie") {
+		need = append(need, "asavie")
+	}
+	for _, name := range need {
+		if _, err := os.Stat(filepath.Join(o.bin, name)); err != nil {
+			return fmt.Errorf("%w: build them first (make bench)", err)
+		}
+	}
+	l, err := lab.New(lab.Options{})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	b := &bench{o: o, l: l, amac: macString(l.A.MAC), bmac: macString(l.B.MAC)}
+	env := environment{
+		Date: time.Now().UTC().Format("2006-01-02"), Kernel: release(), CPU: cpuModel(), CPUs: runtime.NumCPU(),
+		Topology: "two network namespaces joined by one veth pair, one queue",
+		Mode:     "AF_XDP copy mode (veth has no zero-copy), native XDP",
+		Pinning:  "sender on core 0, receiver on core 1",
+		Duration: o.duration.String(), Rounds: o.reps,
+	}
+	var samples []sample
+	for _, mode := range o.modes {
+		for _, size := range o.sizes {
+			for r := 0; r < o.reps; r++ {
+				// Rotate the order each round: no system always goes first.
+				order := slices.Clone(o.systems)
+				for range r % len(order) {
+					order = append(order[1:], order[0])
+				}
+				for _, sys := range order {
+					s := sample{Mode: mode, System: sys, Size: size, Round: r}
+					var err error
+					if mode == "txonly" {
+						s.PPS, s.SenderPPS, err = b.txonly(sys, size)
+					} else {
+						s.PPS, err = b.rxdrop(sys, size)
+					}
+					if err != nil {
+						s.Error = err.Error()
+					}
+					fmt.Fprintf(os.Stderr, "%-6s %-8s %4d B round %d: %10.0f pps %s\n", mode, sys, size, r, s.PPS, s.Error)
+					samples = append(samples, s)
+				}
+			}
+		}
+	}
+	rep := report(env, o, samples)
+	fmt.Print(rep.markdown)
+	if o.out == "" {
+		return nil
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(struct {
+		Environment environment `json:"environment"`
+		Medians     []median    `json:"medians"`
+		Samples     []sample    `json:"samples"`
+	}{env, rep.medians, samples}, "", "  ")
+	if err := os.WriteFile(filepath.Join(o.out, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "results.md"), []byte(rep.markdown), 0o644); err != nil {
+		return err
+	}
+	for _, mode := range o.modes {
+		if err := drawPlot(filepath.Join(o.out, mode+".png"), mode, env, o, rep.medians); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// command runs a peer program in host h's namespace and decodes the JSON
+// object it prints last.
+func (b *bench) command(ctx context.Context, h *lab.Host, v any, name string, args ...string) error {
+	cmd := h.Command(ctx, filepath.Join(b.o.bin, name), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(errb.String()))
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), v); err != nil {
+		return fmt.Errorf("%s: output %q: %w", name, out.String(), err)
+	}
+	return nil
+}
+
+// sendArgs are the frame fields every sender gets.
+func (b *bench) sendArgs(size int) []string {
+	return []string{"--size", strconv.Itoa(size), "--dst-mac", b.bmac}
+}
+
+// txonly measures sys sending from A: frames per second counted by the
+// drop program in B.
+func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err error) {
+	var st *steering.Steering
+	if err := b.l.B.Do(func() (err error) {
+		st, err = steering.Attach(b.l.B.Link, steering.Options{Default: steering.Drop})
+		return err
+	}); err != nil {
+		return 0, 0, err
+	}
+	defer st.Close()
+	before, err := st.Stats()
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+30*time.Second)
+	defer cancel()
+	secs := strconv.FormatFloat(b.o.duration.Seconds(), 'f', 3, 64)
+	var res struct {
+		PPS       float64 `json:"pps"`
+		DurationS float64 `json:"duration_s"`
+	}
+	start := time.Now()
+	switch sys {
+	case "fastpath":
+		err = b.command(ctx, b.l.A, &res, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
+			"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
+			b.sendArgs(size)...)...)
+	case "c":
+		err = b.command(ctx, b.l.A, &res, "xskref", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", secs, "--core", "0",
+			"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
+			b.sendArgs(size)...)...)
+	case "asavie":
+		err = b.command(ctx, b.l.A, &res, "asavie", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", b.o.duration.String(), "--core", "0",
+			"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
+			b.sendArgs(size)...)...)
+	case "kernel":
+		res.PPS, res.DurationS, err = b.kernelSend(size)
+	default:
+		err = fmt.Errorf("unknown system %q", sys)
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, 0, err
+	}
+	after, err := st.Stats()
+	if err != nil {
+		return 0, 0, err
+	}
+	got := after[bpf.CountDrop].Packets - before[bpf.CountDrop].Packets
+	// Frames arrive only while the sender sends: divide by its own
+	// duration (bounded by the wall time of the whole command).
+	d := res.DurationS
+	if d <= 0 || d > elapsed.Seconds() {
+		d = elapsed.Seconds()
+	}
+	return float64(got) / d, res.PPS, nil
+}
+
+// rxdrop measures sys receiving in B while fastpath's txonly sends from A
+// for the sample's duration.
+func (b *bench) rxdrop(sys string, size int) (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+30*time.Second)
+	defer cancel()
+	// The receiver runs a second longer than the sender, on both sides.
+	recvFor := b.o.duration + 1500*time.Millisecond
+	type result struct {
+		Packets uint64 `json:"packets"`
+	}
+	var res result
+	errc := make(chan error, 1)
+	var stop atomic.Bool
+	var redirect *bpf.Redirect
+	switch sys {
+	case "c", "asavie":
+		// Their sockets join an XSKMAP of a program attached here.
+		r, l, err := b.attachRedirect()
+		if err != nil {
+			return 0, err
+		}
+		redirect = r
+		defer r.Close()
+		defer l.Close()
+	case "kernel":
+		p, err := b.attachPass()
+		if err != nil {
+			return 0, err
+		}
+		defer p.Close()
+	}
+	go func() {
+		switch sys {
+		case "fastpath":
+			errc <- b.command(ctx, b.l.B, &res, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
+				"--cores", "1", "--interval", "0", "--json")
+		case "c", "asavie":
+			info, err := redirect.Sockets.Info()
+			if err != nil {
+				errc <- err
+				return
+			}
+			id, _ := info.ID()
+			dur := strconv.FormatFloat(recvFor.Seconds(), 'f', 3, 64)
+			if sys == "asavie" {
+				dur = recvFor.String()
+			}
+			name := map[string]string{"c": "xskref", "asavie": "asavie"}[sys]
+			errc <- b.command(ctx, b.l.B, &res, name, "rxdrop", "--dev", b.l.B.Link, "--duration", dur, "--core", "1",
+				"--xskmap-id", strconv.FormatUint(uint64(id), 10))
+		case "kernel":
+			n, err := b.kernelReceive(&stop)
+			res.Packets = n
+			errc <- err
+		default:
+			errc <- fmt.Errorf("unknown system %q", sys)
+		}
+	}()
+	time.Sleep(700 * time.Millisecond) // the receiver is up
+	var snd struct {
+		DurationS float64 `json:"duration_s"`
+	}
+	err := b.command(ctx, b.l.A, &snd, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
+		"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
+		b.sendArgs(size)...)...)
+	if sys == "kernel" {
+		time.Sleep(300 * time.Millisecond)
+		stop.Store(true)
+	}
+	if rerr := <-errc; rerr != nil || err != nil {
+		return 0, errors.Join(rerr, err)
+	}
+	return float64(res.Packets) / snd.DurationS, nil
+}
+
+// attachRedirect attaches the minimal redirect program to B's link.
+func (b *bench) attachRedirect() (*bpf.Redirect, link.Link, error) {
+	var r *bpf.Redirect
+	var l link.Link
+	err := b.l.B.Do(func() (err error) {
+		if r, err = bpf.NewRedirect(1); err != nil {
+			return err
+		}
+		l, err = link.AttachXDP(link.XDPOptions{Program: r.Program, Interface: b.l.B.Index, Flags: link.XDPDriverMode})
+		return err
+	})
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, l, nil
+}
+
+// attachPass attaches XDP_PASS to B's link: veth's fast path for the
+// kernel receiver (LAB.md).
+func (b *bench) attachPass() (io.Closer, error) {
+	var l link.Link
+	err := b.l.B.Do(func() error {
+		p, err := bpf.NewPass()
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		l, err = link.AttachXDP(link.XDPOptions{Program: p, Interface: b.l.B.Index, Flags: link.XDPDriverMode})
+		return err
+	})
+	return l, err
+}
+
+// kernelSend sends UDP from a kernel socket in A with sendmmsg, 64 at a
+// time, for the sample's duration, on core 0. It needs B's MAC in A's
+// neighbour table: the drop program in B answers no ARP.
+func (b *bench) kernelSend(size int) (pps, secs float64, err error) {
+	if err := b.l.A.SetNeighbor(b.l.B.Addr.Addr(), b.l.B.MAC); err != nil {
+		return 0, 0, err
+	}
+	fd, err := b.udpSocket(b.l.A, netip.AddrPort{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer unix.Close(fd)
+	dst := &unix.SockaddrInet4{Addr: b.l.B.Addr.Addr().As4(), Port: 9}
+	if err := unix.Connect(fd, dst); err != nil {
+		return 0, 0, err
+	}
+	const batch = 64
+	payload := make([]byte, size-4-42)
+	iov := make([]unix.Iovec, batch)
+	msgs := make([]unix.Mmsghdr, batch)
+	for i := range msgs {
+		iov[i].Base, iov[i].Len = &payload[0], uint64(len(payload))
+		msgs[i].Hdr.Iov, msgs[i].Hdr.Iovlen = &iov[i], 1
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set unix.CPUSet
+	set.Set(0)
+	unix.SchedSetaffinity(0, &set)
+	var sent uint64
+	start := time.Now()
+	for time.Since(start) < b.o.duration {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), batch, 0, 0, 0)
+		if e == 0 {
+			sent += uint64(n)
+		}
+	}
+	secs = time.Since(start).Seconds()
+	return float64(sent) / secs, secs, nil
+}
+
+// kernelReceive drains a kernel UDP socket on B's port 9 with recvmmsg on
+// core 1 until stop, and returns the datagrams it got.
+func (b *bench) kernelReceive(stop *atomic.Bool) (uint64, error) {
+	fd, err := b.udpSocket(b.l.B, netip.AddrPortFrom(b.l.B.Addr.Addr(), 9))
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	const batch = 64
+	buf := make([]byte, batch*2048)
+	iov := make([]unix.Iovec, batch)
+	msgs := make([]unix.Mmsghdr, batch)
+	for i := range msgs {
+		iov[i].Base, iov[i].Len = &buf[i*2048], 2048
+		msgs[i].Hdr.Iov, msgs[i].Hdr.Iovlen = &iov[i], 1
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set unix.CPUSet
+	set.Set(1)
+	unix.SchedSetaffinity(0, &set)
+	var got uint64
+	for !stop.Load() {
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), batch, unix.MSG_WAITFORONE, 0, 0)
+		if e == 0 {
+			got += uint64(n)
+		}
+	}
+	return got, nil
+}
+
+// udpSocket opens a UDP socket in h's namespace, bound to bind if valid.
+func (b *bench) udpSocket(h *lab.Host, bind netip.AddrPort) (int, error) {
+	var fd int
+	err := h.Do(func() (err error) {
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		if bind.IsValid() {
+			return unix.Bind(fd, &unix.SockaddrInet4{Addr: bind.Addr().As4(), Port: int(bind.Port())})
+		}
+		return nil
+	})
+	return fd, err
+}
+
+func macString(b []byte) string {
+	parts := make([]string, len(b))
+	for i, v := range b {
+		parts[i] = fmt.Sprintf("%02x", v)
+	}
+	return strings.Join(parts, ":")
+}
+
+func release() string {
+	var u unix.Utsname
+	unix.Uname(&u)
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// median is a system's median rate for one mode and size.
+type median struct {
+	Mode    string  `json:"mode"`
+	System  string  `json:"system"`
+	Size    int     `json:"size"`
+	PPS     float64 `json:"pps"`
+	Samples int     `json:"samples"`
+	Errors  int     `json:"errors"`
+}
+
+type reportOut struct {
+	medians  []median
+	markdown string
+}
+
+func medianOf(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func report(env environment, o options, samples []sample) reportOut {
+	var out reportOut
+	var md strings.Builder
+	fmt.Fprintf(&md, "# fastpath against its peers, %s\n\n", env.Date)
+	fmt.Fprintf(&md, "- Kernel %s, %s (%d CPUs)\n- %s; %s\n- %s; %d rounds of %s per system and size, order rotating each round; medians\n\n",
+		env.Kernel, env.CPU, env.CPUs, env.Topology, env.Mode, env.Pinning, env.Rounds, env.Duration)
+	for _, mode := range o.modes {
+		what := "frames/s arriving at the far end (counted by an XDP drop program in B)"
+		if mode == "rxdrop" {
+			what = "frames/s received and dropped by the system in B (fastpath's txonly sends from A)"
+		}
+		fmt.Fprintf(&md, "## %s: %s\n\n| size |", mode, what)
+		for _, sys := range o.systems {
+			fmt.Fprintf(&md, " %s |", sys)
+		}
+		for _, sys := range o.systems[1:] {
+			fmt.Fprintf(&md, " fastpath / %s |", sys)
+		}
+		md.WriteString("\n|---|")
+		md.WriteString(strings.Repeat("---|", 2*len(o.systems)-1))
+		md.WriteString("\n")
+		for _, size := range o.sizes {
+			fmt.Fprintf(&md, "| %d |", size)
+			meds := map[string]float64{}
+			for _, sys := range o.systems {
+				var v []float64
+				errs := 0
+				for _, s := range samples {
+					if s.Mode == mode && s.System == sys && s.Size == size {
+						if s.Error != "" {
+							errs++
+							continue
+						}
+						v = append(v, s.PPS)
+					}
+				}
+				m := median{Mode: mode, System: sys, Size: size, PPS: medianOf(v), Samples: len(v), Errors: errs}
+				out.medians = append(out.medians, m)
+				meds[sys] = m.PPS
+				cell := fmt.Sprintf("%.3f M", m.PPS/1e6)
+				if len(v) == 0 {
+					cell = "failed"
+				} else if errs > 0 {
+					cell += fmt.Sprintf(" (%d failed)", errs)
+				}
+				fmt.Fprintf(&md, " %s |", cell)
+			}
+			for _, sys := range o.systems[1:] {
+				if meds[sys] > 0 {
+					fmt.Fprintf(&md, " %.2f |", meds[o.systems[0]]/meds[sys])
+				} else {
+					md.WriteString(" - |")
+				}
+			}
+			md.WriteString("\n")
+		}
+		md.WriteString("\n")
+	}
+	out.markdown = md.String()
+	return out
+}
+
+// drawPlot draws pps by frame size for one mode, one line per system.
+func drawPlot(path, mode string, env environment, o options, meds []median) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s, kernel %s, veth, copy mode, 1 queue", mode, env.Kernel)
+	p.X.Label.Text = "frame size (bytes, with FCS)"
+	p.Y.Label.Text = "Mpps"
+	p.Legend.Top = true
+	p.Y.Min = 0
+	palette := []color.Color{
+		color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+		color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+		color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
+	}
+	for i, sys := range o.systems {
+		var pts plotter.XYs
+		for _, m := range meds {
+			if m.Mode == mode && m.System == sys && m.Samples > 0 {
+				pts = append(pts, plotter.XY{X: float64(m.Size), Y: m.PPS / 1e6})
+			}
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		c := palette[i%len(palette)]
+		line.Color, points.Color = c, c
+		line.Width = vg.Points(1.5)
+		points.Shape = draw.CircleGlyph{}
+		p.Add(line, points)
+		p.Legend.Add(sys, line, points)
+	}
+	return p.Save(7*vg.Inch, 4*vg.Inch, path)
+}
