@@ -2,8 +2,11 @@ package gen
 
 // Bucket is a token bucket that paces one sender. Tokens are packets, or
 // bits on the wire for a bit rate; they accrue with the time passed in
-// (never read inside), up to a burst of about one batch, so a stall is
-// not followed by a burst above the rate. Time is in nanoseconds.
+// (never read inside), up to a burst of a batch of the largest frames or
+// BurstTime's worth, whichever is more: a sender that loses the CPU (or
+// oversleeps) for up to BurstTime catches up, and keeps its rate over each
+// second; a longer stall is not followed by a burst. Time is in
+// nanoseconds.
 type Bucket struct {
 	perNs  float64 // tokens per nanosecond; 0: unlimited
 	bits   bool
@@ -12,14 +15,20 @@ type Bucket struct {
 	last   int64
 }
 
-// NewBucket paces rate, with a burst of batch frames of the given size in
-// bits (for a bit rate).
-func NewBucket(rate Rate, batch int, frameBits uint64, now int64) *Bucket {
+// BurstTime is the time a Bucket lets a sender catch up on.
+const BurstTime = 2e6 // 2 ms
+
+// NewBucket paces rate; maxBits is the largest frame's size in bits on the
+// wire (for a bit rate).
+func NewBucket(rate Rate, batch int, maxBits uint64, now int64) *Bucket {
 	b := &Bucket{perNs: rate.Value / 1e9, bits: rate.Bits, last: now}
-	b.burst = float64(batch)
+	cost := 1.0
 	if rate.Bits {
-		b.burst = float64(batch) * float64(frameBits)
+		cost = float64(maxBits)
 	}
+	// One frame more than a batch: a fraction accrued past a full batch is
+	// kept for the next.
+	b.burst = max(float64(batch+1)*cost, b.perNs*BurstTime)
 	return b
 }
 
@@ -62,5 +71,7 @@ func (b *Bucket) Wait(bits uint64) int64 {
 	if b.tokens >= cost {
 		return 0
 	}
-	return int64((cost-b.tokens)/b.perNs) + 1
+	// At most an hour: a rate of a frame a century is not worth an
+	// overflow.
+	return int64(min((cost-b.tokens)/b.perNs, 3600e9)) + 1
 }

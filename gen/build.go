@@ -25,17 +25,20 @@ type template struct {
 type Builder struct {
 	spec      Spec
 	templates []template
-	pattern   []uint8 // template index of each frame, IMIX order
+	pattern   []uint16 // template index of each frame, IMIX order
 	pos       int
 	// Flow variation: the number of values of each varied field and the
 	// flows cycled through.
 	nIPs, nSrcPorts, nDstPorts uint64
 	flows                      uint64
 	flow                       uint64 // next flow, in order
-	rng                        uint64 // xorshift state, Random
-	srcIP                      uint32
-	stream                     uint8
-	seq                        uint64
+	// The next flow's field offsets, in order (an odometer: no division).
+	dpNext, spNext, ipNext uint64
+	varied                 bool   // more than one flow
+	rng                    uint64 // xorshift state, Random
+	srcIP                  uint32
+	stream                 uint8
+	seq                    uint64
 }
 
 // NewBuilder compiles spec for the sender of stream (its queue's index;
@@ -66,6 +69,7 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 		b.flows = uint64(spec.Flows)
 	}
 	b.rng = spec.Seed | 1
+	b.varied = b.flows > 1
 	for _, sw := range spec.Sizes {
 		t, err := b.template(sw.Size - FCSLen)
 		if err != nil {
@@ -102,13 +106,13 @@ func (b *Builder) template(n int) (template, error) {
 
 // interleave spreads the sizes over one period by smooth weighted round
 // robin: 64:7,594:4,1518:1 gives no run of one size longer than needed.
-func interleave(sizes []SizeWeight) []uint8 {
+func interleave(sizes []SizeWeight) []uint16 {
 	total := 0
 	for _, s := range sizes {
 		total += s.Weight
 	}
 	cur := make([]int, len(sizes))
-	out := make([]uint8, 0, total)
+	out := make([]uint16, 0, total)
 	for range total {
 		best := 0
 		for i, s := range sizes {
@@ -118,7 +122,7 @@ func interleave(sizes []SizeWeight) []uint8 {
 			}
 		}
 		cur[best] -= total
-		out = append(out, uint8(best))
+		out = append(out, uint16(best))
 	}
 	return out
 }
@@ -138,29 +142,19 @@ func (b *Builder) NextLen() (int, uint64) {
 // returns its length without FCS. now is the send time stamped, in
 // nanoseconds of the wall clock.
 func (b *Builder) Next(frame []byte, now int64) int {
-	t := &b.templates[b.pattern[b.pos]]
-	if b.pos++; b.pos == len(b.pattern) {
-		b.pos = 0
-	}
-	copy(frame[:HeaderLen], t.hdr[:])
-	var f uint64
-	if b.spec.Random {
-		b.rng ^= b.rng << 13
-		b.rng ^= b.rng >> 7
-		b.rng ^= b.rng << 17
-		f, _ = bits.Mul64(b.rng, b.flows) // unbiased enough, no division
-	} else {
-		f = b.flow
-		if b.flow++; b.flow == b.flows {
-			b.flow = 0
+	t := &b.templates[0]
+	if len(b.pattern) > 1 {
+		t = &b.templates[b.pattern[b.pos]]
+		if b.pos++; b.pos == len(b.pattern) {
+			b.pos = 0
 		}
 	}
-	// Mixed radix: destination port fastest, then source port, then
-	// source address.
-	dp := uint16(f % b.nDstPorts)
-	f /= b.nDstPorts
-	sp := uint16(f % b.nSrcPorts)
-	ip := uint32(f / b.nSrcPorts)
+	*(*[HeaderLen]byte)(frame) = t.hdr
+	var dp, sp uint16
+	var ip uint32
+	if b.varied {
+		dp, sp, ip = b.nextFlow()
+	}
 	// Sums of the words added (the base flow's words are subtracted by
 	// adding their complement; RFC 1624 eqn. 3).
 	var ipSum, udpSum uint64
@@ -184,7 +178,7 @@ func (b *Builder) Next(frame []byte, now int64) int {
 	if b.spec.Stamp {
 		s := frame[HeaderLen : HeaderLen+StampLen]
 		PutStamp(s, b.stream, b.seq, now)
-		udpSum += ipv4.Sum(s, 0)
+		udpSum += uint64(ipv4.Fold(ipv4.Sum(s, 0)))
 	}
 	b.seq++
 	if ipSum != 0 {
@@ -197,6 +191,41 @@ func (b *Builder) Next(frame []byte, now int64) int {
 		}
 	}
 	return t.len
+}
+
+// nextFlow returns the next flow's offsets from the base destination
+// port, source port and source address: the destination port varies
+// fastest, then the source port, then the source address.
+func (b *Builder) nextFlow() (dp, sp uint16, ip uint32) {
+	if b.spec.Random {
+		b.rng ^= b.rng << 13
+		b.rng ^= b.rng >> 7
+		b.rng ^= b.rng << 17
+		f, _ := bits.Mul64(b.rng, b.flows) // uniform in [0, flows), no division
+		dp = uint16(f % b.nDstPorts)
+		f /= b.nDstPorts
+		return dp, uint16(f % b.nSrcPorts), uint32(f / b.nSrcPorts)
+	}
+	dp, sp, ip = uint16(b.dpNext), uint16(b.spNext), uint32(b.ipNext)
+	if b.flow++; b.flow == b.flows {
+		b.flow, b.dpNext, b.spNext, b.ipNext = 0, 0, 0, 0
+	} else if b.dpNext++; b.dpNext == b.nDstPorts {
+		b.dpNext = 0
+		if b.spNext++; b.spNext == b.nSrcPorts {
+			b.spNext = 0
+			b.ipNext++
+		}
+	}
+	return dp, sp, ip
+}
+
+// MaxBits is the largest frame's size on the wire, in bits (L1).
+func (b *Builder) MaxBits() uint64 {
+	var m uint64
+	for _, t := range b.templates {
+		m = max(m, t.bits)
+	}
+	return m
 }
 
 // adjust applies the word sum add to the checksum at c (RFC 1624:

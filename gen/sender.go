@@ -91,10 +91,9 @@ func NewSender(port Port, b *Builder, rate Rate, batch int, limit uint64) (*Send
 			return nil, fmt.Errorf("gen: frame size %d does not fit the UMEM's %d-byte frames", sw.Size, port.FrameSize)
 		}
 	}
-	_, bits := b.NextLen()
 	s := &Sender{
 		port: port, b: b, batch: uint32(batch), limit: limit, stamp: b.spec.Stamp,
-		bucket: NewBucket(rate, batch, bits, monotonic()),
+		bucket: NewBucket(rate, batch, b.MaxBits(), monotonic()),
 		free:   append(make([]uint64, 0, len(port.Frames)), port.Frames...),
 	}
 	return s, nil
@@ -146,12 +145,17 @@ func (s *Sender) fill(now int64, want uint32) uint32 {
 	if s.stamp {
 		wall = time.Now().UnixNano()
 	}
-	s.bucket.Refill(now)
+	paced := !s.bucket.Unlimited()
+	if paced {
+		s.bucket.Refill(now)
+	}
 	area, size := s.port.Area, uint64(s.port.FrameSize)
 	k := uint32(0)
 	for ; k < got; k++ {
-		if _, bits := s.b.NextLen(); !s.bucket.Take(bits) {
-			break
+		if paced {
+			if _, bits := s.b.NextLen(); !s.bucket.Take(bits) {
+				break
+			}
 		}
 		addr := s.free[len(s.free)-1]
 		s.free = s.free[:len(s.free)-1]

@@ -88,8 +88,8 @@ func (s *Spec) check() error {
 		if sw.Size < MinSize || sw.Size > s.MaxSize {
 			return fmt.Errorf("gen: frame size %d: %w: %d to %d bytes with the FCS", sw.Size, ErrSpec, MinSize, s.MaxSize)
 		}
-		if sw.Weight < 1 {
-			return fmt.Errorf("gen: frame size %d: %w: weight %d, use 1 or more", sw.Size, ErrSpec, sw.Weight)
+		if sw.Weight < 1 || sw.Weight > 4096 {
+			return fmt.Errorf("gen: frame size %d: %w: weight %d, use 1 to 4096", sw.Size, ErrSpec, sw.Weight)
 		}
 		total += sw.Weight
 	}
