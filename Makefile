@@ -4,17 +4,18 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-micro bench-stack fuzz clean
+.PHONY: all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fastpath
 
-# Builds a veth lab in two namespaces, sends UDP from an AF_XDP socket in
-# one to the kernel in the other for 5 seconds, prints the rates, cleans up.
+# Builds a veth lab in two namespaces, runs fastpath gen in one against
+# fastpath sink in the other for 3 seconds, prints rates, loss and latency,
+# cleans up.
 run: build
-	./$(BIN) lab run --duration 5s
+	./$(BIN) lab
 
 # Everything CI runs: lint, every test (kernel tests need root), the race
 # detector over the short variants, and a check that no lab was left behind.
@@ -53,9 +54,20 @@ generate-check: generate
 
 # Go microbenchmarks, benchstat-friendly (run with -count via BENCHFLAGS).
 BENCHFLAGS ?= -count=5
-bench: bench-micro bench-stack
+# The side-by-side harness (bench/): fastpath against the C reference on
+# libxdp, asavie/xdp and the kernel's sockets, in a lab of its own.
+# Results go to bench/results/DATE (results.md, results.json, plots).
+BENCHOUT ?= bench/results/$(shell date -u +%F)
+bench: build bench-peers
+	$(GO) run ./bench -out $(BENCHOUT) $(BENCHARGS)
+
+# The peers: the C reference needs libxdp-dev and libbpf-dev.
+bench-peers:
+	OUT=$(CURDIR)/bin/xskref sh bench/c/build.sh
+	$(GO) build -o bin/asavie ./bench/asavie
+
 bench-micro:
-	$(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./rings ./umem
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./rings ./umem ./ether ./arp ./ipv4 ./gen
 	$(GO) test -run '^$$' -bench Steer -benchtime 31x $(BENCHFLAGS) ./steering
 	$(GO) test -run '^$$' -bench SPSC $(BENCHFLAGS) ./stack
 

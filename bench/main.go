@@ -138,7 +138,7 @@ func run(o options) error {
 		Date: time.Now().UTC().Format("2006-01-02"), Kernel: release(), CPU: cpuModel(), CPUs: runtime.NumCPU(),
 		Topology: "two network namespaces joined by one veth pair, one queue",
 		Mode:     "AF_XDP copy mode (veth has no zero-copy), native XDP",
-		Pinning:  "sender on core 0, receiver on core 1",
+		Pinning:  "sender on core 0, receiver on core 1; txonly: B's NAPI threaded on core 1 (drop program); rxdrop: B's NAPI in the sender's softirq",
 		Duration: o.duration.String(), Rounds: o.reps,
 	}
 	var samples []sample
@@ -226,6 +226,11 @@ func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err err
 		return 0, 0, err
 	}
 	defer st.Close()
+	// B's receive work (veth's NAPI: the drop program) on its own thread
+	// on core 1, as a NIC's would be: the sender's core only sends.
+	if err := b.threadedNAPI(true); err != nil {
+		return 0, 0, err
+	}
 	before, err := st.Stats()
 	if err != nil {
 		return 0, 0, err
@@ -288,6 +293,11 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	errc := make(chan error, 1)
 	var stop atomic.Bool
 	var redirect *bpf.Redirect
+	// B's receive work runs in the sender's softirq (on core 0), leaving
+	// core 1 to the receiver under test.
+	if err := b.threadedNAPI(false); err != nil {
+		return 0, err
+	}
 	switch sys {
 	case "c", "asavie":
 		// Their sockets join an XSKMAP of a program attached here.
@@ -347,6 +357,50 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 		return 0, errors.Join(rerr, err)
 	}
 	return float64(res.Packets) / snd.DurationS, nil
+}
+
+// threadedNAPI turns threaded NAPI on B's link on or off (LAB.md: it
+// takes an XDP program attached first, which txonly's drop program is) and
+// pins the NAPI threads, named napi/LINK-ID, to core 1. Only B's end is
+// ever threaded, so every such thread is B's.
+func (b *bench) threadedNAPI(on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// ip netns exec mounts B's own /sys.
+	path := "/sys/class/net/" + b.l.B.Link + "/threaded"
+	if out, err := b.l.B.Command(ctx, "sh", "-c", "echo "+v+" > "+path).CombinedOutput(); err != nil {
+		if !on {
+			return nil // never turned on: no program attached yet
+		}
+		return fmt.Errorf("threaded NAPI on B: %v: %s", err, out)
+	}
+	if !on {
+		return nil
+	}
+	dirs, _ := os.ReadDir("/proc")
+	pinned := 0
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + d.Name() + "/comm")
+		if strings.HasPrefix(string(comm), "napi/"+b.l.B.Link+"-") {
+			var set unix.CPUSet
+			set.Set(1)
+			if err := unix.SchedSetaffinity(pid, &set); err == nil {
+				pinned++
+			}
+		}
+	}
+	if pinned == 0 {
+		return errors.New("threaded NAPI on B: no napi thread to pin")
+	}
+	return nil
 }
 
 // attachRedirect attaches the minimal redirect program to B's link.
