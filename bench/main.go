@@ -112,7 +112,6 @@ type bench struct {
 	l     *lab.Lab
 	bmac  string
 	amac  string
-	links []io.Closer
 }
 
 func run(o options) error {

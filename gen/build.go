@@ -219,6 +219,12 @@ func (b *Builder) nextFlow() (dp, sp uint16, ip uint32) {
 	return dp, sp, ip
 }
 
+// Static reports whether every frame is the same: one size, one flow, no
+// stamp. A sender then writes each of its frames once and never again.
+func (b *Builder) Static() bool {
+	return len(b.templates) == 1 && !b.varied && !b.spec.Stamp
+}
+
 // MaxBits is the largest frame's size on the wire, in bits (L1).
 func (b *Builder) MaxBits() uint64 {
 	var m uint64

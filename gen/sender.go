@@ -70,7 +70,11 @@ type Sender struct {
 	batch  uint32
 	limit  uint64 // frames to send in all; 0: no limit
 	stamp  bool
-	drain  bool // send nothing more; reclaim what is in flight
+	// static: every frame is the same and was written at NewSender;
+	// sends only move descriptors (as xdpsock's txonly does).
+	static    bool
+	staticLen uint32
+	drain     bool // send nothing more; reclaim what is in flight
 	free   []uint64
 	stats  Stats
 	pub    [6]atomic.Uint64
@@ -95,6 +99,13 @@ func NewSender(port Port, b *Builder, rate Rate, batch int, limit uint64) (*Send
 		port: port, b: b, batch: uint32(batch), limit: limit, stamp: b.spec.Stamp,
 		bucket: NewBucket(rate, batch, b.MaxBits(), monotonic()),
 		free:   append(make([]uint64, 0, len(port.Frames)), port.Frames...),
+	}
+	if b.Static() {
+		s.static = true
+		size := uint64(port.FrameSize)
+		for _, addr := range port.Frames {
+			s.staticLen = uint32(b.Next(port.Area[addr:addr+size:addr+size], 0))
+		}
 	}
 	return s, nil
 }
@@ -159,8 +170,11 @@ func (s *Sender) fill(now int64, want uint32) uint32 {
 		}
 		addr := s.free[len(s.free)-1]
 		s.free = s.free[:len(s.free)-1]
-		n := s.b.Next(area[addr:addr+size:addr+size], wall)
-		tx.Set(idx+k, rings.Desc{Addr: addr, Len: uint32(n)})
+		n := s.staticLen
+		if !s.static {
+			n = uint32(s.b.Next(area[addr:addr+size:addr+size], wall))
+		}
+		tx.Set(idx+k, rings.Desc{Addr: addr, Len: n})
 		s.stats.Bytes += uint64(n)
 	}
 	tx.Unreserve(got - k)
