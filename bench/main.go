@@ -108,10 +108,10 @@ func fatal(err error) {
 
 // bench is a run: the lab and what it measures with.
 type bench struct {
-	o     options
-	l     *lab.Lab
-	bmac  string
-	amac  string
+	o    options
+	l    *lab.Lab
+	bmac string
+	amac string
 }
 
 func run(o options) error {

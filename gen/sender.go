@@ -75,9 +75,9 @@ type Sender struct {
 	static    bool
 	staticLen uint32
 	drain     bool // send nothing more; reclaim what is in flight
-	free   []uint64
-	stats  Stats
-	pub    [6]atomic.Uint64
+	free      []uint64
+	stats     Stats
+	pub       [6]atomic.Uint64
 }
 
 // NewSender returns a sender of b's frames on port, batch frames per
