@@ -84,7 +84,7 @@ func main() {
 	flag.IntVar(&o.reps, "rounds", 3, "rounds: every system once per size each round, in rotating order")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each sample")
 	flag.StringVar(&systems, "systems", "fastpath,c,asavie,kernel", "systems to measure")
-	flag.StringVar(&modes, "modes", "txonly,rxdrop", "modes to measure")
+	flag.StringVar(&modes, "modes", "txonly,rxdrop,l2fwd", "modes to measure (l2fwd: fastpath only)")
 	flag.StringVar(&o.bin, "bin", "bin", "directory holding fastpath, xskref and asavie")
 	flag.StringVar(&o.out, "out", "", "directory for results.md, results.json and the plots (default: print only)")
 	flag.Parse()
@@ -152,10 +152,17 @@ func run(o options) error {
 				for _, sys := range order {
 					s := sample{Mode: mode, System: sys, Size: size, Round: r}
 					var err error
-					if mode == "txonly" {
+					switch {
+					case mode == "txonly":
 						s.PPS, s.SenderPPS, err = b.txonly(sys, size)
-					} else {
+					case mode == "rxdrop":
 						s.PPS, err = b.rxdrop(sys, size)
+					case mode == "l2fwd" && sys == "fastpath":
+						s.PPS, err = b.l2fwd(size)
+					case mode == "l2fwd":
+						continue // the peers have no l2fwd here
+					default:
+						err = fmt.Errorf("unknown mode %q", mode)
 					}
 					if err != nil {
 						s.Error = err.Error()
@@ -400,6 +407,36 @@ func (b *bench) threadedNAPI(on bool) error {
 		return errors.New("threaded NAPI on B: no napi thread to pin")
 	}
 	return nil
+}
+
+// l2fwd measures fastpath's l2fwd in B (MACs swapped, sent back out of
+// the same queue) while fastpath's txonly sends from A: the frames B sent
+// back per second of the sender's run.
+func (b *bench) l2fwd(size int) (float64, error) {
+	if err := b.threadedNAPI(false); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+30*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	var res struct {
+		Packets uint64 `json:"packets"`
+	}
+	go func() {
+		errc <- b.command(ctx, b.l.B, &res, "fastpath", "bench", "l2fwd", "--dev", b.l.B.Link,
+			"--duration", (b.o.duration + 1500*time.Millisecond).String(), "--cores", "1", "--interval", "0", "--json")
+	}()
+	time.Sleep(700 * time.Millisecond)
+	var snd struct {
+		DurationS float64 `json:"duration_s"`
+	}
+	err := b.command(ctx, b.l.A, &snd, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
+		"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
+		b.sendArgs(size)...)...)
+	if rerr := <-errc; rerr != nil || err != nil {
+		return 0, errors.Join(rerr, err)
+	}
+	return float64(res.Packets) / snd.DurationS, nil
 }
 
 // attachRedirect attaches the minimal redirect program to B's link.

@@ -47,23 +47,28 @@ func report(env environment, o options, samples []sample) reportOut {
 		env.Kernel, env.CPU, env.CPUs, env.Topology, env.Mode, env.Pinning, env.Rounds, env.Duration)
 	for _, mode := range o.modes {
 		what := "frames/s arriving at the far end (counted by an XDP drop program in B)"
-		if mode == "rxdrop" {
+		systems := o.systems
+		switch mode {
+		case "rxdrop":
 			what = "frames/s received and dropped by the system in B (fastpath's txonly sends from A)"
+		case "l2fwd":
+			what = "frames/s fastpath's l2fwd in B sends back (fastpath's txonly sends from A); no peer has an l2fwd here"
+			systems = []string{"fastpath"}
 		}
 		fmt.Fprintf(&md, "## %s: %s\n\n| size |", mode, what)
-		for _, sys := range o.systems {
+		for _, sys := range systems {
 			fmt.Fprintf(&md, " %s |", sys)
 		}
-		for _, sys := range o.systems[1:] {
+		for _, sys := range systems[1:] {
 			fmt.Fprintf(&md, " fastpath / %s |", sys)
 		}
 		md.WriteString("\n|---|")
-		md.WriteString(strings.Repeat("---|", 2*len(o.systems)-1))
+		md.WriteString(strings.Repeat("---|", 2*len(systems)-1))
 		md.WriteString("\n")
 		for _, size := range o.sizes {
 			fmt.Fprintf(&md, "| %d |", size)
 			meds := map[string]float64{}
-			for _, sys := range o.systems {
+			for _, sys := range systems {
 				var v []float64
 				errs := 0
 				for _, s := range samples {
@@ -86,9 +91,9 @@ func report(env environment, o options, samples []sample) reportOut {
 				}
 				fmt.Fprintf(&md, " %s |", cell)
 			}
-			for _, sys := range o.systems[1:] {
+			for _, sys := range systems[1:] {
 				if meds[sys] > 0 {
-					fmt.Fprintf(&md, " %.2f |", meds[o.systems[0]]/meds[sys])
+					fmt.Fprintf(&md, " %.2f |", meds[systems[0]]/meds[sys])
 				} else {
 					md.WriteString(" - |")
 				}
