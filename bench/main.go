@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -96,6 +97,12 @@ func main() {
 		o.sizes = append(o.sizes, v)
 	}
 	o.systems, o.modes = strings.Split(systems, ","), strings.Split(modes, ",")
+	if o.duration < 1500*time.Millisecond {
+		fatal(fmt.Errorf("-duration %v: use 1.5s or more (txonly counts over the run less its first 0.6 s and last 0.3 s)", o.duration))
+	}
+	if o.systems[0] != "fastpath" {
+		fatal(fmt.Errorf("-systems %q: list fastpath first (the ratios are fastpath's to each peer)", systems))
+	}
 	if err := run(o); err != nil {
 		fatal(err)
 	}
@@ -164,9 +171,21 @@ func run(o options) error {
 					default:
 						err = fmt.Errorf("unknown mode %q", mode)
 					}
+					if err != nil && strings.Contains(err.Error(), "busy") {
+						// A queue the last sample's socket still held (the
+						// kernel releases it asynchronously): once more.
+						time.Sleep(time.Second)
+						switch mode {
+						case "txonly":
+							s.PPS, s.SenderPPS, err = b.txonly(sys, size)
+						case "rxdrop":
+							s.PPS, err = b.rxdrop(sys, size)
+						}
+					}
 					if err != nil {
 						s.Error = err.Error()
 					}
+					time.Sleep(200 * time.Millisecond) // sockets released
 					fmt.Fprintf(os.Stderr, "%-6s %-8s %4d B round %d: %10.0f pps %s\n", mode, sys, size, r, s.PPS, s.Error)
 					samples = append(samples, s)
 				}
@@ -203,9 +222,16 @@ func run(o options) error {
 // command runs a peer program in host h's namespace and decodes the JSON
 // object it prints last.
 func (b *bench) command(ctx context.Context, h *lab.Host, v any, name string, args ...string) error {
+	return b.commandReady(ctx, h, v, nil, name, args...)
+}
+
+// commandReady is command, closing ready (when not nil) once the program
+// writes a line containing "ready" on stderr: set up, and receiving.
+func (b *bench) commandReady(ctx context.Context, h *lab.Host, v any, ready chan struct{}, name string, args ...string) error {
 	cmd := h.Command(ctx, filepath.Join(b.o.bin, name), args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	var out bytes.Buffer
+	errb := &readyWriter{ready: ready}
+	cmd.Stdout, cmd.Stderr = &out, errb
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(errb.String()))
 	}
@@ -214,6 +240,48 @@ func (b *bench) command(ctx context.Context, h *lab.Host, v any, name string, ar
 		return fmt.Errorf("%s: output %q: %w", name, out.String(), err)
 	}
 	return nil
+}
+
+// readyWriter keeps what a program writes on stderr and closes ready at
+// the first "ready".
+type readyWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	ready chan struct{}
+}
+
+func (w *readyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if w.ready != nil && bytes.Contains(w.buf.Bytes(), []byte("ready")) {
+		close(w.ready)
+		w.ready = nil
+	}
+	return len(p), nil
+}
+
+func (w *readyWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitReady waits for ready (a fastpath receiver: its steering program
+// takes a while to load and verify) or, for the peers, which set up in
+// milliseconds, a fixed moment; then a little more for the loop to spin up.
+func waitReady(ready chan struct{}) error {
+	if ready == nil {
+		time.Sleep(700 * time.Millisecond)
+		return nil
+	}
+	select {
+	case <-ready:
+		time.Sleep(200 * time.Millisecond)
+		return nil
+	case <-time.After(15 * time.Second):
+		return errors.New("the receiver did not get ready in 15 s")
+	}
 }
 
 // sendArgs are the frame fields every sender gets.
@@ -237,52 +305,52 @@ func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err err
 	if err := b.threadedNAPI(true); err != nil {
 		return 0, 0, err
 	}
-	before, err := st.Stats()
-	if err != nil {
-		return 0, 0, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+30*time.Second)
 	defer cancel()
 	secs := strconv.FormatFloat(b.o.duration.Seconds(), 'f', 3, 64)
 	var res struct {
-		PPS       float64 `json:"pps"`
-		DurationS float64 `json:"duration_s"`
+		PPS float64 `json:"pps"`
 	}
-	start := time.Now()
-	switch sys {
-	case "fastpath":
-		err = b.command(ctx, b.l.A, &res, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
-			"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
-			b.sendArgs(size)...)...)
-	case "c":
-		err = b.command(ctx, b.l.A, &res, "xskref", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", secs, "--core", "0",
-			"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
-			b.sendArgs(size)...)...)
-	case "asavie":
-		err = b.command(ctx, b.l.A, &res, "asavie", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", b.o.duration.String(), "--core", "0",
-			"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
-			b.sendArgs(size)...)...)
-	case "kernel":
-		res.PPS, res.DurationS, err = b.kernelSend(size)
-	default:
-		err = fmt.Errorf("unknown system %q", sys)
-	}
-	elapsed := time.Since(start)
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		switch sys {
+		case "fastpath":
+			err = b.command(ctx, b.l.A, &res, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
+				"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
+				b.sendArgs(size)...)...)
+		case "c":
+			err = b.command(ctx, b.l.A, &res, "xskref", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", secs, "--core", "0",
+				"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
+				b.sendArgs(size)...)...)
+		case "asavie":
+			err = b.command(ctx, b.l.A, &res, "asavie", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", b.o.duration.String(), "--core", "0",
+				"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
+				b.sendArgs(size)...)...)
+		case "kernel":
+			res.PPS, _, err = b.kernelSend(size)
+		default:
+			err = fmt.Errorf("unknown system %q", sys)
+		}
+		errc <- err
+	}()
+	// The far end's count over a window inside the run, the same for
+	// every system: from 0.6 s after the start (the program is up and
+	// sending) to 0.3 s before its end. No system's own clock is used.
+	time.Sleep(600 * time.Millisecond)
+	before, err := st.Stats()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, errors.Join(err, <-errc)
 	}
+	t0 := time.Now()
+	time.Sleep(b.o.duration - 900*time.Millisecond)
 	after, err := st.Stats()
-	if err != nil {
+	window := time.Since(t0)
+	if err := errors.Join(err, <-errc); err != nil {
 		return 0, 0, err
 	}
 	got := after[bpf.CountDrop].Packets - before[bpf.CountDrop].Packets
-	// Frames arrive only while the sender sends: divide by its own
-	// duration (bounded by the wall time of the whole command).
-	d := res.DurationS
-	if d <= 0 || d > elapsed.Seconds() {
-		d = elapsed.Seconds()
-	}
-	return float64(got) / d, res.PPS, nil
+	return float64(got) / window.Seconds(), res.PPS, nil
 }
 
 // rxdrop measures sys receiving in B while fastpath's txonly sends from A
@@ -321,10 +389,14 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 		}
 		defer p.Close()
 	}
+	var ready chan struct{}
+	if sys == "fastpath" {
+		ready = make(chan struct{})
+	}
 	go func() {
 		switch sys {
 		case "fastpath":
-			errc <- b.command(ctx, b.l.B, &res, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
+			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
 				"--cores", "1", "--interval", "0", "--json")
 		case "c", "asavie":
 			info, err := redirect.Sockets.Info()
@@ -348,7 +420,9 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 			errc <- fmt.Errorf("unknown system %q", sys)
 		}
 	}()
-	time.Sleep(700 * time.Millisecond) // the receiver is up
+	if err := waitReady(ready); err != nil {
+		return 0, errors.Join(err, <-errc)
+	}
 	var snd struct {
 		DurationS float64 `json:"duration_s"`
 	}
@@ -422,11 +496,14 @@ func (b *bench) l2fwd(size int) (float64, error) {
 	var res struct {
 		Packets uint64 `json:"packets"`
 	}
+	ready := make(chan struct{})
 	go func() {
-		errc <- b.command(ctx, b.l.B, &res, "fastpath", "bench", "l2fwd", "--dev", b.l.B.Link,
+		errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "l2fwd", "--dev", b.l.B.Link,
 			"--duration", (b.o.duration + 1500*time.Millisecond).String(), "--cores", "1", "--interval", "0", "--json")
 	}()
-	time.Sleep(700 * time.Millisecond)
+	if err := waitReady(ready); err != nil {
+		return 0, errors.Join(err, <-errc)
+	}
 	var snd struct {
 		DurationS float64 `json:"duration_s"`
 	}

@@ -213,7 +213,7 @@ func genConfigOf(f genFlags) (genConfig, error) {
 		return c, fmt.Errorf("--frames %d: use more than --ring (%d) and at most 1048576", f.frames, f.ring)
 	}
 	c.xsk.UMEMOptions.FrameCount = uint32(f.frames)
-	c.xsk.UMEMOptions.FrameSize = 2048
+	c.xsk.UMEMOptions.FrameSize = 4096
 	if f.batch < 1 || f.batch > f.ring {
 		return c, fmt.Errorf("--batch %d: use 1 to --ring (%d)", f.batch, f.ring)
 	}
