@@ -393,27 +393,13 @@ func printBench(cmd *cobra.Command, f benchFlags, r benchResult) error {
 // benchWait prints live totals until the duration ends or ctx is
 // cancelled (reported as interrupted).
 func benchWait(ctx context.Context, f benchFlags, w io.Writer, start time.Time, total func() (uint64, uint64)) bool {
-	end := time.After(f.duration)
-	var tick <-chan time.Time
-	if f.interval > 0 && !f.json {
-		t := time.NewTicker(f.interval)
-		defer t.Stop()
-		tick = t.C
-	}
 	var lastP, lastB uint64
 	lastT := start
-	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case <-end:
-			return false
-		case now := <-tick:
-			p, b := total()
-			fmt.Fprintf(w, "%6.1fs  %s\n", now.Sub(start).Seconds(), rateLine(p-lastP, b-lastB, now.Sub(lastT)))
-			lastP, lastB, lastT = p, b, now
-		}
-	}
+	return live(ctx, f.duration, every(f.interval, f.json), nil, nil, func(now time.Time) {
+		p, b := total()
+		fmt.Fprintf(w, "%6.1fs  %s\n", now.Sub(start).Seconds(), rateLine(p-lastP, b-lastB, now.Sub(lastT)))
+		lastP, lastB, lastT = p, b, now
+	})
 }
 
 // benchTX is txonly: the generator's sender, one flow, no stamps.

@@ -505,33 +505,13 @@ func via(hop string, dst netip.Addr) string {
 // genLoop prints live stats until the senders finish, the duration ends or
 // ctx is cancelled (reported as interrupted).
 func genLoop(ctx context.Context, g *genRun, c genConfig, w io.Writer) bool {
-	var end <-chan time.Time
-	if c.duration > 0 {
-		end = time.After(c.duration)
-	}
-	var tick <-chan time.Time
-	if c.interval > 0 && !c.json {
-		t := time.NewTicker(c.interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	finished := g.finished()
 	var last gen.Stats
 	lastT := g.start
-	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case <-end:
-			return false
-		case <-finished:
-			return false
-		case now := <-tick:
-			st := g.stats()
-			fmt.Fprintf(w, "%6.1fs  tx %s  completed %d  ring full %d  kicks %d\n", now.Sub(g.start).Seconds(),
-				rateLine(st.Sent-last.Sent, st.Bytes-last.Bytes, now.Sub(lastT)), st.Completed-last.Completed,
-				st.RingFull-last.RingFull, st.Kicks-last.Kicks)
-			last, lastT = st, now
-		}
-	}
+	return live(ctx, c.duration, every(c.interval, c.json), []<-chan struct{}{g.finished()}, nil, func(now time.Time) {
+		st := g.stats()
+		fmt.Fprintf(w, "%6.1fs  tx %s  completed %d  ring full %d  kicks %d\n", now.Sub(g.start).Seconds(),
+			rateLine(st.Sent-last.Sent, st.Bytes-last.Bytes, now.Sub(lastT)), st.Completed-last.Completed,
+			st.RingFull-last.RingFull, st.Kicks-last.Kicks)
+		last, lastT = st, now
+	})
 }

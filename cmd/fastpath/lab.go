@@ -162,39 +162,20 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 // labLoop prints both ends' live stats until gen finishes (its count), the
 // duration ends, or ctx is cancelled (reported as interrupted).
 func labLoop(ctx context.Context, g *genRun, s *sinkRun, f labFlags, w io.Writer) bool {
-	var end <-chan time.Time
-	if f.count == 0 {
-		end = time.After(f.duration)
+	duration := f.duration
+	if f.count > 0 {
+		duration = 0 // until gen has sent the count
 	}
-	var tick <-chan time.Time
-	if f.interval > 0 && !f.json {
-		t := time.NewTicker(f.interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	finished := g.finished()
-	var lastG, lastN, lastB uint64
-	var lastGB uint64
+	var lastG, lastGB, lastN, lastB uint64
 	lastT := g.start
-	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case <-end:
-			return false
-		case <-finished:
-			return false
-		case <-s.st.Done():
-			return false
-		case now := <-tick:
-			st := g.stats()
-			n, b := s.pubN.Load(), s.pubBytes.Load()
-			d := now.Sub(lastT)
-			fmt.Fprintf(w, "%6.1fs  gen %s | sink %s  lost %d\n", now.Sub(g.start).Seconds(),
-				rateLine(st.Sent-lastG, st.Bytes-lastGB, d), rateLine(n-lastN, b-lastB, d), s.pubLost.Load())
-			lastG, lastGB, lastN, lastB, lastT = st.Sent, st.Bytes, n, b, now
-		}
-	}
+	return live(ctx, duration, every(f.interval, f.json), []<-chan struct{}{g.finished(), s.st.Done()}, nil, func(now time.Time) {
+		st := g.stats()
+		n, b := s.pubN.Load(), s.pubBytes.Load()
+		d := now.Sub(lastT)
+		fmt.Fprintf(w, "%6.1fs  gen %s | sink %s  lost %d\n", now.Sub(g.start).Seconds(),
+			rateLine(st.Sent-lastG, st.Bytes-lastGB, d), rateLine(n-lastN, b-lastB, d), s.pubLost.Load())
+		lastG, lastGB, lastN, lastB, lastT = st.Sent, st.Bytes, n, b, now
+	})
 }
 
 func kernelRelease() string {

@@ -240,7 +240,7 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 		fmt.Fprintf(stderr, "sink: UDP port %d on %v (%s, queues %v, %s AF_XDP, %s XDP); ctrl-c stops\n",
 			c.port, s.st.Addrs(), c.stack.Device, c.stack.Queues, info.Mode, s.st.Steering().Mode())
 	}
-	interrupted := sinkLoop(cmd.Context(), s, stderr, nil)
+	interrupted := sinkLoop(cmd.Context(), s, stderr)
 	res, err := s.finish(interrupted)
 	if err != nil {
 		return err
@@ -262,40 +262,14 @@ func printSink(w io.Writer, r sinkResult) {
 }
 
 // sinkLoop prints live stats until the count is reached, the duration ends
-// or ctx is cancelled (reported as interrupted); also when done closes.
-func sinkLoop(ctx context.Context, s *sinkRun, w io.Writer, done <-chan struct{}) bool {
-	var end <-chan time.Time
-	if s.cfg.duration > 0 {
-		end = time.After(s.cfg.duration)
-	}
-	var tick <-chan time.Time
-	if s.cfg.interval > 0 && !s.cfg.json {
-		t := time.NewTicker(s.cfg.interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
+// or ctx is cancelled (reported as interrupted).
+func sinkLoop(ctx context.Context, s *sinkRun, w io.Writer) bool {
 	var lastN, lastB uint64
 	lastT := s.start
-	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case <-end:
-			return false
-		case <-done:
-			return false
-		case <-s.st.Done():
-			return false // an engine failed: finish says why
-		case <-poll.C:
-			if s.reached.Load() {
-				return false
-			}
-		case now := <-tick:
-			n, b := s.pubN.Load(), s.pubBytes.Load()
-			fmt.Fprintf(w, "%6.1fs  rx %s  lost %d\n", now.Sub(s.start).Seconds(), rateLine(n-lastN, b-lastB, now.Sub(lastT)), s.pubLost.Load())
-			lastN, lastB, lastT = n, b, now
-		}
-	}
+	// An engine that stops on its own failed: finish says why.
+	return live(ctx, s.cfg.duration, every(s.cfg.interval, s.cfg.json), []<-chan struct{}{s.st.Done()}, s.reached.Load, func(now time.Time) {
+		n, b := s.pubN.Load(), s.pubBytes.Load()
+		fmt.Fprintf(w, "%6.1fs  rx %s  lost %d\n", now.Sub(s.start).Seconds(), rateLine(n-lastN, b-lastB, now.Sub(lastT)), s.pubLost.Load())
+		lastN, lastB, lastT = n, b, now
+	})
 }
