@@ -284,6 +284,14 @@ func waitReady(ready chan struct{}) error {
 	}
 }
 
+// fastpathSend runs fastpath's txonly in A on core 0 for the sample's
+// duration and decodes its summary into v.
+func (b *bench) fastpathSend(ctx context.Context, size int, v any) error {
+	return b.command(ctx, b.l.A, v, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
+		"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
+		b.sendArgs(size)...)...)
+}
+
 // sendArgs are the frame fields every sender gets.
 func (b *bench) sendArgs(size int) []string {
 	return []string{"--size", strconv.Itoa(size), "--dst-mac", b.bmac}
@@ -316,9 +324,7 @@ func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err err
 		var err error
 		switch sys {
 		case "fastpath":
-			err = b.command(ctx, b.l.A, &res, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
-				"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
-				b.sendArgs(size)...)...)
+			err = b.fastpathSend(ctx, size, &res)
 		case "c":
 			err = b.command(ctx, b.l.A, &res, "xskref", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", secs, "--core", "0",
 				"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
@@ -426,9 +432,7 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	var snd struct {
 		DurationS float64 `json:"duration_s"`
 	}
-	err := b.command(ctx, b.l.A, &snd, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
-		"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
-		b.sendArgs(size)...)...)
+	err := b.fastpathSend(ctx, size, &snd)
 	if sys == "kernel" {
 		time.Sleep(300 * time.Millisecond)
 		stop.Store(true)
@@ -507,9 +511,7 @@ func (b *bench) l2fwd(size int) (float64, error) {
 	var snd struct {
 		DurationS float64 `json:"duration_s"`
 	}
-	err := b.command(ctx, b.l.A, &snd, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
-		"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
-		b.sendArgs(size)...)...)
+	err := b.fastpathSend(ctx, size, &snd)
 	if rerr := <-errc; rerr != nil || err != nil {
 		return 0, errors.Join(rerr, err)
 	}
