@@ -89,6 +89,7 @@ type benchQueue struct {
 	FillEmpty   uint64  `json:"rx_fill_ring_empty"`
 	TXInvalid   uint64  `json:"tx_invalid_descs"`
 	TXRingEmpty uint64  `json:"tx_ring_empty"`
+	Kicks       uint64  `json:"kicks,omitempty"`
 }
 
 // benchResult is bench's summary.
@@ -435,7 +436,7 @@ func benchTX(cmd *cobra.Command, f benchFlags) error {
 		st := s.Stats()
 		x, _ := g.socks[i].Stats()
 		// Completed frames left the queue; bytes per frame are fixed.
-		q := benchQueue{Queue: c.queues[i], Packets: st.Completed, Bytes: st.Completed * uint64(f.size-gen.FCSLen),
+		q := benchQueue{Queue: c.queues[i], Packets: st.Completed, Bytes: st.Completed * uint64(f.size-gen.FCSLen), Kicks: st.Kicks,
 			TXInvalid: x.TXInvalidDescs - stats0[i].TXInvalidDescs, TXRingEmpty: x.TXRingEmpty - stats0[i].TXRingEmpty}
 		q.PPS = float64(q.Packets) / r.DurationS
 		q.BPS = float64(q.Bytes+gen.FCSLen*q.Packets) * 8 / r.DurationS
