@@ -51,6 +51,7 @@ func BenchmarkChecksumReference(b *testing.B) {
 }
 
 func BenchmarkHeaderCheck(b *testing.B) {
+	defer reportPPS(b)
 	h := datagram(udpFrame)
 	b.ReportAllocs()
 	ok := 0
@@ -63,6 +64,7 @@ func BenchmarkHeaderCheck(b *testing.B) {
 }
 
 func BenchmarkUDPChecksumValid(b *testing.B) {
+	defer reportPPS(b)
 	h := datagram(udpFrame)
 	u := UDP(h.Payload())
 	src, dst := h.Src(), h.Dst()
@@ -104,6 +106,7 @@ func benchRoutes(n int) []Route {
 // BenchmarkLookup: a table of 1000 routes of mixed lengths (benchRoutes),
 // and a host's table (a default route, two on-link prefixes).
 func BenchmarkLookup(b *testing.B) {
+	defer reportPPS(b)
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, tc := range []struct {
 		name   string
@@ -148,6 +151,7 @@ func BenchmarkLookup(b *testing.B) {
 }
 
 func BenchmarkEchoReply(b *testing.B) {
+	defer reportPPS(b)
 	for _, tc := range []struct {
 		name  string
 		frame []byte
@@ -174,6 +178,7 @@ func BenchmarkEchoReply(b *testing.B) {
 }
 
 func BenchmarkUnreachable(b *testing.B) {
+	defer reportPPS(b)
 	orig := datagram(udpClosedFrame)
 	out := make([]byte, 2048)
 	b.ReportAllocs()
@@ -195,4 +200,9 @@ func BenchmarkRateLimiter(b *testing.B) {
 		}
 	}
 	sinkInt = ok
+}
+
+// reportPPS reports packets per second: one packet per operation.
+func reportPPS(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
 }
