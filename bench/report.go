@@ -43,7 +43,7 @@ func report(env environment, o options, samples []sample) reportOut {
 	var out reportOut
 	var md strings.Builder
 	fmt.Fprintf(&md, "# fastpath against its peers, %s\n\n", env.Date)
-	fmt.Fprintf(&md, "- Kernel %s, %s (%d CPUs)\n- %s; %s\n- %s; %d rounds of %s per system and size, order rotating each round; medians\n\n",
+	fmt.Fprintf(&md, "- Kernel %s, %s (%d CPUs)\n- %s; %s\n- %s; %d rounds of %s per system and size, order rotating each round; medians\n- fastpath / peer: the ratio of the medians, then (paired) the median of the ratios within each round and the rounds fastpath won\n\n",
 		env.Kernel, env.CPU, env.CPUs, env.Topology, env.Mode, env.Pinning, env.Rounds, env.Duration)
 	for _, mode := range o.modes {
 		what := "frames/s arriving at the far end (counted by an XDP drop program in B)"
@@ -60,7 +60,7 @@ func report(env environment, o options, samples []sample) reportOut {
 			fmt.Fprintf(&md, " %s |", sys)
 		}
 		for _, sys := range systems[1:] {
-			fmt.Fprintf(&md, " fastpath / %s |", sys)
+			fmt.Fprintf(&md, " fastpath / %s (paired) |", sys)
 		}
 		md.WriteString("\n|---|")
 		md.WriteString(strings.Repeat("---|", 2*len(systems)-1))
@@ -93,7 +93,8 @@ func report(env environment, o options, samples []sample) reportOut {
 			}
 			for _, sys := range systems[1:] {
 				if meds[sys] > 0 {
-					fmt.Fprintf(&md, " %.2f |", meds[systems[0]]/meds[sys])
+					r, wins, n := paired(samples, mode, size, systems[0], sys)
+					fmt.Fprintf(&md, " %.2f (%.2f, %d of %d) |", meds[systems[0]]/meds[sys], r, wins, n)
 				} else {
 					md.WriteString(" - |")
 				}
@@ -104,6 +105,36 @@ func report(env environment, o options, samples []sample) reportOut {
 	}
 	out.markdown = md.String()
 	return out
+}
+
+// paired compares a with b round by round (the two ran moments apart, so
+// slow drifts of the machine hit both): the median of the per-round
+// ratios, and in how many of the n rounds a was faster.
+func paired(samples []sample, mode string, size int, a, b string) (ratio float64, wins, n int) {
+	byRound := map[int][2]float64{}
+	for _, s := range samples {
+		if s.Mode != mode || s.Size != size || s.Error != "" || s.PPS <= 0 {
+			continue
+		}
+		v := byRound[s.Round]
+		switch s.System {
+		case a:
+			v[0] = s.PPS
+		case b:
+			v[1] = s.PPS
+		}
+		byRound[s.Round] = v
+	}
+	var ratios []float64
+	for _, v := range byRound {
+		if v[0] > 0 && v[1] > 0 {
+			ratios = append(ratios, v[0]/v[1])
+			if v[0] > v[1] {
+				wins++
+			}
+		}
+	}
+	return medianOf(ratios), wins, len(ratios)
 }
 
 // drawPlot draws pps by frame size for one mode, one line per system.
