@@ -106,23 +106,7 @@ func BenchmarkUDPEcho(b *testing.B) {
 		b.Skip("lab benchmark")
 	}
 	l := lab.NewT(b, lab.Options{})
-	cfg := DefaultConfig()
-	// Adaptive: a spinning engine would take one of the two vCPUs from the
-	// kernel server while it is measured.
-	cfg.Device, cfg.Addrs, cfg.Idle = l.A.Link, []netip.Prefix{engineAddr}, IdleAdaptive
-	var s *Stack
-	if err := l.A.Do(func() (err error) {
-		if s, err = New(cfg); err != nil {
-			return err
-		}
-		return s.BindUDP(7, echo)
-	}); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
+	benchStack(b, l, func(s *Stack) error { return s.BindUDP(7, echo) })
 	kconn := listenUDP(b, l.A, 7)
 	var stop atomic.Bool
 	go func() {
@@ -138,12 +122,43 @@ func BenchmarkUDPEcho(b *testing.B) {
 	defer func() { stop.Store(true); kconn.Close() }()
 	engine := netip.AddrPortFrom(engineAddr.Addr(), 7)
 	kernel := netip.AddrPortFrom(l.A.Addr.Addr(), 7)
+	alternate(b, func(b *testing.B, w int) (float64, float64) {
+		return pingPong(b, l.B, engine, time.Second, w), pingPong(b, l.B, kernel, time.Second, w)
+	})
+}
+
+// benchStack runs a stack owning engineAddr on A's link, with bind (if
+// set) called before Start, until the benchmark ends. Adaptive idle: a
+// spinning engine would take one of the two vCPUs from the kernel server
+// and the client while they are measured.
+func benchStack(b *testing.B, l *lab.Lab, bind func(*Stack) error) {
+	cfg := DefaultConfig()
+	cfg.Device, cfg.Addrs, cfg.Idle = l.A.Link, []netip.Prefix{engineAddr}, IdleAdaptive
+	var s *Stack
+	if err := l.A.Do(func() (err error) {
+		if s, err = New(cfg); err != nil || bind == nil {
+			return err
+		}
+		return bind(s)
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// alternate runs one sub-benchmark per window in inflight; each round
+// measures the engine, then the kernel (round returns both rates), and
+// the medians and their ratio are reported.
+func alternate(b *testing.B, round func(b *testing.B, window int) (engine, kernel float64)) {
 	for _, w := range inflight {
 		b.Run(fmt.Sprintf("inflight=%d", w), func(b *testing.B) {
 			var er, kr []float64
 			for i := 0; i < b.N; i++ {
-				er = append(er, pingPong(b, l.B, engine, time.Second, w))
-				kr = append(kr, pingPong(b, l.B, kernel, time.Second, w))
+				e, k := round(b, w)
+				er, kr = append(er, e), append(kr, k)
 			}
 			reportRatio(b, er, kr)
 		})
@@ -201,29 +216,10 @@ func BenchmarkICMPEcho(b *testing.B) {
 		b.Skip("lab benchmark")
 	}
 	l := lab.NewT(b, lab.Options{})
-	cfg := DefaultConfig()
-	cfg.Device, cfg.Addrs, cfg.Idle = l.A.Link, []netip.Prefix{engineAddr}, IdleAdaptive
-	var s *Stack
-	if err := l.A.Do(func() (err error) {
-		s, err = New(cfg)
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
+	benchStack(b, l, nil)
 	// The kernel in A rate-limits nothing here: icmp_ratelimit covers
 	// errors, not echo replies.
-	for _, w := range inflight {
-		b.Run(fmt.Sprintf("inflight=%d", w), func(b *testing.B) {
-			var er, kr []float64
-			for i := 0; i < b.N; i++ {
-				er = append(er, echoPingPong(b, l.B, engineAddr.Addr(), time.Second, w))
-				kr = append(kr, echoPingPong(b, l.B, l.A.Addr.Addr(), time.Second, w))
-			}
-			reportRatio(b, er, kr)
-		})
-	}
+	alternate(b, func(b *testing.B, w int) (float64, float64) {
+		return echoPingPong(b, l.B, engineAddr.Addr(), time.Second, w), echoPingPong(b, l.B, l.A.Addr.Addr(), time.Second, w)
+	})
 }
