@@ -51,6 +51,7 @@ type options struct {
 	modes    []string
 	bin      string
 	out      string
+	rxSender string // rxdrop's sender: xdp or fastpath
 }
 
 // sample is one measurement.
@@ -78,15 +79,22 @@ type environment struct {
 	Rounds   int    `json:"rounds"`
 }
 
+// rxSenderText says what -rx-sender means, for the environment line.
+var rxSenderText = map[string]string{
+	"xdp":      "the kernel's XDP live-frame mode (BPF_F_TEST_XDP_LIVE_FRAMES)",
+	"fastpath": "fastpath's txonly",
+}
+
 func main() {
 	var o options
 	var sizes, systems, modes string
 	flag.StringVar(&sizes, "sizes", "64,128,256,512,1024,1518", "frame sizes with FCS")
 	flag.IntVar(&o.reps, "rounds", 3, "rounds: every system once per size each round, in rotating order")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each sample")
-	flag.StringVar(&systems, "systems", "fastpath,c,asavie,kernel", "systems to measure")
+	flag.StringVar(&systems, "systems", "fastpath,sink,c,asavie,kernel", "systems to measure (sink: rxdrop only)")
 	flag.StringVar(&modes, "modes", "txonly,rxdrop,l2fwd", "modes to measure (l2fwd: fastpath only)")
 	flag.StringVar(&o.bin, "bin", "bin", "directory holding fastpath, xskref and asavie")
+	flag.StringVar(&o.rxSender, "rx-sender", "xdp", "rxdrop's sender in A: xdp (the kernel's XDP live-frame mode, faster than any receiver) or fastpath (its txonly)")
 	flag.StringVar(&o.out, "out", "", "directory for results.md, results.json and the plots (default: print only)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -99,6 +107,9 @@ func main() {
 	o.systems, o.modes = strings.Split(systems, ","), strings.Split(modes, ",")
 	if o.duration < 1500*time.Millisecond {
 		fatal(fmt.Errorf("-duration %v: use 1.5s or more (txonly counts over the run less its first 0.6 s and last 0.3 s)", o.duration))
+	}
+	if o.rxSender != "xdp" && o.rxSender != "fastpath" {
+		fatal(fmt.Errorf("-rx-sender %q: use xdp or fastpath", o.rxSender))
 	}
 	if o.systems[0] != "fastpath" {
 		fatal(fmt.Errorf("-systems %q: list fastpath first (the ratios are fastpath's to each peer)", systems))
@@ -144,7 +155,7 @@ func run(o options) error {
 		Date: time.Now().UTC().Format("2006-01-02"), Kernel: release(), CPU: cpuModel(), CPUs: runtime.NumCPU(),
 		Topology: "two network namespaces joined by one veth pair, one queue",
 		Mode:     "AF_XDP copy mode (veth has no zero-copy), native XDP",
-		Pinning:  "sender on core 0, receiver on core 1; txonly: B's NAPI threaded on core 1 (drop program); rxdrop: B's NAPI in the sender's softirq",
+		Pinning:  "sender on core 0, receiver on core 1; txonly: B's NAPI threaded on core 1 (drop program); rxdrop, l2fwd: B's NAPI in the sender's softirq, sender " + rxSenderText[o.rxSender],
 		Duration: o.duration.String(), Rounds: o.reps,
 	}
 	var samples []sample
@@ -168,6 +179,8 @@ func run(o options) error {
 						s.PPS, err = b.l2fwd(size)
 					case mode == "l2fwd":
 						continue // the peers have no l2fwd here
+					case sys == "sink":
+						continue // sink only receives
 					default:
 						err = fmt.Errorf("unknown mode %q", mode)
 					}
@@ -230,12 +243,19 @@ func (b *bench) command(ctx context.Context, h *lab.Host, v any, name string, ar
 func (b *bench) commandReady(ctx context.Context, h *lab.Host, v any, ready chan struct{}, name string, args ...string) error {
 	cmd := h.Command(ctx, filepath.Join(b.o.bin, name), args...)
 	var out bytes.Buffer
-	errb := &readyWriter{ready: ready}
+	marker := "ready"
+	if name == "fastpath" && len(args) > 0 && args[0] == "sink" {
+		marker = "ctrl-c stops" // sink's line once it receives
+	}
+	errb := &readyWriter{ready: ready, marker: []byte(marker)}
 	cmd.Stdout, cmd.Stderr = &out, errb
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(errb.String()))
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if os.Getenv("BENCH_DEBUG") != "" { // every program's JSON, for a closer look
+		fmt.Fprintln(os.Stderr, out.String())
+	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), v); err != nil {
 		return fmt.Errorf("%s: output %q: %w", name, out.String(), err)
 	}
@@ -247,14 +267,15 @@ func (b *bench) commandReady(ctx context.Context, h *lab.Host, v any, ready chan
 type readyWriter struct {
 	mu    sync.Mutex
 	buf   bytes.Buffer
-	ready chan struct{}
+	ready  chan struct{}
+	marker []byte
 }
 
 func (w *readyWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if w.ready != nil && bytes.Contains(w.buf.Bytes(), []byte("ready")) {
+	if w.ready != nil && bytes.Contains(w.buf.Bytes(), w.marker) {
 		close(w.ready)
 		w.ready = nil
 	}
@@ -359,15 +380,18 @@ func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err err
 	return float64(got) / window.Seconds(), res.PPS, nil
 }
 
-// rxdrop measures sys receiving in B while fastpath's txonly sends from A
-// for the sample's duration.
+// rxdrop measures sys receiving in B while A sends for the sample's
+// duration: the kernel's XDP live-frame sender (-rx-sender xdp, faster
+// than any receiver, so the receiver is what is measured) or fastpath's
+// txonly.
 func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+30*time.Second)
 	defer cancel()
 	// The receiver runs a second longer than the sender, on both sides.
 	recvFor := b.o.duration + 1500*time.Millisecond
 	type result struct {
-		Packets uint64 `json:"packets"`
+		Packets  uint64 `json:"packets"`
+		Received uint64 `json:"received_packets"` // sink
 	}
 	var res result
 	errc := make(chan error, 1)
@@ -396,7 +420,7 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 		defer p.Close()
 	}
 	var ready chan struct{}
-	if sys == "fastpath" {
+	if sys == "fastpath" || sys == "sink" {
 		ready = make(chan struct{})
 	}
 	go func() {
@@ -404,6 +428,10 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 		case "fastpath":
 			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
 				"--cores", "1", "--interval", "0", "--json")
+		case "sink":
+			// The engine in shared mode on UDP port 9, the senders' port.
+			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "sink", "--dev", b.l.B.Link, "--port", "9",
+				"--duration", recvFor.String(), "--cores", "1", "--interval", "0", "--json")
 		case "c", "asavie":
 			info, err := redirect.Sockets.Info()
 			if err != nil {
@@ -432,7 +460,12 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	var snd struct {
 		DurationS float64 `json:"duration_s"`
 	}
-	err := b.fastpathSend(ctx, size, &snd)
+	var err error
+	if b.o.rxSender == "xdp" {
+		_, snd.DurationS, err = b.xdpSend(ctx, size, b.o.duration)
+	} else {
+		err = b.fastpathSend(ctx, size, &snd)
+	}
 	if sys == "kernel" {
 		time.Sleep(300 * time.Millisecond)
 		stop.Store(true)
@@ -440,7 +473,7 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	if rerr := <-errc; rerr != nil || err != nil {
 		return 0, errors.Join(rerr, err)
 	}
-	return float64(res.Packets) / snd.DurationS, nil
+	return float64(res.Packets+res.Received) / snd.DurationS, nil
 }
 
 // threadedNAPI turns threaded NAPI on B's link on or off (LAB.md: it
@@ -511,7 +544,12 @@ func (b *bench) l2fwd(size int) (float64, error) {
 	var snd struct {
 		DurationS float64 `json:"duration_s"`
 	}
-	err := b.fastpathSend(ctx, size, &snd)
+	var err error
+	if b.o.rxSender == "xdp" {
+		_, snd.DurationS, err = b.xdpSend(ctx, size, b.o.duration)
+	} else {
+		err = b.fastpathSend(ctx, size, &snd)
+	}
 	if rerr := <-errc; rerr != nil || err != nil {
 		return 0, errors.Join(rerr, err)
 	}

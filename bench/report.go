@@ -48,11 +48,14 @@ func report(env environment, o options, samples []sample) reportOut {
 	for _, mode := range o.modes {
 		what := "frames/s arriving at the far end (counted by an XDP drop program in B)"
 		systems := o.systems
+		if mode != "rxdrop" {
+			systems = slices.DeleteFunc(slices.Clone(systems), func(s string) bool { return s == "sink" })
+		}
 		switch mode {
 		case "rxdrop":
-			what = "frames/s received and dropped by the system in B (fastpath's txonly sends from A)"
+			what = "frames/s received and dropped by the system in B (sender in A: " + rxSenderText[o.rxSender] + "; sink is fastpath's sink: the whole engine, steered by UDP port)"
 		case "l2fwd":
-			what = "frames/s fastpath's l2fwd in B sends back (fastpath's txonly sends from A); no peer has an l2fwd here"
+			what = "frames/s fastpath's l2fwd in B sends back (sender in A: " + rxSenderText[o.rxSender] + "); no peer has an l2fwd here"
 			systems = []string{"fastpath"}
 		}
 		fmt.Fprintf(&md, "## %s: %s\n\n| size |", mode, what)
@@ -150,6 +153,7 @@ func drawPlot(path, mode string, env environment, o options, meds []median) erro
 		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 		color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 		color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
+		color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 	}
 	for i, sys := range o.systems {
 		var pts plotter.XYs

@@ -65,6 +65,9 @@ type Engine struct {
 	// waiting counts frames held by the neighbour cache; maxWaiting caps
 	// them so that unresolvable destinations cannot take every frame.
 	waiting, maxWaiting int
+	// starved: the last refill emptied the allocator; refill every round
+	// until frames come back.
+	starved bool
 
 	stop    atomic.Bool
 	running atomic.Bool
@@ -229,7 +232,6 @@ func (e *Engine) inboxEmpty() bool {
 // reclaim. It reports whether there was anything to do.
 func (e *Engine) poll() bool {
 	s := e.sock
-	s.Refill()
 	s.WakeRX()
 	n := s.Receive(e.rxd)
 	for i := range n {
@@ -240,7 +242,21 @@ func (e *Engine) poll() bool {
 	out := e.drainOutbox()
 	sent := e.flush()
 	s.KickTX()
-	done := s.Complete()
+	done := 0
+	if s.Outstanding() > 0 {
+		// The completion ring's producer index is the kernel's line: read
+		// it only while frames are in flight.
+		done = s.Complete()
+	}
+	// The kernel takes fill entries only to receive into, so the fill
+	// ring needs topping up only after a receive, or while the allocator
+	// ran dry last time (frames come back from TX completions). Refilling
+	// on every empty round would read the fill ring's consumer index, a
+	// line the kernel writes on the receiving core, for nothing.
+	if n > 0 || e.starved {
+		s.Refill()
+		e.starved = s.Frames.Len() == 0
+	}
 	return n > 0 || handed > 0 || sent > 0 || done > 0 || out
 }
 

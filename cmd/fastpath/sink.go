@@ -18,7 +18,7 @@ import (
 type sinkFlags struct {
 	dev, netns         string
 	port               int
-	queues             string
+	queues, cores      string
 	duration, interval time.Duration
 	count              uint64
 	mode, xdpMode      string
@@ -48,6 +48,7 @@ queue's engine, which keeps the sequence state without locks.`,
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
 	fl.IntVar(&f.port, "port", 0, "UDP port to take (required)")
 	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1")
+	fl.StringVar(&f.cores, "cores", "", "cores to pin the engines to, a list (default: not pinned)")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: at --count, or SIGINT)")
 	fl.Uint64Var(&f.count, "count", 0, "stop after this many packets (0: no limit)")
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
@@ -86,6 +87,11 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	var err error
 	if cfg.Queues, err = parseList("queues", f.queues); err != nil {
 		return c, err
+	}
+	if f.cores != "" {
+		if cfg.Cores, err = parseList("cores", f.cores); err != nil {
+			return c, err
+		}
 	}
 	if cfg.XSK.Mode, err = xsk.ParseMode(f.mode); err != nil {
 		return c, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
@@ -235,11 +241,10 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
-	if !c.json {
-		info := s.st.Engines()[0].Socket().Info()
-		fmt.Fprintf(stderr, "sink: UDP port %d on %v (%s, queues %v, %s AF_XDP, %s XDP); ctrl-c stops\n",
-			c.port, s.st.Addrs(), c.stack.Device, c.stack.Queues, info.Mode, s.st.Steering().Mode())
-	}
+	// On stderr with --json too: it says the sink is receiving.
+	info := s.st.Engines()[0].Socket().Info()
+	fmt.Fprintf(stderr, "sink: UDP port %d on %v (%s, queues %v, %s AF_XDP, %s XDP); ctrl-c stops\n",
+		c.port, s.st.Addrs(), c.stack.Device, c.stack.Queues, info.Mode, s.st.Steering().Mode())
 	interrupted := sinkLoop(cmd.Context(), s, stderr)
 	res, err := s.finish(interrupted)
 	if err != nil {
