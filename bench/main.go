@@ -265,8 +265,8 @@ func (b *bench) commandReady(ctx context.Context, h *lab.Host, v any, ready chan
 // readyWriter keeps what a program writes on stderr and closes ready at
 // the first "ready".
 type readyWriter struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
+	mu     sync.Mutex
+	buf    bytes.Buffer
 	ready  chan struct{}
 	marker []byte
 }
