@@ -12,6 +12,7 @@ import (
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
 	"github.com/fastpathnet/fastpath/rings"
+	"github.com/fastpathnet/fastpath/tcp"
 	"github.com/fastpathnet/fastpath/xsk"
 	"golang.org/x/sys/unix"
 )
@@ -35,6 +36,9 @@ type Engine struct {
 	unreach *ipv4.RateLimiter
 	udp     []UDPHandler // by destination port; nil: unbound
 	tcp     TCPHandler
+	tcpHost *tcp.Host     // EnableTCP
+	tcpCmds chan tcpCmd   // work for the TCP host from other goroutines
+	peers   []*Engine     // every engine of the stack, by index
 	outbox  chan outbound // datagrams Conns ask this engine to send
 
 	// index is the engine's place in the stack. The rings to and from
@@ -52,6 +56,7 @@ type Engine struct {
 
 	counters Counters
 	pub      published
+	tcpPub   [tcp.NumCounters]atomic.Uint64 // the TCP host's, published with the others
 
 	rxd      []rings.Desc
 	tx       []rings.Desc // frames waiting for room on the TX ring
@@ -79,6 +84,7 @@ type Engine struct {
 const (
 	timerARP = iota
 	timerPublish
+	timerTCP
 )
 
 const (
@@ -181,6 +187,9 @@ func (e *Engine) run() {
 	e.wheel = newWheel(int64(time.Millisecond), 256, 8, e.now)
 	e.wheel.schedule(timerARP, e.now+arpTick)
 	e.wheel.schedule(timerPublish, e.now+publishTick)
+	if e.tcpHost != nil {
+		e.wheel.schedule(timerTCP, e.now+tcpTick)
+	}
 	if !e.cfg.Shared {
 		for _, a := range e.owned {
 			e.sendARP(gratuitous, a, a)
@@ -197,7 +206,7 @@ func (e *Engine) run() {
 			continue
 		}
 		if e.cfg.Idle == IdleAdaptive {
-			if idle++; idle >= spinBefore && len(e.tx) == 0 && e.sock.Outstanding() == 0 && len(e.outbox) == 0 && e.inboxEmpty() {
+			if idle++; idle >= spinBefore && len(e.tx) == 0 && e.sock.Outstanding() == 0 && len(e.outbox) == 0 && len(e.tcpCmds) == 0 && e.inboxEmpty() {
 				// 1 ms at most: a Conn's WriteTo waits no longer.
 				e.sock.Wait(false, 1)
 				idle = 0
@@ -211,6 +220,11 @@ func (e *Engine) run() {
 		e.sock.Complete()
 	}
 	e.pub.store(&e.counters)
+	if e.tcpHost != nil {
+		for i, v := range e.tcpHost.Counters() {
+			e.tcpPub[i].Store(v)
+		}
+	}
 }
 
 // inboxEmpty reports whether nothing waits in the engine's rings from the
@@ -240,6 +254,9 @@ func (e *Engine) poll() bool {
 	e.applyControl()
 	handed := e.receiveHandovers(len(e.rxd))
 	out := e.drainOutbox()
+	if e.drainTCP() {
+		out = true
+	}
 	sent := e.flush()
 	s.KickTX()
 	done := 0
@@ -276,7 +293,15 @@ func (e *Engine) fire(kind int, now int64) {
 		e.wheel.schedule(timerARP, now+arpTick)
 	case timerPublish:
 		e.pub.store(&e.counters)
+		if e.tcpHost != nil {
+			for i, v := range e.tcpHost.Counters() {
+				e.tcpPub[i].Store(v)
+			}
+		}
 		e.wheel.schedule(timerPublish, now+publishTick)
+	case timerTCP:
+		e.tcpHost.Tick(now)
+		e.wheel.schedule(timerTCP, now+tcpTick)
 	}
 }
 

@@ -44,6 +44,9 @@ type Stack struct {
 	updatesDropped    atomic.Uint64
 	stopped           chan struct{} // closed when the first engine stops
 	handover          bool          // the frame rings between engines exist
+	mtu               int           // the device's, at New
+	tcpOn             bool          // EnableTCP ran
+	dials             atomic.Uint64 // DialTCP's round robin over the engines
 	started           bool
 	closed            bool
 }
@@ -64,7 +67,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	var mac ether.Addr
 	copy(mac[:], lk.Attrs().HardwareAddr)
-	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: max(lk.Attrs().NumRxQueues, 1), wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: max(lk.Attrs().NumRxQueues, 1), mtu: lk.Attrs().MTU, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if s.addrs, err = addresses(lk, &cfg); err != nil {
 		return nil, err
 	}
@@ -170,6 +173,7 @@ func (s *Stack) connect() {
 	n := len(s.engines)
 	for _, e := range s.engines {
 		e.wake = s.wake
+		e.peers = s.engines
 		e.peerIn, e.peerOut = make([]*spsc[control], n), make([]*spsc[control], n)
 		e.framesIn, e.framesOut = make([]*spsc[handed], n), make([]*spsc[handed], n)
 	}

@@ -34,6 +34,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newLabCommand(), newGenCommand(), newSinkCommand(), newBenchCommand(), newSteerCommand(), newServeCommand())
+	root.AddCommand(newLabCommand(), newGenCommand(), newSinkCommand(), newBenchCommand(), newSteerCommand(), newServeCommand(), newTCPCommand())
 	return root
 }

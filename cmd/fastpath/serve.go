@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/stack"
+	"github.com/fastpathnet/fastpath/tcp"
 	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/spf13/cobra"
 )
@@ -21,6 +22,10 @@ type serveFlags struct {
 	gw       string
 	routes   bool
 	udpEcho  []int
+	tcpEcho  []int
+	tcpDisc  []int
+	http     []int
+	httpBody string
 	queues   string
 	idle     string
 	mode     string
@@ -52,6 +57,10 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.gw, "gw", "", "gateway for off-link destinations")
 	fl.BoolVar(&f.routes, "import-routes", false, "also route by the kernel's routes through the device, and follow their changes")
 	fl.IntSliceVar(&f.udpEcho, "udp-echo", nil, "UDP port to echo (repeatable)")
+	fl.IntSliceVar(&f.tcpEcho, "tcp-echo", nil, "TCP port to echo, RFC 862 (repeatable)")
+	fl.IntSliceVar(&f.tcpDisc, "tcp-discard", nil, "TCP port to discard, RFC 863 (repeatable)")
+	fl.IntSliceVar(&f.http, "http", nil, "TCP port of a small HTTP/1.1 responder with keep-alive, for load tests (repeatable)")
+	fl.StringVar(&f.httpBody, "http-body", "hello from fastpath\n", "the body --http answers every request with")
 	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1 (one engine each)")
 	fl.StringVar(&f.idle, "idle", "adaptive", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
@@ -97,9 +106,11 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 		}
 		cfg.Gateway = gw
 	}
-	for _, p := range f.udpEcho {
-		if p < 1 || p > 65535 {
-			return cfg, fmt.Errorf("--udp-echo %d: use a port from 1 to 65535", p)
+	for name, ports := range map[string][]int{"udp-echo": f.udpEcho, "tcp-echo": f.tcpEcho, "tcp-discard": f.tcpDisc, "http": f.http} {
+		for _, p := range ports {
+			if p < 1 || p > 65535 {
+				return cfg, fmt.Errorf("--%s %d: use a port from 1 to 65535", name, p)
+			}
 		}
 	}
 	cfg.ImportRoutes = f.routes
@@ -130,6 +141,44 @@ type serveResult struct {
 	DurationS float64           `json:"duration_s"`
 	Counters  map[string]uint64 `json:"counters"`
 	Drops     uint64            `json:"drops"`
+	TCP       map[string]uint64 `json:"tcp,omitempty"`
+}
+
+// serveTCP enables TCP and starts the --tcp-echo, --tcp-discard and --http
+// servers, if any.
+func serveTCP(st *stack.Stack, f serveFlags) error {
+	if len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) == 0 {
+		return nil
+	}
+	if err := st.EnableTCP(tcp.DefaultConfig()); err != nil {
+		return err
+	}
+	for _, p := range f.tcpEcho {
+		if err := st.ListenTCPFunc(uint16(p), func(e *stack.Engine, c *tcp.Conn) tcp.Handler { return tcpEcho{e} }); err != nil {
+			return err
+		}
+	}
+	for _, p := range f.tcpDisc {
+		if err := st.ListenTCPFunc(uint16(p), func(e *stack.Engine, c *tcp.Conn) tcp.Handler { return tcpDiscard{e} }); err != nil {
+			return err
+		}
+	}
+	for _, p := range f.http {
+		// One responder per engine: it keeps no per-connection state.
+		per := map[*stack.Engine]*httpResponder{}
+		for _, e := range st.Engines() {
+			per[e] = newHTTPResponder(e, f.httpBody)
+		}
+		if err := st.ListenTCPFunc(uint16(p), func(e *stack.Engine, c *tcp.Conn) tcp.Handler { return per[e] }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openConns is the connections open now by the counters.
+func openConns(t tcp.Counters) uint64 {
+	return t[tcp.ActiveOpens] + t[tcp.PassiveOpens] - t[tcp.Closed]
 }
 
 func serve(cmd *cobra.Command, f serveFlags) error {
@@ -149,7 +198,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 				return err
 			}
 		}
-		return nil
+		return serveTCP(st, f)
 	})
 	if err != nil {
 		if st != nil {
@@ -173,10 +222,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	for _, a := range st.Addrs() {
 		addrs = append(addrs, a.String())
 	}
+	tcpOn := len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) > 0
 	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String()}
 	if !f.json {
-		fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; ctrl-c stops\n",
-			addrs, addrMode, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho)
+		fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; tcp echo %v discard %v http %v; ctrl-c stops\n",
+			addrs, addrMode, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
 	}
 	if q := st.UnservedQueues(); len(q) > 0 && !cfg.Shared {
 		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
@@ -213,6 +263,11 @@ loop:
 				c[stack.ARPRequestsIn]-last[stack.ARPRequestsIn], c[stack.ARPRepliesOut]-last[stack.ARPRepliesOut],
 				c[stack.ICMPEchoOut]-last[stack.ICMPEchoOut], c[stack.UDPIn]-last[stack.UDPIn], c.Drops()-last.Drops())
 			last = c
+			if tcpOn {
+				t := st.TCPCounters()
+				fmt.Fprintf(stderr, "        tcp: conns %d open, %d established total, segs in %d out %d, retransmits %d, resets in %d out %d\n",
+					openConns(t), t[tcp.Established], t[tcp.SegsIn], t[tcp.SegsOut], t[tcp.Retransmits], t[tcp.ResetsIn], t[tcp.ResetsOut])
+			}
 		}
 	}
 	st.Stop()
@@ -226,6 +281,10 @@ loop:
 	}
 	res.DurationS = time.Since(start).Seconds()
 	res.Counters = c.Map()
+	if tcpOn {
+		t := st.TCPCounters()
+		res.TCP = t.Map()
+	}
 	res.Drops = c.Drops()
 	if f.json {
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(res)

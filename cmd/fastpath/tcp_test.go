@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/internal/lab"
+)
+
+// TestServeTCP runs `fastpath serve` with --tcp-echo, --tcp-discard and
+// --http in shared mode; the kernel in B is the client (net.Dial, curl).
+func TestServeTCP(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	type result struct {
+		out, errOut string
+		err         error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, errOut, err := run(t, "serve", "--dev", l.A.Link, "--netns", l.A.Name, "--shared",
+			"--tcp-echo", "7", "--tcp-discard", "9", "--http", "8080", "--duration", "6s", "--json")
+		done <- result{out, errOut, err}
+	}()
+	addr := l.A.Addr.Addr().String()
+	dial := func(port int) net.Conn {
+		t.Helper()
+		var c net.Conn
+		var err error
+		for i := 0; i < 40; i++ { // serve is starting
+			l.B.Do(func() error {
+				c, err = net.DialTimeout("tcp4", fmt.Sprintf("%s:%d", addr, port), time.Second)
+				return nil
+			})
+			if err == nil {
+				return c
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("dial %d: %v", port, err)
+		return nil
+	}
+	// Echo.
+	c := dial(7)
+	msg := strings.Repeat("echo me ", 20000)
+	go func() { io.WriteString(c, msg); c.(*net.TCPConn).CloseWrite() }()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != msg {
+		t.Fatalf("echo: %d of %d bytes back, %v", len(b), len(msg), err)
+	}
+	c.Close()
+	// Discard: everything taken, nothing back.
+	c = dial(9)
+	io.WriteString(c, msg)
+	c.(*net.TCPConn).CloseWrite()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("discard answered %q, %v", b, err)
+	}
+	c.Close()
+	// HTTP with curl: three requests on one kept-alive connection.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url := fmt.Sprintf("http://%s:8080/", addr)
+	out, err := l.B.Command(ctx, "curl", "-sS", "-v", url, url, url).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "hello from fastpath"); n != 3 {
+		t.Fatalf("curl got %d bodies:\n%s", n, out)
+	}
+	if !strings.Contains(string(out), "Re-using existing connection") && !strings.Contains(string(out), "Reusing existing") {
+		t.Errorf("curl did not keep the connection alive:\n%s", out)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("serve: %v\n%s", r.err, r.errOut)
+	}
+	var res serveResult
+	if err := json.Unmarshal([]byte(r.out), &res); err != nil {
+		t.Fatalf("summary: %v\n%s", err, r.out)
+	}
+	if res.TCP["passive_opens"] < 3 || res.TCP["drop_checksum"] != 0 {
+		t.Errorf("tcp counters %v", res.TCP)
+	}
+}
+
+// TestTCPCommand runs `fastpath tcp` against a kernel server in B that
+// checks the pattern.
+func TestTCPCommand(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	var ln net.Listener
+	if err := l.B.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", l.B.Addr.Addr().String()+":5201")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const conns, n = 4, 4 << 20
+	bad := make(chan error, conns)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 65536)
+				var off int64
+				for {
+					k, err := c.Read(buf)
+					for i := 0; i < k; i++ {
+						if buf[i] != byte((off+int64(i))%251) {
+							bad <- fmt.Errorf("byte %d wrong", off+int64(i))
+							return
+						}
+					}
+					off += int64(k)
+					if err != nil {
+						if off != n {
+							bad <- fmt.Errorf("got %d bytes, want %d", off, n)
+						} else {
+							bad <- nil
+						}
+						return
+					}
+				}
+			}()
+		}
+	}()
+	out, errOut, err := run(t, "tcp", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String()+":5201",
+		"--bytes", fmt.Sprint(n), "--conns", fmt.Sprint(conns), "--json")
+	if err != nil {
+		t.Fatalf("tcp: %v\n%s", err, errOut)
+	}
+	for i := 0; i < conns; i++ {
+		if err := <-bad; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res tcpResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("summary: %v\n%s", err, out)
+	}
+	if res.BytesSent != conns*n || res.Connections != conns || res.Completed != conns || len(res.Errors) != 0 || res.GoodputBPS <= 0 || res.RTTUs <= 0 {
+		t.Errorf("summary %+v", res)
+	}
+}
+
+func TestTCPBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tcp", "--dst", "1.2.3.4:5"}, "--dev is required"},
+		{[]string{"tcp", "--dev", "x", "--dst", "nope", "--bytes", "1"}, "--dst"},
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5"}, "--bytes"},
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--conns", "0"}, "--conns"},
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--cc", "vegas"}, "--cc"},
+		{[]string{"serve", "--dev", "x", "--shared", "--tcp-echo", "0"}, "--tcp-echo 0"},
+	} {
+		_, _, err := run(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,486 @@
+package stack
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/tcp"
+)
+
+// Interop with the kernel's TCP in the other namespace: the reference
+// implementation. Payload byte i of a stream is i mod 251, checked byte for
+// byte at the receiving end.
+
+// tcpBytes is the size of the bulk transfers: 256 MiB each way, less
+// under the race detector (ten times slower) or -short.
+func tcpBytes() int64 {
+	if v := os.Getenv("FASTPATH_TCP_BYTES"); v != "" {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return n
+	}
+	if raceEnabled || testing.Short() {
+		return 16 << 20
+	}
+	return 256 << 20
+}
+
+// patternWriter writes n bytes of the pattern to w.
+func writePattern(w io.Writer, n int64) error {
+	buf := make([]byte, 251*256)
+	for i := range buf {
+		buf[i] = byte(i % 251)
+	}
+	for off := int64(0); off < n; {
+		k := min(int64(len(buf)), n-off)
+		start := off % 251
+		if k > int64(len(buf))-start {
+			k = int64(len(buf)) - start
+		}
+		m, err := w.Write(buf[start : start+k])
+		off += int64(m)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readPattern reads from r until EOF and checks every byte; it returns
+// the count.
+func readPattern(r io.Reader) (int64, error) {
+	buf := make([]byte, 256<<10)
+	var off int64
+	for {
+		n, err := r.Read(buf)
+		for i := 0; i < n; i++ {
+			if buf[i] != byte((off+int64(i))%251) {
+				return off + int64(i), fmt.Errorf("byte %d is %d, want %d", off+int64(i), buf[i], (off+int64(i))%251)
+			}
+		}
+		off += int64(n)
+		if err == io.EOF {
+			return off, nil
+		}
+		if err != nil {
+			return off, err
+		}
+	}
+}
+
+// tcpStack starts an engine with TCP on h (dedicated address engineAddr
+// unless mod changes it).
+func tcpStack(t *testing.T, h *lab.Host, mod func(*Config), tmod func(*tcp.Config), bind func(*Stack) error) *Stack {
+	t.Helper()
+	return startStack(t, h, func(c *Config) {
+		c.Idle = IdleBusy
+		if mod != nil {
+			mod(c)
+		}
+	}, func(s *Stack) error {
+		tc := tcp.DefaultConfig()
+		tc.TimeWait = int64(time.Second)
+		if tmod != nil {
+			tmod(&tc)
+		}
+		if err := s.EnableTCP(tc); err != nil {
+			return err
+		}
+		if bind != nil {
+			return bind(s)
+		}
+		return nil
+	})
+}
+
+// kernelDial connects from h's kernel to dst.
+func kernelDial(t testing.TB, h *lab.Host, dst netip.AddrPort) *net.TCPConn {
+	t.Helper()
+	var c net.Conn
+	if err := h.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", dst.String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// kernelListen listens in h's kernel.
+func kernelListen(t testing.TB, h *lab.Host, port uint16) net.Listener {
+	t.Helper()
+	var l net.Listener
+	if err := h.Do(func() (err error) {
+		l, err = net.Listen("tcp4", netip.AddrPortFrom(h.Addr.Addr(), port).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// serveChecked accepts connections on l: each reads the pattern to EOF,
+// checks it, writes n bytes of the pattern back and closes.
+func serveChecked(l net.Listener, n int64, errs chan<- error) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			got, err := readPattern(c)
+			if err == nil && got != n {
+				err = fmt.Errorf("received %d bytes, want %d", got, n)
+			}
+			if err == nil {
+				err = writePattern(c, n)
+			}
+			errs <- err
+		}()
+	}
+}
+
+// exchange writes n bytes of the pattern on c, closes its sending side,
+// and reads and checks n bytes back.
+func exchange(c net.Conn, n int64) error {
+	werr := make(chan error, 1)
+	go func() {
+		err := writePattern(c, n)
+		if err == nil {
+			switch cw := c.(type) {
+			case *TCPConn:
+				err = cw.CloseWrite()
+			case *net.TCPConn:
+				err = cw.CloseWrite()
+			}
+		}
+		werr <- err
+	}()
+	got, err := readPattern(c)
+	if err == nil && got != n {
+		err = fmt.Errorf("read back %d bytes, want %d", got, n)
+	}
+	return errors.Join(err, <-werr)
+}
+
+// TestTCPKernelClient: the kernel in B connects to the engine in A, sends
+// the pattern, reads it back; the engine's side is the net.Conn adapter.
+func TestTCPKernelClient(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	n := tcpBytes()
+	var ln *TCPListener
+	s := tcpStack(t, l.A, nil, nil, func(s *Stack) (err error) {
+		ln, err = s.ListenTCP(5201, 0)
+		return err
+	})
+	errs := make(chan error, 1)
+	go serveChecked(ln, n, errs)
+	defer ln.Close()
+	c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 5201))
+	start := time.Now()
+	if err := exchange(c, n); err != nil {
+		t.Fatalf("kernel client: %v; tcp %v", err, s.TCPCounters().Map())
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("engine server: %v", err)
+	}
+	t.Logf("%d MiB each way in %v; tcp %v", n>>20, time.Since(start), s.TCPCounters().Map())
+}
+
+// TestTCPEngineClient: the engine in A dials the kernel in B.
+func TestTCPEngineClient(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	n := tcpBytes()
+	s := tcpStack(t, l.A, nil, nil, nil)
+	kl := kernelListen(t, l.B, 5202)
+	errs := make(chan error, 1)
+	go serveChecked(kl, n, errs)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := s.DialTCP(ctx, netip.AddrPortFrom(l.B.Addr.Addr(), 5202).String())
+	if err != nil {
+		t.Fatalf("dial: %v; tcp %v", err, s.TCPCounters().Map())
+	}
+	defer c.Close()
+	if err := exchange(c, n); err != nil {
+		t.Fatalf("engine client: %v; tcp %v", err, s.TCPCounters().Map())
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("kernel server: %v", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection did not finish closing")
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+// TestTCPKernelOptionsOff: the kernel peer with SACK, timestamps and
+// window scaling turned off, one at a time and all together.
+func TestTCPKernelOptionsOff(t *testing.T) {
+	for _, off := range [][]string{{"tcp_sack"}, {"tcp_timestamps"}, {"tcp_window_scaling"}, {"tcp_sack", "tcp_timestamps", "tcp_window_scaling"}} {
+		t.Run(fmt.Sprint(off), func(t *testing.T) {
+			l := lab.NewT(t, lab.Options{})
+			for _, k := range off {
+				sysctl(t, l.B, "net.ipv4."+k, "0")
+			}
+			n := int64(8 << 20)
+			var ln *TCPListener
+			s := tcpStack(t, l.A, nil, nil, func(s *Stack) (err error) {
+				ln, err = s.ListenTCP(5203, 0)
+				return err
+			})
+			errs := make(chan error, 1)
+			go serveChecked(ln, n, errs)
+			defer ln.Close()
+			c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 5203))
+			if err := exchange(c, n); err != nil {
+				t.Fatalf("%v off: %v; tcp %v", off, err, s.TCPCounters().Map())
+			}
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func sysctl(t *testing.T, h *lab.Host, key, val string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if out, err := h.Command(ctx, "sysctl", "-qw", key+"="+val).CombinedOutput(); err != nil {
+		t.Fatalf("sysctl %s=%s: %v: %s", key, val, err, out)
+	}
+}
+
+// TestTCPLoss: through a router dropping 1% and 5% of the frames it
+// forwards, at random, both ways (iptables statistic).
+func TestTCPLoss(t *testing.T) {
+	for _, p := range []string{"0.01", "0.05"} {
+		t.Run(p, func(t *testing.T) {
+			l := lab.NewT(t, lab.Options{Router: true})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if out, err := l.R.Command(ctx, "iptables", "-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", p, "-j", "DROP").CombinedOutput(); err != nil {
+				t.Skipf("iptables in the router: %v: %s (install iptables)", err, out)
+			}
+			addr := netip.MustParsePrefix("198.18.1.10/24")
+			n := int64(32 << 20)
+			if p == "0.05" {
+				n = 8 << 20
+			}
+			var ln *TCPListener
+			s := tcpStack(t, l.A, func(c *Config) {
+				c.Addrs = []netip.Prefix{addr}
+				c.Gateway = l.A.Gateway
+			}, nil, func(s *Stack) (err error) {
+				ln, err = s.ListenTCP(5204, 0)
+				return err
+			})
+			errs := make(chan error, 1)
+			go serveChecked(ln, n, errs)
+			defer ln.Close()
+			c := kernelDial(t, l.B, netip.AddrPortFrom(addr.Addr(), 5204))
+			start := time.Now()
+			if err := exchange(c, n); err != nil {
+				t.Fatalf("loss %s: %v; tcp %v", p, err, s.TCPCounters().Map())
+			}
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+			tc := s.TCPCounters()
+			if tc[tcp.Retransmits] == 0 {
+				t.Errorf("no retransmissions at %s loss: is the router dropping?", p)
+			}
+			t.Logf("loss %s: %d MiB each way in %v; tcp %v", p, n>>20, time.Since(start), tc.Map())
+		})
+	}
+}
+
+// TestTCPManyConns: 1,000 concurrent connections from the kernel, 1 MiB
+// each way on each.
+func TestTCPManyConns(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	conns, n := 1000, int64(1<<20)
+	if raceEnabled || testing.Short() {
+		conns, n = 100, 256<<10
+	}
+	var ln *TCPListener
+	s := tcpStack(t, l.A, nil, func(c *tcp.Config) {
+		c.SendBuffer, c.RecvBuffer = 64<<10, 64<<10
+		c.SynBacklog = 2048
+	}, func(s *Stack) (err error) {
+		ln, err = s.ListenTCP(5205, 2048)
+		return err
+	})
+	errs := make(chan error, conns)
+	go serveChecked(ln, n, errs)
+	defer ln.Close()
+	var wg sync.WaitGroup
+	cerrs := make(chan error, conns)
+	for i := 0; i < conns; i++ {
+		c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 5205))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cerrs <- exchange(c, n)
+		}()
+	}
+	wg.Wait()
+	close(cerrs)
+	for err := range cerrs {
+		if err != nil {
+			t.Fatalf("a client: %v; tcp %v", err, s.TCPCounters().Map())
+		}
+	}
+	for i := 0; i < conns; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("a server: %v", err)
+		}
+	}
+}
+
+// TestTCPCloses: the kernel closes first, the engine closes first, both
+// at once, and the kernel resets.
+func TestTCPCloses(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	var ln *TCPListener
+	s := tcpStack(t, l.A, nil, nil, func(s *Stack) (err error) {
+		ln, err = s.ListenTCP(5206, 0)
+		return err
+	})
+	defer ln.Close()
+	accept := func() *TCPConn {
+		t.Helper()
+		type res struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() { c, err := ln.Accept(); ch <- res{c, err} }()
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			return r.c.(*TCPConn)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no connection accepted")
+		}
+		return nil
+	}
+	dst := netip.AddrPortFrom(engineAddr.Addr(), 5206)
+	done := func(c *TCPConn, want error) {
+		t.Helper()
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("connection not finished; tcp %v", s.TCPCounters().Map())
+		}
+		if !errors.Is(c.Err(), want) {
+			t.Fatalf("ended with %v, want %v", c.Err(), want)
+		}
+	}
+
+	t.Run("kernel first", func(t *testing.T) {
+		k := kernelDial(t, l.B, dst)
+		e := accept()
+		k.Write([]byte("last words"))
+		k.Close()
+		b, err := io.ReadAll(e)
+		if err != nil || string(b) != "last words" {
+			t.Fatalf("read %q, %v", b, err)
+		}
+		e.Close()
+		done(e, nil)
+	})
+	t.Run("engine first", func(t *testing.T) {
+		k := kernelDial(t, l.B, dst)
+		e := accept()
+		e.Write([]byte("goodbye"))
+		e.Close()
+		b, err := io.ReadAll(k)
+		if err != nil || string(b) != "goodbye" {
+			t.Fatalf("kernel read %q, %v", b, err)
+		}
+		k.Close()
+		done(e, nil)
+	})
+	t.Run("simultaneous", func(t *testing.T) {
+		k := kernelDial(t, l.B, dst)
+		e := accept()
+		k.CloseWrite()
+		e.CloseWrite()
+		io.ReadAll(e)
+		io.ReadAll(k)
+		k.Close()
+		done(e, nil)
+	})
+	t.Run("kernel resets", func(t *testing.T) {
+		k := kernelDial(t, l.B, dst)
+		e := accept()
+		k.SetLinger(0)
+		k.Close() // RST
+		done(e, tcp.ErrReset)
+		if _, err := e.Read(make([]byte, 10)); !errors.Is(err, tcp.ErrReset) {
+			t.Fatalf("Read after a reset: %v", err)
+		}
+	})
+	t.Run("no listener", func(t *testing.T) {
+		var err error
+		l.B.Do(func() error {
+			_, err = net.DialTimeout("tcp4", netip.AddrPortFrom(engineAddr.Addr(), 5999).String(), 3*time.Second)
+			return nil
+		})
+		if err == nil || !errors.Is(err, errConnRefused) {
+			t.Fatalf("dial to a port nobody listens on: %v, want connection refused", err)
+		}
+	})
+}
+
+// TestTCPDeadlines: a read with nothing to read ends at its deadline.
+func TestTCPDeadlines(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	var ln *TCPListener
+	tcpStack(t, l.A, nil, nil, func(s *Stack) (err error) {
+		ln, err = s.ListenTCP(5207, 0)
+		return err
+	})
+	defer ln.Close()
+	k := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 5207))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read: %v, want a deadline error", err)
+	}
+	k.Write([]byte("late"))
+	c.SetReadDeadline(time.Time{})
+	r := bufio.NewReader(c)
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(r, b); err != nil || string(b) != "late" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+}
+
+// errConnRefused is ECONNREFUSED, as the kernel's dial returns it.
+var errConnRefused = syscall.ECONNREFUSED

@@ -1,0 +1,583 @@
+package tcp
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestPassiveOpen(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.listen()
+	r.in(FlagSYN, peerISS, 0, 65535, synOpts(), nil)
+	sa := r.expect(FlagSYN | FlagACK)[0]
+	r.conn = r.h.Conns()[0]
+	r.state(StateSynReceived)
+	if sa.o.MSS != 1460 || !sa.o.HasWScale || !sa.o.SACKPermitted || !sa.o.HasTimestamps || sa.o.TSEcr != 5000 {
+		t.Fatalf("SYN-ACK options %+v: want MSS 1460, window scale, SACK, timestamps echoing 5000", sa.o)
+	}
+	// The SYN again (our SYN-ACK lost): the same SYN-ACK again.
+	r.in(FlagSYN, peerISS, 0, 65535, synOpts(), nil)
+	if again := r.expect(FlagSYN | FlagACK)[0]; again.f.Seq != sa.f.Seq {
+		t.Fatalf("second SYN-ACK seq %d, want %d", again.f.Seq, sa.f.Seq)
+	}
+	// An ACK of something else: RST, still SYN-RECEIVED.
+	r.in(FlagACK, peerISS+1, sa.f.Seq+5, 1024, nil, nil)
+	r.expect(FlagRST)
+	r.state(StateSynReceived)
+	r.in(FlagACK, peerISS+1, sa.f.Seq+1, 1024, &Options{HasTimestamps: true, TSVal: 5001, TSEcr: sa.o.TSVal}, nil)
+	r.expect()
+	r.state(StateEstablished)
+	sack, ts, sshift, rshift := r.conn.Options()
+	if !sack || !ts || sshift != 7 || rshift < 1 {
+		t.Fatalf("negotiated sack %v ts %v shifts %d/%d", sack, ts, sshift, rshift)
+	}
+	if r.conn.MSS() != 1460-12 {
+		t.Fatalf("MSS %d, want 1448 (1460 less the timestamps)", r.conn.MSS())
+	}
+}
+
+func TestPassiveOpenNoOptions(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.listen()
+	r.in(FlagSYN, peerISS, 0, 8192, nil, nil)
+	sa := r.expect(FlagSYN | FlagACK)[0]
+	if sa.o.HasWScale || sa.o.SACKPermitted || sa.o.HasTimestamps {
+		t.Fatalf("SYN-ACK offers %+v to a peer that offered nothing", sa.o)
+	}
+	r.in(FlagACK, peerISS+1, sa.f.Seq+1, 8192, nil, nil)
+	r.state(StateEstablished)
+	if r.conn.MSS() != 536 {
+		t.Fatalf("MSS %d, want RFC 9293's default 536", r.conn.MSS())
+	}
+	if _, _, s, _ := r.conn.Options(); s != -1 {
+		t.Fatalf("window scaling on without the peer's option")
+	}
+}
+
+func TestActiveOpen(t *testing.T) {
+	r := newRig(t, testConfig())
+	iss := r.dial(synOpts())
+	if r.conn.sndUna != iss+1 || r.conn.rcvNxt != peerISS+1 {
+		t.Fatalf("SND.UNA %d RCV.NXT %d", r.conn.sndUna, r.conn.rcvNxt)
+	}
+	if r.h.Counters()[ActiveOpens] != 1 || r.h.Counters()[Established] != 1 {
+		t.Fatalf("counters %v", r.h.Counters().Map())
+	}
+}
+
+func TestActiveOpenRefused(t *testing.T) {
+	r := newRig(t, testConfig())
+	c, _ := r.h.Dial(hostAddr, peerAddr, r.ev, r.now)
+	r.conn = c
+	syn := r.expect(FlagSYN)[0]
+	// A RST without an acceptable ACK is ignored (RFC 9293 3.10.7.3):
+	// no RST answers a RST.
+	r.in(FlagRST|FlagACK, 0, syn.f.Seq+7, 0, nil, nil)
+	r.expect()
+	r.state(StateSynSent)
+	// An unacceptable ACK without RST earns a RST.
+	r.in(FlagACK, 0, syn.f.Seq+7, 0, nil, nil)
+	if rst := r.expect(FlagRST)[0]; rst.f.Seq != syn.f.Seq+7 {
+		t.Fatalf("RST %v: want seq %d", rst, syn.f.Seq+7)
+	}
+	r.state(StateSynSent)
+}
+
+func TestActiveOpenRefusedByRST(t *testing.T) {
+	r := newRig(t, testConfig())
+	c, _ := r.h.Dial(hostAddr, peerAddr, r.ev, r.now)
+	r.conn = c
+	syn := r.expect(FlagSYN)[0]
+	r.in(FlagRST|FlagACK, 0, syn.f.Seq+1, 0, nil, nil)
+	r.expect()
+	if !r.ev.closed || !errors.Is(r.ev.err, ErrRefused) {
+		t.Fatalf("closed %v err %v, want ErrRefused", r.ev.closed, r.ev.err)
+	}
+	if len(r.h.Conns()) != 0 {
+		t.Fatalf("%d connections left", len(r.h.Conns()))
+	}
+}
+
+func TestSynRetriesTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.SynRetries = 2
+	r := newRig(t, cfg)
+	c, _ := r.h.Dial(hostAddr, peerAddr, r.ev, r.now)
+	r.conn = c
+	r.expect(FlagSYN)
+	r.advance(time.Second + time.Millisecond)
+	r.expect(FlagSYN)
+	r.advance(2*time.Second + time.Millisecond) // backed off
+	r.expect(FlagSYN)
+	r.advance(4*time.Second + time.Millisecond)
+	r.expect()
+	if !errors.Is(r.ev.err, ErrTimeout) {
+		t.Fatalf("err %v, want ErrTimeout", r.ev.err)
+	}
+}
+
+func TestSimultaneousOpen(t *testing.T) {
+	r := newRig(t, testConfig())
+	c, _ := r.h.Dial(hostAddr, peerAddr, r.ev, r.now)
+	r.conn = c
+	syn := r.expect(FlagSYN)[0]
+	r.in(FlagSYN, peerISS, 0, 65535, synOpts(), nil)
+	sa := r.expect(FlagSYN | FlagACK)[0]
+	r.state(StateSynReceived)
+	if sa.f.Seq != syn.f.Seq || sa.f.Ack != peerISS+1 {
+		t.Fatalf("SYN-ACK %v", sa)
+	}
+	r.in(FlagSYN|FlagACK, peerISS, syn.f.Seq+1, 65535, synOpts(), nil)
+	r.in(FlagACK, peerISS+1, syn.f.Seq+1, 1024, &Options{HasTimestamps: true, TSVal: 5001, TSEcr: sa.o.TSVal}, nil)
+	r.state(StateEstablished)
+}
+
+func TestNoListenerRST(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.in(FlagSYN, peerISS, 0, 65535, nil, nil)
+	rst := r.expect(FlagRST | FlagACK)[0]
+	if rst.f.Seq != 0 || rst.f.Ack != peerISS+1 {
+		t.Fatalf("RST %v: want seq 0 ack %d", rst, peerISS+1)
+	}
+	r.in(FlagACK, peerISS, 777, 65535, nil, nil)
+	if rst := r.expect(FlagRST)[0]; rst.f.Seq != 777 {
+		t.Fatalf("RST %v: want seq 777 (the segment's ACK)", rst)
+	}
+	r.in(FlagRST, peerISS, 0, 0, nil, nil)
+	r.expect() // never a RST for a RST
+	if got := r.h.Counters()[DropNoListener]; got != 3 {
+		t.Fatalf("drop_no_listener %d, want 3", got)
+	}
+}
+
+func TestReceiveInOrderAndDelayedACK(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(nil)
+	data := bytes.Repeat([]byte("x"), 536)
+	r.in(FlagACK|FlagPSH, peerISS+1, r.conn.sndNxt, 1024, nil, data)
+	r.expect() // one segment: the ACK waits
+	r.advance(50 * time.Millisecond)
+	ack := r.expect(FlagACK)[0]
+	if ack.f.Ack != peerISS+1+536 {
+		t.Fatalf("delayed ACK acks %d", ack.f.Ack)
+	}
+	// Two segments: the second is ACKed at once.
+	r.in(FlagACK, peerISS+1+536, r.conn.sndNxt, 1024, nil, data)
+	r.in(FlagACK, peerISS+1+1072, r.conn.sndNxt, 1024, nil, data)
+	if ack := r.expect(FlagACK)[0]; ack.f.Ack != peerISS+1+3*536 {
+		t.Fatalf("ACK %d", ack.f.Ack)
+	}
+	if len(r.ev.data) != 3*536 {
+		t.Fatalf("delivered %d bytes", len(r.ev.data))
+	}
+}
+
+func TestOutOfOrderSACK(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1460, SACKPermitted: true})
+	seg := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 100) }
+	base := peerISS + 1
+	// 1 and 3 arrive before 0 and 2.
+	r.in(FlagACK, base+100, r.conn.sndNxt, 1024, nil, seg(1))
+	a := r.expect(FlagACK)[0]
+	if a.f.Ack != base || a.o.NumSACK != 1 || a.o.SACK[0] != (SACKBlock{base + 100, base + 200}) {
+		t.Fatalf("dup ACK %v: want ack %d with SACK %d-%d", a, base, base+100, base+200)
+	}
+	r.in(FlagACK, base+300, r.conn.sndNxt, 1024, nil, seg(3))
+	a = r.expect(FlagACK)[0]
+	if a.o.NumSACK != 2 || a.o.SACK[0] != (SACKBlock{base + 300, base + 400}) {
+		t.Fatalf("dup ACK %v: the newest block first", a)
+	}
+	r.in(FlagACK, base, r.conn.sndNxt, 1024, nil, seg(0))
+	a = r.expect(FlagACK)[0]
+	if a.f.Ack != base+200 || a.o.NumSACK != 1 {
+		t.Fatalf("ACK %v: want %d with one block left", a, base+200)
+	}
+	r.in(FlagACK, base+200, r.conn.sndNxt, 1024, nil, seg(2))
+	a = r.expect(FlagACK)[0]
+	if a.f.Ack != base+400 || a.o.NumSACK != 0 {
+		t.Fatalf("ACK %v: want %d, no blocks", a, base+400)
+	}
+	want := append(append(append(seg(0), seg(1)...), seg(2)...), seg(3)...)
+	if !bytes.Equal(r.ev.data, want) {
+		t.Fatalf("delivered %d bytes out of order", len(r.ev.data))
+	}
+}
+
+func TestSendSegmentsByMSS(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	c := r.conn
+	payload := make([]byte, 2500)
+	for i := range payload {
+		payload[i] = byte(i % 251)
+	}
+	c.Send.Write(payload)
+	c.Update(r.now)
+	// The short last segment goes too: no short one is in flight (Nagle
+	// as Minshall refined it).
+	segs := r.expect(FlagACK, FlagACK, FlagACK|FlagPSH)
+	var got []byte
+	for i, s := range segs {
+		if s.f.Seq != c.iss+1+Seq(i*1000) {
+			t.Fatalf("segment %d seq %d", i, s.f.Seq)
+		}
+		got = append(got, s.payload...)
+	}
+	if !bytes.Equal(got, payload) || len(segs[0].payload) != 1000 {
+		t.Fatalf("segments carry %d bytes, first %d", len(got), len(segs[0].payload))
+	}
+	// ACK all: RTO off, buffer empty.
+	r.in(FlagACK, peerISS+1, c.iss+1+2500, 1024, nil, nil)
+	if c.Send.Len() != 0 || c.rtoAt != 0 || r.ev.writable == 0 {
+		t.Fatalf("after the ACK: %d bytes held, RTO %d, writable %d", c.Send.Len(), c.rtoAt, r.ev.writable)
+	}
+}
+
+func TestNagle(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	c := r.conn
+	c.Send.Write([]byte("a"))
+	c.Update(r.now)
+	r.expect(FlagACK | FlagPSH)
+	c.Send.Write([]byte("b"))
+	c.Update(r.now)
+	r.expect() // held: "a" is unacknowledged
+	r.in(FlagACK, peerISS+1, c.iss+2, 1024, nil, nil)
+	if s := r.expect(FlagACK | FlagPSH)[0]; string(s.payload) != "b" {
+		t.Fatalf("sent %q", s.payload)
+	}
+	c.host.cfg.NoDelay = true
+	c.Send.Write([]byte("c"))
+	c.Update(r.now)
+	r.expect(FlagACK | FlagPSH) // NoDelay: at once despite "b" in flight
+}
+
+func TestPeerWindowAndZeroWindowProbe(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	c := r.conn
+	c.host.cfg.NoDelay = true
+	// The peer's window: 1500 bytes. One full segment goes; the 500 left
+	// wait (sender SWS avoidance: less than half the largest window).
+	r.in(FlagACK, peerISS+1, c.iss+1, 1500, nil, nil)
+	c.Send.Write(make([]byte, 3000))
+	c.Update(r.now)
+	r.expect(FlagACK)
+	// Acked, window zero: nothing goes; a probe after the RTO.
+	r.in(FlagACK, peerISS+1, c.iss+1+1000, 0, nil, nil)
+	r.expect()
+	r.advance(time.Second + time.Millisecond)
+	p := r.expect(FlagACK)[0]
+	if len(p.payload) != 0 || p.f.Seq != c.iss+1000 || r.h.Counters()[ZeroWindowProbes] != 1 {
+		t.Fatalf("probe %v: want SND.UNA-1, no data", p)
+	}
+	// Backed off: the next probe comes later.
+	r.advance(time.Second + time.Millisecond)
+	r.expect()
+	r.advance(time.Second + time.Millisecond)
+	r.expect(FlagACK)
+	// The window opens: data flows again.
+	r.in(FlagACK, peerISS+1, c.iss+1+1000, 4000, nil, nil)
+	segs := r.link.take()
+	if len(segs) != 2 || segs[0].f.Seq != c.iss+1+1000 {
+		t.Fatalf("after the window opened sent %v", segs)
+	}
+}
+
+func TestRTORetransmitAndBackoff(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	c := r.conn
+	c.Send.Write(make([]byte, 500))
+	c.Update(r.now)
+	first := r.expect(FlagACK | FlagPSH)[0]
+	r.advance(1001 * time.Millisecond)
+	re := r.expect(FlagACK | FlagPSH)[0]
+	if re.f.Seq != first.f.Seq || len(re.payload) != 500 {
+		t.Fatalf("retransmission %v, want %v", re, first)
+	}
+	r.advance(time.Second)
+	r.expect() // backed off to 2 s
+	r.advance(time.Second + time.Millisecond)
+	r.expect(FlagACK | FlagPSH)
+	if got := r.h.Counters()[RTOs]; got != 2 {
+		t.Fatalf("rtos %d", got)
+	}
+}
+
+func TestRetriesExhausted(t *testing.T) {
+	cfg := testConfig()
+	cfg.Retries = 2
+	cfg.MaxRTO = int64(2 * time.Second)
+	r := newRig(t, cfg)
+	r.accept(&Options{MSS: 1000})
+	r.conn.Send.Write([]byte("hello"))
+	r.conn.Update(r.now)
+	for i := 0; i < 10 && !r.ev.closed; i++ {
+		r.advance(2*time.Second + time.Millisecond)
+	}
+	if !errors.Is(r.ev.err, ErrTimeout) {
+		t.Fatalf("err %v, want ErrTimeout", r.ev.err)
+	}
+	segs := r.link.take()
+	if last := segs[len(segs)-1]; last.f.Flags != FlagRST {
+		t.Fatalf("last segment %v, want RST", last)
+	}
+}
+
+// fill sends n MSS-sized segments and returns their sequence numbers.
+func fill(r *rig, n, mss int) []Seq {
+	c := r.conn
+	c.Send.Write(make([]byte, n*mss))
+	c.Update(r.now)
+	var seqs []Seq
+	for _, s := range r.link.take() {
+		seqs = append(seqs, s.f.Seq)
+	}
+	return seqs
+}
+
+func TestFastRetransmitNewReno(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	c := r.conn
+	c.host.cfg.NoDelay = true
+	r.in(FlagACK, peerISS+1, c.iss+1, 60000, nil, nil)
+	seqs := fill(r, 8, 1000)
+	if len(seqs) < 8 {
+		t.Fatalf("sent %d segments, want 8 (initial window 10)", len(seqs))
+	}
+	// Segment 0 is lost: three duplicate ACKs.
+	for i := 0; i < 3; i++ {
+		r.in(FlagACK, peerISS+1, seqs[0], 60000, nil, nil)
+	}
+	segs := r.link.take()
+	if len(segs) == 0 || segs[0].f.Seq != seqs[0] {
+		t.Fatalf("after 3 dup ACKs sent %v, want segment 0 again", segs)
+	}
+	if r.h.Counters()[FastRetransmits] != 1 || !c.inRecovery {
+		t.Fatalf("fast retransmits %d, in recovery %v", r.h.Counters()[FastRetransmits], c.inRecovery)
+	}
+	// Partial ACK (segment 3 lost too): NewReno resends it at once.
+	r.in(FlagACK, peerISS+1, seqs[3], 60000, nil, nil)
+	segs = r.link.take()
+	if len(segs) == 0 || segs[0].f.Seq != seqs[3] {
+		t.Fatalf("after a partial ACK sent %v, want segment 3 again", segs)
+	}
+	r.in(FlagACK, peerISS+1, c.sndMax, 60000, nil, nil)
+	if c.inRecovery {
+		t.Fatal("still in recovery after a full ACK")
+	}
+}
+
+func TestSACKRecovery(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000, SACKPermitted: true})
+	c := r.conn
+	c.host.cfg.NoDelay = true
+	r.in(FlagACK, peerISS+1, c.iss+1, 60000, nil, nil)
+	seqs := fill(r, 8, 1000)
+	// Segments 0 and 2 lost; 1, 3, 4, 5 arrive: SACK blocks.
+	sack := func(blocks ...SACKBlock) *Options {
+		o := &Options{NumSACK: len(blocks)}
+		copy(o.SACK[:], blocks)
+		return o
+	}
+	r.in(FlagACK, peerISS+1, seqs[0], 60000, sack(SACKBlock{seqs[1], seqs[2]}), nil)
+	r.in(FlagACK, peerISS+1, seqs[0], 60000, sack(SACKBlock{seqs[3], seqs[4]}, SACKBlock{seqs[1], seqs[2]}), nil)
+	r.expect()
+	r.in(FlagACK, peerISS+1, seqs[0], 60000, sack(SACKBlock{seqs[3], seqs[6]}, SACKBlock{seqs[1], seqs[2]}), nil)
+	segs := r.link.take()
+	if len(segs) < 2 || segs[0].f.Seq != seqs[0] || segs[1].f.Seq != seqs[2] {
+		t.Fatalf("SACK recovery sent %v, want segments 0 and 2 again", segs)
+	}
+	if r.h.Counters()[SACKRecovery] != 1 {
+		t.Fatalf("counters %v", r.h.Counters().Map())
+	}
+}
+
+func TestActiveClose(t *testing.T) {
+	r := newRig(t, testConfig())
+	iss := r.accept(nil)
+	r.conn.Close(r.now)
+	fin := r.expect(FlagFIN | FlagACK)[0]
+	r.state(StateFinWait1)
+	r.in(FlagACK, peerISS+1, fin.f.Seq+1, 1024, nil, nil)
+	r.state(StateFinWait2)
+	r.in(FlagFIN|FlagACK, peerISS+1, iss+2, 1024, nil, nil)
+	if a := r.expect(FlagACK)[0]; a.f.Ack != peerISS+2 {
+		t.Fatalf("ACK of FIN %v", a)
+	}
+	r.state(StateTimeWait)
+	// The FIN again (our ACK lost): ACK again.
+	r.in(FlagFIN|FlagACK, peerISS+1, iss+2, 1024, nil, nil)
+	r.expect(FlagACK)
+	r.advance(1001 * time.Millisecond)
+	if !r.ev.closed || r.ev.err != nil || len(r.h.Conns()) != 0 {
+		t.Fatalf("after TIME-WAIT: closed %v err %v conns %d", r.ev.closed, r.ev.err, len(r.h.Conns()))
+	}
+}
+
+func TestPassiveClose(t *testing.T) {
+	r := newRig(t, testConfig())
+	iss := r.accept(nil)
+	r.in(FlagFIN|FlagACK, peerISS+1, iss+1, 1024, nil, []byte("bye"))
+	r.expect(FlagACK)
+	r.state(StateCloseWait)
+	if !r.conn.PeerClosed() || string(r.ev.data) != "bye" {
+		t.Fatalf("peer closed %v, data %q", r.conn.PeerClosed(), r.ev.data)
+	}
+	r.conn.Close(r.now)
+	fin := r.expect(FlagFIN | FlagACK)[0]
+	r.state(StateLastAck)
+	r.in(FlagACK, peerISS+5, fin.f.Seq+1, 1024, nil, nil)
+	if !r.ev.closed || r.ev.err != nil {
+		t.Fatalf("closed %v err %v", r.ev.closed, r.ev.err)
+	}
+}
+
+func TestSimultaneousClose(t *testing.T) {
+	r := newRig(t, testConfig())
+	iss := r.accept(nil)
+	r.conn.Close(r.now)
+	r.expect(FlagFIN | FlagACK)
+	// The peer's FIN crosses ours: it does not ACK our FIN.
+	r.in(FlagFIN|FlagACK, peerISS+1, iss+1, 1024, nil, nil)
+	r.expect(FlagACK)
+	r.state(StateClosing)
+	r.in(FlagACK, peerISS+2, iss+2, 1024, nil, nil)
+	r.state(StateTimeWait)
+}
+
+func TestFINRetransmitted(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(nil)
+	r.conn.Close(r.now)
+	fin := r.expect(FlagFIN | FlagACK)[0]
+	r.advance(1001 * time.Millisecond)
+	if again := r.expect(FlagFIN | FlagACK)[0]; again.f.Seq != fin.f.Seq {
+		t.Fatalf("FIN again at %d, want %d", again.f.Seq, fin.f.Seq)
+	}
+}
+
+func TestRSTHandling(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(nil)
+	// In the window but not at RCV.NXT: challenge ACK (RFC 5961 3.2).
+	r.in(FlagRST, peerISS+100, 0, 0, nil, nil)
+	r.expect(FlagACK)
+	r.state(StateEstablished)
+	// Outside the window: ignored.
+	r.in(FlagRST, peerISS+1+1<<30, 0, 0, nil, nil)
+	r.expect()
+	// SYN on an established connection: challenge ACK (RFC 5961 4.2).
+	r.in(FlagSYN, peerISS+7, 0, 65535, nil, nil)
+	r.expect(FlagACK)
+	r.state(StateEstablished)
+	// Exactly at RCV.NXT: reset.
+	r.in(FlagRST, peerISS+1, 0, 0, nil, nil)
+	if !errors.Is(r.ev.err, ErrReset) || len(r.h.Conns()) != 0 {
+		t.Fatalf("err %v, conns %d", r.ev.err, len(r.h.Conns()))
+	}
+}
+
+func TestBadACK(t *testing.T) {
+	r := newRig(t, testConfig())
+	iss := r.accept(nil)
+	r.in(FlagACK, peerISS+1, iss+1000, 1024, nil, []byte("data"))
+	r.expect(FlagACK) // acks nothing we sent: ACK, drop (RFC 5961 5.2)
+	if len(r.ev.data) != 0 || r.h.Counters()[DropBadACK] != 1 {
+		t.Fatalf("data %q taken, bad acks %d", r.ev.data, r.h.Counters()[DropBadACK])
+	}
+}
+
+func TestOutOfWindow(t *testing.T) {
+	r := newRig(t, testConfig())
+	iss := r.accept(nil)
+	r.in(FlagACK, peerISS+1+1<<20, iss+1, 1024, nil, []byte("far"))
+	r.expect(FlagACK)
+	if r.h.Counters()[DropOutOfWindow] != 1 {
+		t.Fatal("not counted")
+	}
+}
+
+func TestPAWS(t *testing.T) {
+	r := newRig(t, testConfig())
+	iss := r.accept(synOpts())
+	r.in(FlagACK, peerISS+1, iss+1, 1024, &Options{HasTimestamps: true, TSVal: 6000}, []byte("new"))
+	r.in(FlagACK, peerISS+4, iss+1, 1024, &Options{HasTimestamps: true, TSVal: 100}, []byte("old"))
+	if r.h.Counters()[DropPAWS] != 1 || string(r.ev.data) != "new" {
+		t.Fatalf("paws drops %d, data %q", r.h.Counters()[DropPAWS], r.ev.data)
+	}
+}
+
+func TestSynCookies(t *testing.T) {
+	cfg := testConfig()
+	cfg.SynBacklog = 0
+	r := newRig(t, cfg)
+	r.listen()
+	r.in(FlagSYN, peerISS, 0, 65535, synOpts(), nil)
+	sa := r.expect(FlagSYN | FlagACK)[0]
+	if len(r.h.Conns()) != 0 || r.h.Counters()[SynCookiesSent] != 1 {
+		t.Fatalf("a SYN cookie keeps no state: %d conns", len(r.h.Conns()))
+	}
+	// A forged ACK: RST.
+	r.in(FlagACK, peerISS+1, sa.f.Seq+2, 1024, nil, nil)
+	r.expect(FlagRST)
+	r.in(FlagACK, peerISS+1, sa.f.Seq+1, 1024, nil, []byte("hi"))
+	if len(r.h.Conns()) != 1 || r.conn.State() != StateEstablished || string(r.ev.data) != "hi" {
+		t.Fatalf("cookie ACK: conns %d data %q", len(r.h.Conns()), r.ev.data)
+	}
+}
+
+func TestTableFull(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConns = 1
+	r := newRig(t, cfg)
+	r.dial(nil)
+	if _, err := r.h.Dial(hostAddr, netip_AddrPort("198.18.0.3:1"), r.ev, r.now); !errors.Is(err, ErrTableFull) {
+		t.Fatalf("Dial on a full table: %v", err)
+	}
+}
+
+func TestEphemeralPorts(t *testing.T) {
+	cfg := testConfig()
+	cfg.EphemeralLo, cfg.EphemeralHi = 61000, 61003
+	cfg.PortStride, cfg.PortIndex = 2, 1
+	r := newRig(t, cfg)
+	seen := map[uint16]bool{}
+	for i := 0; i < 2; i++ {
+		c, err := r.h.Dial(netip_AddrPort("198.18.0.1:0"), peerAddr, r.ev, r.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.LocalAddr().Port()
+		if p%2 != 1 || p < 61000 || p > 61003 || seen[p] {
+			t.Fatalf("port %d: want an odd port of 61000-61003, not reused", p)
+		}
+		seen[p] = true
+	}
+	if _, err := r.h.Dial(netip_AddrPort("198.18.0.1:0"), peerAddr, r.ev, r.now); !errors.Is(err, ErrNoPort) {
+		t.Fatalf("third Dial: %v, want ErrNoPort", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, mut := range map[string]func(*Config){
+		"zero key": func(c *Config) { c.ISNKey = [16]byte{} },
+		"mss":      func(c *Config) { c.MSS = 10 },
+		"cc":       func(c *Config) { c.CongestionControl = "bbr9" },
+		"ports":    func(c *Config) { c.EphemeralLo = 9; c.EphemeralHi = 8 },
+		"rto":      func(c *Config) { c.MinRTO = 0 },
+	} {
+		cfg := testConfig()
+		mut(&cfg)
+		if _, err := NewHost(cfg, &recorder{t: t}); err == nil {
+			t.Errorf("%s: NewHost accepted it", name)
+		}
+	}
+}

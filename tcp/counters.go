@@ -1,0 +1,87 @@
+package tcp
+
+// Counter names a count a Host keeps. Every place a segment can be dropped
+// has one.
+type Counter int
+
+const (
+	SegsIn Counter = iota
+	SegsOut
+	BytesIn  // payload bytes accepted in order
+	BytesOut // payload bytes sent, retransmissions included
+	ActiveOpens
+	PassiveOpens
+	Established // connections that reached ESTABLISHED
+	Closed      // connections that ended, any way
+	Retransmits // segments sent again, for any reason
+	FastRetransmits
+	RTOs          // retransmission timeouts
+	SpuriousRTOs  // not detected: kept for the metric's shape
+	RecoveryEntry // fast recovery episodes
+	SACKRecovery  // of which SACK-based (RFC 6675)
+	ResetsIn
+	ResetsOut
+	ChallengeACKs // RFC 5961 challenge ACKs sent
+	SynCookiesSent
+	SynCookiesAccepted
+	ZeroWindowProbes
+	KeepalivesSent
+	Timeouts      // connections aborted after too many retransmissions
+	DelayedACKs   // ACKs sent by the delayed-ACK timer
+	WindowUpdates // pure window updates sent
+
+	// Drops, one per reason.
+	DropMalformed      // truncated segment or data offset below 5
+	DropChecksum       // bad checksum
+	DropBadOption      // malformed options
+	DropNoListener     // no connection or listener (answered with RST)
+	DropOutOfWindow    // sequence number not acceptable (answered with ACK)
+	DropPAWS           // old timestamp (RFC 7323 PAWS)
+	DropBadACK         // ACK outside what was sent (RFC 5961 5.2)
+	DropNoACK          // segment without ACK in a synchronized state
+	DropBadRST         // RST not exactly at RCV.NXT (challenged or ignored)
+	DropSYNInWindow    // SYN on a synchronized connection (challenged)
+	DropTableFull      // no room for a new connection
+	DropBacklogFull    // SYN refused: backlog full and cookies off
+	DropBadCookie      // ACK to a listener that is no valid SYN cookie
+	DropOOOFull        // out-of-order segment with no room to keep it
+	DropRecvBufferFull // data beyond the receive buffer
+	DropState          // segment that the state cannot take
+	DropLinkRefused    // the link could not send a segment (no frame, no route)
+
+	NumCounters
+)
+
+var counterNames = [NumCounters]string{
+	"segs_in", "segs_out", "bytes_in", "bytes_out", "active_opens", "passive_opens",
+	"established", "closed", "retransmits", "fast_retransmits", "rtos", "spurious_rtos",
+	"recovery_entry", "sack_recovery", "resets_in", "resets_out", "challenge_acks",
+	"syn_cookies_sent", "syn_cookies_accepted", "zero_window_probes", "keepalives_sent",
+	"timeouts", "delayed_acks", "window_updates",
+	"drop_malformed", "drop_checksum", "drop_bad_option", "drop_no_listener",
+	"drop_out_of_window", "drop_paws", "drop_bad_ack", "drop_no_ack", "drop_bad_rst",
+	"drop_syn_in_window", "drop_table_full", "drop_backlog_full", "drop_bad_cookie",
+	"drop_ooo_full", "drop_recv_buffer_full", "drop_state", "drop_link_refused",
+}
+
+// String is the counter's name in snake case, as metrics and JSON use it.
+func (c Counter) String() string {
+	if c < 0 || c >= NumCounters {
+		return "unknown"
+	}
+	return counterNames[c]
+}
+
+// Counters is a Host's counts, indexed by Counter.
+type Counters [NumCounters]uint64
+
+// Map returns the non-zero counters by name.
+func (c Counters) Map() map[string]uint64 {
+	m := make(map[string]uint64)
+	for i, v := range c {
+		if v != 0 {
+			m[Counter(i).String()] = v
+		}
+	}
+	return m
+}

@@ -1,0 +1,108 @@
+package tcp
+
+import "math"
+
+// CUBIC constants (RFC 9438 4.1, 4.3).
+const (
+	cubicC     = 0.4
+	cubicBeta  = 0.7
+	cubicAlpha = 3 * (1 - cubicBeta) / (1 + cubicBeta)
+)
+
+// Cubic is CUBIC (RFC 9438): the window grows as a cubic function of the
+// time since the last congestion event, concave up to the window where
+// loss happened (W_max), then convex, never slower than Reno would grow
+// (the Reno-friendly region). The window is kept in segments, as a float,
+// and reported in bytes.
+type Cubic struct {
+	mss      int
+	cwnd     float64 // segments
+	ssthresh float64 // segments
+	wMax     float64 // segments, before the last reduction
+	k        float64 // seconds from the epoch to W_max
+	epoch    int64   // ns; 0: no congestion avoidance epoch yet
+	wEst     float64 // the Reno-friendly estimate, segments
+}
+
+func (c *Cubic) Name() string { return "cubic" }
+func (c *Cubic) Cwnd() int    { return int(c.cwnd * float64(c.mss)) }
+func (c *Cubic) Ssthresh() int {
+	return int(min(c.ssthresh, 1<<30/float64(max(c.mss, 1))) * float64(c.mss))
+}
+
+func (c *Cubic) SetMSS(m int) {
+	if m > 0 && c.mss > 0 {
+		c.cwnd = c.cwnd * float64(c.mss) / float64(m)
+	}
+	c.mss = m
+}
+
+func (c *Cubic) Init(mss int, now int64) {
+	c.mss = mss
+	c.cwnd = float64(initialWindow(mss)) / float64(mss)
+	c.ssthresh = math.Inf(1)
+	c.wMax, c.epoch = 0, 0
+}
+
+// wCubic is W_cubic(t) (RFC 9438 eq. 1), t in seconds since the epoch.
+func (c *Cubic) wCubic(t float64) float64 {
+	d := t - c.k
+	return cubicC*d*d*d + c.wMax
+}
+
+func (c *Cubic) OnAck(acked int, rtt int64, inflight int, now int64) {
+	seg := float64(acked) / float64(c.mss)
+	if c.cwnd < c.ssthresh {
+		// Slow start, byte counted up to 2 segments per ACK (RFC 3465).
+		c.cwnd += min(seg, 2)
+		return
+	}
+	if c.epoch == 0 {
+		// A congestion avoidance epoch starts (RFC 9438 4.2).
+		c.epoch = now
+		if c.cwnd < c.wMax {
+			c.k = math.Cbrt((c.wMax - c.cwnd) / cubicC)
+		} else {
+			c.k, c.wMax = 0, c.cwnd
+		}
+		c.wEst = c.cwnd
+	}
+	t := float64(now-c.epoch) / 1e9
+	r := float64(rtt) / 1e9
+	// The target one RTT ahead, within [cwnd, 1.5 cwnd] (RFC 9438 4.2).
+	target := min(max(c.wCubic(t+r), c.cwnd), 1.5*c.cwnd)
+	// The Reno-friendly estimate (RFC 9438 4.3).
+	c.wEst += cubicAlpha * seg / c.cwnd
+	if c.wCubic(t) < c.wEst {
+		c.cwnd = max(c.cwnd, c.wEst)
+		return
+	}
+	// Concave or convex (4.4, 4.5): close (target-cwnd)/cwnd per segment.
+	c.cwnd += (target - c.cwnd) / c.cwnd * seg
+}
+
+// reduce is the multiplicative decrease with fast convergence (RFC 9438
+// 4.6, 4.7).
+func (c *Cubic) reduce() {
+	if c.cwnd < c.wMax {
+		c.wMax = c.cwnd * (1 + cubicBeta) / 2
+	} else {
+		c.wMax = c.cwnd
+	}
+	c.ssthresh = max(c.cwnd*cubicBeta, 2)
+	c.epoch = 0
+}
+
+func (c *Cubic) OnCongestion(inflight int, now int64) {
+	c.reduce()
+	c.cwnd = c.ssthresh
+}
+
+func (c *Cubic) OnRecoveryExit(now int64) { c.cwnd = c.ssthresh }
+
+// OnRTO: a congestion event, then the loss window of one segment (RFC
+// 9438 4.8).
+func (c *Cubic) OnRTO(inflight int, now int64) {
+	c.reduce()
+	c.cwnd = 1
+}

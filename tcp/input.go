@@ -1,0 +1,544 @@
+package tcp
+
+// input processes a segment for the connection (RFC 9293 3.10.7.3 and
+// 3.10.7.4, with RFC 5961's checks and RFC 7323's PAWS).
+func (c *Conn) input(seg *Segment, now int64) {
+	h := c.host
+	c.lastRecv = now
+	switch c.state {
+	case StateSynSent:
+		c.inputSynSent(seg, now)
+		return
+	case StateClosed:
+		h.counters[DropState]++
+		return
+	}
+
+	// PAWS (RFC 7323 5.3): an old timestamp marks an old duplicate.
+	if c.tsOK && seg.Opts.HasTimestamps && seg.Flags&FlagRST == 0 &&
+		int32(seg.Opts.TSVal-c.tsRecent) < 0 {
+		h.counters[DropPAWS]++
+		c.sendACK(now)
+		return
+	}
+
+	// The peer's SYN again in SYN-RECEIVED: our SYN-ACK was lost; send
+	// it again (as Linux does) rather than the bare ACK of RFC 9293.
+	if c.state == StateSynReceived && seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.Seq == c.irs {
+		c.ackNow = true
+		c.output(now)
+		return
+	}
+
+	// First: is the sequence number acceptable (RFC 9293 3.10.7.4, the
+	// four cases)?
+	if !c.acceptable(seg) {
+		if seg.Flags&FlagRST == 0 {
+			c.sendACK(now)
+		}
+		h.counters[DropOutOfWindow]++
+		return
+	}
+
+	// Second: RST (RFC 5961 3.2): only exactly at RCV.NXT resets; anywhere
+	// else in the window earns a challenge ACK.
+	if seg.Flags&FlagRST != 0 {
+		if seg.Seq != c.rcvNxt {
+			h.counters[DropBadRST]++
+			c.challengeACK(now)
+			return
+		}
+		h.counters[ResetsIn]++
+		if c.state == StateSynReceived && c.listener != nil {
+			c.terminate(ErrRefused) // back to LISTEN: the listener never saw it
+			return
+		}
+		switch c.state {
+		case StateClosing, StateLastAck, StateTimeWait:
+			c.terminate(nil)
+		default:
+			c.terminate(ErrReset)
+		}
+		return
+	}
+
+	// Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
+	if seg.Flags&FlagSYN != 0 {
+		h.counters[DropSYNInWindow]++
+		c.challengeACK(now)
+		return
+	}
+
+	// Fifth: the ACK field.
+	if seg.Flags&FlagACK == 0 {
+		h.counters[DropNoACK]++
+		return
+	}
+	if c.state == StateSynReceived {
+		if !seg.Ack.GreaterThan(c.sndUna) || seg.Ack.GreaterThan(c.sndMax) {
+			h.sendRST(c.local, c.remote, seg.Ack, 0, false)
+			h.counters[DropBadACK]++
+			return
+		}
+		c.establish(now)
+		if c.state == StateClosed {
+			return // the handler aborted it
+		}
+		c.sndWnd = uint32(seg.Window) << c.sndShift
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
+	}
+	if !c.onAck(seg, now) {
+		return
+	}
+	if c.state == StateClosed {
+		return
+	}
+
+	// Timestamps: record TS.Recent for an in-window segment (RFC 7323 4.3).
+	if c.tsOK && seg.Opts.HasTimestamps && seg.Seq.LessEq(c.lastAckSent) {
+		c.tsRecent = seg.Opts.TSVal
+	}
+
+	// Seventh: the segment text.
+	if len(seg.Payload) > 0 {
+		switch c.state {
+		case StateEstablished, StateFinWait1, StateFinWait2:
+			c.receive(seg, now)
+		default:
+			// The peer sent its FIN already: data past it is bogus.
+			h.counters[DropState]++
+		}
+	}
+
+	// Eighth: FIN.
+	if seg.Flags&FlagFIN != 0 {
+		fin := seg.Seq.Add(uint32(len(seg.Payload)))
+		switch {
+		case fin == c.rcvNxt:
+			c.finReceived(now)
+		case fin.GreaterThan(c.rcvNxt) && !c.peerFin:
+			c.finPending, c.finIn = true, fin
+			c.ackNow = true
+		default:
+			c.ackNow = true // a FIN again: ACK it (TIME-WAIT restarts below)
+			if c.state == StateTimeWait {
+				c.twAt = now + c.host.cfg.TimeWait
+			}
+		}
+	}
+	c.output(now)
+}
+
+// acceptable is RFC 9293's acceptability test for SEG.SEQ and SEG.LEN
+// against RCV.NXT and RCV.WND.
+func (c *Conn) acceptable(seg *Segment) bool {
+	n := seg.Len()
+	wnd := uint32(c.rcvAdv.Sub(c.rcvNxt))
+	if int32(wnd) < 0 {
+		wnd = 0
+	}
+	wnd = max(wnd, c.rcvWindow())
+	end := c.rcvNxt.Add(wnd)
+	switch {
+	case n == 0 && wnd == 0:
+		return seg.Seq == c.rcvNxt
+	case n == 0:
+		return seg.Seq.InRange(c.rcvNxt, end)
+	case wnd == 0:
+		return false
+	default:
+		last := seg.Seq.Add(n - 1)
+		return seg.Seq.InRange(c.rcvNxt, end) || last.InRange(c.rcvNxt, end) ||
+			// A segment that starts before RCV.NXT and ends past the
+			// window still carries RCV.NXT.
+			seg.Seq.LessThan(c.rcvNxt) && last.GreaterEq(end)
+	}
+}
+
+// inputSynSent handles a segment in SYN-SENT (RFC 9293 3.10.7.3).
+func (c *Conn) inputSynSent(seg *Segment, now int64) {
+	h := c.host
+	if seg.Flags&FlagACK != 0 && (seg.Ack.LessEq(c.iss) || seg.Ack.GreaterThan(c.sndMax)) {
+		if seg.Flags&FlagRST == 0 {
+			h.sendRST(c.local, c.remote, seg.Ack, 0, false)
+		}
+		h.counters[DropBadACK]++
+		return
+	}
+	if seg.Flags&FlagRST != 0 {
+		if seg.Flags&FlagACK != 0 {
+			h.counters[ResetsIn]++
+			c.terminate(ErrRefused)
+		} else {
+			h.counters[DropBadRST]++
+		}
+		return
+	}
+	if seg.Flags&FlagSYN == 0 {
+		h.counters[DropState]++
+		return
+	}
+	c.irs = seg.Seq
+	c.rcvNxt = seg.Seq.Add(1)
+	c.negotiate(&seg.Opts)
+	if seg.Flags&FlagACK != 0 {
+		// SYN-ACK: ESTABLISHED.
+		c.sndUna = seg.Ack
+		c.sndWnd = uint32(seg.Window) // never scaled in a SYN
+		c.maxSndWnd = c.sndWnd
+		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
+		timed := int64(0)
+		if c.retries == 0 {
+			timed = now - c.rttStart // Karn: not after a retransmitted SYN
+		}
+		c.rttTiming = false
+		c.sampleRTT(seg, now, timed)
+		c.rtoAt = 0
+		c.establish(now)
+		c.ackNow = true
+		if len(seg.Payload) > 0 {
+			c.receive(seg, now)
+		}
+		c.output(now)
+		return
+	}
+	// Simultaneous open (RFC 9293 3.5): SYN-RECEIVED, answer SYN-ACK.
+	c.state = StateSynReceived
+	c.sndWnd = uint32(seg.Window) // unscaled in a SYN
+	c.ackNow = true
+	c.output(now)
+}
+
+// negotiate takes the peer's SYN options: MSS (RFC 9293 3.7.1, RFC 6691),
+// window scale (RFC 7323 2), SACK-permitted (RFC 2018), timestamps.
+func (c *Conn) negotiate(o *Options) {
+	cfg := &c.host.cfg
+	mss := 536 // RFC 9293 3.7.1: the default without the option
+	if o.MSS != 0 {
+		mss = int(o.MSS)
+	}
+	c.mss = max(min(mss, cfg.MSS), 64)
+	if cfg.WindowScale && o.HasWScale {
+		c.wsOK = true
+		c.sndShift = min(o.WScale, 14)
+	} else {
+		c.wsOK = false
+		c.sndShift, c.rcvShift = 0, 0
+	}
+	c.sackOK = cfg.SACK && o.SACKPermitted
+	c.tsOK = cfg.Timestamps && o.HasTimestamps
+	if c.tsOK {
+		c.tsRecent = o.TSVal
+		c.mss -= 12 // every segment carries the option
+	}
+}
+
+// establish moves the connection to ESTABLISHED and tells the handler.
+func (c *Conn) establish(now int64) {
+	h := c.host
+	c.state = StateEstablished
+	c.synAcked = true
+	c.sndUna = c.iss.Add(1)
+	c.sndBase = c.sndUna
+	c.retries = 0
+	c.rtt.ResetBackoff()
+	c.cc.Init(c.mss, now)
+	h.counters[Established]++
+	if c.listener != nil {
+		h.synRecv--
+		l := c.listener
+		if l.accept != nil {
+			c.handler = l.accept(c)
+		}
+	}
+	if c.handler != nil {
+		c.handler.Established(c)
+	}
+	if c.finQueued && c.state == StateEstablished {
+		c.state = StateFinWait1
+	}
+}
+
+// sampleRTT feeds one round-trip sample: from the echoed timestamp when
+// there is one (valid across retransmissions, RFC 7323 4.1), else the
+// timed segment's (Karn's rule applied by the caller).
+func (c *Conn) sampleRTT(seg *Segment, now, timed int64) {
+	if c.tsOK && seg.Opts.HasTimestamps && seg.Opts.TSEcr != 0 {
+		ms := int64(c.tsNow(now) - seg.Opts.TSEcr)
+		if ms >= 0 && ms < 1<<20 {
+			// Millisecond ticks: at least one tick.
+			c.rtt.Sample(max(ms, 1) * 1e6)
+			return
+		}
+	}
+	if timed > 0 {
+		c.rtt.Sample(timed)
+	}
+}
+
+// onAck processes SEG.ACK in a synchronized state (RFC 9293 3.10.7.4
+// fifth, RFC 5961 5.2, RFC 5681/6582/6675 for loss detection). It returns
+// false when the segment must go no further.
+func (c *Conn) onAck(seg *Segment, now int64) bool {
+	h := c.host
+	ack := seg.Ack
+	// RFC 5961 5.2: acceptable only within [SND.UNA - MAX.SND.WND, SND.NXT].
+	if ack.GreaterThan(c.sndMax) {
+		h.counters[DropBadACK]++
+		c.sendACK(now)
+		return false
+	}
+	if ack.LessThan(c.sndUna.Add(-c.maxSndWnd)) {
+		h.counters[DropBadACK]++
+		c.challengeACK(now)
+		return false
+	}
+	if c.sackOK && seg.Opts.NumSACK > 0 {
+		for i := 0; i < seg.Opts.NumSACK; i++ {
+			b := seg.Opts.SACK[i]
+			// Only blocks above SND.UNA and within what was sent count
+			// (a D-SACK below SND.UNA says nothing about holes).
+			if b.Start.GreaterEq(ack) && b.End.LessEq(c.sndMax) && b.Start.LessThan(b.End) {
+				c.sacked.add(b.Start, b.End)
+			}
+		}
+	}
+	acked := int(ack.Sub(c.sndUna))
+	// The window (RFC 9293 3.10.7.4, SND.WL1/SND.WL2).
+	wndChanged := false
+	if c.sndWl1.LessThan(seg.Seq) || c.sndWl1 == seg.Seq && c.sndWl2.LessEq(ack) {
+		w := uint32(seg.Window) << c.sndShift
+		wndChanged = w != c.sndWnd
+		c.sndWnd = w
+		c.maxSndWnd = max(c.maxSndWnd, w)
+		c.sndWl1, c.sndWl2 = seg.Seq, ack
+		if w > 0 {
+			c.persistAt, c.persistShift = 0, 0
+		}
+	}
+	if acked <= 0 {
+		// A duplicate ACK (RFC 5681 2): nothing new, no data, the window
+		// unchanged, data outstanding.
+		if acked == 0 && len(seg.Payload) == 0 && seg.Flags&(FlagSYN|FlagFIN) == 0 &&
+			!wndChanged && c.sndMax != c.sndUna {
+			c.onDupAck(now)
+		}
+		return true
+	}
+
+	// New data acknowledged.
+	c.retries = 0
+	c.rtt.ResetBackoff()
+	if c.rttTiming && ack.GreaterThan(c.rttSeq) {
+		c.rttTiming = false
+		c.sampleRTT(seg, now, now-c.rttStart)
+	} else if c.tsOK {
+		c.sampleRTT(seg, now, 0)
+	}
+	// Data bytes leave Send; the FIN's sequence number is not in it.
+	data := acked
+	if c.finSent && ack == c.finSeq.Add(1) {
+		data--
+	}
+	c.Send.Consume(data)
+	c.sndBase = c.sndBase.Add(uint32(data))
+	c.sndUna = ack
+	if c.sndNxt.LessThan(ack) {
+		c.sndNxt = ack
+	}
+	c.sacked.trim(ack)
+
+	if c.inRecovery {
+		if ack.GreaterEq(c.recover) {
+			c.inRecovery = false
+			c.dupAcks = 0
+			c.cc.OnRecoveryExit(now)
+		} else if !c.sackOK {
+			// NewReno partial ACK (RFC 6582 3.2 step 5): retransmit the
+			// next unacknowledged segment, deflate by what was acked.
+			c.retransmit(c.sndUna, c.mss, now)
+			c.dupAcks = max(c.dupAcks-acked/c.mss, 0)
+		} else if c.highRxt.LessThan(c.sndUna) {
+			c.highRxt = c.sndUna
+		}
+	} else {
+		c.dupAcks = 0
+		c.cc.OnAck(acked, c.rtt.SRTT(), c.pipe(), now)
+	}
+	c.restartRTO(now)
+
+	// Our FIN acknowledged?
+	if c.finSent && ack == c.finSeq.Add(1) {
+		switch c.state {
+		case StateFinWait1:
+			c.state = StateFinWait2
+		case StateClosing:
+			c.enterTimeWait(now)
+		case StateLastAck:
+			c.terminate(nil)
+			return false
+		}
+	}
+	if c.handler != nil && data > 0 {
+		c.handler.Writable(c)
+	}
+	return true
+}
+
+// onDupAck counts a duplicate ACK and enters fast recovery at the third
+// (RFC 5681 3.2), or earlier with SACK once three segments' worth above a
+// hole are SACKed (RFC 6675 IsLost).
+func (c *Conn) onDupAck(now int64) {
+	h := c.host
+	c.dupAcks++
+	if c.inRecovery {
+		if c.sackOK {
+			return // output sends what the pipe allows
+		}
+		return // NewReno: each dup ACK lets a segment out (pipe)
+	}
+	lost := c.dupAcks >= 3
+	if c.sackOK && c.sacked.bytes() >= 3*c.mss {
+		lost = true
+	}
+	if !lost {
+		return
+	}
+	// Enter recovery.
+	h.counters[RecoveryEntry]++
+	h.counters[FastRetransmits]++
+	c.inRecovery = true
+	c.recover = c.sndMax
+	c.cc.OnCongestion(int(c.sndMax.Sub(c.sndUna)), now)
+	c.highRxt = c.sndUna
+	if c.sackOK {
+		h.counters[SACKRecovery]++
+		// The first hole goes now regardless of the pipe (RFC 6675 5 step 4.3).
+		if s, n, ok := c.nextHole(c.sndUna); ok {
+			n = min(n, c.mss)
+			if c.retransmit(s, n, now) {
+				c.highRxt = s.Add(uint32(n))
+			}
+		}
+		return
+	}
+	c.retransmit(c.sndUna, c.mss, now)
+	c.highRxt = c.sndUna.Add(uint32(c.mss))
+}
+
+// receive takes the segment's text (RFC 9293 3.10.7.4 seventh): in order
+// into Recv, out of order into Recv's free space past the tail, recorded
+// in the out-of-order blocks.
+func (c *Conn) receive(seg *Segment, now int64) {
+	h := c.host
+	p := seg.Payload
+	seq := seg.Seq
+	if seg.Flags&FlagSYN != 0 {
+		seq = seq.Add(1)
+	}
+	// Trim what was already received.
+	if seq.LessThan(c.rcvNxt) {
+		cut := int(c.rcvNxt.Sub(seq))
+		if cut >= len(p) {
+			c.ackNow = true // a duplicate: ACK at once (RFC 5681 4.2)
+			return
+		}
+		p, seq = p[cut:], c.rcvNxt
+	}
+	off := int(seq.Sub(c.rcvNxt))
+	if off > 0 {
+		// Out of order: keep it, ACK at once with SACK (RFC 5681 4.2).
+		n := c.Recv.WriteAt(off, p)
+		if n == 0 {
+			h.counters[DropRecvBufferFull]++
+			c.ackNow = true
+			return
+		}
+		if !c.ooo.add(seq, seq.Add(uint32(n))) {
+			h.counters[DropOOOFull]++
+		} else {
+			c.lastSACK = seq
+		}
+		c.ackNow = true
+		return
+	}
+	n := c.Recv.Write(p)
+	if n < len(p) {
+		h.counters[DropRecvBufferFull]++
+	}
+	if n == 0 {
+		c.ackNow = true
+		return
+	}
+	c.rcvNxt = c.rcvNxt.Add(uint32(n))
+	h.counters[BytesIn] += uint64(n)
+	// Blocks that now continue the stream join it.
+	if len(c.ooo.r) > 0 {
+		filled := false
+		for len(c.ooo.r) > 0 && c.ooo.r[0].Start.LessEq(c.rcvNxt) {
+			b := c.ooo.r[0]
+			if b.End.GreaterThan(c.rcvNxt) {
+				more := int(b.End.Sub(c.rcvNxt))
+				c.Recv.Commit(more)
+				c.rcvNxt = b.End
+				h.counters[BytesIn] += uint64(more)
+			}
+			c.ooo.trim(b.End)
+			filled = true
+		}
+		if filled {
+			c.ackNow = true // a hole filled: ACK at once
+		}
+	}
+	if c.finPending && c.finIn == c.rcvNxt {
+		c.finPending = false
+		c.finReceived(now)
+	}
+	// Delayed ACK: every second full-sized segment, else the timer
+	// (RFC 9293 3.8.6.3, RFC 5681 4.2).
+	c.unacked++
+	if c.unacked >= 2 || c.host.cfg.DelayedACK == 0 {
+		c.ackNow = true
+	} else if c.delackAt == 0 {
+		c.delackAt = now + c.host.cfg.DelayedACK
+	}
+	if c.handler != nil {
+		c.handler.Readable(c)
+	}
+}
+
+// finReceived handles the peer's FIN once every byte before it arrived.
+func (c *Conn) finReceived(now int64) {
+	if c.peerFin {
+		return
+	}
+	c.peerFin = true
+	c.rcvNxt = c.rcvNxt.Add(1)
+	c.ackNow = true
+	switch c.state {
+	case StateSynReceived, StateEstablished:
+		c.state = StateCloseWait
+	case StateFinWait1:
+		if c.finSent && c.sndUna == c.finSeq.Add(1) {
+			c.enterTimeWait(now)
+		} else {
+			c.state = StateClosing
+		}
+	case StateFinWait2:
+		c.enterTimeWait(now)
+	}
+	if c.handler != nil {
+		c.handler.Readable(c)
+	}
+}
+
+// enterTimeWait starts TIME-WAIT's 2*MSL timer; the other timers stop.
+func (c *Conn) enterTimeWait(now int64) {
+	c.state = StateTimeWait
+	c.rtoAt, c.persistAt, c.keepAt, c.delackAt = 0, 0, 0, 0
+	c.twAt = now + c.host.cfg.TimeWait
+	if c.host.cfg.TimeWait <= 0 {
+		c.twAt = now + 1
+	}
+}
