@@ -50,7 +50,14 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 		e.tcp = inputTCP
 		e.tcpCmds = make(chan tcpCmd, 4096)
 	}
-	if err := s.steerTCP(steering.Ports(cfg.EphemeralLo, cfg.EphemeralHi), "tcp ephemeral"); err != nil {
+	// Dedicated mode: the addresses are the engines', every TCP port
+	// included (a port nobody listens on gets a RST from the engine).
+	// Shared mode: only the ephemeral range, and the listening ports.
+	ports, name := steering.Ports(cfg.EphemeralLo, cfg.EphemeralHi), "tcp ephemeral"
+	if !s.cfg.Shared {
+		ports, name = steering.PortRange{}, "tcp"
+	}
+	if err := s.steerTCP(ports, name); err != nil {
 		return err
 	}
 	if len(s.engines) > 1 {
@@ -87,6 +94,9 @@ func (s *Stack) ListenTCPFunc(port uint16, accept func(e *Engine, c *tcp.Conn) t
 		if _, err := e.tcpHost.Listen(port, func(c *tcp.Conn) tcp.Handler { return accept(e, c) }); err != nil {
 			return fmt.Errorf("stack: %w", err)
 		}
+	}
+	if !s.cfg.Shared {
+		return nil // every port is steered already
 	}
 	return s.steerTCP(steering.Port(port), "tcp")
 }

@@ -241,6 +241,7 @@ func (c *Conn) establish(now int64) {
 	c.synAcked = true
 	c.sndUna = c.iss.Add(1)
 	c.sndBase = c.sndUna
+	c.sndSmall = c.sndUna // no short segment in flight
 	c.retries = 0
 	c.rtt.ResetBackoff()
 	c.cc.Init(c.mss, now)
@@ -346,6 +347,9 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 	c.sndUna = ack
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
+	}
+	if c.sndSmall.LessThan(ack) {
+		c.sndSmall = ack // kept within reach of SND.UNA across wraps
 	}
 	c.sacked.trim(ack)
 

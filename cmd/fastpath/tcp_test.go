@@ -24,7 +24,7 @@ func TestServeTCP(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		out, errOut, err := run(t, "serve", "--dev", l.A.Link, "--netns", l.A.Name, "--shared",
-			"--tcp-echo", "7", "--tcp-discard", "9", "--http", "8080", "--duration", "6s", "--json")
+			"--tcp-echo", "7", "--tcp-discard", "9", "--http", "8080", "--duration", "8s", "--json")
 		done <- result{out, errOut, err}
 	}()
 	addr := l.A.Addr.Addr().String()
@@ -46,7 +46,9 @@ func TestServeTCP(t *testing.T) {
 		return nil
 	}
 	// Echo.
+	start := time.Now()
 	c := dial(7)
+	t.Logf("connected after %v", time.Since(start))
 	msg := strings.Repeat("echo me ", 20000)
 	go func() { io.WriteString(c, msg); c.(*net.TCPConn).CloseWrite() }()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -55,6 +57,7 @@ func TestServeTCP(t *testing.T) {
 		t.Fatalf("echo: %d of %d bytes back, %v", len(b), len(msg), err)
 	}
 	c.Close()
+	t.Logf("echoed after %v", time.Since(start))
 	// Discard: everything taken, nothing back.
 	c = dial(9)
 	io.WriteString(c, msg)
@@ -64,13 +67,15 @@ func TestServeTCP(t *testing.T) {
 		t.Fatalf("discard answered %q, %v", b, err)
 	}
 	c.Close()
+	t.Logf("discarded after %v", time.Since(start))
 	// HTTP with curl: three requests on one kept-alive connection.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	url := fmt.Sprintf("http://%s:8080/", addr)
 	out, err := l.B.Command(ctx, "curl", "-sS", "-v", url, url, url).CombinedOutput()
 	if err != nil {
-		t.Fatalf("curl: %v\n%s", err, out)
+		r := <-done
+		t.Fatalf("curl: %v\n%s\nserve: %s", err, out, r.out)
 	}
 	if n := strings.Count(string(out), "hello from fastpath"); n != 3 {
 		t.Fatalf("curl got %d bodies:\n%s", n, out)
