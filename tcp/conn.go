@@ -315,7 +315,10 @@ func (c *Conn) windowUpdateDue() bool {
 // ACK and our window.
 func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 	h := c.host
-	f := Fields{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: flags}
+	// Scratch, not locals: a pointer through the Link interface would
+	// move them to the heap on every segment.
+	f := &h.fields
+	*f = Fields{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: flags}
 	o := &h.opts
 	*o = Options{}
 	if flags&FlagSYN != 0 {
@@ -354,7 +357,7 @@ func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 	if n > 0 {
 		p1, p2 = c.Send.Peek(off, n)
 	}
-	if !h.link.Send(c.local, c.remote, &f, o, p1, p2) {
+	if !h.link.Send(c.local, c.remote, f, o, p1, p2) {
 		h.counters[DropLinkRefused]++
 		return false
 	}
@@ -722,3 +725,7 @@ func (c *Conn) keepalive(now int64) {
 	c.sendSegment(c.sndNxt.Add(^uint32(0)), FlagACK, 0, 0, now)
 	c.keepAt = now + cfg.KeepaliveInterval
 }
+
+// Sequence returns SND.UNA, SND.NXT and RCV.NXT, for diagnostics and
+// tests.
+func (c *Conn) Sequence() (sndUna, sndNxt, rcvNxt Seq) { return c.sndUna, c.sndNxt, c.rcvNxt }

@@ -145,6 +145,7 @@ type Host struct {
 	counters  Counters
 	challenge limiter
 	opts      Options // scratch for sendSegment
+	fields    Fields  // scratch for sendSegment
 	seg       Segment // scratch for Input
 }
 
@@ -375,9 +376,10 @@ func (h *Host) inputListen(local, remote netip.AddrPort, seg *Segment, now int64
 		iss := h.isn.Cookie(local, remote, seg.Seq, min(mss, uint16(h.cfg.MSS)), now)
 		o := &h.opts
 		*o = Options{MSS: uint16(h.cfg.MSS)}
-		f := Fields{SrcPort: local.Port(), DstPort: remote.Port(), Seq: iss, Ack: seg.Seq.Add(1),
+		f := &h.fields
+		*f = Fields{SrcPort: local.Port(), DstPort: remote.Port(), Seq: iss, Ack: seg.Seq.Add(1),
 			Flags: FlagSYN | FlagACK, Window: uint16(min(h.cfg.RecvBuffer, 65535))}
-		if h.link.Send(local, remote, &f, o, nil, nil) {
+		if h.link.Send(local, remote, f, o, nil, nil) {
 			h.counters[SegsOut]++
 			h.counters[SynCookiesSent]++
 		}
@@ -439,12 +441,13 @@ func (h *Host) reset(local, remote netip.AddrPort, seg *Segment) {
 
 // sendRST sends a RST with seq, and with ACK ack when withAck.
 func (h *Host) sendRST(local, remote netip.AddrPort, seq, ack Seq, withAck bool) {
-	f := Fields{SrcPort: local.Port(), DstPort: remote.Port(), Seq: seq, Flags: FlagRST}
+	f := &h.fields
+	*f = Fields{SrcPort: local.Port(), DstPort: remote.Port(), Seq: seq, Flags: FlagRST}
 	if withAck {
 		f.Flags |= FlagACK
 		f.Ack = ack
 	}
-	if h.link.Send(local, remote, &f, nil, nil, nil) {
+	if h.link.Send(local, remote, f, nil, nil, nil) {
 		h.counters[SegsOut]++
 		h.counters[ResetsOut]++
 	}
