@@ -3,7 +3,9 @@ package stack
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -134,6 +136,13 @@ func BenchmarkUDPEcho(b *testing.B) {
 func benchStack(b *testing.B, l *lab.Lab, bind func(*Stack) error) {
 	cfg := DefaultConfig()
 	cfg.Device, cfg.Addrs, cfg.Idle = l.A.Link, []netip.Prefix{engineAddr}, IdleAdaptive
+	if os.Getenv("FASTPATH_BENCH_IDLE") == "busy" {
+		cfg.Idle = IdleBusy
+	}
+	if v := os.Getenv("FASTPATH_BENCH_TXBUDGET"); v != "" {
+		n, _ := strconv.Atoi(v)
+		cfg.XSK.TXBudget = uint32(n)
+	}
 	var s *Stack
 	if err := l.A.Do(func() (err error) {
 		if s, err = New(cfg); err != nil || bind == nil {

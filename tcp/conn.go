@@ -60,6 +60,9 @@ type Handler interface {
 	Writable(c *Conn)
 	// Closed is called once, when the connection is gone: err is nil after
 	// an orderly close, ErrReset, ErrRefused, ErrTimeout or ErrAborted.
+	// After an orderly close it comes as TIME-WAIT begins: the connection
+	// lingers in the table for 2*MSL, but nothing more can happen to it
+	// that its user could see.
 	Closed(c *Conn, err error)
 }
 
@@ -229,6 +232,11 @@ func (c *Conn) terminate(err error) {
 	c.err = err
 	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt = 0, 0, 0, 0, 0
 	c.host.remove(c)
+	c.notify(err)
+}
+
+// notify calls the handler's Closed, once.
+func (c *Conn) notify(err error) {
 	if !c.notified {
 		c.notified = true
 		if c.handler != nil {
@@ -729,3 +737,6 @@ func (c *Conn) keepalive(now int64) {
 // Sequence returns SND.UNA, SND.NXT and RCV.NXT, for diagnostics and
 // tests.
 func (c *Conn) Sequence() (sndUna, sndNxt, rcvNxt Seq) { return c.sndUna, c.sndNxt, c.rcvNxt }
+
+// PeerWindow is the peer's receive window (scaled), as last advertised.
+func (c *Conn) PeerWindow() int { return int(c.sndWnd) }

@@ -545,4 +545,5 @@ func (c *Conn) enterTimeWait(now int64) {
 	if c.host.cfg.TimeWait <= 0 {
 		c.twAt = now + 1
 	}
+	c.notify(nil)
 }
