@@ -643,3 +643,62 @@ func TestTCPTshark(t *testing.T) {
 	}
 	t.Logf("tshark checked %d segments from the engine, %d with data", len(lines), data)
 }
+
+// TestTCPTwoQueues: two engines, one per queue. The kernel's connections
+// to the engine spread over both queues (each engine keeps the flows RSS
+// gives it); connections the engines open take ports of their own share,
+// and a reply that B's queue choice sends to the other engine is handed
+// over to the owner.
+func TestTCPTwoQueues(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Queues: 2})
+	var ln *TCPListener
+	s := tcpStack(t, l.A, func(c *Config) { c.Queues = []int{0, 1} }, nil, func(s *Stack) (err error) {
+		ln, err = s.ListenTCP(5210, 64)
+		return err
+	})
+	defer ln.Close()
+	const conns, n = 16, 256 << 10
+	errs := make(chan error, conns)
+	go serveChecked(ln, n, errs)
+	for i := 0; i < conns; i++ {
+		c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 5210))
+		if err := exchange(c, n); err != nil {
+			t.Fatalf("kernel client %d: %v; tcp %v", i, err, s.TCPCounters().Map())
+		}
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range s.Engines() {
+		if got := e.TCPCounters()[tcp.PassiveOpens]; got == 0 {
+			t.Errorf("queue %d's engine accepted no connection of %d", e.Queue(), conns)
+		}
+	}
+	// Active opens from both engines.
+	kl := kernelListen(t, l.B, 5211)
+	kerrs := make(chan error, conns)
+	go serveChecked(kl, n, kerrs)
+	for i := 0; i < conns; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := s.DialTCP(ctx, netip.AddrPortFrom(l.B.Addr.Addr(), 5211).String())
+		cancel()
+		if err != nil {
+			t.Fatalf("dial %d: %v; tcp %v", i, err, s.TCPCounters().Map())
+		}
+		if err := exchange(c, n); err != nil {
+			t.Fatalf("engine client %d: %v", i, err)
+		}
+		if err := <-kerrs; err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	var handed uint64
+	for _, e := range s.Engines() {
+		handed += e.Counters()[HandoverOut]
+		if got := e.TCPCounters()[tcp.ActiveOpens]; got == 0 {
+			t.Errorf("queue %d's engine opened no connection", e.Queue())
+		}
+	}
+	t.Logf("segments handed over between engines: %d", handed)
+}

@@ -93,13 +93,22 @@ func ParseOptions(b []byte, o *Options) error {
 }
 
 // sackFit is the number of SACK blocks that fit beside the other options
-// (40 bytes in all): 4 alone, 3 with timestamps.
+// (40 bytes in all): 4 alone, 3 with timestamps, fewer beside MSS or
+// window scale.
 func sackFit(o *Options) int {
-	n := min(max(o.NumSACK, 0), 4)
-	if o.HasTimestamps {
-		n = min(n, 3)
+	room := MaxOptionsLen - 4 // NOP, NOP, kind, length
+	if o.MSS != 0 {
+		room -= 4
 	}
-	return n
+	if o.HasTimestamps {
+		room -= 12
+	} else if o.SACKPermitted {
+		room -= 4
+	}
+	if o.HasWScale {
+		room -= 4
+	}
+	return min(max(o.NumSACK, 0), room/8)
 }
 
 // OptionsLen is the encoded length of o, a multiple of 4. With timestamps
