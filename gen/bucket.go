@@ -32,6 +32,12 @@ func NewBucket(rate Rate, batch int, maxBits uint64, now int64) *Bucket {
 	return b
 }
 
+// Reset paces rate from now on, as NewBucket would, in place; the tokens
+// accrued are dropped.
+func (b *Bucket) Reset(rate Rate, batch int, maxBits uint64, now int64) {
+	*b = *NewBucket(rate, batch, maxBits, now)
+}
+
 // Unlimited reports whether the bucket lets everything through.
 func (b *Bucket) Unlimited() bool { return b.perNs == 0 }
 

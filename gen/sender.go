@@ -78,6 +78,13 @@ type Sender struct {
 	free      []uint64
 	stats     Stats
 	pub       [6]atomic.Uint64
+
+	// Control from other goroutines (SetRate, Pause), looked at once per
+	// round through ctlGen: a plain atomic load while nothing changes.
+	ctlGen  atomic.Uint64
+	seenGen uint64
+	newRate atomic.Pointer[Rate]
+	paused  atomic.Bool
 }
 
 // NewSender returns a sender of b's frames on port, batch frames per
@@ -128,8 +135,14 @@ func (s *Sender) Poll(now int64) int {
 		c.Release(done)
 		s.stats.Completed += uint64(done)
 	}
+	if g := s.ctlGen.Load(); g != s.seenGen {
+		s.seenGen = g
+		if r := s.newRate.Swap(nil); r != nil {
+			s.bucket.Reset(*r, int(s.batch), s.b.MaxBits(), now)
+		}
+	}
 	want := min(s.batch, uint32(len(s.free)))
-	if s.drain {
+	if s.drain || s.paused.Load() {
 		want = 0
 	} else if s.limit > 0 {
 		want = uint32(min(uint64(want), s.limit-s.stats.Sent))
@@ -185,6 +198,20 @@ func (s *Sender) fill(now int64, want uint32) uint32 {
 	return k
 }
 
+// SetRate changes the sender's rate from its next round (zero Value: as
+// fast as the ring takes frames). Safe from any goroutine.
+func (s *Sender) SetRate(r Rate) {
+	s.newRate.Store(&r)
+	s.ctlGen.Add(1)
+}
+
+// Pause stops (true) or resumes (false) sending; frames in flight are
+// still reclaimed. Safe from any goroutine.
+func (s *Sender) Pause(p bool) { s.paused.Store(p) }
+
+// Paused reports whether the sender is paused.
+func (s *Sender) Paused() bool { return s.paused.Load() }
+
 // Done reports whether a limited sender has sent all its frames and had
 // them completed.
 func (s *Sender) Done() bool {
@@ -224,7 +251,10 @@ func (s *Sender) Run(stop *atomic.Bool, core int) error {
 	defer s.publish()
 	for i := 0; !stop.Load() && !s.Done(); i++ {
 		now := monotonic()
-		if s.Poll(now) == 0 && !s.bucket.Unlimited() && s.Outstanding() == 0 {
+		n := s.Poll(now)
+		if n == 0 && s.paused.Load() && s.Outstanding() == 0 {
+			time.Sleep(time.Millisecond) // paused: wake now and then for Resume
+		} else if n == 0 && !s.bucket.Unlimited() && s.Outstanding() == 0 {
 			// Nothing in flight and no tokens: sleep until the next
 			// frame is due (short waits spin: sleeping overshoots).
 			_, bits := s.b.NextLen()

@@ -633,3 +633,28 @@ func BenchmarkBuilderNext(b *testing.B) {
 		})
 	}
 }
+
+// TestSenderControl: SetRate and Pause from another goroutine take effect
+// at the next round.
+func TestSenderControl(t *testing.T) {
+	b := mustBuilder(t, baseSpec(), 0)
+	p, k := newPort(t, 256, 1024)
+	s := mustSender(t, p, b, Rate{}, 32, 0)
+	now := int64(1e9)
+	if n := s.Poll(now); n != 32 {
+		t.Fatalf("unlimited: sent %d, want a batch", n)
+	}
+	k.service()
+	s.Pause(true)
+	if n := s.Poll(now); n != 0 || !s.Paused() {
+		t.Fatalf("paused: sent %d", n)
+	}
+	s.Pause(false)
+	s.SetRate(Rate{Value: 1000}) // 1 frame per ms
+	if n := s.Poll(now); n != 0 {
+		t.Fatalf("right after SetRate(1000): sent %d, the bucket starts empty", n)
+	}
+	if n := s.Poll(now + int64(5e6)); n < 4 || n > 6 {
+		t.Fatalf("5 ms at 1000/s: sent %d, want about 5", n)
+	}
+}

@@ -230,3 +230,17 @@ func (s *Socket) Wait(tx bool, timeoutMs int) bool {
 	n, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, tsp, 0, 0, 0)
 	return e == 0 && n > 0
 }
+
+// KernelStats reads only the kernel's XDP_STATISTICS (the Counters part
+// is left zero): one system call, safe from any goroutine while the socket
+// is open, for metrics scraped beside a running engine.
+func (s *Socket) KernelStats() (Stats, error) {
+	var ks unix.XDPStatistics
+	if _, err := umem.Getsockopt(s.fd, unix.SOL_XDP, unix.XDP_STATISTICS, &ks); err != nil {
+		return Stats{}, umem.Errno("xsk: read XDP_STATISTICS", err)
+	}
+	return Stats{
+		RXDropped: ks.Rx_dropped, RXInvalidDescs: ks.Rx_invalid_descs, TXInvalidDescs: ks.Tx_invalid_descs,
+		RXRingFull: ks.Rx_ring_full, RXFillRingEmpty: ks.Rx_fill_ring_empty_descs, TXRingEmpty: ks.Tx_ring_empty_descs,
+	}, nil
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -35,6 +36,7 @@ type genFlags struct {
 	mode, xdpMode            string
 	batch, ring, frames      int
 	busyPoll, json           bool
+	metrics, control         string
 }
 
 func newGenCommand() *cobra.Command {
@@ -84,6 +86,8 @@ object on stdout with --json). SIGINT stops cleanly and still prints it.`,
 	fl.BoolVar(&f.busyPoll, "busy-poll", false, "busy poll the driver from the kicks (SO_PREFER_BUSY_POLL)")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
+	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
 }
 
@@ -393,6 +397,40 @@ func (g *genRun) stats() gen.Stats {
 	return t
 }
 
+// liveStats is /v1/stats: the totals so far and the state.
+func (g *genRun) liveStats() any {
+	st := g.stats()
+	paused := len(g.senders) > 0 && g.senders[0].Paused()
+	secs := time.Since(g.start).Seconds()
+	return map[string]any{
+		"sent_packets": st.Sent, "sent_bytes": st.Bytes, "completed": st.Completed,
+		"ring_full": st.RingFull, "kicks": st.Kicks, "elapsed_s": secs,
+		"avg_pps": float64(st.Sent) / secs, "paused": paused, "queues": g.res.Queues,
+	}
+}
+
+// metrics emits every sender's counters.
+func (g *genRun) metrics(emit metrics.Emit) {
+	for i, s := range g.senders {
+		st := s.Stats()
+		lbl := []string{"device", g.cfg.dev, "queue", strconv.Itoa(g.res.Queues[i]), "mode", g.res.Mode}
+		emit("fastpath_gen_sent_packets_total", "Frames put on the TX ring.", metrics.Counter, float64(st.Sent), lbl...)
+		emit("fastpath_gen_sent_bytes_total", "Bytes of the frames put on the TX ring (no FCS).", metrics.Counter, float64(st.Bytes), lbl...)
+		emit("fastpath_gen_completions_total", "Frames the kernel completed.", metrics.Counter, float64(st.Completed), lbl...)
+		emit("fastpath_gen_tx_ring_full_total", "Rounds the TX ring had less room than a batch.", metrics.Counter, float64(st.RingFull), lbl...)
+		emit("fastpath_gen_no_frame_total", "Rounds every frame was in flight.", metrics.Counter, float64(st.NoFrame), lbl...)
+		emit("fastpath_gen_kicks_total", "System calls made to wake the kernel's transmit path.", metrics.Counter, float64(st.Kicks), lbl...)
+		paused := 0.0
+		if s.Paused() {
+			paused = 1
+		}
+		emit("fastpath_gen_paused", "1 while the control API has the sender paused.", metrics.Gauge, paused, lbl...)
+		if i < len(g.socks) {
+			xskMetrics(emit, g.socks[i], lbl)
+		}
+	}
+}
+
 // finished is closed when every sender has returned.
 func (g *genRun) finished() <-chan struct{} {
 	ch := make(chan struct{})
@@ -471,12 +509,46 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
 	g, err := startGen(ctx, c)
 	if err != nil {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
+	ms, err := serveMetrics(f.metrics, g.metrics, stderr)
+	if err != nil {
+		g.stop.Store(true)
+		g.finish(true)
+		return err
+	}
+	defer ms.Close()
+	ctl, err := serveControl(f.control, controls{
+		stats: func() any { return g.liveStats() },
+		setRate: func(v string) (any, error) {
+			r, err := gen.ParseRate(v)
+			if err != nil {
+				return nil, fmt.Errorf("rate %q: %w", v, err)
+			}
+			for _, s := range g.senders {
+				s.SetRate(r.Split(len(g.senders)))
+			}
+			return map[string]string{"rate": r.String()}, nil
+		},
+		pause: func(p bool) error {
+			for _, s := range g.senders {
+				s.Pause(p)
+			}
+			return nil
+		},
+		stop: cancel,
+	}, stderr)
+	if err != nil {
+		g.stop.Store(true)
+		g.finish(true)
+		return err
+	}
+	defer closeControl(ctl)
 	if !c.json {
 		fmt.Fprintf(stderr, "gen: %s queues %v (%s AF_XDP, XDP program: %s) -> %v (%s%s), sizes %s, rate %s, %d flows; ctrl-c stops\n",
 			c.dev, g.res.Queues, g.res.Mode, g.res.XDPMode, c.spec.Dst, g.res.DstMAC, via(g.res.ResolvedThrough, c.spec.Dst.Addr()), g.res.Sizes, g.res.Rate, g.res.Flows)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -26,6 +27,8 @@ type serveFlags struct {
 	tcpDisc  []int
 	http     []int
 	httpBody string
+	metrics  string
+	control  string
 	queues   string
 	idle     string
 	mode     string
@@ -67,6 +70,8 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print counters (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
+	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
 }
 
@@ -235,7 +240,29 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err := st.Start(); err != nil {
 		return err
 	}
+	ms, err := serveMetrics(f.metrics, stackMetrics(st, f.dev), stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
 	start := time.Now()
+	ctl, err := serveControl(f.control, controls{
+		stats: func() any {
+			c := st.Counters()
+			v := map[string]any{"elapsed_s": time.Since(start).Seconds(), "counters": c.Map(), "drops": c.Drops()}
+			if tcpOn {
+				v["tcp"] = st.TCPCounters().Map()
+			}
+			return v
+		},
+		stop: cancel,
+	}, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeControl(ctl)
 	var end <-chan time.Time
 	if f.duration > 0 {
 		end = time.After(f.duration)
@@ -250,7 +277,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 loop:
 	for {
 		select {
-		case <-cmd.Context().Done():
+		case <-ctx.Done():
 			break loop
 		case <-end:
 			break loop

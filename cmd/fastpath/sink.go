@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -24,6 +26,7 @@ type sinkFlags struct {
 	mode, xdpMode      string
 	idle               string
 	json               bool
+	metrics            string
 }
 
 func newSinkCommand() *cobra.Command {
@@ -56,6 +59,7 @@ queue's engine, which keeps the sequence state without locks.`,
 	fl.StringVar(&f.idle, "idle", "busy", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
 	return cmd
 }
 
@@ -245,6 +249,19 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	info := s.st.Engines()[0].Socket().Info()
 	fmt.Fprintf(stderr, "sink: UDP port %d on %v (%s, queues %v, %s AF_XDP, %s XDP); ctrl-c stops\n",
 		c.port, s.st.Addrs(), c.stack.Device, c.stack.Queues, info.Mode, s.st.Steering().Mode())
+	engines := stackMetrics(s.st, c.stack.Device)
+	ms, err := serveMetrics(f.metrics, func(emit metrics.Emit) {
+		engines(emit)
+		lbl := []string{"device", c.stack.Device, "port", strconv.Itoa(int(c.port))}
+		emit("fastpath_sink_received_packets_total", "Packets the sink counted on its port.", metrics.Counter, float64(s.pubN.Load()), lbl...)
+		emit("fastpath_sink_received_bytes_total", "Bytes the sink counted on its port.", metrics.Counter, float64(s.pubBytes.Load()), lbl...)
+		emit("fastpath_sink_lost_packets", "Stamped packets missing so far (a gauge: late arrivals lower it).", metrics.Gauge, float64(s.pubLost.Load()), lbl...)
+	}, stderr)
+	if err != nil {
+		s.st.Close()
+		return err
+	}
+	defer ms.Close()
 	interrupted := sinkLoop(cmd.Context(), s, stderr)
 	res, err := s.finish(interrupted)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestServeTCP(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		out, errOut, err := run(t, "serve", "--dev", l.A.Link, "--netns", l.A.Name, "--shared",
-			"--tcp-echo", "7", "--tcp-discard", "9", "--http", "8080", "--duration", "8s", "--json")
+			"--tcp-echo", "7", "--tcp-discard", "9", "--http", "8080", "--duration", "8s", "--json", "--metrics", "127.0.0.1:19320", "--control", "19321")
 		done <- result{out, errOut, err}
 	}()
 	addr := l.A.Addr.Addr().String()
@@ -83,6 +84,23 @@ func TestServeTCP(t *testing.T) {
 	if !strings.Contains(string(out), "Re-using existing connection") && !strings.Contains(string(out), "Reusing existing") {
 		t.Errorf("curl did not keep the connection alive:\n%s", out)
 	}
+	// Metrics and the control API of a running serve.
+	resp, err := http.Get("http://127.0.0.1:19320/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"fastpath_tcp_passive_opens_total{", `fastpath_engine_frames_total{device="` + l.A.Link + `",direction="rx"`, "fastpath_tcp_connections{", `fastpath_engine_drops_total{`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	resp, err = http.Post("http://127.0.0.1:19321/v1/stop", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	r := <-done
 	if r.err != nil {
 		t.Fatalf("serve: %v\n%s", r.err, r.errOut)

@@ -17,6 +17,7 @@ import (
 type tcpFlags struct {
 	dev, netns, dst, addr, gw string
 	file, cc, queues, cores   string
+	metrics                   string
 	bytes                     int64
 	conns                     int
 	noDelay                   bool
@@ -55,6 +56,7 @@ address of its own instead.`,
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up after this long")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
 	return cmd
 }
 
@@ -209,6 +211,11 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	if err := st.Start(); err != nil {
 		return err
 	}
+	ms, err := serveMetrics(f.metrics, stackMetrics(st, f.dev), cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
 	pattern := make([]byte, 251*64)
 	for i := range pattern {
 		pattern[i] = byte(i % 251)

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/internal/lab"
+)
+
+// TestGenControlAndMetrics drives a running `fastpath gen` through its
+// control API (stats, rate, pause, resume, stop) and scrapes its
+// Prometheus metrics, as an operator of a fleet of generators would.
+func TestGenControlAndMetrics(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	const ctl, mx = "127.0.0.1:19317", "127.0.0.1:19318"
+	type result struct {
+		out, errOut string
+		err         error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
+			"--rate", "10k", "--duration", "30s", "--interval", "0", "--json", "--control", ctl, "--metrics", mx)
+		done <- result{out, errOut, err}
+	}()
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	post := func(path, body string) (int, string) {
+		resp, err := http.Post("http://"+ctl+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	type stats struct {
+		Sent   uint64 `json:"sent_packets"`
+		Paused bool   `json:"paused"`
+	}
+	read := func() stats {
+		t.Helper()
+		code, body := get("http://" + ctl + "/v1/stats")
+		var s stats
+		if code != 200 || json.Unmarshal([]byte(body), &s) != nil {
+			t.Fatalf("stats: %d %s", code, body)
+		}
+		return s
+	}
+	for i := 0; ; i++ {
+		if code, _ := get("http://" + ctl + "/v1/stats"); code == 200 {
+			break
+		}
+		if i == 100 {
+			r := <-done
+			t.Fatalf("the control API never answered: %v\n%s", r.err, r.errOut)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rate := func() float64 {
+		a := read()
+		time.Sleep(time.Second)
+		b := read()
+		return float64(b.Sent - a.Sent)
+	}
+	if r := rate(); r < 9000 || r > 11000 {
+		t.Errorf("at --rate 10k: %.0f frames in a second", r)
+	}
+	if code, body := post("/v1/rate", `{"rate": "2k"}`); code != 200 || !strings.Contains(body, "2") {
+		t.Fatalf("rate: %d %s", code, body)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if r := rate(); r < 1800 || r > 2200 {
+		t.Errorf("after POST /v1/rate 2k: %.0f frames in a second", r)
+	}
+	if code, body := post("/v1/rate", `{"rate": "fast"}`); code != 400 || !strings.Contains(body, "error") {
+		t.Errorf("a bad rate: %d %s", code, body)
+	}
+	if code, _ := get("http://" + ctl + "/v1/pause"); code != 405 {
+		t.Errorf("GET /v1/pause: %d, want 405", code)
+	}
+	post("/v1/pause", "")
+	time.Sleep(50 * time.Millisecond)
+	if r := rate(); r != 0 || !read().Paused {
+		t.Errorf("paused: %.0f frames in a second", r)
+	}
+	post("/v1/resume", "")
+	time.Sleep(100 * time.Millisecond)
+	if r := rate(); r < 1800 {
+		t.Errorf("resumed: %.0f frames in a second", r)
+	}
+	code, body := get("http://" + mx + "/metrics")
+	if code != 200 {
+		t.Fatalf("metrics: %d %s", code, body)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`fastpath_gen_sent_packets_total{device=%q,mode="copy",queue="0"}`, l.A.Link),
+		"fastpath_xsk_tx_invalid_descs_total",
+		"fastpath_gen_paused",
+		"process_cpu_seconds_total",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	start := time.Now()
+	post("/v1/stop", "")
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("gen: %v\n%s", r.err, r.errOut)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop took %v", d)
+	}
+	var res genResult
+	if err := json.Unmarshal([]byte(r.out), &res); err != nil || res.SentPackets == 0 {
+		t.Fatalf("summary after stop: %v\n%s", err, r.out)
+	}
+}
