@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/fastpathnet/fastpath/bpf"
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -31,6 +33,7 @@ type benchFlags struct {
 	dst, dstMAC               string
 	duration, interval        time.Duration
 	json                      bool
+	metrics                   string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -74,6 +77,7 @@ run them on a test port, not on a host's management link.`,
 	fl.DurationVar(&f.duration, "duration", 5*time.Second, "how long to run")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
 	return cmd
 }
 
@@ -349,6 +353,20 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); l.run(&stop) }()
 	}
+	ms, err := serveMetrics(f.metrics, func(emit metrics.Emit) {
+		for i, l := range loops {
+			lbl := []string{"device", f.dev, "queue", strconv.Itoa(queues[i]), "mode", l.sock.Info().Mode.String(), "bench", mode}
+			emit("fastpath_bench_packets_total", "Frames the bench loop handled (received; l2fwd: and sent back).", metrics.Counter, float64(l.pkts.Load()), lbl...)
+			emit("fastpath_bench_bytes_total", "Bytes of those frames.", metrics.Counter, float64(l.bytes.Load()), lbl...)
+			xskMetrics(emit, l.sock, lbl)
+		}
+	}, cmd.ErrOrStderr())
+	if err != nil {
+		stop.Store(true)
+		wg.Wait()
+		return err
+	}
+	defer ms.Close()
 	interrupted := benchWait(cmd.Context(), f, cmd.ErrOrStderr(), start, func() (uint64, uint64) {
 		var p, b uint64
 		for _, l := range loops {
@@ -440,6 +458,14 @@ func benchTX(cmd *cobra.Command, f benchFlags) error {
 	for i, s := range g.socks {
 		stats0[i], _ = s.Stats()
 	}
+	ms, err := serveMetrics(f.metrics, g.metrics, cmd.ErrOrStderr())
+	if err != nil {
+		g.stop.Store(true)
+		g.wg.Wait()
+		g.close()
+		return err
+	}
+	defer ms.Close()
 	interrupted := benchWait(cmd.Context(), f, cmd.ErrOrStderr(), g.start, func() (uint64, uint64) {
 		st := g.stats()
 		return st.Completed, st.Bytes

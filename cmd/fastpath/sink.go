@@ -26,7 +26,7 @@ type sinkFlags struct {
 	mode, xdpMode      string
 	idle               string
 	json               bool
-	metrics            string
+	metrics, control   string
 }
 
 func newSinkCommand() *cobra.Command {
@@ -60,6 +60,7 @@ queue's engine, which keeps the sequence state without locks.`,
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
+	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
 }
 
@@ -262,7 +263,22 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 		return err
 	}
 	defer ms.Close()
-	interrupted := sinkLoop(cmd.Context(), s, stderr)
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	ctl, err := serveControl(f.control, controls{
+		stats: func() any {
+			secs := time.Since(s.start).Seconds()
+			return map[string]any{"received_packets": s.pubN.Load(), "received_bytes": s.pubBytes.Load(),
+				"lost_packets": s.pubLost.Load(), "elapsed_s": secs}
+		},
+		stop: cancel,
+	}, stderr)
+	if err != nil {
+		s.st.Close()
+		return err
+	}
+	defer closeControl(ctl)
+	interrupted := sinkLoop(ctx, s, stderr)
 	res, err := s.finish(interrupted)
 	if err != nil {
 		return err
