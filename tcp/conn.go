@@ -3,7 +3,6 @@ package tcp
 import (
 	"errors"
 	"net/netip"
-	"time"
 )
 
 // State is a connection's RFC 9293 state.
@@ -290,7 +289,7 @@ func (c *Conn) tick(now int64) {
 
 // tsNow is the timestamp clock: milliseconds, offset per connection
 // (RFC 7323 5.4 recommends a random offset).
-func (c *Conn) tsNow(now int64) uint32 { return uint32(now/int64(time.Millisecond)) + c.tsOffset }
+func (c *Conn) tsNow(now int64) uint32 { return uint32(now/millisecond) + c.tsOffset }
 
 // rcvWindow is the window to advertise: the room in Recv (out-of-order
 // blocks sit inside it). Since RCV.NXT moves with what Recv holds, the

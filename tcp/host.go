@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 )
 
 // Config configures a Host and its connections.
@@ -66,11 +65,11 @@ func DefaultConfig() Config {
 		SACK: true, Timestamps: true, WindowScale: true,
 		CongestionControl: DefaultCongestionControl,
 		MaxConns:          4096, SynBacklog: 256, SynCookies: true,
-		TimeWait: int64(60 * time.Second),
+		TimeWait: 60 * second,
 		MinRTO:   DefaultMinRTO, MaxRTO: DefaultMaxRTO, InitialRTO: DefaultInitialRTO,
-		DelayedACK: int64(40 * time.Millisecond),
+		DelayedACK: 40 * millisecond,
 		Retries:    15, SynRetries: 6,
-		KeepaliveInterval: int64(75 * time.Second), KeepaliveProbes: 9,
+		KeepaliveInterval: 75 * second, KeepaliveProbes: 9,
 		EphemeralLo: 61000, EphemeralHi: 65535, PortStride: 1,
 		ChallengeACKs: 1000,
 	}
@@ -474,7 +473,7 @@ type limiter struct {
 }
 
 func (l *limiter) allow(now int64) bool {
-	if s := now / int64(time.Second); s != l.second {
+	if s := now / second; s != l.second {
 		l.second, l.used = s, 0
 	}
 	if l.used >= l.perSecond {

@@ -1,18 +1,16 @@
 package tcp
 
-import "time"
-
 // RTO bounds. DefaultMinRTO is Linux's 200 ms, not RFC 6298's 1 s: on
 // the links fastpath drives, a 1 s floor turns every tail loss into a
 // second of silence.
 const (
-	DefaultMinRTO     = int64(200 * time.Millisecond)
-	DefaultMaxRTO     = int64(120 * time.Second)
-	DefaultInitialRTO = int64(time.Second)
+	DefaultMinRTO     = 200 * millisecond
+	DefaultMaxRTO     = 120 * second
+	DefaultInitialRTO = second
 )
 
 // clockGranularity is G of RFC 6298 2.
-const clockGranularity = int64(time.Millisecond)
+const clockGranularity = millisecond
 
 // RTTEstimator keeps SRTT and RTTVAR and computes the retransmission
 // timeout (RFC 6298). Karn's rule is the caller's: feed no sample from a
