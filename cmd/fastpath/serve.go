@@ -229,10 +229,9 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	tcpOn := len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) > 0
 	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String()}
-	if !f.json {
-		fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; tcp echo %v discard %v http %v; ctrl-c stops\n",
-			addrs, addrMode, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
-	}
+	// On stderr with --json too: scripts wait for it.
+	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; tcp echo %v discard %v http %v; ctrl-c stops\n",
+		addrs, addrMode, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
 	if q := st.UnservedQueues(); len(q) > 0 && !cfg.Shared {
 		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
 			f.dev, q, f.addrs)
