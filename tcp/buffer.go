@@ -23,11 +23,17 @@ type Buffer struct {
 // NewBuffer returns a Buffer of at least size bytes (rounded up to a power
 // of two, at least 64).
 func NewBuffer(size int) *Buffer {
+	n := bufferCap(size)
+	return &Buffer{buf: make([]byte, n), mask: uint64(n - 1)}
+}
+
+// bufferCap is the capacity NewBuffer(size) has.
+func bufferCap(size int) int {
 	n := 64
 	for n < size {
 		n <<= 1
 	}
-	return &Buffer{buf: make([]byte, n), mask: uint64(n - 1)}
+	return n
 }
 
 // Cap is the buffer's capacity.

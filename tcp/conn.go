@@ -295,6 +295,10 @@ func (c *Conn) tsNow(now int64) uint32 { return uint32(now/millisecond) + c.tsOf
 // blocks sit inside it). Since RCV.NXT moves with what Recv holds, the
 // right edge never moves left.
 func (c *Conn) rcvWindow() uint32 {
+	if c.Recv == nil {
+		// Before the handshake completes: the buffer to come.
+		return min(uint32(bufferCap(c.host.cfg.RecvBuffer)), uint32(65535)<<c.rcvShift)
+	}
 	w := uint32(c.Recv.Free())
 	if max := uint32(65535) << c.rcvShift; w > max {
 		w = max
@@ -503,6 +507,9 @@ func (c *Conn) output(now int64) {
 		return
 	}
 	cfg := &c.host.cfg
+	if c.Send == nil {
+		return // not established yet
+	}
 	if c.inRecovery {
 		c.retransmitHoles(now)
 	}

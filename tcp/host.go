@@ -212,8 +212,8 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 	}
 	c := &Conn{
 		host: h, local: local, remote: remote, k: keyOf(local, remote),
-		Send:   NewBuffer(h.cfg.SendBuffer),
-		Recv:   NewBuffer(h.cfg.RecvBuffer),
+		// Send and Recv come with ESTABLISHED (establish): a flood of
+		// half-open connections costs no buffers.
 		ooo:    newRanges(16),
 		sacked: newRanges(16),
 		rtt:    NewRTT(h.cfg.MinRTO, h.cfg.MaxRTO, h.cfg.InitialRTO),
@@ -225,7 +225,7 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 	c.sndBase = c.iss.Add(1)
 	c.tsOffset = uint32(c.iss) * 2654435761 // derived from the keyed ISN: unpredictable
 	if h.cfg.WindowScale {
-		for c.rcvShift < 14 && c.Recv.Cap()>>c.rcvShift > 65535 {
+		for c.rcvShift < 14 && bufferCap(h.cfg.RecvBuffer)>>c.rcvShift > 65535 {
 			c.rcvShift++
 		}
 	}

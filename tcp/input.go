@@ -239,6 +239,9 @@ func (c *Conn) establish(now int64) {
 	h := c.host
 	c.state = StateEstablished
 	c.synAcked = true
+	if c.Send == nil {
+		c.Send, c.Recv = NewBuffer(h.cfg.SendBuffer), NewBuffer(h.cfg.RecvBuffer)
+	}
 	c.sndUna = c.iss.Add(1)
 	c.sndBase = c.sndUna
 	c.sndSmall = c.sndUna // no short segment in flight
