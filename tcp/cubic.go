@@ -20,7 +20,8 @@ type Cubic struct {
 	ssthresh float64 // segments
 	wMax     float64 // segments, before the last reduction
 	k        float64 // seconds from the epoch to W_max
-	epoch    int64   // ns; 0: no congestion avoidance epoch yet
+	epoch    int64   // ns, when started
+	inEpoch  bool    // a congestion avoidance epoch is under way
 	wEst     float64 // the Reno-friendly estimate, segments
 }
 
@@ -41,7 +42,7 @@ func (c *Cubic) Init(mss int, now int64) {
 	c.mss = mss
 	c.cwnd = float64(initialWindow(mss)) / float64(mss)
 	c.ssthresh = math.Inf(1)
-	c.wMax, c.epoch = 0, 0
+	c.wMax, c.inEpoch = 0, false
 }
 
 // wCubic is W_cubic(t) (RFC 9438 eq. 1), t in seconds since the epoch.
@@ -57,9 +58,9 @@ func (c *Cubic) OnAck(acked int, rtt int64, inflight int, now int64) {
 		c.cwnd += min(seg, 2)
 		return
 	}
-	if c.epoch == 0 {
+	if !c.inEpoch {
 		// A congestion avoidance epoch starts (RFC 9438 4.2).
-		c.epoch = now
+		c.epoch, c.inEpoch = now, true
 		if c.cwnd < c.wMax {
 			c.k = math.Cbrt((c.wMax - c.cwnd) / cubicC)
 		} else {
@@ -90,7 +91,7 @@ func (c *Cubic) reduce() {
 		c.wMax = c.cwnd
 	}
 	c.ssthresh = max(c.cwnd*cubicBeta, 2)
-	c.epoch = 0
+	c.inEpoch = false
 }
 
 func (c *Cubic) OnCongestion(inflight int, now int64) {
