@@ -143,7 +143,7 @@ type tcpCmd struct {
 
 // drainTCP runs what other goroutines asked of the engine's TCP.
 func (e *Engine) drainTCP() bool {
-	if e.tcpCmds == nil || len(e.tcpCmds) == 0 {
+	if len(e.tcpCmds) == 0 {
 		return false
 	}
 	for i := 0; i < 256; i++ {

@@ -289,6 +289,9 @@ func TestTCPLoss(t *testing.T) {
 			if p == "0.05" {
 				n = 8 << 20
 			}
+			if raceEnabled || testing.Short() {
+				n /= 8
+			}
 			var ln *TCPListener
 			s := tcpStack(t, l.A, func(c *Config) {
 				c.Addrs = []netip.Prefix{addr}

@@ -13,7 +13,6 @@ var (
 	sinkErr   error
 	sinkBool  bool
 	sinkInt   int
-	sinkU16   uint16
 	sinkSeq   Seq
 	sinkBytes []byte
 )

@@ -19,7 +19,10 @@ type CongestionControl interface {
 	OnCongestion(inflight int, now int64)
 	// OnRecoveryExit is called when recovery ends.
 	OnRecoveryExit(now int64)
-	// OnRTO is called on a retransmission timeout.
+	// OnRTO is called on a retransmission timeout: ssthresh from the
+	// flight (RFC 5681 eq. 4; CUBIC's beta), cwnd one MSS. A timeout again
+	// with no OnAck since is the same data timing out again: ssthresh is
+	// held (RFC 5681 3.1).
 	OnRTO(inflight int, now int64)
 	SetMSS(mss int)
 }
@@ -47,7 +50,8 @@ func initialWindow(mss int) int { return min(10*mss, max(2*mss, 14600)) }
 // window).
 type NewReno struct {
 	mss, cwnd, ssthresh int
-	acc                 int // bytes acked in congestion avoidance, towards one MSS of growth
+	acc                 int  // bytes acked in congestion avoidance, towards one MSS of growth
+	timedOut            bool // OnRTO with no new data acknowledged since
 }
 
 func (r *NewReno) Name() string  { return "newreno" }
@@ -56,10 +60,11 @@ func (r *NewReno) Ssthresh() int { return r.ssthresh }
 func (r *NewReno) SetMSS(m int)  { r.mss = m }
 
 func (r *NewReno) Init(mss int, now int64) {
-	r.mss, r.cwnd, r.ssthresh = mss, initialWindow(mss), 1<<30
+	*r = NewReno{mss: mss, cwnd: initialWindow(mss), ssthresh: 1 << 30}
 }
 
 func (r *NewReno) OnAck(acked int, rtt int64, inflight int, now int64) {
+	r.timedOut = false
 	if r.cwnd < r.ssthresh {
 		// Slow start with appropriate byte counting, L = 2*SMSS (RFC 3465).
 		r.cwnd += min(acked, 2*r.mss)
@@ -78,13 +83,15 @@ func (r *NewReno) OnCongestion(inflight int, now int64) {
 	// No inflation (RFC 6582 3.2 step 2): the sender's pipe estimate
 	// already counts each duplicate ACK as a segment that left.
 	r.cwnd = r.ssthresh
-	r.acc = 0
+	r.acc, r.timedOut = 0, false
 }
 
 func (r *NewReno) OnRecoveryExit(now int64) { r.cwnd = r.ssthresh }
 
 func (r *NewReno) OnRTO(inflight int, now int64) {
-	r.ssthresh = max(inflight/2, 2*r.mss)
+	if !r.timedOut {
+		r.ssthresh = max(inflight/2, 2*r.mss) // RFC 5681 eq. 4
+	}
 	r.cwnd = r.mss // the loss window
-	r.acc = 0
+	r.acc, r.timedOut = 0, true
 }

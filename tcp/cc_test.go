@@ -379,22 +379,37 @@ func TestCubicFastConvergence(t *testing.T) {
 
 // TestCubicRenoFriendly: where RTT and window are small, the cubic curve
 // grows slower than Reno would, and the Reno-friendly estimate W_est (RFC
-// 9438 4.3) sets the window: alpha = 3(1-beta)/(1+beta) segments per RTT.
+// 9438 4.3) sets the window: alpha = 3(1-beta)/(1+beta) segments per RTT
+// up to the window of the loss (cwnd_prior), one segment per RTT after.
 func TestCubicRenoFriendly(t *testing.T) {
 	const (
-		mss    = 1460
-		rtt    = ms
-		rounds = 100
+		mss = 1460
+		rtt = ms
 	)
 	start := int64(time.Second)
-	c := cubicAt(t, mss, 10, start) // cwnd 7
+	c := cubicAt(t, mss, 10, start) // cwnd 7, cwnd_prior 10
 	w0 := c.cwnd
-	now := ackRounds(c, mss, rtt, start, rounds, nil)
-	perRTT := (c.cwnd - w0) / rounds
-	if math.Abs(perRTT-cubicAlpha) > 0.2*cubicAlpha {
-		t.Errorf("growth %.3f segments per RTT, want alpha = %.3f within 20%%", perRTT, cubicAlpha)
+	var atPrior int64 // when W_est reached cwnd_prior
+	rounds := 0
+	now := ackRounds(c, mss, rtt, start, 100, func(now int64) bool {
+		rounds++
+		if atPrior == 0 && c.wEst >= c.cwndPrior {
+			atPrior = now
+			perRTT := (c.cwnd - w0) / float64(rounds)
+			if math.Abs(perRTT-cubicAlpha) > 0.2*cubicAlpha {
+				t.Errorf("up to cwnd_prior: growth %.3f segments per RTT, want alpha = %.3f within 20%%", perRTT, cubicAlpha)
+			}
+			t.Logf("RTT 1 ms, W_max 10: %.3f segments per RTT up to cwnd_prior (alpha %.3f), %d RTTs", perRTT, cubicAlpha, rounds)
+			w0, rounds = c.cwnd, 0
+		}
+		return true
+	})
+	if atPrior == 0 {
+		t.Fatalf("W_est %.2f never reached cwnd_prior %.2f", c.wEst, c.cwndPrior)
 	}
-	t.Logf("RTT 1 ms, W_max 10: %.3f segments per RTT (alpha %.3f)", perRTT, cubicAlpha)
+	if perRTT := (c.cwnd - w0) / float64(rounds); math.Abs(perRTT-1) > 0.2 {
+		t.Errorf("past cwnd_prior: growth %.3f segments per RTT over %d RTTs, want Reno's 1", perRTT, rounds)
+	}
 	tsec := float64(now-c.epoch) / 1e9
 	if c.cwnd != c.wEst || c.wCubic(tsec) >= c.wEst {
 		t.Errorf("cwnd %.2f, W_est %.2f, W_cubic %.2f: want cwnd = W_est above W_cubic", c.cwnd, c.wEst, c.wCubic(tsec))
@@ -407,6 +422,109 @@ func TestCubicRenoFriendly(t *testing.T) {
 		t.Errorf("long path: cwnd %.2f, W_est %.2f, W_cubic %.2f: want cwnd above W_est", c.cwnd, c.wEst, c.wCubic(tsec))
 	}
 }
+
+// TestCubicAfterRTO: the first congestion avoidance after a timeout runs
+// with K = 0 and W_max the window it starts at (RFC 9438 4.8): convex from
+// the start, not concave towards the window of before the timeout.
+func TestCubicAfterRTO(t *testing.T) {
+	const (
+		mss = 1460
+		rtt = 100 * ms
+	)
+	start := int64(time.Second)
+	c := cubicAt(t, mss, 200, start)
+	c.OnRecoveryExit(start)
+	c.OnRTO(140*mss, start)
+	if c.Cwnd() != mss || math.Abs(float64(c.Ssthresh())-98*mss) > 1 {
+		t.Fatalf("OnRTO with 140 MSS out: cwnd %d ssthresh %.2f MSS, want 1 and 98", c.Cwnd(), float64(c.Ssthresh())/mss)
+	}
+	var caStart int64
+	var w0 float64
+	ackRounds(c, mss, rtt, start, 200, func(now int64) bool {
+		if !c.inEpoch {
+			return true // slow start
+		}
+		if caStart == 0 {
+			caStart, w0 = c.epoch, c.wEst
+			if c.k != 0 || c.wMax != w0 || w0 < 98 {
+				t.Fatalf("first epoch after RTO: K %.2f W_max %.2f at cwnd %.2f, want K 0, W_max = cwnd >= 98", c.k, c.wMax, w0)
+			}
+		}
+		ts := float64(now-caStart) / 1e9
+		if ts < 1 {
+			return true
+		}
+		// The larger of the convex curve from w0 one RTT on and Reno's line.
+		cubic := cubicC*math.Pow(ts+0.1, 3) + w0
+		want := max(cubic, c.wEst)
+		if math.Abs(c.cwnd-want) > 0.05*want {
+			t.Errorf("%.1f s into congestion avoidance: cwnd %.1f, want %.1f (W_cubic %.1f, W_est %.1f)", ts, c.cwnd, want, cubic, c.wEst)
+		}
+		return ts < 6
+	})
+	if caStart == 0 {
+		t.Fatal("never left slow start")
+	}
+	// 6 s on the old W_max of 200 would hold at about 200; convex from
+	// about 98 it is near 98+0.4*6.1^3 = 189 and climbing.
+	t.Logf("after RTO: congestion avoidance from %.1f segments, %.1f segments 6 s later", w0, c.cwnd)
+}
+
+// TestRepeatedRTO: the same data timing out again keeps ssthresh (RFC
+// 5681 3.1); an ACK of new data in between makes the next timeout a new
+// event.
+func TestRepeatedRTO(t *testing.T) {
+	const mss = 1460
+	for _, name := range []string{"newreno", "cubic"} {
+		cc, _ := NewCongestionControl(name)
+		cc.Init(mss, 0)
+		ackRounds(cc, mss, 10*ms, 0, 3, nil) // 80 MSS
+		cc.OnRTO(80*mss, 0)
+		first := cc.Ssthresh()
+		if first < 2*mss || cc.Cwnd() != mss {
+			t.Fatalf("%s: first RTO: ssthresh %d cwnd %d", name, first, cc.Cwnd())
+		}
+		// Backed off, one segment out: still the first event.
+		cc.OnRTO(mss, 0)
+		cc.OnRTO(mss, 0)
+		if cc.Ssthresh() != first || cc.Cwnd() != mss {
+			t.Errorf("%s: RTO again: ssthresh %d cwnd %d, want %d and 1 MSS", name, cc.Ssthresh(), cc.Cwnd(), first)
+		}
+		cc.OnAck(mss, 0, 0, 0)
+		cc.OnRTO(4*mss, 0)
+		if cc.Ssthresh() != 2*mss {
+			t.Errorf("%s: RTO after an ACK with 4 MSS out: ssthresh %d, want 2 MSS", name, cc.Ssthresh())
+		}
+	}
+}
+
+// TestCubicFlightSize: ssthresh is beta times the flight, not the window
+// (RFC 9438 4.6), while W_max is the window.
+func TestCubicFlightSize(t *testing.T) {
+	const mss = 1460
+	c := &Cubic{}
+	c.Init(mss, 0)
+	ackRounds(c, mss, 10*ms, 0, 3, nil) // 80 MSS
+	c.OnCongestion(40*mss, 0)           // application-limited: half of it out
+	if c.Ssthresh() != 28*mss || c.Cwnd() != 28*mss || c.wMax != 80 || c.cwndPrior != 80 {
+		t.Errorf("loss with 40 of 80 MSS out: ssthresh %d cwnd %d W_max %v cwnd_prior %v, want 28, 28, 80, 80 MSS",
+			c.Ssthresh()/mss, c.Cwnd()/mss, c.wMax, c.cwndPrior)
+	}
+}
+
+// TestCubicSetMSS: a new MSS keeps every window in bytes.
+func TestCubicSetMSS(t *testing.T) {
+	c := cubicAt(t, 1460, 100, 0)
+	ackRounds(c, 1460, 10*ms, 0, 5, nil)
+	cwnd, ssthresh, wmax := c.Cwnd(), c.Ssthresh(), c.wMax*1460
+	c.SetMSS(730)
+	if abs(c.Cwnd()-cwnd) > 1 || abs(c.Ssthresh()-ssthresh) > 1 || math.Abs(c.wMax*730-wmax) > 1 || c.inEpoch {
+		t.Errorf("SetMSS(730): cwnd %d ssthresh %d W_max %.0f bytes (epoch %v), want %d %d %.0f and a new epoch",
+			c.Cwnd(), c.Ssthresh(), c.wMax*730, c.inEpoch, cwnd, ssthresh, wmax)
+	}
+}
+
+func abs(x int) int { return max(x, -x) }
 
 func TestNewCongestionControl(t *testing.T) {
 	for _, tc := range []struct{ name, want string }{
