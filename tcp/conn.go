@@ -671,7 +671,7 @@ func (c *Conn) onRTO(now int64) {
 		return
 	}
 	h.counters[RTOs]++
-	c.cc.OnRTO(c.pipe(), now)
+	c.cc.OnRTO(int(c.sndMax.Sub(c.sndUna)), now) // FlightSize (RFC 5681 eq. 4), not the pipe
 	c.rtt.Backoff()
 	c.inRecovery, c.dupAcks = false, 0
 	c.recover = c.sndMax

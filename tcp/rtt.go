@@ -15,6 +15,8 @@ const clockGranularity = millisecond
 // RTTEstimator keeps SRTT and RTTVAR and computes the retransmission
 // timeout (RFC 6298). Karn's rule is the caller's: feed no sample from a
 // retransmitted segment unless a timestamp tells which copy was acked.
+// It is a value to embed; the zero value is not ready (its RTO is 0): use
+// NewRTT.
 type RTTEstimator struct {
 	srtt, rttvar   int64
 	minRTT         int64
