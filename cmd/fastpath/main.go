@@ -40,6 +40,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newLabCommand(), newGenCommand(), newSinkCommand(), newBenchCommand(), newSteerCommand(), newServeCommand(), newTCPCommand())
+	root.AddCommand(newLabCommand(), newGenCommand(), newSinkCommand(), newBenchCommand(), newSteerCommand(), newServeCommand(), newTCPCommand(), newDoctorCommand())
 	return root
 }

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/fastpathnet/fastpath/internal/doctor"
+	"github.com/fastpathnet/fastpath/internal/lab"
+)
+
+// TestDoctorLab runs `fastpath doctor` on the lab's veth: driver veth,
+// the running kernel, no failure, the XDP features read from the netdev
+// family, and the text report with the same findings.
+func TestDoctorLab(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	out, errOut, err := run(t, "doctor", "--dev", l.A.Link, "--netns", l.A.Name, "--json")
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s\n%s", err, out, errOut)
+	}
+	var r doctorReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	if r.Driver != "veth" || r.Kernel != kernelRelease() || r.Summary[doctor.Fail] != 0 {
+		t.Errorf("report %+v", r)
+	}
+	byCheck := map[string]doctor.Finding{}
+	for _, f := range r.Findings {
+		byCheck[f.Check] = f
+	}
+	for _, c := range []string{"kernel", "device", "mtu", "xdp-features", "zerocopy", "xdp-program", "veth-peer", "irq-affinity", "memlock"} {
+		if _, ok := byCheck[c]; !ok {
+			t.Errorf("no %q finding in %+v", c, r.Findings)
+		}
+	}
+	if f := byCheck["xdp-features"]; f.Status != doctor.OK || !strings.Contains(f.Message, "redirect") {
+		t.Errorf("veth's XDP features: %+v", f)
+	}
+	if f := byCheck["zerocopy"]; f.Status != doctor.Info {
+		t.Errorf("veth has no zero-copy: %+v", f)
+	}
+	// A missing device is a failure that says what to do.
+	_, _, err = run(t, "doctor", "--dev", "nosuchdev0", "--netns", l.A.Name)
+	if err == nil || !strings.Contains(err.Error(), "failed") {
+		t.Errorf("doctor on a missing device: %v", err)
+	}
+	if _, _, err := run(t, "doctor"); err == nil || !strings.Contains(err.Error(), "--dev is required") {
+		t.Errorf("doctor without --dev: %v", err)
+	}
+}

@@ -1,0 +1,153 @@
+package doctor
+
+import (
+	"strings"
+	"testing"
+)
+
+// Recorded facts of real NICs, as Gather reads them (values from the
+// drivers' ethtool -i/-l answers, the netdev family's xdp-features, sysfs).
+func ice() Input {
+	ntupleOn := true
+	return Input{
+		Kernel: "6.8.0-45-generic", Device: "ens1f0", Exists: true, Up: true, Driver: "ice", MTU: 1500,
+		RXQueues: 64, MaxCombined: 64, Combined: 64, FrameSize: 4096,
+		HasFeatures: true, XDPFeatures: XDPBasic | XDPRedirect | XDPNdoXmit | XDPXSKZeroCopy | XDPRxSG | XDPNdoXmitSG, ZCMaxSegs: 5,
+		HugePagesFree: 1024, HugePageKB: 2048, NAPIDeferIRQs: 0, GROFlushTimeout: 0, Threaded: 0,
+		IRQs:   []IRQ{{Number: 120, Name: "ice-ens1f0-TxRx-0", Affinity: "0-31"}, {Number: 121, Name: "ice-ens1f0-TxRx-1", Affinity: "0-31"}},
+		NTuple: &ntupleOn, MemlockBytes: ^uint64(0), CPUs: 32,
+	}
+}
+
+func find(t *testing.T, f []Finding, check string) Finding {
+	t.Helper()
+	for _, x := range f {
+		if x.Check == check {
+			return x
+		}
+	}
+	t.Fatalf("no %q finding in %+v", check, f)
+	return Finding{}
+}
+
+func TestCheckICE(t *testing.T) {
+	f := Check(ice())
+	if s := Summary(f); s[Fail] != 0 {
+		t.Fatalf("a healthy ice NIC fails: %+v", f)
+	}
+	if x := find(t, f, "zerocopy"); x.Status != OK || !strings.Contains(x.Message, "5 segments") {
+		t.Errorf("zerocopy: %+v", x)
+	}
+	if x := find(t, f, "busy-poll"); x.Status != Info || !strings.Contains(x.Fix, "napi_defer_hard_irqs") || !strings.Contains(x.Fix, "gro_flush_timeout") {
+		t.Errorf("busy-poll knobs unset: %+v", x)
+	}
+	if x := find(t, f, "irq-affinity"); x.Status != Warn || !strings.Contains(x.Fix, "smp_affinity_list") {
+		t.Errorf("IRQs on every CPU: %+v", x)
+	}
+	if x := find(t, f, "ntuple"); x.Status != OK {
+		t.Errorf("ntuple: %+v", x)
+	}
+}
+
+func TestCheckJumboWithoutMultiBuffer(t *testing.T) {
+	in := ice()
+	in.Driver, in.MTU = "ixgbe", 9000
+	in.XDPFeatures = XDPBasic | XDPRedirect | XDPNdoXmit | XDPXSKZeroCopy // no rx-sg
+	x := find(t, Check(in), "mtu")
+	if x.Status != Fail || !strings.Contains(x.Fix, "mtu 3498") {
+		t.Errorf("MTU 9000 without rx-sg: %+v", x)
+	}
+	in.XDPFeatures |= XDPRxSG
+	in.FrameSize = 2048
+	if x := find(t, Check(in), "mtu"); x.Status != Fail || !strings.Contains(x.Message, "2048-byte frames") {
+		t.Errorf("MTU 9000 in 2 KiB frames: %+v", x)
+	}
+}
+
+func TestCheckForeignGenericProgram(t *testing.T) {
+	in := ice()
+	in.Driver = "mlx5_core"
+	in.XDPProgID, in.XDPProgName, in.XDPMode = 77, "xdp_filter", "generic"
+	x := find(t, Check(in), "xdp-program")
+	if x.Status != Warn || !strings.Contains(x.Message, "generic") || !strings.Contains(x.Fix, "xdp off") {
+		t.Errorf("foreign program: %+v", x)
+	}
+	in.XDPProgName = "fastpath_steer"
+	if x := find(t, Check(in), "xdp-program"); x.Status != Info {
+		t.Errorf("fastpath's own program: %+v", x)
+	}
+}
+
+func TestCheckNoNativeXDP(t *testing.T) {
+	in := ice()
+	in.Driver, in.XDPFeatures = "r8169", 0
+	if x := find(t, Check(in), "xdp-features"); x.Status != Warn || !strings.Contains(x.Message, "generic mode") {
+		t.Errorf("no native XDP: %+v", x)
+	}
+	if x := find(t, Check(in), "zerocopy"); x.Status != Info {
+		t.Errorf("no zero-copy: %+v", x)
+	}
+}
+
+func TestCheckOldKernel(t *testing.T) {
+	in := ice()
+	in.Kernel, in.HasFeatures = "5.4.0-150-generic", false
+	f := Check(in)
+	x := find(t, f, "kernel")
+	if x.Status != Warn || !strings.Contains(x.Message, "busy polling") || !strings.Contains(x.Fix, "5.10") {
+		t.Errorf("kernel 5.4: %+v", x)
+	}
+	if x := find(t, f, "xdp-features"); x.Status != Info {
+		t.Errorf("no netdev family: %+v", x)
+	}
+	in.Kernel = "4.15.0-20-generic"
+	if x := find(t, Check(in), "kernel"); x.Status != Fail {
+		t.Errorf("kernel 4.15: %+v", x)
+	}
+}
+
+func TestCheckDevice(t *testing.T) {
+	in := ice()
+	in.Up = false
+	if x := find(t, Check(in), "device"); x.Status != Fail || x.Fix != "ip link set dev ens1f0 up" {
+		t.Errorf("device down: %+v", x)
+	}
+	in.Exists = false
+	f := Check(in)
+	if x := find(t, f, "device"); x.Status != Fail {
+		t.Errorf("no device: %+v", x)
+	}
+	if len(f) != 2 {
+		t.Errorf("no device: only the kernel and device findings, got %+v", f)
+	}
+}
+
+func TestCheckVethAndMemlock(t *testing.T) {
+	no := false
+	in := Input{Kernel: "6.18.44", Device: "veth0", Exists: true, Up: true, Driver: "veth", MTU: 1500, RXQueues: 1,
+		HasFeatures: true, XDPFeatures: XDPBasic | XDPRedirect | XDPNdoXmit | XDPRxSG | XDPNdoXmitSG,
+		NAPIDeferIRQs: -1, GROFlushTimeout: -1, VethPeerXDP: &no, MemlockBytes: 8 << 20}
+	f := Check(in)
+	if x := find(t, f, "veth-peer"); x.Status != Warn {
+		t.Errorf("veth peer without XDP: %+v", x)
+	}
+	if x := find(t, f, "memlock"); x.Status != Warn || !strings.Contains(x.Fix, "ulimit -l") {
+		t.Errorf("8 MiB memlock: %+v", x)
+	}
+	if x := find(t, f, "irq-affinity"); x.Status != Info {
+		t.Errorf("veth IRQs: %+v", x)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, tc := range []struct {
+		in           string
+		major, minor int
+		ok           bool
+	}{{"6.18.44-fc-v595", 6, 18, true}, {"5.4.0-150-generic", 5, 4, true}, {"6.8-rc1", 6, 8, true}, {"x", 0, 0, false}} {
+		ma, mi, ok := version(tc.in)
+		if ma != tc.major || mi != tc.minor || ok != tc.ok {
+			t.Errorf("version(%q) = %d.%d %v", tc.in, ma, mi, ok)
+		}
+	}
+}

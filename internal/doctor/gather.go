@@ -1,0 +1,268 @@
+package doctor
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// Gather reads the facts about dev from the calling thread's network
+// namespace and the host. What it cannot read stays zero and is noted in
+// Errors; it fails only when nothing can be read at all.
+func Gather(dev string, frameSize int) Input {
+	in := Input{Device: dev, FrameSize: frameSize, NAPIDeferIRQs: -1, GROFlushTimeout: -1, Threaded: -1, CPUs: runtime.NumCPU()}
+	note := func(what string, err error) { in.Errors = append(in.Errors, fmt.Sprintf("%s: %v", what, err)) }
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err == nil {
+		in.Kernel = unix.ByteSliceToString(uts.Release[:])
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err == nil {
+		in.MemlockBytes = rl.Cur
+		if rl.Cur == unix.RLIM_INFINITY {
+			in.MemlockBytes = ^uint64(0)
+		}
+	}
+	in.HugePagesFree, in.HugePageKB = hugePages()
+	in.BusyPoll = readInt("/proc/sys/net/core/busy_poll", 0)
+	in.BusyRead = readInt("/proc/sys/net/core/busy_read", 0)
+
+	lk, err := netlink.LinkByName(dev)
+	if err != nil {
+		note("link", err)
+		return in
+	}
+	in.Exists = true
+	a := lk.Attrs()
+	in.Up = a.Flags&1 != 0 && (a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown)
+	in.MTU = a.MTU
+	in.RXQueues = a.NumRxQueues
+	if x := a.Xdp; x != nil && x.Attached {
+		in.XDPProgID = x.ProgId
+		in.XDPMode = map[uint32]string{1: "generic", 2: "native", 3: "offload"}[x.AttachMode]
+		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(x.ProgId)); err == nil {
+			if info, err := p.Info(); err == nil {
+				in.XDPProgName = info.Name
+			}
+			p.Close()
+		}
+	}
+	sys := "/sys/class/net/" + dev + "/"
+	in.NAPIDeferIRQs = readInt(sys+"napi_defer_hard_irqs", -1)
+	in.GROFlushTimeout = readInt(sys+"gro_flush_timeout", -1)
+	in.Threaded = readInt(sys+"threaded", -1)
+	if d, err := driver(dev); err == nil {
+		in.Driver = d
+	} else {
+		note("ethtool driver", err)
+	}
+	if max, cur, err := channels(dev); err == nil {
+		in.MaxCombined, in.Combined = max, cur
+	}
+	if on, err := ntuple(dev); err == nil {
+		in.NTuple = &on
+	}
+	if feats, segs, err := xdpFeatures(a.Index); err == nil {
+		in.HasFeatures, in.XDPFeatures, in.ZCMaxSegs = true, feats, segs
+	} else {
+		note("netdev family", err)
+	}
+	if v, ok := lk.(*netlink.Veth); ok {
+		// The peer is in this namespace when the index it has here names
+		// a veth whose peer is us.
+		if peer, err := netlink.VethPeerIndex(v); err == nil {
+			if pl, err := netlink.LinkByIndex(peer); err == nil {
+				if pv, ok := pl.(*netlink.Veth); ok {
+					if back, err := netlink.VethPeerIndex(pv); err == nil && back == a.Index && pl.Attrs().Index != a.Index {
+						has := pl.Attrs().Xdp != nil && pl.Attrs().Xdp.Attached
+						in.VethPeerXDP = &has
+					}
+				}
+			}
+		}
+	}
+	in.IRQs = irqs(dev)
+	return in
+}
+
+func readInt(path string, def int) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return def
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+func hugePages() (free, kb int) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		switch fields[0] {
+		case "HugePages_Free:":
+			free, _ = strconv.Atoi(fields[1])
+		case "Hugepagesize:":
+			kb, _ = strconv.Atoi(fields[1])
+		}
+	}
+	return free, kb
+}
+
+// irqs finds the device's interrupts in /proc/interrupts and their
+// affinity.
+func irqs(dev string) []IRQ {
+	f, err := os.Open("/proc/interrupts")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []IRQ
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) < 2 || !strings.HasSuffix(fields[0], ":") {
+			continue
+		}
+		name := fields[len(fields)-1]
+		if name != dev && !strings.HasPrefix(name, dev+"-") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(fields[0], ":"))
+		if err != nil {
+			continue
+		}
+		aff, _ := os.ReadFile(fmt.Sprintf("/proc/irq/%d/smp_affinity_list", n))
+		out = append(out, IRQ{Number: n, Name: name, Affinity: strings.TrimSpace(string(aff))})
+	}
+	return out
+}
+
+// ethtool issues an SIOCETHTOOL ioctl with data as the command buffer.
+func ethtool(dev string, data unsafe.Pointer) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var ifr [40]byte
+	copy(ifr[:unix.IFNAMSIZ-1], dev)
+	*(*uintptr)(unsafe.Pointer(&ifr[16])) = uintptr(data)
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func driver(dev string) (string, error) {
+	// struct ethtool_drvinfo: cmd, driver[32], version[32], ...
+	var info [196]byte
+	binary.NativeEndian.PutUint32(info[:], unix.ETHTOOL_GDRVINFO)
+	if err := ethtool(dev, unsafe.Pointer(&info[0])); err != nil {
+		return "", err
+	}
+	return unix.ByteSliceToString(info[4:36]), nil
+}
+
+func channels(dev string) (max, cur int, err error) {
+	// struct ethtool_channels: cmd, max_rx, max_tx, max_other,
+	// max_combined, rx_count, tx_count, other_count, combined_count.
+	var ch [9]uint32
+	ch[0] = 0x3c // ETHTOOL_GCHANNELS
+	if err := ethtool(dev, unsafe.Pointer(&ch[0])); err != nil {
+		return 0, 0, err
+	}
+	max, cur = int(ch[4]), int(ch[8])
+	if max == 0 {
+		max, cur = int(ch[1]), int(ch[5])
+	}
+	return max, cur, nil
+}
+
+func ntuple(dev string) (bool, error) {
+	// struct ethtool_value for ETHTOOL_GFLAGS; ETH_FLAG_NTUPLE is 1<<27.
+	v := [2]uint32{0x25, 0}
+	if err := ethtool(dev, unsafe.Pointer(&v[0])); err != nil {
+		return false, err
+	}
+	return v[1]&(1<<27) != 0, nil
+}
+
+// The netdev generic netlink family (include/uapi/linux/netdev.h).
+const (
+	netdevCmdDevGet     = 1
+	netdevAIfindex      = 1
+	netdevAXDPFeatures  = 3
+	netdevAXDPZCMaxSegs = 4
+)
+
+// xdpFeatures asks the netdev family for ifindex's XDP features.
+func xdpFeatures(ifindex int) (uint64, uint32, error) {
+	fam, err := netlink.GenlFamilyGet("netdev")
+	if err != nil {
+		return 0, 0, err
+	}
+	req := nl.NewNetlinkRequest(int(fam.ID), unix.NLM_F_REQUEST)
+	// The genl header by hand: nl.Genlmsg serialises 4 bytes from a
+	// 2-byte struct, and strict families (netdev is one) refuse a non-zero
+	// reserved field with EINVAL.
+	req.AddData(genlHeader{cmd: netdevCmdDevGet, version: 1})
+	req.AddData(nl.NewRtAttr(netdevAIfindex, nl.Uint32Attr(uint32(ifindex))))
+	msgs, err := req.Execute(unix.NETLINK_GENERIC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, m := range msgs {
+		if len(m) < nl.SizeofGenlmsg {
+			continue
+		}
+		attrs, err := nl.ParseRouteAttr(m[nl.SizeofGenlmsg:])
+		if err != nil {
+			return 0, 0, err
+		}
+		var feats uint64
+		var segs uint32
+		for _, a := range attrs {
+			switch a.Attr.Type {
+			case netdevAXDPFeatures:
+				if len(a.Value) >= 8 {
+					feats = binary.NativeEndian.Uint64(a.Value)
+				}
+			case netdevAXDPZCMaxSegs:
+				if len(a.Value) >= 4 {
+					segs = binary.NativeEndian.Uint32(a.Value)
+				}
+			}
+		}
+		return feats, segs, nil
+	}
+	return 0, 0, fmt.Errorf("no answer for ifindex %d", ifindex)
+}
+
+// genlHeader is struct genlmsghdr: cmd, version, reserved (zero).
+type genlHeader struct{ cmd, version uint8 }
+
+func (h genlHeader) Len() int          { return 4 }
+func (h genlHeader) Serialize() []byte { return []byte{h.cmd, h.version, 0, 0} }
