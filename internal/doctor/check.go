@@ -280,7 +280,7 @@ func Check(in Input) []Finding {
 		status, fix := OK, ""
 		if all && len(in.IRQs) > 1 {
 			status = Warn
-			fix = fmt.Sprintf("pin each queue's IRQ to its engine's core: echo CPU > /proc/irq/N/smp_affinity_list (and stop irqbalance)")
+			fix = "pin each queue's IRQ to its engine's core: echo CPU > /proc/irq/N/smp_affinity_list (and stop irqbalance)"
 		}
 		add("irq-affinity", status, fmt.Sprintf("%d IRQs: %s", len(in.IRQs), strings.Join(parts, " ")), fix)
 	}
