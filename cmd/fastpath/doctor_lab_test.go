@@ -40,6 +40,11 @@ func TestDoctorLab(t *testing.T) {
 	if f := byCheck["zerocopy"]; f.Status != doctor.Info {
 		t.Errorf("veth has no zero-copy: %+v", f)
 	}
+	text, _, err := run(t, "doctor", "--dev", l.A.Link, "--netns", l.A.Name)
+	if err != nil || !strings.Contains(text, "xdp-features") || !strings.Contains(text, "fix: ") {
+		t.Errorf("text report: %v\n%s", err, text)
+	}
+	t.Logf("report:\n%s", text)
 	// A missing device is a failure that says what to do.
 	_, _, err = run(t, "doctor", "--dev", "nosuchdev0", "--netns", l.A.Name)
 	if err == nil || !strings.Contains(err.Error(), "failed") {

@@ -68,6 +68,7 @@ type Input struct {
 	IRQs            []IRQ    `json:"irqs"`
 	NTuple          *bool    `json:"ntuple,omitempty"` // nil: not supported
 	MemlockBytes    uint64   `json:"memlock_bytes"`    // RLIMIT_MEMLOCK; ^0: unlimited
+	Root            bool     `json:"root"`             // effective uid 0 (CAP_IPC_LOCK and the rest)
 	CPUs            int      `json:"cpus"`
 	Errors          []string `json:"errors,omitempty"` // what could not be read
 }
@@ -297,7 +298,9 @@ func Check(in Input) []Finding {
 
 	// memlock.
 	const umem = 64 << 20
-	if in.MemlockBytes != ^uint64(0) && in.MemlockBytes < umem {
+	if in.MemlockBytes != ^uint64(0) && in.MemlockBytes < umem && in.Root {
+		add("memlock", OK, fmt.Sprintf("RLIMIT_MEMLOCK is %d KiB, but root has CAP_IPC_LOCK: large UMEMs are fine", in.MemlockBytes>>10), "")
+	} else if in.MemlockBytes != ^uint64(0) && in.MemlockBytes < umem {
 		add("memlock", Warn, fmt.Sprintf("RLIMIT_MEMLOCK is %d KiB: a UMEM beyond it needs CAP_IPC_LOCK (root has it)", in.MemlockBytes>>10), "ulimit -l unlimited")
 	} else {
 		add("memlock", OK, "RLIMIT_MEMLOCK allows large UMEMs", "")

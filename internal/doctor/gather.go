@@ -33,6 +33,7 @@ func Gather(dev string, frameSize int) Input {
 			in.MemlockBytes = ^uint64(0)
 		}
 	}
+	in.Root = unix.Geteuid() == 0
 	in.HugePagesFree, in.HugePageKB = hugePages()
 	in.BusyPoll = readInt("/proc/sys/net/core/busy_poll", 0)
 	in.BusyRead = readInt("/proc/sys/net/core/busy_read", 0)
