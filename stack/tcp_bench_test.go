@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,18 +174,9 @@ func kernelListenB(b *testing.B, h *lab.Host, port uint16) net.Listener {
 // reportRates reports the engine's and the kernel's medians and their
 // ratio.
 func reportRates(b *testing.B, er, kr []float64, unit string) {
-	median := func(v []float64) float64 {
-		s := append([]float64(nil), v...)
-		for i := range s {
-			for j := i + 1; j < len(s); j++ {
-				if s[j] < s[i] {
-					s[i], s[j] = s[j], s[i]
-				}
-			}
-		}
-		return s[len(s)/2]
-	}
-	em, km := median(er), median(kr)
+	slices.Sort(er)
+	slices.Sort(kr)
+	em, km := er[len(er)/2], kr[len(kr)/2]
 	b.ReportMetric(em, "engine-"+unit)
 	b.ReportMetric(km, "kernel-"+unit)
 	b.ReportMetric(em/km, "ratio")
