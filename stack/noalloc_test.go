@@ -11,6 +11,7 @@ import (
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/ipv4"
 	"github.com/fastpathnet/fastpath/rings"
+	"github.com/fastpathnet/fastpath/tcp"
 )
 
 // TestNoAllocs feeds an engine (not started: the test plays its loop)
@@ -94,5 +95,104 @@ func TestNoAllocs(t *testing.T) {
 	}
 	if e.counters[ICMPEchoOut] == 0 || e.counters[UDPOut] == 0 || e.counters[ARPRepliesOut] == 0 || e.counters[DropUDPChecksum] == 0 {
 		t.Errorf("the frames did not take the paths meant: %v", nonZero(e.counters))
+	}
+}
+
+// tcpNoAllocEcho echoes in place what it reads: the receive path and the
+// send path in one segment.
+type tcpNoAllocEcho struct{}
+
+func (tcpNoAllocEcho) Established(*tcp.Conn)   {}
+func (tcpNoAllocEcho) Writable(*tcp.Conn)      {}
+func (tcpNoAllocEcho) Closed(*tcp.Conn, error) {}
+func (tcpNoAllocEcho) Readable(c *tcp.Conn) {
+	p, _ := c.Recv.Peek(0, c.Send.Free())
+	c.Recv.Consume(c.Send.Write(p))
+}
+
+// TestNoAllocsTCP: through the engine (frame in, demultiplex, TCP input,
+// the handler, a segment built into a frame, routed, transmitted), a data
+// segment and its echo allocate nothing.
+func TestNoAllocsTCP(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	cfg := DefaultConfig()
+	cfg.Device, cfg.Addrs = l.A.Link, []netip.Prefix{engineAddr}
+	var s *Stack
+	if err := l.A.Do(func() (err error) {
+		if s, err = New(cfg); err != nil {
+			return err
+		}
+		if err := s.EnableTCP(tcp.DefaultConfig()); err != nil {
+			return err
+		}
+		return s.ListenTCPFunc(7, func(*Engine, *tcp.Conn) tcp.Handler { return tcpNoAllocEcho{} })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := s.engines[0]
+	e.now = monotonic()
+	e.sock.Refill()
+	peerMAC := ether.Addr(l.B.MAC)
+	peer := netip.AddrPortFrom(l.B.Addr.Addr(), 40000)
+	local := netip.AddrPortFrom(engineAddr.Addr(), 7)
+	e.neigh.Set(peer.Addr(), peerMAC, e.now, nil)
+	segment := func(f tcp.Fields, payload []byte) []byte {
+		b := make([]byte, ether.HeaderLen+ipv4.HeaderLen+tcp.HeaderLen+len(payload))
+		ether.Encode(b, e.mac, peerMAC, ether.TypeIPv4)
+		ipv4.Encode(b[ether.HeaderLen:], ipv4.Fields{TTL: 64, Protocol: ipv4.ProtoTCP, Src: peer.Addr(), Dst: local.Addr(), PayloadLen: tcp.HeaderLen + len(payload)})
+		f.SrcPort, f.DstPort = peer.Port(), local.Port()
+		seg := b[ether.HeaderLen+ipv4.HeaderLen:]
+		tcp.Encode(seg, f, nil)
+		copy(seg[tcp.HeaderLen:], payload)
+		tcp.Header(seg).SetChecksum(peer.Addr(), local.Addr())
+		return b
+	}
+	inject := func(f []byte) {
+		addr, ok := e.sock.Frames.Alloc()
+		if !ok {
+			t.Fatal("no frame")
+		}
+		copy(e.sock.UMEM().Frame(addr), f)
+		e.input(rings.Desc{Addr: addr, Len: uint32(len(f))})
+		e.flush()
+		for e.sock.Outstanding() > 0 {
+			e.sock.KickTX()
+			e.sock.Complete()
+		}
+	}
+	const iss tcp.Seq = 1000
+	inject(segment(tcp.Fields{Seq: iss, Flags: tcp.FlagSYN, Window: 65535}, nil))
+	conns := e.TCP().Conns()
+	if len(conns) != 1 {
+		t.Fatalf("no connection after the SYN: %v", e.TCP().Counters().Map())
+	}
+	c := conns[0]
+	_, ourNxt, _ := c.Sequence()
+	inject(segment(tcp.Fields{Seq: iss + 1, Ack: ourNxt, Flags: tcp.FlagACK, Window: 65535}, nil))
+	if c.State() != tcp.StateEstablished {
+		t.Fatalf("state %v", c.State())
+	}
+	payload := make([]byte, 100)
+	seq := iss + 1
+	// One frame, its sequence numbers rewritten each round.
+	buf := segment(tcp.Fields{}, payload)
+	round := func() {
+		_, nxt, _ := c.Sequence()
+		h := tcp.Header(buf[ether.HeaderLen+ipv4.HeaderLen:])
+		h.SetSeq(seq)
+		h.SetAck(nxt)
+		h.SetFlags(tcp.FlagACK | tcp.FlagPSH)
+		h.SetWindow(65535)
+		h.SetChecksum(peer.Addr(), local.Addr())
+		inject(buf)
+		seq = seq.Add(uint32(len(payload)))
+	}
+	before := e.TCP().Counters()[tcp.SegsOut]
+	if a := testing.AllocsPerRun(200, round); a != 0 {
+		t.Errorf("a data segment and its echo: %v allocations", a)
+	}
+	if got := e.TCP().Counters()[tcp.SegsOut] - before; got < 200 {
+		t.Errorf("the engine sent %d segments for 200 rounds: %v", got, e.TCP().Counters().Map())
 	}
 }
