@@ -179,8 +179,8 @@ func run(o options) error {
 						s.PPS, err = b.l2fwd(size)
 					case mode == "l2fwd":
 						continue // the peers have no l2fwd here
-					case sys == "sink":
-						continue // sink only receives
+					case sys == "sink" || sys == "fastpath-steer":
+						continue // receivers only
 					default:
 						err = fmt.Errorf("unknown mode %q", mode)
 					}
@@ -420,7 +420,7 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 		defer p.Close()
 	}
 	var ready chan struct{}
-	if sys == "fastpath" || sys == "sink" {
+	if sys == "fastpath" || sys == "fastpath-steer" || sys == "sink" {
 		ready = make(chan struct{})
 	}
 	go func() {
@@ -428,6 +428,11 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 		case "fastpath":
 			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
 				"--cores", "1", "--interval", "0", "--json")
+		case "fastpath-steer":
+			// fastpath's rxdrop behind the engine's steering program: what
+			// the parse costs on the receive path.
+			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
+				"--cores", "1", "--interval", "0", "--json", "--program", "steer")
 		case "sink":
 			// The engine in shared mode on UDP port 9, the senders' port.
 			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "sink", "--dev", b.l.B.Link, "--port", "9",

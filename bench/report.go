@@ -49,7 +49,7 @@ func report(env environment, o options, samples []sample) reportOut {
 		what := "frames/s arriving at the far end (counted by an XDP drop program in B)"
 		systems := o.systems
 		if mode != "rxdrop" {
-			systems = slices.DeleteFunc(slices.Clone(systems), func(s string) bool { return s == "sink" })
+			systems = slices.DeleteFunc(slices.Clone(systems), func(s string) bool { return s == "sink" || s == "fastpath-steer" })
 		}
 		switch mode {
 		case "rxdrop":

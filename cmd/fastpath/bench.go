@@ -33,7 +33,7 @@ type benchFlags struct {
 	dst, dstMAC               string
 	duration, interval        time.Duration
 	json                      bool
-	metrics                   string
+	metrics, program          string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -78,6 +78,7 @@ run them on a test port, not on a host's management link.`,
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
+	fl.StringVar(&f.program, "program", "redirect", "rxdrop, l2fwd: the XDP program, redirect (minimal, as xdpsock) or steer (the engine's steering program, every frame parsed)")
 	return cmd
 }
 
@@ -129,6 +130,23 @@ func linkSpeed(netns, dev string) int {
 	})
 	return v
 }
+
+// xdpProgram is what rxdrop and l2fwd attach: the minimal redirect
+// program (the default, as xdpsock) or the engine's steering program.
+type xdpProgram interface {
+	Register(queue, fd int) error
+	Close() error
+	Mode() steering.Mode
+}
+
+// steerProgram is the steering program with no rule and Engine as the
+// default: every frame parsed, then sent to its queue's socket.
+type steerProgram struct{ *steering.Steering }
+
+func (p steerProgram) Close() error { return p.Steering.Close() }
+
+// Mode is the attach mode obtained.
+func (p *benchProgram) Mode() steering.Mode { return p.mode }
 
 // benchProgram is the redirect program attached for rxdrop and l2fwd.
 type benchProgram struct {
@@ -292,7 +310,7 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 			return err
 		}
 	}
-	var prog *benchProgram
+	var prog xdpProgram
 	var loops []*benchLoop
 	var queues []int
 	defer func() {
@@ -318,8 +336,19 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 		// Every frame of the queue to its socket: the minimal redirect
 		// program, as xdpsock uses (the engine's steering program would
 		// add its parsing, about 50 ns a frame, to what is measured).
-		if prog, err = attachRedirect(lk.Attrs().Index, max(lk.Attrs().NumRxQueues, 1), xm); err != nil {
-			return err
+		switch f.program {
+		case "redirect":
+			if prog, err = attachRedirect(lk.Attrs().Index, max(lk.Attrs().NumRxQueues, 1), xm); err != nil {
+				return err
+			}
+		case "steer":
+			st, err := steering.Attach(f.dev, steering.Options{Mode: xm, Default: steering.Engine})
+			if err != nil {
+				return err
+			}
+			prog = steerProgram{st}
+		default:
+			return fmt.Errorf("--program %q: use redirect or steer", f.program)
 		}
 		for i, q := range queues {
 			s, err := xsk.New(f.dev, q, xo)
@@ -379,7 +408,7 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 	wg.Wait()
 	d := time.Since(start)
 	info := loops[0].sock.Info()
-	r := benchResult{Kernel: kernelRelease(), Bench: mode, Device: f.dev, Mode: info.Mode.String(), XDPMode: prog.mode.String(),
+	r := benchResult{Kernel: kernelRelease(), Bench: mode, Device: f.dev, Mode: info.Mode.String(), XDPMode: prog.Mode().String(),
 		NeedWakeup: info.NeedWakeup, BusyPoll: f.busyPoll, Batch: f.batch, Cores: cores, DurationS: d.Seconds(), LinkMbps: linkSpeed(f.netns, f.dev)}
 	for i, l := range loops {
 		if l.err != nil {
