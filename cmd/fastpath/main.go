@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,13 @@ import (
 func main() {
 	ctx, stop := signalContext()
 	defer stop()
+	if path := os.Getenv("FASTPATH_CPUPROFILE"); path != "" {
+		// A CPU profile of the whole run, for go tool pprof.
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "fastpath:", err)
 		os.Exit(1)
