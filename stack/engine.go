@@ -54,9 +54,10 @@ type Engine struct {
 	resolveOut *spsc[netip.Addr]
 	wake       chan struct{}
 
-	counters Counters
-	pub      published
-	tcpPub   [tcp.NumCounters]atomic.Uint64 // the TCP host's, published with the others
+	counters  Counters
+	pub       published
+	tcpPub    [tcp.NumCounters]atomic.Uint64 // the TCP host's, published with the others
+	onPublish func()                         // OnPublish's, run with each publication
 
 	rxd      []rings.Desc
 	tx       []rings.Desc // frames waiting for room on the TX ring
@@ -225,7 +226,16 @@ func (e *Engine) run() {
 			e.tcpPub[i].Store(v)
 		}
 	}
+	if e.onPublish != nil {
+		e.onPublish()
+	}
 }
+
+// OnPublish runs fn on the engine goroutine each time the engine
+// publishes its counters (every 50 ms, and when it stops), so that a
+// handler can keep its own counts in plain variables and publish them
+// then, instead of paying an atomic store per packet. Set it before Start.
+func (e *Engine) OnPublish(fn func()) { e.onPublish = fn }
 
 // inboxEmpty reports whether nothing waits in the engine's rings from the
 // control plane and its peers; an adaptive engine sleeps only then (and
@@ -293,6 +303,9 @@ func (e *Engine) fire(kind int, now int64) {
 		e.wheel.schedule(timerARP, now+arpTick)
 	case timerPublish:
 		e.pub.store(&e.counters)
+		if e.onPublish != nil {
+			e.onPublish()
+		}
 		if e.tcpHost != nil {
 			for i, v := range e.tcpHost.Counters() {
 				e.tcpPub[i].Store(v)
