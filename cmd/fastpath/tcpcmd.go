@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 type tcpFlags struct {
 	dev, netns, dst, addr, gw string
 	file, cc, queues, cores   string
-	metrics                   string
+	metrics, control          string
 	bytes                     int64
 	conns                     int
 	noDelay                   bool
@@ -57,6 +58,7 @@ address of its own instead.`,
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
+	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
 }
 
@@ -252,6 +254,18 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 		defer t.Stop()
 		tick = t.C
 	}
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	ctl, err := serveControl(f.control, controls{
+		stats: func() any {
+			return map[string]any{"bytes_acked": acked.Load(), "elapsed_s": time.Since(start).Seconds(), "tcp": st.TCPCounters().Map()}
+		},
+		stop: cancel,
+	}, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer closeControl(ctl)
 	timeout := time.After(f.timeout)
 	var last int64
 	lastT := start
@@ -279,7 +293,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 			res.Errors = append(res.Errors, fmt.Sprintf("timed out after %v with %d of %d connections open", f.timeout, f.conns-finished, f.conns))
 			finished = f.conns
 			end = time.Now()
-		case <-cmd.Context().Done():
+		case <-ctx.Done():
 			res.Errors = append(res.Errors, "interrupted")
 			finished = f.conns
 			end = time.Now()
