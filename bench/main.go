@@ -462,15 +462,7 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	if err := waitReady(ready); err != nil {
 		return 0, errors.Join(err, <-errc)
 	}
-	var snd struct {
-		DurationS float64 `json:"duration_s"`
-	}
-	var err error
-	if b.o.rxSender == "xdp" {
-		_, snd.DurationS, err = b.xdpSend(ctx, size, b.o.duration)
-	} else {
-		err = b.fastpathSend(ctx, size, &snd)
-	}
+	secs, err := b.rxSend(ctx, size)
 	if sys == "kernel" {
 		time.Sleep(300 * time.Millisecond)
 		stop.Store(true)
@@ -478,7 +470,21 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	if rerr := <-errc; rerr != nil || err != nil {
 		return 0, errors.Join(rerr, err)
 	}
-	return float64(res.Packets+res.Received) / snd.DurationS, nil
+	return float64(res.Packets+res.Received) / secs, nil
+}
+
+// rxSend runs rxdrop's and l2fwd's sender in A for the sample's duration
+// (-rx-sender) and returns the seconds it sent for.
+func (b *bench) rxSend(ctx context.Context, size int) (float64, error) {
+	if b.o.rxSender == "xdp" {
+		_, secs, err := b.xdpSend(ctx, size, b.o.duration)
+		return secs, err
+	}
+	var snd struct {
+		DurationS float64 `json:"duration_s"`
+	}
+	err := b.fastpathSend(ctx, size, &snd)
+	return snd.DurationS, err
 }
 
 // threadedNAPI turns threaded NAPI on B's link on or off (LAB.md: it
@@ -546,19 +552,11 @@ func (b *bench) l2fwd(size int) (float64, error) {
 	if err := waitReady(ready); err != nil {
 		return 0, errors.Join(err, <-errc)
 	}
-	var snd struct {
-		DurationS float64 `json:"duration_s"`
-	}
-	var err error
-	if b.o.rxSender == "xdp" {
-		_, snd.DurationS, err = b.xdpSend(ctx, size, b.o.duration)
-	} else {
-		err = b.fastpathSend(ctx, size, &snd)
-	}
+	secs, err := b.rxSend(ctx, size)
 	if rerr := <-errc; rerr != nil || err != nil {
 		return 0, errors.Join(rerr, err)
 	}
-	return float64(res.Packets) / snd.DurationS, nil
+	return float64(res.Packets) / secs, nil
 }
 
 // attachRedirect attaches the minimal redirect program to B's link.
