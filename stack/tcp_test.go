@@ -349,7 +349,14 @@ func TestTCPManyConns(t *testing.T) {
 			cerrs <- exchange(c, n)
 		}()
 	}
-	wg.Wait()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(90 * time.Second):
+		c := s.Counters()
+		t.Fatalf("not done after 90 s: tcp %v\nengine %v\nsocket %+v", s.TCPCounters().Map(), nonZero(c), s.Engines()[0].Socket().Counters())
+	}
 	close(cerrs)
 	for err := range cerrs {
 		if err != nil {

@@ -530,13 +530,14 @@ func (c *Conn) output(now int64) {
 			break
 		}
 		retx := c.sndNxt.LessThan(c.sndMax)
-		if n < c.mss && n < avail && !retx {
-			// Window- or cwnd-limited short segment: sender-side SWS
-			// avoidance (RFC 9293 3.8.6.2.1) unless half the largest
-			// window fits.
-			if n < int(c.maxSndWnd/2) || c.sndMax != c.sndUna {
-				break
-			}
+		if n < c.mss && n < avail && !retx && n < int(c.maxSndWnd/2) && c.sndMax != c.sndUna {
+			// A window- or cwnd-limited short segment waits while data is
+			// in flight: sender-side SWS avoidance (RFC 9293 3.8.6.2.1);
+			// the ACK brings output back. With nothing in flight no ACK
+			// would come, so it goes (what the RFC's override timeout is
+			// for; holding it stalled connections whose peer advertised
+			// less than half its largest window).
+			break
 		}
 		if n < c.mss && n == avail && !cfg.NoDelay && !retx && !c.finQueued && c.sndSmall.GreaterThan(c.sndUna) {
 			// Nagle (RFC 9293 3.7.4) as Minshall refined it: hold a

@@ -587,3 +587,31 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallWindowNothingInFlight: when the peer's window shrinks below
+// half its largest and nothing is in flight, the short segment that fits
+// goes at once: no ACK would come to release it (a stall seen with 1,000
+// connections against the kernel).
+func TestSmallWindowNothingInFlight(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	c := r.conn
+	r.in(FlagACK, peerISS+1, c.iss+1, 4000, nil, nil) // largest window 4000
+	c.Send.Write(make([]byte, 1000))
+	c.Update(r.now)
+	r.expect(FlagACK | FlagPSH)
+	// All acked; the window is now 500, and 3000 more bytes wait.
+	r.in(FlagACK, peerISS+1, c.iss+1+1000, 500, nil, nil)
+	r.link.take()
+	c.Send.Write(make([]byte, 3000))
+	c.Update(r.now)
+	segs := r.link.take()
+	if len(segs) != 1 || len(segs[0].payload) != 500 {
+		t.Fatalf("with a 500-byte window and nothing in flight, sent %v; want one 500-byte segment", segs)
+	}
+	// With that in flight, the next short segment waits for the ACK.
+	r.in(FlagACK, peerISS+1, c.iss+1+1000, 1000, nil, nil)
+	if segs := r.link.take(); len(segs) != 0 {
+		t.Fatalf("a short segment went with data in flight: %v", segs)
+	}
+}
