@@ -100,12 +100,15 @@ func TestCloseReleasesQueue(t *testing.T) {
 	if u.Registered() {
 		t.Fatal("UMEM registered after its socket closed")
 	}
-	o.BindTimeout = 100 * time.Millisecond
+	// The kernel frees the queue from a deferred work item once the last
+	// reference to the socket is gone, so a loaded machine may answer
+	// EBUSY for a moment: New retries for BindTimeout. A socket kept open
+	// by a leftover ring mapping would hold the queue for good, and this
+	// bind would fail with ErrBusy.
+	o.BindTimeout = 2 * time.Second
 	start := time.Now()
 	s2 := newSocket(t, l.A, 0, o)
-	if el := time.Since(start); el > 50*time.Millisecond {
-		t.Errorf("rebinding took %v: the queue was not released on Close", el)
-	}
+	t.Logf("rebound in %v", time.Since(start))
 	s2.Close()
 }
 
