@@ -82,7 +82,11 @@ type Config struct {
 	UnreachBurst int
 	// ARP configures each engine's neighbour cache.
 	ARP arp.Config
-	// XSK configures the sockets. Default xsk.DefaultOptions().
+	// XSK configures the sockets. Default xsk.DefaultOptions() with a
+	// TXBudget of 256: in copy mode a kick then sends what one round of
+	// TCP output queued (a congestion window's worth of segments), where
+	// the kernel's 32 left the rest waiting a round for the next kick. A
+	// budget above TXSize is cut to TXSize (below 32: the kernel's).
 	XSK xsk.Options
 	// Steering configures the XDP program. Its Default is forced to
 	// Pass: the kernel keeps everything the engines do not take.
@@ -99,8 +103,14 @@ func DefaultConfig() Config {
 		UnreachRate:  100,
 		UnreachBurst: 10,
 		ARP:          arp.DefaultConfig(),
-		XSK:          xsk.DefaultOptions(),
+		XSK:          defaultXSK(),
 	}
+}
+
+func defaultXSK() xsk.Options {
+	o := xsk.DefaultOptions()
+	o.TXBudget = 256
+	return o
 }
 
 func (c *Config) check() error {

@@ -76,8 +76,16 @@ func New(cfg Config) (*Stack, error) {
 	if s.steer, err = steering.Attach(cfg.Device, so); err != nil {
 		return nil, err
 	}
+	xo := cfg.XSK
+	if xo.TXBudget > xo.TXSize {
+		// The default budget on a smaller TX ring: the whole ring.
+		xo.TXBudget = xo.TXSize
+	}
+	if xo.TXBudget < 32 {
+		xo.TXBudget = 0
+	}
 	for i, q := range cfg.Queues {
-		sock, err := xsk.New(cfg.Device, q, cfg.XSK)
+		sock, err := xsk.New(cfg.Device, q, xo)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("stack: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -153,7 +154,15 @@ func BenchmarkTCPBulk(b *testing.B) {
 				kr = append(kr, float64(n)*8/time.Since(start).Seconds())
 			}
 			reportRates(b, er, kr, "bit/s")
-			b.ReportMetric(float64(s.TCPCounters()[tcp.Retransmits]), "engine-retransmits")
+			tc := s.TCPCounters()
+			b.ReportMetric(float64(tc[tcp.Retransmits]), "engine-retransmits")
+			if tc[tcp.Retransmits] > 0 {
+				// Where the losses were: the engine's drops and the
+				// socket's XDP_STATISTICS.
+				tm := tc.Map()
+				maps.DeleteFunc(tm, func(_ string, v uint64) bool { return v == 0 })
+				b.Logf("engine %v; tcp %v", nonZero(s.Counters()), tm)
+			}
 		})
 	}
 }
