@@ -130,8 +130,9 @@ type Conn struct {
 	unacked int
 	ackNow  bool
 
-	// Timers, absolute ns; 0: off.
-	rtoAt, delackAt, persistAt, keepAt, twAt int64
+	// Timers, absolute ns; 0: off. retryAt: the link refused a segment
+	// (no frame free), output tries again then.
+	rtoAt, delackAt, persistAt, keepAt, twAt, retryAt int64
 	retries                                  int
 	persistShift                             uint
 	keepProbes                               int
@@ -229,7 +230,7 @@ func (c *Conn) Abort() {
 func (c *Conn) terminate(err error) {
 	c.state = StateClosed
 	c.err = err
-	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt = 0, 0, 0, 0, 0
+	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt = 0, 0, 0, 0, 0, 0
 	c.host.remove(c)
 	c.notify(err)
 }
@@ -247,7 +248,7 @@ func (c *Conn) notify(err error) {
 // deadline is the earliest armed timer, or 0.
 func (c *Conn) deadline() int64 {
 	d := int64(0)
-	for _, t := range [...]int64{c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt} {
+	for _, t := range [...]int64{c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt} {
 		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
@@ -284,6 +285,12 @@ func (c *Conn) tick(now int64) {
 	if c.keepAt != 0 && now >= c.keepAt {
 		c.keepAt = 0
 		c.keepalive(now)
+	}
+	if c.retryAt != 0 && now >= c.retryAt {
+		c.retryAt = 0
+		if c.state != StateClosed {
+			c.output(now)
+		}
 	}
 }
 
@@ -350,32 +357,47 @@ func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 		// A SYN's window is never scaled (RFC 7323 2.2).
 		f.Window = uint16(min(c.rcvWindow(), 65535))
 	}
+	var rcvAdv Seq
 	if flags&FlagACK != 0 {
 		f.Ack = c.rcvNxt
 		if flags&FlagSYN != 0 {
-			c.rcvAdv = c.rcvNxt.Add(uint32(f.Window))
+			rcvAdv = c.rcvNxt.Add(uint32(f.Window))
 		} else {
 			f.Window = uint16(c.rcvWindow() >> c.rcvShift)
-			c.rcvAdv = c.rcvNxt.Add(uint32(f.Window) << c.rcvShift)
+			rcvAdv = c.rcvNxt.Add(uint32(f.Window) << c.rcvShift)
 		}
 		if c.sackOK && c.ooo.r != nil && len(c.ooo.r) > 0 && flags&FlagSYN == 0 {
 			c.sackBlocks(o)
 		}
-		c.lastAckSent = c.rcvNxt
-		c.unacked, c.ackNow, c.delackAt = 0, false, 0
 	}
 	var p1, p2 []byte
 	if n > 0 {
 		p1, p2 = c.Send.Peek(off, n)
 	}
 	if !h.link.Send(c.local, c.remote, f, o, p1, p2) {
+		// No frame free (or no route yet): the segment was not sent, the
+		// ACK state stays as it was (an ACK still owed), and output tries
+		// again shortly. Nothing else would: with nothing in flight no ACK
+		// comes back and no retransmission timer runs. (A SYN's timer
+		// is armed whether or not it went.)
 		h.counters[DropLinkRefused]++
+		if c.retryAt == 0 {
+			c.retryAt = now + linkRetry
+		}
 		return false
+	}
+	if flags&FlagACK != 0 {
+		c.rcvAdv, c.lastAckSent = rcvAdv, c.rcvNxt
+		c.unacked, c.ackNow, c.delackAt = 0, false, 0
 	}
 	h.counters[SegsOut]++
 	h.counters[BytesOut] += uint64(n)
 	return true
 }
+
+// linkRetry is how soon output tries again after the link refused a
+// segment: the engine frees frames as their transmissions complete.
+const linkRetry = millisecond
 
 // sackBlocks fills o's SACK blocks from the out-of-order queue: the block
 // most recently changed first (RFC 2018 4), then the others, highest

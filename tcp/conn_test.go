@@ -615,3 +615,55 @@ func TestSmallWindowNothingInFlight(t *testing.T) {
 		t.Fatalf("a short segment went with data in flight: %v", segs)
 	}
 }
+
+// TestLinkRefusedRetries: when the link refuses segments (the engine had
+// no frame free) with nothing in flight, no ACK and no retransmission
+// timer would bring output back; the connection tries again by itself,
+// for data, for an owed ACK and for its FIN.
+func TestLinkRefusedRetries(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	c := r.conn
+	if c.rtoAt != 0 {
+		t.Fatalf("ESTABLISHED with nothing outstanding, RTO armed for %d", c.rtoAt-r.now)
+	}
+	r.link.down = true
+	c.Send.Write(make([]byte, 1500))
+	c.Update(r.now)
+	if c.sndNxt != c.iss+1 || c.rtoAt != 0 || c.retryAt == 0 {
+		t.Fatalf("refused: SND.NXT advanced %d, RTO %d, retry %d", c.sndNxt.Sub(c.iss+1), c.rtoAt, c.retryAt)
+	}
+	refused := r.h.Counters()[DropLinkRefused]
+	r.advance(time.Millisecond)
+	if r.h.Counters()[DropLinkRefused] == refused {
+		t.Fatal("no retry while the link refused")
+	}
+	r.link.down = false
+	r.advance(time.Millisecond)
+	segs := r.expect(FlagACK, FlagACK|FlagPSH)
+	if len(segs[0].payload)+len(segs[1].payload) != 1500 {
+		t.Fatalf("retried %v", segs)
+	}
+	r.in(FlagACK, peerISS+1, c.iss+1+1500, 65535, nil, nil)
+	r.expect()
+
+	// An ACK owed for two full segments from the peer, refused.
+	r.link.down = true
+	r.in(FlagACK, peerISS+1, c.iss+1+1500, 65535, nil, make([]byte, 1000))
+	r.in(FlagACK, peerISS+1001, c.iss+1+1500, 65535, nil, make([]byte, 1000))
+	r.link.down = false
+	r.advance(time.Millisecond)
+	if a := r.expect(FlagACK)[0]; a.f.Ack != peerISS+2001 {
+		t.Fatalf("retried ACK acks %d, want %d", a.f.Ack, peerISS+2001)
+	}
+
+	// The FIN.
+	r.link.down = true
+	c.Close(r.now)
+	r.state(StateFinWait1)
+	r.link.down = false
+	r.advance(time.Millisecond)
+	if f := r.expect(FlagFIN | FlagACK)[0]; f.f.Seq != c.iss+1+1500 {
+		t.Fatalf("FIN at %d", f.f.Seq)
+	}
+}

@@ -246,6 +246,10 @@ func (c *Conn) establish(now int64) {
 	c.sndBase = c.sndUna
 	c.sndSmall = c.sndUna // no short segment in flight
 	c.retries = 0
+	// The SYN is acknowledged and nothing else is outstanding: the SYN's
+	// timer stops, or data sent soon after would inherit its deadline
+	// and be retransmitted early.
+	c.rtoAt = 0
 	c.rtt.ResetBackoff()
 	c.cc.Init(c.mss, now)
 	h.counters[Established]++
