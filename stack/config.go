@@ -82,6 +82,9 @@ type Config struct {
 	UnreachBurst int
 	// ARP configures each engine's neighbour cache.
 	ARP arp.Config
+	// TXChecksum chooses who computes the TCP checksums of the engine's
+	// segments. Default ChecksumAuto.
+	TXChecksum ChecksumMode
 	// XSK configures the sockets. Default xsk.DefaultOptions() with a
 	// TXBudget of 256: in copy mode a kick then sends what one round of
 	// TCP output queued (a congestion window's worth of segments), where
@@ -147,4 +150,49 @@ func (c *Config) check() error {
 		return fmt.Errorf("stack: %w: TTL 0", ErrConfig)
 	}
 	return nil
+}
+
+// ChecksumMode chooses who computes the checksums of the TCP segments an
+// engine sends: the engine, or the device (or the kernel) on request
+// through AF_XDP TX metadata, which saves the engine a pass over every
+// payload.
+type ChecksumMode int
+
+const (
+	// ChecksumAuto requests checksums through TX metadata where that
+	// works: in copy mode on Linux 6.8 or newer (the kernel's skb path:
+	// the device completes them, or the kernel does for a device
+	// without checksum offload), and in zero-copy mode where the driver
+	// advertises tx-checksum (xsk.Features). Elsewhere the engine computes
+	// them.
+	ChecksumAuto ChecksumMode = iota
+	// ChecksumEngine: the engine computes every checksum.
+	ChecksumEngine
+	// ChecksumOffload always requests them through TX metadata; New fails
+	// where it cannot.
+	ChecksumOffload
+	// ChecksumKernel requests them through TX metadata with
+	// XDP_UMEM_TX_SW_CSUM: the kernel computes them as it builds each
+	// skb. Copy mode only; for tests, and for devices whose offload
+	// misbehaves.
+	ChecksumKernel
+)
+
+var checksumModes = [...]string{"auto", "engine", "offload", "kernel"}
+
+func (m ChecksumMode) String() string {
+	if m >= 0 && int(m) < len(checksumModes) {
+		return checksumModes[m]
+	}
+	return fmt.Sprintf("ChecksumMode(%d)", int(m))
+}
+
+// ParseChecksumMode parses auto, engine, offload or kernel.
+func ParseChecksumMode(s string) (ChecksumMode, error) {
+	for i, n := range checksumModes {
+		if s == n {
+			return ChecksumMode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("stack: checksum mode %q: %w: use auto, engine, offload or kernel", s, ErrConfig)
 }

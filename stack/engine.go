@@ -28,6 +28,13 @@ type Engine struct {
 	cfg   *Config
 	sock  *xsk.Socket
 	mac   ether.Addr
+	// txOff is where the engine's own frames start in their UMEM frame:
+	// after the TX metadata space, when the UMEM has one. frameMask is
+	// FrameSize-1. csumOffload: TCP checksums are requested through TX
+	// metadata (Config.TXChecksum).
+	txOff       uint64
+	frameMask   uint64
+	csumOffload bool
 	// owned lists the engine's addresses; routes holds their prefixes
 	// (on-link) and the default route.
 	owned   []netip.Addr
@@ -129,6 +136,7 @@ func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.
 		resolveOut: newSPSC[netip.Addr](256),
 	}
 	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
+	e.txOff, e.frameMask = uint64(sock.UMEM().TXMetadataLen()), uint64(sock.UMEM().FrameSize()-1)
 	for _, p := range owned {
 		e.owned = append(e.owned, p.Addr())
 		if cfg.Shared {
@@ -344,7 +352,13 @@ func (e *Engine) transmit(addr uint64, n int) {
 		e.sock.Frames.Free(addr)
 		return
 	}
-	e.tx = append(e.tx, rings.Desc{Addr: addr, Len: uint32(n)})
+	var opt uint32
+	if e.csumOffload && addr&e.frameMask == e.txOff {
+		// A frame of the engine's own (received frames start after the
+		// kernel's headroom): its metadata is in front of it.
+		opt = xsk.OptionTXMetadata
+	}
+	e.tx = append(e.tx, rings.Desc{Addr: addr, Len: uint32(n), Options: opt})
 	e.counters[TXFrames]++
 	e.counters[TXBytes] += uint64(n)
 }
@@ -359,16 +373,32 @@ func (e *Engine) flush() int {
 	return n
 }
 
-// frame allocates a frame and returns its address and bytes, or false
-// (counted) when none is free.
+// frame allocates a frame and returns the address and bytes of the space
+// for a packet in it (after the TX metadata, if any), or false (counted)
+// when none is free.
 func (e *Engine) frame() (uint64, []byte, bool) {
 	addr, ok := e.sock.Frames.Alloc()
 	if !ok {
 		e.counters[DropNoFrame]++
 		return 0, nil, false
 	}
+	if e.csumOffload {
+		xsk.ClearMetadata(e.sock.UMEM().Frame(addr))
+	}
+	addr += e.txOff
 	return addr, e.sock.UMEM().Frame(addr), true
 }
+
+// frameRoom is the most bytes a packet in a frame from frame may have.
+func (e *Engine) frameRoom() int { return int(e.frameMask + 1 - e.txOff) }
+
+// setChecksumOffload turns the requests of TCP checksums through TX
+// metadata on or off (New, from Config.TXChecksum).
+func (e *Engine) setChecksumOffload(on bool) { e.csumOffload = on && e.txOff >= xsk.TXMetadataLen }
+
+// ChecksumOffload reports whether the engine requests its TCP checksums
+// through TX metadata instead of computing them.
+func (e *Engine) ChecksumOffload() bool { return e.csumOffload }
 
 // sendARP builds an ARP frame with build (arp.Request or arp.Gratuitous)
 // and transmits it.

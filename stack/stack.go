@@ -21,6 +21,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/steering"
+	"github.com/fastpathnet/fastpath/umem"
 	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/vishvananda/netlink"
 )
@@ -84,17 +85,35 @@ func New(cfg Config) (*Stack, error) {
 	if xo.TXBudget < 32 {
 		xo.TXBudget = 0
 	}
+	if cfg.TXChecksum != ChecksumEngine {
+		xo.UMEMOptions.TXMetadataLen = xsk.TXMetadataLen
+		xo.UMEMOptions.TXSoftwareChecksum = cfg.TXChecksum == ChecksumKernel
+	}
 	for i, q := range cfg.Queues {
 		sock, err := xsk.New(cfg.Device, q, xo)
+		if err != nil && cfg.TXChecksum == ChecksumAuto && errors.Is(err, umem.ErrTXMetadata) {
+			// An older kernel: the engine computes the checksums.
+			xo.UMEMOptions.TXMetadataLen = 0
+			sock, err = xsk.New(cfg.Device, q, xo)
+		}
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("stack: %w", err)
+		}
+		offload, err := checksumOffload(cfg.TXChecksum, sock, lk.Attrs().Index)
+		if err != nil {
+			sock.Close()
+			s.Close()
+			return nil, err
 		}
 		core := -1
 		if len(cfg.Cores) > 0 {
 			core = cfg.Cores[i%len(cfg.Cores)]
 		}
 		e, err := newEngine(&s.cfg, i, q, core, sock, mac, s.addrs)
+		if err == nil {
+			e.setChecksumOffload(offload)
+		}
 		if err != nil {
 			sock.Close()
 			s.Close()
@@ -389,4 +408,32 @@ func (s *Stack) UnservedQueues() []int {
 		}
 	}
 	return out
+}
+
+// checksumOffload decides whether an engine on sock requests its TCP
+// checksums through TX metadata.
+func checksumOffload(mode ChecksumMode, sock *xsk.Socket, ifindex int) (bool, error) {
+	if mode == ChecksumEngine || sock.UMEM().TXMetadataLen() < xsk.TXMetadataLen {
+		if mode == ChecksumOffload || mode == ChecksumKernel {
+			return false, fmt.Errorf("stack: checksum mode %v: %w: the socket's UMEM has no room for TX metadata (umem.Options.TXMetadataLen %d)", mode, ErrConfig, xsk.TXMetadataLen)
+		}
+		return false, nil
+	}
+	info := sock.Info()
+	if info.Mode != xsk.ModeZeroCopy {
+		return true, nil
+	}
+	if mode == ChecksumKernel {
+		return false, fmt.Errorf("stack: checksum mode kernel: %w: the kernel computes requested checksums only in copy mode; use offload or engine with zero-copy", ErrConfig)
+	}
+	f, err := xsk.Features(ifindex)
+	switch {
+	case err == nil && f.TXChecksum():
+		return true, nil
+	case mode == ChecksumOffload && err != nil:
+		return false, fmt.Errorf("stack: checksum mode offload on %s in zero-copy mode: %w", info.Device, err)
+	case mode == ChecksumOffload:
+		return false, fmt.Errorf("stack: checksum mode offload: %w: %s's driver takes no checksum requests in zero-copy mode (no tx-checksum in its xsk-features); use auto or engine", ErrConfig, info.Device)
+	}
+	return false, nil
 }

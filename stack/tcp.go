@@ -11,6 +11,7 @@ import (
 	"github.com/fastpathnet/fastpath/ipv4"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/tcp"
+	"github.com/fastpathnet/fastpath/xsk"
 )
 
 // TCP on the engines: each engine runs a tcp.Host over its queue. Segments
@@ -36,7 +37,7 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 		rand.Read(cfg.ISNKey[:])
 	}
 	// The MSS the frames allow.
-	frame := int(s.engines[0].sock.UMEM().FrameSize()) - ether.HeaderLen - ipv4.HeaderLen - tcp.MaxHeaderLen
+	frame := s.engines[0].frameRoom() - ether.HeaderLen - ipv4.HeaderLen - tcp.MaxHeaderLen
 	cfg.MSS = min(cfg.MSS, frame, s.mtu-40)
 	cfg.PortStride = len(s.engines)
 	for i, e := range s.engines {
@@ -187,7 +188,7 @@ func (l tcpLink) Send(local, remote netip.AddrPort, f *tcp.Fields, o *tcp.Option
 	n := len(p1) + len(p2)
 	const l3 = ether.HeaderLen
 	total := l3 + ipv4.HeaderLen + hl + n
-	if total > int(e.sock.UMEM().FrameSize()) {
+	if total > e.frameRoom() {
 		e.counters[DropTooBig]++
 		return false
 	}
@@ -211,7 +212,12 @@ func (l tcpLink) Send(local, remote netip.AddrPort, f *tcp.Fields, o *tcp.Option
 		return false
 	}
 	copy(t[hl+copy(t[hl:], p1):], p2)
-	tcp.Header(t[:hl+n]).SetChecksum(ih.Src(), ih.Dst())
+	if e.csumOffload {
+		tcp.Header(t[:hl+n]).SetPartialChecksum(ih.Src(), ih.Dst())
+		xsk.RequestChecksum(e.sock.UMEM().Frame(addr-e.txOff), l3+ipv4.HeaderLen, tcp.ChecksumOffset)
+	} else {
+		tcp.Header(t[:hl+n]).SetChecksum(ih.Src(), ih.Dst())
+	}
 	e.route(addr, ether.Pad(b, total), remote.Addr())
 	return true
 }

@@ -99,7 +99,7 @@ func (e *Engine) SendUDP(src, dst netip.AddrPort, payload []byte) error {
 		e.counters[DropBadSend]++
 		return ErrAddress
 	}
-	if hdr+len(payload) > int(e.sock.UMEM().FrameSize()) || len(payload) > 65507 {
+	if hdr+len(payload) > e.frameRoom() || len(payload) > 65507 {
 		e.counters[DropTooBig]++
 		return ErrTooBig
 	}

@@ -110,3 +110,14 @@ func (h Header) SetChecksum(src, dst netip.Addr) {
 	c := ipv4.Checksum(h, ipv4.PseudoSum(src, dst, ipv4.ProtoTCP, len(h)))
 	binary.BigEndian.PutUint16(h[16:18], c)
 }
+
+// ChecksumOffset is the offset of the checksum in the TCP header.
+const ChecksumOffset = 16
+
+// SetPartialChecksum stores the folded sum of the pseudo-header in the
+// checksum field: what a device completing the checksum over the segment
+// starts from (the kernel's CHECKSUM_PARTIAL; xsk.RequestChecksum). h is
+// the whole segment.
+func (h Header) SetPartialChecksum(src, dst netip.Addr) {
+	binary.BigEndian.PutUint16(h[ChecksumOffset:], ipv4.Fold(ipv4.PseudoSum(src, dst, ipv4.ProtoTCP, len(h))))
+}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/fastpathnet/fastpath/ipv4"
 )
 
 // Golden segments, made with scapy 2.x (python3-scapy). Each is the TCP
@@ -630,5 +632,27 @@ func TestParseBadOptions(t *testing.T) {
 	var s Segment
 	if err := Parse(Header(b[:n]), &s); !errors.Is(err, ErrBadOption) {
 		t.Errorf("Parse with a bad option: %v, want ErrBadOption", err)
+	}
+}
+
+// TestPartialChecksum: a device completing SetPartialChecksum's field the
+// CHECKSUM_PARTIAL way (the complement of the sum from the header's start
+// to the end, stored at ChecksumOffset) arrives at SetChecksum's value,
+// for every length parity and random contents.
+func TestPartialChecksum(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := HeaderLen; n < HeaderLen+64; n++ {
+		seg := make([]byte, n)
+		for i := range seg {
+			seg[i] = byte(r.Uint32())
+		}
+		h := Header(seg)
+		h.SetChecksum(goldenSrc, goldenDst)
+		want := binary.BigEndian.Uint16(seg[ChecksumOffset:])
+		h.SetPartialChecksum(goldenSrc, goldenDst)
+		binary.BigEndian.PutUint16(seg[ChecksumOffset:], ^ipv4.Fold(ipv4.Sum(seg, 0)))
+		if got := binary.BigEndian.Uint16(seg[ChecksumOffset:]); got != want || !h.ChecksumValid(goldenSrc, goldenDst) {
+			t.Fatalf("length %d: completed partial checksum %#04x, SetChecksum %#04x", n, got, want)
+		}
 	}
 }

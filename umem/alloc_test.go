@@ -106,6 +106,9 @@ func TestOptionsCheck(t *testing.T) {
 		func(o *Options) { o.Headroom = 4096 },
 		func(o *Options) { o.FillSize = 1000 },
 		func(o *Options) { o.CompletionSize = 0 },
+		func(o *Options) { o.TXMetadataLen = 20 },
+		func(o *Options) { o.TXMetadataLen = 256 },
+		func(o *Options) { o.TXSoftwareChecksum = true },
 	} {
 		o := DefaultOptions()
 		mod(&o)

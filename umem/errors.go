@@ -20,6 +20,9 @@ var (
 	ErrMemlock = errors.New("UMEM exceeds the locked-memory limit: raise it (ulimit -l unlimited, LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK")
 	// ErrOptions: an Options field is out of range.
 	ErrOptions = errors.New("invalid options")
+	// ErrTXMetadata: the kernel refused TX metadata (Options.TXMetadataLen,
+	// TXSoftwareChecksum), which needs Linux 6.8 or newer.
+	ErrTXMetadata = errors.New("AF_XDP TX metadata not supported by this kernel (Linux 6.8 or newer)")
 )
 
 // Errno wraps a system call's errno with what fastpath knows about it, so

@@ -37,6 +37,18 @@ type Options struct {
 	// them free (vm.nr_hugepages), falling back to normal pages. HugePages
 	// reports what was obtained. Default false.
 	HugePages bool
+	// TXMetadataLen reserves this many bytes in front of every transmitted
+	// packet for AF_XDP TX metadata (struct xsk_tx_metadata: checksum
+	// offload, TX timestamps): a multiple of 8 below 256, 0 for none.
+	// Descriptors that carry metadata set XDP_TX_METADATA and put their
+	// packet at least TXMetadataLen bytes into the frame. Linux 6.8 or
+	// newer. Default 0.
+	TXMetadataLen uint32
+	// TXSoftwareChecksum makes the kernel compute requested checksums
+	// itself (XDP_UMEM_TX_SW_CSUM) instead of leaving them to the device:
+	// for tests, and for devices whose offload misbehaves. Copy mode only;
+	// Linux 6.8 or newer. Default false.
+	TXSoftwareChecksum bool
 }
 
 // DefaultOptions returns the options documented on each field.
@@ -63,6 +75,12 @@ func (o *Options) Check() error {
 	}
 	if o.Headroom+XDPHeadroom+64 > o.FrameSize {
 		return fmt.Errorf("umem: headroom %d leaves no room for packets in %d-byte frames: %w", o.Headroom, o.FrameSize, ErrOptions)
+	}
+	if o.TXMetadataLen%8 != 0 || o.TXMetadataLen >= 256 {
+		return fmt.Errorf("umem: TX metadata length %d: %w: use a multiple of 8 below 256 (xsk.TXMetadataLen for struct xsk_tx_metadata)", o.TXMetadataLen, ErrOptions)
+	}
+	if o.TXSoftwareChecksum && o.TXMetadataLen == 0 {
+		return fmt.Errorf("umem: %w: TXSoftwareChecksum computes checksums requested through TX metadata: set TXMetadataLen too", ErrOptions)
 	}
 	for _, r := range []struct {
 		name string
@@ -161,7 +179,24 @@ func (u *UMEM) Register(fd int) (*Rings, error) {
 		Size:     u.opts.FrameSize,
 		Headroom: u.opts.Headroom,
 	}
-	if err := setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
+	if u.opts.TXMetadataLen > 0 {
+		reg.Flags |= unix.XDP_UMEM_TX_METADATA_LEN
+		reg.Tx_metadata_len = u.opts.TXMetadataLen
+	}
+	if u.opts.TXSoftwareChecksum {
+		reg.Flags |= umemTXSoftwareChecksum
+	}
+	err := setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
+	if err != nil && errors.Is(err, unix.EINVAL) && reg.Flags&unix.XDP_UMEM_TX_METADATA_LEN != 0 {
+		// Linux 6.8 to 6.10 took tx_metadata_len without the flag that
+		// later kernels require, and refuse the flag.
+		reg.Flags &^= unix.XDP_UMEM_TX_METADATA_LEN
+		err = setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
+		if errors.Is(err, unix.EINVAL) {
+			return nil, fmt.Errorf("umem: register with %d bytes of TX metadata: %w: %w: set TXMetadataLen to 0 (checksums computed in software)", u.opts.TXMetadataLen, err, ErrTXMetadata)
+		}
+	}
+	if err != nil {
 		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
 			return nil, fmt.Errorf("umem: register %d MiB: %w: %w", len(u.area)>>20, err, ErrMemlock)
 		}
@@ -215,6 +250,13 @@ func (u *UMEM) FrameSize() uint32 { return u.opts.FrameSize }
 
 // FrameCount is the number of frames.
 func (u *UMEM) FrameCount() uint32 { return u.opts.FrameCount }
+
+// TXMetadataLen is the TX metadata space registered in front of each
+// transmitted packet (Options.TXMetadataLen).
+func (u *UMEM) TXMetadataLen() uint32 { return u.opts.TXMetadataLen }
+
+// umemTXSoftwareChecksum is XDP_UMEM_TX_SW_CSUM, which x/sys lacks.
+const umemTXSoftwareChecksum = 1 << 1
 
 // Headroom is the extra receive headroom configured (not counting
 // XDPHeadroom).

@@ -32,6 +32,7 @@ type serveFlags struct {
 	queues   string
 	idle     string
 	mode     string
+	checksum string
 	duration time.Duration
 	interval time.Duration
 	json     bool
@@ -67,6 +68,7 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1 (one engine each)")
 	fl.StringVar(&f.idle, "idle", "adaptive", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
+	fl.StringVar(&f.checksum, "tx-checksum", "auto", txChecksumUsage)
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print counters (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
@@ -129,6 +131,9 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 	if cfg.XSK.Mode, err = xsk.ParseMode(f.mode); err != nil {
 		return cfg, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
 	}
+	if cfg.TXChecksum, err = parseTXChecksum(f.checksum); err != nil {
+		return cfg, err
+	}
 	if f.duration < 0 || f.interval < 0 {
 		return cfg, fmt.Errorf("--duration and --interval must not be negative")
 	}
@@ -137,16 +142,19 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 
 // serveResult is the summary, also printed with --json.
 type serveResult struct {
-	Device    string            `json:"device"`
-	Addrs     []string          `json:"addrs"`
-	AddrMode  string            `json:"addr_mode"`
-	Queues    []int             `json:"queues"`
-	Mode      string            `json:"mode"`
-	XDPMode   string            `json:"xdp_mode"`
-	DurationS float64           `json:"duration_s"`
-	Counters  map[string]uint64 `json:"counters"`
-	Drops     uint64            `json:"drops"`
-	TCP       map[string]uint64 `json:"tcp,omitempty"`
+	Device   string   `json:"device"`
+	Addrs    []string `json:"addrs"`
+	AddrMode string   `json:"addr_mode"`
+	Queues   []int    `json:"queues"`
+	Mode     string   `json:"mode"`
+	XDPMode  string   `json:"xdp_mode"`
+	// TXChecksum: who computes the TCP checksums, offload (the device or
+	// the kernel, on request through TX metadata) or engine.
+	TXChecksum string            `json:"tx_checksum"`
+	DurationS  float64           `json:"duration_s"`
+	Counters   map[string]uint64 `json:"counters"`
+	Drops      uint64            `json:"drops"`
+	TCP        map[string]uint64 `json:"tcp,omitempty"`
 }
 
 // serveTCP enables TCP and starts the --tcp-echo, --tcp-discard and --http
@@ -228,10 +236,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		addrs = append(addrs, a.String())
 	}
 	tcpOn := len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) > 0
-	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String()}
+	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String(),
+		TXChecksum: txChecksumOf(st.Engines()[0])}
 	// On stderr with --json too: scripts wait for it.
-	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP); udp echo %v; tcp echo %v discard %v http %v; ctrl-c stops\n",
-		addrs, addrMode, f.dev, cfg.Queues, res.Mode, res.XDPMode, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
+	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP, TCP checksums by %s); udp echo %v; tcp echo %v discard %v http %v; ctrl-c stops\n",
+		addrs, addrMode, f.dev, cfg.Queues, res.Mode, res.XDPMode, res.TXChecksum, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
 	if q := st.UnservedQueues(); len(q) > 0 && !cfg.Shared {
 		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
 			f.dev, q, f.addrs)
@@ -322,4 +331,22 @@ loop:
 		}
 	}
 	return nil
+}
+
+const txChecksumUsage = "who computes TCP checksums: auto (the device or the kernel on request through AF_XDP TX metadata where it can, else the engine), engine, offload (fail where it cannot), or kernel (copy mode: the kernel computes them in software)"
+
+func parseTXChecksum(v string) (stack.ChecksumMode, error) {
+	m, err := stack.ParseChecksumMode(v)
+	if err != nil {
+		return 0, fmt.Errorf("--tx-checksum %q: use auto, engine, offload or kernel", v)
+	}
+	return m, nil
+}
+
+// txChecksumOf names who computes an engine's TCP checksums.
+func txChecksumOf(e *stack.Engine) string {
+	if e.ChecksumOffload() {
+		return "offload"
+	}
+	return "engine"
 }

@@ -88,6 +88,7 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--queues", "a"}, "--queues"},
 		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--idle", "lazy"}, "--idle"},
 		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--mode", "fast"}, "--mode"},
+		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--tx-checksum", "nic"}, "--tx-checksum"},
 	} {
 		_, _, err := run(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

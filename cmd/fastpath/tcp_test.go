@@ -188,6 +188,7 @@ func TestTCPBadFlags(t *testing.T) {
 		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5"}, "--bytes"},
 		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--conns", "0"}, "--conns"},
 		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--cc", "vegas"}, "--cc"},
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--tx-checksum", "nic"}, "--tx-checksum"},
 		{[]string{"serve", "--dev", "x", "--shared", "--tcp-echo", "0"}, "--tcp-echo 0"},
 	} {
 		_, _, err := run(t, tc.args...)

@@ -22,6 +22,7 @@ type tcpFlags struct {
 	bytes                     int64
 	conns                     int
 	noDelay                   bool
+	checksum                  string
 	timeout, interval         time.Duration
 	json                      bool
 }
@@ -52,6 +53,7 @@ address of its own instead.`,
 	fl.StringVar(&f.file, "file", "", "send this file's content on each connection instead of the pattern")
 	fl.StringVar(&f.cc, "cc", tcp.DefaultCongestionControl, "congestion control: cubic or newreno")
 	fl.BoolVar(&f.noDelay, "no-delay", false, "turn Nagle's algorithm off")
+	fl.StringVar(&f.checksum, "tx-checksum", "auto", txChecksumUsage)
 	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1")
 	fl.StringVar(&f.cores, "cores", "", "cores to pin the engines to, a list")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up after this long")
@@ -69,6 +71,7 @@ type tcpResult struct {
 	Dst         string            `json:"dst"`
 	AddrMode    string            `json:"addr_mode"`
 	Mode        string            `json:"mode"`
+	TXChecksum  string            `json:"tx_checksum"`
 	Connections int               `json:"connections"`
 	Completed   int               `json:"completed"`
 	BytesSent   int64             `json:"bytes_sent"` // acknowledged
@@ -167,6 +170,9 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	cfg := stack.DefaultConfig()
 	cfg.Device = f.dev
 	cfg.Idle = stack.IdleBusy
+	if cfg.TXChecksum, err = parseTXChecksum(f.checksum); err != nil {
+		return err
+	}
 	if cfg.Queues, err = parseList("queues", f.queues); err != nil {
 		return err
 	}
@@ -243,10 +249,10 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	res := tcpResult{Kernel: kernelRelease(), Device: f.dev, Dst: f.dst, AddrMode: mode, Connections: f.conns,
-		Mode: engines[0].Socket().Info().Mode.String(), CC: f.cc, Errors: []string{}}
+		Mode: engines[0].Socket().Info().Mode.String(), TXChecksum: txChecksumOf(engines[0]), CC: f.cc, Errors: []string{}}
 	if !f.json {
-		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP); ctrl-c stops\n",
-			f.conns, dst, f.bytes, mode, res.Mode)
+		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s); ctrl-c stops\n",
+			f.conns, dst, f.bytes, mode, res.Mode, res.TXChecksum)
 	}
 	var tick <-chan time.Time
 	if f.interval > 0 {

@@ -37,6 +37,10 @@ const (
 	XDPNdoXmitSG   = 1 << 6
 )
 
+// xskTXChecksum is NETDEV_XSK_FLAGS_TX_CHECKSUM (xsk.XSKTXChecksum; the
+// checks stay free of the socket package).
+const xskTXChecksum = 1 << 1
+
 // Input is what Gather read. Zero values mean "not known".
 type Input struct {
 	Kernel      string `json:"kernel"` // uname release, such as 6.18.44
@@ -52,6 +56,7 @@ type Input struct {
 	HasFeatures bool   `json:"has_features"`  // the netdev family answered
 	XDPFeatures uint64 `json:"xdp_features"`  // NETDEV_XDP_ACT_* bits
 	ZCMaxSegs   uint32 `json:"zc_max_segs"`   // xdp-zc-max-segs
+	XSKFeatures uint64 `json:"xsk_features"`  // NETDEV_XSK_FLAGS_* bits: TX metadata in zero-copy
 	XDPProgID   uint32 `json:"xdp_prog_id"`   // attached program; 0: none
 	XDPProgName string `json:"xdp_prog_name"` // its name, when known
 	XDPMode     string `json:"xdp_mode"`      // native, generic, offload
@@ -209,6 +214,11 @@ func Check(in Input) []Finding {
 				msg += fmt.Sprintf("; up to %d segments per frame", in.ZCMaxSegs)
 			}
 			add("zerocopy", OK, msg, "")
+			if in.XSKFeatures&xskTXChecksum != 0 {
+				add("tx-checksum", OK, "the driver completes TCP checksums requested through AF_XDP TX metadata in zero-copy mode (--tx-checksum auto offloads them)", "")
+			} else {
+				add("tx-checksum", Info, "the driver takes no checksum requests through AF_XDP TX metadata in zero-copy mode: the engine computes TCP checksums itself there (copy mode: the kernel completes them)", "")
+			}
 		} else {
 			add("zerocopy", Info, fmt.Sprintf("%s has no zero-copy AF_XDP: copy mode only (--mode auto gives copy)", in.Device), "")
 		}

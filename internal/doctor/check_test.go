@@ -38,6 +38,16 @@ func TestCheckICE(t *testing.T) {
 	if x := find(t, f, "zerocopy"); x.Status != OK || !strings.Contains(x.Message, "5 segments") {
 		t.Errorf("zerocopy: %+v", x)
 	}
+	if x := find(t, f, "tx-checksum"); x.Status != Info || !strings.Contains(x.Message, "computes TCP checksums itself") {
+		t.Errorf("ice 6.8 without xsk tx-checksum: %+v", x)
+	}
+	// mlx5 honours checksum requests in TX metadata (tx-timestamp and
+	// tx-checksum).
+	mlx := ice()
+	mlx.Driver, mlx.XSKFeatures = "mlx5_core", 3
+	if x := find(t, Check(mlx), "tx-checksum"); x.Status != OK {
+		t.Errorf("mlx5 with xsk tx-checksum: %+v", x)
+	}
 	if x := find(t, f, "busy-poll"); x.Status != Info || !strings.Contains(x.Fix, "napi_defer_hard_irqs") || !strings.Contains(x.Fix, "gro_flush_timeout") {
 		t.Errorf("busy-poll knobs unset: %+v", x)
 	}

@@ -11,8 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,8 +73,8 @@ func Gather(dev string, frameSize int) Input {
 	if on, err := ntuple(dev); err == nil {
 		in.NTuple = &on
 	}
-	if feats, segs, err := xdpFeatures(a.Index); err == nil {
-		in.HasFeatures, in.XDPFeatures, in.ZCMaxSegs = true, feats, segs
+	if f, err := xsk.Features(a.Index); err == nil {
+		in.HasFeatures, in.XDPFeatures, in.ZCMaxSegs, in.XSKFeatures = true, f.XDP, f.ZeroCopyMaxSegments, f.XSK
 	} else {
 		note("netdev family", err)
 	}
@@ -212,58 +212,3 @@ func ntuple(dev string) (bool, error) {
 }
 
 // The netdev generic netlink family (include/uapi/linux/netdev.h).
-const (
-	netdevCmdDevGet     = 1
-	netdevAIfindex      = 1
-	netdevAXDPFeatures  = 3
-	netdevAXDPZCMaxSegs = 4
-)
-
-// xdpFeatures asks the netdev family for ifindex's XDP features.
-func xdpFeatures(ifindex int) (uint64, uint32, error) {
-	fam, err := netlink.GenlFamilyGet("netdev")
-	if err != nil {
-		return 0, 0, err
-	}
-	req := nl.NewNetlinkRequest(int(fam.ID), unix.NLM_F_REQUEST)
-	// The genl header by hand: nl.Genlmsg serialises 4 bytes from a
-	// 2-byte struct, and strict families (netdev is one) refuse a non-zero
-	// reserved field with EINVAL.
-	req.AddData(genlHeader{cmd: netdevCmdDevGet, version: 1})
-	req.AddData(nl.NewRtAttr(netdevAIfindex, nl.Uint32Attr(uint32(ifindex))))
-	msgs, err := req.Execute(unix.NETLINK_GENERIC, 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, m := range msgs {
-		if len(m) < nl.SizeofGenlmsg {
-			continue
-		}
-		attrs, err := nl.ParseRouteAttr(m[nl.SizeofGenlmsg:])
-		if err != nil {
-			return 0, 0, err
-		}
-		var feats uint64
-		var segs uint32
-		for _, a := range attrs {
-			switch a.Attr.Type {
-			case netdevAXDPFeatures:
-				if len(a.Value) >= 8 {
-					feats = binary.NativeEndian.Uint64(a.Value)
-				}
-			case netdevAXDPZCMaxSegs:
-				if len(a.Value) >= 4 {
-					segs = binary.NativeEndian.Uint32(a.Value)
-				}
-			}
-		}
-		return feats, segs, nil
-	}
-	return 0, 0, fmt.Errorf("no answer for ifindex %d", ifindex)
-}
-
-// genlHeader is struct genlmsghdr: cmd, version, reserved (zero).
-type genlHeader struct{ cmd, version uint8 }
-
-func (h genlHeader) Len() int          { return 4 }
-func (h genlHeader) Serialize() []byte { return []byte{h.cmd, h.version, 0, 0} }
