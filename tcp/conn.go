@@ -133,10 +133,10 @@ type Conn struct {
 	// Timers, absolute ns; 0: off. retryAt: the link refused a segment
 	// (no frame free), output tries again then.
 	rtoAt, delackAt, persistAt, keepAt, twAt, retryAt int64
-	retries                                  int
-	persistShift                             uint
-	keepProbes                               int
-	lastRecv                                 int64
+	retries                                           int
+	persistShift                                      uint
+	keepProbes                                        int
+	lastRecv                                          int64
 
 	err      error
 	notified bool
