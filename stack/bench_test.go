@@ -139,6 +139,13 @@ func benchStack(b *testing.B, l *lab.Lab, bind func(*Stack) error) {
 	if os.Getenv("FASTPATH_BENCH_IDLE") == "busy" {
 		cfg.Idle = IdleBusy
 	}
+	if v := os.Getenv("FASTPATH_BENCH_CHECKSUM"); v != "" {
+		m, err := ParseChecksumMode(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.TXChecksum = m
+	}
 	if v := os.Getenv("FASTPATH_BENCH_TXBUDGET"); v != "" {
 		n, _ := strconv.Atoi(v)
 		cfg.XSK.TXBudget = uint32(n)

@@ -50,6 +50,15 @@ func TestDoctorLab(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "failed") {
 		t.Errorf("doctor on a missing device: %v", err)
 	}
+	// --queues reaches the facts; veth has no RSS table and one queue,
+	// so no rss finding. A bad list is refused before anything is read.
+	out, _, err = run(t, "doctor", "--dev", l.A.Link, "--netns", l.A.Name, "--queues", "all", "--json")
+	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Facts.Queues) != 1 || r.Facts.RSSQueues != nil {
+		t.Errorf("doctor --queues all: %v; facts %+v", err, r.Facts)
+	}
+	if _, _, err := run(t, "doctor", "--dev", l.A.Link, "--queues", "0,x"); err == nil || !strings.Contains(err.Error(), "--queues") {
+		t.Errorf("doctor --queues 0,x: %v", err)
+	}
 	if _, _, err := run(t, "doctor"); err == nil || !strings.Contains(err.Error(), "--dev is required") {
 		t.Errorf("doctor without --dev: %v", err)
 	}

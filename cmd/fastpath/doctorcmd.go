@@ -11,6 +11,7 @@ import (
 type doctorFlags struct {
 	dev, netns string
 	frameSize  int
+	queues     string
 	json       bool
 }
 
@@ -24,8 +25,9 @@ warn or fail, with the command that fixes it: the kernel version and the
 AF_XDP features it implies; the device's state, driver, queues, MTU against
 the frame size; its XDP features (the netdev netlink family: native
 redirect, zero-copy, multi-buffer); a program already attached; veth's peer;
-huge pages; the busy-poll knobs; the IRQ affinity of its queues; ntuple
-filters; the memlock limit. It changes nothing.`,
+huge pages; the busy-poll knobs; the IRQ affinity of its queues; the queues
+RSS spreads flows over (against --queues); ntuple filters; the memlock
+limit. It changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return doctorMain(cmd, f) },
 	}
@@ -33,6 +35,7 @@ filters; the memlock limit. It changes nothing.`,
 	fl.StringVar(&f.dev, "dev", "", "device to check (required)")
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device")
 	fl.IntVar(&f.frameSize, "frame-size", 4096, "the UMEM frame size to check the MTU against")
+	fl.StringVar(&f.queues, "queues", "", "the queues engines will bind, a list such as 0,1 (or all): doctor warns about RSS queues outside it")
 	fl.BoolVar(&f.json, "json", false, "print the report as one JSON object on stdout")
 	return cmd
 }
@@ -51,12 +54,28 @@ func doctorMain(cmd *cobra.Command, f doctorFlags) error {
 	if f.dev == "" {
 		return fmt.Errorf("--dev is required: the device to check")
 	}
+	var queues []int
+	if f.queues != "" && f.queues != "all" {
+		var err error
+		if queues, err = parseList("queues", f.queues); err != nil {
+			return err
+		}
+	}
 	var in doctor.Input
 	if err := inNetns(f.netns, func() error {
 		in = doctor.Gather(f.dev, f.frameSize)
 		return nil
 	}); err != nil {
 		return err
+	}
+	switch f.queues {
+	case "":
+	case "all":
+		for q := range max(in.RXQueues, 1) {
+			in.Queues = append(in.Queues, q)
+		}
+	default:
+		in.Queues = queues
 	}
 	findings := doctor.Check(in)
 	sum := doctor.Summary(findings)

@@ -62,20 +62,26 @@ type Input struct {
 	XDPMode     string `json:"xdp_mode"`      // native, generic, offload
 	// VethPeerXDP: for veth, whether the peer has an XDP program; nil:
 	// unknown (the peer is in another namespace).
-	VethPeerXDP     *bool    `json:"veth_peer_xdp,omitempty"`
-	HugePagesFree   int      `json:"hugepages_free"`
-	HugePageKB      int      `json:"hugepage_kb"`
-	NAPIDeferIRQs   int      `json:"napi_defer_hard_irqs"` // -1: unknown
-	GROFlushTimeout int      `json:"gro_flush_timeout"`    // ns; -1: unknown
-	BusyPoll        int      `json:"busy_poll"`            // net.core.busy_poll, µs
-	BusyRead        int      `json:"busy_read"`            // net.core.busy_read, µs
-	Threaded        int      `json:"threaded"`             // -1: unknown
-	IRQs            []IRQ    `json:"irqs"`
-	NTuple          *bool    `json:"ntuple,omitempty"` // nil: not supported
-	MemlockBytes    uint64   `json:"memlock_bytes"`    // RLIMIT_MEMLOCK; ^0: unlimited
-	Root            bool     `json:"root"`             // effective uid 0 (CAP_IPC_LOCK and the rest)
-	CPUs            int      `json:"cpus"`
-	Errors          []string `json:"errors,omitempty"` // what could not be read
+	VethPeerXDP     *bool `json:"veth_peer_xdp,omitempty"`
+	HugePagesFree   int   `json:"hugepages_free"`
+	HugePageKB      int   `json:"hugepage_kb"`
+	NAPIDeferIRQs   int   `json:"napi_defer_hard_irqs"` // -1: unknown
+	GROFlushTimeout int   `json:"gro_flush_timeout"`    // ns; -1: unknown
+	BusyPoll        int   `json:"busy_poll"`            // net.core.busy_poll, µs
+	BusyRead        int   `json:"busy_read"`            // net.core.busy_read, µs
+	Threaded        int   `json:"threaded"`             // -1: unknown
+	IRQs            []IRQ `json:"irqs"`
+	NTuple          *bool `json:"ntuple,omitempty"` // nil: not supported
+	// RSSQueues are the queues the RSS indirection table spreads flows
+	// over (ethtool -x), sorted; nil: not readable (veth has no RSS).
+	RSSQueues []int `json:"rss_queues,omitempty"`
+	// Queues are the queues the user means to bind (doctor --queues);
+	// nil: not said.
+	Queues       []int    `json:"queues,omitempty"`
+	MemlockBytes uint64   `json:"memlock_bytes"` // RLIMIT_MEMLOCK; ^0: unlimited
+	Root         bool     `json:"root"`          // effective uid 0 (CAP_IPC_LOCK and the rest)
+	CPUs         int      `json:"cpus"`
+	Errors       []string `json:"errors,omitempty"` // what could not be read
 }
 
 // IRQ is one of the device's interrupts and the CPUs it may run on.
@@ -296,7 +302,33 @@ func Check(in Input) []Finding {
 		add("irq-affinity", status, fmt.Sprintf("%d IRQs: %s", len(in.IRQs), strings.Join(parts, " ")), fix)
 	}
 
-	// ntuple / RSS.
+	// RSS: flows hashed to a queue no engine binds never reach one.
+	switch {
+	case in.RSSQueues == nil && in.RXQueues > 1:
+		add("rss", Info, fmt.Sprintf("%s's RSS indirection table is not readable: which of its %d queues flows hash to is unknown; bind them all (--queues all)", in.Device, in.RXQueues), "")
+	case in.RSSQueues == nil:
+	case in.Queues == nil:
+		add("rss", Info, fmt.Sprintf("RSS spreads flows over queues %s: run an engine on each (--queues all), or steer flows to the engines' queues (ethtool -N)", ranges(in.RSSQueues)), "")
+	default:
+		bound := map[int]bool{}
+		for _, q := range in.Queues {
+			bound[q] = true
+		}
+		var missed []int
+		for _, q := range in.RSSQueues {
+			if !bound[q] {
+				missed = append(missed, q)
+			}
+		}
+		if len(missed) == 0 {
+			add("rss", OK, fmt.Sprintf("RSS spreads flows over queues %s, all of them in --queues", ranges(in.RSSQueues)), "")
+		} else {
+			add("rss", Warn, fmt.Sprintf("RSS spreads flows over queues %s, and %s have no engine in --queues %s: flows hashed there bypass the engines (the kernel gets them)", ranges(in.RSSQueues), ranges(missed), ranges(in.Queues)),
+				fmt.Sprintf("run engines on every RSS queue (--queues all); or spread RSS over the engines' queues only (ethtool -X %s equal %d, for engines on queues 0-%d); or steer each flow (ethtool -N %s flow-type udp4 dst-port PORT action QUEUE)", in.Device, len(in.Queues), len(in.Queues)-1, in.Device))
+		}
+	}
+
+	// ntuple.
 	switch {
 	case in.NTuple == nil:
 		add("ntuple", Info, fmt.Sprintf("%s has no ntuple filters: flows go where RSS hashes them; bind every queue", in.Device), "")
@@ -332,4 +364,25 @@ func Summary(f []Finding) map[string]int {
 		m[x.Status]++
 	}
 	return m
+}
+
+// ranges prints sorted queue numbers compactly: 0-3,6.
+func ranges(qs []int) string {
+	var b strings.Builder
+	for i := 0; i < len(qs); {
+		j := i
+		for j+1 < len(qs) && qs[j+1] == qs[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", qs[i], qs[j])
+		} else {
+			fmt.Fprintf(&b, "%d", qs[i])
+		}
+		i = j + 1
+	}
+	return b.String()
 }

@@ -161,3 +161,45 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRSS: flows RSS hashes to a queue outside --queues bypass the
+// engines: a warning with the ethtool commands that fix it.
+func TestCheckRSS(t *testing.T) {
+	in := ice()
+	in.RSSQueues = []int{0, 1, 2, 3, 4, 5, 6, 7}
+	if x := find(t, Check(in), "rss"); x.Status != Info || !strings.Contains(x.Message, "0-7") {
+		t.Errorf("no --queues: %+v", x)
+	}
+	in.Queues = []int{0, 1, 2, 3, 4, 5, 6, 7}
+	if x := find(t, Check(in), "rss"); x.Status != OK {
+		t.Errorf("every RSS queue bound: %+v", x)
+	}
+	in.Queues = []int{0, 1}
+	x := find(t, Check(in), "rss")
+	if x.Status != Warn || !strings.Contains(x.Message, "2-7 have no engine") || !strings.Contains(x.Fix, "ethtool -X ens1f0 equal 2") || !strings.Contains(x.Fix, "ethtool -N ens1f0") {
+		t.Errorf("queues 2-7 unbound: %+v", x)
+	}
+	// veth: no indirection table; one queue says nothing, several say
+	// to bind them all.
+	in.RSSQueues, in.RXQueues = nil, 1
+	for _, y := range Check(in) {
+		if y.Check == "rss" {
+			t.Errorf("one queue, no RSS table: %+v", y)
+		}
+	}
+	in.RXQueues = 4
+	if x := find(t, Check(in), "rss"); x.Status != Info || !strings.Contains(x.Message, "not readable") {
+		t.Errorf("four queues, no RSS table: %+v", x)
+	}
+}
+
+func TestRanges(t *testing.T) {
+	for _, c := range []struct {
+		in   []int
+		want string
+	}{{nil, ""}, {[]int{3}, "3"}, {[]int{0, 1, 2, 5, 7, 8}, "0-2,5,7-8"}} {
+		if got := ranges(c.in); got != c.want {
+			t.Errorf("ranges(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
