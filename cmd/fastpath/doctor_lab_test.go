@@ -52,7 +52,9 @@ func TestDoctorLab(t *testing.T) {
 	}
 	// --queues reaches the facts; veth has no RSS table and one queue,
 	// so no rss finding. A bad list is refused before anything is read.
-	out, _, err = run(t, "doctor", "--dev", l.A.Link, "--netns", l.A.Name, "--queues", "all", "--json")
+	if out, _, err = run(t, "doctor", "--dev", l.A.Link, "--netns", l.A.Name, "--queues", "all", "--json"); err != nil {
+		t.Fatalf("doctor --queues all: %v", err)
+	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Facts.Queues) != 1 || r.Facts.RSSQueues != nil {
 		t.Errorf("doctor --queues all: %v; facts %+v", err, r.Facts)
 	}
