@@ -133,10 +133,21 @@ type Conn struct {
 	// Timers, absolute ns; 0: off. retryAt: the link refused a segment
 	// (no frame free), output tries again then.
 	rtoAt, delackAt, persistAt, keepAt, twAt, retryAt int64
-	retries                                           int
-	persistShift                                      uint
-	keepProbes                                        int
-	lastRecv                                          int64
+	// Tail loss probe (RFC 8985 7): tlpAt is the probe timeout (PTO).
+	// tlpOut (TLPRxtOut): a probe resent old data, and tlpHigh
+	// (TLPHighRxt) was SND.NXT then; the episode ends with a D-SACK for
+	// the probe (the original arrived) or with an ACK beyond tlpHigh
+	// (the probe repaired a loss: congestion control reacts). tlpProbe
+	// tells output to send one segment past the congestion window.
+	tlpAt        int64
+	tlpSeq       Seq // where the probe's retransmission began
+	tlpHigh      Seq
+	tlpOut       bool
+	tlpProbe     bool
+	retries      int
+	persistShift uint
+	keepProbes   int
+	lastRecv     int64
 
 	err      error
 	notified bool
@@ -230,7 +241,7 @@ func (c *Conn) Abort() {
 func (c *Conn) terminate(err error) {
 	c.state = StateClosed
 	c.err = err
-	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt = 0, 0, 0, 0, 0, 0
+	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt, c.tlpAt = 0, 0, 0, 0, 0, 0, 0
 	c.host.remove(c)
 	c.notify(err)
 }
@@ -248,7 +259,7 @@ func (c *Conn) notify(err error) {
 // deadline is the earliest armed timer, or 0.
 func (c *Conn) deadline() int64 {
 	d := int64(0)
-	for _, t := range [...]int64{c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt} {
+	for _, t := range [...]int64{c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt, c.tlpAt} {
 		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
@@ -262,6 +273,12 @@ func (c *Conn) tick(now int64) {
 		c.twAt = 0
 		c.terminate(nil)
 		return
+	}
+	if c.tlpAt != 0 && now >= c.tlpAt {
+		// Before the RTO: a PTO clipped to the RTO's deadline probes
+		// instead (RFC 8985 7.2), and re-arms the RTO.
+		c.tlpAt = 0
+		c.onPTO(now)
 	}
 	if c.rtoAt != 0 && now >= c.rtoAt {
 		c.rtoAt = 0
@@ -535,6 +552,7 @@ func (c *Conn) output(now int64) {
 	if c.inRecovery {
 		c.retransmitHoles(now)
 	}
+	sentNew := false
 	for {
 		off := int(c.sndNxt.Sub(c.sndBase))
 		avail := c.Send.Len() - off
@@ -543,6 +561,9 @@ func (c *Conn) output(now int64) {
 		}
 		wndLeft := int(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt))
 		cwndLeft := c.cc.Cwnd() - c.pipe()
+		if c.tlpProbe {
+			cwndLeft = max(cwndLeft, c.mss) // the probe goes past cwnd
+		}
 		n := min(avail, c.mss, wndLeft, cwndLeft)
 		if n <= 0 {
 			if wndLeft <= 0 && c.sndMax == c.sndUna && c.persistAt == 0 {
@@ -552,7 +573,7 @@ func (c *Conn) output(now int64) {
 			break
 		}
 		retx := c.sndNxt.LessThan(c.sndMax)
-		if n < c.mss && n < avail && !retx && n < int(c.maxSndWnd/2) && c.sndMax != c.sndUna {
+		if n < c.mss && n < avail && !retx && n < int(c.maxSndWnd/2) && c.sndMax != c.sndUna && !c.tlpProbe {
 			// A window- or cwnd-limited short segment waits while data is
 			// in flight: sender-side SWS avoidance (RFC 9293 3.8.6.2.1);
 			// the ACK brings output back. With nothing in flight no ACK
@@ -561,7 +582,7 @@ func (c *Conn) output(now int64) {
 			// less than half its largest window).
 			break
 		}
-		if n < c.mss && n == avail && !cfg.NoDelay && !retx && !c.finQueued && c.sndSmall.GreaterThan(c.sndUna) {
+		if n < c.mss && n == avail && !cfg.NoDelay && !retx && !c.finQueued && c.sndSmall.GreaterThan(c.sndUna) && !c.tlpProbe {
 			// Nagle (RFC 9293 3.7.4) as Minshall refined it: hold a
 			// short segment while an earlier short one is unacknowledged.
 			break
@@ -596,6 +617,15 @@ func (c *Conn) output(now int64) {
 		}
 		c.persistAt = 0
 		c.armRTO(now)
+		if !retx {
+			sentNew = true
+		}
+		if c.tlpProbe {
+			break // one segment
+		}
+	}
+	if sentNew && !c.tlpProbe {
+		c.armTLP(now)
 	}
 	// A FIN with no data to carry it.
 	if c.finQueued && (!c.finSent || c.sndNxt == c.finSeq) && int(c.sndNxt.Sub(c.sndBase)) >= c.Send.Len() {
@@ -662,6 +692,89 @@ func (c *Conn) retransmit(seq Seq, n int, now int64) bool {
 	return true
 }
 
+// tlpDelAck is WCDelAckT (RFC 8985 7.2): how long a receiver may delay
+// the ACK of a lone segment; a probe after one segment waits that too.
+const tlpDelAck = 200 * millisecond
+
+// armTLP starts or restarts the probe timeout after new data went or new
+// data was acknowledged (RFC 8985 7.2), where a probe may go: SACK on, an
+// open state, data outstanding, no recovery (fast or after an RTO) and no
+// probe's episode running. PTO = 2*SRTT, plus WCDelAckT when one segment
+// is out (its ACK may be delayed) or 2 ms otherwise; 1 s before an RTT
+// sample; never later than the RTO's deadline.
+func (c *Conn) armTLP(now int64) {
+	c.tlpAt = 0
+	if !c.host.cfg.TLP || !c.sackOK || c.tlpOut || c.inRecovery || c.sndMax == c.sndUna || c.sndNxt != c.sndMax ||
+		c.state != StateEstablished && c.state != StateCloseWait {
+		return
+	}
+	pto := second
+	if srtt := c.rtt.SRTT(); srtt > 0 {
+		pto = 2 * srtt
+		if int(c.sndMax.Sub(c.sndUna)) <= c.mss {
+			pto += tlpDelAck
+		} else {
+			pto += 2 * millisecond
+		}
+	}
+	c.tlpAt = now + pto
+	if c.rtoAt != 0 && c.rtoAt < c.tlpAt {
+		c.tlpAt = c.rtoAt
+	}
+}
+
+// onPTO sends a tail loss probe (RFC 8985 7.3): a segment of new data if
+// the peer's window takes it, else the last segment sent again; then the
+// RTO starts over. The probe's ACK (with SACK) brings loss recovery, or
+// its retransmission repairs a lost last segment outright.
+func (c *Conn) onPTO(now int64) {
+	if c.tlpOut || c.inRecovery || c.sndMax == c.sndUna || c.sndNxt != c.sndMax ||
+		c.state != StateEstablished && c.state != StateCloseWait {
+		return
+	}
+	before := c.sndNxt
+	if c.Send.Len() > int(c.sndNxt.Sub(c.sndBase)) && c.sndUna.Add(c.sndWnd).GreaterThan(c.sndNxt) {
+		c.tlpProbe = true
+		c.output(now)
+		c.tlpProbe = false
+	}
+	if c.sndNxt == before {
+		end := c.sndMax
+		if c.finSent {
+			end = c.finSeq // the FIN goes with the last data, or alone
+		}
+		n := min(c.mss, int(end.Sub(c.sndUna)))
+		seq := end.Add(-uint32(n))
+		if !c.retransmit(seq, n, now) {
+			return
+		}
+		c.tlpOut, c.tlpSeq, c.tlpHigh = true, seq, c.sndNxt
+	}
+	c.host.counters[TLPProbes]++
+	c.tlpAt = 0
+	c.rtoAt = now + c.rtt.RTO()
+}
+
+// tlpAck ends a probe's episode (RFC 8985 7.4): a D-SACK (RFC 2883: a
+// first SACK block below the cumulative ACK) for the probe's data says
+// the original arrived; an ACK beyond tlpHigh without one says the probe
+// repaired a loss, to which congestion control reacts as to any other.
+func (c *Conn) tlpAck(seg *Segment, now int64) {
+	if !c.tlpOut || seg.Ack.LessThan(c.tlpHigh) {
+		return
+	}
+	if d := seg.Opts.SACK[0]; seg.Opts.NumSACK > 0 && d.End.LessEq(seg.Ack) && d.Start.LessThan(c.tlpHigh) && c.tlpSeq.LessThan(d.End) {
+		c.tlpOut = false
+		return
+	}
+	if seg.Ack.GreaterThan(c.tlpHigh) {
+		c.tlpOut = false
+		c.host.counters[TLPRepairs]++
+		c.cc.OnCongestion(int(c.sndMax.Sub(c.sndUna)), now)
+		c.cc.OnRecoveryExit(now)
+	}
+}
+
 // onRTO handles a retransmission timeout (RFC 6298 5.4-5.7, RFC 5681 3.1):
 // back off, collapse cwnd, and go back to SND.UNA.
 func (c *Conn) onRTO(now int64) {
@@ -694,6 +807,7 @@ func (c *Conn) onRTO(now int64) {
 		return
 	}
 	h.counters[RTOs]++
+	c.tlpAt, c.tlpOut = 0, false
 	c.cc.OnRTO(int(c.sndMax.Sub(c.sndUna)), now) // FlightSize (RFC 5681 eq. 4), not the pipe
 	c.rtt.Backoff()
 	c.inRecovery, c.dupAcks = false, 0

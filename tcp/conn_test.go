@@ -3,6 +3,7 @@ package tcp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -665,5 +666,143 @@ func TestLinkRefusedRetries(t *testing.T) {
 	r.advance(time.Millisecond)
 	if f := r.expect(FlagFIN | FlagACK)[0]; f.f.Seq != c.iss+1+1500 {
 		t.Fatalf("FIN at %d", f.f.Seq)
+	}
+}
+
+// tlpRig is an ESTABLISHED connection with SACK, no timestamps, MSS 1000,
+// and an SRTT of 10 ms.
+func tlpRig(t *testing.T) (*rig, *Conn) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000, SACKPermitted: true})
+	c := r.conn
+	c.Send.Write(make([]byte, 1000))
+	c.Update(r.now)
+	r.expect(FlagACK | FlagPSH)
+	r.advance(10 * time.Millisecond)
+	r.in(FlagACK, peerISS+1, c.iss+1001, 65535, nil, nil)
+	if c.rtt.SRTT() != int64(10*time.Millisecond) || c.tlpAt != 0 {
+		t.Fatalf("SRTT %d, PTO %d with nothing out", c.rtt.SRTT(), c.tlpAt)
+	}
+	return r, c
+}
+
+// TestTLPTailLoss: the last two of four segments are lost. Two round
+// trips (plus 2 ms) after the last ACK, long before the RTO, the last
+// segment goes again as a probe; its SACK makes the other a loss (early
+// retransmit, RFC 5827: a flight of two), repaired by SACK recovery. No
+// RTO.
+func TestTLPTailLoss(t *testing.T) {
+	r, c := tlpRig(t)
+	c.Send.Write(make([]byte, 4000))
+	c.Update(r.now)
+	r.expect(FlagACK, FlagACK, FlagACK, FlagACK|FlagPSH)
+	r.advance(10 * time.Millisecond)
+	r.in(FlagACK, peerISS+1, c.iss+3001, 65535, nil, nil)
+	if pto := c.tlpAt - r.now; pto != int64(22*time.Millisecond) || c.rtoAt-r.now < int64(200*time.Millisecond) {
+		t.Fatalf("PTO in %d, RTO in %d; want 22 ms, then >= 200 ms", pto, c.rtoAt-r.now)
+	}
+	r.advance(21 * time.Millisecond)
+	r.expect()
+	r.advance(time.Millisecond)
+	p := r.expect(FlagACK)[0]
+	if p.f.Seq != c.iss+4001 || len(p.payload) != 1000 || r.h.Counters()[TLPProbes] != 1 || !c.tlpOut {
+		t.Fatalf("probe %v; probes %d", p, r.h.Counters()[TLPProbes])
+	}
+	// The probe arrives; segment 3 is still missing.
+	o := &Options{NumSACK: 1}
+	o.SACK[0] = SACKBlock{Start: c.iss + 4001, End: c.iss + 5001}
+	r.in(FlagACK, peerISS+1, c.iss+3001, 65535, o, nil)
+	rx := r.expect(FlagACK)[0]
+	if rx.f.Seq != c.iss+3001 || len(rx.payload) != 1000 || !c.inRecovery || c.tlpOut {
+		t.Fatalf("after the probe's SACK: sent %v, in recovery %v, episode %v", rx, c.inRecovery, c.tlpOut)
+	}
+	r.in(FlagACK, peerISS+1, c.iss+5001, 65535, nil, nil)
+	if n := r.h.Counters(); n[RTOs] != 0 || n[FastRetransmits] != 1 || c.inRecovery || c.tlpAt != 0 {
+		t.Fatalf("counters %v, in recovery %v, PTO %d", n.Map(), c.inRecovery, c.tlpAt)
+	}
+}
+
+// TestTLPLastSegment: only the last segment is lost, so one segment is
+// out: the PTO (2*SRTT + 200 ms for a delayed ACK) is cut to the RTO's
+// deadline and probes instead of the RTO. The probe repairs the loss:
+// when later data is acknowledged without a D-SACK for the probe,
+// congestion control reacts once (no collapse to one segment, as an RTO
+// would). With a D-SACK (the original had arrived), it does not.
+func TestTLPLastSegment(t *testing.T) {
+	for _, dsack := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dsack=%v", dsack), func(t *testing.T) {
+			r, c := tlpRig(t)
+			c.Send.Write(make([]byte, 3000))
+			c.Update(r.now)
+			r.expect(FlagACK, FlagACK, FlagACK|FlagPSH)
+			r.advance(10 * time.Millisecond)
+			r.in(FlagACK, peerISS+1, c.iss+3001, 65535, nil, nil)
+			if c.tlpAt != c.rtoAt {
+				t.Fatalf("PTO at %d, RTO at %d: want the PTO cut to the RTO", c.tlpAt, c.rtoAt)
+			}
+			r.advance(time.Duration(c.tlpAt - r.now))
+			p := r.expect(FlagACK)[0]
+			n := r.h.Counters()
+			if p.f.Seq != c.iss+3001 || n[TLPProbes] != 1 || n[RTOs] != 0 || c.rtoAt <= r.now {
+				t.Fatalf("probe %v; counters %v; RTO in %d", p, n.Map(), c.rtoAt-r.now)
+			}
+			cwnd := c.cc.Cwnd()
+			var o *Options
+			if dsack {
+				o = &Options{NumSACK: 1}
+				o.SACK[0] = SACKBlock{Start: c.iss + 3001, End: c.iss + 4001}
+			}
+			r.in(FlagACK, peerISS+1, c.iss+4001, 65535, o, nil)
+			if c.tlpOut == dsack {
+				t.Fatalf("episode running %v after the probe's ACK", c.tlpOut)
+			}
+			c.Send.Write(make([]byte, 1000))
+			c.Update(r.now)
+			r.expect(FlagACK | FlagPSH)
+			r.in(FlagACK, peerISS+1, c.iss+5001, 65535, nil, nil)
+			repaired := r.h.Counters()[TLPRepairs]
+			if dsack && (repaired != 0 || c.cc.Cwnd() < cwnd) || !dsack && (repaired != 1 || c.cc.Cwnd() >= cwnd || c.cc.Cwnd() < 2*c.mss) {
+				t.Fatalf("repairs %d, cwnd %d -> %d", repaired, cwnd, c.cc.Cwnd())
+			}
+		})
+	}
+}
+
+// TestTLPNewData: with data waiting behind the congestion window and the
+// ACKs stopped, the probe is a new segment past cwnd; no episode.
+func TestTLPNewData(t *testing.T) {
+	r, c := tlpRig(t)
+	c.Send.Write(make([]byte, 30000))
+	c.Update(r.now)
+	sent := len(r.link.take())
+	if sent*1000 != c.cc.Cwnd() {
+		t.Fatalf("sent %d segments, cwnd %d", sent, c.cc.Cwnd())
+	}
+	r.advance(time.Duration(c.tlpAt - r.now))
+	p := r.expect(FlagACK)[0]
+	if p.f.Seq != c.iss+1001+Seq(sent*1000) || c.tlpOut || r.h.Counters()[TLPProbes] != 1 || r.h.Counters()[Retransmits] != 0 {
+		t.Fatalf("probe %v, episode %v, counters %v", p, c.tlpOut, r.h.Counters().Map())
+	}
+}
+
+// TestTLPOff: Config.TLP false, or no SACK: the RTO handles the tail.
+func TestTLPOff(t *testing.T) {
+	cfg := testConfig()
+	cfg.TLP = false
+	r := newRig(t, cfg)
+	r.accept(&Options{MSS: 1000, SACKPermitted: true})
+	r.conn.Send.Write(make([]byte, 3000))
+	r.conn.Update(r.now)
+	r.link.take()
+	if r.conn.tlpAt != 0 {
+		t.Fatal("PTO armed with TLP off")
+	}
+	r = newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	r.conn.Send.Write(make([]byte, 3000))
+	r.conn.Update(r.now)
+	r.link.take()
+	if r.conn.tlpAt != 0 {
+		t.Fatal("PTO armed without SACK")
 	}
 }

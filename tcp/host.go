@@ -19,6 +19,12 @@ type Config struct {
 	// SACK, Timestamps and WindowScale offer those options (default all
 	// on; the peer must agree).
 	SACK, Timestamps, WindowScale bool
+	// TLP sends tail loss probes (RFC 8985 7) on connections with SACK:
+	// when the ACKs stop with data outstanding, one segment (new data, or
+	// the last one again) goes after about two round trips, so that a
+	// lost tail is repaired by SACK recovery instead of waiting for the
+	// retransmission timeout. Default true.
+	TLP bool
 	// CongestionControl names the algorithm: "cubic" (default) or
 	// "newreno".
 	CongestionControl string
@@ -62,7 +68,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MSS: 1460, SendBuffer: 256 << 10, RecvBuffer: 256 << 10,
-		SACK: true, Timestamps: true, WindowScale: true,
+		SACK: true, Timestamps: true, WindowScale: true, TLP: true,
 		CongestionControl: DefaultCongestionControl,
 		MaxConns:          4096, SynBacklog: 256, SynCookies: true,
 		TimeWait: 60 * second,

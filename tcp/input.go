@@ -312,6 +312,7 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 			}
 		}
 	}
+	c.tlpAck(seg, now)
 	acked := int(ack.Sub(c.sndUna))
 	// The window (RFC 9293 3.10.7.4, SND.WL1/SND.WL2).
 	wndChanged := false
@@ -378,6 +379,7 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 		c.cc.OnAck(acked, c.rtt.SRTT(), c.pipe(), now)
 	}
 	c.restartRTO(now)
+	c.armTLP(now)
 
 	// Our FIN acknowledged?
 	if c.finSent && ack == c.finSeq.Add(1) {
@@ -409,14 +411,22 @@ func (c *Conn) onDupAck(now int64) {
 		}
 		return // NewReno: each dup ACK lets a segment out (pipe)
 	}
-	lost := c.dupAcks >= 3
-	if c.sackOK && c.sacked.bytes() >= 3*c.mss {
+	// DupThresh is 3, lowered for a small flight with nothing more to send
+	// (early retransmit, RFC 5827): two segments out and the second one
+	// SACKed (a tail loss probe's usual answer) is a loss.
+	thresh := 3
+	if out := (int(c.sndMax.Sub(c.sndUna)) + c.mss - 1) / c.mss; out < 4 && int(c.sndMax.Sub(c.sndBase)) >= c.Send.Len() {
+		thresh = max(out-1, 1)
+	}
+	lost := c.dupAcks >= thresh
+	if c.sackOK && c.sacked.bytes() >= thresh*c.mss {
 		lost = true
 	}
 	if !lost {
 		return
 	}
-	// Enter recovery.
+	// Enter recovery: it handles the loss a probe's episode was about.
+	c.tlpAt, c.tlpOut = 0, false
 	h.counters[RecoveryEntry]++
 	h.counters[FastRetransmits]++
 	c.inRecovery = true
