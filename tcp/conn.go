@@ -133,6 +133,14 @@ type Conn struct {
 	// Timers, absolute ns; 0: off. retryAt: the link refused a segment
 	// (no frame free), output tries again then.
 	rtoAt, delackAt, persistAt, keepAt, twAt, retryAt int64
+	// rack records the transmissions of a recovery episode, in the
+	// order they went, for RACK's rule (RFC 8985 6.2): a segment is lost
+	// once one sent a reordering window after it has been delivered.
+	// Fixed capacity; the oldest record goes when it is full. rackAt
+	// (RACK.xmit_ts) is the latest transmission time delivered in the
+	// episode.
+	rack   []rackSent
+	rackAt int64
 	// Tail loss probe (RFC 8985 7): tlpAt is the probe timeout (PTO).
 	// tlpOut (TLPRxtOut): a probe resent old data, and tlpHigh
 	// (TLPHighRxt) was SND.NXT then; the episode ends with a D-SACK for
@@ -406,6 +414,9 @@ func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 	if flags&FlagACK != 0 {
 		c.rcvAdv, c.lastAckSent = rcvAdv, c.rcvNxt
 		c.unacked, c.ackNow, c.delackAt = 0, false, 0
+	}
+	if n > 0 && c.inRecovery && c.rack != nil {
+		c.rackRecord(seq, n, now)
 	}
 	h.counters[SegsOut]++
 	h.counters[BytesOut] += uint64(n)
@@ -692,6 +703,67 @@ func (c *Conn) retransmit(seq Seq, n int, now int64) bool {
 	return true
 }
 
+// rackSent is one transmission of [start, end) at at.
+type rackSent struct {
+	start, end Seq
+	at         int64
+}
+
+// rackCap bounds the transmissions recorded per recovery episode.
+const rackCap = 64
+
+// rackRecord records a transmission during recovery.
+func (c *Conn) rackRecord(seq Seq, n int, now int64) {
+	if len(c.rack) == cap(c.rack) {
+		c.rack = c.rack[:copy(c.rack, c.rack[1:])]
+	}
+	c.rack = append(c.rack, rackSent{start: seq, end: seq.Add(uint32(n)), at: now})
+}
+
+// rackDetect applies RACK's rule (RFC 8985 6.2) to the transmissions of
+// the recovery episode, on an ACK: a segment not yet delivered (neither
+// acknowledged nor SACKed) is lost when one sent at least a reordering
+// window (min RTT / 4) after it has been delivered; it goes again at once.
+// Fast recovery (RFC 6675) finds the first losses; this finds the
+// retransmissions that were lost too, which would otherwise wait for the
+// RTO.
+func (c *Conn) rackDetect(now int64) {
+	for _, r := range c.rack {
+		if r.at > c.rackAt && (r.end.LessEq(c.sndUna) || c.sacked.covers(r.start, r.end)) {
+			c.rackAt = r.at
+		}
+	}
+	latest := c.rackAt
+	if latest == 0 {
+		return
+	}
+	reo := c.rtt.MinRTT() / 4
+	var lost [8]rackSent
+	nl := 0
+	keep := c.rack[:0]
+	for _, r := range c.rack {
+		switch {
+		case r.end.LessEq(c.sndUna) || c.sacked.covers(r.start, r.end):
+			// Delivered.
+		case r.at+reo <= latest && nl < len(lost):
+			lost[nl] = r
+			nl++
+		default:
+			keep = append(keep, r)
+		}
+	}
+	c.rack = keep
+	for _, r := range lost[:nl] {
+		s := maxSeq(r.start, c.sndUna)
+		if !s.LessThan(r.end) {
+			continue
+		}
+		if c.retransmit(s, int(r.end.Sub(s)), now) {
+			c.host.counters[RACKLost]++
+		}
+	}
+}
+
 // tlpDelAck is WCDelAckT (RFC 8985 7.2): how long a receiver may delay
 // the ACK of a lone segment; a probe after one segment waits that too.
 const tlpDelAck = 200 * millisecond
@@ -808,6 +880,7 @@ func (c *Conn) onRTO(now int64) {
 	}
 	h.counters[RTOs]++
 	c.tlpAt, c.tlpOut = 0, false
+	c.rack, c.rackAt = c.rack[:0], 0
 	c.cc.OnRTO(int(c.sndMax.Sub(c.sndUna)), now) // FlightSize (RFC 5681 eq. 4), not the pipe
 	c.rtt.Backoff()
 	c.inRecovery, c.dupAcks = false, 0

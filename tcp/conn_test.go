@@ -806,3 +806,73 @@ func TestTLPOff(t *testing.T) {
 		t.Fatal("PTO armed without SACK")
 	}
 }
+
+// TestRACKLostRetransmission: in SACK recovery the retransmission of the
+// first segment is lost too. Once a segment sent more than a reordering
+// window (min RTT / 4) after it is SACKed, RACK's rule finds it lost and
+// it goes again, without waiting for the RTO.
+func TestRACKLostRetransmission(t *testing.T) {
+	r, c := tlpRig(t)
+	base := c.iss + 1001
+	c.Send.Write(make([]byte, 20000))
+	c.Update(r.now)
+	w := Seq(len(r.link.take())) // the congestion window, in segments
+	if int(w)*1000 != c.cc.Cwnd() {
+		t.Fatalf("sent %d segments, cwnd %d", w, c.cc.Cwnd())
+	}
+	r.advance(10 * time.Millisecond)
+	// Segment 0 is lost; 1, 2, 3 arrive: three duplicate ACKs with SACK.
+	sack := func(end Seq) *Options {
+		o := &Options{NumSACK: 1}
+		o.SACK[0] = SACKBlock{Start: base + 1000, End: end}
+		return o
+	}
+	for i := Seq(2); i <= 4; i++ {
+		r.in(FlagACK, peerISS+1, base, 65535, sack(base+i*1000), nil)
+	}
+	// Recovery retransmits segment 0 (new data may go too: the SACKed
+	// bytes left the pipe).
+	rx := r.link.take()
+	retransmitted := false
+	for _, s := range rx {
+		retransmitted = retransmitted || s.f.Seq == base
+	}
+	if !c.inRecovery || !retransmitted {
+		t.Fatalf("recovery %v, sent %v", c.inRecovery, rx)
+	}
+	// 5 ms later the rest of the window arrives: the pipe lets new data
+	// out (segments w and on).
+	r.advance(5 * time.Millisecond)
+	r.in(FlagACK, peerISS+1, base, 65535, sack(base+w*1000), nil)
+	var later Seq // the first segment sent now
+	for _, s := range r.link.take() {
+		if s.f.Seq == base {
+			t.Fatalf("segment 0 again before anything sent after its retransmission was delivered")
+		}
+		if later == 0 || s.f.Seq.LessThan(later) {
+			later = s.f.Seq
+		}
+	}
+	if later == 0 {
+		t.Fatal("no new data in recovery")
+	}
+	// Everything up to that segment (sent 5 ms after the retransmission)
+	// is SACKed, segment 0 still missing: its retransmission was lost.
+	r.advance(10 * time.Millisecond)
+	r.in(FlagACK, peerISS+1, base, 65535, sack(later+1000), nil)
+	again := 0
+	for _, s := range r.link.take() {
+		if s.f.Seq == base {
+			again++
+		}
+	}
+	n := r.h.Counters()
+	if again != 1 || n[RACKLost] != 1 || n[RTOs] != 0 {
+		t.Fatalf("segment 0 sent %d more times; counters %v", again, n.Map())
+	}
+	// It arrives: recovery ends once everything sent is acknowledged.
+	r.in(FlagACK, peerISS+1, c.sndMax, 65535, nil, nil)
+	if c.inRecovery || len(c.rack) != 0 {
+		t.Fatalf("recovery %v, %d records left", c.inRecovery, len(c.rack))
+	}
+}

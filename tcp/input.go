@@ -242,6 +242,9 @@ func (c *Conn) establish(now int64) {
 	if c.Send == nil {
 		c.Send, c.Recv = NewBuffer(h.cfg.SendBuffer), NewBuffer(h.cfg.RecvBuffer)
 	}
+	if c.sackOK && c.rack == nil {
+		c.rack = make([]rackSent, 0, rackCap)
+	}
 	c.sndUna = c.iss.Add(1)
 	c.sndBase = c.sndUna
 	c.sndSmall = c.sndUna // no short segment in flight
@@ -365,14 +368,18 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 		if ack.GreaterEq(c.recover) {
 			c.inRecovery = false
 			c.dupAcks = 0
+			c.rack, c.rackAt = c.rack[:0], 0
 			c.cc.OnRecoveryExit(now)
 		} else if !c.sackOK {
 			// NewReno partial ACK (RFC 6582 3.2 step 5): retransmit the
 			// next unacknowledged segment, deflate by what was acked.
 			c.retransmit(c.sndUna, c.mss, now)
 			c.dupAcks = max(c.dupAcks-acked/c.mss, 0)
-		} else if c.highRxt.LessThan(c.sndUna) {
-			c.highRxt = c.sndUna
+		} else {
+			if c.highRxt.LessThan(c.sndUna) {
+				c.highRxt = c.sndUna
+			}
+			c.rackDetect(now)
 		}
 	} else {
 		c.dupAcks = 0
@@ -407,6 +414,7 @@ func (c *Conn) onDupAck(now int64) {
 	c.dupAcks++
 	if c.inRecovery {
 		if c.sackOK {
+			c.rackDetect(now)
 			return // output sends what the pipe allows
 		}
 		return // NewReno: each dup ACK lets a segment out (pipe)
@@ -427,6 +435,7 @@ func (c *Conn) onDupAck(now int64) {
 	}
 	// Enter recovery: it handles the loss a probe's episode was about.
 	c.tlpAt, c.tlpOut = 0, false
+	c.rack, c.rackAt = c.rack[:0], 0
 	h.counters[RecoveryEntry]++
 	h.counters[FastRetransmits]++
 	c.inRecovery = true

@@ -43,6 +43,19 @@ func (rs *ranges) add(start, end Seq) bool {
 	return true
 }
 
+// covers reports whether [start, end) lies inside one range.
+func (rs *ranges) covers(start, end Seq) bool {
+	for _, b := range rs.r {
+		if b.Start.LessEq(start) && end.LessEq(b.End) {
+			return true
+		}
+		if start.LessThan(b.Start) {
+			return false
+		}
+	}
+	return false
+}
+
 // trim drops everything below seq.
 func (rs *ranges) trim(seq Seq) {
 	r := rs.r
