@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/internal/rss"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/umem"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -46,10 +47,14 @@ type Stack struct {
 	stopped           chan struct{} // closed when the first engine stops
 	handover          bool          // the frame rings between engines exist
 	mtu               int           // the device's, at New
-	tcpOn             bool          // EnableTCP ran
-	dials             atomic.Uint64 // DialTCP's round robin over the engines
-	started           bool
-	closed            bool
+	// rss is the device's RSS configuration when it has several queues
+	// and it can be computed (Toeplitz over the TCP 4-tuple); nil
+	// otherwise.
+	rss     *rss.Table
+	tcpOn   bool          // EnableTCP ran
+	dials   atomic.Uint64 // DialTCP's round robin over the engines
+	started bool
+	closed  bool
 }
 
 // New sets the stack up on cfg.Device in the calling thread's network
@@ -76,6 +81,11 @@ func New(cfg Config) (*Stack, error) {
 	so.Default = steering.Pass
 	if s.steer, err = steering.Attach(cfg.Device, so); err != nil {
 		return nil, err
+	}
+	if s.nqueues > 1 {
+		if t, err := rss.Read(cfg.Device); err == nil && t.Ports {
+			s.rss = t
+		}
 	}
 	xo := cfg.XSK
 	if xo.TXBudget > xo.TXSize {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/internal/rss"
 	"github.com/fastpathnet/fastpath/ipv4"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/tcp"
@@ -18,7 +19,9 @@ import (
 // are demultiplexed on the engine goroutine; timers run on the engine's
 // wheel; active opens take ports of the engine's share of the ephemeral
 // range (port % engines == engine index), so a reply that lands on another
-// queue is handed over to the owner.
+// queue is handed over to the owner. Where the device's RSS can be
+// computed (RSSPorts), they take only ports whose replies RSS gives their
+// own queue.
 
 const tcpTick = int64(time.Millisecond)
 
@@ -43,6 +46,9 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 	for i, e := range s.engines {
 		c := cfg
 		c.PortIndex = i
+		if s.rss != nil && c.PortFilter == nil {
+			c.PortFilter = rssPorts(s.rss, e.queue)
+		}
 		h, err := tcp.NewHost(c, tcpLink{e})
 		if err != nil {
 			return fmt.Errorf("stack: %w", err)
@@ -67,6 +73,21 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 	s.tcpOn = true
 	return nil
 }
+
+// rssPorts accepts the local ports whose replies (remote -> local) the
+// device's RSS puts on queue: the connection's segments then arrive at
+// the engine that owns it, with no handover.
+func rssPorts(t *rss.Table, queue int) func(local, remote netip.AddrPort) bool {
+	return func(local, remote netip.AddrPort) bool { return t.Queue(remote, local) == queue }
+}
+
+// RSSPorts reports whether the engines pick the local ports of the
+// connections they open by the device's RSS hash (Toeplitz over the
+// 4-tuple, read from the device with its indirection table), so that
+// replies come back to the opening engine's queue. Without it (veth, one
+// queue, another hash function) a reply that lands on another engine's
+// queue is handed over to the owner.
+func (s *Stack) RSSPorts() bool { return s.rss != nil }
 
 // steerTCP sends TCP to ports on the stack's addresses to the engines.
 func (s *Stack) steerTCP(ports steering.PortRange, name string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -570,6 +571,40 @@ func TestEphemeralPorts(t *testing.T) {
 	}
 	if _, err := r.h.Dial(netip_AddrPort("198.18.0.1:0"), peerAddr, r.ev, r.now); !errors.Is(err, ErrNoPort) {
 		t.Fatalf("third Dial: %v, want ErrNoPort", err)
+	}
+}
+
+// TestPortFilter: active opens take ports the filter accepts (here: a
+// multiple of 7, as an RSS hash to one queue would pick them); when none
+// is left, any free port of the share.
+func TestPortFilter(t *testing.T) {
+	cfg := testConfig()
+	cfg.EphemeralLo, cfg.EphemeralHi = 61000, 61020
+	var asked int
+	cfg.PortFilter = func(local, remote netip.AddrPort) bool {
+		asked++
+		if remote != peerAddr {
+			t.Errorf("filter asked about remote %v", remote)
+		}
+		return local.Port()%7 == 0
+	}
+	r := newRig(t, cfg)
+	got := map[uint16]bool{}
+	for i := 0; i < 4; i++ {
+		c, err := r.h.Dial(netip_AddrPort("198.18.0.1:0"), peerAddr, r.ev, r.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[c.LocalAddr().Port()] = true
+	}
+	// 61005, 61012 and 61019 pass; the fourth takes another.
+	for _, p := range []uint16{61005, 61012, 61019} {
+		if !got[p] {
+			t.Fatalf("ports %v: want 61005, 61012 and 61019 among them", got)
+		}
+	}
+	if len(got) != 4 || asked == 0 {
+		t.Fatalf("ports %v, filter asked %d times", got, asked)
 	}
 }
 

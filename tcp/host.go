@@ -56,6 +56,11 @@ type Config struct {
 	// range and each knows a reply to its port is its own.
 	EphemeralLo, EphemeralHi uint16
 	PortStride, PortIndex    int
+	// PortFilter, when set, narrows the ports an active open takes to
+	// those it accepts for local -> remote, for example those whose
+	// replies the NIC's RSS hashes to this Host's queue. When none of the
+	// share passes, any free port of the share is taken.
+	PortFilter func(local, remote netip.AddrPort) bool
 	// ISNKey keys initial sequence numbers and SYN cookies (RFC 6528).
 	// Zero: the caller must set it; Host refuses a zero key.
 	ISNKey [16]byte
@@ -295,12 +300,23 @@ func (h *Host) ephemeral(local netip.Addr, remote netip.AddrPort) (uint16, error
 	lo, hi := uint32(h.cfg.EphemeralLo), uint32(h.cfg.EphemeralHi)
 	n := hi - lo + 1
 	off := h.isn.EphemeralPortOffset(local, remote.Addr(), remote.Port())
-	for i := uint32(0); i < n; i++ {
-		p := lo + (off+h.nextPort+i)%n
-		if int(p)%h.cfg.PortStride != h.cfg.PortIndex {
-			continue
+	for pass := 0; pass < 2; pass++ {
+		filter := h.cfg.PortFilter
+		if pass == 1 {
+			if filter == nil {
+				break
+			}
+			filter = nil // none passed: any port of the share
 		}
-		if _, used := h.conns[keyOf(netip.AddrPortFrom(local, uint16(p)), remote)]; !used {
+		for i := uint32(0); i < n; i++ {
+			p := lo + (off+h.nextPort+i)%n
+			if int(p)%h.cfg.PortStride != h.cfg.PortIndex {
+				continue
+			}
+			lp := netip.AddrPortFrom(local, uint16(p))
+			if _, used := h.conns[keyOf(lp, remote)]; used || filter != nil && !filter(lp, remote) {
+				continue
+			}
 			h.nextPort += i + 1
 			return uint16(p), nil
 		}

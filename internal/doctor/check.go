@@ -75,6 +75,10 @@ type Input struct {
 	// RSSQueues are the queues the RSS indirection table spreads flows
 	// over (ethtool -x), sorted; nil: not readable (veth has no RSS).
 	RSSQueues []int `json:"rss_queues,omitempty"`
+	// RSSToeplitz: the device hashes TCP/IPv4 with plain Toeplitz over
+	// the 4-tuple and its key is readable, so the engines can pick ports
+	// whose replies come to their own queues.
+	RSSToeplitz bool `json:"rss_toeplitz"`
 	// Queues are the queues the user means to bind (doctor --queues);
 	// nil: not said.
 	Queues       []int    `json:"queues,omitempty"`
@@ -306,6 +310,11 @@ func Check(in Input) []Finding {
 	switch {
 	case in.RSSQueues == nil && in.RXQueues > 1:
 		add("rss", Info, fmt.Sprintf("%s's RSS indirection table is not readable: which of its %d queues flows hash to is unknown; bind them all (--queues all)", in.Device, in.RXQueues), "")
+	case in.RSSQueues == nil:
+	case in.RSSToeplitz && len(in.RSSQueues) > 1:
+		add("rss-hash", OK, "RSS hashes TCP/IPv4 with Toeplitz over the 4-tuple and its key is readable: connections the engines open take ports whose replies RSS gives the opening engine's queue", "")
+	}
+	switch {
 	case in.RSSQueues == nil:
 	case in.Queues == nil:
 		add("rss", Info, fmt.Sprintf("RSS spreads flows over queues %s: run an engine on each (--queues all), or steer flows to the engines' queues (ethtool -N)", ranges(in.RSSQueues)), "")

@@ -174,6 +174,15 @@ func TestCheckRSS(t *testing.T) {
 	if x := find(t, Check(in), "rss"); x.Status != OK {
 		t.Errorf("every RSS queue bound: %+v", x)
 	}
+	for _, y := range Check(in) {
+		if y.Check == "rss-hash" {
+			t.Errorf("rss-hash without a readable Toeplitz key: %+v", y)
+		}
+	}
+	in.RSSToeplitz = true
+	if x := find(t, Check(in), "rss-hash"); x.Status != OK || !strings.Contains(x.Message, "Toeplitz") {
+		t.Errorf("Toeplitz RSS: %+v", x)
+	}
 	in.Queues = []int{0, 1}
 	x := find(t, Check(in), "rss")
 	if x.Status != Warn || !strings.Contains(x.Message, "2-7 have no engine") || !strings.Contains(x.Fix, "ethtool -X ens1f0 equal 2") || !strings.Contains(x.Fix, "ethtool -N ens1f0") {

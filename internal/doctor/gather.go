@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/fastpathnet/fastpath/internal/ethtool"
+	"github.com/fastpathnet/fastpath/internal/rss"
 	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -76,6 +78,9 @@ func Gather(dev string, frameSize int) Input {
 	}
 	if qs, err := rssQueues(dev); err == nil {
 		in.RSSQueues = qs
+	}
+	if t, err := rss.Read(dev); err == nil {
+		in.RSSToeplitz = t.Ports
 	}
 	if f, err := xsk.Features(a.Index); err == nil {
 		in.HasFeatures, in.XDPFeatures, in.ZCMaxSegs, in.XSKFeatures = true, f.XDP, f.ZeroCopyMaxSegments, f.XSK
@@ -164,28 +169,11 @@ func irqs(dev string) []IRQ {
 	return out
 }
 
-// ethtool issues an SIOCETHTOOL ioctl with data as the command buffer.
-func ethtool(dev string, data unsafe.Pointer) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	var ifr [40]byte
-	copy(ifr[:unix.IFNAMSIZ-1], dev)
-	*(*uintptr)(unsafe.Pointer(&ifr[16])) = uintptr(data)
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
-	if e != 0 {
-		return e
-	}
-	return nil
-}
-
 func driver(dev string) (string, error) {
 	// struct ethtool_drvinfo: cmd, driver[32], version[32], ...
 	var info [196]byte
 	binary.NativeEndian.PutUint32(info[:], unix.ETHTOOL_GDRVINFO)
-	if err := ethtool(dev, unsafe.Pointer(&info[0])); err != nil {
+	if err := ethtool.Do(dev, unsafe.Pointer(&info[0])); err != nil {
 		return "", err
 	}
 	return unix.ByteSliceToString(info[4:36]), nil
@@ -196,7 +184,7 @@ func channels(dev string) (max, cur int, err error) {
 	// max_combined, rx_count, tx_count, other_count, combined_count.
 	var ch [9]uint32
 	ch[0] = 0x3c // ETHTOOL_GCHANNELS
-	if err := ethtool(dev, unsafe.Pointer(&ch[0])); err != nil {
+	if err := ethtool.Do(dev, unsafe.Pointer(&ch[0])); err != nil {
 		return 0, 0, err
 	}
 	max, cur = int(ch[4]), int(ch[8])
@@ -209,7 +197,7 @@ func channels(dev string) (max, cur int, err error) {
 func ntuple(dev string) (bool, error) {
 	// struct ethtool_value for ETHTOOL_GFLAGS; ETH_FLAG_NTUPLE is 1<<27.
 	v := [2]uint32{0x25, 0}
-	if err := ethtool(dev, unsafe.Pointer(&v[0])); err != nil {
+	if err := ethtool.Do(dev, unsafe.Pointer(&v[0])); err != nil {
 		return false, err
 	}
 	return v[1]&(1<<27) != 0, nil
@@ -222,7 +210,7 @@ func rssQueues(dev string) ([]int, error) {
 	// call with size 0 returns the table's size.
 	const cmd = 0x38 // ETHTOOL_GRXFHINDIR
 	hdr := [2]uint32{cmd, 0}
-	if err := ethtool(dev, unsafe.Pointer(&hdr[0])); err != nil {
+	if err := ethtool.Do(dev, unsafe.Pointer(&hdr[0])); err != nil {
 		return nil, err
 	}
 	n := hdr[1]
@@ -231,7 +219,7 @@ func rssQueues(dev string) ([]int, error) {
 	}
 	buf := make([]uint32, 2+n)
 	buf[0], buf[1] = cmd, n
-	if err := ethtool(dev, unsafe.Pointer(&buf[0])); err != nil {
+	if err := ethtool.Do(dev, unsafe.Pointer(&buf[0])); err != nil {
 		return nil, err
 	}
 	seen := map[int]bool{}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/fastpathnet/fastpath/internal/ethtool"
 )
 
 // ethtool commands from include/uapi/linux/ethtool.h.
@@ -23,37 +23,21 @@ const (
 // with only the pseudo-header sum in the checksum field. A real wire always
 // carries complete checksums, so the lab turns the offload off.
 func setTxChecksum(name string, on bool) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
 	val := struct{ cmd, data uint32 }{cmd: ethtoolSTXCSUM}
 	if on {
 		val.data = 1
 	}
-	var ifr [40]byte
-	copy(ifr[:unix.IFNAMSIZ-1], name)
-	*(*uintptr)(unsafe.Pointer(&ifr[unix.IFNAMSIZ])) = uintptr(unsafe.Pointer(&val))
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
-		return fmt.Errorf("ethtool -K %s tx %v: %w", name, on, e)
+	if err := ethtool.Do(name, unsafe.Pointer(&val)); err != nil {
+		return fmt.Errorf("ethtool -K %s tx %v: %w", name, on, err)
 	}
 	return nil
 }
 
 // txChecksum reports whether transmit checksum offload is on.
 func txChecksum(name string) (bool, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return false, err
-	}
-	defer unix.Close(fd)
 	val := struct{ cmd, data uint32 }{cmd: ethtoolGTXCSUM}
-	var ifr [40]byte
-	copy(ifr[:unix.IFNAMSIZ-1], name)
-	*(*uintptr)(unsafe.Pointer(&ifr[unix.IFNAMSIZ])) = uintptr(unsafe.Pointer(&val))
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
-		return false, fmt.Errorf("ethtool -k %s: %w", name, e)
+	if err := ethtool.Do(name, unsafe.Pointer(&val)); err != nil {
+		return false, fmt.Errorf("ethtool -k %s: %w", name, err)
 	}
 	return val.data != 0, nil
 }
