@@ -176,6 +176,11 @@ func TestTCPCommand(t *testing.T) {
 	if res.BytesSent != conns*n || res.Connections != conns || res.Completed != conns || len(res.Errors) != 0 || res.GoodputBPS <= 0 || res.RTTUs <= 0 {
 		t.Errorf("summary %+v", res)
 	}
+	// veth in copy mode on 6.18: checksums requested from the kernel; no
+	// RSS to compute.
+	if res.Mode != "copy" || res.TXChecksum != "offload" || res.RSSPorts {
+		t.Errorf("mode %q, tx_checksum %q, rss_ports %v", res.Mode, res.TXChecksum, res.RSSPorts)
+	}
 }
 
 func TestTCPBadFlags(t *testing.T) {

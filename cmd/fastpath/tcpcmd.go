@@ -72,6 +72,7 @@ type tcpResult struct {
 	AddrMode    string            `json:"addr_mode"`
 	Mode        string            `json:"mode"`
 	TXChecksum  string            `json:"tx_checksum"`
+	RSSPorts    bool              `json:"rss_ports"` // local ports chosen by the device's RSS hash
 	Connections int               `json:"connections"`
 	Completed   int               `json:"completed"`
 	BytesSent   int64             `json:"bytes_sent"` // acknowledged
@@ -249,7 +250,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	res := tcpResult{Kernel: kernelRelease(), Device: f.dev, Dst: f.dst, AddrMode: mode, Connections: f.conns,
-		Mode: engines[0].Socket().Info().Mode.String(), TXChecksum: txChecksumOf(engines[0]), CC: f.cc, Errors: []string{}}
+		Mode: engines[0].Socket().Info().Mode.String(), TXChecksum: txChecksumOf(engines[0]), RSSPorts: st.RSSPorts(), CC: f.cc, Errors: []string{}}
 	if !f.json {
 		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s); ctrl-c stops\n",
 			f.conns, dst, f.bytes, mode, res.Mode, res.TXChecksum)
