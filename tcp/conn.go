@@ -161,6 +161,14 @@ type Conn struct {
 	notified bool
 	removed  bool
 	listener *Listener
+	// listIdx is the connection's index in Host.list. tNext, tPrev link
+	// it in the timer wheel's slot tSlot (-1: not filed), under the
+	// deadline tAt; touched: it waits in Host.touched to be filed anew.
+	listIdx      int
+	tNext, tPrev *Conn
+	tAt          int64
+	tSlot        int32
+	touched      bool
 	// User is free for the application (the handler's per-connection
 	// state).
 	User any
@@ -208,6 +216,7 @@ func (c *Conn) Update(now int64) {
 	if c.state == StateClosed || c.removed {
 		return
 	}
+	c.host.touch(c)
 	if c.windowUpdateDue() {
 		c.ackNow = true
 		c.host.counters[WindowUpdates]++
@@ -229,6 +238,7 @@ func (c *Conn) Close(now int64) {
 	default:
 		return
 	}
+	c.host.touch(c)
 	c.finQueued = true
 	c.output(now)
 }

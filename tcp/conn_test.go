@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -909,5 +910,65 @@ func TestRACKLostRetransmission(t *testing.T) {
 	r.in(FlagACK, peerISS+1, c.sndMax, 65535, nil, nil)
 	if c.inRecovery || len(c.rack) != 0 {
 		t.Fatalf("recovery %v, %d records left", c.inRecovery, len(c.rack))
+	}
+}
+
+// TestTimerWheel: connections opened at random times from a clock that
+// starts near zero, with Ticks at random steps from a fraction of a
+// millisecond to beyond the wheel's span: after every Tick, no
+// connection holds a deadline in a millisecond the Tick has passed (each
+// fired, and moved on or ended), and the wheel's lists hold exactly the
+// connections that have deadlines.
+func TestTimerWheel(t *testing.T) {
+	cfg := testConfig()
+	cfg.SynRetries = 3
+	cfg.EphemeralLo, cfg.EphemeralHi = 1024, 65535
+	link := &recorder{t: t}
+	h, err := NewHost(cfg, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	now := int64(500 * time.Microsecond)
+	for step := 0; step < 3000; step++ {
+		switch rng.IntN(4) {
+		case 0:
+			remote := netip.AddrPortFrom(peerAddr.Addr(), uint16(1+rng.IntN(60000)))
+			if _, err := h.Dial(netip.AddrPortFrom(hostAddr.Addr(), 0), remote, &events{}, now); err != nil && !errors.Is(err, ErrTableFull) {
+				t.Fatal(err)
+			}
+		case 1:
+			if len(h.list) > 0 {
+				h.list[rng.IntN(len(h.list))].Close(now)
+			}
+		default:
+			steps := []int64{int64(300 * time.Microsecond), int64(time.Millisecond), int64(37 * time.Millisecond), int64(1500 * time.Millisecond)}
+			now += steps[rng.IntN(len(steps))]
+			h.Tick(now)
+			filed := 0
+			for s := range h.wheel {
+				for c := h.wheel[s]; c != nil; c = c.tNext {
+					filed++
+				}
+			}
+			withDeadline := 0
+			for _, c := range h.list {
+				d := c.deadline()
+				if d == 0 {
+					continue
+				}
+				withDeadline++
+				if (d+int64(time.Millisecond)-1)/int64(time.Millisecond) <= now/int64(time.Millisecond) {
+					t.Fatalf("step %d, now %d: %v holds deadline %d, passed", step, now, c.LocalAddr(), d)
+				}
+			}
+			if filed != withDeadline {
+				t.Fatalf("step %d: %d connections filed, %d have deadlines", step, filed, withDeadline)
+			}
+		}
+		link.take()
+	}
+	if h.Counters()[Timeouts] == 0 || h.Counters()[Retransmits] == 0 {
+		t.Fatalf("no SYN retried or timed out: %v", h.Counters().Map())
 	}
 }

@@ -154,9 +154,21 @@ type Host struct {
 	nextPort  uint32
 	counters  Counters
 	challenge limiter
-	opts      Options // scratch for sendSegment
-	fields    Fields  // scratch for sendSegment
-	seg       Segment // scratch for Input
+	// The timer wheel: one slot per millisecond, each a list of the
+	// connections whose earliest deadline falls in it (a revolution
+	// later, they stay for the next pass). wheelMs is the last
+	// millisecond Tick processed. Connections whose deadlines may have
+	// moved (a segment arrived, the application wrote or closed) wait in
+	// touched and are filed at the next Tick, before the wheel turns; due
+	// collects a slot's expired connections.
+	wheel   [wheelSlots]*Conn
+	wheelMs int64
+	ticked  bool // wheelMs is set
+	touched []*Conn
+	due     []*Conn
+	opts    Options // scratch for sendSegment
+	fields  Fields  // scratch for sendSegment
+	seg     Segment // scratch for Input
 }
 
 // NewHost returns a Host sending through link.
@@ -171,6 +183,8 @@ func NewHost(cfg Config, link Link) (*Host, error) {
 		list:      make([]*Conn, 0, cfg.MaxConns),
 		listeners: make(map[uint16]*Listener),
 		challenge: limiter{perSecond: cfg.ChallengeACKs},
+		touched:   make([]*Conn, 0, cfg.MaxConns),
+		due:       make([]*Conn, 0, cfg.MaxConns),
 	}
 	return h, nil
 }
@@ -241,8 +255,11 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 		}
 	}
 	c.lastRecv = now
+	c.tSlot = -1
+	c.listIdx = len(h.list)
 	h.conns[c.k] = c
 	h.list = append(h.list, c)
+	h.touch(c)
 	return c, nil
 }
 
@@ -256,15 +273,12 @@ func (h *Host) remove(c *Conn) {
 		h.synRecv--
 	}
 	delete(h.conns, c.k)
-	for i, x := range h.list {
-		if x == c {
-			last := len(h.list) - 1
-			h.list[i] = h.list[last]
-			h.list[last] = nil
-			h.list = h.list[:last]
-			break
-		}
-	}
+	last := len(h.list) - 1
+	h.list[c.listIdx] = h.list[last]
+	h.list[c.listIdx].listIdx = c.listIdx
+	h.list[last] = nil
+	h.list = h.list[:last]
+	h.unfile(c)
 	h.counters[Closed]++
 }
 
@@ -345,6 +359,7 @@ func (h *Host) Input(src, dst netip.Addr, b Header, now int64) {
 	local := netip.AddrPortFrom(dst, b.DstPort())
 	remote := netip.AddrPortFrom(src, b.SrcPort())
 	if c, ok := h.conns[keyOf(local, remote)]; ok {
+		h.touch(c)
 		c.input(seg, now)
 		*seg = Segment{}
 		return
@@ -474,17 +489,105 @@ func (h *Host) sendRST(local, remote netip.AddrPort, seq, ack Seq, withAck bool)
 	}
 }
 
-// Tick fires the connections' due timers. Call it every millisecond or so.
+// wheelSlots is the timer wheel's span in milliseconds.
+const wheelSlots = 1024
+
+// Tick fires the connections' due timers. Call it every millisecond or
+// so; a timer fires at the first Tick at or after its deadline, rounded
+// up to the millisecond. Its cost follows the connections touched and
+// due, not the connections held.
 func (h *Host) Tick(now int64) {
-	for i := 0; i < len(h.list); i++ {
-		c := h.list[i]
-		if d := c.deadline(); d != 0 && now >= d {
-			c.tick(now)
-			if c.removed && (i >= len(h.list) || h.list[i] != c) {
-				i-- // remove moved the last connection here
-			}
+	for _, c := range h.touched {
+		c.touched = false
+		if !c.removed {
+			h.file(c)
 		}
 	}
+	h.touched = h.touched[:0]
+	target := now / millisecond
+	if !h.ticked || target < h.wheelMs {
+		// The first Tick (or a clock that went back): one pass over
+		// every slot.
+		h.ticked, h.wheelMs = true, target-wheelSlots
+	}
+	steps := min(target-h.wheelMs, wheelSlots)
+	for i := int64(1); i <= steps; i++ {
+		slot := slotOf(h.wheelMs + i)
+		for c := h.wheel[slot]; c != nil; {
+			next := c.tNext
+			if c.tAt <= now {
+				h.unfile(c)
+				h.due = append(h.due, c)
+			}
+			c = next
+		}
+	}
+	h.wheelMs = target
+	for _, c := range h.due {
+		// A callback of an earlier one may have ended this one, or
+		// filed it anew.
+		if c.removed || c.tSlot >= 0 {
+			continue
+		}
+		c.tick(now)
+		if !c.removed {
+			h.file(c)
+		}
+	}
+	clear(h.due)
+	h.due = h.due[:0]
+}
+
+// slotOf is the wheel's slot for millisecond ms (which may be negative
+// before the first Tick's pass).
+func slotOf(ms int64) int32 { return int32((ms%wheelSlots + wheelSlots) % wheelSlots) }
+
+// touch notes that c's deadlines may have moved: it is filed anew at the
+// next Tick.
+func (h *Host) touch(c *Conn) {
+	if !c.touched {
+		c.touched = true
+		h.touched = append(h.touched, c)
+	}
+}
+
+// file puts c in the wheel's slot for its earliest deadline, or out of the
+// wheel when it has none.
+func (h *Host) file(c *Conn) {
+	d := c.deadline()
+	if c.tSlot >= 0 && c.tAt == d {
+		return
+	}
+	h.unfile(c)
+	if d == 0 {
+		return
+	}
+	ms := (d + millisecond - 1) / millisecond
+	if ms <= h.wheelMs {
+		ms = h.wheelMs + 1
+	}
+	slot := slotOf(ms)
+	c.tAt, c.tSlot, c.tPrev, c.tNext = d, slot, nil, h.wheel[slot]
+	if c.tNext != nil {
+		c.tNext.tPrev = c
+	}
+	h.wheel[slot] = c
+}
+
+// unfile takes c out of the wheel.
+func (h *Host) unfile(c *Conn) {
+	if c.tSlot < 0 {
+		return
+	}
+	if c.tPrev != nil {
+		c.tPrev.tNext = c.tNext
+	} else {
+		h.wheel[c.tSlot] = c.tNext
+	}
+	if c.tNext != nil {
+		c.tNext.tPrev = c.tPrev
+	}
+	c.tPrev, c.tNext, c.tSlot = nil, nil, -1
 }
 
 // limiter is a per-second budget (challenge ACKs).
