@@ -717,6 +717,7 @@ func (c *Conn) retransmit(seq Seq, n int, now int64) bool {
 type rackSent struct {
 	start, end Seq
 	at         int64
+	retrans    bool // the range had been sent before
 }
 
 // rackCap bounds the transmissions recorded per recovery episode.
@@ -727,7 +728,7 @@ func (c *Conn) rackRecord(seq Seq, n int, now int64) {
 	if len(c.rack) == cap(c.rack) {
 		c.rack = c.rack[:copy(c.rack, c.rack[1:])]
 	}
-	c.rack = append(c.rack, rackSent{start: seq, end: seq.Add(uint32(n)), at: now})
+	c.rack = append(c.rack, rackSent{start: seq, end: seq.Add(uint32(n)), at: now, retrans: seq.LessThan(c.sndMax)})
 }
 
 // rackDetect applies RACK's rule (RFC 8985 6.2) to the transmissions of
@@ -738,8 +739,12 @@ func (c *Conn) rackRecord(seq Seq, n int, now int64) {
 // retransmissions that were lost too, which would otherwise wait for the
 // RTO.
 func (c *Conn) rackDetect(now int64) {
+	minRTT := c.rtt.MinRTT()
 	for _, r := range c.rack {
-		if r.at > c.rackAt && (r.end.LessEq(c.sndUna) || c.sacked.covers(r.start, r.end)) {
+		// A retransmission acknowledged sooner than the minimum RTT
+		// after it went was the original's delivery (RFC 8985 6.2
+		// step 2): it says nothing of when the retransmission left.
+		if r.at > c.rackAt && (r.end.LessEq(c.sndUna) || c.sacked.covers(r.start, r.end)) && (!r.retrans || now-r.at >= minRTT) {
 			c.rackAt = r.at
 		}
 	}
@@ -768,9 +773,15 @@ func (c *Conn) rackDetect(now int64) {
 		if !s.LessThan(r.end) {
 			continue
 		}
-		if c.retransmit(s, int(r.end.Sub(s)), now) {
-			c.host.counters[RACKLost]++
+		if !c.retransmit(s, int(r.end.Sub(s)), now) {
+			// The link refused it: it stays lost, found again on the
+			// next ACK (output's retry does not know it).
+			if len(c.rack) < cap(c.rack) {
+				c.rack = append(c.rack, r)
+			}
+			continue
 		}
+		c.host.counters[RACKLost]++
 	}
 }
 
@@ -786,8 +797,7 @@ const tlpDelAck = 200 * millisecond
 // sample; never later than the RTO's deadline.
 func (c *Conn) armTLP(now int64) {
 	c.tlpAt = 0
-	if !c.host.cfg.TLP || !c.sackOK || c.tlpOut || c.inRecovery || c.sndMax == c.sndUna || c.sndNxt != c.sndMax ||
-		c.state != StateEstablished && c.state != StateCloseWait {
+	if !c.host.cfg.TLP || !c.sackOK || c.tlpOut || c.inRecovery || c.sndMax == c.sndUna || c.sndNxt != c.sndMax || !c.tlpState() {
 		return
 	}
 	pto := second
@@ -810,8 +820,7 @@ func (c *Conn) armTLP(now int64) {
 // RTO starts over. The probe's ACK (with SACK) brings loss recovery, or
 // its retransmission repairs a lost last segment outright.
 func (c *Conn) onPTO(now int64) {
-	if c.tlpOut || c.inRecovery || c.sndMax == c.sndUna || c.sndNxt != c.sndMax ||
-		c.state != StateEstablished && c.state != StateCloseWait {
+	if c.tlpOut || c.inRecovery || c.sndMax == c.sndUna || c.sndNxt != c.sndMax || !c.tlpState() {
 		return
 	}
 	before := c.sndNxt
@@ -828,6 +837,7 @@ func (c *Conn) onPTO(now int64) {
 		n := min(c.mss, int(end.Sub(c.sndUna)))
 		seq := end.Add(-uint32(n))
 		if !c.retransmit(seq, n, now) {
+			c.tlpAt = now + linkRetry // the link refused it: probe again soon
 			return
 		}
 		c.tlpOut, c.tlpSeq, c.tlpHigh = true, seq, c.sndNxt
@@ -841,7 +851,7 @@ func (c *Conn) onPTO(now int64) {
 // first SACK block below the cumulative ACK) for the probe's data says
 // the original arrived; an ACK beyond tlpHigh without one says the probe
 // repaired a loss, to which congestion control reacts as to any other.
-func (c *Conn) tlpAck(seg *Segment, now int64) {
+func (c *Conn) tlpAck(seg *Segment, newSACK bool, now int64) {
 	if !c.tlpOut || seg.Ack.LessThan(c.tlpHigh) {
 		return
 	}
@@ -849,12 +859,31 @@ func (c *Conn) tlpAck(seg *Segment, now int64) {
 		c.tlpOut = false
 		return
 	}
+	if seg.Ack == c.tlpHigh && seg.Ack == c.sndUna && len(seg.Payload) == 0 && !newSACK {
+		// A pure duplicate ACK at tlpHigh, everything up to it already
+		// acknowledged: the original and the probe both arrived (the
+		// peer sends no D-SACK).
+		c.tlpOut = false
+		return
+	}
 	if seg.Ack.GreaterThan(c.tlpHigh) {
 		c.tlpOut = false
 		c.host.counters[TLPRepairs]++
-		c.cc.OnCongestion(int(c.sndMax.Sub(c.sndUna)), now)
+		// The loss the probe repaired, answered as any other, from the
+		// congestion window (the flight may be small by now).
+		c.cc.OnCongestion(max(c.cc.Cwnd(), int(c.sndMax.Sub(c.sndUna))), now)
 		c.cc.OnRecoveryExit(now)
 	}
+}
+
+// tlpState: the states in which a probe may go (data or a FIN outstanding
+// on a synchronized connection).
+func (c *Conn) tlpState() bool {
+	switch c.state {
+	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
+		return true
+	}
+	return false
 }
 
 // onRTO handles a retransmission timeout (RFC 6298 5.4-5.7, RFC 5681 3.1):

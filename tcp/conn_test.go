@@ -972,3 +972,42 @@ func TestTimerWheel(t *testing.T) {
 		t.Fatalf("no SYN retried or timed out: %v", h.Counters().Map())
 	}
 }
+
+// TestTLPSpuriousProbe: the last segment's ACK was only late. It comes
+// after the probe, then the peer's answer to the probe (a duplicate ACK;
+// here with a D-SACK, then without): the episode ends with no congestion
+// response, and the D-SACK-only duplicate ACK starts no recovery either,
+// though one segment is out (early retransmit's threshold of one).
+func TestTLPSpuriousProbe(t *testing.T) {
+	for _, dsack := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dsack=%v", dsack), func(t *testing.T) {
+			r, c := tlpRig(t)
+			c.Send.Write(make([]byte, 3000))
+			c.Update(r.now)
+			r.expect(FlagACK, FlagACK, FlagACK|FlagPSH)
+			r.advance(10 * time.Millisecond)
+			r.in(FlagACK, peerISS+1, c.iss+3001, 65535, nil, nil)
+			r.advance(time.Duration(c.tlpAt - r.now))
+			r.expect(FlagACK) // the probe: the last segment again
+			cwnd := c.cc.Cwnd()
+			r.in(FlagACK, peerISS+1, c.iss+4001, 65535, nil, nil) // the late ACK
+			// One more segment out, then the probe's duplicate ACK.
+			c.Send.Write(make([]byte, 500))
+			c.Update(r.now)
+			r.expect(FlagACK | FlagPSH)
+			var o *Options
+			if dsack {
+				o = &Options{NumSACK: 1}
+				o.SACK[0] = SACKBlock{Start: c.iss + 3001, End: c.iss + 4001}
+			}
+			r.in(FlagACK, peerISS+1, c.iss+4001, 65535, o, nil)
+			if c.tlpOut || c.inRecovery || r.h.Counters()[RecoveryEntry] != 0 {
+				t.Fatalf("episode %v, recovery %v, entries %d", c.tlpOut, c.inRecovery, r.h.Counters()[RecoveryEntry])
+			}
+			r.in(FlagACK, peerISS+1, c.iss+4501, 65535, nil, nil)
+			if n := r.h.Counters()[TLPRepairs]; n != 0 || c.cc.Cwnd() < cwnd {
+				t.Fatalf("repairs %d, cwnd %d -> %d", n, cwnd, c.cc.Cwnd())
+			}
+		})
+	}
+}

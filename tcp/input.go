@@ -305,7 +305,9 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 		c.challengeACK(now)
 		return false
 	}
+	newSACK := false
 	if c.sackOK && seg.Opts.NumSACK > 0 {
+		before := c.sacked.bytes()
 		for i := 0; i < seg.Opts.NumSACK; i++ {
 			b := seg.Opts.SACK[i]
 			// Only blocks above SND.UNA and within what was sent count
@@ -314,8 +316,9 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 				c.sacked.add(b.Start, b.End)
 			}
 		}
+		newSACK = c.sacked.bytes() > before
 	}
-	c.tlpAck(seg, now)
+	c.tlpAck(seg, newSACK, now)
 	acked := int(ack.Sub(c.sndUna))
 	// The window (RFC 9293 3.10.7.4, SND.WL1/SND.WL2).
 	wndChanged := false
@@ -331,9 +334,11 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 	}
 	if acked <= 0 {
 		// A duplicate ACK (RFC 5681 2): nothing new, no data, the window
-		// unchanged, data outstanding.
+		// unchanged, data outstanding; with SACK, it must also report
+		// data not SACKed before (RFC 6675 2): an ACK carrying only a
+		// D-SACK, or blocks already known, says nothing of a loss.
 		if acked == 0 && len(seg.Payload) == 0 && seg.Flags&(FlagSYN|FlagFIN) == 0 &&
-			!wndChanged && c.sndMax != c.sndUna {
+			!wndChanged && c.sndMax != c.sndUna && (!c.sackOK || newSACK) {
 			c.onDupAck(now)
 		}
 		return true
