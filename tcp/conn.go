@@ -103,9 +103,13 @@ type Conn struct {
 	Recv        *Buffer
 	ooo         ranges // out-of-order blocks held past Recv's tail
 	lastSACK    Seq    // start of the most recently changed block
-	peerFin     bool
-	finPending  bool // the peer's FIN arrived out of order at finIn
-	finIn       Seq
+	// dsack is a duplicate segment's range, reported as the first SACK
+	// block of the next ACK while dsackPending (RFC 2883).
+	dsack        SACKBlock
+	dsackPending bool
+	peerFin      bool
+	finPending   bool // the peer's FIN arrived out of order at finIn
+	finIn        Seq
 
 	// Negotiated options.
 	sackOK, tsOK, wsOK bool
@@ -401,7 +405,7 @@ func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 			f.Window = uint16(c.rcvWindow() >> c.rcvShift)
 			rcvAdv = c.rcvNxt.Add(uint32(f.Window) << c.rcvShift)
 		}
-		if c.sackOK && c.ooo.r != nil && len(c.ooo.r) > 0 && flags&FlagSYN == 0 {
+		if c.sackOK && (len(c.ooo.r) > 0 || c.dsackPending) && flags&FlagSYN == 0 {
 			c.sackBlocks(o)
 		}
 	}
@@ -424,6 +428,7 @@ func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 	if flags&FlagACK != 0 {
 		c.rcvAdv, c.lastAckSent = rcvAdv, c.rcvNxt
 		c.unacked, c.ackNow, c.delackAt = 0, false, 0
+		c.dsackPending = false
 	}
 	if n > 0 && c.inRecovery && c.rack != nil {
 		c.rackRecord(seq, n, now)
@@ -446,16 +451,22 @@ func (c *Conn) sackBlocks(o *Options) {
 		limit = 3
 	}
 	n := 0
+	if c.dsackPending {
+		// A D-SACK goes first (RFC 2883 4).
+		o.SACK[0] = c.dsack
+		n = 1
+	}
+	first := n
 	for _, b := range c.ooo.r {
 		if b.Start == c.lastSACK || b.Start.LessEq(c.lastSACK) && c.lastSACK.LessThan(b.End) {
-			o.SACK[0] = b
-			n = 1
+			o.SACK[n] = b
+			n++
 			break
 		}
 	}
 	for i := len(c.ooo.r) - 1; i >= 0 && n < limit; i-- {
 		b := c.ooo.r[i]
-		if n > 0 && b == o.SACK[0] {
+		if n > first && b == o.SACK[first] {
 			continue
 		}
 		o.SACK[n] = b

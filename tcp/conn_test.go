@@ -1011,3 +1011,34 @@ func TestTLPSpuriousProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestDSACK: a segment received twice is acknowledged at once with a
+// D-SACK for it (RFC 2883), reported once.
+func TestDSACK(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000, SACKPermitted: true})
+	c := r.conn
+	r.in(FlagACK, peerISS+1, c.iss+1, 65535, nil, make([]byte, 1000))
+	r.advance(50 * time.Millisecond) // the delayed ACK
+	r.expect(FlagACK)
+	r.in(FlagACK, peerISS+1, c.iss+1, 65535, nil, make([]byte, 1000)) // again
+	a := r.expect(FlagACK)[0]
+	if a.f.Ack != peerISS+1001 || a.o.NumSACK != 1 || a.o.SACK[0] != (SACKBlock{Start: peerISS + 1, End: peerISS + 1001}) {
+		t.Fatalf("ACK of a duplicate: %v", a)
+	}
+	r.in(FlagACK, peerISS+1001, c.iss+1, 65535, nil, make([]byte, 1000))
+	r.in(FlagACK, peerISS+2001, c.iss+1, 65535, nil, make([]byte, 1000))
+	if a := r.expect(FlagACK)[0]; a.o.NumSACK != 0 {
+		t.Fatalf("D-SACK reported again: %v", a)
+	}
+	// Without SACK negotiated, no D-SACK.
+	r = newRig(t, testConfig())
+	r.accept(&Options{MSS: 1000})
+	r.in(FlagACK, peerISS+1, r.conn.iss+1, 65535, nil, make([]byte, 1000))
+	r.advance(50 * time.Millisecond)
+	r.expect(FlagACK)
+	r.in(FlagACK, peerISS+1, r.conn.iss+1, 65535, nil, make([]byte, 1000))
+	if a := r.expect(FlagACK)[0]; a.o.NumSACK != 0 {
+		t.Fatalf("D-SACK without SACK: %v", a)
+	}
+}

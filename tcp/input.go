@@ -34,6 +34,11 @@ func (c *Conn) input(seg *Segment, now int64) {
 	// four cases)?
 	if !c.acceptable(seg) {
 		if seg.Flags&FlagRST == 0 {
+			if n := len(seg.Payload); n > 0 && c.sackOK && seg.Seq.Add(uint32(n)).LessEq(c.rcvNxt) {
+				// Data received before: a D-SACK tells the sender
+				// (RFC 2883) its retransmission was not needed.
+				c.dsack, c.dsackPending = SACKBlock{Start: seg.Seq, End: seg.Seq.Add(uint32(n))}, true
+			}
 			c.sendACK(now)
 		}
 		h.counters[DropOutOfWindow]++
@@ -477,6 +482,11 @@ func (c *Conn) receive(seg *Segment, now int64) {
 		cut := int(c.rcvNxt.Sub(seq))
 		if cut >= len(p) {
 			c.ackNow = true // a duplicate: ACK at once (RFC 5681 4.2)
+			if c.sackOK && len(p) > 0 {
+				// Tell the sender with a D-SACK (RFC 2883): its
+				// retransmission (a probe, say) was not needed.
+				c.dsack, c.dsackPending = SACKBlock{Start: seq, End: seq.Add(uint32(len(p)))}, true
+			}
 			return
 		}
 		p, seq = p[cut:], c.rcvNxt
