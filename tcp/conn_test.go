@@ -758,6 +758,24 @@ func TestTLPTailLoss(t *testing.T) {
 	}
 }
 
+// lastSegmentProbed: three segments go, the first two are acknowledged
+// 10 ms later, and with one segment out the PTO, cut to the RTO's
+// deadline, resends the last one: the probe it returns.
+func lastSegmentProbed(t *testing.T) (*rig, *Conn, out) {
+	t.Helper()
+	r, c := tlpRig(t)
+	c.Send.Write(make([]byte, 3000))
+	c.Update(r.now)
+	r.expect(FlagACK, FlagACK, FlagACK|FlagPSH)
+	r.advance(10 * time.Millisecond)
+	r.in(FlagACK, peerISS+1, c.iss+3001, 65535, nil, nil)
+	if c.tlpAt != c.rtoAt {
+		t.Fatalf("PTO at %d, RTO at %d: want the PTO cut to the RTO", c.tlpAt, c.rtoAt)
+	}
+	r.advance(time.Duration(c.tlpAt - r.now))
+	return r, c, r.expect(FlagACK)[0]
+}
+
 // TestTLPLastSegment: only the last segment is lost, so one segment is
 // out: the PTO (2*SRTT + 200 ms for a delayed ACK) is cut to the RTO's
 // deadline and probes instead of the RTO. The probe repairs the loss:
@@ -767,17 +785,7 @@ func TestTLPTailLoss(t *testing.T) {
 func TestTLPLastSegment(t *testing.T) {
 	for _, dsack := range []bool{false, true} {
 		t.Run(fmt.Sprintf("dsack=%v", dsack), func(t *testing.T) {
-			r, c := tlpRig(t)
-			c.Send.Write(make([]byte, 3000))
-			c.Update(r.now)
-			r.expect(FlagACK, FlagACK, FlagACK|FlagPSH)
-			r.advance(10 * time.Millisecond)
-			r.in(FlagACK, peerISS+1, c.iss+3001, 65535, nil, nil)
-			if c.tlpAt != c.rtoAt {
-				t.Fatalf("PTO at %d, RTO at %d: want the PTO cut to the RTO", c.tlpAt, c.rtoAt)
-			}
-			r.advance(time.Duration(c.tlpAt - r.now))
-			p := r.expect(FlagACK)[0]
+			r, c, p := lastSegmentProbed(t)
 			n := r.h.Counters()
 			if p.f.Seq != c.iss+3001 || n[TLPProbes] != 1 || n[RTOs] != 0 || c.rtoAt <= r.now {
 				t.Fatalf("probe %v; counters %v; RTO in %d", p, n.Map(), c.rtoAt-r.now)
@@ -981,14 +989,7 @@ func TestTimerWheel(t *testing.T) {
 func TestTLPSpuriousProbe(t *testing.T) {
 	for _, dsack := range []bool{false, true} {
 		t.Run(fmt.Sprintf("dsack=%v", dsack), func(t *testing.T) {
-			r, c := tlpRig(t)
-			c.Send.Write(make([]byte, 3000))
-			c.Update(r.now)
-			r.expect(FlagACK, FlagACK, FlagACK|FlagPSH)
-			r.advance(10 * time.Millisecond)
-			r.in(FlagACK, peerISS+1, c.iss+3001, 65535, nil, nil)
-			r.advance(time.Duration(c.tlpAt - r.now))
-			r.expect(FlagACK) // the probe: the last segment again
+			r, c, _ := lastSegmentProbed(t)
 			cwnd := c.cc.Cwnd()
 			r.in(FlagACK, peerISS+1, c.iss+4001, 65535, nil, nil) // the late ACK
 			// One more segment out, then the probe's duplicate ACK.
