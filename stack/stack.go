@@ -121,14 +121,12 @@ func New(cfg Config) (*Stack, error) {
 			core = cfg.Cores[i%len(cfg.Cores)]
 		}
 		e, err := newEngine(&s.cfg, i, q, core, sock, mac, s.addrs)
-		if err == nil {
-			e.setChecksumOffload(offload)
-		}
 		if err != nil {
 			sock.Close()
 			s.Close()
 			return nil, err
 		}
+		e.setChecksumOffload(offload)
 		s.engines = append(s.engines, e)
 		// Stock the fill ring before frames can arrive: the first ones
 		// would otherwise find it empty and be dropped.
