@@ -83,7 +83,7 @@ func New(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	if s.nqueues > 1 {
-		if t, err := rss.Read(cfg.Device); err == nil && t.Ports {
+		if t, err := rss.Read(cfg.Device); err == nil && t.Computable() {
 			s.rss = t
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -76,11 +75,8 @@ func Gather(dev string, frameSize int) Input {
 	if on, err := ntuple(dev); err == nil {
 		in.NTuple = &on
 	}
-	if qs, err := rssQueues(dev); err == nil {
-		in.RSSQueues = qs
-	}
 	if t, err := rss.Read(dev); err == nil {
-		in.RSSToeplitz = t.Ports
+		in.RSSQueues, in.RSSToeplitz = t.Queues(), t.Computable()
 	}
 	if f, err := xsk.Features(a.Index); err == nil {
 		in.HasFeatures, in.XDPFeatures, in.ZCMaxSegs, in.XSKFeatures = true, f.XDP, f.ZeroCopyMaxSegments, f.XSK
@@ -201,35 +197,4 @@ func ntuple(dev string) (bool, error) {
 		return false, err
 	}
 	return v[1]&(1<<27) != 0, nil
-}
-
-// rssQueues reads the RSS indirection table (ETHTOOL_GRXFHINDIR, what
-// ethtool -x prints) and returns the distinct queues in it, sorted.
-func rssQueues(dev string) ([]int, error) {
-	// struct ethtool_rxfh_indir: cmd, size, ring_index[size]. A first
-	// call with size 0 returns the table's size.
-	const cmd = 0x38 // ETHTOOL_GRXFHINDIR
-	hdr := [2]uint32{cmd, 0}
-	if err := ethtool.Do(dev, unsafe.Pointer(&hdr[0])); err != nil {
-		return nil, err
-	}
-	n := hdr[1]
-	if n == 0 || n > 1<<16 {
-		return nil, fmt.Errorf("RSS indirection table of %d entries", n)
-	}
-	buf := make([]uint32, 2+n)
-	buf[0], buf[1] = cmd, n
-	if err := ethtool.Do(dev, unsafe.Pointer(&buf[0])); err != nil {
-		return nil, err
-	}
-	seen := map[int]bool{}
-	var qs []int
-	for _, q := range buf[2:] {
-		if !seen[int(q)] {
-			seen[int(q)] = true
-			qs = append(qs, int(q))
-		}
-	}
-	slices.Sort(qs)
-	return qs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"unsafe"
 
 	"github.com/fastpathnet/fastpath/internal/ethtool"
@@ -52,21 +53,40 @@ type Table struct {
 	Key []byte
 	// Indir is the indirection table: the queue of hash % len(Indir).
 	Indir []uint32
+	// Toeplitz: the hash function is plain Toeplitz (no symmetric input
+	// transform) and Key is known.
+	Toeplitz bool
 	// Ports: the device hashes TCP over IPv4 with the ports (the 4-tuple),
 	// not only the addresses.
 	Ports bool
 }
 
+// Computable reports whether Queue gives the device's answer: Toeplitz
+// over the TCP 4-tuple.
+func (t *Table) Computable() bool { return t.Toeplitz && t.Ports }
+
+// Queues returns the distinct queues of the indirection table, sorted.
+func (t *Table) Queues() []int {
+	var qs []int
+	for _, q := range t.Indir {
+		if !slices.Contains(qs, int(q)) {
+			qs = append(qs, int(q))
+		}
+	}
+	slices.Sort(qs)
+	return qs
+}
+
 // Queue returns the queue the device gives a TCP segment from src to
-// dst.
+// dst, when the table is Computable.
 func (t *Table) Queue(src, dst netip.AddrPort) int {
 	in := TCP4(src, dst)
 	h := Toeplitz(t.Key, in[:])
 	return int(t.Indir[h%uint32(len(t.Indir))])
 }
 
-// ErrUnknown: the device's RSS cannot be computed here: it has none
-// (veth), or uses another hash function or a symmetric input transform.
+// ErrUnknown: the device's RSS configuration cannot be read: it has
+// none (veth).
 var ErrUnknown = errors.New("RSS not computable")
 
 // ethtool commands and flags (include/uapi/linux/ethtool.h).
@@ -94,7 +114,7 @@ func Read(dev string) (*Table, error) {
 		return nil, fmt.Errorf("rss: %s: read the RSS configuration: %w: %w", dev, err, ErrUnknown)
 	}
 	nIndir, nKey := hdr[2], hdr[3]
-	if nIndir == 0 || nKey < 16 || nIndir > 1<<16 || nKey > 256 {
+	if nIndir == 0 || nIndir > 1<<16 || nKey > 256 {
 		return nil, fmt.Errorf("rss: %s: indirection table of %d entries, key of %d bytes: %w", dev, nIndir, nKey, ErrUnknown)
 	}
 	buf := make([]uint32, 6+int(nIndir)+int(nKey+3)/4)
@@ -103,12 +123,11 @@ func Read(dev string) (*Table, error) {
 		return nil, fmt.Errorf("rss: %s: read the RSS configuration: %w: %w", dev, err, ErrUnknown)
 	}
 	hfunc, xfrm := uint8(buf[4]), uint8(buf[4]>>8)
-	if hfunc&hashFuncToeplitz == 0 || xfrm != 0 {
-		return nil, fmt.Errorf("rss: %s: hash function %#x, input transform %#x: %w (only plain Toeplitz is)", dev, hfunc, xfrm, ErrUnknown)
+	t := &Table{Indir: append([]uint32(nil), buf[6:6+nIndir]...), Toeplitz: hfunc&hashFuncToeplitz != 0 && xfrm == 0 && nKey >= 16}
+	if nKey > 0 {
+		key := unsafe.Slice((*byte)(unsafe.Pointer(&buf[6+nIndir])), nKey)
+		t.Key = append([]byte(nil), key...)
 	}
-	t := &Table{Indir: append([]uint32(nil), buf[6:6+nIndir]...)}
-	key := unsafe.Slice((*byte)(unsafe.Pointer(&buf[6+nIndir])), nKey)
-	t.Key = append([]byte(nil), key...)
 	// struct ethtool_rxnfc's head: cmd, flow_type, data (u64).
 	var fh [4]uint32
 	fh[0], fh[1] = ethtoolGRXFH, tcpV4Flow

@@ -3,6 +3,7 @@ package rss
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/fastpathnet/fastpath/internal/lab"
@@ -72,5 +73,16 @@ func BenchmarkToeplitz(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Toeplitz(msKey, in[:])
+	}
+}
+
+func TestTableQueues(t *testing.T) {
+	tb := &Table{Indir: []uint32{3, 1, 3, 0, 1}}
+	if q := tb.Queues(); !slices.Equal(q, []int{0, 1, 3}) || tb.Computable() {
+		t.Fatalf("queues %v, computable %v", q, tb.Computable())
+	}
+	tb.Toeplitz, tb.Ports = true, true
+	if !tb.Computable() {
+		t.Fatal("Toeplitz over the 4-tuple not computable")
 	}
 }
