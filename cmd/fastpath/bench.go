@@ -33,7 +33,7 @@ type benchFlags struct {
 	dst, dstMAC               string
 	duration, interval        time.Duration
 	json                      bool
-	metrics, program          string
+	metrics, program, control string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -78,6 +78,7 @@ run them on a test port, not on a host's management link.`,
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
+	fl.StringVar(&f.control, "control", "", controlUsage+"; bench: stats, stop, and pause/resume for txonly")
 	fl.StringVar(&f.program, "program", "redirect", "rxdrop, l2fwd: the XDP program, redirect (minimal, as xdpsock) or steer (the engine's steering program, every frame parsed)")
 	return cmd
 }
@@ -396,14 +397,24 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 		return err
 	}
 	defer ms.Close()
-	interrupted := benchWait(cmd.Context(), f, cmd.ErrOrStderr(), start, func() (uint64, uint64) {
+	total := func() (uint64, uint64) {
 		var p, b uint64
 		for _, l := range loops {
 			p += l.pkts.Load()
 			b += l.bytes.Load()
 		}
 		return p, b
-	})
+	}
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	ctl, err := serveControl(f.control, controls{stats: benchStats(mode, start, total), stop: cancel}, cmd.ErrOrStderr())
+	if err != nil {
+		stop.Store(true)
+		wg.Wait()
+		return err
+	}
+	defer closeControl(ctl)
+	interrupted := benchWait(ctx, f, cmd.ErrOrStderr(), start, total)
 	stop.Store(true)
 	wg.Wait()
 	d := time.Since(start)
@@ -457,6 +468,17 @@ func printBench(cmd *cobra.Command, f benchFlags, r benchResult) error {
 	return nil
 }
 
+// benchStats is the control API's /v1/stats of a bench run: the totals so
+// far and the mean rates since the start.
+func benchStats(mode string, start time.Time, total func() (uint64, uint64)) func() any {
+	return func() any {
+		p, b := total()
+		secs := time.Since(start).Seconds()
+		return map[string]any{"bench": mode, "packets": p, "bytes": b, "elapsed_s": secs,
+			"pps": float64(p) / secs, "bps": float64(b+gen.FCSLen*p) * 8 / secs}
+	}
+}
+
 // benchWait prints live totals until the duration ends or ctx is
 // cancelled (reported as interrupted).
 func benchWait(ctx context.Context, f benchFlags, w io.Writer, start time.Time, total func() (uint64, uint64)) bool {
@@ -495,10 +517,30 @@ func benchTX(cmd *cobra.Command, f benchFlags) error {
 		return err
 	}
 	defer ms.Close()
-	interrupted := benchWait(cmd.Context(), f, cmd.ErrOrStderr(), g.start, func() (uint64, uint64) {
+	total := func() (uint64, uint64) {
 		st := g.stats()
 		return st.Completed, st.Bytes
-	})
+	}
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	ctl, err := serveControl(f.control, controls{
+		stats: benchStats("txonly", g.start, total),
+		pause: func(p bool) error {
+			for _, s := range g.senders {
+				s.Pause(p)
+			}
+			return nil
+		},
+		stop: cancel,
+	}, cmd.ErrOrStderr())
+	if err != nil {
+		g.stop.Store(true)
+		g.wg.Wait()
+		g.close()
+		return err
+	}
+	defer closeControl(ctl)
+	interrupted := benchWait(ctx, f, cmd.ErrOrStderr(), g.start, total)
 	g.stop.Store(true)
 	g.wg.Wait()
 	d := time.Since(g.start)
