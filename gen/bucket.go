@@ -5,14 +5,15 @@ package gen
 // (never read inside), up to a burst of a batch of the largest frames or
 // BurstTime's worth, whichever is more: a sender that loses the CPU (or
 // oversleeps) for up to BurstTime catches up, and keeps its rate over each
-// second; a longer stall is not followed by a burst. Time is in
-// nanoseconds.
+// second; a longer stall is not followed by a burst, and the schedule it
+// missed is counted (Behind). Time is in nanoseconds.
 type Bucket struct {
 	perNs  float64 // tokens per nanosecond; 0: unlimited
 	bits   bool
 	tokens float64
 	burst  float64
 	last   int64
+	behind float64 // ns of the schedule dropped past the burst
 }
 
 // BurstTime is the time a Bucket lets a sender catch up on.
@@ -33,21 +34,42 @@ func NewBucket(rate Rate, batch int, maxBits uint64, now int64) *Bucket {
 }
 
 // Reset paces rate from now on, as NewBucket would, in place; the tokens
-// accrued are dropped.
+// accrued are dropped, the time behind is kept.
 func (b *Bucket) Reset(rate Rate, batch int, maxBits uint64, now int64) {
+	behind := b.behind
 	*b = *NewBucket(rate, batch, maxBits, now)
+	b.behind = behind
 }
 
 // Unlimited reports whether the bucket lets everything through.
 func (b *Bucket) Unlimited() bool { return b.perNs == 0 }
 
-// Refill adds the tokens accrued up to now.
+// Refill adds the tokens accrued up to now. What overflows the burst is
+// schedule the sender missed: it lost the CPU, or the ring and the device
+// did not take frames as fast as the rate asks.
 func (b *Bucket) Refill(now int64) {
 	if now > b.last {
-		b.tokens = min(b.tokens+float64(now-b.last)*b.perNs, b.burst)
+		t := b.tokens + float64(now-b.last)*b.perNs
+		if t > b.burst {
+			b.behind += (t - b.burst) / b.perNs
+			t = b.burst
+		}
+		b.tokens = t
 		b.last = now
 	}
 }
+
+// Skip drops the time up to now without counting it behind: a paused or
+// finished sender is not late.
+func (b *Bucket) Skip(now int64) {
+	if now > b.last {
+		b.last = now
+	}
+}
+
+// Behind is the time, in nanoseconds, of the schedule the sender missed
+// (and will not catch up on): rate x Behind is what it fell short by.
+func (b *Bucket) Behind() int64 { return int64(b.behind) }
 
 // Take takes one frame of the given bits if the bucket has its tokens.
 func (b *Bucket) Take(bits uint64) bool {

@@ -254,3 +254,49 @@ func TestBucketTinyRate(t *testing.T) {
 		t.Fatalf("Wait = %d at %v, want a positive wait", w, r)
 	}
 }
+
+// TestBucketBehind: the schedule a stall drops past the burst is counted
+// behind, to the nanosecond's worth of tokens; a skipped span (paused) and
+// a rate change are not, and Reset keeps what was counted.
+func TestBucketBehind(t *testing.T) {
+	for _, rate := range []Rate{{1e5, false}, {1e9, true}} {
+		b := NewBucket(rate, 64, bits64, 0)
+		burstNs := b.burst / b.perNs
+		now := int64(0)
+		// Draining at each ms: never behind.
+		for range 100 {
+			now += 1e6
+			b.Refill(now)
+			for b.Take(bits64) {
+			}
+		}
+		if got := b.Behind(); got != 0 {
+			t.Fatalf("%+v: %d ns behind while keeping up", rate, got)
+		}
+		// A 50 ms stall: 50 ms less the burst, give or take the part of
+		// a frame left in the bucket.
+		now += 50e6
+		b.Refill(now)
+		want, frameNs := 50e6-burstNs, 1/b.perNs
+		if rate.Bits {
+			frameNs = bits64 / b.perNs
+		}
+		if got := float64(b.Behind()); got < want-1 || got > want+frameNs+1 {
+			t.Fatalf("%+v: %v ns behind after a 50 ms stall, want %v", rate, got, want)
+		}
+		for b.Take(bits64) {
+		}
+		before := b.Behind()
+		// Paused for a second, then resumed: not behind.
+		now += 1e9
+		b.Skip(now)
+		b.Refill(now + 1)
+		if b.Behind() != before {
+			t.Errorf("%+v: a pause counted %d ns behind", rate, b.Behind()-before)
+		}
+		b.Reset(rate, 64, bits64, now)
+		if b.Behind() != before {
+			t.Errorf("%+v: Reset lost the time behind", rate)
+		}
+	}
+}

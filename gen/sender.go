@@ -55,9 +55,12 @@ func PortOf(sock *xsk.Socket) (Port, error) {
 // Completed ones came back from the kernel (sent on the wire, in copy
 // mode, or dropped by the driver). RingFull counts rounds the TX ring
 // had less room than the batch; NoFrame rounds every frame was in flight;
-// Kicks the system calls made to wake the kernel.
+// Kicks the system calls made to wake the kernel. Behind is the time, in
+// nanoseconds, of a paced sender's schedule it missed (stalls longer than
+// BurstTime, or a queue slower than the rate): the rate times Behind is
+// what it fell short by.
 type Stats struct {
-	Sent, Bytes, Completed, RingFull, NoFrame, Kicks uint64
+	Sent, Bytes, Completed, RingFull, NoFrame, Kicks, Behind uint64
 }
 
 // Sender builds frames and puts them on one queue's TX ring, a batch per
@@ -77,7 +80,7 @@ type Sender struct {
 	drain     bool // send nothing more; reclaim what is in flight
 	free      []uint64
 	stats     Stats
-	pub       [6]atomic.Uint64
+	pub       [7]atomic.Uint64
 
 	// Control from other goroutines (SetRate, Pause), looked at once per
 	// round through ctlGen: a plain atomic load while nothing changes.
@@ -142,8 +145,9 @@ func (s *Sender) Poll(now int64) int {
 		}
 	}
 	want := min(s.batch, uint32(len(s.free)))
-	if s.drain || s.paused.Load() {
+	if s.drain || s.paused.Load() || s.limit > 0 && s.stats.Sent == s.limit {
 		want = 0
+		s.bucket.Skip(now)
 	} else if s.limit > 0 {
 		want = uint32(min(uint64(want), s.limit-s.stats.Sent))
 	}
@@ -223,7 +227,7 @@ func (s *Sender) Outstanding() int { return len(s.port.Frames) - len(s.free) }
 
 // Stats returns the counts as of the last publish. Safe from any goroutine.
 func (s *Sender) Stats() Stats {
-	return Stats{s.pub[0].Load(), s.pub[1].Load(), s.pub[2].Load(), s.pub[3].Load(), s.pub[4].Load(), s.pub[5].Load()}
+	return Stats{s.pub[0].Load(), s.pub[1].Load(), s.pub[2].Load(), s.pub[3].Load(), s.pub[4].Load(), s.pub[5].Load(), s.pub[6].Load()}
 }
 
 func (s *Sender) publish() {
@@ -233,6 +237,7 @@ func (s *Sender) publish() {
 	s.pub[3].Store(s.stats.RingFull)
 	s.pub[4].Store(s.stats.NoFrame)
 	s.pub[5].Store(s.stats.Kicks)
+	s.pub[6].Store(uint64(s.bucket.Behind()))
 }
 
 // Run polls until stop is set, the limit is sent and completed, or an
@@ -249,6 +254,7 @@ func (s *Sender) Run(stop *atomic.Bool, core int) error {
 		}
 	}
 	defer s.publish()
+	s.bucket.Skip(monotonic()) // set-up time is not the schedule's
 	for i := 0; !stop.Load() && !s.Done(); i++ {
 		now := monotonic()
 		n := s.Poll(now)

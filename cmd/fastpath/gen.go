@@ -231,24 +231,29 @@ func genConfigOf(f genFlags) (genConfig, error) {
 // genResult is gen's summary. Bytes count what is handed to the NIC
 // (no FCS); bps counts the frames with their FCS, l1_bps the wire.
 type genResult struct {
-	Kernel          string  `json:"kernel"`
-	Device          string  `json:"device"`
-	Queues          []int   `json:"queues"`
-	Cores           []int   `json:"cores,omitempty"`
-	Mode            string  `json:"mode"`
-	XDPMode         string  `json:"xdp_mode"`
-	Rate            string  `json:"rate"`
-	Sizes           string  `json:"sizes"`
-	Flows           uint64  `json:"flows"`
-	SentPackets     uint64  `json:"sent_packets"`
-	SentBytes       uint64  `json:"sent_bytes"`
-	Completed       uint64  `json:"completed_packets"`
-	DurationS       float64 `json:"duration_s"`
-	PPS             float64 `json:"pps"`
-	BPS             float64 `json:"bps"`
-	L1BPS           float64 `json:"l1_bps"`
-	RingFull        uint64  `json:"ring_full"`
-	Kicks           uint64  `json:"kicks"`
+	Kernel      string  `json:"kernel"`
+	Device      string  `json:"device"`
+	Queues      []int   `json:"queues"`
+	Cores       []int   `json:"cores,omitempty"`
+	Mode        string  `json:"mode"`
+	XDPMode     string  `json:"xdp_mode"`
+	Rate        string  `json:"rate"`
+	Sizes       string  `json:"sizes"`
+	Flows       uint64  `json:"flows"`
+	SentPackets uint64  `json:"sent_packets"`
+	SentBytes   uint64  `json:"sent_bytes"`
+	Completed   uint64  `json:"completed_packets"`
+	DurationS   float64 `json:"duration_s"`
+	PPS         float64 `json:"pps"`
+	BPS         float64 `json:"bps"`
+	L1BPS       float64 `json:"l1_bps"`
+	RingFull    uint64  `json:"ring_full"`
+	Kicks       uint64  `json:"kicks"`
+	// BehindS is how far a paced run fell behind its rate's schedule, in
+	// seconds (the mean over queues): rate x behind_s is the shortfall.
+	// Stalls longer than gen.BurstTime (the CPU taken by something else)
+	// or a device slower than the rate put it above zero.
+	BehindS         float64 `json:"behind_s"`
 	TXInvalid       uint64  `json:"tx_invalid_descs"`
 	Errors          uint64  `json:"errors"`
 	Interrupted     bool    `json:"interrupted"`
@@ -393,8 +398,17 @@ func (g *genRun) stats() gen.Stats {
 		t.RingFull += st.RingFull
 		t.NoFrame += st.NoFrame
 		t.Kicks += st.Kicks
+		t.Behind += st.Behind
 	}
 	return t
+}
+
+// behind is the senders' mean time behind their schedules, in seconds.
+func (g *genRun) behind(st gen.Stats) float64 {
+	if len(g.senders) == 0 {
+		return 0
+	}
+	return float64(st.Behind) / 1e9 / float64(len(g.senders))
 }
 
 // liveStats is /v1/stats: the totals so far and the state.
@@ -405,7 +419,7 @@ func (g *genRun) liveStats() any {
 	return map[string]any{
 		"sent_packets": st.Sent, "sent_bytes": st.Bytes, "completed": st.Completed,
 		"ring_full": st.RingFull, "kicks": st.Kicks, "elapsed_s": secs,
-		"avg_pps": float64(st.Sent) / secs, "paused": paused, "queues": g.res.Queues,
+		"avg_pps": float64(st.Sent) / secs, "paused": paused, "queues": g.res.Queues, "behind_s": g.behind(st),
 	}
 }
 
@@ -420,6 +434,7 @@ func (g *genRun) metrics(emit metrics.Emit) {
 		emit("fastpath_gen_tx_ring_full_total", "Rounds the TX ring had less room than a batch.", metrics.Counter, float64(st.RingFull), lbl...)
 		emit("fastpath_gen_no_frame_total", "Rounds every frame was in flight.", metrics.Counter, float64(st.NoFrame), lbl...)
 		emit("fastpath_gen_kicks_total", "System calls made to wake the kernel's transmit path.", metrics.Counter, float64(st.Kicks), lbl...)
+		emit("fastpath_gen_behind_seconds_total", "Time of a paced sender's schedule it missed (stalls, or a queue slower than the rate).", metrics.Counter, float64(st.Behind)/1e9, lbl...)
 		paused := 0.0
 		if s.Paused() {
 			paused = 1
@@ -446,6 +461,7 @@ func (g *genRun) finish(interrupted bool) (genResult, error) {
 	st := g.stats()
 	r := g.res
 	r.SentPackets, r.SentBytes, r.Completed, r.RingFull, r.Kicks = st.Sent, st.Bytes, st.Completed, st.RingFull, st.Kicks
+	r.BehindS = g.behind(st)
 	r.DurationS = d.Seconds()
 	r.PPS = float64(st.Sent) / r.DurationS
 	r.BPS = float64(st.Bytes+gen.FCSLen*st.Sent) * 8 / r.DurationS
@@ -564,7 +580,20 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	fmt.Fprintf(stderr, "sent %d frames (%d bytes) in %.2fs: %s; %d completed, ring full %d, kicks %d, errors %d\n",
 		res.SentPackets, res.SentBytes, res.DurationS, rateLine(res.SentPackets, res.SentBytes, time.Duration(res.DurationS*float64(time.Second))),
 		res.Completed, res.RingFull, res.Kicks, res.Errors)
+	if res.BehindS > 0.01*res.DurationS {
+		fmt.Fprintf(stderr, "rate not held: the senders fell %.3fs behind the %s schedule (stalls over %v: pin them with --cores to idle cores; or the queue is slower than the rate)\n",
+			res.BehindS, res.Rate, time.Duration(gen.BurstTime))
+	}
 	return nil
+}
+
+// behindNote says, in a live line, how far the senders fell behind their
+// schedule in the interval ("" : not at all).
+func behindNote(ns uint64, senders int) string {
+	if ns == 0 || senders == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  behind %v", time.Duration(ns/uint64(senders)).Round(time.Microsecond))
 }
 
 func via(hop string, dst netip.Addr) string {
@@ -581,9 +610,9 @@ func genLoop(ctx context.Context, g *genRun, c genConfig, w io.Writer) bool {
 	lastT := g.start
 	return live(ctx, c.duration, every(c.interval, c.json), []<-chan struct{}{g.finished()}, nil, func(now time.Time) {
 		st := g.stats()
-		fmt.Fprintf(w, "%6.1fs  tx %s  completed %d  ring full %d  kicks %d\n", now.Sub(g.start).Seconds(),
+		fmt.Fprintf(w, "%6.1fs  tx %s  completed %d  ring full %d  kicks %d%s\n", now.Sub(g.start).Seconds(),
 			rateLine(st.Sent-last.Sent, st.Bytes-last.Bytes, now.Sub(lastT)), st.Completed-last.Completed,
-			st.RingFull-last.RingFull, st.Kicks-last.Kicks)
+			st.RingFull-last.RingFull, st.Kicks-last.Kicks, behindNote(st.Behind-last.Behind, len(g.senders)))
 		last, lastT = st, now
 	})
 }

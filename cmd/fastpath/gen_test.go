@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -94,23 +95,37 @@ func TestGenExactCount(t *testing.T) {
 }
 
 // TestGenRate: a paced run holds its rate. Real time on a shared VM: the
-// bucket catches up on stalls of up to 2 ms, not on a longer loss of the
-// CPU, so a run may fall short while other jobs load the machine; three
-// tries, each within 3% over the whole run. The per-second 1% precision
-// is proven in simulated time (gen's TestBucketRate).
+// bucket catches up on stalls of up to gen.BurstTime, not on a longer loss
+// of the CPU, so a run may fall short while other jobs load the machine.
+// Three tries, each held within 3% over the whole run; a run that falls
+// short must say by how much (behind_s), and never go faster. The
+// per-second 1% precision is proven in simulated time (gen's
+// TestBucketRate).
 func TestGenRate(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	var rates []float64
+	const rate = 20000
+	var short []string
 	for range 3 {
 		res, ps := genToKernel(t, l, "--rate", "20k", "--duration", "2s")
 		if len(ps) != int(res.SentPackets) {
 			t.Errorf("B received %d of %d", len(ps), res.SentPackets)
 		}
-		if rates = append(rates, res.PPS); res.PPS >= 19400 && res.PPS <= 20600 {
+		if res.PPS > rate*1.03 {
+			t.Fatalf("%.0f pps at --rate 20k", res.PPS)
+		}
+		if res.PPS >= rate*0.97 {
 			return
 		}
+		// Short: the frames sent and the schedule missed make up the run
+		// (the run's first and last moments aside).
+		accounted := (float64(res.SentPackets)/rate + res.BehindS) / res.DurationS
+		short = append(short, fmt.Sprintf("%.0f pps, %.3fs behind in %.2fs", res.PPS, res.BehindS, res.DurationS))
+		if accounted < 0.97 || accounted > 1.03 {
+			t.Fatalf("%.0f pps at --rate 20k, and behind_s %.3f accounts for it only to %.1f%% over %.2fs",
+				res.PPS, res.BehindS, 100*accounted, res.DurationS)
+		}
 	}
-	t.Errorf("rates %.0f pps, want 20000 within 3%%", rates)
+	t.Logf("the machine is loaded: every try fell short, each accounted for by behind_s: %v", short)
 }
 
 // TestGenTshark: IMIX, port and address ranges chosen at random, and no
