@@ -507,7 +507,7 @@ func benchTX(cmd *cobra.Command, f benchFlags) error {
 	}
 	stats0 := make([]xsk.Stats, len(g.socks))
 	for i, s := range g.socks {
-		stats0[i], _ = s.Stats()
+		stats0[i], _ = s.KernelStats() // the senders run: the kernel's part only
 	}
 	ms, err := serveMetrics(f.metrics, g.metrics, cmd.ErrOrStderr())
 	if err != nil {

@@ -241,7 +241,7 @@ func (s *sinkRun) finish(interrupted bool) (sinkResult, error) {
 		r.BPS = float64(s.bytes+gen.FCSLen*s.n) * 8 / r.ActiveS
 	}
 	for _, e := range s.st.Engines() {
-		if x, err := e.Socket().Stats(); err == nil {
+		if x, err := e.Socket().KernelStats(); err == nil {
 			r.KernelRXRingFull += x.RXRingFull
 			r.KernelFillEmpty += x.RXFillRingEmpty
 			r.KernelRXDropped += x.RXDropped
