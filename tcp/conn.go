@@ -145,6 +145,27 @@ type Conn struct {
 	// episode.
 	rack   []rackSent
 	rackAt int64
+	// RACK outside recovery (RFC 8985 6): the send times of original
+	// transmissions, as marks (the first new byte an output round sent,
+	// and when) in sent[sentHead:], sequence and time both rising; a
+	// byte's time is its mark's. Fixed capacity: when full, the last two
+	// marks merge with the later time, which can only delay a loss
+	// decision. reoAt is the reordering timer; reoSeen: a hole was filled
+	// without a retransmission (the path reorders); reoMult scales the
+	// reordering window after D-SACKs (at most once per round trip, until
+	// dsackRound is acknowledged), back to 1 after 16 recoveries.
+	sent       []sentMark
+	sentHead   int
+	reoAt      int64
+	rxtEnd     Seq   // end of the highest range sent more than once; kept within reach of SND.UNA
+	rackXmit   int64 // RACK.xmit_ts of original transmissions
+	rackEnd    Seq   // RACK.end_seq
+	rackRTT    int64 // RACK.rtt: when rackXmit's segment was delivered, less rackXmit
+	reoSeen    bool
+	reoMult    int
+	reoRecov   int
+	dsackRound Seq
+	dsackWait  bool
 	// Tail loss probe (RFC 8985 7): tlpAt is the probe timeout (PTO).
 	// tlpOut (TLPRxtOut): a probe resent old data, and tlpHigh
 	// (TLPHighRxt) was SND.NXT then; the episode ends with a D-SACK for
@@ -281,7 +302,7 @@ func (c *Conn) notify(err error) {
 // deadline is the earliest armed timer, or 0.
 func (c *Conn) deadline() int64 {
 	d := int64(0)
-	for _, t := range [...]int64{c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt, c.tlpAt} {
+	for _, t := range [...]int64{c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt, c.tlpAt, c.reoAt} {
 		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
@@ -295,6 +316,13 @@ func (c *Conn) tick(now int64) {
 		c.twAt = 0
 		c.terminate(nil)
 		return
+	}
+	if c.reoAt != 0 && now >= c.reoAt {
+		c.reoAt = 0
+		c.rackCheck(now)
+		if c.inRecovery {
+			c.output(now)
+		}
 	}
 	if c.tlpAt != 0 && now >= c.tlpAt {
 		// Before the RTO: a PTO clipped to the RTO's deadline probes
@@ -432,6 +460,9 @@ func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 	}
 	if n > 0 && c.inRecovery && c.rack != nil {
 		c.rackRecord(seq, n, now)
+	}
+	if n > 0 && c.sent != nil && seq.GreaterEq(c.sndMax) {
+		c.markSent(seq, now)
 	}
 	h.counters[SegsOut]++
 	h.counters[BytesOut] += uint64(n)
@@ -635,6 +666,9 @@ func (c *Conn) output(now int64) {
 		}
 		if retx {
 			c.host.counters[Retransmits]++
+			if end := c.sndNxt.Add(uint32(n)); c.rxtEnd.LessThan(end) {
+				c.rxtEnd = end
+			}
 		}
 		if !retx && !c.rttTiming && !c.tsOK {
 			c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
@@ -719,6 +753,9 @@ func (c *Conn) retransmit(seq Seq, n int, now int64) bool {
 		return false
 	}
 	c.host.counters[Retransmits]++
+	if end := seq.Add(uint32(n)); c.rxtEnd.LessThan(end) {
+		c.rxtEnd = end
+	}
 	c.rttTiming = false // Karn: no sample from a retransmitted range
 	c.armRTO(now)
 	return true
@@ -931,6 +968,7 @@ func (c *Conn) onRTO(now int64) {
 	h.counters[RTOs]++
 	c.tlpAt, c.tlpOut = 0, false
 	c.rack, c.rackAt = c.rack[:0], 0
+	c.forgetSent()
 	c.cc.OnRTO(int(c.sndMax.Sub(c.sndUna)), now) // FlightSize (RFC 5681 eq. 4), not the pipe
 	c.rtt.Backoff()
 	c.inRecovery, c.dupAcks = false, 0

@@ -25,6 +25,12 @@ type Config struct {
 	// lost tail is repaired by SACK recovery instead of waiting for the
 	// retransmission timeout. Default true.
 	TLP bool
+	// RACK starts loss recovery by time as well as by duplicate ACKs
+	// (RFC 8985 6): the first hole is lost once a segment sent after it
+	// was SACKed and a reordering window (a quarter of the minimum RTT,
+	// widened by D-SACKs) has passed, however few segments were SACKed.
+	// Needs SACK. Default true.
+	RACK bool
 	// CongestionControl names the algorithm: "cubic" (default) or
 	// "newreno".
 	CongestionControl string
@@ -73,7 +79,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MSS: 1460, SendBuffer: 256 << 10, RecvBuffer: 256 << 10,
-		SACK: true, Timestamps: true, WindowScale: true, TLP: true,
+		SACK: true, Timestamps: true, WindowScale: true, TLP: true, RACK: true,
 		CongestionControl: DefaultCongestionControl,
 		MaxConns:          4096, SynBacklog: 256, SynCookies: true,
 		TimeWait: 60 * second,

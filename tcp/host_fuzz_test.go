@@ -9,7 +9,7 @@ import (
 // listens and has an established connection with data in flight: nothing
 // panics, the table stays bounded, and the connection's invariants hold
 // (SND.UNA <= SND.NXT <= SND.MAX, the send buffer never holds more than
-// written).
+// written, RACK's marks bounded and in order).
 func FuzzHost(f *testing.F) {
 	seed := func(flags Flags, seq, ack uint32, wnd uint16, opts []byte, payload []byte) []byte {
 		b := make([]byte, 20+len(opts)+len(payload))
@@ -65,6 +65,15 @@ func FuzzHost(f *testing.F) {
 			}
 			if c.Send.Len() > 5000 {
 				t.Fatalf("send buffer holds %d of 5000 bytes written", c.Send.Len())
+			}
+			// RACK's send-time marks: bounded, sequence and time rising.
+			if cap(c.sent) != sentCap {
+				t.Fatalf("marks capacity %d", cap(c.sent))
+			}
+			for i := c.sentHead + 1; i < len(c.sent); i++ {
+				if a, b := c.sent[i-1], c.sent[i]; !a.seq.LessThan(b.seq) || a.at > b.at {
+					t.Fatalf("marks out of order: %v", c.sent[c.sentHead:])
+				}
 			}
 		}
 	})

@@ -249,9 +249,11 @@ func (c *Conn) establish(now int64) {
 	}
 	if c.sackOK && c.rack == nil {
 		c.rack = make([]rackSent, 0, rackCap)
+		c.sent = make([]sentMark, 0, sentCap)
 	}
 	c.sndUna = c.iss.Add(1)
 	c.sndBase = c.sndUna
+	c.rxtEnd = c.sndUna
 	c.sndSmall = c.sndUna // no short segment in flight
 	c.retries = 0
 	// The SYN is acknowledged and nothing else is outstanding: the SYN's
@@ -310,6 +312,7 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 		c.challengeACK(now)
 		return false
 	}
+	c.rackOnAck(seg)
 	newSACK := false
 	if c.sackOK && seg.Opts.NumSACK > 0 {
 		before := c.sacked.bytes()
@@ -346,6 +349,9 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 			!wndChanged && c.sndMax != c.sndUna && (!c.sackOK || newSACK) {
 			c.onDupAck(now)
 		}
+		if newSACK {
+			c.rackCheck(now)
+		}
 		return true
 	}
 
@@ -372,7 +378,11 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 	if c.sndSmall.LessThan(ack) {
 		c.sndSmall = ack // kept within reach of SND.UNA across wraps
 	}
+	if c.rxtEnd.LessThan(ack) {
+		c.rxtEnd = ack
+	}
 	c.sacked.trim(ack)
+	c.trimSent()
 
 	if c.inRecovery {
 		if ack.GreaterEq(c.recover) {
@@ -396,6 +406,7 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 		c.cc.OnAck(acked, c.rtt.SRTT(), c.pipe(), now)
 	}
 	c.restartRTO(now)
+	c.rackCheck(now)
 	c.armTLP(now)
 
 	// Our FIN acknowledged?
@@ -420,7 +431,6 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 // (RFC 5681 3.2), or earlier with SACK once three segments' worth above a
 // hole are SACKed (RFC 6675 IsLost).
 func (c *Conn) onDupAck(now int64) {
-	h := c.host
 	c.dupAcks++
 	if c.inRecovery {
 		if c.sackOK {
@@ -443,7 +453,18 @@ func (c *Conn) onDupAck(now int64) {
 	if !lost {
 		return
 	}
-	// Enter recovery: it handles the loss a probe's episode was about.
+	c.enterRecovery(now)
+}
+
+// enterRecovery starts fast recovery (RFC 5681 3.2, RFC 6675 5) and
+// retransmits the first hole (SACK) or segment (NewReno).
+func (c *Conn) enterRecovery(now int64) {
+	h := c.host
+	// It handles the loss a probe's episode was about.
+	c.reoAt = 0
+	if c.reoRecov++; c.reoRecov > 16 {
+		c.reoMult, c.reoRecov = 1, 0 // RFC 8985 6.2 step 4: reo_wnd_persist
+	}
 	c.tlpAt, c.tlpOut = 0, false
 	c.rack, c.rackAt = c.rack[:0], 0
 	h.counters[RecoveryEntry]++

@@ -1,0 +1,152 @@
+package tcp
+
+// RACK (RFC 8985 6) as the trigger of loss recovery: a segment is lost
+// once one sent after it has been delivered and a reordering window has
+// passed since, however few segments were SACKed. Duplicate ACKs (RFC
+// 6675's three segments) still start recovery too; RACK starts it sooner
+// when fewer arrive (a small flight, the end of a burst). Inside recovery
+// rackDetect (conn.go) applies the same rule to the episode's
+// retransmissions.
+
+// sentMark says that the original transmissions from seq on (up to the
+// next mark) went at at.
+type sentMark struct {
+	seq Seq
+	at  int64
+}
+
+// sentCap bounds the marks per connection (16 bytes each).
+const sentCap = 64
+
+// markSent records that new data from seq went at now.
+func (c *Conn) markSent(seq Seq, now int64) {
+	if n := len(c.sent); n > c.sentHead && c.sent[n-1].at == now {
+		return // the same round: the last mark covers it
+	}
+	if len(c.sent) == cap(c.sent) {
+		if c.sentHead > 0 {
+			c.sent = c.sent[:copy(c.sent, c.sent[c.sentHead:])]
+			c.sentHead = 0
+		} else {
+			// Merge the last two, keeping the later time: their bytes
+			// look sent later than they were, so a loss among them is
+			// found later, never wrongly.
+			n := len(c.sent)
+			c.sent[n-2].at = c.sent[n-1].at
+			c.sent = c.sent[:n-1]
+		}
+	}
+	c.sent = append(c.sent, sentMark{seq: seq, at: now})
+}
+
+// trimSent drops the marks of acknowledged data.
+func (c *Conn) trimSent() {
+	if c.sndUna == c.sndMax {
+		c.sent, c.sentHead = c.sent[:0], 0
+		return
+	}
+	for c.sentHead+1 < len(c.sent) && c.sent[c.sentHead+1].seq.LessEq(c.sndUna) {
+		c.sentHead++
+	}
+}
+
+// forgetSent drops every mark: the data outstanding is being sent again
+// (after an RTO), and the marks' times are no longer its own.
+func (c *Conn) forgetSent() {
+	c.sent, c.sentHead = c.sent[:0], 0
+	c.reoAt = 0
+}
+
+// sentTime is when the original transmission of the byte at seq went;
+// ok false when no mark covers it (sent again after an RTO).
+func (c *Conn) sentTime(seq Seq) (int64, bool) {
+	at, ok := int64(0), false
+	if seq.GreaterEq(c.sndMax) {
+		return at, ok // not sent
+	}
+	for _, m := range c.sent[c.sentHead:] {
+		if m.seq.GreaterThan(seq) {
+			break
+		}
+		at, ok = m.at, true
+	}
+	return at, ok
+}
+
+// reoWnd is RACK's reordering window (RFC 8985 6.2 step 4): none before
+// any reordering was seen once duplicate ACKs would count a loss (three
+// segments SACKed) or in recovery; otherwise a quarter of the minimum
+// RTT, times reoMult, at most SRTT.
+func (c *Conn) reoWnd() int64 {
+	if !c.reoSeen && (c.inRecovery || c.sacked.bytes() >= 3*c.mss) {
+		return 0
+	}
+	return min(c.rtt.MinRTT()*int64(max(c.reoMult, 1))/4, c.rtt.SRTT())
+}
+
+// rackCheck runs on each ACK, and when the reordering timer fires, outside
+// recovery: the first hole (at SND.UNA) is lost when a segment sent after
+// it was SACKed and the reordering window has passed since that delivery
+// would have been due; then recovery starts. Before that, the reordering
+// timer waits for it. It needs SACK, marks for both segments (original
+// transmissions: nothing from SND.UNA on was sent twice), and no tail
+// probe or RTO retransmission outstanding.
+func (c *Conn) rackCheck(now int64) {
+	c.reoAt = 0
+	if !c.host.cfg.RACK || c.inRecovery || !c.sackOK || c.sent == nil || c.tlpOut || c.sndNxt != c.sndMax || !c.tlpState() || c.rtt.MinRTT() <= 0 ||
+		c.sndUna.LessThan(c.rxtEnd) {
+		return // the hole was sent again: its mark is not its time
+	}
+	fack, ok := c.sacked.highest()
+	if !ok {
+		return
+	}
+	hole, ok1 := c.sentTime(c.sndUna)
+	last, ok2 := c.sentTime(fack.Add(^uint32(0)))
+	if !ok1 || !ok2 {
+		return
+	}
+	// RACK.xmit_ts, RACK.end_seq and RACK.rtt (RFC 8985 6.2 steps 1-2):
+	// the most recently sent segment delivered (sent later, or at the
+	// same time and ending higher), and its RTT when it was.
+	if last > c.rackXmit || last == c.rackXmit && fack.GreaterThan(c.rackEnd) {
+		c.rackXmit, c.rackEnd, c.rackRTT = last, fack, now-last
+	}
+	// Step 5: remaining = hole + RACK.rtt + reo_wnd - now.
+	if wait := hole + c.rackRTT + c.reoWnd() - now; wait > 0 {
+		c.reoAt = now + wait
+		return
+	}
+	c.host.counters[RACKRecovery]++
+	c.enterRecovery(now)
+}
+
+// rackOnAck notes what an ACK says about reordering, before the
+// connection's state moves on: a hole (SND.UNA up to the first SACK
+// block) acknowledged without having been retransmitted was reordered,
+// not lost; and a D-SACK (RFC 2883) widens the window (RFC 8985 6.2
+// step 4), at most once per round trip.
+func (c *Conn) rackOnAck(seg *Segment) {
+	if !c.sackOK {
+		return
+	}
+	if c.dsackWait && c.sndUna.GreaterEq(c.dsackRound) {
+		c.dsackWait = false
+	}
+	if seg.Opts.NumSACK > 0 && !c.dsackWait {
+		// A D-SACK is a first block below the cumulative ACK, or within
+		// the second block (RFC 2883 4): a repeated first block is not
+		// one (an ACK on a data segment carries the same blocks again).
+		d, o := seg.Opts.SACK[0], seg.Opts.SACK[1]
+		if d.End.LessEq(seg.Ack) || seg.Opts.NumSACK > 1 && o.Start.LessEq(d.Start) && d.End.LessEq(o.End) {
+			c.reoMult = min(max(c.reoMult, 1)+1, 16)
+			c.reoRecov = 0
+			c.dsackRound, c.dsackWait = c.sndMax, true
+		}
+	}
+	if !c.reoSeen && !c.inRecovery && !c.tlpOut && c.sndNxt == c.sndMax && len(c.sacked.r) > 0 && seg.Ack.GreaterThan(c.sndUna) &&
+		c.sndUna.GreaterEq(c.rxtEnd) {
+		c.reoSeen = true
+		c.host.counters[RACKReorder]++
+	}
+}

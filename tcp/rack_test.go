@@ -1,0 +1,215 @@
+package tcp
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// rackSACK is an ACK of base with one SACK block [start, end).
+func rackSACK(r *rig, base, start, end Seq) {
+	r.t.Helper()
+	o := &Options{NumSACK: 1}
+	o.SACK[0] = SACKBlock{Start: start, End: end}
+	r.in(FlagACK, peerISS+1, base, 65535, o, nil)
+}
+
+// TestRACKRecovery: four segments go in one round; the first is lost and
+// only the second is SACKed, one duplicate ACK where fast retransmit waits
+// for three. RACK arms its reordering timer (min RTT / 4 = 2.5 ms) and,
+// when it fires with the hole still open, starts recovery: the first
+// segment goes again, long before the PTO or the RTO. If the first
+// segment arrives before the timer (reordered, not lost), nothing is
+// retransmitted and the path is known to reorder.
+func TestRACKRecovery(t *testing.T) {
+	for _, reordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reordered=%v", reordered), func(t *testing.T) {
+			r, c := tlpRig(t)
+			base := c.iss + 1001
+			c.Send.Write(make([]byte, 4000))
+			c.Update(r.now)
+			r.expect(FlagACK, FlagACK, FlagACK, FlagACK|FlagPSH)
+			r.advance(10 * time.Millisecond)
+			rackSACK(r, base, base+1000, base+2000)
+			r.expect()
+			if c.inRecovery || c.reoAt != r.now+int64(2500*time.Microsecond) {
+				t.Fatalf("recovery %v, reordering timer in %d ns; want 2.5 ms", c.inRecovery, c.reoAt-r.now)
+			}
+			if reordered {
+				r.advance(time.Millisecond)
+				rackSACK(r, base+2000, base+3000, base+4000) // segment 0 came late; 2 is still out
+				n := r.h.Counters()
+				if !c.reoSeen || n[RACKReorder] != 1 || n[Retransmits] != 0 || c.inRecovery {
+					t.Fatalf("after the late segment: reordering seen %v, counters %v", c.reoSeen, n.Map())
+				}
+				// Segment 2 went with 3, delivered now: it has the
+				// reordering window (a quarter of the min RTT; reordering
+				// was seen) to arrive.
+				if c.reoAt != r.now+int64(2500*time.Microsecond) {
+					t.Fatalf("reordering timer in %d ns, want 2.5 ms", c.reoAt-r.now)
+				}
+				r.advance(time.Millisecond)
+				r.in(FlagACK, peerISS+1, base+4000, 65535, nil, nil)
+				r.advance(5 * time.Millisecond)
+				if n := r.h.Counters(); n[Retransmits] != 0 || n[RecoveryEntry] != 0 || c.reoAt != 0 {
+					t.Fatalf("everything arrived, reordered: counters %v, timer %d", n.Map(), c.reoAt)
+				}
+				return
+			}
+			// The timer wheel has 1 ms slots: it fires within 1 ms of
+			// the deadline, never before.
+			r.advance(2 * time.Millisecond)
+			r.expect()
+			r.advance(time.Millisecond)
+			rx := r.expect(FlagACK)[0]
+			n := r.h.Counters()
+			if rx.f.Seq != base || len(rx.payload) != 1000 || !c.inRecovery || n[RACKRecovery] != 1 || n[RecoveryEntry] != 1 {
+				t.Fatalf("sent %v; recovery %v; counters %v", rx, c.inRecovery, n.Map())
+			}
+			r.in(FlagACK, peerISS+1, base+4000, 65535, nil, nil)
+			if n := r.h.Counters(); c.inRecovery || n[RTOs] != 0 || n[TLPProbes] != 0 || len(c.sent) != 0 {
+				t.Fatalf("recovery %v, counters %v, %d marks left", c.inRecovery, n.Map(), len(c.sent))
+			}
+		})
+	}
+}
+
+// TestRACKTimeOrder: a segment SACKed that went a reordering window after
+// the hole's segment makes the hole lost at once, without the timer.
+func TestRACKTimeOrder(t *testing.T) {
+	r, c := tlpRig(t)
+	base := c.iss + 1001
+	c.Send.Write(make([]byte, 1000))
+	c.Update(r.now)
+	r.expect(FlagACK | FlagPSH)
+	r.advance(3 * time.Millisecond) // more than 2.5 ms later
+	c.Send.Write(make([]byte, 3000))
+	c.Update(r.now)
+	r.expect(FlagACK, FlagACK, FlagACK|FlagPSH) // four out: no early retransmit
+	r.advance(10 * time.Millisecond)
+	rackSACK(r, base, base+1000, base+2000)
+	rx := r.expect(FlagACK)[0]
+	if rx.f.Seq != base || !c.inRecovery || r.h.Counters()[RACKRecovery] != 1 {
+		t.Fatalf("sent %v, recovery %v, counters %v", rx, c.inRecovery, r.h.Counters().Map())
+	}
+}
+
+// TestRACKAfterRTO: after a timeout every outstanding segment is sent
+// again, and the marks of their first transmissions are gone: RACK makes
+// no decision about them (duplicate ACKs and the RTO still do).
+func TestRACKAfterRTO(t *testing.T) {
+	r, c := tlpRig(t)
+	base := c.iss + 1001
+	c.Send.Write(make([]byte, 3000))
+	c.Update(r.now)
+	r.link.take()
+	r.advance(time.Duration(c.tlpAt - r.now)) // the probe
+	r.link.take()
+	r.advance(time.Duration(c.rtoAt - r.now)) // the RTO: segment 0 again
+	if r.h.Counters()[RTOs] != 1 || len(c.sent) != 0 {
+		t.Fatalf("counters %v, %d marks", r.h.Counters().Map(), len(c.sent))
+	}
+	r.link.take()
+	r.advance(10 * time.Millisecond)
+	rackSACK(r, base, base+1000, base+2000)
+	if c.reoAt != 0 || r.h.Counters()[RACKRecovery] != 0 {
+		t.Fatalf("RACK acted on resent data: timer %d, counters %v", c.reoAt, r.h.Counters().Map())
+	}
+}
+
+// TestRACKMarks: the marks stay within their capacity while a long flight
+// goes out one segment per round, merging towards the tail, and every
+// outstanding byte still has a time no earlier than its real one.
+func TestRACKMarks(t *testing.T) {
+	r, c := tlpRig(t)
+	c.cc = &fixedCwnd{cwnd: 1 << 20}
+	base := c.iss + 1001
+	real := make([]int64, 200)
+	for i := range real {
+		c.sndWnd, c.maxSndWnd = 1<<30, 1<<30
+		c.Send.Write(make([]byte, 1000))
+		c.Update(r.now)
+		real[i] = r.now
+		r.link.take()
+		r.now += int64(100 * time.Microsecond)
+	}
+	if len(c.sent) > sentCap || cap(c.sent) != sentCap {
+		t.Fatalf("%d marks, capacity %d", len(c.sent), cap(c.sent))
+	}
+	for i, at := range real {
+		got, ok := c.sentTime(base + Seq(i*1000))
+		if !ok || got < at {
+			t.Fatalf("segment %d: time %d (%v), sent at %d", i, got, ok, at)
+		}
+		if i < sentCap-2 && got != at {
+			t.Fatalf("segment %d among the oldest marks: time %d, sent at %d", i, got, at)
+		}
+	}
+	// Acknowledged marks go; the rest keep their times.
+	r.in(FlagACK, peerISS+1, base+100*1000, 65535, nil, nil)
+	if got, ok := c.sentTime(base + 100*1000); !ok || got < real[100] {
+		t.Fatalf("after the ACK: segment 100 at %d (%v), sent at %d", got, ok, real[100])
+	}
+	if c.sent[c.sentHead].seq.GreaterThan(base + 100*1000) {
+		t.Fatal("the mark covering SND.UNA was dropped")
+	}
+}
+
+// fixedCwnd is a congestion controller that never changes its window.
+type fixedCwnd struct{ cwnd int }
+
+func (f *fixedCwnd) Name() string                 { return "fixed" }
+func (f *fixedCwnd) Init(int, int64)              {}
+func (f *fixedCwnd) Cwnd() int                    { return f.cwnd }
+func (f *fixedCwnd) Ssthresh() int                { return f.cwnd }
+func (f *fixedCwnd) OnAck(int, int64, int, int64) {}
+func (f *fixedCwnd) OnCongestion(int, int64)      {}
+func (f *fixedCwnd) OnRecoveryExit(int64)         {}
+func (f *fixedCwnd) OnRTO(int, int64)             {}
+func (f *fixedCwnd) SetMSS(int)                   {}
+
+// TestRACKDSACKWidensWindow: a D-SACK (a spurious retransmission) widens
+// the reordering window by a quarter of the min RTT, once per round trip;
+// a repeated first SACK block is not a D-SACK.
+func TestRACKDSACKWidensWindow(t *testing.T) {
+	r, c := tlpRig(t)
+	base := c.iss + 1001
+	c.Send.Write(make([]byte, 4000))
+	c.Update(r.now)
+	r.link.take()
+	r.advance(5 * time.Millisecond)
+	rackSACK(r, base, base+1000, base+2000)
+	rackSACK(r, base, base+1000, base+2000) // the same block again
+	if c.reoMult > 1 {
+		t.Fatalf("a repeated block counted as a D-SACK: multiplier %d", c.reoMult)
+	}
+	// A D-SACK below the cumulative ACK.
+	dsack := func(ack Seq) {
+		o := &Options{NumSACK: 1}
+		o.SACK[0] = SACKBlock{Start: base, End: base + 1000}
+		r.in(FlagACK, peerISS+1, ack, 65535, o, nil)
+	}
+	dsack(base + 2000)
+	if c.reoMult != 2 || !c.dsackWait {
+		t.Fatalf("after a D-SACK: multiplier %d", c.reoMult)
+	}
+	dsack(base + 3000) // the same round trip
+	if c.reoMult != 2 {
+		t.Fatalf("a second D-SACK in the round: multiplier %d", c.reoMult)
+	}
+	c.reoSeen = true
+	if w, want := c.reoWnd(), min(c.rtt.MinRTT()*2/4, c.rtt.SRTT()); w != want || w == 0 {
+		t.Fatalf("window %d, want 2 x min RTT / 4 = %d", w, want)
+	}
+	// The round ends once everything outstanding then is acknowledged.
+	r.in(FlagACK, peerISS+1, base+4000, 65535, nil, nil)
+	c.Send.Write(make([]byte, 2000))
+	c.Update(r.now)
+	r.link.take()
+	o := &Options{NumSACK: 1}
+	o.SACK[0] = SACKBlock{Start: base + 3000, End: base + 4000}
+	r.in(FlagACK, peerISS+1, base+4000, 65535, o, nil)
+	if c.reoMult != 3 {
+		t.Fatalf("a D-SACK in the next round: multiplier %d", c.reoMult)
+	}
+}
