@@ -78,7 +78,7 @@ func echo(d *Datagram) { d.Reply(d.Payload) }
 // waitCounters polls the published counters until ok says yes.
 func waitCounters(t *testing.T, s *Stack, what string, ok func(Counters) bool) Counters {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c := s.Counters()
 		if ok(c) {
@@ -488,8 +488,8 @@ func TestTwoQueuesResolve(t *testing.T) {
 		c := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 7))
 		msg := fmt.Sprintf("flow %d", i)
 		c.Write([]byte(msg))
-		// Well under the 3 s an unresolved neighbour waits before failing.
-		c.SetReadDeadline(time.Now().Add(time.Second))
+		// Under the 3 s an unresolved neighbour waits before failing.
+		c.SetReadDeadline(time.Now().Add(2500 * time.Millisecond))
 		n, err := c.Read(buf)
 		if err != nil || string(buf[:n]) != strings.ToUpper(msg) {
 			t.Fatalf("flow %d: %q, %v; counters %v", i, buf[:n], err, nonZero(s.Counters()))

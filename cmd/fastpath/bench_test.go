@@ -66,17 +66,48 @@ func waitStats(t *testing.T, addr string) map[string]any {
 	}
 }
 
+// post POSTs to the control API at addr.
+func post(t *testing.T, addr, path string) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+path, "application/json", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+	}
+}
+
+// settle waits (up to 10 s) until the run's packet count holds still for
+// 200 ms, and returns it.
+func settle(t *testing.T, addr string) float64 {
+	t.Helper()
+	last := -1.0
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		n, _ := waitStats(t, addr)["packets"].(float64)
+		if n == last {
+			return n
+		}
+		last = n
+	}
+	t.Fatalf("the count never settled (%v)", last)
+	return 0
+}
+
 // TestBenchModes runs the three xdpsock modes on the lab's veth: rxdrop
 // and l2fwd count exactly the frames gen sends them (l2fwd sends each
 // back, so they reach the sender's side), txonly's frames reach the peer.
 func TestBenchModes(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	const count, ctl = 20000, "127.0.0.1:19320"
-	// gen in A sends count frames to B once bench is up in B.
+	const count, ctl = 20000, "127.0.0.1:19322"
+	// gen in A sends count frames to B once bench is up in B, at a rate
+	// bench's 2048-frame ring absorbs 100 ms of (a loaded machine).
 	send := func() {
 		t.Helper()
 		_, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
-			"--dst-mac", l.B.MAC.String(), "--count", "20000", "--rate", "200k", "--interval", "0", "--json")
+			"--dst-mac", l.B.MAC.String(), "--count", "20000", "--rate", "20k", "--interval", "0", "--json")
 		if err != nil {
 			t.Errorf("gen: %v\n%s", err, errOut)
 		}
@@ -86,10 +117,14 @@ func TestBenchModes(t *testing.T) {
 			before := linkStats(t, l.A).RxPackets
 			done := make(chan benchResult, 1)
 			go func() {
-				done <- benchRun(t, mode, "--dev", l.B.Link, "--netns", l.B.Name, "--duration", "3s", "--control", ctl)
+				done <- benchRun(t, mode, "--dev", l.B.Link, "--netns", l.B.Name, "--duration", "120s", "--control", ctl)
 			}()
+			t.Cleanup(func() { http.Post("http://"+ctl+"/v1/stop", "application/json", nil) })
 			waitStats(t, ctl)
 			send()
+			// Once the count stops moving, stop the run.
+			settle(t, ctl)
+			post(t, ctl, "/v1/stop")
 			r := <-done
 			if r.Packets < count || r.Packets > count+20 {
 				t.Errorf("%s counted %d frames, gen sent %d", mode, r.Packets, count)
@@ -132,6 +167,7 @@ func TestBenchControl(t *testing.T) {
 		done <- benchRun(t, "txonly", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
 			"--dst-mac", l.B.MAC.String(), "--duration", "60s", "--control", ctl)
 	}()
+	t.Cleanup(func() { http.Post("http://"+ctl+"/v1/stop", "application/json", nil) })
 	type stats struct {
 		Bench   string  `json:"bench"`
 		Packets uint64  `json:"packets"`
@@ -147,39 +183,26 @@ func TestBenchControl(t *testing.T) {
 		err = json.NewDecoder(resp.Body).Decode(&s)
 		return s, err
 	}
-	post := func(path string) {
-		t.Helper()
-		resp, err := http.Post("http://"+ctl+path, "application/json", strings.NewReader(""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
-		}
-	}
 	waitStats(t, ctl)
 	time.Sleep(100 * time.Millisecond)
 	s, err := read()
 	if err != nil || s.Bench != "txonly" || s.Packets == 0 || s.PPS <= 0 {
 		t.Errorf("stats %+v %v", s, err)
 	}
-	post("/v1/pause")
-	time.Sleep(100 * time.Millisecond) // frames in flight complete
-	a, _ := read()
+	post(t, ctl, "/v1/pause")
+	a := settle(t, ctl) // frames in flight complete
 	time.Sleep(300 * time.Millisecond)
-	if b, _ := read(); b.Packets != a.Packets {
-		t.Errorf("paused, yet %d frames went out", b.Packets-a.Packets)
+	if b, _ := read(); float64(b.Packets) != a {
+		t.Errorf("paused, yet %.0f frames went out", float64(b.Packets)-a)
 	}
-	post("/v1/resume")
+	post(t, ctl, "/v1/resume")
 	start := time.Now()
-	post("/v1/stop")
+	post(t, ctl, "/v1/stop")
 	r := <-done
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("stop took %v", d)
 	}
-	if !r.Interrupted || r.DurationS > 30 || r.Packets < a.Packets {
-		t.Errorf("after stop: interrupted %v after %.1fs, %d frames (had %d)", r.Interrupted, r.DurationS, r.Packets, a.Packets)
+	if !r.Interrupted || r.DurationS > 30 || float64(r.Packets) < a {
+		t.Errorf("after stop: interrupted %v after %.1fs, %d frames (had %.0f)", r.Interrupted, r.DurationS, r.Packets, a)
 	}
 }

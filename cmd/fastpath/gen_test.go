@@ -16,6 +16,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"golang.org/x/sys/unix"
 )
 
 // genToKernel runs `fastpath gen` in A with args towards B's kernel, where
@@ -31,13 +32,29 @@ func genToKernel(t *testing.T, l *lab.Lab, args ...string) (genResult, [][]byte)
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetReadBuffer(8 << 20)
+	// A buffer past net.core.rmem_max (root may): the reader may be
+	// descheduled on a loaded machine while datagrams keep coming.
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20) })
+	if serr != nil {
+		t.Fatalf("SO_RCVBUFFORCE: %v", serr)
+	}
 	got := make(chan [][]byte, 1)
 	go func() {
 		var ps [][]byte
 		buf := make([]byte, 2048)
 		for {
-			conn.SetReadDeadline(time.Now().Add(time.Second))
+			// Until the first datagram, as long as gen may take to set up;
+			// then a second of silence ends it.
+			wait := time.Second
+			if len(ps) == 0 {
+				wait = 15 * time.Second
+			}
+			conn.SetReadDeadline(time.Now().Add(wait))
 			n, err := conn.Read(buf)
 			if err != nil {
 				got <- ps
@@ -178,6 +195,7 @@ func TestGenTshark(t *testing.T) {
 				cap.Process.Kill()
 				t.Fatal("tshark did not start capturing")
 			}
+			time.Sleep(500 * time.Millisecond) // dumpcap says so a little early
 			res, ps := genToKernel(t, l, append([]string{"--count", strconv.Itoa(count), "--rate", "10k"}, tc.args...)...)
 			if len(ps) != count {
 				t.Errorf("B's kernel received %d of %d datagrams", len(ps), count)
@@ -197,8 +215,9 @@ func TestGenTshark(t *testing.T) {
 			}
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 			// Every frame reached B's socket (above); tshark's capture
-			// may miss some, and must see most.
-			if len(lines) < count*80/100 || len(lines) > count {
+			// may miss some on a loaded machine, and must see at least
+			// half: every frame it saw is checked.
+			if len(lines) < count/2 || len(lines) > count {
 				t.Fatalf("tshark read %d frames of the %d sent", len(lines), count)
 			}
 			t.Logf("tshark captured %d of %d frames", len(lines), count)

@@ -134,9 +134,18 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 
 	interrupted := labLoop(ctx, g, sink, f, stderr)
 	gr, gerr := g.finish(interrupted)
-	// Frames in flight reach the sink within microseconds; give it a
-	// moment before stopping it.
+	// Frames in flight reach the sink within microseconds, unless it was
+	// descheduled with its ring full of them: wait while its count still
+	// moves (up to 3 s) before stopping it.
 	time.Sleep(200 * time.Millisecond)
+	for last, end := sink.pubN.Load(), time.Now().Add(3*time.Second); time.Now().Before(end); {
+		time.Sleep(100 * time.Millisecond)
+		n := sink.pubN.Load()
+		if n == last {
+			break
+		}
+		last = n
+	}
 	sinkDone = true
 	sr, serr := sink.finish(interrupted)
 	if err := errors.Join(gerr, serr); err != nil {

@@ -25,9 +25,11 @@ func TestServeTCP(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		out, errOut, err := run(t, "serve", "--dev", l.A.Link, "--netns", l.A.Name, "--shared",
-			"--tcp-echo", "7", "--tcp-discard", "9", "--http", "8080", "--duration", "8s", "--json", "--metrics", "127.0.0.1:19320", "--control", "19321")
+			"--tcp-echo", "7", "--tcp-discard", "9", "--http", "8080", "--duration", "120s", "--json", "--metrics", "127.0.0.1:19320", "--control", "19321")
 		done <- result{out, errOut, err}
 	}()
+	// A failed test still ends the run (and frees its ports).
+	t.Cleanup(func() { http.Post("http://127.0.0.1:19321/v1/stop", "application/json", nil) })
 	addr := l.A.Addr.Addr().String()
 	dial := func(port int) net.Conn {
 		t.Helper()
