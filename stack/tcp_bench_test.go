@@ -16,6 +16,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/tcp"
+	"github.com/fastpathnet/fastpath/xsk"
 )
 
 // The engine's TCP against the kernel's, in the same run, alternating:
@@ -154,6 +155,15 @@ func BenchmarkTCPBulk(b *testing.B) {
 				kr = append(kr, float64(n)*8/time.Since(start).Seconds())
 			}
 			reportRates(b, er, kr, "bit/s")
+			// How well the engine batches its system calls: frames put on
+			// the TX ring per sendto.
+			ch := make(chan xsk.Counters, 1)
+			if err := s.Engines()[0].Do(func(e *Engine) { ch <- e.Socket().Counters() }); err != nil {
+				b.Fatal(err)
+			}
+			if xc := <-ch; xc.Kicks > 0 {
+				b.ReportMetric(float64(xc.Transmitted)/float64(xc.Kicks), "frames/kick")
+			}
 			tc := s.TCPCounters()
 			b.ReportMetric(float64(tc[tcp.Retransmits]), "engine-retransmits")
 			if tc[tcp.Retransmits] > 0 {
