@@ -161,6 +161,7 @@ type Conn struct {
 	rackXmit   int64 // RACK.xmit_ts of original transmissions
 	rackEnd    Seq   // RACK.end_seq
 	rackRTT    int64 // RACK.rtt: when rackXmit's segment was delivered, less rackXmit
+	rackMin    int64 // the least rackRTT: RACK's min RTT
 	reoSeen    bool
 	reoMult    int
 	reoRecov   int
@@ -284,7 +285,7 @@ func (c *Conn) Abort() {
 func (c *Conn) terminate(err error) {
 	c.state = StateClosed
 	c.err = err
-	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt, c.tlpAt = 0, 0, 0, 0, 0, 0, 0
+	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt, c.tlpAt, c.reoAt = 0, 0, 0, 0, 0, 0, 0, 0
 	c.host.remove(c)
 	c.notify(err)
 }
@@ -319,8 +320,12 @@ func (c *Conn) tick(now int64) {
 	}
 	if c.reoAt != 0 && now >= c.reoAt {
 		c.reoAt = 0
+		was := c.inRecovery
 		c.rackCheck(now)
-		if c.inRecovery {
+		if !was && c.inRecovery {
+			// Recovery took the loss: the RTO starts over (a late tick
+			// may find it due too), as after a probe.
+			c.rtoAt = now + c.rtt.RTO()
 			c.output(now)
 		}
 	}

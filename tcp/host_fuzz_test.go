@@ -71,7 +71,7 @@ func FuzzHost(f *testing.F) {
 				t.Fatalf("marks capacity %d", cap(c.sent))
 			}
 			for i := c.sentHead + 1; i < len(c.sent); i++ {
-				if a, b := c.sent[i-1], c.sent[i]; !a.seq.LessThan(b.seq) || a.at > b.at {
+				if a, b := c.sent[i-1], c.sent[i]; !a.seq.LessThan(b.seq) || a.first > a.last || a.last > b.first || b.first > b.last {
 					t.Fatalf("marks out of order: %v", c.sent[c.sentHead:])
 				}
 			}

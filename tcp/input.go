@@ -602,7 +602,7 @@ func (c *Conn) finReceived(now int64) {
 // enterTimeWait starts TIME-WAIT's 2*MSL timer; the other timers stop.
 func (c *Conn) enterTimeWait(now int64) {
 	c.state = StateTimeWait
-	c.rtoAt, c.persistAt, c.keepAt, c.delackAt = 0, 0, 0, 0
+	c.rtoAt, c.persistAt, c.keepAt, c.delackAt, c.tlpAt, c.reoAt = 0, 0, 0, 0, 0, 0
 	c.twAt = now + c.host.cfg.TimeWait
 	if c.host.cfg.TimeWait <= 0 {
 		c.twAt = now + 1

@@ -9,18 +9,19 @@ package tcp
 // retransmissions.
 
 // sentMark says that the original transmissions from seq on (up to the
-// next mark) went at at.
+// next mark) went between first and last (the same instant unless marks
+// were merged).
 type sentMark struct {
-	seq Seq
-	at  int64
+	seq         Seq
+	first, last int64
 }
 
-// sentCap bounds the marks per connection (16 bytes each).
+// sentCap bounds the marks per connection (24 bytes each).
 const sentCap = 64
 
 // markSent records that new data from seq went at now.
 func (c *Conn) markSent(seq Seq, now int64) {
-	if n := len(c.sent); n > c.sentHead && c.sent[n-1].at == now {
+	if n := len(c.sent); n > c.sentHead && c.sent[n-1].last == now {
 		return // the same round: the last mark covers it
 	}
 	if len(c.sent) == cap(c.sent) {
@@ -28,15 +29,16 @@ func (c *Conn) markSent(seq Seq, now int64) {
 			c.sent = c.sent[:copy(c.sent, c.sent[c.sentHead:])]
 			c.sentHead = 0
 		} else {
-			// Merge the last two, keeping the later time: their bytes
-			// look sent later than they were, so a loss among them is
-			// found later, never wrongly.
+			// Merge the last two: their bytes went somewhere between the
+			// first's first time and the second's last. RACK takes a
+			// hole's time as the latest and a delivered segment's as the
+			// earliest, so a merged mark can only delay a decision.
 			n := len(c.sent)
-			c.sent[n-2].at = c.sent[n-1].at
+			c.sent[n-2].last = c.sent[n-1].last
 			c.sent = c.sent[:n-1]
 		}
 	}
-	c.sent = append(c.sent, sentMark{seq: seq, at: now})
+	c.sent = append(c.sent, sentMark{seq: seq, first: now, last: now})
 }
 
 // trimSent drops the marks of acknowledged data.
@@ -57,20 +59,20 @@ func (c *Conn) forgetSent() {
 	c.reoAt = 0
 }
 
-// sentTime is when the original transmission of the byte at seq went;
-// ok false when no mark covers it (sent again after an RTO).
-func (c *Conn) sentTime(seq Seq) (int64, bool) {
-	at, ok := int64(0), false
+// sentTime is when the original transmission of the byte at seq went, no
+// earlier than first and no later than last; ok false when no mark covers
+// it (sent again after an RTO).
+func (c *Conn) sentTime(seq Seq) (first, last int64, ok bool) {
 	if seq.GreaterEq(c.sndMax) {
-		return at, ok // not sent
+		return 0, 0, false // not sent
 	}
 	for _, m := range c.sent[c.sentHead:] {
 		if m.seq.GreaterThan(seq) {
 			break
 		}
-		at, ok = m.at, true
+		first, last, ok = m.first, m.last, true
 	}
-	return at, ok
+	return first, last, ok
 }
 
 // reoWnd is RACK's reordering window (RFC 8985 6.2 step 4): none before
@@ -81,7 +83,17 @@ func (c *Conn) reoWnd() int64 {
 	if !c.reoSeen && (c.inRecovery || c.sacked.bytes() >= 3*c.mss) {
 		return 0
 	}
-	return min(c.rtt.MinRTT()*int64(max(c.reoMult, 1))/4, c.rtt.SRTT())
+	return min(c.rackMinRTT()*int64(max(c.reoMult, 1))/4, c.rtt.SRTT())
+}
+
+// rackMinRTT is the minimum RTT for the reordering window: RACK's own
+// samples (a delivered original transmission, to the nanosecond) when it
+// has any, else the estimator's (whole milliseconds with timestamps).
+func (c *Conn) rackMinRTT() int64 {
+	if c.rackMin > 0 {
+		return c.rackMin
+	}
+	return c.rtt.MinRTT()
 }
 
 // rackCheck runs on each ACK, and when the reordering timer fires, outside
@@ -101,8 +113,10 @@ func (c *Conn) rackCheck(now int64) {
 	if !ok {
 		return
 	}
-	hole, ok1 := c.sentTime(c.sndUna)
-	last, ok2 := c.sentTime(fack.Add(^uint32(0)))
+	// The hole went at the latest, the delivered segment at the
+	// earliest, its mark allows: merged marks delay a decision only.
+	_, hole, ok1 := c.sentTime(c.sndUna)
+	last, _, ok2 := c.sentTime(fack.Add(^uint32(0)))
 	if !ok1 || !ok2 {
 		return
 	}
@@ -111,6 +125,9 @@ func (c *Conn) rackCheck(now int64) {
 	// same time and ending higher), and its RTT when it was.
 	if last > c.rackXmit || last == c.rackXmit && fack.GreaterThan(c.rackEnd) {
 		c.rackXmit, c.rackEnd, c.rackRTT = last, fack, now-last
+		if c.rackMin == 0 || c.rackRTT < c.rackMin {
+			c.rackMin = max(c.rackRTT, 1)
+		}
 	}
 	// Step 5: remaining = hole + RACK.rtt + reo_wnd - now.
 	if wait := hole + c.rackRTT + c.reoWnd() - now; wait > 0 {

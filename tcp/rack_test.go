@@ -119,7 +119,7 @@ func TestRACKAfterRTO(t *testing.T) {
 
 // TestRACKMarks: the marks stay within their capacity while a long flight
 // goes out one segment per round, merging towards the tail, and every
-// outstanding byte still has a time no earlier than its real one.
+// outstanding byte's real send time lies within its mark's span.
 func TestRACKMarks(t *testing.T) {
 	r, c := tlpRig(t)
 	c.cc = &fixedCwnd{cwnd: 1 << 20}
@@ -137,18 +137,18 @@ func TestRACKMarks(t *testing.T) {
 		t.Fatalf("%d marks, capacity %d", len(c.sent), cap(c.sent))
 	}
 	for i, at := range real {
-		got, ok := c.sentTime(base + Seq(i*1000))
-		if !ok || got < at {
-			t.Fatalf("segment %d: time %d (%v), sent at %d", i, got, ok, at)
+		first, last, ok := c.sentTime(base + Seq(i*1000))
+		if !ok || at < first || at > last {
+			t.Fatalf("segment %d: times %d-%d (%v), sent at %d", i, first, last, ok, at)
 		}
-		if i < sentCap-2 && got != at {
-			t.Fatalf("segment %d among the oldest marks: time %d, sent at %d", i, got, at)
+		if i < sentCap-2 && (first != at || last != at) {
+			t.Fatalf("segment %d among the oldest marks: times %d-%d, sent at %d", i, first, last, at)
 		}
 	}
 	// Acknowledged marks go; the rest keep their times.
 	r.in(FlagACK, peerISS+1, base+100*1000, 65535, nil, nil)
-	if got, ok := c.sentTime(base + 100*1000); !ok || got < real[100] {
-		t.Fatalf("after the ACK: segment 100 at %d (%v), sent at %d", got, ok, real[100])
+	if first, last, ok := c.sentTime(base + 100*1000); !ok || real[100] < first || real[100] > last {
+		t.Fatalf("after the ACK: segment 100 at %d-%d (%v), sent at %d", first, last, ok, real[100])
 	}
 	if c.sent[c.sentHead].seq.GreaterThan(base + 100*1000) {
 		t.Fatal("the mark covering SND.UNA was dropped")
@@ -179,15 +179,19 @@ func TestRACKDSACKWidensWindow(t *testing.T) {
 	r.link.take()
 	r.advance(5 * time.Millisecond)
 	rackSACK(r, base, base+1000, base+2000)
-	rackSACK(r, base, base+1000, base+2000) // the same block again
+	// The same block again, on a data segment from the peer.
+	o := &Options{NumSACK: 1}
+	o.SACK[0] = SACKBlock{Start: base + 1000, End: base + 2000}
+	r.in(FlagACK, peerISS+1, base, 65535, o, []byte("data"))
 	if c.reoMult > 1 {
 		t.Fatalf("a repeated block counted as a D-SACK: multiplier %d", c.reoMult)
 	}
 	// A D-SACK below the cumulative ACK.
+	peer := peerISS + 5 // after the peer's 4 bytes
 	dsack := func(ack Seq) {
 		o := &Options{NumSACK: 1}
 		o.SACK[0] = SACKBlock{Start: base, End: base + 1000}
-		r.in(FlagACK, peerISS+1, ack, 65535, o, nil)
+		r.in(FlagACK, peer, ack, 65535, o, nil)
 	}
 	dsack(base + 2000)
 	if c.reoMult != 2 || !c.dsackWait {
@@ -202,14 +206,132 @@ func TestRACKDSACKWidensWindow(t *testing.T) {
 		t.Fatalf("window %d, want 2 x min RTT / 4 = %d", w, want)
 	}
 	// The round ends once everything outstanding then is acknowledged.
-	r.in(FlagACK, peerISS+1, base+4000, 65535, nil, nil)
-	c.Send.Write(make([]byte, 2000))
+	r.in(FlagACK, peer, base+4000, 65535, nil, nil)
+	c.Send.Write(make([]byte, 4000))
 	c.Update(r.now)
 	r.link.take()
-	o := &Options{NumSACK: 1}
+	o = &Options{NumSACK: 1}
 	o.SACK[0] = SACKBlock{Start: base + 3000, End: base + 4000}
-	r.in(FlagACK, peerISS+1, base+4000, 65535, o, nil)
+	r.in(FlagACK, peer, base+4000, 65535, o, nil)
 	if c.reoMult != 3 {
 		t.Fatalf("a D-SACK in the next round: multiplier %d", c.reoMult)
+	}
+	// The next round: a D-SACK within the second block (RFC 2883 4.2),
+	// the data above SND.UNA received twice.
+	r.in(FlagACK, peer, base+8000, 65535, nil, nil)
+	c.Send.Write(make([]byte, 4000))
+	c.Update(r.now)
+	r.link.take()
+	o = &Options{NumSACK: 2}
+	o.SACK[0] = SACKBlock{Start: base + 10000, End: base + 11000}
+	o.SACK[1] = SACKBlock{Start: base + 10000, End: base + 12000}
+	r.in(FlagACK, peer, base+8000, 65535, o, nil)
+	if c.reoMult != 4 {
+		t.Fatalf("a D-SACK within the second block: multiplier %d", c.reoMult)
+	}
+}
+
+// TestRACKLateTick: the engine's tick comes late, past both the
+// reordering timer and the RTO: RACK's recovery takes the loss, the hole
+// goes once, and the RTO starts over instead of firing too.
+func TestRACKLateTick(t *testing.T) {
+	r, c := tlpRig(t)
+	base := c.iss + 1001
+	c.Send.Write(make([]byte, 4000))
+	c.Update(r.now)
+	r.link.take()
+	r.advance(10 * time.Millisecond)
+	rackSACK(r, base, base+1000, base+2000)
+	r.advance(time.Duration(c.rtoAt-r.now) + time.Millisecond)
+	rx := r.expect(FlagACK)
+	if n := r.h.Counters(); rx[0].f.Seq != base || n[RTOs] != 0 || n[RACKRecovery] != 1 || c.rtoAt <= r.now {
+		t.Fatalf("sent %v; counters %v; RTO in %d", rx, n.Map(), c.rtoAt-r.now)
+	}
+}
+
+// TestRACKMergedMarks: 400 segments 10 us apart fill the marks, so the
+// newest merge. A SACK for segment 68, in the merged tail (really sent
+// 0.68 ms after segment 0), must not count as sent later than its mark's
+// earliest time: the hole waits the rest of the window, not nothing.
+func TestRACKMergedMarks(t *testing.T) {
+	r, c := tlpRig(t)
+	c.cc = &fixedCwnd{cwnd: 1 << 20}
+	base := c.iss + 1001
+	for range 400 {
+		c.sndWnd, c.maxSndWnd = 1<<30, 1<<30
+		c.Send.Write(make([]byte, 1000))
+		c.Update(r.now)
+		r.link.take()
+		r.now += int64(10 * time.Microsecond)
+	}
+	r.advance(10 * time.Millisecond)
+	rackSACK(r, base, base+68*1000, base+69*1000)
+	if c.inRecovery || c.reoAt <= r.now {
+		t.Fatalf("recovery %v, timer in %d ns: segment 68's merged mark made the hole lost at once", c.inRecovery, c.reoAt-r.now)
+	}
+}
+
+// TestRACKSilent: no reordering timer and no decision when RACK is off,
+// while a tail probe's retransmission is out, when the hole was sent
+// before (rxtEnd), or once duplicate ACKs started recovery themselves.
+func TestRACKSilent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(r *rig, c *Conn)
+	}{
+		{"off", func(r *rig, c *Conn) { r.h.cfg.RACK = false }},
+		{"probe out", func(r *rig, c *Conn) { c.tlpOut, c.tlpSeq, c.tlpHigh = true, c.sndMax.Add(^uint32(999)), c.sndMax }},
+		{"hole resent", func(r *rig, c *Conn) { c.rxtEnd = c.sndUna.Add(1000) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, c := tlpRig(t)
+			base := c.iss + 1001
+			c.Send.Write(make([]byte, 4000))
+			c.Update(r.now)
+			r.link.take()
+			tc.set(r, c)
+			r.advance(10 * time.Millisecond)
+			rackSACK(r, base, base+1000, base+2000)
+			r.advance(5 * time.Millisecond)
+			if n := r.h.Counters(); c.reoAt != 0 || n[RACKRecovery] != 0 || n[Retransmits] != 0 {
+				t.Fatalf("timer %d, counters %v", c.reoAt, n.Map())
+			}
+		})
+	}
+	t.Run("duplicate ACKs first", func(t *testing.T) {
+		r, c := tlpRig(t)
+		base := c.iss + 1001
+		c.Send.Write(make([]byte, 5000))
+		c.Update(r.now)
+		r.link.take()
+		r.advance(10 * time.Millisecond)
+		rackSACK(r, base, base+1000, base+2000)
+		if c.reoAt == 0 {
+			t.Fatal("no reordering timer after one SACKed segment")
+		}
+		rackSACK(r, base, base+1000, base+4000) // three segments SACKed
+		n := r.h.Counters()
+		if !c.inRecovery || c.reoAt != 0 || n[RACKRecovery] != 0 || n[RecoveryEntry] != 1 || c.rxtEnd != base+1000 {
+			t.Fatalf("recovery %v, timer %d, rxtEnd %d, counters %v", c.inRecovery, c.reoAt, c.rxtEnd-base, n.Map())
+		}
+	})
+}
+
+// TestRACKWindowReset: after 16 recoveries without a D-SACK the widened
+// window goes back to a quarter of the min RTT (RFC 8985 6.2 step 4).
+func TestRACKWindowReset(t *testing.T) {
+	r, c := tlpRig(t)
+	c.Send.Write(make([]byte, 4000))
+	c.Update(r.now)
+	r.link.take()
+	c.reoMult, c.reoRecov = 4, 15
+	c.enterRecovery(r.now)
+	if c.reoMult != 4 {
+		t.Fatalf("the 16th recovery reset the multiplier to %d", c.reoMult)
+	}
+	c.inRecovery = false
+	c.enterRecovery(r.now)
+	if c.reoMult != 1 || c.reoRecov != 0 {
+		t.Fatalf("after the 17th: multiplier %d, count %d", c.reoMult, c.reoRecov)
 	}
 }
