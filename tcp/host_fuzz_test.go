@@ -32,6 +32,7 @@ func FuzzHost(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seg []byte, mode uint8) {
 		cfg := testConfig()
 		cfg.MaxConns, cfg.SynBacklog = 4, 1
+		cfg.RACK = mode&2 != 0
 		r := newRig(t, cfg)
 		iss := r.accept(synOpts())
 		c := r.conn

@@ -86,14 +86,16 @@ func (c *Conn) reoWnd() int64 {
 	return min(c.rackMinRTT()*int64(max(c.reoMult, 1))/4, c.rtt.SRTT())
 }
 
-// rackMinRTT is the minimum RTT for the reordering window: RACK's own
-// samples (a delivered original transmission, to the nanosecond) when it
-// has any, else the estimator's (whole milliseconds with timestamps).
+// rackMinRTT is the minimum RTT for the reordering window: the
+// estimator's, or RACK's own samples (delivered original segments, to the
+// nanosecond) when those say more. With timestamps the estimator counts
+// whole milliseconds, at least one: a tick low at times, which RACK's
+// samples correct, and a floor that absorbs the reordering of hosts
+// themselves (a sender's thread moving between CPUs reorders a veth's
+// per-CPU backlogs by tens of microseconds: with a window of a quarter of
+// a 100 us RTT, TestTCPLoss counted those as losses and ran slower).
 func (c *Conn) rackMinRTT() int64 {
-	if c.rackMin > 0 {
-		return c.rackMin
-	}
-	return c.rtt.MinRTT()
+	return max(c.rtt.MinRTT(), c.rackMin)
 }
 
 // rackCheck runs on each ACK, and when the reordering timer fires, outside

@@ -6,6 +6,13 @@ import (
 	"time"
 )
 
+// rackRig is tlpRig with RACK's recovery trigger on (it is opt-in).
+func rackRig(t *testing.T) (*rig, *Conn) {
+	r, c := tlpRig(t)
+	r.h.cfg.RACK = true
+	return r, c
+}
+
 // rackSACK is an ACK of base with one SACK block [start, end).
 func rackSACK(r *rig, base, start, end Seq) {
 	r.t.Helper()
@@ -24,7 +31,7 @@ func rackSACK(r *rig, base, start, end Seq) {
 func TestRACKRecovery(t *testing.T) {
 	for _, reordered := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reordered=%v", reordered), func(t *testing.T) {
-			r, c := tlpRig(t)
+			r, c := rackRig(t)
 			base := c.iss + 1001
 			c.Send.Write(make([]byte, 4000))
 			c.Update(r.now)
@@ -77,7 +84,7 @@ func TestRACKRecovery(t *testing.T) {
 // TestRACKTimeOrder: a segment SACKed that went a reordering window after
 // the hole's segment makes the hole lost at once, without the timer.
 func TestRACKTimeOrder(t *testing.T) {
-	r, c := tlpRig(t)
+	r, c := rackRig(t)
 	base := c.iss + 1001
 	c.Send.Write(make([]byte, 1000))
 	c.Update(r.now)
@@ -98,7 +105,7 @@ func TestRACKTimeOrder(t *testing.T) {
 // again, and the marks of their first transmissions are gone: RACK makes
 // no decision about them (duplicate ACKs and the RTO still do).
 func TestRACKAfterRTO(t *testing.T) {
-	r, c := tlpRig(t)
+	r, c := rackRig(t)
 	base := c.iss + 1001
 	c.Send.Write(make([]byte, 3000))
 	c.Update(r.now)
@@ -121,7 +128,7 @@ func TestRACKAfterRTO(t *testing.T) {
 // goes out one segment per round, merging towards the tail, and every
 // outstanding byte's real send time lies within its mark's span.
 func TestRACKMarks(t *testing.T) {
-	r, c := tlpRig(t)
+	r, c := rackRig(t)
 	c.cc = &fixedCwnd{cwnd: 1 << 20}
 	base := c.iss + 1001
 	real := make([]int64, 200)
@@ -172,7 +179,7 @@ func (f *fixedCwnd) SetMSS(int)                   {}
 // the reordering window by a quarter of the min RTT, once per round trip;
 // a repeated first SACK block is not a D-SACK.
 func TestRACKDSACKWidensWindow(t *testing.T) {
-	r, c := tlpRig(t)
+	r, c := rackRig(t)
 	base := c.iss + 1001
 	c.Send.Write(make([]byte, 4000))
 	c.Update(r.now)
@@ -235,7 +242,7 @@ func TestRACKDSACKWidensWindow(t *testing.T) {
 // reordering timer and the RTO: RACK's recovery takes the loss, the hole
 // goes once, and the RTO starts over instead of firing too.
 func TestRACKLateTick(t *testing.T) {
-	r, c := tlpRig(t)
+	r, c := rackRig(t)
 	base := c.iss + 1001
 	c.Send.Write(make([]byte, 4000))
 	c.Update(r.now)
@@ -254,7 +261,7 @@ func TestRACKLateTick(t *testing.T) {
 // 0.68 ms after segment 0), must not count as sent later than its mark's
 // earliest time: the hole waits the rest of the window, not nothing.
 func TestRACKMergedMarks(t *testing.T) {
-	r, c := tlpRig(t)
+	r, c := rackRig(t)
 	c.cc = &fixedCwnd{cwnd: 1 << 20}
 	base := c.iss + 1001
 	for range 400 {
@@ -284,7 +291,7 @@ func TestRACKSilent(t *testing.T) {
 		{"hole resent", func(r *rig, c *Conn) { c.rxtEnd = c.sndUna.Add(1000) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, c := tlpRig(t)
+			r, c := rackRig(t)
 			base := c.iss + 1001
 			c.Send.Write(make([]byte, 4000))
 			c.Update(r.now)
@@ -299,7 +306,7 @@ func TestRACKSilent(t *testing.T) {
 		})
 	}
 	t.Run("duplicate ACKs first", func(t *testing.T) {
-		r, c := tlpRig(t)
+		r, c := rackRig(t)
 		base := c.iss + 1001
 		c.Send.Write(make([]byte, 5000))
 		c.Update(r.now)
@@ -320,7 +327,7 @@ func TestRACKSilent(t *testing.T) {
 // TestRACKWindowReset: after 16 recoveries without a D-SACK the widened
 // window goes back to a quarter of the min RTT (RFC 8985 6.2 step 4).
 func TestRACKWindowReset(t *testing.T) {
-	r, c := tlpRig(t)
+	r, c := rackRig(t)
 	c.Send.Write(make([]byte, 4000))
 	c.Update(r.now)
 	r.link.take()
