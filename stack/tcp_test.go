@@ -311,7 +311,9 @@ func TestTCPLoss(t *testing.T) {
 			if err := <-errs; err != nil {
 				t.Fatal(err)
 			}
-			tc := s.TCPCounters()
+			// Counters are published every publishTick: a short run may
+			// end before they are.
+			tc := waitTCP(t, s, "the transfer's counters", func(c tcp.Counters) bool { return c[tcp.BytesIn] >= uint64(n) })
 			if tc[tcp.Retransmits] == 0 {
 				t.Errorf("no retransmissions at %s loss: is the router dropping?", p)
 			}
@@ -555,6 +557,19 @@ sendp(p, iface=%q, count=%d)
 	}
 }
 
+// engineTCP polls one engine's published TCP counters until ok, for 5 s
+// (they are published every publishTick).
+func engineTCP(e *Engine, ok func(tcp.Counters) bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ok(e.TCPCounters()) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // waitTCP polls the stack's TCP counters until ok, for 30 s (scapy's
 // start alone takes seconds on a loaded machine).
 func waitTCP(t *testing.T, s *Stack, what string, ok func(tcp.Counters) bool) tcp.Counters {
@@ -718,7 +733,7 @@ func TestTCPTwoQueues(t *testing.T) {
 		}
 	}
 	for _, e := range s.Engines() {
-		if got := e.TCPCounters()[tcp.PassiveOpens]; got == 0 {
+		if !engineTCP(e, func(c tcp.Counters) bool { return c[tcp.PassiveOpens] > 0 }) {
 			t.Errorf("queue %d's engine accepted no connection of %d", e.Queue(), conns)
 		}
 	}
@@ -744,7 +759,7 @@ func TestTCPTwoQueues(t *testing.T) {
 	var handed uint64
 	for _, e := range s.Engines() {
 		handed += e.Counters()[HandoverOut]
-		if got := e.TCPCounters()[tcp.ActiveOpens]; got == 0 {
+		if !engineTCP(e, func(c tcp.Counters) bool { return c[tcp.ActiveOpens] > 0 }) {
 			t.Errorf("queue %d's engine opened no connection", e.Queue())
 		}
 	}
