@@ -13,6 +13,16 @@ func rackRig(t *testing.T) (*rig, *Conn) {
 	return r, c
 }
 
+// rackFlight is a rackRig that has sent n bytes in one round; base is
+// the first one's sequence number.
+func rackFlight(t *testing.T, n int) (*rig, *Conn, Seq) {
+	r, c := rackRig(t)
+	c.Send.Write(make([]byte, n))
+	c.Update(r.now)
+	r.link.take()
+	return r, c, c.iss + 1001
+}
+
 // rackSACK is an ACK of base with one SACK block [start, end).
 func rackSACK(r *rig, base, start, end Seq) {
 	r.t.Helper()
@@ -105,11 +115,7 @@ func TestRACKTimeOrder(t *testing.T) {
 // again, and the marks of their first transmissions are gone: RACK makes
 // no decision about them (duplicate ACKs and the RTO still do).
 func TestRACKAfterRTO(t *testing.T) {
-	r, c := rackRig(t)
-	base := c.iss + 1001
-	c.Send.Write(make([]byte, 3000))
-	c.Update(r.now)
-	r.link.take()
+	r, c, base := rackFlight(t, 3000)
 	r.advance(time.Duration(c.tlpAt - r.now)) // the probe
 	r.link.take()
 	r.advance(time.Duration(c.rtoAt - r.now)) // the RTO: segment 0 again
@@ -179,11 +185,7 @@ func (f *fixedCwnd) SetMSS(int)                   {}
 // the reordering window by a quarter of the min RTT, once per round trip;
 // a repeated first SACK block is not a D-SACK.
 func TestRACKDSACKWidensWindow(t *testing.T) {
-	r, c := rackRig(t)
-	base := c.iss + 1001
-	c.Send.Write(make([]byte, 4000))
-	c.Update(r.now)
-	r.link.take()
+	r, c, base := rackFlight(t, 4000)
 	r.advance(5 * time.Millisecond)
 	rackSACK(r, base, base+1000, base+2000)
 	// The same block again, on a data segment from the peer.
@@ -242,11 +244,7 @@ func TestRACKDSACKWidensWindow(t *testing.T) {
 // reordering timer and the RTO: RACK's recovery takes the loss, the hole
 // goes once, and the RTO starts over instead of firing too.
 func TestRACKLateTick(t *testing.T) {
-	r, c := rackRig(t)
-	base := c.iss + 1001
-	c.Send.Write(make([]byte, 4000))
-	c.Update(r.now)
-	r.link.take()
+	r, c, base := rackFlight(t, 4000)
 	r.advance(10 * time.Millisecond)
 	rackSACK(r, base, base+1000, base+2000)
 	r.advance(time.Duration(c.rtoAt-r.now) + time.Millisecond)
@@ -291,11 +289,7 @@ func TestRACKSilent(t *testing.T) {
 		{"hole resent", func(r *rig, c *Conn) { c.rxtEnd = c.sndUna.Add(1000) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, c := rackRig(t)
-			base := c.iss + 1001
-			c.Send.Write(make([]byte, 4000))
-			c.Update(r.now)
-			r.link.take()
+			r, c, base := rackFlight(t, 4000)
 			tc.set(r, c)
 			r.advance(10 * time.Millisecond)
 			rackSACK(r, base, base+1000, base+2000)
@@ -306,11 +300,7 @@ func TestRACKSilent(t *testing.T) {
 		})
 	}
 	t.Run("duplicate ACKs first", func(t *testing.T) {
-		r, c := rackRig(t)
-		base := c.iss + 1001
-		c.Send.Write(make([]byte, 5000))
-		c.Update(r.now)
-		r.link.take()
+		r, c, base := rackFlight(t, 5000)
 		r.advance(10 * time.Millisecond)
 		rackSACK(r, base, base+1000, base+2000)
 		if c.reoAt == 0 {
