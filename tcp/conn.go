@@ -145,12 +145,12 @@ type Conn struct {
 	// episode.
 	rack   []rackSent
 	rackAt int64
-	// RACK outside recovery (RFC 8985 6): the send times of original
-	// transmissions, as marks (the first new byte an output round sent,
-	// and when) in sent[sentHead:], sequence and time both rising; a
-	// byte's time is its mark's. Fixed capacity: when full, the last two
-	// marks merge with the later time, which can only delay a loss
-	// decision. reoAt is the reordering timer; reoSeen: a hole was filled
+	// RACK outside recovery (RFC 8985 6; nil sent: Config.RACK off): the
+	// send times of original transmissions, as marks (the first new byte
+	// an output round sent, and when) in sent[sentHead:], sequence and
+	// time both rising. Fixed capacity: when full, the last two marks
+	// merge into a span (first, last), which can only delay a loss
+	// decision (see markSent). reoAt is the reordering timer; reoSeen: a hole was filled
 	// without a retransmission (the path reorders); reoMult scales the
 	// reordering window after D-SACKs (at most once per round trip, until
 	// dsackRound is acknowledged), back to 1 after 16 recoveries.

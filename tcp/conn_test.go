@@ -707,8 +707,11 @@ func TestLinkRefusedRetries(t *testing.T) {
 
 // tlpRig is an ESTABLISHED connection with SACK, no timestamps, MSS 1000,
 // and an SRTT of 10 ms.
-func tlpRig(t *testing.T) (*rig, *Conn) {
-	r := newRig(t, testConfig())
+func tlpRig(t *testing.T) (*rig, *Conn) { return tlpRigWith(t, testConfig()) }
+
+// tlpRigWith is tlpRig on a Host with cfg.
+func tlpRigWith(t *testing.T, cfg Config) (*rig, *Conn) {
+	r := newRig(t, cfg)
 	r.accept(&Options{MSS: 1000, SACKPermitted: true})
 	c := r.conn
 	c.Send.Write(make([]byte, 1000))

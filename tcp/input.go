@@ -249,7 +249,9 @@ func (c *Conn) establish(now int64) {
 	}
 	if c.sackOK && c.rack == nil {
 		c.rack = make([]rackSent, 0, rackCap)
-		c.sent = make([]sentMark, 0, sentCap)
+		if h.cfg.RACK {
+			c.sent = make([]sentMark, 0, sentCap) // nil: no marks kept
+		}
 	}
 	c.sndUna = c.iss.Add(1)
 	c.sndBase = c.sndUna

@@ -146,8 +146,8 @@ func (c *Conn) rackCheck(now int64) {
 // not lost; and a D-SACK (RFC 2883) widens the window (RFC 8985 6.2
 // step 4), at most once per round trip.
 func (c *Conn) rackOnAck(seg *Segment) {
-	if !c.sackOK {
-		return
+	if !c.sackOK || c.sent == nil {
+		return // RACK's trigger is off
 	}
 	if c.dsackWait && c.sndUna.GreaterEq(c.dsackRound) {
 		c.dsackWait = false

@@ -8,9 +8,9 @@ import (
 
 // rackRig is tlpRig with RACK's recovery trigger on (it is opt-in).
 func rackRig(t *testing.T) (*rig, *Conn) {
-	r, c := tlpRig(t)
-	r.h.cfg.RACK = true
-	return r, c
+	cfg := testConfig()
+	cfg.RACK = true
+	return tlpRigWith(t, cfg)
 }
 
 // rackFlight is a rackRig that has sent n bytes in one round; base is
