@@ -557,15 +557,16 @@ sendp(p, iface=%q, count=%d)
 	}
 }
 
-// engineTCP polls one engine's published TCP counters until ok, for 5 s
-// (they are published every publishTick).
-func engineTCP(e *Engine, ok func(tcp.Counters) bool) bool {
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ok(e.TCPCounters()) {
-			return true
+// pollTCP reads counters until ok says yes or d has passed, and returns
+// the last it read (the engines publish them every publishTick).
+func pollTCP(read func() tcp.Counters, ok func(tcp.Counters) bool, d time.Duration) (tcp.Counters, bool) {
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		c := read()
+		if ok(c) {
+			return c, true
 		}
 		if time.Now().After(deadline) {
-			return false
+			return c, false
 		}
 	}
 }
@@ -574,17 +575,11 @@ func engineTCP(e *Engine, ok func(tcp.Counters) bool) bool {
 // start alone takes seconds on a loaded machine).
 func waitTCP(t *testing.T, s *Stack, what string, ok func(tcp.Counters) bool) tcp.Counters {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c := s.TCPCounters()
-		if ok(c) {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: tcp %v", what, c.Map())
-		}
-		time.Sleep(20 * time.Millisecond)
+	c, good := pollTCP(s.TCPCounters, ok, 30*time.Second)
+	if !good {
+		t.Fatalf("waiting for %s: tcp %v", what, c.Map())
 	}
+	return c
 }
 
 // TestTCPTshark: tshark, with checksum validation, over a transfer both
@@ -733,7 +728,7 @@ func TestTCPTwoQueues(t *testing.T) {
 		}
 	}
 	for _, e := range s.Engines() {
-		if !engineTCP(e, func(c tcp.Counters) bool { return c[tcp.PassiveOpens] > 0 }) {
+		if _, ok := pollTCP(e.TCPCounters, func(c tcp.Counters) bool { return c[tcp.PassiveOpens] > 0 }, 5*time.Second); !ok {
 			t.Errorf("queue %d's engine accepted no connection of %d", e.Queue(), conns)
 		}
 	}
@@ -759,7 +754,7 @@ func TestTCPTwoQueues(t *testing.T) {
 	var handed uint64
 	for _, e := range s.Engines() {
 		handed += e.Counters()[HandoverOut]
-		if !engineTCP(e, func(c tcp.Counters) bool { return c[tcp.ActiveOpens] > 0 }) {
+		if _, ok := pollTCP(e.TCPCounters, func(c tcp.Counters) bool { return c[tcp.ActiveOpens] > 0 }, 5*time.Second); !ok {
 			t.Errorf("queue %d's engine opened no connection", e.Queue())
 		}
 	}

@@ -102,12 +102,12 @@ func (c *Conn) rackMinRTT() int64 {
 // recovery: the first hole (at SND.UNA) is lost when a segment sent after
 // it was SACKed and the reordering window has passed since that delivery
 // would have been due; then recovery starts. Before that, the reordering
-// timer waits for it. It needs SACK, marks for both segments (original
-// transmissions: nothing from SND.UNA on was sent twice), and no tail
-// probe or RTO retransmission outstanding.
+// timer waits for it. It needs Config.RACK (marks kept), SACK, marks for
+// both segments (original transmissions: nothing from SND.UNA on was
+// sent twice), and no tail probe or RTO retransmission outstanding.
 func (c *Conn) rackCheck(now int64) {
 	c.reoAt = 0
-	if !c.host.cfg.RACK || c.inRecovery || !c.sackOK || c.sent == nil || c.tlpOut || c.sndNxt != c.sndMax || !c.tlpState() || c.rtt.MinRTT() <= 0 ||
+	if c.sent == nil || c.inRecovery || !c.sackOK || c.tlpOut || c.sndNxt != c.sndMax || !c.tlpState() || c.rtt.MinRTT() <= 0 ||
 		c.sndUna.LessThan(c.rxtEnd) {
 		return // the hole was sent again: its mark is not its time
 	}

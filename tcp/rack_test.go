@@ -17,10 +17,16 @@ func rackRig(t *testing.T) (*rig, *Conn) {
 // the first one's sequence number.
 func rackFlight(t *testing.T, n int) (*rig, *Conn, Seq) {
 	r, c := rackRig(t)
+	sendRound(r, c, n)
+	return r, c, c.iss + 1001
+}
+
+// sendRound writes n more bytes on c and sends what the windows allow, in
+// one round.
+func sendRound(r *rig, c *Conn, n int) {
 	c.Send.Write(make([]byte, n))
 	c.Update(r.now)
 	r.link.take()
-	return r, c, c.iss + 1001
 }
 
 // rackSACK is an ACK of base with one SACK block [start, end).
@@ -216,9 +222,7 @@ func TestRACKDSACKWidensWindow(t *testing.T) {
 	}
 	// The round ends once everything outstanding then is acknowledged.
 	r.in(FlagACK, peer, base+4000, 65535, nil, nil)
-	c.Send.Write(make([]byte, 4000))
-	c.Update(r.now)
-	r.link.take()
+	sendRound(r, c, 4000)
 	o = &Options{NumSACK: 1}
 	o.SACK[0] = SACKBlock{Start: base + 3000, End: base + 4000}
 	r.in(FlagACK, peer, base+4000, 65535, o, nil)
@@ -228,9 +232,7 @@ func TestRACKDSACKWidensWindow(t *testing.T) {
 	// The next round: a D-SACK within the second block (RFC 2883 4.2),
 	// the data above SND.UNA received twice.
 	r.in(FlagACK, peer, base+8000, 65535, nil, nil)
-	c.Send.Write(make([]byte, 4000))
-	c.Update(r.now)
-	r.link.take()
+	sendRound(r, c, 4000)
 	o = &Options{NumSACK: 2}
 	o.SACK[0] = SACKBlock{Start: base + 10000, End: base + 11000}
 	o.SACK[1] = SACKBlock{Start: base + 10000, End: base + 12000}
@@ -284,13 +286,24 @@ func TestRACKSilent(t *testing.T) {
 		name string
 		set  func(r *rig, c *Conn)
 	}{
-		{"off", func(r *rig, c *Conn) { r.h.cfg.RACK = false }},
+		{"off", nil},
 		{"probe out", func(r *rig, c *Conn) { c.tlpOut, c.tlpSeq, c.tlpHigh = true, c.sndMax.Add(^uint32(999)), c.sndMax }},
 		{"hole resent", func(r *rig, c *Conn) { c.rxtEnd = c.sndUna.Add(1000) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, c, base := rackFlight(t, 4000)
-			tc.set(r, c)
+			var r *rig
+			var c *Conn
+			if tc.set == nil {
+				r, c = tlpRig(t) // Config.RACK off: no marks at all
+				sendRound(r, c, 4000)
+				if c.sent != nil {
+					t.Fatalf("%d marks kept with RACK off", len(c.sent))
+				}
+			} else {
+				r, c, _ = rackFlight(t, 4000)
+				tc.set(r, c)
+			}
+			base := c.iss + 1001
 			r.advance(10 * time.Millisecond)
 			rackSACK(r, base, base+1000, base+2000)
 			r.advance(5 * time.Millisecond)
@@ -318,9 +331,7 @@ func TestRACKSilent(t *testing.T) {
 // window goes back to a quarter of the min RTT (RFC 8985 6.2 step 4).
 func TestRACKWindowReset(t *testing.T) {
 	r, c := rackRig(t)
-	c.Send.Write(make([]byte, 4000))
-	c.Update(r.now)
-	r.link.take()
+	sendRound(r, c, 4000)
 	c.reoMult, c.reoRecov = 4, 15
 	c.enterRecovery(r.now)
 	if c.reoMult != 4 {
