@@ -51,6 +51,7 @@ import (
 	"regexp"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -101,6 +102,14 @@ type Options struct {
 	// an XDP program or AF_XDP socket sees partial UDP and TCP checksums in
 	// what the kernel sends; kernel-to-kernel TCP is faster (TSO, GSO).
 	TxChecksumOffload bool
+	// Devices, when set, gives A and B existing interfaces instead of a
+	// veth pair: Devices[0] is moved from the caller's namespace into A and
+	// Devices[1] into B, then addressed as the veth ends would be (their
+	// MACs, MTUs and queues stay the device's own; Queues and MTU do not
+	// apply). This is how tests inside a VM put real NICs wired back to
+	// back into a lab. Deleting a namespace at Close gives a physical
+	// device back to the initial namespace. Not with Router.
+	Devices [2]string
 }
 
 // DefaultOptions returns the options New uses for zero fields: one queue,
@@ -128,6 +137,12 @@ func (o Options) check() (Options, error) {
 	// 68 is the IPv4 minimum (RFC 791); 65535 is veth's maximum.
 	if o.MTU < 68 || o.MTU > 65535 {
 		return o, fmt.Errorf("lab: mtu must be between 68 and 65535, got %d", o.MTU)
+	}
+	if (o.Devices[0] == "") != (o.Devices[1] == "") || (o.Devices[0] != "" && o.Devices[0] == o.Devices[1]) {
+		return o, fmt.Errorf("lab: devices must name two different interfaces, got %q and %q", o.Devices[0], o.Devices[1])
+	}
+	if o.Devices[0] != "" && o.Router {
+		return o, errors.New("lab: devices cannot be used with a router")
 	}
 	if !prefixRE.MatchString(o.Prefix) {
 		return o, fmt.Errorf("lab: prefix %q must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", o.Prefix)
@@ -359,6 +374,9 @@ func (l *Lab) build(me owner, n uint64) error {
 		}
 	}
 
+	if l.opts.Devices[0] != "" {
+		return l.adopt()
+	}
 	if !l.opts.Router {
 		return l.join(l.A, "veth0", macA, addrA, l.B, "veth0", macB, addrB)
 	}
@@ -488,6 +506,48 @@ func (l *Lab) join(left *Host, lname string, lmac net.HardwareAddr, laddr netip.
 	lif.Peer, lif.PeerMAC = right, rif.MAC
 	rif.Peer, rif.PeerMAC = left, lif.MAC
 	for _, h := range []*Host{left, right} {
+		first := h.Links[0]
+		h.Link, h.Index, h.MAC, h.Addr = first.Name, first.Index, first.MAC, first.Addr
+		h.Peer, h.PeerMAC = first.Peer, first.PeerMAC
+	}
+	return nil
+}
+
+// adopt moves Options.Devices into A and B (see Devices) and addresses
+// them as join does a veth pair.
+func (l *Lab) adopt() error {
+	var ifs [2]*Iface
+	for i, h := range []*Host{l.A, l.B} {
+		name := l.opts.Devices[i]
+		// A lab closed just before gives its devices back once the kernel
+		// has dismantled its namespaces, which it does asynchronously.
+		var lk netlink.Link
+		var err error
+		for try := 0; try < 100; try++ {
+			if lk, err = netlink.LinkByName(name); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			return fmt.Errorf("lab: device %s: %w", name, err)
+		}
+		err = l.use(func() error { return netlink.LinkSetNsFd(lk, int(h.NS)) })
+		if err != nil {
+			return fmt.Errorf("lab: move %s into %s: %w", name, h.Name, err)
+		}
+		l.hook("device " + h.role)
+		addr := addrA
+		if h == l.B {
+			addr = addrB
+		}
+		if ifs[i], err = h.addIface(name, addr); err != nil {
+			return err
+		}
+	}
+	ifs[0].Peer, ifs[0].PeerMAC = l.B, ifs[1].MAC
+	ifs[1].Peer, ifs[1].PeerMAC = l.A, ifs[0].MAC
+	for _, h := range []*Host{l.A, l.B} {
 		first := h.Links[0]
 		h.Link, h.Index, h.MAC, h.Addr = first.Name, first.Index, first.MAC, first.Addr
 		h.Peer, h.PeerMAC = first.Peer, first.PeerMAC
