@@ -310,6 +310,13 @@ func (e *Engine) fire(kind int, now int64) {
 		}
 		e.wheel.schedule(timerARP, now+arpTick)
 	case timerPublish:
+		// A device that went away unbinds the socket without a word on
+		// the rings: the engine stops with the kernel's error (Stack.Done
+		// returns it).
+		if err := e.sock.Err(); err != nil {
+			e.err = fmt.Errorf("stack: queue %d: %w", e.queue, err)
+			e.stop.Store(true)
+		}
 		e.pub.store(&e.counters)
 		if e.onPublish != nil {
 			e.onPublish()

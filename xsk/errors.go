@@ -29,4 +29,8 @@ var (
 	ErrMTU = errors.New("MTU too large for the frame size")
 	// ErrClosed: the socket was closed.
 	ErrClosed = errors.New("socket closed")
+	// ErrDeviceGone: the device the socket was bound to was unregistered
+	// (hot-unplugged, its driver unbound, its namespace deleted); the
+	// socket moves no more frames. Socket.Err reports it.
+	ErrDeviceGone = errors.New("the device went away (unplugged, or its driver or namespace removed): the socket is unbound; open a new one once the device is back")
 )

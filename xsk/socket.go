@@ -334,6 +334,25 @@ func (s *Socket) bind(opts Options, shareFD int) error {
 	}
 }
 
+// Err returns the error the kernel raised on the socket since the last
+// call (SO_ERROR), or nil. When the device is unregistered the kernel
+// unbinds every socket on it and raises ENETDOWN (xsk_notifier), which
+// Err reports as ErrDeviceGone: from then on no ring moves, and no other
+// call says so (a zero-copy RX ring just stays empty). It is one system
+// call: poll it from a timer, not per frame.
+func (s *Socket) Err() error {
+	v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		return fmt.Errorf("xsk: %s queue %d: SO_ERROR: %w", s.info.Device, s.info.Queue, err)
+	case v == 0:
+		return nil
+	case unix.Errno(v) == unix.ENETDOWN:
+		return fmt.Errorf("xsk: %s queue %d: %w: %w", s.info.Device, s.info.Queue, ErrDeviceGone, unix.Errno(v))
+	}
+	return fmt.Errorf("xsk: %s queue %d: %w", s.info.Device, s.info.Queue, unix.Errno(v))
+}
+
 // FD is the socket's file descriptor: put it in an XSKMAP to receive.
 func (s *Socket) FD() int { return s.fd }
 

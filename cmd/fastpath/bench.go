@@ -16,6 +16,7 @@ import (
 	"github.com/fastpathnet/fastpath/bpf"
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/steering"
@@ -328,7 +329,10 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 			return fmt.Errorf("--dev %s: %w", f.dev, err)
 		}
 		if f.queues == "all" {
-			for q := 0; q < max(lk.Attrs().NumRxQueues, 1); q++ {
+			// The queues in use: a device may have more than it uses,
+			// and those beyond refuse a bind (EINVAL).
+			rx, _ := ethtool.QueuesInUse(f.dev, lk.Attrs().NumRxQueues, lk.Attrs().NumTxQueues)
+			for q := 0; q < rx; q++ {
 				queues = append(queues, q)
 			}
 		} else if queues, err = parseList("queues", f.queues); err != nil {
@@ -551,8 +555,9 @@ func benchTX(cmd *cobra.Command, f benchFlags) error {
 	for i, s := range g.senders {
 		st := s.Stats()
 		x, _ := g.socks[i].Stats()
-		// Completed frames left the queue; bytes per frame are fixed.
-		q := benchQueue{Queue: c.queues[i], Packets: st.Completed, Bytes: st.Completed * uint64(f.size-gen.FCSLen), Kicks: st.Kicks,
+		// Completed frames left the queue; bytes per frame are fixed. The
+		// queues are the run's: --queues all is resolved in startGen.
+		q := benchQueue{Queue: g.cfg.queues[i], Packets: st.Completed, Bytes: st.Completed * uint64(f.size-gen.FCSLen), Kicks: st.Kicks,
 			TXInvalid: x.TXInvalidDescs - stats0[i].TXInvalidDescs, TXRingEmpty: x.TXRingEmpty - stats0[i].TXRingEmpty}
 		q.PPS = float64(q.Packets) / r.DurationS
 		q.BPS = float64(q.Bytes+gen.FCSLen*q.Packets) * 8 / r.DurationS

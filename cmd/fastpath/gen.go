@@ -14,6 +14,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
@@ -306,7 +307,9 @@ func (g *genRun) setup(ctx context.Context) error {
 		return fmt.Errorf("--dev %s: %w", c.dev, err)
 	}
 	if c.queues == nil {
-		for q := 0; q < max(lk.Attrs().NumTxQueues, 1); q++ {
+		// The TX queues in use (ethtool -l), not all the device has.
+		_, tx := ethtool.QueuesInUse(c.dev, lk.Attrs().NumRxQueues, lk.Attrs().NumTxQueues)
+		for q := 0; q < tx; q++ {
 			c.queues = append(c.queues, q)
 		}
 	}

@@ -62,16 +62,21 @@ type Input struct {
 	XDPMode     string `json:"xdp_mode"`      // native, generic, offload
 	// VethPeerXDP: for veth, whether the peer has an XDP program; nil:
 	// unknown (the peer is in another namespace).
-	VethPeerXDP     *bool `json:"veth_peer_xdp,omitempty"`
-	HugePagesFree   int   `json:"hugepages_free"`
-	HugePageKB      int   `json:"hugepage_kb"`
-	NAPIDeferIRQs   int   `json:"napi_defer_hard_irqs"` // -1: unknown
-	GROFlushTimeout int   `json:"gro_flush_timeout"`    // ns; -1: unknown
-	BusyPoll        int   `json:"busy_poll"`            // net.core.busy_poll, µs
-	BusyRead        int   `json:"busy_read"`            // net.core.busy_read, µs
-	Threaded        int   `json:"threaded"`             // -1: unknown
-	IRQs            []IRQ `json:"irqs"`
-	NTuple          *bool `json:"ntuple,omitempty"` // nil: not supported
+	VethPeerXDP *bool `json:"veth_peer_xdp,omitempty"`
+	// VirtioAccessPlatform: for virtio-net, whether the device offers
+	// VIRTIO_F_ACCESS_PLATFORM (its buffers go through the DMA API), which
+	// zero-copy AF_XDP needs although the driver advertises xsk-zerocopy
+	// either way; nil: not virtio, or unknown.
+	VirtioAccessPlatform *bool `json:"virtio_access_platform,omitempty"`
+	HugePagesFree        int   `json:"hugepages_free"`
+	HugePageKB           int   `json:"hugepage_kb"`
+	NAPIDeferIRQs        int   `json:"napi_defer_hard_irqs"` // -1: unknown
+	GROFlushTimeout      int   `json:"gro_flush_timeout"`    // ns; -1: unknown
+	BusyPoll             int   `json:"busy_poll"`            // net.core.busy_poll, µs
+	BusyRead             int   `json:"busy_read"`            // net.core.busy_read, µs
+	Threaded             int   `json:"threaded"`             // -1: unknown
+	IRQs                 []IRQ `json:"irqs"`
+	NTuple               *bool `json:"ntuple,omitempty"` // nil: not supported
 	// RSSQueues are the queues the RSS indirection table spreads flows
 	// over (ethtool -x), sorted; nil: not readable (veth has no RSS).
 	RSSQueues []int `json:"rss_queues,omitempty"`
@@ -218,7 +223,12 @@ func Check(in Input) []Finding {
 		default:
 			add("xdp-features", OK, fmt.Sprintf("native XDP: %s", strings.Join(names, ", ")), "")
 		}
-		if in.XDPFeatures&XDPXSKZeroCopy != 0 {
+		if in.XDPFeatures&XDPXSKZeroCopy != 0 && in.VirtioAccessPlatform != nil && !*in.VirtioAccessPlatform {
+			// Seen in the VM lab: virtio-net advertises zero-copy, and the
+			// bind fails with EINVAL (the virtqueues have no DMA device).
+			add("zerocopy", Warn, fmt.Sprintf("%s (virtio-net) advertises zero-copy AF_XDP, but the device lacks VIRTIO_F_ACCESS_PLATFORM: a zero-copy bind fails with EINVAL (--mode auto gives copy)", in.Device),
+				"give the device the platform feature (QEMU: -device virtio-net-pci,iommu_platform=on,disable-legacy=on), or use --mode copy")
+		} else if in.XDPFeatures&XDPXSKZeroCopy != 0 {
 			msg := "zero-copy AF_XDP is supported (--mode zerocopy)"
 			if in.ZCMaxSegs > 1 {
 				msg += fmt.Sprintf("; up to %d segments per frame", in.ZCMaxSegs)

@@ -212,3 +212,21 @@ func TestRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckVirtioZeroCopy: virtio-net advertises xsk-zerocopy whether or
+// not the device offers VIRTIO_F_ACCESS_PLATFORM; without it the bind
+// fails (seen in the VM lab), and doctor says so and what to change.
+func TestCheckVirtioZeroCopy(t *testing.T) {
+	for _, platform := range []bool{true, false} {
+		in := Input{Kernel: "7.3.4", Device: "eth0", Exists: true, Up: true, Driver: "virtio_net", MTU: 1500, RXQueues: 1,
+			HasFeatures: true, XDPFeatures: XDPBasic | XDPRedirect | XDPNdoXmit | XDPXSKZeroCopy,
+			NAPIDeferIRQs: -1, GROFlushTimeout: -1, VirtioAccessPlatform: &platform}
+		x := find(t, Check(in), "zerocopy")
+		if platform && x.Status != OK {
+			t.Errorf("with the platform feature: %+v", x)
+		}
+		if !platform && (x.Status != Warn || !strings.Contains(x.Message, "EINVAL") || !strings.Contains(x.Fix, "iommu_platform=on")) {
+			t.Errorf("without the platform feature: %+v", x)
+		}
+	}
+}

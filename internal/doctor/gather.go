@@ -69,6 +69,9 @@ func Gather(dev string, frameSize int) Input {
 	} else {
 		note("ethtool driver", err)
 	}
+	if in.Driver == "virtio_net" {
+		in.VirtioAccessPlatform = virtioFeature(sys+"device/features", virtioFAccessPlatform)
+	}
 	if max, cur, err := channels(dev); err == nil {
 		in.MaxCombined, in.Combined = max, cur
 	}
@@ -175,19 +178,29 @@ func driver(dev string) (string, error) {
 	return unix.ByteSliceToString(info[4:36]), nil
 }
 
+// virtioFAccessPlatform is VIRTIO_F_ACCESS_PLATFORM (virtio 1.1, 6.1).
+const virtioFAccessPlatform = 33
+
+// virtioFeature reads one bit of a virtio device's negotiated features
+// from sysfs (a string of '0' and '1', bit 0 first); nil if unreadable.
+func virtioFeature(path string, bit int) *bool {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) <= bit {
+		return nil
+	}
+	on := b[bit] == '1'
+	return &on
+}
+
 func channels(dev string) (max, cur int, err error) {
-	// struct ethtool_channels: cmd, max_rx, max_tx, max_other,
-	// max_combined, rx_count, tx_count, other_count, combined_count.
-	var ch [9]uint32
-	ch[0] = 0x3c // ETHTOOL_GCHANNELS
-	if err := ethtool.Do(dev, unsafe.Pointer(&ch[0])); err != nil {
+	ch, err := ethtool.GetChannels(dev)
+	if err != nil {
 		return 0, 0, err
 	}
-	max, cur = int(ch[4]), int(ch[8])
-	if max == 0 {
-		max, cur = int(ch[1]), int(ch[5])
+	if ch.MaxCombined == 0 {
+		return int(ch.MaxRX), int(ch.RX), nil
 	}
-	return max, cur, nil
+	return int(ch.MaxCombined), int(ch.Combined), nil
 }
 
 func ntuple(dev string) (bool, error) {

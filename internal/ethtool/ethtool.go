@@ -25,3 +25,42 @@ func Do(dev string, data unsafe.Pointer) error {
 	}
 	return nil
 }
+
+// Channels is struct ethtool_channels (ethtool -l): the queues a device
+// has (Max*) and those in use.
+type Channels struct {
+	MaxRX, MaxTX, MaxOther, MaxCombined uint32
+	RX, TX, Other, Combined             uint32
+}
+
+// GetChannels reads dev's channels (ETHTOOL_GCHANNELS).
+func GetChannels(dev string) (Channels, error) {
+	var ch [9]uint32
+	ch[0] = unix.ETHTOOL_GCHANNELS
+	if err := Do(dev, unsafe.Pointer(&ch[0])); err != nil {
+		return Channels{}, err
+	}
+	return Channels{ch[1], ch[2], ch[3], ch[4], ch[5], ch[6], ch[7], ch[8]}, nil
+}
+
+// QueuesInUse returns how many RX and TX queues dev uses now: combined
+// channels plus the RX-only (or TX-only) ones, as `ethtool -l` shows
+// under "Current hardware settings". A device may have more queues than
+// it uses (virtio-net with more queue pairs than CPUs, igb with channels
+// turned down), and binding an unused one fails with EINVAL. Where the
+// driver has no get_channels, the counts netlink reports (numrxqueues,
+// numtxqueues), given as rx and tx, are the answer.
+func QueuesInUse(dev string, rx, tx int) (int, int) {
+	ch, err := GetChannels(dev)
+	if err != nil {
+		return max(rx, 1), max(tx, 1)
+	}
+	r, t := int(ch.Combined+ch.RX), int(ch.Combined+ch.TX)
+	if r == 0 {
+		r = rx
+	}
+	if t == 0 {
+		t = tx
+	}
+	return max(r, 1), max(t, 1)
+}

@@ -83,13 +83,13 @@ type Result struct {
 
 // VM is a running guest.
 type VM struct {
-	cfg    Config
-	job    Job
-	lab    *lab.Lab
-	cmd    *exec.Cmd
-	start  time.Time
-	booted time.Time
-	done   chan struct{}
+	cfg     Config
+	job     Job
+	lab     *lab.Lab
+	cmd     *exec.Cmd
+	start   time.Time
+	booted  time.Time
+	done    chan struct{}
 	waitErr error
 
 	closeOnce sync.Once

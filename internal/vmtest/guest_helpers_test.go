@@ -144,12 +144,17 @@ func sysctl(t *testing.T, h *lab.Host, key, val string) {
 	}
 }
 
-// sh runs a shell command in h's namespace and returns its output.
+// sh runs a shell command in h's namespace (nil: the guest's own) and
+// returns its output.
 func sh(t *testing.T, h *lab.Host, cmd string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := h.Command(ctx, "sh", "-c", cmd).CombinedOutput()
+	c := exec.CommandContext(ctx, "sh", "-c", cmd)
+	if h != nil {
+		c = h.Command(ctx, "sh", "-c", cmd)
+	}
+	out, err := c.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}

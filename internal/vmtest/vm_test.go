@@ -1,3 +1,5 @@
+//go:build !vmguest
+
 package vmtest
 
 import (
@@ -170,10 +172,12 @@ func (c *consoleLog) String() string {
 
 // zeroCopyNICs is the zero-copy suite's VM: eth0 and eth1, virtio-net with
 // one queue each, back to back; eth2 and eth3, virtio-net with four queue
-// pairs each, back to back.
+// pairs each, back to back; eth4, virtio-net without iommu_platform,
+// alone.
 var zeroCopyNICs = []vmlab.NIC{
 	{Model: vmlab.Virtio, Wire: "zc"}, {Model: vmlab.Virtio, Wire: "zc"},
 	{Model: vmlab.Virtio, Queues: 4, Wire: "mq"}, {Model: vmlab.Virtio, Queues: 4, Wire: "mq"},
+	{Model: vmlab.Virtio, Wire: "noiommu", NoIOMMU: true},
 }
 
 // TestZeroCopy runs the zero-copy suite (guest_test.go) in a VM on the
