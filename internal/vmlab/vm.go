@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -92,6 +93,8 @@ type VM struct {
 	done    chan struct{}
 	waitErr error
 
+	hung      atomic.Bool
+
 	closeOnce sync.Once
 	mu        sync.Mutex
 	qmp       *qmp
@@ -153,6 +156,7 @@ func Start(ctx context.Context, cfg Config, job Job) (vm *VM, err error) {
 		return nil, fmt.Errorf("%w: start: %v", ErrQEMU, err)
 	}
 	go vm.console(out)
+	go vm.watchPowerOff()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -383,6 +387,41 @@ func (vm *VM) console(out io.Reader) {
 	close(stop)
 	close(vm.done)
 }
+
+// PowerOffGrace is how long a guest that has written its exit code gets to
+// power off before QEMU is killed: the result is in, and a guest kernel
+// that oopses on the way down (seen: 7.3.4 after a hot-unplug) would
+// otherwise hold the run until its deadline.
+var PowerOffGrace = 20 * time.Second
+
+// watchPowerOff kills QEMU once the job's exit code has been written and
+// the guest has not powered off within PowerOffGrace.
+func (vm *VM) watchPowerOff() {
+	rc := filepath.Join(vm.job.Dir, "rc")
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-vm.done:
+			return
+		case <-t.C:
+		}
+		if _, err := os.Stat(rc); err != nil {
+			continue
+		}
+		select {
+		case <-vm.done:
+		case <-time.After(PowerOffGrace):
+			vm.hung.Store(true)
+			vm.kill()
+		}
+		return
+	}
+}
+
+// HungAtPowerOff reports whether the guest had to be killed after its job
+// ended (see PowerOffGrace); the console says why.
+func (vm *VM) HungAtPowerOff() bool { return vm.hung.Load() }
 
 // Wait waits for the guest to power off and returns the job's result.
 func (vm *VM) Wait() (Result, error) {

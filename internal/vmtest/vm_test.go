@@ -101,6 +101,12 @@ func boot(t *testing.T, k vmlab.Kernel, nics []vmlab.NIC, pkgs []string, runs []
 	})
 	res, err := vm.Wait()
 	t.Logf("kernel %s (%s): boot %.1fs, whole run %.1fs, exit %d", k.Name, k.Release, res.Boot.Seconds(), res.Elapsed.Seconds(), res.ExitCode)
+	if vm.HungAtPowerOff() {
+		t.Logf("the guest did not power off within %v after its job and was killed: see the console above", vmlab.PowerOffGrace)
+	}
+	if c := console.String(); strings.Contains(c, "Oops:") || strings.Contains(c, "BUG:") {
+		t.Logf("the guest kernel (%s) oopsed: see the console above", k.Release)
+	}
 	out, _ := os.ReadFile(filepath.Join(dir, "out"))
 	results := parseResults(string(out))
 	for _, r := range results {
