@@ -55,6 +55,9 @@ func NewRedirect(maxQueues int) (*Redirect, error) {
 	if maxQueues < 1 {
 		return nil, fmt.Errorf("bpf: redirect program needs at least one queue, got %d", maxQueues)
 	}
+	if err := allowMaps(); err != nil {
+		return nil, err
+	}
 	m, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name:       "fastpath_xsks",
 		Type:       ebpf.XSKMap,

@@ -179,6 +179,20 @@ struct arp_ipv4 {
 	__be32 tpa;
 } __attribute__((packed));
 
+// be16 reads a big-endian 16-bit header field with its range, 0 to 0xffff,
+// visible to every verifier. Debian's 6.18.12 loses a value's bounds across
+// the byte swap of bpf_ntohs, and the compiler drops a "& 0xffff" it knows
+// to be redundant, so the verifier saw an unbounded packet offset (tot) and
+// an unbounded port-list index (dport) and refused the program, where
+// 6.18.44 and 7.3 took it. The empty asm hides the value from the compiler,
+// so the mask after it stays in the program for the verifier to see.
+static __always_inline __u32 be16(const __be16 *field)
+{
+	__u32 v = bpf_ntohs(*field);
+	asm volatile("" : "+r"(v));
+	return v & 0xffff;
+}
+
 static __always_inline void count(struct stats *st, __u32 idx, __u64 bytes)
 {
 	if (st) {
@@ -252,7 +266,7 @@ int fastpath_steer(struct xdp_md *ctx)
 		if (ip->version != 4 || ihl < 5)
 			goto malformed;
 		__u32 hlen = ihl * 4;
-		__u32 tot = bpf_ntohs(ip->tot_len);
+		__u32 tot = be16(&ip->tot_len);
 		// The datagram must hold its header and fit the frame (which may
 		// be longer: Ethernet padding).
 		if (p + hlen > data_end || tot < hlen || p + tot > data_end)
@@ -269,10 +283,10 @@ int fastpath_steer(struct xdp_md *ctx)
 			struct udp { __be16 sport, dport, len, check; } *uh = p + hlen;
 			if ((void *)(uh + 1) > data_end)
 				goto malformed;
-			__u32 ulen = bpf_ntohs(uh->len);
+			__u32 ulen = be16(&uh->len);
 			if (ulen < 8 || ulen > tot - hlen)
 				goto malformed;
-			dport = bpf_ntohs(uh->dport);
+			dport = be16(&uh->dport);
 			has_ports = 1;
 		} else if (l4 == IPPROTO_TCP) {
 			// 20 bytes at least, and the data offset inside the

@@ -93,6 +93,9 @@ func LoadSteer(queues int) (*Steer, error) {
 	if queues < 1 {
 		return nil, fmt.Errorf("bpf: steering needs at least one queue, got %d", queues)
 	}
+	if err := allowMaps(); err != nil {
+		return nil, err
+	}
 	spec, err := loadSteer()
 	if err != nil {
 		return nil, fmt.Errorf("bpf: load steering object: %w", err)

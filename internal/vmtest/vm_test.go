@@ -196,3 +196,44 @@ func TestZeroCopy(t *testing.T) {
 	boot(t, k, zeroCopyNICs, []string{"./internal/vmtest"},
 		[]guestRun{{Binary: "vmtest.test", Run: os.Getenv("FASTPATH_VM_RUN")}}, 8*time.Minute)
 }
+
+// matrixNICs: two virtio-net NICs, one queue each, back to back.
+var matrixNICs = []vmlab.NIC{{Model: vmlab.Virtio, Wire: "m"}, {Model: vmlab.Virtio, Wire: "m"}}
+
+// matrixRuns are what every kernel of the matrix must pass: the steering
+// program loads and its golden frames give the verdicts they must
+// (BPF_PROG_TEST_RUN), the minimal programs load, AF_XDP sockets bind and
+// move frames both ways on veth, and gen -> sink runs across real NICs.
+var matrixRuns = []guestRun{
+	{Binary: "steering.test", Run: "^(TestProgram|TestProgramRandomRulesets|TestNoSocketFallsBack|TestRuleEdits|TestModes|TestKernelKeepsItsTraffic)$", Args: []string{"-test.short"}},
+	{Binary: "bpf.test", Run: "^(TestPass|TestRedirectFallsBackToPass)$"},
+	{Binary: "xsk.test", Run: "^(TestTransmitToKernel|TestReceiveFromKernel|TestModeAndClose)$", Args: []string{"-test.short"}},
+	{Binary: "vmtest.test", Run: "^TestMatrix"},
+}
+
+// TestKernelMatrix boots each kernel of FASTPATH_VM_KERNELS (names from
+// vmlab.Kernels, comma-separated, or "all"; default "oldest,newest") and
+// runs matrixRuns on it.
+func TestKernelMatrix(t *testing.T) {
+	names := os.Getenv("FASTPATH_VM_KERNELS")
+	if names == "" {
+		names = "oldest,newest"
+	}
+	var ks []vmlab.Kernel
+	if names == "all" {
+		ks = vmlab.Kernels
+	} else {
+		for _, n := range strings.Split(names, ",") {
+			k, err := vmlab.KernelByName(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks = append(ks, k)
+		}
+	}
+	for _, k := range ks {
+		t.Run(k.Name, func(t *testing.T) {
+			boot(t, k, matrixNICs, []string{"./steering", "./bpf", "./xsk", "./internal/vmtest"}, matrixRuns, 6*time.Minute)
+		})
+	}
+}
