@@ -4,7 +4,7 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack fuzz clean
+.PHONY: all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack fuzz clean vmtest vmtest-matrix vm-deps
 
 all: build
 
@@ -79,6 +79,26 @@ bench-micro:
 # UDP echo and ICMP echo, medians of 7 one-second rounds each.
 bench-stack:
 	$(GO) test -run '^$$' -bench 'UDPEcho|ICMPEcho' -benchtime 7x ./stack
+
+# The VM lab (internal/vmlab, internal/vmtest): real NIC drivers under
+# QEMU (TCG). vmtest boots the zero-copy suite on virtio-net on the newest
+# pinned kernel, and the kernel matrix on VMKERNELS (names from
+# internal/vmlab/kernel.go, or all); vmtest-matrix boots every pinned
+# kernel. Kernels are downloaded once into /var/cache/fastpath-vmlab
+# (FASTPATH_VMLAB_CACHE), never installed. Needs root and vm-deps.
+VMKERNELS ?= oldest,newest
+VMFLAGS   ?= -v
+vmtest:
+	FASTPATH_VM=1 FASTPATH_VM_KERNELS=$(VMKERNELS) $(GO) test -count=1 -timeout 40m $(VMFLAGS) ./internal/vmlab ./internal/vmtest
+vmtest-matrix:
+	FASTPATH_VM=1 FASTPATH_VM_KERNELS=all $(GO) test -count=1 -timeout 60m $(VMFLAGS) -run TestKernelMatrix ./internal/vmtest
+
+# What the VM lab needs on a Debian 12 host: QEMU 10 from
+# bookworm-backports (bookworm's 7.2 has no igb model), through a private
+# source list so the host's own stays as it is; ethtool, xz and tshark
+# for the guest, which runs the host's tools.
+vm-deps:
+	sh internal/vmlab/deps.sh
 
 clean:
 	rm -rf bin

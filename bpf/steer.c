@@ -179,18 +179,24 @@ struct arp_ipv4 {
 	__be32 tpa;
 } __attribute__((packed));
 
-// be16 reads a big-endian 16-bit header field with its range, 0 to 0xffff,
-// visible to every verifier. Debian's 6.18.12 loses a value's bounds across
-// the byte swap of bpf_ntohs, and the compiler drops a "& 0xffff" it knows
-// to be redundant, so the verifier saw an unbounded packet offset (tot) and
-// an unbounded port-list index (dport) and refused the program, where
-// 6.18.44 and 7.3 took it. The empty asm hides the value from the compiler,
-// so the mask after it stays in the program for the verifier to see.
-static __always_inline __u32 be16(const __be16 *field)
+// bound16 returns v & 0xffff with the mask kept in the program for the
+// verifier to see. The compiler drops a mask it knows to be redundant (a
+// value built from 16 bits), but verifiers do not all know what it knows:
+// Debian's 6.18.12 loses a value's range across the byte swap of
+// bpf_ntohs, and 5.10 and 6.1 across the OR of two bytes, and each refused
+// the program for an unbounded packet offset or port-list index where
+// 6.18.44 and 7.3 took it. The empty asm hides v from the compiler.
+static __always_inline __u32 bound16(__u32 v)
 {
-	__u32 v = bpf_ntohs(*field);
 	asm volatile("" : "+r"(v));
 	return v & 0xffff;
+}
+
+// be16 reads a big-endian 16-bit header field with its range, 0 to 0xffff,
+// visible to every verifier (see bound16).
+static __always_inline __u32 be16(const __be16 *field)
+{
+	return bound16(bpf_ntohs(*field));
 }
 
 static __always_inline void count(struct stats *st, __u32 idx, __u64 bytes)
@@ -309,7 +315,7 @@ int fastpath_steer(struct xdp_md *ctx)
 			goto no_ruleset;
 		src = ip->saddr;
 		dst = ip->daddr;
-		__u32 l = has_ports ? rs->port_list[l4 == IPPROTO_TCP][dport & 0xffff] : rs->proto_list[l4];
+		__u32 l = has_ports ? rs->port_list[l4 == IPPROTO_TCP][bound16(dport)] : rs->proto_list[l4];
 		best = walk(rs, l, src, dst);
 	} else if (proto == bpf_htons(ETH_P_ARP)) {
 		struct arp_ipv4 *arp = p;

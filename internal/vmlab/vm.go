@@ -93,7 +93,7 @@ type VM struct {
 	done    chan struct{}
 	waitErr error
 
-	hung      atomic.Bool
+	hung atomic.Bool
 
 	closeOnce sync.Once
 	mu        sync.Mutex
