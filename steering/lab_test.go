@@ -112,8 +112,10 @@ func TestKernelKeepsItsTraffic(t *testing.T) {
 	payload := []byte("steered?")
 	deadline := time.Now().Add(30 * time.Second)
 	for i := int64(0); i < perPort; i++ {
-		// Stay within a window of what has arrived, so no queue overflows.
-		for i-min(engineGot.Load(), kernelGot.Load()) > 200 && time.Now().Before(deadline) {
+		// Stay within a window of what has arrived, so no queue overflows:
+		// two ports of 100 each fit veth's 256-slot ring (two of 200 lost
+		// about 1.4% on a 5.10 guest under TCG in the VM lab).
+		for i-min(engineGot.Load(), kernelGot.Load()) > 100 && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Microsecond)
 		}
 		for _, c := range conns {
