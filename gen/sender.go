@@ -26,7 +26,14 @@ type Port struct {
 	// kernel needs, and reports whether it made one. Nil: nothing to kick
 	// (a goroutine plays the kernel).
 	Kick func(submitted, completed uint32) bool
+	// Err, called by Run every ErrEvery on the sender's goroutine,
+	// returns an error that ends the run: the device went away, or the
+	// driver refuses every kick. Nil: never.
+	Err func() error
 }
+
+// ErrEvery is how often Run calls Port.Err.
+const ErrEvery = 100 * time.Millisecond
 
 // PortOf takes every free frame of sock for a sender. The sender recycles
 // them itself: completions go straight back to its free list, not through
@@ -47,6 +54,12 @@ func PortOf(sock *xsk.Socket) (Port, error) {
 				return true
 			}
 			return false
+		},
+		Err: func() error {
+			if err := sock.Err(); err != nil {
+				return err
+			}
+			return sock.KickErr()
 		},
 	}, nil
 }
@@ -255,8 +268,15 @@ func (s *Sender) Run(stop *atomic.Bool, core int) error {
 	}
 	defer s.publish()
 	s.bucket.Skip(monotonic()) // set-up time is not the schedule's
+	check := monotonic() + int64(ErrEvery)
 	for i := 0; !stop.Load() && !s.Done(); i++ {
 		now := monotonic()
+		if now >= check && s.port.Err != nil {
+			if err := s.port.Err(); err != nil {
+				return fmt.Errorf("gen: %w", err)
+			}
+			check = now + int64(ErrEvery)
+		}
 		n := s.Poll(now)
 		if n == 0 && s.paused.Load() && s.Outstanding() == 0 {
 			time.Sleep(time.Millisecond) // paused: wake now and then for Resume

@@ -47,7 +47,8 @@ type Config struct {
 	// Device is the interface, in the calling thread's network namespace.
 	Device string
 	// Queues lists the device queues to run engines on, one each.
-	// Default [0].
+	// Default [0]. Empty: every queue the device uses now (ethtool -l:
+	// combined and RX channels), which is what RSS spreads flows over.
 	Queues []int
 	// Cores pins engine i to Cores[i % len(Cores)]; empty: no pinning.
 	Cores []int
@@ -119,9 +120,6 @@ func defaultXSK() xsk.Options {
 func (c *Config) check() error {
 	if c.Device == "" {
 		return fmt.Errorf("stack: %w: no device", ErrConfig)
-	}
-	if len(c.Queues) == 0 {
-		return fmt.Errorf("stack: %w: no queues", ErrConfig)
 	}
 	if len(c.Addrs) == 0 && !c.Shared {
 		return fmt.Errorf("stack: %w: no addresses: dedicated mode needs at least one (Addrs), or use shared mode (Shared) and the kernel's", ErrConfig)

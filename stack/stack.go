@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/rss"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/umem"
@@ -73,7 +74,16 @@ func New(cfg Config) (*Stack, error) {
 	}
 	var mac ether.Addr
 	copy(mac[:], lk.Attrs().HardwareAddr)
-	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: max(lk.Attrs().NumRxQueues, 1), mtu: lk.Attrs().MTU, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	// The queues in use, not all the device has: RSS spreads flows over
+	// those, and binding one beyond them fails (virtio-net with more queue
+	// pairs than CPUs, igb with channels turned down).
+	inUse, _ := ethtool.QueuesInUse(cfg.Device, lk.Attrs().NumRxQueues, lk.Attrs().NumTxQueues)
+	if len(cfg.Queues) == 0 {
+		for q := range inUse {
+			cfg.Queues = append(cfg.Queues, q)
+		}
+	}
+	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: inUse, mtu: lk.Attrs().MTU, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if s.addrs, err = addresses(lk, &cfg); err != nil {
 		return nil, err
 	}
@@ -400,6 +410,10 @@ func (s *Stack) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Queues returns the queues the engines run on, in engine order: those
+// of Config.Queues, or every queue in use when it was empty.
+func (s *Stack) Queues() []int { return s.cfg.Queues }
 
 // UnservedQueues returns the device's queues that have no engine: flows
 // that RSS puts there reach the kernel, which does not hold the engines'

@@ -353,6 +353,24 @@ func (s *Socket) Err() error {
 	return fmt.Errorf("xsk: %s queue %d: %w", s.info.Device, s.info.Queue, unix.Errno(v))
 }
 
+// KickErr returns ErrTXWakeup, with the errno and what to do, when kicks
+// failed and no frame has completed: a sender that would otherwise wait
+// for completions that never come. Seen in the VM lab on igb: in
+// zero-copy mode its wakeup returns EINVAL unless an XDP program is
+// attached to the device (Intel's igc, ixgbe, i40e and ice check the
+// same). Like Counters, call it from the socket's goroutine.
+func (s *Socket) KickErr() error {
+	c := s.counters
+	if c.KickErrors == 0 || c.Completed > 0 {
+		return nil
+	}
+	hint := ""
+	if c.LastKickErrno == unix.EINVAL && s.info.Mode == ModeZeroCopy {
+		hint = ": in zero-copy mode some drivers (igb, igc, ixgbe, i40e, ice) transmit only with an XDP program attached to the device: attach one (gen: --xdp-mode native), or use --mode copy"
+	}
+	return fmt.Errorf("xsk: %s queue %d: %w (%d kicks failed, the last with %v)%s", s.info.Device, s.info.Queue, ErrTXWakeup, c.KickErrors, c.LastKickErrno, hint)
+}
+
 // FD is the socket's file descriptor: put it in an XSKMAP to receive.
 func (s *Socket) FD() int { return s.fd }
 

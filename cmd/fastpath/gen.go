@@ -294,7 +294,9 @@ func startGen(ctx context.Context, c genConfig) (*genRun, error) {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			g.errs[i] = s.Run(&g.stop, core)
+			if g.errs[i] = s.Run(&g.stop, core); g.errs[i] != nil {
+				g.stop.Store(true) // one sender failed: the run ends
+			}
 		}()
 	}
 	return g, nil

@@ -65,7 +65,7 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.IntSliceVar(&f.tcpDisc, "tcp-discard", nil, "TCP port to discard, RFC 863 (repeatable)")
 	fl.IntSliceVar(&f.http, "http", nil, "TCP port of a small HTTP/1.1 responder with keep-alive, for load tests (repeatable)")
 	fl.StringVar(&f.httpBody, "http-body", "hello from fastpath\n", "the body --http answers every request with")
-	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1 (one engine each)")
+	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1 (one engine each), or all (every queue in use)")
 	fl.StringVar(&f.idle, "idle", "adaptive", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
 	fl.StringVar(&f.checksum, "tx-checksum", "auto", txChecksumUsage)
@@ -122,7 +122,9 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 	}
 	cfg.ImportRoutes = f.routes
 	var err error
-	if cfg.Queues, err = parseQueues(f.queues); err != nil {
+	if f.queues == "all" {
+		cfg.Queues = nil // stack.New takes every queue in use
+	} else if cfg.Queues, err = parseQueues(f.queues); err != nil {
 		return cfg, err
 	}
 	if cfg.Idle, err = stack.ParseIdle(f.idle); err != nil {
@@ -236,11 +238,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		addrs = append(addrs, a.String())
 	}
 	tcpOn := len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) > 0
-	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: cfg.Queues, Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String(),
+	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: st.Queues(), Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String(),
 		TXChecksum: txChecksumOf(st.Engines()[0])}
 	// On stderr with --json too: scripts wait for it.
 	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP, TCP checksums by %s); udp echo %v; tcp echo %v discard %v http %v; ctrl-c stops\n",
-		addrs, addrMode, f.dev, cfg.Queues, res.Mode, res.XDPMode, res.TXChecksum, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
+		addrs, addrMode, f.dev, st.Queues(), res.Mode, res.XDPMode, res.TXChecksum, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
 	if q := st.UnservedQueues(); len(q) > 0 && !cfg.Shared {
 		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
 			f.dev, q, f.addrs)

@@ -50,7 +50,7 @@ queue's engine, which keeps the sequence state without locks.`,
 	fl.StringVar(&f.dev, "dev", "", "device to receive on (required)")
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
 	fl.IntVar(&f.port, "port", 0, "UDP port to take (required)")
-	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1")
+	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1, or all (every queue in use)")
 	fl.StringVar(&f.cores, "cores", "", "cores to pin the engines to, a list (default: not pinned)")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: at --count, or SIGINT)")
 	fl.Uint64Var(&f.count, "count", 0, "stop after this many packets (0: no limit)")
@@ -90,7 +90,9 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	cfg.XSK.RXSize, cfg.XSK.UMEMOptions.FillSize = 4096, 4096
 	cfg.XSK.UMEMOptions.FrameSize, cfg.XSK.UMEMOptions.FrameCount = 2048, 16384
 	var err error
-	if cfg.Queues, err = parseList("queues", f.queues); err != nil {
+	if f.queues == "all" {
+		cfg.Queues = nil // stack.New takes every queue in use
+	} else if cfg.Queues, err = parseList("queues", f.queues); err != nil {
 		return c, err
 	}
 	if f.cores != "" {
@@ -165,11 +167,11 @@ func startSink(c sinkConfig) (*sinkRun, error) {
 		if s.st, err = stack.New(c.stack); err != nil {
 			return err
 		}
-		if err := s.st.BindUDPOn(c.port, c.stack.Queues[0], s.handle); err != nil {
+		if err := s.st.BindUDPOn(c.port, s.st.Queues()[0], s.handle); err != nil {
 			return err
 		}
 		for _, e := range s.st.Engines() {
-			if e.Queue() == c.stack.Queues[0] {
+			if e.Queue() == s.st.Queues()[0] {
 				e.OnPublish(s.publish)
 			}
 		}
@@ -230,7 +232,7 @@ func (s *sinkRun) finish(interrupted bool) (sinkResult, error) {
 	c := s.st.Counters()
 	e := s.st.Engines()[0]
 	r := sinkResult{
-		Kernel: kernelRelease(), Device: s.cfg.stack.Device, Port: s.cfg.port, Queues: s.cfg.stack.Queues,
+		Kernel: kernelRelease(), Device: s.cfg.stack.Device, Port: s.cfg.port, Queues: s.st.Queues(),
 		Mode: e.Socket().Info().Mode.String(), XDPMode: s.st.Steering().Mode().String(),
 		Packets: s.n, Bytes: s.bytes, DurationS: time.Since(s.start).Seconds(), Drops: c.Drops(),
 		Interrupted: interrupted,
@@ -269,7 +271,7 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	// On stderr with --json too: it says the sink is receiving.
 	info := s.st.Engines()[0].Socket().Info()
 	fmt.Fprintf(stderr, "sink: UDP port %d on %v (%s, queues %v, %s AF_XDP, %s XDP); ctrl-c stops\n",
-		c.port, s.st.Addrs(), c.stack.Device, c.stack.Queues, info.Mode, s.st.Steering().Mode())
+		c.port, s.st.Addrs(), c.stack.Device, s.st.Queues(), info.Mode, s.st.Steering().Mode())
 	engines := stackMetrics(s.st, c.stack.Device)
 	ms, err := serveMetrics(f.metrics, func(emit metrics.Emit) {
 		engines(emit)

@@ -54,7 +54,7 @@ address of its own instead.`,
 	fl.StringVar(&f.cc, "cc", tcp.DefaultCongestionControl, "congestion control: cubic or newreno")
 	fl.BoolVar(&f.noDelay, "no-delay", false, "turn Nagle's algorithm off")
 	fl.StringVar(&f.checksum, "tx-checksum", "auto", txChecksumUsage)
-	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1")
+	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1, or all (every queue in use)")
 	fl.StringVar(&f.cores, "cores", "", "cores to pin the engines to, a list")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up after this long")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
@@ -174,7 +174,9 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	if cfg.TXChecksum, err = parseTXChecksum(f.checksum); err != nil {
 		return err
 	}
-	if cfg.Queues, err = parseList("queues", f.queues); err != nil {
+	if f.queues == "all" {
+		cfg.Queues = nil // stack.New takes every queue in use
+	} else if cfg.Queues, err = parseList("queues", f.queues); err != nil {
 		return err
 	}
 	if f.cores != "" {

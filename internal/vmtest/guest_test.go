@@ -319,7 +319,7 @@ func TestFourQueues(t *testing.T) {
 	sh(t, l.A, "ethtool -L "+l.A.Link+" combined 4")
 	sh(t, l.B, "ethtool -L "+l.B.Link+" combined 4")
 	const n = 20000
-	sink := fp(t, "sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--mode", "zerocopy", "--queues", "0,1,2,3",
+	sink := fp(t, "sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--mode", "zerocopy", "--queues", "all",
 		"--count", strconv.Itoa(n), "--duration", "120s", "--interval", "0", "--json", "--control", ctl(t))
 	waitCtl(t, sink)
 	g := fp(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String()+":9", "--queues", "all",

@@ -4,7 +4,6 @@ package vmtest
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -161,5 +160,5 @@ func TestHugePagesSharedUMEM(t *testing.T) {
 	if n := got.Load(); n != queues*perQueue {
 		t.Errorf("B received %d of %d datagrams", n, queues*perQueue)
 	}
-	fmt.Printf("huge pages %v, %d queues share one UMEM in zero-copy\n", u.HugePages(), queues)
+	t.Logf("huge pages %v, %d queues share one UMEM in zero-copy", u.HugePages(), queues)
 }

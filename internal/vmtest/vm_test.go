@@ -89,7 +89,8 @@ func boot(t *testing.T, k vmlab.Kernel, nics []vmlab.NIC, pkgs []string, runs []
 	console.t = t
 	cfg := vmlab.Config{Kernel: files, NICs: nics, Console: &console}
 	job := vmlab.Job{Dir: dir, Args: []string{"sh", "-c", script.String()},
-		Env: []string{"FASTPATH_BIN=" + vmlab.GuestJobDir + "/fastpath", "FASTPATH_REQUIRE_KERNEL=1"}}
+		Env: []string{"FASTPATH_BIN=" + vmlab.GuestJobDir + "/fastpath", "FASTPATH_REQUIRE_KERNEL=1", "FASTPATH_VM_MODE=" + os.Getenv("FASTPATH_VM_MODE"),
+			"FASTPATH_VM_GEN_XDP=" + os.Getenv("FASTPATH_VM_GEN_XDP")}}
 	vm, err := vmlab.Start(ctx, cfg, job)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +235,35 @@ func TestKernelMatrix(t *testing.T) {
 	for _, k := range ks {
 		t.Run(k.Name, func(t *testing.T) {
 			boot(t, k, matrixNICs, []string{"./steering", "./bpf", "./xsk", "./internal/vmtest"}, matrixRuns, 6*time.Minute)
+		})
+	}
+}
+
+// TestDrivers runs gen -> sink on two NICs of each other model the lab
+// offers, in each mode the driver is meant to support: igb (Intel, with
+// zero-copy AF_XDP) and e1000e (no XDP zero-copy: copy mode, generic XDP).
+func TestDrivers(t *testing.T) {
+	for _, tc := range []struct {
+		model vmlab.Model
+		mode  string
+		run   string
+	}{
+		{vmlab.IGB, "copy", "^TestDriverGenSink$"},
+		// igb in zero-copy: TX needs an XDP program on the device.
+		{vmlab.IGB, "zerocopy", "^(TestDriverGenSink|TestTXWakeupRefused)$"},
+		{vmlab.E1000E, "copy", "^TestDriverGenSink$"},
+	} {
+		t.Run(string(tc.model)+"/"+tc.mode, func(t *testing.T) {
+			k, err := vmlab.KernelByName(os.Getenv("FASTPATH_VM_KERNEL"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nics := []vmlab.NIC{{Model: tc.model, Wire: "d"}, {Model: tc.model, Wire: "d"}}
+			t.Setenv("FASTPATH_VM_MODE", tc.mode)
+			if tc.mode == "zerocopy" {
+				t.Setenv("FASTPATH_VM_GEN_XDP", "native")
+			}
+			boot(t, k, nics, []string{"./internal/vmtest"}, []guestRun{{Binary: "vmtest.test", Run: tc.run}}, 4*time.Minute)
 		})
 	}
 }
