@@ -4,7 +4,7 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack fuzz clean vmtest vmtest-matrix vm-deps
+.PHONY: bench-vm all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack fuzz clean vmtest vmtest-matrix vm-deps
 
 all: build
 
@@ -92,6 +92,22 @@ vmtest:
 	FASTPATH_VM=1 FASTPATH_VM_KERNELS=$(VMKERNELS) $(GO) test -count=1 -timeout 40m $(VMFLAGS) ./internal/vmlab ./internal/vmtest
 vmtest-matrix:
 	FASTPATH_VM=1 FASTPATH_VM_KERNELS=all $(GO) test -count=1 -timeout 60m $(VMFLAGS) -run TestKernelMatrix ./internal/vmtest
+
+# fastpath against the C reference (libxdp) in zero-copy on virtio-net in
+# the VM lab, same boot, alternating: txonly, rxdrop, l2fwd. QEMU's TCG
+# runs the guest: the ratios mean something, the rates are not a NIC's.
+# Results go to bench/results/DATE-vm.
+BENCHVMOUT  ?= bench/results/$(shell date -u +%F)-vm
+BENCHVMARGS ?= -sizes 64,1518 -rounds 5
+bench-vm: build bench-peers
+	rm -rf bin/vmjob && mkdir -p bin/vmjob
+	cp bin/fastpath bin/xskref bin/vmjob/
+	$(GO) build -o bin/vmjob/bench ./bench
+	$(GO) build -o bin/vmrun ./internal/vmlab/vmrun
+	./bin/vmrun -kernel newest -nics virtio,virtio -timeout 40m -dir $(CURDIR)/bin/vmjob -- \
+		/run/vmlab/job/bench -devices eth0,eth1 -xsk-mode zerocopy -bin /run/vmlab/job -systems fastpath,c \
+		-out /run/vmlab/job/results $(BENCHVMARGS)
+	mkdir -p $(BENCHVMOUT) && cp -r bin/vmjob/results/. $(BENCHVMOUT)/
 
 # What the VM lab needs on a Debian 12 host: QEMU 10 from
 # bookworm-backports (bookworm's 7.2 has no igb model), through a private

@@ -52,6 +52,11 @@ type options struct {
 	bin      string
 	out      string
 	rxSender string // rxdrop's sender: xdp or fastpath
+	// devices, when set, are two NICs wired back to back that the lab
+	// takes instead of a veth pair (lab.Options.Devices): the VM lab's
+	// virtio-net (make bench-vm).
+	devices [2]string
+	xskMode string // auto, copy or zerocopy: every AF_XDP system binds so
 }
 
 // sample is one measurement.
@@ -96,7 +101,20 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin", "directory holding fastpath, xskref and asavie")
 	flag.StringVar(&o.rxSender, "rx-sender", "xdp", "rxdrop's sender in A: xdp (the kernel's XDP live-frame mode, faster than any receiver) or fastpath (its txonly)")
 	flag.StringVar(&o.out, "out", "", "directory for results.md, results.json and the plots (default: print only)")
+	var devices string
+	flag.StringVar(&devices, "devices", "", "two NICs wired back to back, A,B, to measure instead of a veth pair (inside the VM lab: eth0,eth1)")
+	flag.StringVar(&o.xskMode, "xsk-mode", "auto", "AF_XDP bind mode for every system: auto, copy or zerocopy (asavie has no choice)")
 	flag.Parse()
+	if devices != "" {
+		a, b, ok := strings.Cut(devices, ",")
+		if !ok {
+			fatal(fmt.Errorf("-devices %q: give two, A,B", devices))
+		}
+		o.devices = [2]string{a, b}
+	}
+	if o.xskMode != "auto" && o.xskMode != "copy" && o.xskMode != "zerocopy" {
+		fatal(fmt.Errorf("-xsk-mode %q: use auto, copy or zerocopy", o.xskMode))
+	}
 	for _, s := range strings.Split(sizes, ",") {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 64 || v > 1518 {
@@ -145,7 +163,7 @@ func run(o options) error {
 			return fmt.Errorf("%w: build them first (make bench)", err)
 		}
 	}
-	l, err := lab.New(lab.Options{})
+	l, err := lab.New(lab.Options{Devices: o.devices})
 	if err != nil {
 		return err
 	}
@@ -155,9 +173,15 @@ func run(o options) error {
 		Date: time.Now().UTC().Format("2006-01-02"), Kernel: release(), CPU: cpuModel(), CPUs: runtime.NumCPU(),
 		Topology: "two network namespaces joined by one veth pair, one queue",
 		Mode:     "AF_XDP copy mode (veth has no zero-copy), native XDP",
-		Pinning:  "sender on core 0, receiver on core 1; txonly: B's NAPI threaded on core 1 (drop program); rxdrop, l2fwd: B's NAPI in the sender's softirq, sender " + rxSenderText[o.rxSender],
-		Duration: o.duration.String(), Rounds: o.reps,
 	}
+	if o.devices[0] != "" {
+		// The VM lab: QEMU's TCG emulates the guest, so only the ratios
+		// of systems measured in the same boot mean anything.
+		env.Topology = fmt.Sprintf("%s and %s (%s), back to back through the VM lab's bridge, one queue; a QEMU TCG guest: ratios only, not NIC figures", o.devices[0], o.devices[1], driverOf(l.A))
+		env.Mode = "AF_XDP " + o.xskMode + " mode, native XDP"
+	}
+	env.Pinning, env.Duration, env.Rounds = "sender on core 0, receiver on core 1; txonly: B's NAPI threaded on core 1 (drop program); rxdrop, l2fwd: B's NAPI in the sender's softirq, sender "+rxSenderText[o.rxSender],
+		o.duration.String(), o.reps
 	var samples []sample
 	for _, mode := range o.modes {
 		for _, size := range o.sizes {
@@ -309,8 +333,29 @@ func waitReady(ready chan struct{}) error {
 // duration and decodes its summary into v.
 func (b *bench) fastpathSend(ctx context.Context, size int, v any) error {
 	return b.command(ctx, b.l.A, v, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
-		"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json"},
+		"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json", "--mode", b.o.xskMode},
 		b.sendArgs(size)...)...)
+}
+
+// crefMode is the C reference's flag for -xsk-mode.
+func (b *bench) crefMode() []string {
+	switch b.o.xskMode {
+	case "copy":
+		return []string{"--copy"}
+	case "zerocopy":
+		return []string{"--zerocopy"}
+	}
+	return nil
+}
+
+// driverOf is the driver of h's link, as ethtool -i says.
+func driverOf(h *lab.Host) string {
+	out, err := h.Command(context.Background(), "ethtool", "-i", h.Link).Output()
+	if err != nil {
+		return "driver unknown"
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimPrefix(line, "driver: ")
 }
 
 // sendArgs are the frame fields every sender gets.
@@ -347,9 +392,9 @@ func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err err
 		case "fastpath":
 			err = b.fastpathSend(ctx, size, &res)
 		case "c":
-			err = b.command(ctx, b.l.A, &res, "xskref", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", secs, "--core", "0",
+			err = b.command(ctx, b.l.A, &res, "xskref", append(append([]string{"txonly", "--dev", b.l.A.Link, "--duration", secs, "--core", "0",
 				"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
-				b.sendArgs(size)...)...)
+				b.sendArgs(size)...), b.crefMode()...)...)
 		case "asavie":
 			err = b.command(ctx, b.l.A, &res, "asavie", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", b.o.duration.String(), "--core", "0",
 				"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
@@ -427,16 +472,16 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 		switch sys {
 		case "fastpath":
 			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
-				"--cores", "1", "--interval", "0", "--json")
+				"--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode)
 		case "fastpath-steer":
 			// fastpath's rxdrop behind the engine's steering program: what
 			// the parse costs on the receive path.
 			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
-				"--cores", "1", "--interval", "0", "--json", "--program", "steer")
+				"--cores", "1", "--interval", "0", "--json", "--program", "steer", "--mode", b.o.xskMode)
 		case "sink":
 			// The engine in shared mode on UDP port 9, the senders' port.
 			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "sink", "--dev", b.l.B.Link, "--port", "9",
-				"--duration", recvFor.String(), "--cores", "1", "--interval", "0", "--json")
+				"--duration", recvFor.String(), "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode)
 		case "c", "asavie":
 			info, err := redirect.Sockets.Info()
 			if err != nil {
@@ -449,8 +494,11 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 				dur = recvFor.String()
 			}
 			name := map[string]string{"c": "xskref", "asavie": "asavie"}[sys]
-			errc <- b.command(ctx, b.l.B, &res, name, "rxdrop", "--dev", b.l.B.Link, "--duration", dur, "--core", "1",
-				"--xskmap-id", strconv.FormatUint(uint64(id), 10))
+			args := []string{"rxdrop", "--dev", b.l.B.Link, "--duration", dur, "--core", "1", "--xskmap-id", strconv.FormatUint(uint64(id), 10)}
+			if sys == "c" {
+				args = append(args, b.crefMode()...)
+			}
+			errc <- b.command(ctx, b.l.B, &res, name, args...)
 		case "kernel":
 			n, err := b.kernelReceive(&stop)
 			res.Packets = n
@@ -547,7 +595,7 @@ func (b *bench) l2fwd(size int) (float64, error) {
 	ready := make(chan struct{})
 	go func() {
 		errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "l2fwd", "--dev", b.l.B.Link,
-			"--duration", (b.o.duration + 1500*time.Millisecond).String(), "--cores", "1", "--interval", "0", "--json")
+			"--duration", (b.o.duration + 1500*time.Millisecond).String(), "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode)
 	}()
 	if err := waitReady(ready); err != nil {
 		return 0, errors.Join(err, <-errc)

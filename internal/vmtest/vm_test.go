@@ -90,7 +90,7 @@ func boot(t *testing.T, k vmlab.Kernel, nics []vmlab.NIC, pkgs []string, runs []
 	cfg := vmlab.Config{Kernel: files, NICs: nics, Console: &console}
 	job := vmlab.Job{Dir: dir, Args: []string{"sh", "-c", script.String()},
 		Env: []string{"FASTPATH_BIN=" + vmlab.GuestJobDir + "/fastpath", "FASTPATH_REQUIRE_KERNEL=1", "FASTPATH_VM_MODE=" + os.Getenv("FASTPATH_VM_MODE"),
-			"FASTPATH_VM_GEN_XDP=" + os.Getenv("FASTPATH_VM_GEN_XDP")}}
+			"FASTPATH_VM_GEN_XDP=" + os.Getenv("FASTPATH_VM_GEN_XDP"), "FASTPATH_VM_GEN_MODE=" + os.Getenv("FASTPATH_VM_GEN_MODE")}}
 	vm, err := vmlab.Start(ctx, cfg, job)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +195,8 @@ func TestZeroCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	boot(t, k, zeroCopyNICs, []string{"./internal/vmtest"},
-		[]guestRun{{Binary: "vmtest.test", Run: os.Getenv("FASTPATH_VM_RUN")}}, 8*time.Minute)
+		// Every guest test but those of other VMs (TestDrivers, the matrix).
+		[]guestRun{{Binary: "vmtest.test", Run: os.Getenv("FASTPATH_VM_RUN"), Args: []string{"-test.skip", "'^(TestDriverGenSink|TestTXWakeupRefused|TestMatrix)'"}}}, 8*time.Minute)
 }
 
 // matrixNICs: two virtio-net NICs, one queue each, back to back.
@@ -244,14 +245,20 @@ func TestKernelMatrix(t *testing.T) {
 // zero-copy AF_XDP) and e1000e (no XDP zero-copy: copy mode, generic XDP).
 func TestDrivers(t *testing.T) {
 	for _, tc := range []struct {
-		model vmlab.Model
-		mode  string
-		run   string
+		model   vmlab.Model
+		mode    string // the sink's
+		genMode string
+		run     string
 	}{
-		{vmlab.IGB, "copy", "^TestDriverGenSink$"},
-		// igb in zero-copy: TX needs an XDP program on the device.
-		{vmlab.IGB, "zerocopy", "^(TestDriverGenSink|TestTXWakeupRefused)$"},
-		{vmlab.E1000E, "copy", "^TestDriverGenSink$"},
+		{vmlab.IGB, "copy", "copy", "^TestDriverGenSink$"},
+		// igb in zero-copy: RX is exact. TX needs an XDP program on the
+		// device (TestTXWakeupRefused), and with one, QEMU 10.0's igb with
+		// Linux 7.3.4 completes frames before it has sent them: a sender
+		// that reuses them puts newer content on the wire (gaps, negative
+		// latencies, torn frames). Whether the model or the driver is at
+		// fault takes real hardware to tell; gen sends in copy mode here.
+		{vmlab.IGB, "zerocopy", "copy", "^(TestDriverGenSink|TestTXWakeupRefused)$"},
+		{vmlab.E1000E, "copy", "copy", "^TestDriverGenSink$"},
 	} {
 		t.Run(string(tc.model)+"/"+tc.mode, func(t *testing.T) {
 			k, err := vmlab.KernelByName(os.Getenv("FASTPATH_VM_KERNEL"))
@@ -260,9 +267,7 @@ func TestDrivers(t *testing.T) {
 			}
 			nics := []vmlab.NIC{{Model: tc.model, Wire: "d"}, {Model: tc.model, Wire: "d"}}
 			t.Setenv("FASTPATH_VM_MODE", tc.mode)
-			if tc.mode == "zerocopy" {
-				t.Setenv("FASTPATH_VM_GEN_XDP", "native")
-			}
+			t.Setenv("FASTPATH_VM_GEN_MODE", tc.genMode)
 			boot(t, k, nics, []string{"./internal/vmtest"}, []guestRun{{Binary: "vmtest.test", Run: tc.run}}, 4*time.Minute)
 		})
 	}
