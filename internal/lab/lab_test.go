@@ -131,6 +131,10 @@ func TestOptions(t *testing.T) {
 		{Prefix: "f/p"},
 		{Prefix: "f p"},
 		{Prefix: strings.Repeat("f", 65)},
+		{Devices: [2]string{"eth0", ""}},
+		{Devices: [2]string{"", "eth1"}},
+		{Devices: [2]string{"eth0", "eth0"}},
+		{Devices: [2]string{"eth0", "eth1"}, Router: true},
 	} {
 		// New validates before touching anything, so this runs as any user.
 		if l, err := New(o); err == nil {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"io"
 	"errors"
 	"fmt"
 	"os"
@@ -92,15 +93,53 @@ func NewT(tb testing.TB, opts Options) *Lab {
 
 var signalOnce sync.Once
 
+// closers are closed by the signal handler before the labs: users of a
+// lab's namespaces that must go first (the VM lab's QEMU).
+var closers struct {
+	sync.Mutex
+	m map[*io.Closer]struct{}
+}
+
+// CloseOnSignal installs the handler NewT installs (SIGINT and SIGTERM
+// close every open lab, then the signal is re-raised) and has it close c
+// first. The returned func takes c off again; call it from c's Close.
+func CloseOnSignal(c io.Closer) (forget func()) {
+	closeOnSignal()
+	key := &c
+	closers.Lock()
+	if closers.m == nil {
+		closers.m = map[*io.Closer]struct{}{}
+	}
+	closers.m[key] = struct{}{}
+	closers.Unlock()
+	return func() {
+		closers.Lock()
+		delete(closers.m, key)
+		closers.Unlock()
+	}
+}
+
 // closeOnSignal installs, once, a handler for SIGINT and SIGTERM that
-// closes every open lab, then restores the default action and re-raises
-// the signal so that the process still dies of it.
+// closes what CloseOnSignal registered and every open lab, then restores
+// the default action and re-raises the signal so that the process still
+// dies of it.
 func closeOnSignal() {
 	signalOnce.Do(func() {
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
 		go func() {
 			sig := <-c
+			closers.Lock()
+			var cs []io.Closer
+			for k := range closers.m {
+				cs = append(cs, *k)
+			}
+			closers.Unlock()
+			for _, c := range cs {
+				if err := c.Close(); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+				}
+			}
 			if err := closeAll(); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 			}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -94,7 +93,8 @@ type VM struct {
 	done    chan struct{}
 	waitErr error
 
-	hung atomic.Bool
+	hung   atomic.Bool
+	forget func() // takes the VM off the signal handler's list
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -130,13 +130,13 @@ func Start(ctx context.Context, cfg Config, job Job) (vm *VM, err error) {
 	if err := writeInitramfs(ctx, cfg.Kernel, initrd); err != nil {
 		return nil, err
 	}
-	closeOnSignal()
 	l, err := lab.New(lab.Options{Prefix: "fp"})
 	if err != nil {
 		return nil, err
 	}
 	vm = &VM{cfg: cfg, job: job, lab: l, done: make(chan struct{})}
-	register(vm)
+	// SIGINT and SIGTERM kill QEMU and remove the lab.
+	vm.forget = lab.CloseOnSignal(vm)
 	defer func() {
 		if err != nil {
 			vm.Close()
@@ -472,7 +472,9 @@ func (vm *VM) Close() error {
 			err = errors.Join(err, vm.lab.Close())
 		}
 		os.Remove(filepath.Join(vm.job.Dir, ".initramfs.cpio"))
-		unregister(vm)
+		if vm.forget != nil {
+			vm.forget()
+		}
 	})
 	return err
 }
@@ -480,54 +482,3 @@ func (vm *VM) Close() error {
 // Lab returns the host-side lab: namespace A holds QEMU, its taps and
 // bridges; B is the peer on Config.PeerWire.
 func (vm *VM) Lab() *lab.Lab { return vm.lab }
-
-// running holds the VMs of this process that are not closed yet, for the
-// signal handler.
-var running struct {
-	sync.Mutex
-	vms map[*VM]struct{}
-}
-
-func register(vm *VM) {
-	running.Lock()
-	defer running.Unlock()
-	if running.vms == nil {
-		running.vms = map[*VM]struct{}{}
-	}
-	running.vms[vm] = struct{}{}
-}
-
-func unregister(vm *VM) {
-	running.Lock()
-	defer running.Unlock()
-	delete(running.vms, vm)
-}
-
-var signalOnce sync.Once
-
-// closeOnSignal installs, once, a handler for SIGINT and SIGTERM that
-// closes every running VM (QEMU killed, the lab's namespaces, taps and
-// bridges removed), then restores the default action and re-raises the
-// signal so that the process still dies of it.
-func closeOnSignal() {
-	signalOnce.Do(func() {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
-		go func() {
-			sig := <-c
-			running.Lock()
-			vms := make([]*VM, 0, len(running.vms))
-			for vm := range running.vms {
-				vms = append(vms, vm)
-			}
-			running.Unlock()
-			for _, vm := range vms {
-				if err := vm.Close(); err != nil {
-					fmt.Fprintln(os.Stderr, err)
-				}
-			}
-			signal.Reset(syscall.SIGINT, syscall.SIGTERM)
-			_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
-		}()
-	})
-}

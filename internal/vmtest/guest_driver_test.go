@@ -4,7 +4,6 @@ package vmtest
 
 import (
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,22 +26,15 @@ func TestDriverGenSink(t *testing.T) {
 	l := nicLab(t, nicA, nicB)
 	t.Logf("driver: %s", sh(t, l.A, "ethtool -i "+l.A.Link+" | head -1"))
 	const n = 5000
-	sink := fp(t, "sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--mode", mode, "--queues", "all",
-		"--count", strconv.Itoa(n), "--duration", "60s", "--interval", "0", "--json", "--control", ctl(t))
-	waitCtl(t, sink)
+	sink := startSink(t, l, n, "--mode", mode, "--queues", "all")
 	// igb transmits in zero-copy only with an XDP program on the device
 	// (TestTXWakeupRefused): FASTPATH_VM_GEN_XDP gives gen one.
 	xdp := os.Getenv("FASTPATH_VM_GEN_XDP")
 	if xdp == "" {
 		xdp = "none"
 	}
-	g := fp(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String()+":9", "--xdp-mode", xdp,
-		"--mode", genMode, "--count", strconv.Itoa(n), "--rate", "2k", "--stamp", "--flows", "16", "--src-port-range", "1000-1015",
-		"--interval", "0", "--json")
-	var gr genResult
-	g.json(t, 60*time.Second, &gr)
-	var sr sinkResult
-	sink.json(t, 70*time.Second, &sr)
+	gr := runGen(t, l, n, "--xdp-mode", xdp, "--mode", genMode, "--rate", "2k", "--stamp", "--flows", "16", "--src-port-range", "1000-1015")
+	sr := sinkSummary(t, sink)
 	if gr.Mode != genMode || gr.Completed != n || gr.Errors != 0 {
 		t.Errorf("gen: %+v", gr)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -197,3 +198,32 @@ func httpPost(url string) (int, error) {
 }
 
 var interrupt = os.Interrupt
+
+// startSink starts `fastpath sink` on B's link for UDP port 9, ending at n
+// frames (or after 120 s), with flags added, and waits until it serves its
+// control API. sinkResult reads its summary.
+func startSink(t *testing.T, l *lab.Lab, n int, flags ...string) *proc {
+	t.Helper()
+	p := fp(t, append([]string{"sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--count", strconv.Itoa(n),
+		"--duration", "120s", "--interval", "0", "--json", "--control", control()}, flags...)...)
+	waitCtl(t, p)
+	return p
+}
+
+// sinkSummary waits for a sink started by startSink and returns its summary.
+func sinkSummary(t *testing.T, p *proc) sinkResult {
+	t.Helper()
+	var r sinkResult
+	p.json(t, 90*time.Second, &r)
+	return r
+}
+
+// runGen runs `fastpath gen` from A's link to B's address, port 9, for n
+// frames with flags added, and returns its summary.
+func runGen(t *testing.T, l *lab.Lab, n int, flags ...string) genResult {
+	t.Helper()
+	var r genResult
+	fp(t, append([]string{"gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String() + ":9",
+		"--count", strconv.Itoa(n), "--interval", "0", "--json"}, flags...)...).json(t, 90*time.Second, &r)
+	return r
+}

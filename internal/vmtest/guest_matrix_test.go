@@ -3,9 +3,7 @@
 package vmtest
 
 import (
-	"strconv"
 	"testing"
-	"time"
 )
 
 // TestMatrixGenSink is the kernel matrix's end-to-end check: on whatever
@@ -15,15 +13,9 @@ import (
 func TestMatrixGenSink(t *testing.T) {
 	l := nicLab(t, nicA, nicB)
 	const n = 10000
-	sink := fp(t, "sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--xdp-mode", "native",
-		"--count", strconv.Itoa(n), "--duration", "120s", "--interval", "0", "--json", "--control", ctl(t))
-	waitCtl(t, sink)
-	g := fp(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String()+":9",
-		"--count", strconv.Itoa(n), "--rate", "5k", "--stamp", "--interval", "0", "--json")
-	var gr genResult
-	g.json(t, 90*time.Second, &gr)
-	var sr sinkResult
-	sink.json(t, 90*time.Second, &sr)
+	sink := startSink(t, l, n, "--xdp-mode", "native")
+	gr := runGen(t, l, n, "--rate", "5k", "--stamp")
+	sr := sinkSummary(t, sink)
 	if gr.Completed != n || gr.Errors != 0 {
 		t.Errorf("gen: %+v", gr)
 	}

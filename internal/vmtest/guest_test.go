@@ -30,15 +30,9 @@ import (
 func TestGenSinkZeroCopy(t *testing.T) {
 	l := nicLab(t, nicA, nicB)
 	const n = 20000
-	sink := fp(t, "sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--mode", "zerocopy",
-		"--count", strconv.Itoa(n), "--duration", "90s", "--interval", "0", "--json", "--control", ctl(t))
-	waitCtl(t, sink)
-	g := fp(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String()+":9",
-		"--mode", "zerocopy", "--count", strconv.Itoa(n), "--rate", "10k", "--stamp", "--size", "128", "--interval", "0", "--json")
-	var gr genResult
-	g.json(t, 60*time.Second, &gr)
-	var sr sinkResult
-	sink.json(t, 60*time.Second, &sr)
+	sink := startSink(t, l, n, "--mode", "zerocopy")
+	gr := runGen(t, l, n, "--mode", "zerocopy", "--rate", "10k", "--stamp", "--size", "128")
+	sr := sinkSummary(t, sink)
 	if gr.Mode != "zerocopy" || gr.SentPackets != n || gr.Completed != n || gr.Errors != 0 || gr.TXInvalid != 0 {
 		t.Errorf("gen: %+v", gr)
 	}
@@ -291,19 +285,13 @@ func TestTCP(t *testing.T) {
 func TestSteeringPassThrough(t *testing.T) {
 	l := nicLab(t, nicA, nicB)
 	const n = 5000
-	sink := fp(t, "sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--mode", "zerocopy",
-		"--count", strconv.Itoa(n), "--duration", "90s", "--interval", "0", "--json", "--control", ctl(t))
-	waitCtl(t, sink)
+	sink := startSink(t, l, n, "--mode", "zerocopy")
 	out := sh(t, l.A, "ping -c 5 -i 0.2 -W 5 "+l.B.Addr.Addr().String())
 	if !strings.Contains(out, "5 received") {
 		t.Fatalf("ping to B's kernel through the steering program: %s", out)
 	}
-	g := fp(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String()+":9",
-		"--mode", "zerocopy", "--count", strconv.Itoa(n), "--rate", "5k", "--interval", "0", "--json")
-	var gr genResult
-	g.json(t, 60*time.Second, &gr)
-	var sr sinkResult
-	sink.json(t, 60*time.Second, &sr)
+	runGen(t, l, n, "--mode", "zerocopy", "--rate", "5k")
+	sr := sinkSummary(t, sink)
 	if sr.Mode != "zerocopy" || sr.Packets != n {
 		t.Errorf("sink: %+v", sr)
 	}
@@ -319,16 +307,9 @@ func TestFourQueues(t *testing.T) {
 	sh(t, l.A, "ethtool -L "+l.A.Link+" combined 4")
 	sh(t, l.B, "ethtool -L "+l.B.Link+" combined 4")
 	const n = 20000
-	sink := fp(t, "sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--mode", "zerocopy", "--queues", "all",
-		"--count", strconv.Itoa(n), "--duration", "120s", "--interval", "0", "--json", "--control", ctl(t))
-	waitCtl(t, sink)
-	g := fp(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String()+":9", "--queues", "all",
-		"--mode", "zerocopy", "--count", strconv.Itoa(n), "--rate", "8k", "--stamp", "--flows", "64", "--src-port-range", "2000-2063",
-		"--interval", "0", "--json")
-	var gr genResult
-	g.json(t, 90*time.Second, &gr)
-	var sr sinkResult
-	sink.json(t, 90*time.Second, &sr)
+	sink := startSink(t, l, n, "--mode", "zerocopy", "--queues", "all")
+	gr := runGen(t, l, n, "--queues", "all", "--mode", "zerocopy", "--rate", "8k", "--stamp", "--flows", "64", "--src-port-range", "2000-2063")
+	sr := sinkSummary(t, sink)
 	if len(gr.Queues) != 4 || gr.Mode != "zerocopy" || gr.Completed != n {
 		t.Errorf("gen: %+v", gr)
 	}
