@@ -34,6 +34,6 @@ var (
 	// socket moves no more frames. Socket.Err reports it.
 	// ErrTXWakeup: the driver refused every TX wakeup and nothing was
 	// sent. Socket.KickErr reports it.
-	ErrTXWakeup = errors.New("the driver refused the TX wakeup and sent nothing")
+	ErrTXWakeup   = errors.New("the driver refused the TX wakeup and sent nothing")
 	ErrDeviceGone = errors.New("the device went away (unplugged, or its driver or namespace removed): the socket is unbound; open a new one once the device is back")
 )

@@ -1,9 +1,9 @@
 package lab
 
 import (
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
