@@ -94,7 +94,8 @@ vmtest-matrix:
 	FASTPATH_VM=1 FASTPATH_VM_KERNELS=all $(GO) test -count=1 -timeout 60m $(VMFLAGS) -run TestKernelMatrix ./internal/vmtest
 
 # fastpath against the C reference (libxdp) in zero-copy on virtio-net in
-# the VM lab, same boot, alternating: txonly, rxdrop, l2fwd. QEMU's TCG
+# the VM lab, same boot, alternating: txonly, rxdrop, l2fwd; then TCP bulk,
+# the engine against the guest kernel (BenchmarkTCPBulk in internal/vmtest). QEMU's TCG
 # runs the guest: the ratios mean something, the rates are not a NIC's.
 # Results go to bench/results/DATE-vm. rxdrop and l2fwd are fed by
 # fastpath txonly (-rx-sender fastpath): the kernel's XDP live-frame
@@ -102,13 +103,16 @@ vmtest-matrix:
 BENCHVMOUT  ?= bench/results/$(shell date -u +%F)-vm
 BENCHVMARGS ?= -sizes 64,1518 -rounds 5 -rx-sender fastpath
 bench-vm: build bench-peers
-	rm -rf bin/vmjob && mkdir -p bin/vmjob
+	rm -rf bin/vmjob && mkdir -p bin/vmjob/results
 	cp bin/fastpath bin/xskref bin/vmjob/
 	$(GO) build -o bin/vmjob/bench ./bench
+	$(GO) test -c -tags vmguest -o bin/vmjob/vmtest.test ./internal/vmtest
 	$(GO) build -o bin/vmrun ./internal/vmlab/vmrun
-	./bin/vmrun -kernel newest -nics virtio,virtio -timeout 40m -dir $(CURDIR)/bin/vmjob -- \
+	./bin/vmrun -kernel newest -nics virtio,virtio -timeout 40m -dir $(CURDIR)/bin/vmjob -- sh -c '\
 		/run/vmlab/job/bench -devices eth0,eth1 -xsk-mode zerocopy -bin /run/vmlab/job -systems fastpath,c \
-		-out /run/vmlab/job/results $(BENCHVMARGS)
+			-out /run/vmlab/job/results $(BENCHVMARGS) && \
+		FASTPATH_BIN=/run/vmlab/job/fastpath /run/vmlab/job/vmtest.test -test.run "^$$" -test.bench TCPBulk \
+			-test.benchtime 5x | tee /run/vmlab/job/results/tcp-bulk.txt'
 	mkdir -p $(BENCHVMOUT) && cp -r bin/vmjob/results/. $(BENCHVMOUT)/
 
 # What the VM lab needs on a Debian 12 host: QEMU 10 from

@@ -122,15 +122,20 @@ func violations(pkgs map[string]pkgInfo) []string {
 			}
 		}
 	}
-	// Nothing imports a command or the benchmarks; only commands and
-	// benchmarks import the lab outside tests.
+	// Nothing imports a command or the benchmarks; only commands,
+	// benchmarks and the VM lab (which builds its host side on it) import
+	// the lab outside tests, and only the VM lab's own command imports the
+	// VM lab.
 	for path, p := range pkgs {
 		for _, imp := range p.Imports {
 			if matches(imp, module+"/cmd") || matches(imp, module+"/bench") {
 				bad = append(bad, fmt.Sprintf("%s imports %s: nothing may import commands or benchmarks", path, imp))
 			}
-			if imp == module+"/internal/lab" && !matches(path, module+"/cmd") && !matches(path, module+"/bench") {
+			if imp == module+"/internal/lab" && !matches(path, module+"/cmd") && !matches(path, module+"/bench") && !matches(path, module+"/internal/vmlab") {
 				bad = append(bad, fmt.Sprintf("%s imports the test lab outside its tests", path))
+			}
+			if imp == module+"/internal/vmlab" && !matches(path, module+"/internal/vmlab") {
+				bad = append(bad, fmt.Sprintf("%s imports the VM lab outside its tests", path))
 			}
 		}
 	}
@@ -167,6 +172,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"umem imports xsk", pkgInfo{"umem", []string{module + "/xsk"}, std}, "umem imports " + module + "/xsk"},
 		{"steering reaches xsk", pkgInfo{"steering", nil, []string{module + "/xsk"}}, "steering depends on " + module + "/xsk"},
 		{"library imports the lab", pkgInfo{"xsk", []string{module + "/internal/lab"}, nil}, "imports the test lab"},
+		{"library imports the VM lab", pkgInfo{"stack", []string{module + "/internal/vmlab"}, nil}, "imports the VM lab"},
 		{"library imports a command", pkgInfo{"stack", []string{module + "/cmd/fastpath"}, nil}, "nothing may import commands"},
 	} {
 		tc.pkg.ImportPath = module + "/" + tc.pkg.ImportPath

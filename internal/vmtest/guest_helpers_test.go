@@ -28,13 +28,13 @@ const (
 
 // nicLab puts two of the guest's NICs into a lab: a on A (198.18.0.1),
 // b on B (198.18.0.2).
-func nicLab(t *testing.T, a, b string) *lab.Lab {
+func nicLab(t testing.TB, a, b string) *lab.Lab {
 	t.Helper()
 	return lab.NewT(t, lab.Options{Devices: [2]string{a, b}})
 }
 
 // bin is the fastpath binary the host built into the job folder.
-func bin(t *testing.T) string {
+func bin(t testing.TB) string {
 	t.Helper()
 	b := os.Getenv("FASTPATH_BIN")
 	if b == "" {
@@ -132,17 +132,6 @@ func stats(t *testing.T, addr string) map[string]any {
 func num(s map[string]any, k string) uint64 {
 	f, _ := s[k].(float64)
 	return uint64(f)
-}
-
-// sysctl writes a /proc/sys value in the namespace of h.
-func sysctl(t *testing.T, h *lab.Host, key, val string) {
-	t.Helper()
-	err := h.Do(func() error {
-		return os.WriteFile("/proc/sys/"+strings.ReplaceAll(key, ".", "/"), []byte(val), 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // sh runs a shell command in h's namespace (nil: the guest's own) and
