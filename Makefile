@@ -112,7 +112,8 @@ bench-vm: build bench-peers
 		/run/vmlab/job/bench -devices eth0,eth1 -xsk-mode zerocopy -bin /run/vmlab/job -systems fastpath,c \
 			-out /run/vmlab/job/results $(BENCHVMARGS) && \
 		FASTPATH_BIN=/run/vmlab/job/fastpath /run/vmlab/job/vmtest.test -test.run "^$$" -test.bench TCPBulk \
-			-test.benchtime 5x | tee /run/vmlab/job/results/tcp-bulk.txt'
+			-test.benchtime 5x > /run/vmlab/job/results/tcp-bulk.txt 2>&1; \
+		rc=$$?; cat /run/vmlab/job/results/tcp-bulk.txt; exit $$rc'
 	mkdir -p $(BENCHVMOUT) && cp -r bin/vmjob/results/. $(BENCHVMOUT)/
 
 # What the VM lab needs on a Debian 12 host: QEMU 10 from

@@ -3,6 +3,7 @@
 package vmtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -60,10 +61,14 @@ func BenchmarkTCPBulk(b *testing.B) {
 				res <- err
 			}()
 			if who == "engine" {
-				p := exec.Command(bin(b), "tcp", "--dev", l.B.Link, "--netns", l.B.Name, "--addr", engineAddr.String()+"/24", "--mode", "zerocopy",
+				p := exec.Command(bin(b), "tcp", "--dev", l.B.Link, "--netns", l.B.Name, "--addr", engineAddr.String()+"/24",
 					"--dst", "198.18.0.1:5001", "--bytes", strconv.Itoa(n), "--interval", "0", "--json", "--timeout", "3m")
-				if out, err := p.CombinedOutput(); err != nil {
-					b.Fatalf("fastpath tcp: %v\n%s", err, out)
+				out, err := p.Output()
+				var r struct {
+					Mode string `json:"mode"`
+				}
+				if err != nil || json.Unmarshal(out, &r) != nil || r.Mode != "zerocopy" {
+					b.Fatalf("fastpath tcp: %v, mode %q\n%s", err, r.Mode, out)
 				}
 			} else {
 				err := l.B.Do(func() error {
