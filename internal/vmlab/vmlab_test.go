@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// TestBoot boots the newest kernel with two virtio-net NICs back to back
-// and runs a shell command that reads what the guest sees.
+// TestBoot boots the newest kernel with two virtio-net NICs on one wire,
+// which the host lab's namespace B joins too (PeerWire), and runs a shell
+// command that reads what the guest sees and pings B from eth0.
 func TestBoot(t *testing.T) {
 	RequireVM(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -26,8 +27,9 @@ func TestBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	vm, err := Start(ctx, Config{Kernel: f, NICs: []NIC{{Model: Virtio, Wire: "w"}, {Model: Virtio, Wire: "w"}}, Console: testWriter{t}},
-		Job{Dir: dir, Args: []string{"sh", "-c", "uname -r; ip -br link; ethtool -i eth0 | head -2"}})
+	vm, err := Start(ctx, Config{Kernel: f, NICs: []NIC{{Model: Virtio, Wire: "w"}, {Model: Virtio, Wire: "w"}}, PeerWire: "w", Console: testWriter{t}},
+		Job{Dir: dir, Args: []string{"sh", "-c", "uname -r; ip -br link; ethtool -i eth0 | head -2; " +
+			"ip addr add 198.18.0.3/24 dev eth0 && ip link set eth0 up && ping -c 3 -W 5 198.18.0.2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func TestBoot(t *testing.T) {
 	}
 	out, _ := os.ReadFile(filepath.Join(dir, "out"))
 	t.Logf("boot %v, elapsed %v, rc %d", r.Boot, r.Elapsed, r.ExitCode)
-	if r.ExitCode != 0 || !strings.Contains(string(out), k.Release) || !strings.Contains(string(out), "virtio_net") {
+	if r.ExitCode != 0 || !strings.Contains(string(out), k.Release) || !strings.Contains(string(out), "virtio_net") || !strings.Contains(string(out), "3 received") {
 		t.Fatalf("rc %d, out:\n%s", r.ExitCode, out)
 	}
 }
