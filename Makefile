@@ -81,15 +81,16 @@ bench-stack:
 	$(GO) test -run '^$$' -bench 'UDPEcho|ICMPEcho' -benchtime 7x ./stack
 
 # The VM lab (internal/vmlab, internal/vmtest): real NIC drivers under
-# QEMU (TCG). vmtest boots the zero-copy suite on virtio-net on the newest
-# pinned kernel, and the kernel matrix on VMKERNELS (names from
+# QEMU (TCG), one guest at a time. vmtest boots the zero-copy suite on
+# virtio-net and the other drivers (igb, e1000e) on the newest pinned
+# kernel, and the kernel matrix on VMKERNELS (names from
 # internal/vmlab/kernel.go, or all); vmtest-matrix boots every pinned
 # kernel. Kernels are downloaded once into /var/cache/fastpath-vmlab
 # (FASTPATH_VMLAB_CACHE), never installed. Needs root and vm-deps.
 VMKERNELS ?= oldest,newest
 VMFLAGS   ?= -v
 vmtest:
-	FASTPATH_VM=1 FASTPATH_VM_KERNELS=$(VMKERNELS) $(GO) test -count=1 -timeout 40m $(VMFLAGS) ./internal/vmlab ./internal/vmtest
+	FASTPATH_VM=1 FASTPATH_VM_KERNELS=$(VMKERNELS) $(GO) test -p 1 -count=1 -timeout 40m $(VMFLAGS) ./internal/vmlab ./internal/vmtest
 vmtest-matrix:
 	FASTPATH_VM=1 FASTPATH_VM_KERNELS=all $(GO) test -count=1 -timeout 60m $(VMFLAGS) -run TestKernelMatrix ./internal/vmtest
 

@@ -427,6 +427,11 @@ func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err err
 		if time.Now().After(deadline) {
 			return 0, 0, errors.Join(errors.New("the far end counted no frame"), <-errc)
 		}
+		select {
+		case err := <-errc: // the sender ended before a frame arrived
+			return 0, 0, errors.Join(errors.New("the far end counted no frame"), err)
+		default:
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)

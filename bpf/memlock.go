@@ -17,12 +17,18 @@ var memlock struct {
 // less than the steering program's ruleset map alone: a 5.10 guest in the
 // VM lab refused it with EPERM. rlimit.RemoveMemlock raises the limit only
 // on such kernels (it probes for memcg accounting first), once per
-// process.
-func allowMaps() error {
-	memlock.once.Do(func() {
-		if err := rlimit.RemoveMemlock(); err != nil {
-			memlock.err = fmt.Errorf("bpf: raise RLIMIT_MEMLOCK for BPF maps (kernels before 5.11 charge maps to it; run as root or with CAP_SYS_RESOURCE, or raise it: ulimit -l unlimited): %w", err)
-		}
-	})
-	return memlock.err
+// process. A process that may not raise it (no CAP_SYS_RESOURCE) goes on
+// with the limit it has, which may be enough; memlockHint says what to do
+// if a load then fails.
+func allowMaps() {
+	memlock.once.Do(func() { memlock.err = rlimit.RemoveMemlock() })
+}
+
+// memlockHint wraps err, from a failed load, with what to do about
+// RLIMIT_MEMLOCK when raising it failed.
+func memlockHint(err error) error {
+	if err == nil || memlock.err == nil {
+		return err
+	}
+	return fmt.Errorf("%w (kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK, which this process could not raise: %v; run as root or with CAP_SYS_RESOURCE, or: ulimit -l unlimited)", err, memlock.err)
 }

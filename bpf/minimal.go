@@ -55,9 +55,7 @@ func NewRedirect(maxQueues int) (*Redirect, error) {
 	if maxQueues < 1 {
 		return nil, fmt.Errorf("bpf: redirect program needs at least one queue, got %d", maxQueues)
 	}
-	if err := allowMaps(); err != nil {
-		return nil, err
-	}
+	allowMaps()
 	m, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name:       "fastpath_xsks",
 		Type:       ebpf.XSKMap,
@@ -66,7 +64,7 @@ func NewRedirect(maxQueues int) (*Redirect, error) {
 		MaxEntries: uint32(maxQueues),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bpf: create XSKMAP: %w", err)
+		return nil, fmt.Errorf("bpf: create XSKMAP: %w", memlockHint(err))
 	}
 	// return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
 	// The helper's low bits of flags are the verdict used when the key has

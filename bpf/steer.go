@@ -93,9 +93,7 @@ func LoadSteer(queues int) (*Steer, error) {
 	if queues < 1 {
 		return nil, fmt.Errorf("bpf: steering needs at least one queue, got %d", queues)
 	}
-	if err := allowMaps(); err != nil {
-		return nil, err
-	}
+	allowMaps()
 	spec, err := loadSteer()
 	if err != nil {
 		return nil, fmt.Errorf("bpf: load steering object: %w", err)
@@ -104,7 +102,7 @@ func LoadSteer(queues int) (*Steer, error) {
 	inner := spec.Maps[steerMapRulesets].InnerMap.Copy()
 	s := &Steer{}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
-		return nil, fmt.Errorf("bpf: load steering program: %w", err)
+		return nil, fmt.Errorf("bpf: load steering program: %w", memlockHint(err))
 	}
 	// The template only gave the object full BTF for struct ruleset.
 	s.objs.RulesetTemplate.Close()
@@ -122,7 +120,7 @@ func LoadSteer(queues int) (*Steer, error) {
 func (s *Steer) Install(rs *Ruleset) error {
 	m, err := ebpf.NewMap(s.RulesetSpec)
 	if err != nil {
-		return fmt.Errorf("bpf: create ruleset map: %w", err)
+		return fmt.Errorf("bpf: create ruleset map: %w", memlockHint(err))
 	}
 	defer m.Close() // the outer map keeps its own reference
 	if err := m.Put(uint32(0), rs); err != nil {

@@ -312,7 +312,7 @@ func (e *Engine) fire(kind int, now int64) {
 	case timerPublish:
 		// A device that went away unbinds the socket without a word on
 		// the rings: the engine stops with the kernel's error (Stack.Done
-		// returns it).
+		// closes, Stack.Wait returns it).
 		if err := e.sock.Err(); err != nil {
 			e.err = fmt.Errorf("stack: queue %d: %w", e.queue, err)
 			e.stop.Store(true)

@@ -108,7 +108,10 @@ type Options struct {
 	// MACs, MTUs and queues stay the device's own; Queues and MTU do not
 	// apply). This is how tests inside a VM put real NICs wired back to
 	// back into a lab. Deleting a namespace at Close gives a physical
-	// device back to the initial namespace. Not with Router.
+	// device back to the initial namespace (asynchronously: New waits up
+	// to 10 s for a device to reappear). Unless TxChecksumOffload, the lab
+	// turns the device's TX checksum offload off, as on a veth, and it
+	// stays off. Not with Router.
 	Devices [2]string
 }
 

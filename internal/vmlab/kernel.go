@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mirror is where the pinned packages are downloaded from. Debian keeps a
@@ -171,6 +173,20 @@ func fileSHA256(name string) (string, error) {
 // dir/root/NAME (NAME from the first), once (a "done" marker records a
 // finished unpack), and returns that folder.
 func unpack(ctx context.Context, dir string, ps ...Package) (string, error) {
+	// Several test processes may share the cache (go test runs packages
+	// in parallel): one downloads and unpacks while the others wait.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return "", fmt.Errorf("vmlab: lock %s: %w", lock.Name(), err)
+	}
+	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
 	name := strings.TrimSuffix(filepath.Base(ps[0].Path), ".deb")
 	root := filepath.Join(dir, "root", name)
 	if _, err := os.Stat(filepath.Join(root, ".done")); err == nil {

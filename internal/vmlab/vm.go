@@ -135,8 +135,6 @@ func Start(ctx context.Context, cfg Config, job Job) (vm *VM, err error) {
 		return nil, err
 	}
 	vm = &VM{cfg: cfg, job: job, lab: l, done: make(chan struct{})}
-	// SIGINT and SIGTERM kill QEMU and remove the lab.
-	vm.forget = lab.CloseOnSignal(vm)
 	defer func() {
 		if err != nil {
 			vm.Close()
@@ -158,6 +156,9 @@ func Start(ctx context.Context, cfg Config, job Job) (vm *VM, err error) {
 	if err := vm.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: start: %v", ErrQEMU, err)
 	}
+	// SIGINT and SIGTERM kill QEMU and remove the lab (from here on Close
+	// has all it needs).
+	vm.forget = lab.CloseOnSignal(vm)
 	go vm.console(out)
 	go vm.watchPowerOff()
 	go func() {
@@ -199,13 +200,13 @@ func writeRunScript(job Job) error {
 	b.WriteString("ip link set lo up\n")
 	b.WriteString("export HOME=/root PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
 	for _, e := range job.Env {
-		b.WriteString("export " + shellQuote(e) + "\n")
+		b.WriteString("export " + ShellQuote(e) + "\n")
 	}
 	b.WriteString("cd " + GuestJobDir + "\n")
 	b.WriteString("echo vmlab: job start\n")
 	var q []string
 	for _, a := range job.Args {
-		q = append(q, shellQuote(a))
+		q = append(q, ShellQuote(a))
 	}
 	b.WriteString("{ " + strings.Join(q, " ") + "; echo $? > rc.tmp; } 2>&1 | tee out\n")
 	b.WriteString("mv rc.tmp rc\nsync\necho o > /proc/sysrq-trigger\nwhile :; do :; done\n")
@@ -213,7 +214,8 @@ func writeRunScript(job Job) error {
 	return os.WriteFile(filepath.Join(job.Dir, "run.sh"), []byte(b.String()), 0o755)
 }
 
-func shellQuote(s string) string {
+// ShellQuote quotes s for a POSIX shell: the job script is one.
+func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 

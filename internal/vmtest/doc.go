@@ -8,7 +8,7 @@
 // guest's NICs into an internal/lab lab (Options.Devices) and drive the
 // fastpath command and the guest kernel's own stack across them.
 //
-//	sudo make vmtest                          # the zero-copy suite, newest and oldest kernels
+//	sudo make vmtest                          # the zero-copy suite and other drivers; the matrix on the newest and oldest kernels
 //	sudo FASTPATH_VM_RUN=TestGenSink make vmtest   # some guest tests only
 //	sudo make vmtest-matrix                   # every pinned kernel
 package vmtest

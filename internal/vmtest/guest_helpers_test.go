@@ -84,6 +84,7 @@ func (p *proc) wait(t *testing.T, d time.Duration) error {
 			p.done <- err
 		case <-time.After(10 * time.Second):
 			p.cmd.Process.Kill()
+			p.done <- <-p.done // its output is complete
 		}
 		t.Fatalf("%s did not end within %v\nstderr:\n%s", strings.Join(p.cmd.Args, " "), d, p.stderr.String())
 		return nil

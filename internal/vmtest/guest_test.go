@@ -3,6 +3,7 @@
 package vmtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -78,18 +79,30 @@ func capture(t *testing.T, h *lab.Host, filter string, fn func(), fields ...stri
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := h.Command(ctx, "tshark", "-q", "-i", h.Link, "-f", filter, "-w", pcap)
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; !strings.Contains(stderr.String(), "Capturing on"); i++ {
-		if i == 600 {
-			c.Process.Kill()
-			c.Wait()
-			t.Fatalf("tshark did not start: %s", stderr.String())
+	started := make(chan struct{})
+	go func() {
+		s := bufio.NewScanner(stderr)
+		closed := false
+		for s.Scan() {
+			if !closed && strings.Contains(s.Text(), "Capturing on") {
+				close(started)
+				closed = true
+			}
 		}
-		time.Sleep(100 * time.Millisecond)
+	}()
+	select {
+	case <-started:
+	case <-time.After(60 * time.Second):
+		c.Process.Kill()
+		c.Wait()
+		t.Fatal("tshark did not start capturing in 60 s")
 	}
 	time.Sleep(time.Second)
 	fn()
@@ -525,6 +538,16 @@ func TestDoctorZeroCopy(t *testing.T) {
 		}
 		t.Fatalf("doctor --dev %s has no zerocopy finding:\n%s", dev, out)
 		return
+	}
+	// The last test's lab gives eth0 back asynchronously.
+	for i := 0; ; i++ {
+		if _, err := net.InterfaceByName("eth0"); err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal("eth0 did not come back from the last test's lab")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	sh(t, nil, "ip link set eth4 up")
 	status, msg, fix := verdict("eth4")

@@ -32,10 +32,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: vmrun -dir DIR [-kernel K] [-nics LIST] -- COMMAND [ARGS...]")
 		os.Exit(2)
 	}
-	if err := run(*kernel, *dir, *nics, *timeout, flag.Args()); err != nil {
+	rc, err := run(*kernel, *dir, *nics, *timeout, flag.Args())
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
 		os.Exit(1)
 	}
+	os.Exit(rc)
 }
 
 func names() string {
@@ -46,18 +48,20 @@ func names() string {
 	return strings.Join(n, ", ")
 }
 
-func run(kernel, dir, nicList string, timeout time.Duration, args []string) error {
+// run boots the guest, runs args in it and returns their exit code; the
+// VM is closed (QEMU killed, namespaces removed) before it returns.
+func run(kernel, dir, nicList string, timeout time.Duration, args []string) (int, error) {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	ctx, cancel = context.WithTimeout(ctx, timeout)
 	defer cancel()
 	k, err := vmlab.KernelByName(kernel)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	f, err := vmlab.Fetch(ctx, k)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var nics []vmlab.NIC
 	for _, m := range strings.Split(nicList, ",") {
@@ -71,7 +75,7 @@ func run(kernel, dir, nicList string, timeout time.Duration, args []string) erro
 		case "e1000e":
 			n.Model = vmlab.E1000E
 		default:
-			return fmt.Errorf("-nics: unknown model %q", model)
+			return 0, fmt.Errorf("-nics: unknown model %q", model)
 		}
 		if q != "" {
 			fmt.Sscan(q, &n.Queues)
@@ -80,16 +84,13 @@ func run(kernel, dir, nicList string, timeout time.Duration, args []string) erro
 	}
 	vm, err := vmlab.Start(ctx, vmlab.Config{Kernel: f, NICs: nics, Console: os.Stdout}, vmlab.Job{Dir: dir, Args: args})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer vm.Close()
 	res, err := vm.Wait()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Fprintf(os.Stderr, "vmrun: kernel %s, boot %.1fs, exit %d\n", k.Release, res.Boot.Seconds(), res.ExitCode)
-	if res.ExitCode != 0 {
-		os.Exit(res.ExitCode)
-	}
-	return nil
+	return res.ExitCode, nil
 }
