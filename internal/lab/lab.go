@@ -109,7 +109,7 @@ type Options struct {
 	// apply). This is how tests inside a VM put real NICs wired back to
 	// back into a lab. Deleting a namespace at Close gives a physical
 	// device back to the initial namespace (asynchronously: New waits up
-	// to 10 s for a device to reappear). Unless TxChecksumOffload, the lab
+	// to 70 s for a device to reappear). Unless TxChecksumOffload, the lab
 	// turns the device's TX checksum offload off, as on a veth, and it
 	// stays off. Not with Router.
 	Devices [2]string
@@ -523,17 +523,19 @@ func (l *Lab) adopt() error {
 	for i, h := range []*Host{l.A, l.B} {
 		name := l.opts.Devices[i]
 		// A lab closed just before gives its devices back once the kernel
-		// has dismantled its namespaces, which it does asynchronously.
+		// has dismantled its namespaces, which it does asynchronously, and
+		// only once nothing holds them (a TIME-WAIT socket can, for a
+		// minute).
 		var lk netlink.Link
 		var err error
-		for try := 0; try < 100; try++ {
+		for try := 0; try < 700; try++ {
 			if lk, err = netlink.LinkByName(name); err == nil {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		if err != nil {
-			return fmt.Errorf("lab: device %s: %w", name, err)
+			return fmt.Errorf("lab: device %s (waited 70 s for a closed lab to give it back): %w", name, err)
 		}
 		err = l.use(func() error { return netlink.LinkSetNsFd(lk, int(h.NS)) })
 		if err != nil {

@@ -197,7 +197,12 @@ func TestTCP(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			// Closed with a RST once every byte is checked: a socket left
+			// in TIME-WAIT or LAST-ACK would keep A's namespace, and with it
+			// eth0, from the next tests (seen once in CI: eth0 did not come
+			// back for over a minute after this test).
 			defer c.Close()
+			defer c.(*net.TCPConn).SetLinger(0)
 			c.SetDeadline(time.Now().Add(3 * time.Minute))
 			errc := make(chan error, 1)
 			go func() {
@@ -253,7 +258,10 @@ func TestTCP(t *testing.T) {
 				errc <- err
 				return
 			}
+			// Closed with a RST once every byte is checked: see
+			// kernel-to-engine.
 			defer c.Close()
+			defer c.(*net.TCPConn).SetLinger(0)
 			c.SetDeadline(time.Now().Add(3 * time.Minute))
 			buf := make([]byte, 64<<10)
 			var got int64
