@@ -197,10 +197,10 @@ func TestTCP(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			// Closed with a RST once every byte is checked: a socket left
-			// in TIME-WAIT or LAST-ACK would keep A's namespace, and with it
-			// eth0, from the next tests (seen once in CI: eth0 did not come
-			// back for over a minute after this test).
+			// Closed with a RST once every byte is checked: this side
+			// closes first, and its TIME-WAIT socket kept A's namespace,
+			// and with it eth0, from the next tests for over a minute in
+			// one CI run.
 			defer c.Close()
 			defer c.(*net.TCPConn).SetLinger(0)
 			c.SetDeadline(time.Now().Add(3 * time.Minute))
@@ -258,10 +258,9 @@ func TestTCP(t *testing.T) {
 				errc <- err
 				return
 			}
-			// Closed with a RST once every byte is checked: see
-			// kernel-to-engine.
+			// The engine closes first: this side never enters TIME-WAIT
+			// (and a RST here would fail the engine's orderly close).
 			defer c.Close()
-			defer c.(*net.TCPConn).SetLinger(0)
 			c.SetDeadline(time.Now().Add(3 * time.Minute))
 			buf := make([]byte, 64<<10)
 			var got int64
