@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fastpathnet/fastpath/stack"
@@ -77,14 +75,16 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	return cmd
 }
 
+// parseQueues reads the --queues of the engine's commands (serve, sink,
+// tcp): a list, or all, which is nil: stack.New then takes every queue in
+// use.
 func parseQueues(s string) ([]int, error) {
-	var qs []int
-	for _, part := range strings.Split(s, ",") {
-		q, err := strconv.Atoi(strings.TrimSpace(part))
-		if err != nil || q < 0 {
-			return nil, fmt.Errorf("--queues %q: use queue numbers such as 0 or 0,1", s)
-		}
-		qs = append(qs, q)
+	if s == "all" {
+		return nil, nil
+	}
+	qs, err := parseList("queues", s)
+	if err != nil {
+		return nil, fmt.Errorf("%w, or all", err)
 	}
 	return qs, nil
 }
@@ -122,9 +122,7 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 	}
 	cfg.ImportRoutes = f.routes
 	var err error
-	if f.queues == "all" {
-		cfg.Queues = nil // stack.New takes every queue in use
-	} else if cfg.Queues, err = parseQueues(f.queues); err != nil {
+	if cfg.Queues, err = parseQueues(f.queues); err != nil {
 		return cfg, err
 	}
 	if cfg.Idle, err = stack.ParseIdle(f.idle); err != nil {

@@ -108,3 +108,19 @@ func TestServeBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestParseQueues: the engine commands' --queues takes a list or all
+// (nil: stack.New takes every queue in use).
+func TestParseQueues(t *testing.T) {
+	if qs, err := parseQueues("all"); err != nil || qs != nil {
+		t.Errorf("all: %v, %v", qs, err)
+	}
+	if qs, err := parseQueues("0, 2"); err != nil || len(qs) != 2 || qs[0] != 0 || qs[1] != 2 {
+		t.Errorf("0, 2: %v, %v", qs, err)
+	}
+	for _, bad := range []string{"", "x", "-1", "0,,1"} {
+		if _, err := parseQueues(bad); err == nil || !strings.Contains(err.Error(), "or all") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -90,9 +90,7 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	cfg.XSK.RXSize, cfg.XSK.UMEMOptions.FillSize = 4096, 4096
 	cfg.XSK.UMEMOptions.FrameSize, cfg.XSK.UMEMOptions.FrameCount = 2048, 16384
 	var err error
-	if f.queues == "all" {
-		cfg.Queues = nil // stack.New takes every queue in use
-	} else if cfg.Queues, err = parseList("queues", f.queues); err != nil {
+	if cfg.Queues, err = parseQueues(f.queues); err != nil {
 		return c, err
 	}
 	if f.cores != "" {

@@ -174,9 +174,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	if cfg.TXChecksum, err = parseTXChecksum(f.checksum); err != nil {
 		return err
 	}
-	if f.queues == "all" {
-		cfg.Queues = nil // stack.New takes every queue in use
-	} else if cfg.Queues, err = parseList("queues", f.queues); err != nil {
+	if cfg.Queues, err = parseQueues(f.queues); err != nil {
 		return err
 	}
 	if f.cores != "" {
