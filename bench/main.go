@@ -38,6 +38,7 @@ import (
 
 	"github.com/cilium/ebpf/link"
 	"github.com/fastpathnet/fastpath/bpf"
+	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/steering"
 	"golang.org/x/sys/unix"
@@ -348,14 +349,17 @@ func (b *bench) crefMode() []string {
 	return nil
 }
 
-// driverOf is the driver of h's link, as ethtool -i says.
+// driverOf is the driver of h's link.
 func driverOf(h *lab.Host) string {
-	out, err := h.Command(context.Background(), "ethtool", "-i", h.Link).Output()
-	if err != nil {
-		return "driver unknown"
-	}
-	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimPrefix(line, "driver: ")
+	d := "driver unknown"
+	_ = h.Do(func() error {
+		name, err := ethtool.Driver(h.Link)
+		if err == nil {
+			d = name
+		}
+		return err
+	})
+	return d
 }
 
 // sendArgs are the frame fields every sender gets.

@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"runtime"
@@ -64,7 +63,7 @@ func Gather(dev string, frameSize int) Input {
 	in.NAPIDeferIRQs = readInt(sys+"napi_defer_hard_irqs", -1)
 	in.GROFlushTimeout = readInt(sys+"gro_flush_timeout", -1)
 	in.Threaded = readInt(sys+"threaded", -1)
-	if d, err := driver(dev); err == nil {
+	if d, err := ethtool.Driver(dev); err == nil {
 		in.Driver = d
 	} else {
 		note("ethtool driver", err)
@@ -166,16 +165,6 @@ func irqs(dev string) []IRQ {
 		out = append(out, IRQ{Number: n, Name: name, Affinity: strings.TrimSpace(string(aff))})
 	}
 	return out
-}
-
-func driver(dev string) (string, error) {
-	// struct ethtool_drvinfo: cmd, driver[32], version[32], ...
-	var info [196]byte
-	binary.NativeEndian.PutUint32(info[:], unix.ETHTOOL_GDRVINFO)
-	if err := ethtool.Do(dev, unsafe.Pointer(&info[0])); err != nil {
-		return "", err
-	}
-	return unix.ByteSliceToString(info[4:36]), nil
 }
 
 // virtioFAccessPlatform is VIRTIO_F_ACCESS_PLATFORM (virtio 1.1, 6.1).

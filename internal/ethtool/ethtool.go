@@ -26,6 +26,17 @@ func Do(dev string, data unsafe.Pointer) error {
 	return nil
 }
 
+// Driver returns dev's driver name (ETHTOOL_GDRVINFO, as ethtool -i).
+func Driver(dev string) (string, error) {
+	// struct ethtool_drvinfo: cmd, driver[32], version[32], ...
+	var info [196]byte
+	*(*uint32)(unsafe.Pointer(&info[0])) = unix.ETHTOOL_GDRVINFO
+	if err := Do(dev, unsafe.Pointer(&info[0])); err != nil {
+		return "", err
+	}
+	return unix.ByteSliceToString(info[4:36]), nil
+}
+
 // Channels is struct ethtool_channels (ethtool -l): the queues a device
 // has (Max*) and those in use.
 type Channels struct {
