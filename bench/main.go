@@ -39,6 +39,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/fastpathnet/fastpath/bpf"
 	"github.com/fastpathnet/fastpath/internal/ethtool"
+	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/steering"
 	"golang.org/x/sys/unix"
@@ -171,7 +172,7 @@ func run(o options) error {
 	defer l.Close()
 	b := &bench{o: o, l: l, amac: macString(l.A.MAC), bmac: macString(l.B.MAC)}
 	env := environment{
-		Date: time.Now().UTC().Format("2006-01-02"), Kernel: release(), CPU: cpuModel(), CPUs: runtime.NumCPU(),
+		Date: time.Now().UTC().Format("2006-01-02"), Kernel: kernel.Release(), CPU: cpuModel(), CPUs: runtime.NumCPU(),
 		Topology: "two network namespaces joined by one veth pair, one queue",
 		Mode:     "AF_XDP copy mode (veth has no zero-copy), native XDP",
 	}
@@ -766,12 +767,6 @@ func macString(b []byte) string {
 		parts[i] = fmt.Sprintf("%02x", v)
 	}
 	return strings.Join(parts, ":")
-}
-
-func release() string {
-	var u unix.Utsname
-	unix.Uname(&u)
-	return unix.ByteSliceToString(u.Release[:])
 }
 
 func cpuModel() string {

@@ -117,14 +117,3 @@ func TestOptionsCheck(t *testing.T) {
 		}
 	}
 }
-
-func TestReleaseAtLeast(t *testing.T) {
-	for _, c := range []struct {
-		release string
-		want    bool
-	}{{"6.8.0-45-generic", true}, {"6.18.44-fc", true}, {"7.0", true}, {"6.7.12", false}, {"5.15.0", false}, {"junk", false}} {
-		if got := releaseAtLeast(c.release, 6, 8); got != c.want {
-			t.Errorf("releaseAtLeast(%q, 6, 8) = %v", c.release, got)
-		}
-	}
-}

@@ -13,6 +13,7 @@ import (
 	"math/bits"
 	"unsafe"
 
+	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/rings"
 	"golang.org/x/sys/unix"
 )
@@ -193,7 +194,7 @@ func (u *UMEM) Register(fd int) (*Rings, error) {
 		// refuse the flag too, but without it would ignore the length
 		// (it lies in what they read as padding) and then drop every
 		// descriptor that carries metadata: only 6.8 and later retry.
-		if !kernelAtLeast(6, 8) {
+		if !kernel.AtLeast(6, 8) {
 			return nil, fmt.Errorf("umem: register with %d bytes of TX metadata: %w: %w: set TXMetadataLen to 0 (checksums computed in software)", u.opts.TXMetadataLen, err, ErrTXMetadata)
 		}
 		reg.Flags &^= unix.XDP_UMEM_TX_METADATA_LEN
@@ -398,24 +399,4 @@ func MapRing(fd int, pgoff int64, off unix.XDPRingOffset, size uint32, entrySize
 		return nil, Errno("mmap", err)
 	}
 	return mem, nil
-}
-
-// kernelAtLeast reports whether the running kernel's release is at least
-// major.minor (false when it cannot be read).
-func kernelAtLeast(major, minor int) bool {
-	var uts unix.Utsname
-	if unix.Uname(&uts) != nil {
-		return false
-	}
-	return releaseAtLeast(unix.ByteSliceToString(uts.Release[:]), major, minor)
-}
-
-// releaseAtLeast compares a kernel release such as "6.8.0-45-generic"
-// with major.minor.
-func releaseAtLeast(release string, major, minor int) bool {
-	var ma, mi int
-	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
-		return false
-	}
-	return ma > major || ma == major && mi >= minor
 }

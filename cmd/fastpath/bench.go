@@ -17,6 +17,7 @@ import (
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/ethtool"
+	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/steering"
@@ -423,7 +424,7 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 	wg.Wait()
 	d := time.Since(start)
 	info := loops[0].sock.Info()
-	r := benchResult{Kernel: kernelRelease(), Bench: mode, Device: f.dev, Mode: info.Mode.String(), XDPMode: prog.Mode().String(),
+	r := benchResult{Kernel: kernel.Release(), Bench: mode, Device: f.dev, Mode: info.Mode.String(), XDPMode: prog.Mode().String(),
 		NeedWakeup: info.NeedWakeup, BusyPoll: f.busyPoll, Batch: f.batch, Cores: cores, DurationS: d.Seconds(), LinkMbps: linkSpeed(f.netns, f.dev)}
 	for i, l := range loops {
 		if l.err != nil {
@@ -549,7 +550,7 @@ func benchTX(cmd *cobra.Command, f benchFlags) error {
 	g.wg.Wait()
 	d := time.Since(g.start)
 	info := g.socks[0].Info()
-	r := benchResult{Kernel: kernelRelease(), Bench: "txonly", Device: f.dev, Mode: info.Mode.String(), XDPMode: "none (TX only)",
+	r := benchResult{Kernel: kernel.Release(), Bench: "txonly", Device: f.dev, Mode: info.Mode.String(), XDPMode: "none (TX only)",
 		NeedWakeup: info.NeedWakeup, BusyPoll: f.busyPoll, Batch: f.batch, Size: f.size, Cores: c.cores, DurationS: d.Seconds(),
 		LinkMbps: linkSpeed(f.netns, f.dev)}
 	for i, s := range g.senders {

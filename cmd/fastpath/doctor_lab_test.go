@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fastpathnet/fastpath/internal/doctor"
+	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/lab"
 )
 
@@ -22,7 +23,7 @@ func TestDoctorLab(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
-	if r.Driver != "veth" || r.Kernel != kernelRelease() || r.Summary[doctor.Fail] != 0 {
+	if r.Driver != "veth" || r.Kernel != kernel.Release() || r.Summary[doctor.Fail] != 0 {
 		t.Errorf("report %+v", r)
 	}
 	byCheck := map[string]doctor.Finding{}

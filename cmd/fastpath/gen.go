@@ -15,6 +15,7 @@ import (
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/ethtool"
+	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
@@ -378,7 +379,7 @@ func (g *genRun) setup(ctx context.Context) error {
 		g.senders = append(g.senders, s)
 	}
 	info := g.socks[0].Info()
-	g.res.Kernel, g.res.Device, g.res.Queues, g.res.Cores = kernelRelease(), c.dev, c.queues, c.cores
+	g.res.Kernel, g.res.Device, g.res.Queues, g.res.Cores = kernel.Release(), c.dev, c.queues, c.cores
 	g.res.Mode, g.res.XDPMode = info.Mode.String(), c.xdpMode
 	if g.steer != nil {
 		g.res.XDPMode = g.steer.Mode().String()

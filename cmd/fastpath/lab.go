@@ -186,11 +186,3 @@ func labLoop(ctx context.Context, g *genRun, s *sinkRun, f labFlags, w io.Writer
 		lastG, lastGB, lastN, lastB, lastT = st.Sent, st.Bytes, n, b, now
 	})
 }
-
-func kernelRelease() string {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return "unknown"
-	}
-	return unix.ByteSliceToString(u.Release[:])
-}

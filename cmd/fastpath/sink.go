@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
@@ -230,7 +231,7 @@ func (s *sinkRun) finish(interrupted bool) (sinkResult, error) {
 	c := s.st.Counters()
 	e := s.st.Engines()[0]
 	r := sinkResult{
-		Kernel: kernelRelease(), Device: s.cfg.stack.Device, Port: s.cfg.port, Queues: s.st.Queues(),
+		Kernel: kernel.Release(), Device: s.cfg.stack.Device, Port: s.cfg.port, Queues: s.st.Queues(),
 		Mode: e.Socket().Info().Mode.String(), XDPMode: s.st.Steering().Mode().String(),
 		Packets: s.n, Bytes: s.bytes, DurationS: time.Since(s.start).Seconds(), Drops: c.Drops(),
 		Interrupted: interrupted,

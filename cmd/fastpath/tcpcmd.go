@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
 	"github.com/spf13/cobra"
@@ -249,7 +250,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 		}
 	}
 	stderr := cmd.ErrOrStderr()
-	res := tcpResult{Kernel: kernelRelease(), Device: f.dev, Dst: f.dst, AddrMode: mode, Connections: f.conns,
+	res := tcpResult{Kernel: kernel.Release(), Device: f.dev, Dst: f.dst, AddrMode: mode, Connections: f.conns,
 		Mode: engines[0].Socket().Info().Mode.String(), TXChecksum: txChecksumOf(engines[0]), RSSPorts: st.RSSPorts(), CC: f.cc, Errors: []string{}}
 	if !f.json {
 		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s); ctrl-c stops\n",

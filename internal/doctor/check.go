@@ -6,8 +6,9 @@ package doctor
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/fastpathnet/fastpath/internal/kernel"
 )
 
 // Status of a finding.
@@ -100,28 +101,6 @@ type IRQ struct {
 	Affinity string `json:"affinity"` // smp_affinity_list
 }
 
-// version parses a kernel release into major and minor.
-func version(release string) (int, int, bool) {
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) < 2 {
-		return 0, 0, false
-	}
-	major, err1 := strconv.Atoi(parts[0])
-	minorStr := parts[1]
-	for i, c := range minorStr {
-		if c < '0' || c > '9' {
-			minorStr = minorStr[:i]
-			break
-		}
-	}
-	minor, err2 := strconv.Atoi(minorStr)
-	return major, minor, err1 == nil && err2 == nil
-}
-
-func atLeast(major, minor, wantMajor, wantMinor int) bool {
-	return major > wantMajor || major == wantMajor && minor >= wantMinor
-}
-
 // Check turns facts into findings, in a fixed order.
 func Check(in Input) []Finding {
 	var f []Finding
@@ -130,11 +109,11 @@ func Check(in Input) []Finding {
 	}
 
 	// The kernel.
-	major, minor, ok := version(in.Kernel)
+	v, ok := kernel.Parse(in.Kernel)
 	switch {
 	case !ok:
 		add("kernel", Warn, fmt.Sprintf("cannot read the kernel version %q", in.Kernel), "")
-	case !atLeast(major, minor, 4, 18):
+	case !v.AtLeast(4, 18):
 		add("kernel", Fail, fmt.Sprintf("kernel %s has no AF_XDP (4.18+)", in.Kernel), "upgrade to 5.10 or newer")
 	default:
 		var have, lack []string
@@ -146,7 +125,7 @@ func Check(in Input) []Finding {
 			{"netdev XDP features", 6, 3}, {"multi-buffer AF_XDP", 6, 6}, {"TX metadata (checksum offload)", 6, 8},
 			{"XDP_MAX_TX_SKB_BUDGET", 6, 16},
 		} {
-			if atLeast(major, minor, feat.major, feat.minor) {
+			if v.AtLeast(feat.major, feat.minor) {
 				have = append(have, feat.name)
 			} else {
 				lack = append(lack, fmt.Sprintf("%s (%d.%d)", feat.name, feat.major, feat.minor))
@@ -156,7 +135,7 @@ func Check(in Input) []Finding {
 		msg := fmt.Sprintf("kernel %s: AF_XDP with %s", in.Kernel, strings.Join(have, ", "))
 		if len(lack) > 0 {
 			msg += "; lacks " + strings.Join(lack, ", ")
-			if !atLeast(major, minor, 5, 10) {
+			if !v.AtLeast(5, 10) {
 				status, fix = Warn, "upgrade to 5.10 or newer (fastpath's minimum for every feature it uses)"
 			}
 		}

@@ -149,19 +149,6 @@ func TestCheckVethAndMemlock(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	for _, tc := range []struct {
-		in           string
-		major, minor int
-		ok           bool
-	}{{"6.18.44-fc-v595", 6, 18, true}, {"5.4.0-150-generic", 5, 4, true}, {"6.8-rc1", 6, 8, true}, {"x", 0, 0, false}} {
-		ma, mi, ok := version(tc.in)
-		if ma != tc.major || mi != tc.minor || ok != tc.ok {
-			t.Errorf("version(%q) = %d.%d %v", tc.in, ma, mi, ok)
-		}
-	}
-}
-
 // TestCheckRSS: flows RSS hashes to a queue outside --queues bypass the
 // engines: a warning with the ethtool commands that fix it.
 func TestCheckRSS(t *testing.T) {

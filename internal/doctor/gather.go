@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/fastpathnet/fastpath/internal/ethtool"
+	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/rss"
 	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/vishvananda/netlink"
@@ -23,10 +24,7 @@ import (
 func Gather(dev string, frameSize int) Input {
 	in := Input{Device: dev, FrameSize: frameSize, NAPIDeferIRQs: -1, GROFlushTimeout: -1, Threaded: -1, CPUs: runtime.NumCPU()}
 	note := func(what string, err error) { in.Errors = append(in.Errors, fmt.Sprintf("%s: %v", what, err)) }
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err == nil {
-		in.Kernel = unix.ByteSliceToString(uts.Release[:])
-	}
+	in.Kernel = kernel.Release()
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err == nil {
 		in.MemlockBytes = rl.Cur
