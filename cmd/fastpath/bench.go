@@ -128,7 +128,7 @@ type benchResult struct {
 func linkSpeed(netns, dev string) int {
 	var v int
 	inNetns(netns, func() (err error) {
-		v, err = xsk.LinkSpeed(dev)
+		v, err = ethtool.LinkSpeed(dev)
 		return err
 	})
 	return v

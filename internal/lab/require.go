@@ -9,10 +9,22 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 
 	"golang.org/x/sys/unix"
 )
+
+// TB is the part of testing.TB these helpers use: a *testing.T or
+// *testing.B satisfies it. The package takes this instead of importing
+// testing, which would put the test flags into every binary that links it.
+type TB interface {
+	Helper()
+	Skip(args ...any)
+	Skipf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Error(args ...any)
+	Cleanup(func())
+}
 
 // RequireKernelEnv names the environment variable that turns the skips of
 // RequireKernel into failures. CI sets FASTPATH_REQUIRE_KERNEL=1, so that a
@@ -22,7 +34,7 @@ const RequireKernelEnv = "FASTPATH_REQUIRE_KERNEL"
 // RequireKernel skips the test because what is missing; what should name
 // the missing thing and how to get it ("CAP_NET_ADMIN; run as root: sudo
 // make test"). When FASTPATH_REQUIRE_KERNEL=1 it fails the test instead.
-func RequireKernel(tb testing.TB, what string) {
+func RequireKernel(tb TB, what string) {
 	tb.Helper()
 	if os.Getenv(RequireKernelEnv) == "1" {
 		tb.Fatalf("kernel test cannot run (%s=1 makes this a failure), missing: %s", RequireKernelEnv, what)
@@ -33,7 +45,7 @@ func RequireKernel(tb testing.TB, what string) {
 // RequireRoot calls RequireKernel unless the process runs as root with
 // CAP_NET_ADMIN (netlink, veth, XDP) and CAP_SYS_ADMIN (creating,
 // entering and mounting namespaces).
-func RequireRoot(tb testing.TB) {
+func RequireRoot(tb TB) {
 	tb.Helper()
 	if euid := os.Geteuid(); euid != 0 {
 		RequireKernel(tb, fmt.Sprintf("root (euid is %d); run as root: sudo make test", euid))
@@ -69,7 +81,7 @@ func missingCaps() string {
 // SIGTERM handler that closes every open lab and re-raises the signal,
 // and registers Close with tb.Cleanup. It fails the test if New fails, or
 // skips it (see RequireKernel) if the kernel lacks a feature the lab needs.
-func NewT(tb testing.TB, opts Options) *Lab {
+func NewT(tb TB, opts Options) *Lab {
 	tb.Helper()
 	RequireRoot(tb)
 	if _, err := os.Stat("/proc/self/ns/net"); err != nil {

@@ -3,8 +3,16 @@ package vmlab
 import (
 	"os"
 	"os/exec"
-	"testing"
 )
+
+// TB is the part of testing.TB RequireVM uses (a *testing.T satisfies it):
+// taking it instead of importing testing keeps the test flags out of
+// vmrun's binary.
+type TB interface {
+	Helper()
+	Skip(args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Environment variables that decide whether VM tests run.
 const (
@@ -18,7 +26,7 @@ const (
 
 // RequireVM skips tb unless VM tests were asked for and can run here (root,
 // QEMU, /dev/net/tun); under FASTPATH_REQUIRE_VM=1 it fails instead.
-func RequireVM(tb testing.TB) {
+func RequireVM(tb TB) {
 	tb.Helper()
 	miss := func(msg string) {
 		tb.Helper()

@@ -1,4 +1,4 @@
-package xsk
+package ethtool
 
 import (
 	"fmt"
@@ -8,10 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ethtoolGSET is ETHTOOL_GSET, which reads struct ethtool_cmd.
-const ethtoolGSET = 0x1
-
-// ethtoolCmd is the head of struct ethtool_cmd (include/uapi/linux/ethtool.h).
+// ethtoolCmd is the head of struct ethtool_cmd (include/uapi/linux/ethtool.h),
+// which ETHTOOL_GSET reads.
 type ethtoolCmd struct {
 	cmd, supported, advertising uint32
 	speed                       uint16
@@ -31,20 +29,9 @@ type ethtoolCmd struct {
 func LinkSpeed(dev string) (int, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	cmd := ethtoolCmd{cmd: ethtoolGSET}
-	ifr := struct {
-		name [unix.IFNAMSIZ]byte
-		data unsafe.Pointer
-		_    [16]byte
-	}{data: unsafe.Pointer(&cmd)}
-	copy(ifr.name[:unix.IFNAMSIZ-1], dev)
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
-		return 0, fmt.Errorf("xsk: link speed of %s: %w", dev, e)
+	cmd := ethtoolCmd{cmd: unix.ETHTOOL_GSET}
+	if err := Do(dev, unsafe.Pointer(&cmd)); err != nil {
+		return 0, fmt.Errorf("ethtool: link speed of %s: %w", dev, err)
 	}
 	speed := uint32(cmd.speedHi)<<16 | uint32(cmd.speed)
 	if speed == 0 || speed == 0xffffffff {
