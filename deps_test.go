@@ -46,8 +46,11 @@ var rules = []rule{
 	// Rings: atomics and unsafe over any []byte; errors for the
 	// constructors; nothing else.
 	{pkg: "rings", allowed: []string{"sync/atomic", "unsafe", "errors", "fmt", "math/bits"}},
-	{pkg: "umem", allowed: []string{"std", module + "/rings", "golang.org/x/sys/unix"}},
-	{pkg: "xsk", allowed: []string{"std", module + "/rings", module + "/umem", "golang.org/x/sys/unix", "github.com/vishvananda/netlink"}},
+	{pkg: "umem", allowed: []string{"std", module + "/rings", module + "/internal/xdpsys", module + "/internal/kernel", "golang.org/x/sys/unix"}},
+	// The system calls umem and xsk share, and the kernel's version.
+	{pkg: "internal/xdpsys", allowed: []string{"std", module + "/rings", "golang.org/x/sys/unix"}},
+	{pkg: "internal/kernel", allowed: []string{"std", "golang.org/x/sys/unix"}},
+	{pkg: "xsk", allowed: []string{"std", module + "/rings", module + "/umem", module + "/internal/xdpsys", "golang.org/x/sys/unix", "github.com/vishvananda/netlink"}},
 	{pkg: "bpf", allowed: []string{"std", "github.com/cilium/ebpf"}},
 	{pkg: "steering", forbiddenDeps: []string{module + "/stack", module + "/xsk", module + "/umem", module + "/rings", module + "/cmd", module + "/bench", module + "/internal/lab"}},
 }

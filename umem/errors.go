@@ -2,9 +2,8 @@ package umem
 
 import (
 	"errors"
-	"fmt"
 
-	"golang.org/x/sys/unix"
+	"github.com/fastpathnet/fastpath/internal/xdpsys"
 )
 
 // Sentinel errors. Each error returned for one of these causes matches both
@@ -13,9 +12,9 @@ var (
 	// ErrPermission: the process lacks a capability. AF_XDP sockets need
 	// CAP_NET_RAW; pinning the UMEM beyond RLIMIT_MEMLOCK needs CAP_IPC_LOCK;
 	// attaching XDP programs needs CAP_NET_ADMIN and CAP_BPF.
-	ErrPermission = errors.New("missing privilege: run as root, or grant cap_net_raw,cap_net_admin,cap_bpf,cap_ipc_lock (setcap or systemd AmbientCapabilities)")
+	ErrPermission = xdpsys.ErrPermission
 	// ErrNotSupported: the kernel has no AF_XDP (CONFIG_XDP_SOCKETS).
-	ErrNotSupported = errors.New("AF_XDP not supported by this kernel: it needs CONFIG_XDP_SOCKETS=y (Linux 5.4 or newer; need_wakeup 5.4, shared UMEM across queues 5.10)")
+	ErrNotSupported = xdpsys.ErrNotSupported
 	// ErrMemlock: registering the UMEM exceeds RLIMIT_MEMLOCK.
 	ErrMemlock = errors.New("UMEM exceeds the locked-memory limit: raise it (ulimit -l unlimited, LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK")
 	// ErrOptions: an Options field is out of range.
@@ -24,15 +23,3 @@ var (
 	// TXSoftwareChecksum), which needs Linux 6.8 or newer.
 	ErrTXMetadata = errors.New("AF_XDP TX metadata not supported by this kernel (Linux 6.8 or newer)")
 )
-
-// Errno wraps a system call's errno with what fastpath knows about it, so
-// that messages say what to do. It is exported for the xsk package.
-func Errno(op string, errno error) error {
-	switch {
-	case errors.Is(errno, unix.EPERM), errors.Is(errno, unix.EACCES):
-		return fmt.Errorf("%s: %w: %w", op, errno, ErrPermission)
-	case errors.Is(errno, unix.EAFNOSUPPORT):
-		return fmt.Errorf("%s: %w: %w", op, errno, ErrNotSupported)
-	}
-	return fmt.Errorf("%s: %w", op, errno)
-}

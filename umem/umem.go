@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/fastpathnet/fastpath/internal/kernel"
+	"github.com/fastpathnet/fastpath/internal/xdpsys"
 	"github.com/fastpathnet/fastpath/rings"
 	"golang.org/x/sys/unix"
 )
@@ -187,7 +188,7 @@ func (u *UMEM) Register(fd int) (*Rings, error) {
 	if u.opts.TXSoftwareChecksum {
 		reg.Flags |= umemTXSoftwareChecksum
 	}
-	err := setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
+	err := xdpsys.Setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
 	if err != nil && errors.Is(err, unix.EINVAL) && reg.Flags&unix.XDP_UMEM_TX_METADATA_LEN != 0 {
 		// Linux 6.8 to 6.10 took tx_metadata_len without the flag that
 		// later kernels require, and refuse the flag. Older kernels
@@ -198,7 +199,7 @@ func (u *UMEM) Register(fd int) (*Rings, error) {
 			return nil, fmt.Errorf("umem: register with %d bytes of TX metadata: %w: %w: set TXMetadataLen to 0 (checksums computed in software)", u.opts.TXMetadataLen, err, ErrTXMetadata)
 		}
 		reg.Flags &^= unix.XDP_UMEM_TX_METADATA_LEN
-		err = setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
+		err = xdpsys.Setsockopt(fd, unix.SOL_XDP, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
 		if errors.Is(err, unix.EINVAL) {
 			return nil, fmt.Errorf("umem: register with %d bytes of TX metadata: %w: %w: set TXMetadataLen to 0 (checksums computed in software)", u.opts.TXMetadataLen, err, ErrTXMetadata)
 		}
@@ -207,7 +208,7 @@ func (u *UMEM) Register(fd int) (*Rings, error) {
 		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
 			return nil, fmt.Errorf("umem: register %d MiB: %w: %w", len(u.area)>>20, err, ErrMemlock)
 		}
-		return nil, Errno("umem: register (XDP_UMEM_REG)", err)
+		return nil, xdpsys.Errno("umem: register (XDP_UMEM_REG)", err)
 	}
 	r, err := u.NewRings(fd)
 	if err != nil {
@@ -342,30 +343,30 @@ type Rings struct {
 // queue. The sizes are the UMEM's FillSize and CompletionSize.
 func (u *UMEM) NewRings(fd int) (*Rings, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_UMEM_FILL_RING, int(u.opts.FillSize)); err != nil {
-		return nil, Errno("umem: size fill ring", err)
+		return nil, xdpsys.Errno("umem: size fill ring", err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_UMEM_COMPLETION_RING, int(u.opts.CompletionSize)); err != nil {
-		return nil, Errno("umem: size completion ring", err)
+		return nil, xdpsys.Errno("umem: size completion ring", err)
 	}
-	off, err := MmapOffsets(fd)
+	off, err := xdpsys.MmapOffsets(fd)
 	if err != nil {
 		return nil, err
 	}
 	r := &Rings{}
-	r.fillMem, err = MapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, u.opts.FillSize, rings.AddrSize)
+	r.fillMem, err = xdpsys.MapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, u.opts.FillSize, rings.AddrSize)
 	if err != nil {
 		return nil, fmt.Errorf("umem: map fill ring: %w", err)
 	}
-	r.compMem, err = MapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, u.opts.CompletionSize, rings.AddrSize)
+	r.compMem, err = xdpsys.MapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, u.opts.CompletionSize, rings.AddrSize)
 	if err != nil {
 		r.Close()
 		return nil, fmt.Errorf("umem: map completion ring: %w", err)
 	}
-	if r.Fill, err = rings.NewFill(r.fillMem, Offsets(off.Fr), u.opts.FillSize); err != nil {
+	if r.Fill, err = rings.NewFill(r.fillMem, xdpsys.Offsets(off.Fr), u.opts.FillSize); err != nil {
 		r.Close()
 		return nil, err
 	}
-	if r.Completion, err = rings.NewCompletion(r.compMem, Offsets(off.Cr), u.opts.CompletionSize); err != nil {
+	if r.Completion, err = rings.NewCompletion(r.compMem, xdpsys.Offsets(off.Cr), u.opts.CompletionSize); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -382,21 +383,4 @@ func (r *Rings) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Offsets converts the kernel's ring offsets.
-func Offsets(o unix.XDPRingOffset) rings.Offsets {
-	return rings.Offsets{Producer: o.Producer, Consumer: o.Consumer, Desc: o.Desc, Flags: o.Flags}
-}
-
-// MapRing maps the ring at page offset pgoff of socket fd, with size entries
-// of entrySize bytes laid out as off says. It is exported for the xsk
-// package, which maps the RX and TX rings the same way.
-func MapRing(fd int, pgoff int64, off unix.XDPRingOffset, size uint32, entrySize int) ([]byte, error) {
-	n := int(off.Desc) + int(size)*entrySize
-	mem, err := unix.Mmap(fd, pgoff, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
-	if err != nil {
-		return nil, Errno("mmap", err)
-	}
-	return mem, nil
 }

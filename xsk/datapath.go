@@ -3,8 +3,8 @@ package xsk
 import (
 	"unsafe"
 
+	"github.com/fastpathnet/fastpath/internal/xdpsys"
 	"github.com/fastpathnet/fastpath/rings"
-	"github.com/fastpathnet/fastpath/umem"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,8 +55,8 @@ func (s *Socket) Stats() (Stats, error) {
 		return Stats{}, ErrClosed
 	}
 	var ks unix.XDPStatistics
-	if _, err := umem.Getsockopt(s.fd, unix.SOL_XDP, unix.XDP_STATISTICS, &ks); err != nil {
-		return Stats{}, umem.Errno("xsk: read XDP_STATISTICS", err)
+	if _, err := xdpsys.Getsockopt(s.fd, unix.SOL_XDP, unix.XDP_STATISTICS, &ks); err != nil {
+		return Stats{}, xdpsys.Errno("xsk: read XDP_STATISTICS", err)
 	}
 	// Kernels before 5.9 return only the first three fields; the rest
 	// stay zero.
@@ -236,8 +236,8 @@ func (s *Socket) Wait(tx bool, timeoutMs int) bool {
 // is open, for metrics scraped beside a running engine.
 func (s *Socket) KernelStats() (Stats, error) {
 	var ks unix.XDPStatistics
-	if _, err := umem.Getsockopt(s.fd, unix.SOL_XDP, unix.XDP_STATISTICS, &ks); err != nil {
-		return Stats{}, umem.Errno("xsk: read XDP_STATISTICS", err)
+	if _, err := xdpsys.Getsockopt(s.fd, unix.SOL_XDP, unix.XDP_STATISTICS, &ks); err != nil {
+		return Stats{}, xdpsys.Errno("xsk: read XDP_STATISTICS", err)
 	}
 	return Stats{
 		RXDropped: ks.Rx_dropped, RXInvalidDescs: ks.Rx_invalid_descs, TXInvalidDescs: ks.Tx_invalid_descs,

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/fastpathnet/fastpath/internal/xdpsys"
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/umem"
 	"github.com/vishvananda/netlink"
@@ -96,7 +97,7 @@ func New(dev string, queue int, opts Options) (*Socket, error) {
 		if errors.As(err, &nf) {
 			return nil, fmt.Errorf("xsk: device %q: %w", dev, ErrNoDevice)
 		}
-		return nil, umem.Errno(fmt.Sprintf("xsk: look up device %q", dev), err)
+		return nil, xdpsys.Errno(fmt.Sprintf("xsk: look up device %q", dev), err)
 	}
 	attrs := link.Attrs()
 	if attrs.Flags&net.FlagUp == 0 {
@@ -144,7 +145,7 @@ func (s *Socket) setup(opts Options) error {
 	// ifindex in the socket's namespace.
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return umem.Errno("xsk: create AF_XDP socket", err)
+		return xdpsys.Errno("xsk: create AF_XDP socket", err)
 	}
 	s.fd = fd
 	shareFD := -1
@@ -190,8 +191,8 @@ func (s *Socket) setup(opts Options) error {
 	u.Acquire()
 	s.acquired = true
 	var xo struct{ Flags uint32 }
-	if _, err := umem.Getsockopt(s.fd, unix.SOL_XDP, unix.XDP_OPTIONS, &xo); err != nil {
-		return umem.Errno("xsk: read XDP_OPTIONS", err)
+	if _, err := xdpsys.Getsockopt(s.fd, unix.SOL_XDP, unix.XDP_OPTIONS, &xo); err != nil {
+		return xdpsys.Errno("xsk: read XDP_OPTIONS", err)
 	}
 	s.info.Mode = ModeCopy
 	if xo.Flags&unix.XDP_OPTIONS_ZEROCOPY != 0 {
@@ -215,31 +216,31 @@ func (s *Socket) setup(opts Options) error {
 func (s *Socket) mapRings(opts Options) error {
 	if opts.RXSize > 0 {
 		if err := unix.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_RX_RING, int(opts.RXSize)); err != nil {
-			return umem.Errno("xsk: size RX ring", err)
+			return xdpsys.Errno("xsk: size RX ring", err)
 		}
 	}
 	if opts.TXSize > 0 {
 		if err := unix.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_TX_RING, int(opts.TXSize)); err != nil {
-			return umem.Errno("xsk: size TX ring", err)
+			return xdpsys.Errno("xsk: size TX ring", err)
 		}
 	}
-	off, err := umem.MmapOffsets(s.fd)
+	off, err := xdpsys.MmapOffsets(s.fd)
 	if err != nil {
 		return fmt.Errorf("xsk: %w", err)
 	}
 	if opts.RXSize > 0 {
-		if s.rxMem, err = umem.MapRing(s.fd, unix.XDP_PGOFF_RX_RING, off.Rx, opts.RXSize, rings.DescSize); err != nil {
+		if s.rxMem, err = xdpsys.MapRing(s.fd, unix.XDP_PGOFF_RX_RING, off.Rx, opts.RXSize, rings.DescSize); err != nil {
 			return fmt.Errorf("xsk: map RX ring: %w", err)
 		}
-		if s.RX, err = rings.NewRX(s.rxMem, umem.Offsets(off.Rx), opts.RXSize); err != nil {
+		if s.RX, err = rings.NewRX(s.rxMem, xdpsys.Offsets(off.Rx), opts.RXSize); err != nil {
 			return fmt.Errorf("xsk: %w", err)
 		}
 	}
 	if opts.TXSize > 0 {
-		if s.txMem, err = umem.MapRing(s.fd, unix.XDP_PGOFF_TX_RING, off.Tx, opts.TXSize, rings.DescSize); err != nil {
+		if s.txMem, err = xdpsys.MapRing(s.fd, unix.XDP_PGOFF_TX_RING, off.Tx, opts.TXSize, rings.DescSize); err != nil {
 			return fmt.Errorf("xsk: map TX ring: %w", err)
 		}
-		if s.TX, err = rings.NewTX(s.txMem, umem.Offsets(off.Tx), opts.TXSize); err != nil {
+		if s.TX, err = rings.NewTX(s.txMem, xdpsys.Offsets(off.Tx), opts.TXSize); err != nil {
 			return fmt.Errorf("xsk: %w", err)
 		}
 	}
@@ -255,7 +256,7 @@ func (s *Socket) setSockopts(opts Options) error {
 		case errors.Is(err, unix.ENOPROTOOPT):
 			// Older kernel: keep its default of 32 frames per kick.
 		default:
-			return umem.Errno(fmt.Sprintf("xsk: set XDP_MAX_TX_SKB_BUDGET to %d", opts.TXBudget), err)
+			return xdpsys.Errno(fmt.Sprintf("xsk: set XDP_MAX_TX_SKB_BUDGET to %d", opts.TXBudget), err)
 		}
 	}
 	if bp := opts.BusyPoll; bp.Enable {
@@ -280,7 +281,7 @@ func (s *Socket) setSockopts(opts Options) error {
 				if errors.Is(err, unix.ENOPROTOOPT) {
 					return fmt.Errorf("xsk: set %s: %w: busy polling needs Linux 5.11 or newer: %w", o.name, err, ErrNotSupported)
 				}
-				return umem.Errno(fmt.Sprintf("xsk: set %s to %d (raising it needs CAP_NET_ADMIN)", o.name, o.val), err)
+				return xdpsys.Errno(fmt.Sprintf("xsk: set %s to %d (raising it needs CAP_NET_ADMIN)", o.name, o.val), err)
 			}
 		}
 	}
@@ -329,7 +330,7 @@ func (s *Socket) bind(opts Options, shareFD int) error {
 		case errors.Is(err, unix.EINVAL) && shareFD >= 0:
 			return fmt.Errorf("xsk: bind %s queue %d sharing a UMEM: %w (sharing a UMEM across devices or queues needs Linux 5.10 or newer, and the same mode)", dev, q, err)
 		default:
-			return umem.Errno(fmt.Sprintf("xsk: bind %s queue %d", dev, q), err)
+			return xdpsys.Errno(fmt.Sprintf("xsk: bind %s queue %d", dev, q), err)
 		}
 	}
 }
