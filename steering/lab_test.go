@@ -355,3 +355,48 @@ func steerChild(nsName, dev string) int {
 	time.Sleep(time.Minute) // killed long before
 	return 0
 }
+
+// TestRedirectModes: the redirect program attaches with the same fallback
+// as the steering program, refuses a device that has one, and detaches on
+// Close.
+func TestRedirectModes(t *testing.T) {
+	for _, mode := range []Mode{ModeAuto, ModeNative, ModeGeneric} {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := lab.NewT(t, lab.Options{})
+			var r *Redirect
+			if err := l.A.Do(func() (err error) { r, err = AttachRedirect(l.A.Link, Options{Mode: mode}); return err }); err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			want := map[Mode]Mode{ModeAuto: ModeNative, ModeNative: ModeNative, ModeGeneric: ModeGeneric}[mode]
+			if r.Mode() != want {
+				t.Fatalf("mode %v, want %v", r.Mode(), want)
+			}
+			lk, _ := l.A.Handle().LinkByName(l.A.Link)
+			wantAttach := map[Mode]uint32{ModeNative: 1, ModeGeneric: 2}[want]
+			if x := lk.Attrs().Xdp; x == nil || !x.Attached || x.AttachMode != wantAttach {
+				t.Fatalf("link shows XDP %+v, want attach mode %d", x, wantAttach)
+			}
+			err := l.A.Do(func() error { _, err := AttachRedirect(l.A.Link, Options{Mode: mode}); return err })
+			if !errors.Is(err, ErrAttached) {
+				t.Fatalf("second AttachRedirect: %v, want ErrAttached", err)
+			}
+			if err := r.Register(0, -1); err == nil {
+				t.Fatal("Register of fd -1 succeeded")
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			lk, _ = l.A.Handle().LinkByName(l.A.Link)
+			if x := lk.Attrs().Xdp; x != nil && x.Attached {
+				t.Fatalf("program still attached after Close: %+v", x)
+			}
+		})
+	}
+	if _, err := AttachRedirect("nosuchdev0", Options{}); !errors.Is(err, ErrNoDevice) {
+		t.Fatalf("missing device: %v", err)
+	}
+}

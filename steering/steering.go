@@ -192,40 +192,45 @@ func Attach(dev string, opts Options) (*Steering, error) {
 }
 
 func (s *Steering) attach(mode Mode) error {
-	try := func(flags link.XDPAttachFlags) error {
-		l, err := link.AttachXDP(link.XDPOptions{Program: s.steer.Program, Interface: s.ifindex, Flags: flags})
-		if err != nil {
-			return err
-		}
-		s.link = l
-		return nil
+	l, got, err := attachXDP(s.steer.Program, s.dev, s.ifindex, mode)
+	if err != nil {
+		return err
 	}
-	var err error
-	switch mode {
-	case ModeNative:
-		err = try(link.XDPDriverMode)
-		s.mode = ModeNative
-	case ModeGeneric:
-		err = try(link.XDPGenericMode)
-		s.mode = ModeGeneric
-	default:
-		s.mode = ModeNative
-		if err = try(link.XDPDriverMode); err != nil {
-			s.mode = ModeGeneric
-			if gerr := try(link.XDPGenericMode); gerr != nil {
-				err = fmt.Errorf("native: %w; generic: %w", err, gerr)
-			} else {
-				err = nil
-			}
+	s.link, s.mode = l, got
+	return nil
+}
+
+// attachXDP attaches prog to the device through a bpf_link in mode, auto
+// trying native (the driver) first and falling back to generic: the one
+// attach fallback of fastpath, for the steering and the redirect program.
+func attachXDP(prog *ebpf.Program, dev string, ifindex int, mode Mode) (link.Link, Mode, error) {
+	try := func(m Mode) (link.Link, error) {
+		flags := link.XDPDriverMode
+		if m == ModeGeneric {
+			flags = link.XDPGenericMode
 		}
+		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
+	}
+	got := mode
+	l, err := try(mode)
+	if err != nil && mode == ModeAuto {
+		got = ModeGeneric
+		var gerr error
+		if l, gerr = try(ModeGeneric); gerr != nil {
+			err = fmt.Errorf("native: %w; generic: %w", err, gerr)
+		} else {
+			err = nil
+		}
+	} else if mode == ModeAuto {
+		got = ModeNative
 	}
 	if err != nil {
 		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("steering: attach to %s: %w: %w (another program was attached meanwhile)", s.dev, err, ErrAttached)
+			return nil, 0, fmt.Errorf("steering: attach to %s: %w: %w (another program was attached meanwhile)", dev, err, ErrAttached)
 		}
-		return fmt.Errorf("steering: attach to %s in %v mode: %w", s.dev, mode, withHint(err))
+		return nil, 0, fmt.Errorf("steering: attach to %s in %v mode: %w", dev, mode, withHint(err))
 	}
-	return nil
+	return l, got, nil
 }
 
 // lookupLink finds dev in the calling thread's network namespace.
