@@ -19,6 +19,7 @@ import (
 	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -127,7 +128,7 @@ type benchResult struct {
 // linkSpeed reads the device's speed in Mbit/s in netns (0: unknown).
 func linkSpeed(netns, dev string) int {
 	var v int
-	inNetns(netns, func() (err error) {
+	port.InNetns(netns, func() (err error) {
 		v, err = ethtool.LinkSpeed(dev)
 		return err
 	})
@@ -324,7 +325,7 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 			l.sock.Close()
 		}
 	}()
-	err = inNetns(f.netns, func() error {
+	err = port.InNetns(f.netns, func() error {
 		lk, err := netlink.LinkByName(f.dev)
 		if err != nil {
 			return fmt.Errorf("--dev %s: %w", f.dev, err)

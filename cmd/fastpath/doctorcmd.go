@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fastpathnet/fastpath/internal/doctor"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/spf13/cobra"
 )
 
@@ -62,7 +63,7 @@ func doctorMain(cmd *cobra.Command, f doctorFlags) error {
 		}
 	}
 	var in doctor.Input
-	if err := inNetns(f.netns, func() error {
+	if err := port.InNetns(f.netns, func() error {
 		in = doctor.Gather(f.dev, f.frameSize)
 		return nil
 	}); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -280,7 +281,7 @@ type genRun struct {
 // and starts the senders.
 func startGen(ctx context.Context, c genConfig) (*genRun, error) {
 	g := &genRun{cfg: c}
-	err := inNetns(c.netns, func() error { return g.setup(ctx) })
+	err := port.InNetns(c.netns, func() error { return g.setup(ctx) })
 	if err != nil {
 		g.close()
 		return nil, err

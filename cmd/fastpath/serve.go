@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -200,7 +201,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	var st *stack.Stack
-	err = inNetns(f.netns, func() error {
+	err = port.InNetns(f.netns, func() error {
 		if st, err = stack.New(cfg); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -162,7 +163,7 @@ type sinkRun struct {
 
 func startSink(c sinkConfig) (*sinkRun, error) {
 	s := &sinkRun{cfg: c, tracker: gen.NewTracker()}
-	err := inNetns(c.netns, func() (err error) {
+	err := port.InNetns(c.netns, func() (err error) {
 		if s.st, err = stack.New(c.stack); err != nil {
 			return err
 		}

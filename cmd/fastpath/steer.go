@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/fastpathnet/fastpath/bpf"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/spf13/cobra"
 )
@@ -28,7 +29,7 @@ the program's maps: it works while another fastpath process runs the engine.`,
 				return fmt.Errorf("--dev is required: the device to inspect (ip link show lists them)")
 			}
 			var r *steering.Report
-			err := inNetns(ns, func() (err error) { r, err = steering.Inspect(dev); return err })
+			err := port.InNetns(ns, func() (err error) { r, err = steering.Inspect(dev); return err })
 			if err != nil {
 				return err
 			}

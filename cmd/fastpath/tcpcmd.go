@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/kernel"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
 	"github.com/spf13/cobra"
@@ -205,7 +206,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	tc.NoDelay = f.noDelay
 	tc.MaxConns = max(tc.MaxConns, f.conns+64)
 	var st *stack.Stack
-	err = inNetns(f.netns, func() error {
+	err = port.InNetns(f.netns, func() error {
 		if st, err = stack.New(cfg); err != nil {
 			return err
 		}

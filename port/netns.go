@@ -1,4 +1,4 @@
-package main
+package port
 
 import (
 	"fmt"
@@ -7,10 +7,10 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// inNetns runs fn on a locked OS thread inside the named network namespace
+// InNetns runs fn on a locked OS thread inside the named network namespace
 // (as `ip netns exec NAME` would), or in the current one when name is "".
 // If the thread cannot be switched back it is discarded, never reused.
-func inNetns(name string, fn func() error) error {
+func InNetns(name string, fn func() error) error {
 	if name == "" {
 		return fn()
 	}
@@ -21,24 +21,24 @@ func inNetns(name string, fn func() error) error {
 		// PID namespace with another /proc, those name another process.
 		orig, err := netns.GetFromPath("/proc/thread-self/ns/net")
 		if err != nil {
-			errc <- fmt.Errorf("--netns: current namespace: %w", err)
+			errc <- fmt.Errorf("netns: current namespace: %w", err)
 			return
 		}
 		defer orig.Close()
 		target, err := netns.GetFromName(name)
 		if err != nil {
-			errc <- fmt.Errorf("--netns %s: %w (list them with: ip netns list)", name, err)
+			errc <- fmt.Errorf("netns %s: %w (list them with: ip netns list)", name, err)
 			runtime.UnlockOSThread()
 			return
 		}
 		defer target.Close()
 		if err := netns.Set(target); err != nil {
-			errc <- fmt.Errorf("--netns %s: enter: %w", name, err)
+			errc <- fmt.Errorf("netns %s: enter: %w", name, err)
 			return // the thread may be half-switched: let it die locked
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("--netns %s: leave: %w", name, err)
+			errc <- fmt.Errorf("netns %s: leave: %w", name, err)
 			return
 		}
 		runtime.UnlockOSThread()
