@@ -2,20 +2,18 @@ package gen
 
 import (
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/xsk"
-	"golang.org/x/sys/unix"
 )
 
-// Port is what a Sender drives: a TX ring and its completion ring, the
+// TXQueue is what a Sender drives: a TX ring and its completion ring, the
 // memory their descriptors point into, and the frames of it the sender
-// owns for the whole run. PortOf makes one from an AF_XDP socket; the
+// owns for the whole run. TXQueueOf makes one from an AF_XDP socket; the
 // benchmarks make one from rings in Go memory.
-type Port struct {
+type TXQueue struct {
 	TX         *rings.TX
 	Completion *rings.Completion
 	Area       []byte
@@ -32,20 +30,20 @@ type Port struct {
 	Err func() error
 }
 
-// ErrEvery is how often Run calls Port.Err.
+// ErrEvery is how often Run calls TXQueue.Err.
 const ErrEvery = 100 * time.Millisecond
 
-// PortOf takes every free frame of sock for a sender. The sender recycles
+// TXQueueOf takes every free frame of sock for a sender. The sender recycles
 // them itself: completions go straight back to its free list, not through
 // sock.Frames, and sock.Account keeps the socket's counts right.
-func PortOf(sock *xsk.Socket) (Port, error) {
+func TXQueueOf(sock *xsk.Socket) (TXQueue, error) {
 	if sock.TX == nil {
-		return Port{}, fmt.Errorf("gen: the socket has no TX ring")
+		return TXQueue{}, fmt.Errorf("gen: the socket has no TX ring")
 	}
 	frames := make([]uint64, sock.Frames.Len())
 	frames = frames[:sock.Frames.AllocN(frames)]
 	u := sock.UMEM()
-	return Port{
+	return TXQueue{
 		TX: sock.TX, Completion: sock.Completion, Area: u.Area(), FrameSize: int(u.FrameSize()), Frames: frames,
 		Kick: func(submitted, completed uint32) bool {
 			sock.Account(submitted, completed)
@@ -80,7 +78,7 @@ type Stats struct {
 // round, paced by a Bucket, recycling completed frames. Poll is its hot
 // path: no allocation, no lock, nothing shared.
 type Sender struct {
-	port   Port
+	port   TXQueue
 	b      *Builder
 	bucket *Bucket
 	batch  uint32
@@ -106,7 +104,7 @@ type Sender struct {
 // NewSender returns a sender of b's frames on port, batch frames per
 // round, at rate (zero: as fast as the ring takes them), stopping after
 // limit frames (0: never).
-func NewSender(port Port, b *Builder, rate Rate, batch int, limit uint64) (*Sender, error) {
+func NewSender(port TXQueue, b *Builder, rate Rate, batch int, limit uint64) (*Sender, error) {
 	if batch < 1 || batch > int(port.TX.Size()) {
 		return nil, fmt.Errorf("gen: batch %d: use 1 to the TX ring size, %d", batch, port.TX.Size())
 	}
@@ -254,18 +252,9 @@ func (s *Sender) publish() {
 }
 
 // Run polls until stop is set, the limit is sent and completed, or an
-// error; core >= 0 pins the goroutine's thread to that core. Then it
-// waits up to a second for the frames in flight.
-func (s *Sender) Run(stop *atomic.Bool, core int) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if core >= 0 {
-		var set unix.CPUSet
-		set.Set(core)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			return fmt.Errorf("gen: pin the sender to core %d: %w", core, err)
-		}
-	}
+// error. Then it waits up to a second for the frames in flight. Run it on a
+// goroutine of its own, pinned (port.Port.Go does both).
+func (s *Sender) Run(stop *atomic.Bool) error {
 	defer s.publish()
 	s.bucket.Skip(monotonic()) // set-up time is not the schedule's
 	check := monotonic() + int64(ErrEvery)

@@ -13,7 +13,7 @@ import (
 	"github.com/fastpathnet/fastpath/rings"
 )
 
-// kernel plays the kernel's side of a Port in Go memory: it consumes the
+// kernel plays the kernel's side of a TXQueue in Go memory: it consumes the
 // TX ring (an RX view of its memory), checks the frames, and returns them
 // on the completion ring (a Fill view of its memory), holding up to hold
 // frames back while more arrive, as a driver completes lazily. Its
@@ -40,9 +40,9 @@ type kernel struct {
 	nap              time.Duration
 }
 
-// newPort returns a Port over rings of ringSize entries and frames frames
+// newPort returns a TXQueue over rings of ringSize entries and frames frames
 // of 2048 bytes, all in Go memory, and the kernel that serves it.
-func newPort(t testing.TB, ringSize uint32, frames int) (Port, *kernel) {
+func newPort(t testing.TB, ringSize uint32, frames int) (TXQueue, *kernel) {
 	t.Helper()
 	must := func(err error) {
 		if err != nil {
@@ -62,7 +62,7 @@ func newPort(t testing.TB, ringSize uint32, frames int) (Port, *kernel) {
 	kcomp, err := rings.NewFill(compMem, off, ringSize)
 	must(err)
 	const frameSize = 2048
-	p := Port{TX: tx, Completion: comp, Area: make([]byte, frames*frameSize), FrameSize: frameSize}
+	p := TXQueue{TX: tx, Completion: comp, Area: make([]byte, frames*frameSize), FrameSize: frameSize}
 	for i := range frames {
 		p.Frames = append(p.Frames, uint64(i*frameSize))
 	}
@@ -203,7 +203,7 @@ func (k *kernel) inFlightNow() int {
 	return n
 }
 
-func mustSender(t testing.TB, p Port, b *Builder, rate Rate, batch int, limit uint64) *Sender {
+func mustSender(t testing.TB, p TXQueue, b *Builder, rate Rate, batch int, limit uint64) *Sender {
 	t.Helper()
 	s, err := NewSender(p, b, rate, batch, limit)
 	if err != nil {
@@ -254,7 +254,7 @@ func TestSenderLimit(t *testing.T) {
 				k.run(&kstop)
 			}()
 			watchdog := time.AfterFunc(60*time.Second, func() { stop.Store(true) })
-			err := s.Run(&stop, -1)
+			err := s.Run(&stop)
 			watchdog.Stop()
 			kstop.Store(true)
 			<-kdone
@@ -369,7 +369,7 @@ func runFor(t *testing.T, s *Sender, k *kernel, d time.Duration) float64 {
 	}()
 	done := make(chan error)
 	start := time.Now()
-	go func() { done <- s.Run(&stop, -1) }()
+	go func() { done <- s.Run(&stop) }()
 	time.Sleep(d)
 	stop.Store(true)
 	elapsed := time.Since(start)
@@ -514,7 +514,7 @@ func TestSenderStop(t *testing.T) {
 		k.run(&kstop)
 	}()
 	sent := s.stats.Sent
-	if err := s.Run(&stop, -1); err != nil {
+	if err := s.Run(&stop); err != nil {
 		t.Fatal(err)
 	}
 	kstop.Store(true)
@@ -531,14 +531,14 @@ func TestNewSenderErrors(t *testing.T) {
 	p, _ := newPort(t, 64, 64)
 	for _, tc := range []struct {
 		name  string
-		port  func(Port) Port
+		port  func(TXQueue) TXQueue
 		batch int
 	}{
-		{"batch 0", func(p Port) Port { return p }, 0},
-		{"batch negative", func(p Port) Port { return p }, -1},
-		{"batch above the ring", func(p Port) Port { return p }, 65},
-		{"no frames", func(p Port) Port { p.Frames = nil; return p }, 64},
-		{"frames too small", func(p Port) Port { p.FrameSize = 1024; return p }, 64},
+		{"batch 0", func(p TXQueue) TXQueue { return p }, 0},
+		{"batch negative", func(p TXQueue) TXQueue { return p }, -1},
+		{"batch above the ring", func(p TXQueue) TXQueue { return p }, 65},
+		{"no frames", func(p TXQueue) TXQueue { p.Frames = nil; return p }, 64},
+		{"frames too small", func(p TXQueue) TXQueue { p.FrameSize = 1024; return p }, 64},
 	} {
 		if _, err := NewSender(tc.port(p), b, Rate{}, tc.batch, 0); err == nil {
 			t.Errorf("%s: no error", tc.name)

@@ -116,8 +116,13 @@ type Queue struct {
 	Sock *xsk.Socket
 }
 
-// Stats reads the socket's counters and the kernel's XDP_STATISTICS.
+// Stats reads the socket's counters and the kernel's XDP_STATISTICS: call
+// it from the goroutine that drives the queue, or once that has stopped.
 func (q *Queue) Stats() (Stats, error) { return q.Sock.Stats() }
+
+// KernelStats reads only the kernel's XDP_STATISTICS: safe from any
+// goroutine while the queue runs.
+func (q *Queue) KernelStats() (Stats, error) { return q.Sock.KernelStats() }
 
 // program is what Open attaches: the steering or the redirect program.
 type program interface {

@@ -6,26 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/cilium/ebpf/link"
-	"github.com/fastpathnet/fastpath/bpf"
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
-	"github.com/fastpathnet/fastpath/internal/ethtool"
-	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/port"
-	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/steering"
-	"github.com/fastpathnet/fastpath/xsk"
+	"github.com/fastpathnet/fastpath/xdpsock"
 	"github.com/spf13/cobra"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 type benchFlags struct {
@@ -86,377 +76,125 @@ run them on a test port, not on a host's management link.`,
 	return cmd
 }
 
-// benchQueue is one queue's figures.
-type benchQueue struct {
-	Queue       int     `json:"queue"`
-	Packets     uint64  `json:"packets"`
-	Bytes       uint64  `json:"bytes"`
-	PPS         float64 `json:"pps"`
-	BPS         float64 `json:"bps"`
-	RXDropped   uint64  `json:"rx_dropped"`
-	RXRingFull  uint64  `json:"rx_ring_full"`
-	FillEmpty   uint64  `json:"rx_fill_ring_empty"`
-	TXInvalid   uint64  `json:"tx_invalid_descs"`
-	TXRingEmpty uint64  `json:"tx_ring_empty"`
-	Kicks       uint64  `json:"kicks,omitempty"`
-}
-
-// benchResult is bench's summary.
-type benchResult struct {
-	Kernel       string       `json:"kernel"`
-	Bench        string       `json:"bench"`
-	Device       string       `json:"device"`
-	Mode         string       `json:"mode"`
-	XDPMode      string       `json:"xdp_mode"`
-	NeedWakeup   bool         `json:"need_wakeup"`
-	BusyPoll     bool         `json:"busy_poll"`
-	Batch        int          `json:"batch"`
-	Size         int          `json:"size,omitempty"`
-	Cores        []int        `json:"cores,omitempty"`
-	DurationS    float64      `json:"duration_s"`
-	Packets      uint64       `json:"packets"`
-	Bytes        uint64       `json:"bytes"`
-	PPS          float64      `json:"pps"`
-	BPS          float64      `json:"bps"`
-	L1BPS        float64      `json:"l1_bps"`
-	LinkMbps     int          `json:"link_mbps"`
-	LineRateFrac float64      `json:"line_rate_fraction"`
-	Queues       []benchQueue `json:"queues"`
-	Interrupted  bool         `json:"interrupted"`
-}
-
-// linkSpeed reads the device's speed in Mbit/s in netns (0: unknown).
-func linkSpeed(netns, dev string) int {
-	var v int
-	port.InNetns(netns, func() (err error) {
-		v, err = ethtool.LinkSpeed(dev)
-		return err
-	})
-	return v
-}
-
-// xdpProgram is what rxdrop and l2fwd attach: the minimal redirect
-// program (the default, as xdpsock) or the engine's steering program.
-type xdpProgram interface {
-	Register(queue, fd int) error
-	Close() error
-	Mode() steering.Mode
-}
-
-// steerProgram is the steering program with no rule and Engine as the
-// default: every frame parsed, then sent to its queue's socket.
-type steerProgram struct{ *steering.Steering }
-
-func (p steerProgram) Close() error { return p.Steering.Close() }
-
-// Mode is the attach mode obtained.
-func (p *benchProgram) Mode() steering.Mode { return p.mode }
-
-// benchProgram is the redirect program attached for rxdrop and l2fwd.
-type benchProgram struct {
-	*bpf.Redirect
-	link link.Link
-	mode steering.Mode
-}
-
-func (p *benchProgram) Close() error {
-	return errors.Join(p.link.Close(), p.Redirect.Close())
-}
-
-// attachRedirect loads bpf.NewRedirect and attaches it to ifindex through
-// a bpf_link in mode (auto: native, else generic).
-func attachRedirect(ifindex, queues int, mode steering.Mode) (*benchProgram, error) {
-	r, err := bpf.NewRedirect(queues)
-	if err != nil {
-		return nil, err
+// benchConfig checks the bench command line.
+func benchConfig(mode string, f benchFlags) (xdpsock.Config, error) {
+	c := xdpsock.Config{Bench: xdpsock.Bench(mode), Batch: f.batch, Size: f.size, Port: port.DefaultOptions(f.dev)}
+	switch {
+	case mode != "txonly" && mode != "rxdrop" && mode != "l2fwd":
+		return c, fmt.Errorf("bench %q: use txonly, rxdrop or l2fwd", mode)
+	case f.dev == "":
+		return c, errors.New("--dev is required: the device to measure")
+	case f.duration <= 0:
+		return c, errors.New("--duration must be positive")
+	case f.ring < 64 || f.ring > 1<<16 || f.ring&(f.ring-1) != 0:
+		return c, fmt.Errorf("--ring %d: use a power of two from 64 to 65536", f.ring)
+	case f.batch < 1 || f.batch > f.ring:
+		return c, fmt.Errorf("--batch %d: use 1 to --ring (%d)", f.batch, f.ring)
+	case mode != "txonly" && f.frames < 2*f.ring:
+		return c, fmt.Errorf("--frames %d: use at least twice --ring (%d)", f.frames, 2*f.ring)
+	case mode == "txonly" && (f.frames <= f.ring || f.frames > 1<<20):
+		return c, fmt.Errorf("--frames %d: use more than --ring (%d) and at most 1048576", f.frames, f.ring)
+	case mode == "txonly" && (f.size < gen.MinSize || f.size > 9018):
+		return c, fmt.Errorf("--size %d: use an Ethernet frame length from 64 to the MTU's (1518 for MTU 1500), FCS included", f.size)
 	}
-	try := []steering.Mode{mode}
-	if mode == steering.ModeAuto {
-		try = []steering.Mode{steering.ModeNative, steering.ModeGeneric}
+	po := &c.Port
+	po.Netns = f.netns
+	var err error
+	if po.Queues, err = parseQueues(f.queues); err != nil {
+		return c, err
 	}
-	for _, m := range try {
-		flags := link.XDPDriverMode
-		if m == steering.ModeGeneric {
-			flags = link.XDPGenericMode
-		}
-		l, lerr := link.AttachXDP(link.XDPOptions{Program: r.Program, Interface: ifindex, Flags: flags})
-		if lerr == nil {
-			return &benchProgram{Redirect: r, link: l, mode: m}, nil
-		}
-		err = lerr
-	}
-	r.Close()
-	return nil, fmt.Errorf("attach the redirect program: %w", err)
-}
-
-// benchLoop is one queue's receive loop (rxdrop, l2fwd).
-type benchLoop struct {
-	sock        *xsk.Socket
-	fwd         bool
-	batch       int
-	pkts, bytes atomic.Uint64
-	stats0      xsk.Stats
-	core        int
-	err         error
-}
-
-func (b *benchLoop) run(stop *atomic.Bool) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if b.core >= 0 {
-		var set unix.CPUSet
-		set.Set(b.core)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			b.err = fmt.Errorf("pin to core %d: %w", b.core, err)
-			return
+	if f.cores != "" {
+		if po.Cores, err = parseList("cores", f.cores); err != nil {
+			return c, err
 		}
 	}
-	s := b.sock
-	descs := make([]rings.Desc, b.batch)
-	addrs := make([]uint64, b.batch)
-	area := s.UMEM()
-	frameMask := ^uint64(area.FrameSize() - 1)
-	var pkts, bytes uint64
-	s.Refill()
-	for i := 0; !stop.Load(); i++ {
-		n := s.Receive(descs)
-		if n == 0 {
-			// Touch only what the kernel needs from us: a wakeup when it
-			// asks for one, and (l2fwd) the TX side. Reading the fill
-			// ring's consumer index here on every empty pass would pull
-			// a cache line the kernel writes on the other core.
-			s.WakeRX()
-			if b.fwd {
-				s.KickTX()
-				s.Complete()
-				s.Refill()
-			}
-			continue
+	if po.XSK.Mode, err = port.ParseMode(f.mode); err != nil {
+		return c, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
+	}
+	if po.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
+		return c, fmt.Errorf("--xdp-mode %q: use auto, native or generic", f.xdpMode)
+	}
+	switch f.program {
+	case "redirect":
+		po.Program = port.RedirectProgram
+	case "steer":
+		po.Program = port.SteeringProgram
+	default:
+		return c, fmt.Errorf("--program %q: use redirect or steer", f.program)
+	}
+	x := &po.XSK
+	x.RXSize, x.TXSize, x.NeedWakeup, x.BusyPoll.Enable = uint32(f.ring), uint32(f.ring), f.needWakeup, f.busyPoll
+	x.UMEMOptions.FrameCount, x.UMEMOptions.FillSize, x.UMEMOptions.CompletionSize = uint32(f.frames), uint32(f.ring), uint32(f.ring)
+	if mode == "txonly" {
+		po.Program = port.NoProgram
+		if c.Dst, err = parseAddrPort("dst", f.dst, 9); err != nil {
+			return c, err
 		}
-		for j := range n {
-			bytes += uint64(descs[j].Len)
-		}
-		pkts += uint64(n)
-		if b.fwd {
-			for j := range n {
-				// Swap the MACs in place and send the frame back.
-				h := ether.Header(area.Packet(descs[j].Addr, descs[j].Len))
-				dst, src := h.Dst(), h.Src()
-				h.SetDst(src)
-				h.SetSrc(dst)
+		if f.dstMAC != "" {
+			if c.DstMAC, err = ether.ParseAddr(f.dstMAC); err != nil {
+				return c, fmt.Errorf("--dst-mac %q: use a MAC such as 02:00:00:00:00:01", f.dstMAC)
 			}
-			put := s.Transmit(descs[:n])
-			for j := put; j < n; j++ {
-				s.Frames.Free(descs[j].Addr)
-			}
-			s.KickTX()
-			s.Complete()
-			s.Refill()
-		} else {
-			// Hand the frames straight back to the fill ring, as xdpsock
-			// does; what does not fit goes to the allocator.
-			for j := range n {
-				addrs[j] = descs[j].Addr & frameMask
-			}
-			if put := s.Fill.Put(addrs[:n]); put < n {
-				s.Frames.FreeN(addrs[put:n])
-				s.Refill()
-			}
-		}
-		if i&63 == 0 {
-			b.pkts.Store(pkts)
-			b.bytes.Store(bytes)
 		}
 	}
-	b.pkts.Store(pkts)
-	b.bytes.Store(bytes)
+	return c, nil
 }
 
 func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
-	if mode != "txonly" && mode != "rxdrop" && mode != "l2fwd" {
-		return fmt.Errorf("bench %q: use txonly, rxdrop or l2fwd", mode)
-	}
-	if f.dev == "" {
-		return errors.New("--dev is required: the device to measure")
-	}
-	if f.duration <= 0 {
-		return errors.New("--duration must be positive")
-	}
-	if mode == "txonly" {
-		return benchTX(cmd, f)
-	}
-	xo := xsk.DefaultOptions()
-	var err error
-	if xo.Mode, err = xsk.ParseMode(f.mode); err != nil {
-		return fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
-	}
-	xm, err := steering.ParseMode(f.xdpMode)
-	if err != nil {
-		return fmt.Errorf("--xdp-mode %q: use auto, native or generic", f.xdpMode)
-	}
-	if f.ring < 64 || f.ring > 1<<16 || f.ring&(f.ring-1) != 0 {
-		return fmt.Errorf("--ring %d: use a power of two from 64 to 65536", f.ring)
-	}
-	if f.batch < 1 || f.batch > f.ring {
-		return fmt.Errorf("--batch %d: use 1 to --ring (%d)", f.batch, f.ring)
-	}
-	if f.frames < 2*f.ring {
-		return fmt.Errorf("--frames %d: use at least twice --ring (%d)", f.frames, 2*f.ring)
-	}
-	xo.RXSize, xo.TXSize, xo.NeedWakeup, xo.BusyPoll.Enable = uint32(f.ring), uint32(f.ring), f.needWakeup, f.busyPoll
-	xo.UMEMOptions.FrameCount, xo.UMEMOptions.FillSize, xo.UMEMOptions.CompletionSize = uint32(f.frames), uint32(f.ring), uint32(f.ring)
-	if mode == "rxdrop" {
-		xo.TXSize = 0
-	}
-	var cores []int
-	if f.cores != "" {
-		if cores, err = parseList("cores", f.cores); err != nil {
-			return err
-		}
-	}
-	var prog xdpProgram
-	var loops []*benchLoop
-	var queues []int
-	defer func() {
-		if prog != nil {
-			prog.Close()
-		}
-		for _, l := range loops {
-			l.sock.Close()
-		}
-	}()
-	err = port.InNetns(f.netns, func() error {
-		lk, err := netlink.LinkByName(f.dev)
-		if err != nil {
-			return fmt.Errorf("--dev %s: %w", f.dev, err)
-		}
-		if f.queues == "all" {
-			// The queues in use: a device may have more than it uses,
-			// and those beyond refuse a bind (EINVAL).
-			rx, _ := ethtool.QueuesInUse(f.dev, lk.Attrs().NumRxQueues, lk.Attrs().NumTxQueues)
-			for q := 0; q < rx; q++ {
-				queues = append(queues, q)
-			}
-		} else if queues, err = parseList("queues", f.queues); err != nil {
-			return err
-		}
-		// Every frame of the queue to its socket: the minimal redirect
-		// program, as xdpsock uses (the engine's steering program would
-		// add its parsing, about 50 ns a frame, to what is measured).
-		switch f.program {
-		case "redirect":
-			if prog, err = attachRedirect(lk.Attrs().Index, max(lk.Attrs().NumRxQueues, 1), xm); err != nil {
-				return err
-			}
-		case "steer":
-			st, err := steering.Attach(f.dev, steering.Options{Mode: xm, Default: steering.Engine})
-			if err != nil {
-				return err
-			}
-			prog = steerProgram{st}
-		default:
-			return fmt.Errorf("--program %q: use redirect or steer", f.program)
-		}
-		for i, q := range queues {
-			s, err := xsk.New(f.dev, q, xo)
-			if err != nil {
-				return err
-			}
-			core := -1
-			if len(cores) > 0 {
-				core = cores[i%len(cores)]
-			}
-			loops = append(loops, &benchLoop{sock: s, fwd: mode == "l2fwd", batch: f.batch, core: core})
-			s.Refill()
-			if err := prog.Register(q, s.FD()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	c, err := benchConfig(mode, f)
 	if err != nil {
 		return err
 	}
-	for _, l := range loops {
-		l.stats0, _ = l.sock.Stats()
-	}
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	// Scripts (bench/) start the traffic when they read this line.
-	fmt.Fprintf(cmd.ErrOrStderr(), "%s: ready on %s queues %v\n", mode, f.dev, queues)
-	start := time.Now()
-	for _, l := range loops {
-		wg.Add(1)
-		go func() { defer wg.Done(); l.run(&stop) }()
-	}
-	ms, err := serveMetrics(f.metrics, func(emit metrics.Emit) {
-		for i, l := range loops {
-			lbl := []string{"device", f.dev, "queue", strconv.Itoa(queues[i]), "mode", l.sock.Info().Mode.String(), "bench", mode}
-			emit("fastpath_bench_packets_total", "Frames the bench loop handled (received; l2fwd: and sent back).", metrics.Counter, float64(l.pkts.Load()), lbl...)
-			emit("fastpath_bench_bytes_total", "Bytes of those frames.", metrics.Counter, float64(l.bytes.Load()), lbl...)
-			xskMetrics(emit, l.sock, lbl)
-		}
-	}, cmd.ErrOrStderr())
+	r, err := xdpsock.Start(cmd.Context(), c)
 	if err != nil {
-		stop.Store(true)
-		wg.Wait()
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	// Scripts (bench/) start the traffic when they read this line.
+	var ids []int
+	for _, q := range r.Queues() {
+		ids = append(ids, q.ID)
+	}
+	fmt.Fprintf(stderr, "%s: ready on %s queues %v\n", mode, f.dev, ids)
+	ms, err := serveMetrics(f.metrics, benchMetrics(r, mode, f.dev), stderr)
+	if err != nil {
+		r.Stop(true)
 		return err
 	}
 	defer ms.Close()
-	total := func() (uint64, uint64) {
-		var p, b uint64
-		for _, l := range loops {
-			p += l.pkts.Load()
-			b += l.bytes.Load()
-		}
-		return p, b
-	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	ctl, err := serveControl(f.control, controls{stats: benchStats(mode, start, total), stop: cancel}, cmd.ErrOrStderr())
+	ctl := controls{stats: benchStats(mode, r.Started(), r.Totals), stop: cancel}
+	if mode == "txonly" {
+		ctl.pause = r.Pause
+	}
+	srv, err := serveControl(f.control, ctl, stderr)
 	if err != nil {
-		stop.Store(true)
-		wg.Wait()
+		r.Stop(true)
 		return err
 	}
-	defer closeControl(ctl)
-	interrupted := benchWait(ctx, f, cmd.ErrOrStderr(), start, total)
-	stop.Store(true)
-	wg.Wait()
-	d := time.Since(start)
-	info := loops[0].sock.Info()
-	r := benchResult{Kernel: kernel.Release(), Bench: mode, Device: f.dev, Mode: info.Mode.String(), XDPMode: prog.Mode().String(),
-		NeedWakeup: info.NeedWakeup, BusyPoll: f.busyPoll, Batch: f.batch, Cores: cores, DurationS: d.Seconds(), LinkMbps: linkSpeed(f.netns, f.dev)}
-	for i, l := range loops {
-		if l.err != nil {
-			return l.err
+	defer closeControl(srv)
+	interrupted := benchWait(ctx, f, stderr, r.Started(), r.Totals)
+	res, err := r.Stop(interrupted)
+	if err != nil {
+		return err
+	}
+	return printBench(cmd, f, res)
+}
+
+// benchMetrics emits every queue's counts and XDP_STATISTICS.
+func benchMetrics(r *xdpsock.Run, mode, dev string) func(metrics.Emit) {
+	return func(emit metrics.Emit) {
+		for i, q := range r.Queues() {
+			lbl := []string{"device", dev, "queue", strconv.Itoa(q.ID), "mode", q.Sock.Info().Mode.String(), "bench", mode}
+			p, b := r.QueueTotals(i)
+			emit("fastpath_bench_packets_total", "Frames the bench loop handled (received; txonly: completed).", metrics.Counter, float64(p), lbl...)
+			emit("fastpath_bench_bytes_total", "Bytes of those frames.", metrics.Counter, float64(b), lbl...)
+			queueMetrics(emit, q, lbl)
 		}
-		x, _ := l.sock.Stats()
-		q := benchQueue{Queue: queues[i], Packets: l.pkts.Load(), Bytes: l.bytes.Load(),
-			RXDropped: x.RXDropped - l.stats0.RXDropped, RXRingFull: x.RXRingFull - l.stats0.RXRingFull,
-			FillEmpty: x.RXFillRingEmpty - l.stats0.RXFillRingEmpty, TXInvalid: x.TXInvalidDescs - l.stats0.TXInvalidDescs,
-			TXRingEmpty: x.TXRingEmpty - l.stats0.TXRingEmpty}
-		q.PPS = float64(q.Packets) / r.DurationS
-		q.BPS = float64(q.Bytes+gen.FCSLen*q.Packets) * 8 / r.DurationS
-		r.Packets += q.Packets
-		r.Bytes += q.Bytes
-		r.Queues = append(r.Queues, q)
-	}
-	finishBench(&r)
-	r.Interrupted = interrupted
-	return printBench(cmd, f, r)
-}
-
-func finishBench(r *benchResult) {
-	r.PPS = float64(r.Packets) / r.DurationS
-	r.BPS = float64(r.Bytes+gen.FCSLen*r.Packets) * 8 / r.DurationS
-	r.L1BPS = float64(r.Bytes+(gen.FCSLen+gen.L1Overhead)*r.Packets) * 8 / r.DurationS
-	if r.LinkMbps > 0 {
-		r.LineRateFrac = r.L1BPS / (float64(r.LinkMbps) * 1e6)
 	}
 }
 
-func printBench(cmd *cobra.Command, f benchFlags, r benchResult) error {
+func printBench(cmd *cobra.Command, f benchFlags, r xdpsock.Result) error {
 	if f.json {
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
 	}
@@ -468,6 +206,9 @@ func printBench(cmd *cobra.Command, f benchFlags, r benchResult) error {
 	line := "link speed unknown"
 	if r.LinkMbps > 0 {
 		line = fmt.Sprintf("%.2f%% of the %d Mbit/s link (L1)", 100*r.LineRateFrac, r.LinkMbps)
+	}
+	if r.Bench == xdpsock.L2Fwd {
+		fmt.Fprintf(w, "l2fwd: received %d, sent back %d (completed)\n", r.Packets, r.Sent)
 	}
 	fmt.Fprintf(w, "%s on %s: %s pps, %sbit/s, %s; %s AF_XDP, %s XDP, need_wakeup %v, busy poll %v, batch %d, kernel %s\n",
 		r.Bench, r.Device, si(r.PPS), si(r.BPS), line, r.Mode, r.XDPMode, r.NeedWakeup, r.BusyPoll, r.Batch, r.Kernel)
@@ -495,80 +236,4 @@ func benchWait(ctx context.Context, f benchFlags, w io.Writer, start time.Time, 
 		fmt.Fprintf(w, "%6.1fs  %s\n", now.Sub(start).Seconds(), rateLine(p-lastP, b-lastB, now.Sub(lastT)))
 		lastP, lastB, lastT = p, b, now
 	})
-}
-
-// benchTX is txonly: the generator's sender, one flow, no stamps.
-func benchTX(cmd *cobra.Command, f benchFlags) error {
-	gf := genFlags{dev: f.dev, netns: f.netns, queues: f.queues, cores: f.cores, dst: f.dst, dstMAC: f.dstMAC,
-		size: f.size, rate: "0", mode: f.mode, xdpMode: "none", batch: f.batch, ring: f.ring, frames: f.frames,
-		busyPoll: f.busyPoll, json: true}
-	c, err := genConfigOf(gf)
-	if err != nil {
-		return err
-	}
-	c.xsk.NeedWakeup = f.needWakeup
-	g, err := startGen(cmd.Context(), c)
-	if err != nil {
-		return err
-	}
-	stats0 := make([]xsk.Stats, len(g.socks))
-	for i, s := range g.socks {
-		stats0[i], _ = s.KernelStats() // the senders run: the kernel's part only
-	}
-	ms, err := serveMetrics(f.metrics, g.metrics, cmd.ErrOrStderr())
-	if err != nil {
-		g.stop.Store(true)
-		g.wg.Wait()
-		g.close()
-		return err
-	}
-	defer ms.Close()
-	total := func() (uint64, uint64) {
-		st := g.stats()
-		return st.Completed, st.Bytes
-	}
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	ctl, err := serveControl(f.control, controls{
-		stats: benchStats("txonly", g.start, total),
-		pause: func(p bool) error {
-			for _, s := range g.senders {
-				s.Pause(p)
-			}
-			return nil
-		},
-		stop: cancel,
-	}, cmd.ErrOrStderr())
-	if err != nil {
-		g.stop.Store(true)
-		g.wg.Wait()
-		g.close()
-		return err
-	}
-	defer closeControl(ctl)
-	interrupted := benchWait(ctx, f, cmd.ErrOrStderr(), g.start, total)
-	g.stop.Store(true)
-	g.wg.Wait()
-	d := time.Since(g.start)
-	info := g.socks[0].Info()
-	r := benchResult{Kernel: kernel.Release(), Bench: "txonly", Device: f.dev, Mode: info.Mode.String(), XDPMode: "none (TX only)",
-		NeedWakeup: info.NeedWakeup, BusyPoll: f.busyPoll, Batch: f.batch, Size: f.size, Cores: c.cores, DurationS: d.Seconds(),
-		LinkMbps: linkSpeed(f.netns, f.dev)}
-	for i, s := range g.senders {
-		st := s.Stats()
-		x, _ := g.socks[i].Stats()
-		// Completed frames left the queue; bytes per frame are fixed. The
-		// queues are the run's: --queues all is resolved in startGen.
-		q := benchQueue{Queue: g.cfg.queues[i], Packets: st.Completed, Bytes: st.Completed * uint64(f.size-gen.FCSLen), Kicks: st.Kicks,
-			TXInvalid: x.TXInvalidDescs - stats0[i].TXInvalidDescs, TXRingEmpty: x.TXRingEmpty - stats0[i].TXRingEmpty}
-		q.PPS = float64(q.Packets) / r.DurationS
-		q.BPS = float64(q.Bytes+gen.FCSLen*q.Packets) * 8 / r.DurationS
-		r.Packets += q.Packets
-		r.Bytes += q.Bytes
-		r.Queues = append(r.Queues, q)
-	}
-	g.close()
-	finishBench(&r)
-	r.Interrupted = interrupted
-	return printBench(cmd, f, r)
 }

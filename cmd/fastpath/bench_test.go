@@ -9,17 +9,18 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/xdpsock"
 	"github.com/vishvananda/netlink"
 )
 
 // benchRun runs `fastpath bench` with args and decodes its JSON summary.
-func benchRun(t *testing.T, args ...string) benchResult {
+func benchRun(t *testing.T, args ...string) xdpsock.Result {
 	t.Helper()
 	out, errOut, err := run(t, append([]string{"bench"}, append(args, "--interval", "0", "--json")...)...)
 	if err != nil {
 		t.Fatalf("bench %v: %v\n%s", args, err, errOut)
 	}
-	var r benchResult
+	var r xdpsock.Result
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("bench %v: the summary is not JSON: %v\n%s", args, err, out)
 	}
@@ -115,7 +116,7 @@ func TestBenchModes(t *testing.T) {
 	for _, mode := range []string{"rxdrop", "l2fwd"} {
 		t.Run(mode, func(t *testing.T) {
 			before := linkStats(t, l.A).RxPackets
-			done := make(chan benchResult, 1)
+			done := make(chan xdpsock.Result, 1)
 			go func() {
 				done <- benchRun(t, mode, "--dev", l.B.Link, "--netns", l.B.Name, "--duration", "120s", "--control", ctl)
 			}()
@@ -162,7 +163,7 @@ func TestBenchModes(t *testing.T) {
 func TestBenchControl(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	const ctl = "127.0.0.1:19319"
-	done := make(chan benchResult, 1)
+	done := make(chan xdpsock.Result, 1)
 	go func() {
 		done <- benchRun(t, "txonly", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
 			"--dst-mac", l.B.MAC.String(), "--duration", "60s", "--control", ctl)

@@ -8,21 +8,14 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
-	"github.com/fastpathnet/fastpath/internal/ethtool"
-	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/port"
-	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
-	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/spf13/cobra"
-	"github.com/vishvananda/netlink"
 )
 
 type genFlags struct {
@@ -96,20 +89,9 @@ object on stdout with --json). SIGINT stops cleanly and still prints it.`,
 
 // genConfig is a checked gen command line.
 type genConfig struct {
-	dev, netns string
-	queues     []int // nil: all
-	cores      []int
-	spec       gen.Spec
-	srcGiven   bool
-	macGiven   bool
-	rate       gen.Rate
-	duration   time.Duration
-	interval   time.Duration
-	count      uint64
-	xsk        xsk.Options
-	xdpMode    string
-	batch      int
-	json       bool
+	run                gen.Config
+	duration, interval time.Duration
+	json               bool
 }
 
 func parseList(flag, s string) ([]int, error) {
@@ -135,99 +117,99 @@ func parseAddrPort(flag, s string, port uint16) (netip.AddrPort, error) {
 }
 
 func genConfigOf(f genFlags) (genConfig, error) {
-	c := genConfig{dev: f.dev, netns: f.netns, duration: f.duration, interval: f.interval, count: f.count, batch: f.batch, json: f.json}
-	var err error
+	c := genConfig{duration: f.duration, interval: f.interval, json: f.json}
+	c.run.Count, c.run.Batch = f.count, f.batch
 	if f.dev == "" {
 		return c, fmt.Errorf("--dev is required: the device to send on")
 	}
-	if f.queues != "all" {
-		if c.queues, err = parseList("queues", f.queues); err != nil {
-			return c, fmt.Errorf("%w, or all", err)
-		}
+	po := port.DefaultOptions(f.dev)
+	po.Netns = f.netns
+	var err error
+	if po.Queues, err = parseQueues(f.queues); err != nil {
+		return c, err
 	}
 	if f.cores != "" {
-		if c.cores, err = parseList("cores", f.cores); err != nil {
+		if po.Cores, err = parseList("cores", f.cores); err != nil {
 			return c, err
 		}
 	}
 	if f.dst == "" {
 		return c, fmt.Errorf("--dst is required: the destination IP[:PORT], such as 198.18.0.2:9")
 	}
-	if c.spec.Dst, err = parseAddrPort("dst", f.dst, 9); err != nil {
+	if c.run.Spec.Dst, err = parseAddrPort("dst", f.dst, 9); err != nil {
 		return c, err
 	}
 	if f.src != "" {
-		c.srcGiven = true
-		if c.spec.Src, err = parseAddrPort("src", f.src, 1024); err != nil {
+		if c.run.Spec.Src, err = parseAddrPort("src", f.src, 1024); err != nil {
 			return c, err
 		}
 	}
 	if f.dstMAC != "" {
-		if c.spec.DstMAC, err = ether.ParseAddr(f.dstMAC); err != nil {
+		if c.run.Spec.DstMAC, err = ether.ParseAddr(f.dstMAC); err != nil {
 			return c, fmt.Errorf("--dst-mac %q: use a MAC such as 02:00:00:00:00:01", f.dstMAC)
 		}
-		c.macGiven = true
 	}
 	if f.imix != "" {
-		if c.spec.Sizes, err = gen.ParseIMIX(f.imix); err != nil {
+		if c.run.Spec.Sizes, err = gen.ParseIMIX(f.imix); err != nil {
 			return c, fmt.Errorf("--%w", err)
 		}
 	} else {
 		if f.size < gen.MinSize || f.size > 9018 {
 			return c, fmt.Errorf("--size %d: use an Ethernet frame length from 64 to the MTU's (1518 for MTU 1500), FCS included", f.size)
 		}
-		c.spec.Sizes = []gen.SizeWeight{{Size: f.size, Weight: 1}}
+		c.run.Spec.Sizes = []gen.SizeWeight{{Size: f.size, Weight: 1}}
 	}
-	if c.rate, err = gen.ParseRate(f.rate); err != nil {
+	if c.run.Rate, err = gen.ParseRate(f.rate); err != nil {
 		return c, fmt.Errorf("--%w", err)
 	}
 	if f.flows < 0 {
 		return c, fmt.Errorf("--flows %d: use 0 (every combination) or more", f.flows)
 	}
-	c.spec.Flows, c.spec.Random, c.spec.Stamp, c.spec.NoUDPChecksum = f.flows, f.random, f.stamp, f.noCsum
-	c.spec.Seed = uint64(time.Now().UnixNano())
+	c.run.Spec.Flows, c.run.Spec.Random, c.run.Spec.Stamp, c.run.Spec.NoUDPChecksum = f.flows, f.random, f.stamp, f.noCsum
+	c.run.Spec.Seed = uint64(time.Now().UnixNano())
 	if f.srcPorts != "" {
-		if c.spec.SrcPorts, err = gen.ParsePortRange(f.srcPorts); err != nil {
+		if c.run.Spec.SrcPorts, err = gen.ParsePortRange(f.srcPorts); err != nil {
 			return c, fmt.Errorf("--src-%w", err)
 		}
 	}
 	if f.dstPorts != "" {
-		if c.spec.DstPorts, err = gen.ParsePortRange(f.dstPorts); err != nil {
+		if c.run.Spec.DstPorts, err = gen.ParsePortRange(f.dstPorts); err != nil {
 			return c, fmt.Errorf("--dst-%w", err)
 		}
 	}
 	if f.srcs != "" {
-		if c.spec.SrcIPs, err = gen.ParseAddrRange(f.srcs); err != nil {
+		if c.run.Spec.SrcIPs, err = gen.ParseAddrRange(f.srcs); err != nil {
 			return c, fmt.Errorf("--src-ip-range: %w", err)
 		}
 	}
-	c.xsk = xsk.DefaultOptions()
-	c.xsk.RXSize = 0 // TX only
-	if c.xsk.Mode, err = xsk.ParseMode(f.mode); err != nil {
+	po.XSK.RXSize = 0 // TX only
+	if po.XSK.Mode, err = port.ParseMode(f.mode); err != nil {
 		return c, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
 	}
-	switch f.xdpMode {
-	case "none", "native", "generic", "auto":
-		c.xdpMode = f.xdpMode
-	default:
-		return c, fmt.Errorf("--xdp-mode %q: use none, native, generic or auto", f.xdpMode)
+	if f.xdpMode != "none" {
+		// The steering program with no rule: everything to the kernel.
+		if po.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
+			return c, fmt.Errorf("--xdp-mode %q: use none, native, generic or auto", f.xdpMode)
+		}
+		po.Program, po.Steering.Default = port.SteeringProgram, steering.Pass
 	}
 	if f.ring < 64 || f.ring > 1<<16 || f.ring&(f.ring-1) != 0 {
 		return c, fmt.Errorf("--ring %d: use a power of two from 64 to 65536", f.ring)
 	}
-	c.xsk.TXSize = uint32(f.ring)
+	po.XSK.TXSize = uint32(f.ring)
 	if f.frames <= f.ring || f.frames > 1<<20 {
 		return c, fmt.Errorf("--frames %d: use more than --ring (%d) and at most 1048576", f.frames, f.ring)
 	}
-	c.xsk.UMEMOptions.FrameCount = uint32(f.frames)
-	c.xsk.UMEMOptions.FrameSize = 4096
+	po.XSK.UMEMOptions.FrameCount = uint32(f.frames)
+	po.XSK.UMEMOptions.FrameSize = 4096
 	if f.batch < 1 || f.batch > f.ring {
 		return c, fmt.Errorf("--batch %d: use 1 to --ring (%d)", f.batch, f.ring)
 	}
-	c.xsk.BusyPoll.Enable = f.busyPoll
+	po.XSK.BusyPoll.Enable = f.busyPoll
 	if f.duration < 0 || f.interval < 0 {
 		return c, fmt.Errorf("--duration and --interval must not be negative")
 	}
+	c.run.Port = po
 	return c, nil
 }
 
@@ -264,177 +246,48 @@ type genResult struct {
 	ResolvedThrough string  `json:"resolved_through,omitempty"`
 }
 
-// genRun is a running generator: one socket and sender per queue.
+// genRun is a running generator and its summary so far.
 type genRun struct {
-	cfg     genConfig
-	socks   []*xsk.Socket
-	senders []*gen.Sender
-	steer   *steering.Steering
-	stop    atomic.Bool
-	wg      sync.WaitGroup
-	errs    []error
-	start   time.Time
-	res     genResult
+	*gen.Run
+	cfg genConfig
+	res genResult
 }
 
-// startGen sets up the sockets in netns (resolving what was not given)
-// and starts the senders.
+// startGen starts the generator c describes.
 func startGen(ctx context.Context, c genConfig) (*genRun, error) {
-	g := &genRun{cfg: c}
-	err := port.InNetns(c.netns, func() error { return g.setup(ctx) })
+	r, err := gen.Start(ctx, c.run)
 	if err != nil {
-		g.close()
 		return nil, err
 	}
-	g.start = time.Now()
-	g.errs = make([]error, len(g.senders))
-	for i, s := range g.senders {
-		core := -1
-		if len(c.cores) > 0 {
-			core = c.cores[i%len(c.cores)]
-		}
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			if g.errs[i] = s.Run(&g.stop, core); g.errs[i] != nil {
-				g.stop.Store(true) // one sender failed: the run ends
-			}
-		}()
+	g := &genRun{Run: r, cfg: c}
+	in := r.Info()
+	g.res = genResult{Kernel: in.Kernel, Device: in.Device, Queues: in.Queues, Cores: in.Cores, Mode: in.Modes.AFXDP.String(),
+		XDPMode: in.Modes.XDP, Rate: c.run.Rate.String(), Sizes: in.Spec.SizesString(), Flows: in.Flows, DstMAC: in.DstMAC.String()}
+	if in.ResolvedThrough.IsValid() {
+		g.res.ResolvedThrough = in.ResolvedThrough.String()
 	}
 	return g, nil
 }
 
-func (g *genRun) setup(ctx context.Context) error {
-	c := &g.cfg
-	lk, err := netlink.LinkByName(c.dev)
-	if err != nil {
-		return fmt.Errorf("--dev %s: %w", c.dev, err)
-	}
-	if c.queues == nil {
-		// The TX queues in use (ethtool -l), not all the device has.
-		_, tx := ethtool.QueuesInUse(c.dev, lk.Attrs().NumRxQueues, lk.Attrs().NumTxQueues)
-		for q := 0; q < tx; q++ {
-			c.queues = append(c.queues, q)
-		}
-	}
-	copy(c.spec.SrcMAC[:], lk.Attrs().HardwareAddr)
-	c.spec.MaxSize = lk.Attrs().MTU + ether.HeaderLen + gen.FCSLen
-	if !c.srcGiven {
-		addrs, err := netlink.AddrList(lk, netlink.FAMILY_V4)
-		if err != nil || len(addrs) == 0 {
-			return fmt.Errorf("%s has no IPv4 address to send from: give --src", c.dev)
-		}
-		a, _ := netip.AddrFromSlice(addrs[0].IP)
-		c.spec.Src = netip.AddrPortFrom(a.Unmap(), 1024)
-	}
-	g.res.ResolvedThrough = ""
-	if !c.macGiven {
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		p, err := stack.Resolve(rctx, c.dev, c.spec.Dst.Addr())
-		if err != nil {
-			return fmt.Errorf("%w; or give --dst-mac", err)
-		}
-		c.spec.DstMAC = p.MAC
-		g.res.ResolvedThrough = p.NextHop.String()
-	}
-	if c.xdpMode != "none" {
-		mode, _ := steering.ParseMode(c.xdpMode)
-		if g.steer, err = steering.Attach(c.dev, steering.Options{Mode: mode, Default: steering.Pass}); err != nil {
-			return err
-		}
-	}
-	total, per := c.count, uint64(0)
-	for i, q := range c.queues {
-		b, err := gen.NewBuilder(c.spec, i)
-		if err != nil {
-			return err
-		}
-		if i == 0 {
-			g.res.Flows = b.Flows()
-		}
-		sock, err := xsk.New(c.dev, q, c.xsk)
-		if err != nil {
-			return err
-		}
-		g.socks = append(g.socks, sock)
-		port, err := gen.PortOf(sock)
-		if err != nil {
-			return err
-		}
-		// --count is split exactly: the first count%n senders send one
-		// more.
-		if total > 0 {
-			per = total / uint64(len(c.queues))
-			if uint64(i) < total%uint64(len(c.queues)) {
-				per++
-			}
-			if per == 0 {
-				continue
-			}
-		}
-		s, err := gen.NewSender(port, b, c.rate.Split(len(c.queues)), c.batch, per)
-		if err != nil {
-			return err
-		}
-		g.senders = append(g.senders, s)
-	}
-	info := g.socks[0].Info()
-	g.res.Kernel, g.res.Device, g.res.Queues, g.res.Cores = kernel.Release(), c.dev, c.queues, c.cores
-	g.res.Mode, g.res.XDPMode = info.Mode.String(), c.xdpMode
-	if g.steer != nil {
-		g.res.XDPMode = g.steer.Mode().String()
-	}
-	g.res.Rate, g.res.DstMAC = c.rate.String(), c.spec.DstMAC.String()
-	var sizes []string
-	for _, sw := range c.spec.Sizes {
-		sizes = append(sizes, fmt.Sprintf("%d:%d", sw.Size, sw.Weight))
-	}
-	g.res.Sizes = strings.Join(sizes, ",")
-	return nil
-}
-
-// stats sums the senders' published counts.
-func (g *genRun) stats() gen.Stats {
-	var t gen.Stats
-	for _, s := range g.senders {
-		st := s.Stats()
-		t.Sent += st.Sent
-		t.Bytes += st.Bytes
-		t.Completed += st.Completed
-		t.RingFull += st.RingFull
-		t.NoFrame += st.NoFrame
-		t.Kicks += st.Kicks
-		t.Behind += st.Behind
-	}
-	return t
-}
-
-// behind is the senders' mean time behind their schedules, in seconds.
-func (g *genRun) behind(st gen.Stats) float64 {
-	if len(g.senders) == 0 {
-		return 0
-	}
-	return float64(st.Behind) / 1e9 / float64(len(g.senders))
-}
-
 // liveStats is /v1/stats: the totals so far and the state.
 func (g *genRun) liveStats() any {
-	st := g.stats()
-	paused := len(g.senders) > 0 && g.senders[0].Paused()
-	secs := time.Since(g.start).Seconds()
+	st := g.Stats()
+	secs := time.Since(g.Started()).Seconds()
 	return map[string]any{
 		"sent_packets": st.Sent, "sent_bytes": st.Bytes, "completed": st.Completed,
 		"ring_full": st.RingFull, "kicks": st.Kicks, "elapsed_s": secs,
-		"avg_pps": float64(st.Sent) / secs, "paused": paused, "queues": g.res.Queues, "behind_s": g.behind(st),
+		"avg_pps": float64(st.Sent) / secs, "paused": g.Paused(), "queues": g.res.Queues, "behind_s": g.Behind(st),
 	}
 }
 
 // metrics emits every sender's counters.
 func (g *genRun) metrics(emit metrics.Emit) {
-	for i, s := range g.senders {
+	for i, s := range g.Senders() {
+		if s == nil {
+			continue
+		}
 		st := s.Stats()
-		lbl := []string{"device", g.cfg.dev, "queue", strconv.Itoa(g.res.Queues[i]), "mode", g.res.Mode}
+		lbl := []string{"device", g.res.Device, "queue", strconv.Itoa(g.res.Queues[i]), "mode", g.res.Mode}
 		emit("fastpath_gen_sent_packets_total", "Frames put on the TX ring.", metrics.Counter, float64(st.Sent), lbl...)
 		emit("fastpath_gen_sent_bytes_total", "Bytes of the frames put on the TX ring (no FCS).", metrics.Counter, float64(st.Bytes), lbl...)
 		emit("fastpath_gen_completions_total", "Frames the kernel completed.", metrics.Counter, float64(st.Completed), lbl...)
@@ -447,62 +300,35 @@ func (g *genRun) metrics(emit metrics.Emit) {
 			paused = 1
 		}
 		emit("fastpath_gen_paused", "1 while the control API has the sender paused.", metrics.Gauge, paused, lbl...)
-		if i < len(g.socks) {
-			xskMetrics(emit, g.socks[i], lbl)
-		}
+		queueMetrics(emit, g.Queues()[i], lbl)
 	}
 }
 
-// finished is closed when every sender has returned.
-func (g *genRun) finished() <-chan struct{} {
-	ch := make(chan struct{})
-	go func() { g.wg.Wait(); close(ch) }()
-	return ch
-}
-
-// finish stops the senders, waits for them, and fills in the summary.
+// finish stops the senders, waits for them, fills in the summary and
+// closes the queues.
 func (g *genRun) finish(interrupted bool) (genResult, error) {
-	g.stop.Store(true)
-	g.wg.Wait()
-	d := time.Since(g.start)
-	st := g.stats()
+	serr := g.Stop()
+	d := time.Since(g.Started())
+	st := g.Stats()
 	r := g.res
 	r.SentPackets, r.SentBytes, r.Completed, r.RingFull, r.Kicks = st.Sent, st.Bytes, st.Completed, st.RingFull, st.Kicks
-	r.BehindS = g.behind(st)
+	r.BehindS = g.Behind(st)
 	r.DurationS = d.Seconds()
 	r.PPS = float64(st.Sent) / r.DurationS
 	r.BPS = float64(st.Bytes+gen.FCSLen*st.Sent) * 8 / r.DurationS
 	r.L1BPS = float64(st.Bytes+(gen.FCSLen+gen.L1Overhead)*st.Sent) * 8 / r.DurationS
 	r.Interrupted = interrupted
-	var errs []error
-	for _, s := range g.socks {
-		if x, err := s.Stats(); err == nil {
+	for _, q := range g.Queues() {
+		if x, err := q.Stats(); err == nil {
 			r.TXInvalid += x.TXInvalidDescs
 			r.Errors += x.TXInvalidDescs + x.Counters.KickErrors
 		}
 	}
-	for _, err := range g.errs {
-		if err != nil {
-			errs = append(errs, err)
-			r.Errors++
-		}
+	if serr != nil {
+		r.Errors++
 	}
-	g.close()
-	if len(errs) > 0 {
-		return r, errs[0]
-	}
-	return r, nil
-}
-
-func (g *genRun) close() {
-	for _, s := range g.socks {
-		s.Close()
-	}
-	g.socks = nil
-	if g.steer != nil {
-		g.steer.Close()
-		g.steer = nil
-	}
+	g.Close()
+	return r, serr
 }
 
 // rateLine formats packets and bytes over d as live stats.
@@ -541,7 +367,6 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	stderr := cmd.ErrOrStderr()
 	ms, err := serveMetrics(f.metrics, g.metrics, stderr)
 	if err != nil {
-		g.stop.Store(true)
 		g.finish(true)
 		return err
 	}
@@ -553,28 +378,20 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 			if err != nil {
 				return nil, fmt.Errorf("rate %q: %w", v, err)
 			}
-			for _, s := range g.senders {
-				s.SetRate(r.Split(len(g.senders)))
-			}
+			g.SetRate(r)
 			return map[string]string{"rate": r.String()}, nil
 		},
-		pause: func(p bool) error {
-			for _, s := range g.senders {
-				s.Pause(p)
-			}
-			return nil
-		},
-		stop: cancel,
+		pause: func(p bool) error { g.Pause(p); return nil },
+		stop:  cancel,
 	}, stderr)
 	if err != nil {
-		g.stop.Store(true)
 		g.finish(true)
 		return err
 	}
 	defer closeControl(ctl)
 	if !c.json {
 		fmt.Fprintf(stderr, "gen: %s queues %v (%s AF_XDP, XDP program: %s) -> %v (%s%s), sizes %s, rate %s, %d flows; ctrl-c stops\n",
-			c.dev, g.res.Queues, g.res.Mode, g.res.XDPMode, c.spec.Dst, g.res.DstMAC, via(g.res.ResolvedThrough, c.spec.Dst.Addr()), g.res.Sizes, g.res.Rate, g.res.Flows)
+			g.res.Device, g.res.Queues, g.res.Mode, g.res.XDPMode, c.run.Spec.Dst, g.res.DstMAC, via(g.res.ResolvedThrough, c.run.Spec.Dst.Addr()), g.res.Sizes, g.res.Rate, g.res.Flows)
 	}
 	interrupted := genLoop(ctx, g, c, stderr)
 	res, err := g.finish(interrupted)
@@ -614,12 +431,12 @@ func via(hop string, dst netip.Addr) string {
 // ctx is cancelled (reported as interrupted).
 func genLoop(ctx context.Context, g *genRun, c genConfig, w io.Writer) bool {
 	var last gen.Stats
-	lastT := g.start
-	return live(ctx, c.duration, every(c.interval, c.json), []<-chan struct{}{g.finished()}, nil, func(now time.Time) {
-		st := g.stats()
-		fmt.Fprintf(w, "%6.1fs  tx %s  completed %d  ring full %d  kicks %d%s\n", now.Sub(g.start).Seconds(),
+	lastT := g.Started()
+	return live(ctx, c.duration, every(c.interval, c.json), []<-chan struct{}{g.Done()}, nil, func(now time.Time) {
+		st := g.Stats()
+		fmt.Fprintf(w, "%6.1fs  tx %s  completed %d  ring full %d  kicks %d%s\n", now.Sub(g.Started()).Seconds(),
 			rateLine(st.Sent-last.Sent, st.Bytes-last.Bytes, now.Sub(lastT)), st.Completed-last.Completed,
-			st.RingFull-last.RingFull, st.Kicks-last.Kicks, behindNote(st.Behind-last.Behind, len(g.senders)))
+			st.RingFull-last.RingFull, st.Kicks-last.Kicks, behindNote(st.Behind-last.Behind, len(g.res.Queues)))
 		last, lastT = st, now
 	})
 }

@@ -109,8 +109,8 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 	}
 	defer l.Close()
 	sc.stack.Device, sc.netns = l.B.Link, l.B.Name
-	gc.dev, gc.netns = l.A.Link, l.A.Name
-	gc.spec.Dst = netip.AddrPortFrom(l.B.Addr.Addr(), 9)
+	gc.run.Port.Device, gc.run.Port.Netns = l.A.Link, l.A.Name
+	gc.run.Spec.Dst = netip.AddrPortFrom(l.B.Addr.Addr(), 9)
 
 	sink, err := startSink(sc)
 	if err != nil {
@@ -176,12 +176,12 @@ func labLoop(ctx context.Context, g *genRun, s *sinkRun, f labFlags, w io.Writer
 		duration = 0 // until gen has sent the count
 	}
 	var lastG, lastGB, lastN, lastB uint64
-	lastT := g.start
-	return live(ctx, duration, every(f.interval, f.json), []<-chan struct{}{g.finished(), s.st.Done()}, nil, func(now time.Time) {
-		st := g.stats()
+	lastT := g.Started()
+	return live(ctx, duration, every(f.interval, f.json), []<-chan struct{}{g.Done(), s.st.Done()}, nil, func(now time.Time) {
+		st := g.Stats()
 		n, b := s.pubN.Load(), s.pubBytes.Load()
 		d := now.Sub(lastT)
-		fmt.Fprintf(w, "%6.1fs  gen %s | sink %s  lost %d\n", now.Sub(g.start).Seconds(),
+		fmt.Fprintf(w, "%6.1fs  gen %s | sink %s  lost %d\n", now.Sub(g.Started()).Seconds(),
 			rateLine(st.Sent-lastG, st.Bytes-lastGB, d), rateLine(n-lastN, b-lastB, d), s.pubLost.Load())
 		lastG, lastGB, lastN, lastB, lastT = st.Sent, st.Bytes, n, b, now
 	})

@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/fastpathnet/fastpath/internal/metrics"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
-	"github.com/fastpathnet/fastpath/xsk"
 )
 
 // Metric names follow Prometheus's conventions: fastpath_ prefix, snake
@@ -21,9 +21,15 @@ func with(labels []string, kv ...string) []string {
 	return append(append(make([]string, 0, len(labels)+len(kv)), labels...), kv...)
 }
 
-// xskMetrics emits a socket's XDP_STATISTICS.
-func xskMetrics(emit metrics.Emit, s *xsk.Socket, lbl []string) {
-	st, err := s.KernelStats()
+// kernelStats reads a socket's XDP_STATISTICS from any goroutine: a
+// port.Queue, or an engine's socket.
+type kernelStats interface {
+	KernelStats() (port.Stats, error)
+}
+
+// queueMetrics emits a socket's XDP_STATISTICS.
+func queueMetrics(emit metrics.Emit, q kernelStats, lbl []string) {
+	st, err := q.KernelStats()
 	if err != nil {
 		return
 	}
@@ -62,7 +68,7 @@ func stackMetrics(st *stack.Stack, device string) metrics.Collect {
 					emit("fastpath_engine_"+name+"_total", "Engine counter "+name+".", metrics.Counter, v, lbl...)
 				}
 			}
-			xskMetrics(emit, e.Socket(), lbl)
+			queueMetrics(emit, e.Socket(), lbl)
 			if e.TCP() == nil {
 				continue
 			}

@@ -1,0 +1,290 @@
+package gen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/port"
+	"github.com/fastpathnet/fastpath/stack"
+	"github.com/vishvananda/netlink"
+)
+
+// Config is a generator run on a device: where, what, how fast, how much.
+type Config struct {
+	// Port says which device, namespace, queues and cores, and how to
+	// open them (rings, copy mode, the program if any). The sockets get
+	// no RX ring. Queues nil: every TX queue in use.
+	Port port.Options
+	// Spec is what to send. A zero Spec.Src is the device's first IPv4
+	// address, port 1024; a zero Spec.DstMAC is resolved through the
+	// kernel's routes and neighbours (ResolveTimeout); SrcMAC and MaxSize
+	// come from the device.
+	Spec Spec
+	// Rate is the total rate, split evenly over the queues.
+	Rate Rate
+	// Count is the number of frames to send in all, split exactly over the
+	// queues (the first Count%n send one more); 0: no limit.
+	Count uint64
+	// Batch is the frames per TX round, 1 to the TX ring's size.
+	Batch int
+}
+
+// ResolveTimeout bounds the resolution of the destination's MAC.
+const ResolveTimeout = 3 * time.Second
+
+// Info is what a run was set up with, resolved: for its summary.
+type Info struct {
+	Device, Netns string
+	Queues        []int
+	Cores         []int
+	Modes         port.Modes
+	Flows         uint64
+	DstMAC        ether.Addr
+	// ResolvedThrough is the next hop whose MAC DstMAC is ("" when it was
+	// given): the destination, or its gateway.
+	ResolvedThrough netip.Addr
+	LinkMbps        int
+	Kernel          string
+	Spec            Spec
+}
+
+// Run is a running generator: one pinned Sender per queue.
+type Run struct {
+	info    Info
+	port    *port.Port
+	senders []*Sender // senders[i] drives port.Queues[i]; nil: no share of Count
+	stop    atomic.Bool
+	start   time.Time
+	closed  bool
+}
+
+// Start opens the queues, resolves what c leaves out and starts the
+// senders, one goroutine each, pinned to c.Port.Cores.
+func Start(ctx context.Context, c Config) (*Run, error) {
+	if c.Batch < 1 {
+		return nil, fmt.Errorf("gen: batch %d: %w", c.Batch, ErrSpec)
+	}
+	c.Port.XSK.RXSize = 0 // TX only
+	r := &Run{}
+	err := port.InNetns(c.Port.Netns, func() error { return r.resolve(ctx, &c) })
+	if err != nil {
+		return nil, err
+	}
+	if r.port, err = port.Open(c.Port); err != nil {
+		return nil, fmt.Errorf("gen: %w", err)
+	}
+	if err := r.setup(c); err != nil {
+		r.port.Close()
+		return nil, err
+	}
+	r.start = time.Now()
+	r.port.Go(func(q *port.Queue) error {
+		s := r.senders[r.index(q)]
+		if s == nil {
+			return nil
+		}
+		err := s.Run(&r.stop)
+		if err != nil {
+			r.stop.Store(true) // one sender failed: the run ends
+		}
+		return err
+	})
+	return r, nil
+}
+
+// resolve fills in what the Spec leaves to the device: its MAC, its MTU,
+// its address, and the destination's MAC.
+func (r *Run) resolve(ctx context.Context, c *Config) error {
+	dev := c.Port.Device
+	lk, err := netlink.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("gen: device %s: %w", dev, err)
+	}
+	copy(c.Spec.SrcMAC[:], lk.Attrs().HardwareAddr)
+	c.Spec.MaxSize = lk.Attrs().MTU + ether.HeaderLen + FCSLen
+	if !c.Spec.Src.IsValid() {
+		addrs, err := netlink.AddrList(lk, netlink.FAMILY_V4)
+		if err != nil || len(addrs) == 0 {
+			return fmt.Errorf("gen: %s has no IPv4 address to send from: give a source address (--src)", dev)
+		}
+		a, _ := netip.AddrFromSlice(addrs[0].IP)
+		c.Spec.Src = netip.AddrPortFrom(a.Unmap(), 1024)
+	}
+	if c.Spec.DstMAC == (ether.Addr{}) {
+		rctx, cancel := context.WithTimeout(ctx, ResolveTimeout)
+		defer cancel()
+		p, err := stack.Resolve(rctx, dev, c.Spec.Dst.Addr())
+		if err != nil {
+			return fmt.Errorf("gen: %w; or give the destination MAC (--dst-mac)", err)
+		}
+		c.Spec.DstMAC = p.MAC
+		r.info.ResolvedThrough = p.NextHop
+	}
+	return nil
+}
+
+// setup builds a sender for every queue with a share of the count.
+func (r *Run) setup(c Config) error {
+	n := len(r.port.Queues)
+	for i, q := range r.port.Queues {
+		b, err := NewBuilder(c.Spec, i)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			r.info.Flows = b.Flows()
+		}
+		per := uint64(0)
+		if c.Count > 0 {
+			per = c.Count / uint64(n)
+			if uint64(i) < c.Count%uint64(n) {
+				per++
+			}
+			if per == 0 {
+				r.senders = append(r.senders, nil)
+				continue
+			}
+		}
+		tq, err := TXQueueOf(q.Sock)
+		if err != nil {
+			return err
+		}
+		s, err := NewSender(tq, b, c.Rate.Split(n), c.Batch, per)
+		if err != nil {
+			return err
+		}
+		r.senders = append(r.senders, s)
+	}
+	f := r.port.Facts
+	r.info.Device, r.info.Netns, r.info.Queues, r.info.Cores = f.Device, f.Netns, r.port.QueueIDs(), c.Port.Cores
+	r.info.Modes, r.info.DstMAC, r.info.LinkMbps, r.info.Kernel, r.info.Spec = r.port.Modes(), c.Spec.DstMAC, f.LinkMbps, f.Kernel, c.Spec
+	return nil
+}
+
+// index is q's position among the port's queues.
+func (r *Run) index(q *port.Queue) int {
+	for i, x := range r.port.Queues {
+		if x == q {
+			return i
+		}
+	}
+	return -1
+}
+
+// Info describes the run.
+func (r *Run) Info() Info { return r.info }
+
+// Started is when the senders started.
+func (r *Run) Started() time.Time { return r.start }
+
+// Queues returns the run's queues, for their sockets' statistics.
+func (r *Run) Queues() []*port.Queue { return r.port.Queues }
+
+// Senders returns the senders, one per queue; nil for a queue that had no
+// share of Config.Count.
+func (r *Run) Senders() []*Sender { return r.senders }
+
+// Stats sums the senders' published counts.
+func (r *Run) Stats() Stats {
+	var t Stats
+	for _, s := range r.senders {
+		if s == nil {
+			continue
+		}
+		st := s.Stats()
+		t.Sent += st.Sent
+		t.Bytes += st.Bytes
+		t.Completed += st.Completed
+		t.RingFull += st.RingFull
+		t.NoFrame += st.NoFrame
+		t.Kicks += st.Kicks
+		t.Behind += st.Behind
+	}
+	return t
+}
+
+// active is the number of senders.
+func (r *Run) active() int {
+	n := 0
+	for _, s := range r.senders {
+		if s != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Behind is the senders' mean time behind their schedules, in seconds.
+func (r *Run) Behind(st Stats) float64 {
+	n := r.active()
+	if n == 0 {
+		return 0
+	}
+	return float64(st.Behind) / 1e9 / float64(n)
+}
+
+// SetRate changes the total rate, split over the senders.
+func (r *Run) SetRate(rate Rate) {
+	for _, s := range r.senders {
+		if s != nil {
+			s.SetRate(rate.Split(r.active()))
+		}
+	}
+}
+
+// Pause pauses (true) or resumes the senders.
+func (r *Run) Pause(p bool) {
+	for _, s := range r.senders {
+		if s != nil {
+			s.Pause(p)
+		}
+	}
+}
+
+// Paused reports whether the senders are paused.
+func (r *Run) Paused() bool {
+	for _, s := range r.senders {
+		if s != nil {
+			return s.Paused()
+		}
+	}
+	return false
+}
+
+// Done is closed when every sender has returned: the count sent, an
+// error, or Stop.
+func (r *Run) Done() <-chan struct{} { return r.port.Done() }
+
+// Stop stops the senders and waits for them (each waits up to a second for
+// its frames in flight); it returns the first sender's error. The queues
+// stay open for their statistics until Close.
+func (r *Run) Stop() error {
+	r.stop.Store(true)
+	return r.port.Wait()
+}
+
+// Close stops the run if it still runs and closes the queues. It is safe
+// to call twice.
+func (r *Run) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	err := r.Stop()
+	return errors.Join(err, r.port.Close())
+}
+
+// Sizes formats the Spec's sizes and weights as --imix takes them.
+func (s Spec) SizesString() string {
+	var out []string
+	for _, sw := range s.Sizes {
+		out = append(out, fmt.Sprintf("%d:%d", sw.Size, sw.Weight))
+	}
+	return strings.Join(out, ",")
+}
