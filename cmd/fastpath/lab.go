@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/sink"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
@@ -59,11 +60,11 @@ the lab is touched. It is what make run runs.`,
 
 // labResult is lab's summary.
 type labResult struct {
-	Gen        genResult  `json:"gen"`
-	Sink       sinkResult `json:"sink"`
-	Lost       int64      `json:"lost_packets"`
-	LossRatio  float64    `json:"loss_ratio"`
-	Namespaces string     `json:"namespaces"`
+	Gen        genResult   `json:"gen"`
+	Sink       sink.Result `json:"sink"`
+	Lost       int64       `json:"lost_packets"`
+	LossRatio  float64     `json:"loss_ratio"`
+	Namespaces string      `json:"namespaces"`
 }
 
 func labMain(cmd *cobra.Command, f labFlags) error {
@@ -108,18 +109,18 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 		return err
 	}
 	defer l.Close()
-	sc.stack.Device, sc.netns = l.B.Link, l.B.Name
+	sc.sink.Stack.Device, sc.sink.Netns = l.B.Link, l.B.Name
 	gc.run.Port.Device, gc.run.Port.Netns = l.A.Link, l.A.Name
 	gc.run.Spec.Dst = netip.AddrPortFrom(l.B.Addr.Addr(), 9)
 
-	sink, err := startSink(sc)
+	sk, err := sink.Start(sc.sink)
 	if err != nil {
 		return fmt.Errorf("lab: sink in B: %w", err)
 	}
 	sinkDone := false
 	defer func() {
 		if !sinkDone {
-			sink.finish(true)
+			sk.Stop(true)
 		}
 	}()
 	g, err := startGen(ctx, gc)
@@ -128,26 +129,27 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 	}
 	if !f.json {
 		fmt.Fprintf(stderr, "lab %s <-> %s: gen on A/%s queues %v (%s AF_XDP) -> sink on B/%s UDP :9 (%s XDP, %s AF_XDP), sizes %s, rate %s\n",
-			l.A.Name, l.B.Name, l.A.Link, g.res.Queues, g.res.Mode, l.B.Link, sink.st.Steering().Mode(),
-			sink.st.Engines()[0].Socket().Info().Mode, g.res.Sizes, g.res.Rate)
+			l.A.Name, l.B.Name, l.A.Link, g.res.Queues, g.res.Mode, l.B.Link, sk.Stack().Steering().Mode(),
+			sk.Stack().Engines()[0].Socket().Info().Mode, g.res.Sizes, g.res.Rate)
 	}
 
-	interrupted := labLoop(ctx, g, sink, f, stderr)
+	interrupted := labLoop(ctx, g, sk, f, stderr)
 	gr, gerr := g.finish(interrupted)
 	// Frames in flight reach the sink within microseconds, unless it was
 	// descheduled with its ring full of them: wait while its count still
 	// moves (up to 3 s) before stopping it.
 	time.Sleep(200 * time.Millisecond)
-	for last, end := sink.pubN.Load(), time.Now().Add(3*time.Second); time.Now().Before(end); {
+	received := func() uint64 { n, _, _ := sk.Counts(); return n }
+	for last, end := received(), time.Now().Add(3*time.Second); time.Now().Before(end); {
 		time.Sleep(100 * time.Millisecond)
-		n := sink.pubN.Load()
+		n := received()
 		if n == last {
 			break
 		}
 		last = n
 	}
 	sinkDone = true
-	sr, serr := sink.finish(interrupted)
+	sr, serr := sk.Stop(interrupted)
 	if err := errors.Join(gerr, serr); err != nil {
 		return err
 	}
@@ -170,19 +172,19 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 
 // labLoop prints both ends' live stats until gen finishes (its count), the
 // duration ends, or ctx is cancelled (reported as interrupted).
-func labLoop(ctx context.Context, g *genRun, s *sinkRun, f labFlags, w io.Writer) bool {
+func labLoop(ctx context.Context, g *genRun, s *sink.Run, f labFlags, w io.Writer) bool {
 	duration := f.duration
 	if f.count > 0 {
 		duration = 0 // until gen has sent the count
 	}
 	var lastG, lastGB, lastN, lastB uint64
 	lastT := g.Started()
-	return live(ctx, duration, every(f.interval, f.json), []<-chan struct{}{g.Done(), s.st.Done()}, nil, func(now time.Time) {
+	return live(ctx, duration, every(f.interval, f.json), []<-chan struct{}{g.Done(), s.Stack().Done()}, nil, func(now time.Time) {
 		st := g.Stats()
-		n, b := s.pubN.Load(), s.pubBytes.Load()
+		n, b, lost := s.Counts()
 		d := now.Sub(lastT)
 		fmt.Fprintf(w, "%6.1fs  gen %s | sink %s  lost %d\n", now.Sub(g.Started()).Seconds(),
-			rateLine(st.Sent-lastG, st.Bytes-lastGB, d), rateLine(n-lastN, b-lastB, d), s.pubLost.Load())
+			rateLine(st.Sent-lastG, st.Bytes-lastGB, d), rateLine(n-lastN, b-lastB, d), lost)
 		lastG, lastGB, lastN, lastB, lastT = st.Sent, st.Bytes, n, b, now
 	})
 }
