@@ -78,12 +78,14 @@ run them on a test port, not on a host's management link.`,
 
 // benchConfig checks the bench command line.
 func benchConfig(mode string, f benchFlags) (xdpsock.Config, error) {
-	c := xdpsock.Config{Bench: xdpsock.Bench(mode), Batch: f.batch, Size: f.size, Port: port.DefaultOptions(f.dev)}
+	c := xdpsock.Config{Bench: xdpsock.Bench(mode), Batch: f.batch, Size: f.size}
+	var err error
+	if c.Port, err = portOptionsOf("measure", f.dev, f.netns, f.queues, f.cores, f.mode); err != nil {
+		return c, err
+	}
 	switch {
 	case mode != "txonly" && mode != "rxdrop" && mode != "l2fwd":
 		return c, fmt.Errorf("bench %q: use txonly, rxdrop or l2fwd", mode)
-	case f.dev == "":
-		return c, errors.New("--dev is required: the device to measure")
 	case f.duration <= 0:
 		return c, errors.New("--duration must be positive")
 	case f.ring < 64 || f.ring > 1<<16 || f.ring&(f.ring-1) != 0:
@@ -98,19 +100,6 @@ func benchConfig(mode string, f benchFlags) (xdpsock.Config, error) {
 		return c, fmt.Errorf("--size %d: use an Ethernet frame length from 64 to the MTU's (1518 for MTU 1500), FCS included", f.size)
 	}
 	po := &c.Port
-	po.Netns = f.netns
-	var err error
-	if po.Queues, err = parseQueues(f.queues); err != nil {
-		return c, err
-	}
-	if f.cores != "" {
-		if po.Cores, err = parseList("cores", f.cores); err != nil {
-			return c, err
-		}
-	}
-	if po.XSK.Mode, err = port.ParseMode(f.mode); err != nil {
-		return c, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
-	}
 	if po.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
 		return c, fmt.Errorf("--xdp-mode %q: use auto, native or generic", f.xdpMode)
 	}

@@ -116,76 +116,43 @@ func parseAddrPort(flag, s string, port uint16) (netip.AddrPort, error) {
 	return netip.AddrPort{}, fmt.Errorf("--%s %q: use an IPv4 address with an optional port, such as 198.18.0.2 or 198.18.0.2:9", flag, s)
 }
 
+// portOptionsOf checks the flags every command that opens a device's
+// queues shares.
+func portOptionsOf(what, dev, netns, queues, cores, mode string) (port.Options, error) {
+	po := port.DefaultOptions(dev)
+	po.Netns = netns
+	if dev == "" {
+		return po, fmt.Errorf("--dev is required: the device to %s", what)
+	}
+	var err error
+	if po.Queues, err = parseQueues(queues); err != nil {
+		return po, err
+	}
+	if cores != "" {
+		if po.Cores, err = parseList("cores", cores); err != nil {
+			return po, err
+		}
+	}
+	if po.XSK.Mode, err = port.ParseMode(mode); err != nil {
+		return po, fmt.Errorf("--mode %q: use auto, copy or zerocopy", mode)
+	}
+	return po, nil
+}
+
 func genConfigOf(f genFlags) (genConfig, error) {
 	c := genConfig{duration: f.duration, interval: f.interval, json: f.json}
 	c.run.Count, c.run.Batch = f.count, f.batch
-	if f.dev == "" {
-		return c, fmt.Errorf("--dev is required: the device to send on")
-	}
-	po := port.DefaultOptions(f.dev)
-	po.Netns = f.netns
-	var err error
-	if po.Queues, err = parseQueues(f.queues); err != nil {
+	po, err := portOptionsOf("send on", f.dev, f.netns, f.queues, f.cores, f.mode)
+	if err != nil {
 		return c, err
 	}
-	if f.cores != "" {
-		if po.Cores, err = parseList("cores", f.cores); err != nil {
-			return c, err
-		}
-	}
-	if f.dst == "" {
-		return c, fmt.Errorf("--dst is required: the destination IP[:PORT], such as 198.18.0.2:9")
-	}
-	if c.run.Spec.Dst, err = parseAddrPort("dst", f.dst, 9); err != nil {
+	if c.run.Spec, err = genSpecOf(f); err != nil {
 		return c, err
-	}
-	if f.src != "" {
-		if c.run.Spec.Src, err = parseAddrPort("src", f.src, 1024); err != nil {
-			return c, err
-		}
-	}
-	if f.dstMAC != "" {
-		if c.run.Spec.DstMAC, err = ether.ParseAddr(f.dstMAC); err != nil {
-			return c, fmt.Errorf("--dst-mac %q: use a MAC such as 02:00:00:00:00:01", f.dstMAC)
-		}
-	}
-	if f.imix != "" {
-		if c.run.Spec.Sizes, err = gen.ParseIMIX(f.imix); err != nil {
-			return c, fmt.Errorf("--%w", err)
-		}
-	} else {
-		if f.size < gen.MinSize || f.size > 9018 {
-			return c, fmt.Errorf("--size %d: use an Ethernet frame length from 64 to the MTU's (1518 for MTU 1500), FCS included", f.size)
-		}
-		c.run.Spec.Sizes = []gen.SizeWeight{{Size: f.size, Weight: 1}}
 	}
 	if c.run.Rate, err = gen.ParseRate(f.rate); err != nil {
 		return c, fmt.Errorf("--%w", err)
 	}
-	if f.flows < 0 {
-		return c, fmt.Errorf("--flows %d: use 0 (every combination) or more", f.flows)
-	}
-	c.run.Spec.Flows, c.run.Spec.Random, c.run.Spec.Stamp, c.run.Spec.NoUDPChecksum = f.flows, f.random, f.stamp, f.noCsum
-	c.run.Spec.Seed = uint64(time.Now().UnixNano())
-	if f.srcPorts != "" {
-		if c.run.Spec.SrcPorts, err = gen.ParsePortRange(f.srcPorts); err != nil {
-			return c, fmt.Errorf("--src-%w", err)
-		}
-	}
-	if f.dstPorts != "" {
-		if c.run.Spec.DstPorts, err = gen.ParsePortRange(f.dstPorts); err != nil {
-			return c, fmt.Errorf("--dst-%w", err)
-		}
-	}
-	if f.srcs != "" {
-		if c.run.Spec.SrcIPs, err = gen.ParseAddrRange(f.srcs); err != nil {
-			return c, fmt.Errorf("--src-ip-range: %w", err)
-		}
-	}
 	po.XSK.RXSize = 0 // TX only
-	if po.XSK.Mode, err = port.ParseMode(f.mode); err != nil {
-		return c, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
-	}
 	if f.xdpMode != "none" {
 		// The steering program with no rule: everything to the kernel.
 		if po.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
@@ -193,24 +160,73 @@ func genConfigOf(f genFlags) (genConfig, error) {
 		}
 		po.Program, po.Steering.Default = port.SteeringProgram, steering.Pass
 	}
-	if f.ring < 64 || f.ring > 1<<16 || f.ring&(f.ring-1) != 0 {
+	switch {
+	case f.ring < 64 || f.ring > 1<<16 || f.ring&(f.ring-1) != 0:
 		return c, fmt.Errorf("--ring %d: use a power of two from 64 to 65536", f.ring)
-	}
-	po.XSK.TXSize = uint32(f.ring)
-	if f.frames <= f.ring || f.frames > 1<<20 {
+	case f.frames <= f.ring || f.frames > 1<<20:
 		return c, fmt.Errorf("--frames %d: use more than --ring (%d) and at most 1048576", f.frames, f.ring)
-	}
-	po.XSK.UMEMOptions.FrameCount = uint32(f.frames)
-	po.XSK.UMEMOptions.FrameSize = 4096
-	if f.batch < 1 || f.batch > f.ring {
+	case f.batch < 1 || f.batch > f.ring:
 		return c, fmt.Errorf("--batch %d: use 1 to --ring (%d)", f.batch, f.ring)
-	}
-	po.XSK.BusyPoll.Enable = f.busyPoll
-	if f.duration < 0 || f.interval < 0 {
+	case f.duration < 0 || f.interval < 0:
 		return c, fmt.Errorf("--duration and --interval must not be negative")
 	}
+	po.XSK.TXSize = uint32(f.ring)
+	po.XSK.UMEMOptions.FrameCount, po.XSK.UMEMOptions.FrameSize = uint32(f.frames), 4096
+	po.XSK.BusyPoll.Enable = f.busyPoll
 	c.run.Port = po
 	return c, nil
+}
+
+// genSpecOf checks what gen's flags say to send.
+func genSpecOf(f genFlags) (gen.Spec, error) {
+	var sp gen.Spec
+	var err error
+	if f.dst == "" {
+		return sp, fmt.Errorf("--dst is required: the destination IP[:PORT], such as 198.18.0.2:9")
+	}
+	if sp.Dst, err = parseAddrPort("dst", f.dst, 9); err != nil {
+		return sp, err
+	}
+	if f.src != "" {
+		if sp.Src, err = parseAddrPort("src", f.src, 1024); err != nil {
+			return sp, err
+		}
+	}
+	if f.dstMAC != "" {
+		if sp.DstMAC, err = ether.ParseAddr(f.dstMAC); err != nil {
+			return sp, fmt.Errorf("--dst-mac %q: use a MAC such as 02:00:00:00:00:01", f.dstMAC)
+		}
+	}
+	if f.imix != "" {
+		if sp.Sizes, err = gen.ParseIMIX(f.imix); err != nil {
+			return sp, fmt.Errorf("--%w", err)
+		}
+	} else {
+		if f.size < gen.MinSize || f.size > 9018 {
+			return sp, fmt.Errorf("--size %d: use an Ethernet frame length from 64 to the MTU's (1518 for MTU 1500), FCS included", f.size)
+		}
+		sp.Sizes = []gen.SizeWeight{{Size: f.size, Weight: 1}}
+	}
+	if f.flows < 0 {
+		return sp, fmt.Errorf("--flows %d: use 0 (every combination) or more", f.flows)
+	}
+	sp.Flows, sp.Random, sp.Stamp, sp.NoUDPChecksum = f.flows, f.random, f.stamp, f.noCsum
+	sp.Seed = uint64(time.Now().UnixNano())
+	for _, r := range []struct {
+		format, v string
+		parse     func() error
+	}{
+		{"--src-%w", f.srcPorts, func() (err error) { sp.SrcPorts, err = gen.ParsePortRange(f.srcPorts); return err }},
+		{"--dst-%w", f.dstPorts, func() (err error) { sp.DstPorts, err = gen.ParsePortRange(f.dstPorts); return err }},
+		{"--src-ip-range: %w", f.srcs, func() (err error) { sp.SrcIPs, err = gen.ParseAddrRange(f.srcs); return err }},
+	} {
+		if r.v != "" {
+			if err := r.parse(); err != nil {
+				return sp, fmt.Errorf(r.format, err)
+			}
+		}
+	}
+	return sp, nil
 }
 
 // genResult is gen's summary. Bytes count what is handed to the NIC

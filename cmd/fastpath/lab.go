@@ -67,15 +67,17 @@ type labResult struct {
 	Namespaces string      `json:"namespaces"`
 }
 
-func labMain(cmd *cobra.Command, f labFlags) error {
+// labConfigs checks lab's flags and builds gen's and sink's configuration
+// (the devices and namespaces are filled in once the lab exists).
+func labConfigs(f labFlags) (genConfig, sinkConfig, error) {
 	if f.queues < 1 || f.queues > 2 {
-		return fmt.Errorf("--queues %d: use 1 or 2 (one sender and one sink engine per queue, on this lab's cores)", f.queues)
+		return genConfig{}, sinkConfig{}, fmt.Errorf("--queues %d: use 1 or 2 (one sender and one sink engine per queue, on this lab's cores)", f.queues)
 	}
 	if f.flows < 1 || f.flows > 64511 {
-		return fmt.Errorf("--flows %d: use 1 to 64511", f.flows)
+		return genConfig{}, sinkConfig{}, fmt.Errorf("--flows %d: use 1 to 64511", f.flows)
 	}
 	if f.duration <= 0 && f.count == 0 {
-		return errors.New("--duration must be positive unless --count is given")
+		return genConfig{}, sinkConfig{}, errors.New("--duration must be positive unless --count is given")
 	}
 	qs := make([]string, f.queues)
 	for i := range qs {
@@ -92,13 +94,17 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 	}
 	gc, err := genConfigOf(gf)
 	if err != nil {
-		return err
+		return gc, sinkConfig{}, err
 	}
 	sc, err := sinkConfigOf(sinkFlags{dev: "placeholder", port: 9, queues: queues, mode: "auto", xdpMode: "native", idle: f.sinkIdle, json: f.json})
+	return gc, sc, err
+}
+
+func labMain(cmd *cobra.Command, f labFlags) error {
+	gc, sc, err := labConfigs(f)
 	if err != nil {
 		return err
 	}
-
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	l, err := lab.New(lab.Options{Queues: f.queues})
@@ -158,13 +164,18 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 	if gr.Completed > 0 {
 		res.LossRatio = float64(res.Lost) / float64(gr.Completed)
 	}
+	return printLab(cmd, f, res)
+}
+
+func printLab(cmd *cobra.Command, f labFlags, res labResult) error {
 	if f.json {
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 	}
+	stderr, gr := cmd.ErrOrStderr(), res.Gen
 	fmt.Fprintf(stderr, "gen:  sent %d frames in %.2fs: %s\n", gr.SentPackets, gr.DurationS,
 		rateLine(gr.SentPackets, gr.SentBytes, time.Duration(gr.DurationS*float64(time.Second))))
 	fmt.Fprint(stderr, "sink: ")
-	printSink(stderr, sr)
+	printSink(stderr, res.Sink)
 	fmt.Fprintf(stderr, "lost %d of %d (%.3f%%); kernel %s, veth, %s AF_XDP, %d queue(s), one sender core per queue; lab removed\n",
 		res.Lost, gr.Completed, 100*res.LossRatio, gr.Kernel, gr.Mode, f.queues)
 	return nil

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/metrics"
-	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/sink"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/steering"
@@ -71,8 +70,9 @@ type sinkConfig struct {
 
 func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	c := sinkConfig{duration: f.duration, interval: f.interval, json: f.json}
-	if f.dev == "" {
-		return c, fmt.Errorf("--dev is required: the device to receive on")
+	po, err := portOptionsOf("receive on", f.dev, f.netns, f.queues, f.cores, f.mode)
+	if err != nil {
+		return c, err
 	}
 	if f.port < 1 || f.port > 65535 {
 		return c, fmt.Errorf("--port %d: use a UDP port from 1 to 65535 (required)", f.port)
@@ -80,18 +80,7 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	c.sink = sink.DefaultConfig(f.dev, uint16(f.port))
 	c.sink.Netns, c.sink.Count = f.netns, f.count
 	cfg := &c.sink.Stack
-	var err error
-	if cfg.Queues, err = parseQueues(f.queues); err != nil {
-		return c, err
-	}
-	if f.cores != "" {
-		if cfg.Cores, err = parseList("cores", f.cores); err != nil {
-			return c, err
-		}
-	}
-	if cfg.XSK.Mode, err = port.ParseMode(f.mode); err != nil {
-		return c, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
-	}
+	cfg.Queues, cfg.Cores, cfg.XSK.Mode = po.Queues, po.Cores, po.XSK.Mode
 	if cfg.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
 		return c, fmt.Errorf("--xdp-mode %q: use auto, native or generic", f.xdpMode)
 	}
