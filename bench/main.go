@@ -41,6 +41,7 @@ import (
 	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/steering"
 	"golang.org/x/sys/unix"
 )
@@ -695,11 +696,10 @@ func (b *bench) kernelSend(size int) (pps, secs float64, err error) {
 		iov[i].Base, iov[i].Len = &payload[0], uint64(len(payload))
 		msgs[i].Hdr.Iov, msgs[i].Hdr.Iovlen = &iov[i], 1
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var set unix.CPUSet
-	set.Set(0)
-	unix.SchedSetaffinity(0, &set)
+	// On its own goroutine: the pinned thread dies with it.
+	if err := port.Pin(0); err != nil {
+		return 0, 0, err
+	}
 	var sent uint64
 	start := time.Now()
 	for time.Since(start) < b.o.duration {
@@ -731,11 +731,9 @@ func (b *bench) kernelReceive(stop *atomic.Bool) (uint64, error) {
 		iov[i].Base, iov[i].Len = &buf[i*2048], 2048
 		msgs[i].Hdr.Iov, msgs[i].Hdr.Iovlen = &iov[i], 1
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var set unix.CPUSet
-	set.Set(1)
-	unix.SchedSetaffinity(0, &set)
+	if err := port.Pin(1); err != nil {
+		return 0, err
+	}
 	var got uint64
 	for !stop.Load() {
 		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), batch, unix.MSG_WAITFORONE, 0, 0)

@@ -46,6 +46,7 @@ import (
 
 	"github.com/asavie/xdp"
 	"github.com/cilium/ebpf"
+	"github.com/fastpathnet/fastpath/port"
 	"golang.org/x/sys/unix"
 )
 
@@ -193,20 +194,6 @@ func (o *options) check() error {
 	return nil
 }
 
-// pin locks the loop to its thread and the thread to o.core.
-func pin(core int) error {
-	runtime.LockOSThread()
-	if core < 0 {
-		return nil
-	}
-	var set unix.CPUSet
-	set.Set(core)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return fmt.Errorf("pin to core %d: %w", core, err)
-	}
-	return nil
-}
-
 // stopOnSignal returns a flag that SIGINT or SIGTERM sets: the loop ends
 // and the result is still printed.
 func stopOnSignal() *atomic.Bool {
@@ -310,7 +297,7 @@ func txonly(o *options) (res result, err error) {
 		buildUDP(xsk.GetFrame(d)[:frameLen], src, dst)
 	}
 
-	if err := pin(o.core); err != nil {
+	if err := port.Pin(o.core); err != nil {
 		return res, err
 	}
 	stop := stopOnSignal()
@@ -430,7 +417,7 @@ func rxdrop(o *options) (res result, err error) {
 		program = "asavie"
 	}
 
-	if err := pin(o.core); err != nil {
+	if err := port.Pin(o.core); err != nil {
 		return res, err
 	}
 	stop := stopOnSignal()
