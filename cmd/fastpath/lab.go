@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,6 @@ import (
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/sink"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 type labFlags struct {
@@ -109,7 +109,7 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 	stderr := cmd.ErrOrStderr()
 	l, err := lab.New(lab.Options{Queues: f.queues})
 	if err != nil {
-		if errors.Is(err, unix.EPERM) {
+		if errors.Is(err, os.ErrPermission) {
 			return fmt.Errorf("%w (the lab needs root: sudo fastpath lab)", err)
 		}
 		return err

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"text/tabwriter"
 
-	"github.com/fastpathnet/fastpath/bpf"
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/spf13/cobra"
@@ -68,7 +67,7 @@ func printReport(w io.Writer, r *steering.Report) {
 		names = append(names, n)
 	}
 	order := map[string]int{}
-	for i, n := range bpf.CounterNames {
+	for i, n := range steering.Names {
 		order[n] = i
 	}
 	sort.Slice(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
