@@ -35,6 +35,9 @@ var (
 	pureDeps    = []string{"golang.org/x/sys", "github.com/cilium", "github.com/vishvananda", module + "/rings", module + "/umem", module + "/xsk", module + "/bpf", module + "/steering", module + "/stack", module + "/internal/lab"}
 )
 
+// roleImports are the packages built on the engine and the port layer.
+var roleImports = []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp"}
+
 var rules = []rule{
 	{pkg: "ether", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
 	{pkg: "arp", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
@@ -53,6 +56,39 @@ var rules = []rule{
 	{pkg: "xsk", allowed: []string{"std", module + "/rings", module + "/umem", module + "/internal/xdpsys", "golang.org/x/sys/unix", "github.com/vishvananda/netlink"}},
 	{pkg: "bpf", allowed: []string{"std", "github.com/cilium/ebpf"}},
 	{pkg: "steering", forbiddenDeps: []string{module + "/stack", module + "/xsk", module + "/umem", module + "/rings", module + "/cmd", module + "/bench", module + "/internal/lab"}},
+	{pkg: "internal/ethtool", allowed: []string{"std", "golang.org/x/sys/unix"}},
+	{pkg: "internal/rss", allowed: []string{"std", module + "/internal/ethtool"}},
+	{pkg: "internal/metrics", allowed: []string{"std", "github.com/prometheus/client_golang"}},
+	// The port layer: the one way into a device, on xsk, umem and
+	// steering; nothing above it (stack, gen, sink, xdpsock, cmd).
+	{pkg: "port", allowed: []string{"std", module + "/xsk", module + "/umem", module + "/steering", module + "/ether",
+		module + "/internal/ethtool", module + "/internal/kernel", "github.com/vishvananda", "golang.org/x/sys/unix"}},
+	// The engine joins I/O to protocol code: the pure packages, the port
+	// layer and what it stands on. Not the roles built on it.
+	{pkg: "stack", forbiddenImports: roleImports, forbiddenDeps: []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp", module + "/internal/lab", module + "/internal/vmlab"}},
+	// The roles: on the port layer and the engine; none reaches past port
+	// to the rings' I/O setup (xsk.New is port's) or into another role's
+	// package except gen's stamps and sender.
+	{pkg: "gen", forbiddenImports: []string{module + "/sink", module + "/xdpsock", module + "/tcpapp", module + "/bpf", "github.com/cilium/ebpf"}, forbiddenDeps: []string{module + "/internal/lab"}},
+	{pkg: "sink", allowed: []string{"std", module + "/stack", module + "/gen", module + "/port", module + "/internal/kernel"}},
+	{pkg: "xdpsock", allowed: []string{"std", module + "/port", module + "/gen", module + "/rings", module + "/ether", module + "/steering"}},
+	{pkg: "tcpapp", allowed: []string{"std", module + "/stack", module + "/tcp"}},
+	// The command line parses flags, calls packages and prints: no ring,
+	// socket, program or system call of its own.
+	{pkg: "cmd/fastpath", forbiddenImports: []string{module + "/rings", module + "/xsk", module + "/umem", module + "/bpf", "github.com/cilium/ebpf", "golang.org/x/sys/unix", module + "/internal/xdpsys"}},
+	// The benchmarks and their peers may import anything; only
+	// bench/asavie, the peer's own program, imports the peer.
+	{pkg: "bench", forbiddenImports: []string{"github.com/asavie/xdp"}},
+	{pkg: "bench/asavie"},
+	// The lab and the VM lab: test infrastructure, imported only by tests,
+	// commands and each other (checked below).
+	{pkg: "internal/lab", forbiddenDeps: []string{module + "/stack", module + "/gen", module + "/port", module + "/xsk"}},
+	{pkg: "internal/vmlab", allowed: []string{"std", module + "/internal/lab", "github.com/vishvananda", "golang.org/x/sys/unix"}},
+	{pkg: "internal/vmlab/vmrun", allowed: []string{"std", module + "/internal/vmlab"}},
+	{pkg: "internal/vmtest", allowed: []string{}},
+	{pkg: "internal/doctor", forbiddenDeps: []string{module + "/stack", module + "/gen", module + "/port"}},
+	// The repository root holds only tests (this one).
+	{pkg: "", allowed: []string{}},
 }
 
 type pkgInfo struct {
@@ -97,7 +133,7 @@ func matches(path, pattern string) bool {
 func violations(pkgs map[string]pkgInfo) []string {
 	var bad []string
 	for _, r := range rules {
-		p, ok := pkgs[module+"/"+r.pkg]
+		p, ok := pkgs[pathOf(r.pkg)]
 		if !ok {
 			continue // not written yet
 		}
@@ -142,12 +178,40 @@ func violations(pkgs map[string]pkgInfo) []string {
 			}
 		}
 	}
+	// Every package has a rule, and none but tests imports testing.
+	for path, p := range pkgs {
+		if !hasRule(path) {
+			bad = append(bad, fmt.Sprintf("%s has no rule in deps_test.go: add one", path))
+		}
+		for _, imp := range p.Imports {
+			if imp == "testing" {
+				bad = append(bad, fmt.Sprintf("%s imports testing outside its tests", path))
+			}
+		}
+	}
 	return bad
+}
+
+// pathOf is the import path of a rule's package ("" is the module root).
+func pathOf(pkg string) string {
+	if pkg == "" {
+		return module
+	}
+	return module + "/" + pkg
+}
+
+func hasRule(path string) bool {
+	for _, r := range rules {
+		if pathOf(r.pkg) == path {
+			return true
+		}
+	}
+	return false
 }
 
 func TestDependencyDirection(t *testing.T) {
 	pkgs := listPackages(t)
-	for _, must := range []string{"rings", "umem", "xsk", "bpf", "steering"} {
+	for _, must := range []string{"rings", "umem", "xsk", "bpf", "steering", "port", "stack", "gen", "cmd/fastpath"} {
 		if _, ok := pkgs[module+"/"+must]; !ok {
 			t.Errorf("package %s missing from go list", must)
 		}
@@ -177,6 +241,12 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"library imports the lab", pkgInfo{"xsk", []string{module + "/internal/lab"}, nil}, "imports the test lab"},
 		{"library imports the VM lab", pkgInfo{"stack", []string{module + "/internal/vmlab"}, nil}, "imports the VM lab"},
 		{"library imports a command", pkgInfo{"stack", []string{module + "/cmd/fastpath"}, nil}, "nothing may import commands"},
+		{"cmd imports xsk", pkgInfo{"cmd/fastpath", []string{module + "/xsk"}, nil}, "cmd/fastpath imports " + module + "/xsk"},
+		{"cmd makes system calls", pkgInfo{"cmd/fastpath", []string{"golang.org/x/sys/unix"}, nil}, "cmd/fastpath imports golang.org/x/sys/unix"},
+		{"port imports the engine", pkgInfo{"port", []string{module + "/stack"}, nil}, "port imports " + module + "/stack"},
+		{"stack imports a role", pkgInfo{"stack", []string{module + "/gen"}, nil}, "stack imports " + module + "/gen"},
+		{"library imports testing", pkgInfo{"gen", []string{"testing"}, nil}, "gen imports testing outside its tests"},
+		{"package without a rule", pkgInfo{"newpkg", nil, nil}, "newpkg has no rule"},
 	} {
 		tc.pkg.ImportPath = module + "/" + tc.pkg.ImportPath
 		got := violations(map[string]pkgInfo{tc.pkg.ImportPath: tc.pkg})

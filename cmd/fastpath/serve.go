@@ -10,7 +10,6 @@ import (
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
-	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/spf13/cobra"
 )
 
@@ -129,7 +128,7 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 	if cfg.Idle, err = stack.ParseIdle(f.idle); err != nil {
 		return cfg, fmt.Errorf("--idle %q: use busy or adaptive", f.idle)
 	}
-	if cfg.XSK.Mode, err = xsk.ParseMode(f.mode); err != nil {
+	if cfg.XSK.Mode, err = port.ParseMode(f.mode); err != nil {
 		return cfg, fmt.Errorf("--mode %q: use auto, copy or zerocopy", f.mode)
 	}
 	if cfg.TXChecksum, err = parseTXChecksum(f.checksum); err != nil {
