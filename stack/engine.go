@@ -4,17 +4,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/fastpathnet/fastpath/arp"
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/tcp"
 	"github.com/fastpathnet/fastpath/xsk"
-	"golang.org/x/sys/unix"
 )
 
 // Engine runs one device queue to completion on one goroutine locked to
@@ -182,15 +181,11 @@ func (e *Engine) owns(a netip.Addr) bool {
 // run is the poll loop.
 func (e *Engine) run() {
 	defer close(e.done)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if e.core >= 0 {
-		var set unix.CPUSet
-		set.Set(e.core)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			e.err = fmt.Errorf("stack: pin queue %d's engine to core %d: %w", e.queue, e.core, err)
-			return
-		}
+	// On its own goroutine (Start): the thread stays pinned and dies
+	// with it.
+	if err := port.Pin(e.core); err != nil {
+		e.err = fmt.Errorf("stack: queue %d's engine: %w", e.queue, err)
+		return
 	}
 	e.now = monotonic()
 	e.wheel = newWheel(int64(time.Millisecond), 256, 8, e.now)

@@ -20,10 +20,9 @@ import (
 	"sync/atomic"
 
 	"github.com/fastpathnet/fastpath/ether"
-	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/rss"
+	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/steering"
-	"github.com/fastpathnet/fastpath/umem"
 	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/vishvananda/netlink"
 )
@@ -31,6 +30,7 @@ import (
 // Stack is the engines of one device and its steering program.
 type Stack struct {
 	cfg     Config
+	port    *port.Port
 	steer   *steering.Steering
 	engines []*Engine
 	bound   map[uint16][]steering.ID
@@ -74,77 +74,54 @@ func New(cfg Config) (*Stack, error) {
 	}
 	var mac ether.Addr
 	copy(mac[:], lk.Attrs().HardwareAddr)
-	// The queues in use, not all the device has: RSS spreads flows over
-	// those, and binding one beyond them fails (virtio-net with more queue
-	// pairs than CPUs, igb with channels turned down).
-	inUse, _ := ethtool.QueuesInUse(cfg.Device, lk.Attrs().NumRxQueues, lk.Attrs().NumTxQueues)
-	if len(cfg.Queues) == 0 {
-		for q := range inUse {
-			cfg.Queues = append(cfg.Queues, q)
-		}
-	}
-	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, nqueues: inUse, mtu: lk.Attrs().MTU, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, mtu: lk.Attrs().MTU, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if s.addrs, err = addresses(lk, &cfg); err != nil {
 		return nil, err
 	}
-	so := cfg.Steering
-	so.Default = steering.Pass
-	if s.steer, err = steering.Attach(cfg.Device, so); err != nil {
-		return nil, err
+	// The port: the steering program (Pass by default), and one socket
+	// per queue in use unless cfg.Queues names them; the queues in use
+	// are those RSS spreads flows over, and binding one beyond them fails
+	// (virtio-net with more queue pairs than CPUs, igb with channels
+	// turned down).
+	po := port.Options{Device: cfg.Device, Queues: cfg.Queues, Cores: cfg.Cores, XSK: cfg.XSK,
+		Program: port.SteeringProgram, Steering: cfg.Steering, TXMetadataOptional: cfg.TXChecksum == ChecksumAuto}
+	po.Steering.Default = steering.Pass
+	if po.XSK.TXBudget > po.XSK.TXSize {
+		// The default budget on a smaller TX ring: the whole ring.
+		po.XSK.TXBudget = po.XSK.TXSize
 	}
+	if po.XSK.TXBudget < 32 {
+		po.XSK.TXBudget = 0
+	}
+	if cfg.TXChecksum != ChecksumEngine {
+		// Room for TX metadata; an older kernel refuses it, and in auto
+		// mode the engine then computes the checksums.
+		po.XSK.UMEMOptions.TXMetadataLen = xsk.TXMetadataLen
+		po.XSK.UMEMOptions.TXSoftwareChecksum = cfg.TXChecksum == ChecksumKernel
+	}
+	if s.port, err = port.Open(po); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	s.steer, s.nqueues = s.port.Steering(), s.port.Facts.RXQueues
+	s.cfg.Queues = s.port.QueueIDs()
 	if s.nqueues > 1 {
 		if t, err := rss.Read(cfg.Device); err == nil && t.Computable() {
 			s.rss = t
 		}
 	}
-	xo := cfg.XSK
-	if xo.TXBudget > xo.TXSize {
-		// The default budget on a smaller TX ring: the whole ring.
-		xo.TXBudget = xo.TXSize
-	}
-	if xo.TXBudget < 32 {
-		xo.TXBudget = 0
-	}
-	if cfg.TXChecksum != ChecksumEngine {
-		xo.UMEMOptions.TXMetadataLen = xsk.TXMetadataLen
-		xo.UMEMOptions.TXSoftwareChecksum = cfg.TXChecksum == ChecksumKernel
-	}
-	for i, q := range cfg.Queues {
-		sock, err := xsk.New(cfg.Device, q, xo)
-		if err != nil && cfg.TXChecksum == ChecksumAuto && errors.Is(err, umem.ErrTXMetadata) {
-			// An older kernel: the engine computes the checksums.
-			xo.UMEMOptions.TXMetadataLen = 0
-			sock, err = xsk.New(cfg.Device, q, xo)
-		}
+	for i, q := range s.port.Queues {
+		offload, err := checksumOffload(cfg.TXChecksum, q.Sock, lk.Attrs().Index)
 		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("stack: %w", err)
-		}
-		offload, err := checksumOffload(cfg.TXChecksum, sock, lk.Attrs().Index)
-		if err != nil {
-			sock.Close()
 			s.Close()
 			return nil, err
 		}
-		core := -1
-		if len(cfg.Cores) > 0 {
-			core = cfg.Cores[i%len(cfg.Cores)]
-		}
-		e, err := newEngine(&s.cfg, i, q, core, sock, mac, s.addrs)
+		e, err := newEngine(&s.cfg, i, q.ID, q.Core, q.Sock, mac, s.addrs)
 		if err != nil {
-			sock.Close()
 			s.Close()
 			return nil, err
 		}
 		e.setChecksumOffload(offload)
 		s.engines = append(s.engines, e)
-		// Stock the fill ring before frames can arrive: the first ones
-		// would otherwise find it empty and be dropped.
-		sock.Refill()
-		if err := s.steer.Register(q, sock.FD()); err != nil {
-			s.Close()
-			return nil, err
-		}
 	}
 	s.connect()
 	if err := s.startControl(lk.Attrs().Index); err != nil {
@@ -370,6 +347,9 @@ func (s *Stack) Wait() error {
 // Engines returns the engines, one per queue.
 func (s *Stack) Engines() []*Engine { return s.engines }
 
+// Port returns the opened device: its facts and the modes obtained.
+func (s *Stack) Port() *port.Port { return s.port }
+
 // Steering returns the steering program.
 func (s *Stack) Steering() *steering.Steering { return s.steer }
 
@@ -402,11 +382,9 @@ func (s *Stack) Close() error {
 	if s.ctl != nil {
 		s.ctl.stop()
 	}
-	if s.steer != nil {
-		errs = append(errs, s.steer.Close())
-	}
-	for _, e := range s.engines {
-		errs = append(errs, e.sock.Close())
+	if s.port != nil {
+		// The program first: no frame is steered to a closing socket.
+		errs = append(errs, s.port.Close())
 	}
 	return errors.Join(errs...)
 }
