@@ -325,6 +325,9 @@ func (b *loop) run(stop *atomic.Bool) {
 				s.Complete()
 				s.Refill()
 			}
+			if i&1023 == 0 {
+				b.publish(pkts, bytes) // idle: the last frames show
+			}
 			continue
 		}
 		for j := range n {

@@ -1,0 +1,69 @@
+package sink_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/port"
+	"github.com/fastpathnet/fastpath/sink"
+)
+
+// TestGenToSink: gen.Start on A sends a count of stamped frames to
+// sink.Start on B; the sink counts every one, none lost, duplicated or
+// reordered, and stops once. (One queue each: two senders and two engines
+// spinning on this machine's two cores drop frames between the engines,
+// counted as engine drops; the VM suite runs four queues.)
+func TestGenToSink(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	const count = 20_000
+	sc := sink.DefaultConfig(l.B.Link, 9)
+	sc.Netns, sc.Count, sc.Stack.Queues = l.B.Name, count, nil // every queue in use
+	s, err := sink.Start(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := s.Stop(true); err == nil {
+			t.Error("a second Stop succeeded")
+		}
+	}()
+	po := port.DefaultOptions(l.A.Link)
+	po.Netns = l.A.Name
+	g, err := gen.Start(context.Background(), gen.Config{Port: po, Batch: 64, Count: count, Rate: gen.Rate{Value: 200_000},
+		Spec: gen.Spec{Dst: netip.AddrPortFrom(l.B.Addr.Addr(), 9), Sizes: []gen.SizeWeight{{Size: 64, Weight: 1}}, Stamp: true, SrcPorts: gen.Range[uint16]{Lo: 1024, Hi: 1087}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if in := g.Info(); len(in.Queues) != 1 || in.Flows != 64 || in.DstMAC.String() != l.B.MAC.String() {
+		t.Errorf("gen info %+v", in)
+	}
+	select {
+	case <-g.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("gen did not finish its count")
+	}
+	for deadline := time.Now().Add(10 * time.Second); !s.Reached() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := g.Stats(); st.Sent != count || st.Completed != count {
+		t.Errorf("gen sent %d, completed %d, want %d", st.Sent, st.Completed, count)
+	}
+	r, err := s.Stop(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Packets != count || r.Stamp.Stamped != count || r.Lost != 0 || r.Duplicates != 0 || r.Reordered != 0 {
+		t.Errorf("sink: %d packets, %d stamped, lost %d, duplicated %d, reordered %d; want %d, none lost", r.Packets, r.Stamp.Stamped, r.Lost, r.Duplicates, r.Reordered, count)
+	}
+	if len(r.Queues) != 1 || r.Mode != "copy" || r.XDPMode != "native" || r.Kernel == "" || r.Latency.Max <= 0 {
+		t.Errorf("sink result %+v", r)
+	}
+}
