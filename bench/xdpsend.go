@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/port"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,7 +44,12 @@ func (b *bench) xdpSend(ctx context.Context, size int, d time.Duration) (sent ui
 	}
 	frame := make([]byte, 2048)
 	frame = frame[:bld.Next(frame, 0)]
-	err = b.l.A.Do(func() error {
+	// A thread of its own in A (port.InNetns), pinned to core 0: it is
+	// never handed back, so no other goroutine inherits the affinity.
+	err = port.InNetns(b.l.A.Name, func() error {
+		if err := port.Pin(0); err != nil {
+			return err
+		}
 		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 			Name:         "fastpath_xdptx",
 			Type:         ebpf.XDP,
@@ -54,17 +60,6 @@ func (b *bench) xdpSend(ctx context.Context, size int, d time.Duration) (sent ui
 			return fmt.Errorf("xdp sender: load program: %w", err)
 		}
 		defer prog.Close()
-		// Do locked this goroutine to its thread; pin the thread to core 0
-		// and give its affinity back after.
-		var old, set unix.CPUSet
-		if err := unix.SchedGetaffinity(0, &old); err != nil {
-			return err
-		}
-		set.Set(0)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			return err
-		}
-		defer unix.SchedSetaffinity(0, &old)
 		md := &xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(b.l.A.Index)}
 		start := time.Now()
 		deadline := start.Add(d)
