@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// Conn is a net.PacketConn on one UDP port of the stack's first address,
+// UDPConn is a net.PacketConn on one UDP port of the stack's first address,
 // for code that wants the standard interface rather than a handler on the
 // engine goroutine. It is safe for use by many goroutines. It copies every
 // datagram once each way and crosses goroutines through channels: it is
 // for convenience, not for the fast path (use BindUDP there).
-type Conn struct {
+type UDPConn struct {
 	s     *Stack
 	local netip.AddrPort
 	in    chan inbound // datagrams received by the engines
@@ -35,23 +35,23 @@ type inbound struct {
 	from netip.AddrPort
 }
 
-// outbound is a datagram a Conn asks an engine to send.
+// outbound is a datagram a UDPConn asks an engine to send.
 type outbound struct {
 	buf      []byte
 	src, dst netip.AddrPort
 }
 
-// ErrConnClosed is returned by a closed Conn's methods.
+// ErrConnClosed is returned by a closed UDPConn's methods.
 var ErrConnClosed = net.ErrClosed
 
-// ListenUDP returns a Conn on port of the stack's first address. queue
+// ListenUDP returns a UDPConn on port of the stack's first address. queue
 // bounds the datagrams waiting to be read (default 1024); beyond it they
-// are dropped and counted (Conn.Drops). Call it before Start.
-func (s *Stack) ListenUDP(port uint16, queue int) (*Conn, error) {
+// are dropped and counted (UDPConn.Drops). Call it before Start.
+func (s *Stack) ListenUDP(port uint16, queue int) (*UDPConn, error) {
 	if queue <= 0 {
 		queue = 1024
 	}
-	c := &Conn{
+	c := &UDPConn{
 		s:      s,
 		local:  netip.AddrPortFrom(s.addrs[0].Addr(), port),
 		in:     make(chan inbound, queue),
@@ -69,7 +69,7 @@ func (s *Stack) ListenUDP(port uint16, queue int) (*Conn, error) {
 
 // deliver runs on an engine goroutine: it copies the datagram into a free
 // buffer and queues it, or drops it when the reader is behind.
-func (c *Conn) deliver(d *Datagram) {
+func (c *UDPConn) deliver(d *Datagram) {
 	select {
 	case buf := <-c.free:
 		n := copy(buf, d.Payload)
@@ -85,11 +85,11 @@ func (c *Conn) deliver(d *Datagram) {
 }
 
 // Drops counts datagrams dropped because the reader fell behind.
-func (c *Conn) Drops() uint64 { return c.drops.Load() }
+func (c *UDPConn) Drops() uint64 { return c.drops.Load() }
 
 // ReadFrom reads the next datagram, blocking until one arrives, the read
-// deadline passes (os.ErrDeadlineExceeded) or the Conn closes.
-func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
+// deadline passes (os.ErrDeadlineExceeded) or the UDPConn closes.
+func (c *UDPConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, from, err := c.ReadFromUDPAddrPort(p)
 	if err != nil {
 		return 0, nil, err
@@ -98,7 +98,7 @@ func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 // ReadFromUDPAddrPort is ReadFrom without the net.Addr allocation.
-func (c *Conn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
+func (c *UDPConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
 	c.mu.Lock()
 	dl := c.readDeadline
 	c.mu.Unlock()
@@ -124,10 +124,10 @@ func (c *Conn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
 	}
 }
 
-// WriteTo sends p to addr (a *net.UDPAddr) from the Conn's address,
+// WriteTo sends p to addr (a *net.UDPAddr) from the UDPConn's address,
 // through the engine that the destination hashes to, blocking while that
 // engine's outbox is full, until the write deadline.
-func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
+func (c *UDPConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
 		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: errors.New("not a *net.UDPAddr")}
@@ -136,7 +136,7 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 // WriteToUDPAddrPort is WriteTo with a netip.AddrPort.
-func (c *Conn) WriteToUDPAddrPort(p []byte, dst netip.AddrPort) (int, error) {
+func (c *UDPConn) WriteToUDPAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	if !dst.Addr().Is4() {
 		return 0, errors.New("stack: WriteTo: IPv4 destinations only")
@@ -174,22 +174,22 @@ func (c *Conn) WriteToUDPAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 
 // Close unblocks readers and writers; later calls fail with
 // net.ErrClosed. The port stays bound until the stack closes.
-func (c *Conn) Close() error {
+func (c *UDPConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })
 	return nil
 }
 
-// LocalAddr is the Conn's address.
-func (c *Conn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.local) }
+// LocalAddr is the UDPConn's address.
+func (c *UDPConn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.local) }
 
 // SetDeadline sets both deadlines.
-func (c *Conn) SetDeadline(t time.Time) error {
+func (c *UDPConn) SetDeadline(t time.Time) error {
 	c.SetReadDeadline(t)
 	return c.SetWriteDeadline(t)
 }
 
 // SetReadDeadline sets the deadline for ReadFrom calls that start later.
-func (c *Conn) SetReadDeadline(t time.Time) error {
+func (c *UDPConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.readDeadline = t
 	c.mu.Unlock()
@@ -197,14 +197,14 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline sets the deadline for WriteTo calls that start later.
-func (c *Conn) SetWriteDeadline(t time.Time) error {
+func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.writeDeadline = t
 	c.mu.Unlock()
 	return nil
 }
 
-var _ net.PacketConn = (*Conn)(nil)
+var _ net.PacketConn = (*UDPConn)(nil)
 
 // drainOutbox sends what Conns queued for this engine, a batch at a time.
 // The hot loop looks at len first, which costs no synchronisation when the

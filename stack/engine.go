@@ -211,7 +211,7 @@ func (e *Engine) run() {
 		}
 		if e.cfg.Idle == IdleAdaptive {
 			if idle++; idle >= spinBefore && len(e.tx) == 0 && e.sock.Outstanding() == 0 && len(e.outbox) == 0 && len(e.tcpCmds) == 0 && e.inboxEmpty() {
-				// 1 ms at most: a Conn's WriteTo waits no longer.
+				// 1 ms at most: a UDPConn's WriteTo waits no longer.
 				e.sock.Wait(false, 1)
 				idle = 0
 			}

@@ -370,7 +370,7 @@ func listenUDP(t testing.TB, h *lab.Host, port uint16) *net.UDPConn {
 // goroutine, with deadlines, to a kernel client in B.
 func TestConn(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	var conn *Conn
+	var conn *UDPConn
 	startStack(t, l.A, nil, func(s *Stack) (err error) {
 		conn, err = s.ListenUDP(4000, 64)
 		return err

@@ -46,7 +46,7 @@ func flushNeighbours(t *testing.T, h *lab.Host) {
 func TestShared(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	flushNeighbours(t, l.A)
-	var conn *Conn
+	var conn *UDPConn
 	s := startStack(t, l.A, shared, func(s *Stack) (err error) {
 		if err = s.BindUDP(7, echo); err != nil {
 			return err
@@ -113,7 +113,7 @@ func TestShared(t *testing.T) {
 func TestSharedRouted(t *testing.T) {
 	l := lab.NewT(t, lab.Options{Router: true})
 	flushNeighbours(t, l.A)
-	var conn *Conn
+	var conn *UDPConn
 	s := startStack(t, l.A, shared, func(s *Stack) (err error) {
 		conn, err = s.ListenUDP(4000, 64)
 		return err
