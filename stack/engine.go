@@ -40,9 +40,8 @@ type Engine struct {
 	routes  *ipv4.Table
 	neigh   *arp.Cache
 	unreach *ipv4.RateLimiter
-	udp     []UDPHandler // by destination port; nil: unbound
-	tcp     TCPHandler
-	tcpHost *tcp.Host     // EnableTCP
+	udp     []UDPHandler  // by destination port; nil: unbound
+	tcpHost *tcp.Host     // EnableTCP; nil: TCP is dropped (DropProtocol)
 	tcpCmds chan tcpCmd   // work for the TCP host from other goroutines
 	peers   []*Engine     // every engine of the stack, by index
 	outbox  chan outbound // datagrams Conns ask this engine to send

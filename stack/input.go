@@ -111,8 +111,8 @@ func (e *Engine) inputIPv4(addr uint64, b []byte, f ether.Frame) bool {
 	case ipv4.ProtoUDP:
 		return e.inputUDP(addr, b, f, h)
 	case ipv4.ProtoTCP:
-		if e.tcp != nil {
-			return e.tcp(e, addr, b, f.L3)
+		if e.tcpHost != nil {
+			return e.inputTCP(b, f.L3)
 		}
 	}
 	e.counters[DropProtocol]++

@@ -287,18 +287,6 @@ func (s *Stack) BindUDPOn(port uint16, queue int, h UDPHandler) error {
 	return nil
 }
 
-// SetTCPHandler installs the TCP layer's entry point on every engine.
-// Set it before Start.
-func (s *Stack) SetTCPHandler(h TCPHandler) error {
-	if s.started {
-		return errors.New("stack: SetTCPHandler after Start: set it before starting the engines")
-	}
-	for _, e := range s.engines {
-		e.tcp = h
-	}
-	return nil
-}
-
 // Start runs every engine on its own goroutine.
 func (s *Stack) Start() error {
 	if s.started || s.closed {

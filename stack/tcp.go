@@ -54,7 +54,6 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 			return fmt.Errorf("stack: %w", err)
 		}
 		e.tcpHost = h
-		e.tcp = inputTCP
 		e.tcpCmds = make(chan tcpCmd, 4096)
 	}
 	// Dedicated mode: the addresses are the engines', every TCP port
@@ -183,9 +182,11 @@ func (e *Engine) drainTCP() bool {
 	return true
 }
 
-// inputTCP is the engines' TCPHandler: the segment goes to the engine's
-// host, or to the engine that owns its port.
-func inputTCP(e *Engine, addr uint64, frame []byte, l3 int) bool {
+// inputTCP takes a TCP segment for the engine's addresses (frame is the
+// whole frame, l3 the offset of its IPv4 header): it goes to the engine's
+// host, or to the engine that owns its port. The host copies what it
+// keeps, so the frame is never kept.
+func (e *Engine) inputTCP(frame []byte, l3 int) bool {
 	h := ipv4.Header(frame[l3:])
 	seg := tcp.Header(h.Payload())
 	if len(seg) >= 4 && !e.tcpHost.OwnsPort(seg.DstPort()) {

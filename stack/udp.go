@@ -15,12 +15,6 @@ import (
 // copy what must outlive it. It must not block.
 type UDPHandler func(d *Datagram)
 
-// TCPHandler receives TCP segments for the engine's addresses (the TCP
-// layer plugs in here). frame is the whole frame, l3 the offset of its
-// IPv4 header, addr its UMEM address; it returns true when it keeps the
-// frame (and so must free or transmit it later).
-type TCPHandler func(e *Engine, addr uint64, frame []byte, l3 int) bool
-
 // Datagram is a received UDP datagram, a view into its frame.
 type Datagram struct {
 	Src, Dst netip.AddrPort
