@@ -35,12 +35,6 @@ type inbound struct {
 	from netip.AddrPort
 }
 
-// outbound is a datagram a UDPConn asks an engine to send.
-type outbound struct {
-	buf      []byte
-	src, dst netip.AddrPort
-}
-
 // ErrConnClosed is returned by a closed UDPConn's methods.
 var ErrConnClosed = net.ErrClosed
 
@@ -205,21 +199,3 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 }
 
 var _ net.PacketConn = (*UDPConn)(nil)
-
-// drainOutbox sends what Conns queued for this engine, a batch at a time.
-// The hot loop looks at len first, which costs no synchronisation when the
-// outbox is empty.
-func (e *Engine) drainOutbox() bool {
-	if len(e.outbox) == 0 {
-		return false
-	}
-	for i := 0; i < len(e.rxd); i++ {
-		select {
-		case m := <-e.outbox:
-			e.SendUDP(m.src, m.dst, m.buf)
-		default:
-			return true
-		}
-	}
-	return true
-}

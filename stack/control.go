@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/fastpathnet/fastpath/ether"
@@ -13,34 +14,39 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// control carries a change to an engine, which applies it on its own
-// goroutine: a kernel route added or removed, or (neighbour set) a
-// neighbour that another engine learned or the kernel resolved.
-type control struct {
-	add   bool
-	route ipv4.Route
-
-	neighbour bool
-	ip        netip.Addr
-	mac       ether.Addr
-}
-
 // The control plane is one goroutine per stack, off the engines' hot
 // path. It forwards the kernel's route changes (ImportRoutes, and always
 // in shared mode) and, in shared mode, the kernel's neighbours to every
 // engine, and asks the kernel to resolve the neighbours engines miss.
-// Messages to an engine go through its ctlIn ring (this goroutine is the
-// only producer); engines' requests come back through their resolveOut
-// rings, with a token on s.wake.
+// It holds no engine, only each engine's end of the rings between them
+// (engineLink): messages to an engine go through its ctlIn ring (this
+// goroutine is the only producer); engines' requests come back through
+// their resolveOut rings, with a token on wake.
 type controlPlane struct {
-	s       *Stack
 	ifindex int
+	shared  bool // shared mode: neighbours too, and the kernel's sources
+	engines []engineLink
+	wake    <-chan struct{}
 	ns      netns.NsHandle // the stack's namespace, for (re)subscribing
 	nl      *netlink.Handle
 	routes  chan netlink.RouteUpdate
 	neighs  chan netlink.NeighUpdate
 	done    chan struct{}
 	wait    chan struct{}
+
+	// Counts, read by Stack.Counters from any goroutine.
+	resolveErrors     atomic.Uint64
+	subscriptionsLost atomic.Uint64
+	updatesDropped    atomic.Uint64
+}
+
+// engineLink is the control plane's end of one engine's rings: it is the
+// only producer on in and the only consumer of out; done is closed when
+// the engine stops.
+type engineLink struct {
+	in   *spsc[control]
+	out  *spsc[netip.Addr]
+	done <-chan struct{}
 }
 
 // subscriptionBuffer is the receive buffer asked for each netlink
@@ -49,30 +55,28 @@ type controlPlane struct {
 // listing what exists, and counts it in SubscriptionsLost).
 const subscriptionBuffer = 4 << 20
 
-// startControl subscribes, in the calling thread's network namespace, to
-// what the stack's mode needs, and starts the control plane.
-func (s *Stack) startControl(ifindex int) error {
-	if !s.cfg.ImportRoutes && !s.cfg.Shared {
-		return nil
-	}
-	c := &controlPlane{s: s, ifindex: ifindex, done: make(chan struct{}), wait: make(chan struct{})}
+// startControlPlane subscribes, in the calling thread's network
+// namespace, to the kernel's routes through ifindex (and in shared mode
+// its neighbours), and starts the control plane for engines.
+func startControlPlane(ifindex int, shared bool, engines []engineLink, wake <-chan struct{}) (*controlPlane, error) {
+	c := &controlPlane{ifindex: ifindex, shared: shared, engines: engines, wake: wake, done: make(chan struct{}), wait: make(chan struct{})}
 	var err error
 	if c.ns, err = netns.GetFromPath("/proc/thread-self/ns/net"); err != nil {
-		return fmt.Errorf("stack: current network namespace: %w", err)
+		return nil, fmt.Errorf("stack: current network namespace: %w", err)
 	}
-	fail := func(err error) error {
+	fail := func(err error) (*controlPlane, error) {
 		close(c.done)
 		c.drain()
 		c.ns.Close()
 		if c.nl != nil {
 			c.nl.Close()
 		}
-		return err
+		return nil, err
 	}
 	if err := c.subscribeRoutes(); err != nil {
 		return fail(err)
 	}
-	if s.cfg.Shared {
+	if shared {
 		if c.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 			return fail(fmt.Errorf("stack: netlink: %w", err))
 		}
@@ -80,9 +84,8 @@ func (s *Stack) startControl(ifindex int) error {
 			return fail(err)
 		}
 	}
-	s.ctl = c
 	go c.run()
-	return nil
+	return c, nil
 }
 
 func (c *controlPlane) subscribeRoutes() error {
@@ -146,19 +149,19 @@ func (c *controlPlane) run() {
 			if !ok {
 				// The socket overflowed or failed: subscribe again,
 				// listing the routes that exist now.
-				c.s.subscriptionsLost.Add(1)
+				c.subscriptionsLost.Add(1)
 				if c.subscribeRoutes() != nil {
 					c.wait2(time.Second)
 					c.subscribeRoutes()
 				}
 				continue
 			}
-			if r, ok := kernelRoute(u.Route, c.ifindex, c.s.cfg.Shared); ok {
+			if r, ok := kernelRoute(u.Route, c.ifindex, c.shared); ok {
 				c.broadcast(control{add: u.Type == unix.RTM_NEWROUTE, route: r})
 			}
 		case u, ok := <-c.neighs:
 			if !ok {
-				c.s.subscriptionsLost.Add(1)
+				c.subscriptionsLost.Add(1)
 				if c.subscribeNeighbours() != nil {
 					c.wait2(time.Second)
 					c.subscribeNeighbours()
@@ -168,7 +171,7 @@ func (c *controlPlane) run() {
 			if ip, mac, ok := kernelNeighbour(u.Neigh, c.ifindex); ok && u.Type == unix.RTM_NEWNEIGH {
 				c.broadcast(control{neighbour: true, ip: ip, mac: mac})
 			}
-		case <-c.s.wake:
+		case <-c.wake:
 			c.resolve()
 		case <-c.done:
 			return
@@ -191,8 +194,8 @@ func (c *controlPlane) wait2(d time.Duration) {
 // is skipped, so one that died cannot stall the others' updates.
 func (c *controlPlane) broadcast(m control) {
 	var t *time.Timer
-	for _, e := range c.s.engines {
-		for !e.ctlIn.push(m) {
+	for _, e := range c.engines {
+		for !e.in.push(m) {
 			if t == nil {
 				t = time.NewTimer(100 * time.Microsecond)
 				defer t.Stop()
@@ -203,7 +206,7 @@ func (c *controlPlane) broadcast(m control) {
 			case <-c.done:
 				return
 			case <-e.done:
-				c.s.updatesDropped.Add(1)
+				c.updatesDropped.Add(1)
 				goto next
 			case <-t.C:
 			}
@@ -218,9 +221,9 @@ func (c *controlPlane) broadcast(m control) {
 // sends its ARP request as if it had a packet to send there). The answer
 // arrives as a neighbour update.
 func (c *controlPlane) resolve() {
-	for _, e := range c.s.engines {
+	for _, e := range c.engines {
 		for {
-			ip, ok := e.resolveOut.pop()
+			ip, ok := e.out.pop()
 			if !ok {
 				break
 			}
@@ -229,7 +232,7 @@ func (c *controlPlane) resolve() {
 			}
 			n := &netlink.Neigh{LinkIndex: c.ifindex, Family: unix.AF_INET, IP: net.IP(ip.AsSlice()), Flags: netlink.NTF_USE}
 			if err := c.nl.NeighSet(n); err != nil {
-				c.s.resolveErrors.Add(1)
+				c.resolveErrors.Add(1)
 			}
 		}
 	}
@@ -297,72 +300,4 @@ func kernelRoute(kr netlink.Route, ifindex int, shared bool) (ipv4.Route, bool) 
 		}
 	}
 	return r, true
-}
-
-// applyControl applies what the control plane and the other engines sent:
-// route changes to the engine's table, neighbours to its cache.
-func (e *Engine) applyControl() {
-	for {
-		m := e.ctlIn.front()
-		if m == nil {
-			break
-		}
-		e.applyOne(m)
-		e.ctlIn.advance()
-	}
-	for _, r := range e.peerIn {
-		if r == nil {
-			continue
-		}
-		for m := r.front(); m != nil; m = r.front() {
-			e.applyOne(m)
-			r.advance()
-		}
-	}
-}
-
-func (e *Engine) applyOne(m *control) {
-	if m.neighbour {
-		e.counters[NeighboursShared]++
-		if ready := e.neigh.Set(m.ip, m.mac, e.now, e.ready[:0]); len(ready) > 0 {
-			e.release(ready, m.mac)
-		}
-		return
-	}
-	if m.add {
-		if err := e.routes.Add(m.route); err != nil {
-			e.counters[RoutesRefused]++
-			return
-		}
-		e.counters[RoutesAdded]++
-	} else if e.routes.RemoveRoute(m.route) {
-		e.counters[RoutesRemoved]++
-	}
-}
-
-// share tells the stack's other engines about a neighbour this one
-// learned, so that an ARP reply that RSS delivered to the wrong queue
-// still resolves the engine that asked. It never blocks: a full ring
-// drops the news (counted), and that engine resolves on its own.
-func (e *Engine) share(ip netip.Addr, mac ether.Addr) {
-	for _, r := range e.peerOut {
-		if r != nil && !r.push(control{neighbour: true, ip: ip, mac: mac}) {
-			e.counters[NeighboursUnshared]++
-		}
-	}
-}
-
-// askKernel queues a request for the kernel to resolve ip (shared mode)
-// and wakes the control plane. It never blocks: a full ring drops the
-// request (counted); the neighbour cache asks again on its next retry.
-func (e *Engine) askKernel(ip netip.Addr) {
-	if !e.resolveOut.push(ip) {
-		e.counters[ResolveUnsent]++
-		return
-	}
-	e.counters[ResolveRequests]++
-	select {
-	case e.wake <- struct{}{}:
-	default: // a token is already there: the control plane drains all
-	}
 }

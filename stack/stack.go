@@ -1,13 +1,3 @@
-// Package stack joins fastpath's I/O to its protocol code: one Engine per
-// device queue, each a poll loop on its own core with its own ARP, routes,
-// ICMP and UDP, and the XDP steering program that hands the engines their
-// frames and the kernel everything else.
-//
-// Two address modes. Dedicated: the engines own addresses the kernel does
-// not hold (Config.Addrs), and answer ARP and ping for them. Shared
-// (Config.Shared): the engines use the kernel's addresses, take only their
-// bound ports, and leave ARP and ICMP to the kernel, whose routes and
-// neighbours they use.
 package stack
 
 import (
@@ -40,14 +30,11 @@ type Stack struct {
 	addrs []netip.Prefix
 	// ctl is the control plane, nil when the mode needs none; wake
 	// carries the engines' tokens to it.
-	ctl               *controlPlane
-	wake              chan struct{}
-	resolveErrors     atomic.Uint64
-	subscriptionsLost atomic.Uint64
-	updatesDropped    atomic.Uint64
-	stopped           chan struct{} // closed when the first engine stops
-	handover          bool          // the frame rings between engines exist
-	mtu               int           // the device's, at New
+	ctl      *controlPlane
+	wake     chan struct{}
+	stopped  chan struct{} // closed when the first engine stops
+	handover bool          // the frame rings between engines exist
+	mtu      int           // the device's, at New
 	// rss is the device's RSS configuration when it has several queues
 	// and it can be computed (Toeplitz over the TCP 4-tuple); nil
 	// otherwise.
@@ -209,6 +196,25 @@ func (s *Stack) connect() {
 	}
 }
 
+// startControl starts the control plane when the mode needs one
+// (ImportRoutes, or shared mode), handing it each engine's end of the
+// rings between them and nothing else.
+func (s *Stack) startControl(ifindex int) error {
+	if !s.cfg.ImportRoutes && !s.cfg.Shared {
+		return nil
+	}
+	links := make([]engineLink, len(s.engines))
+	for i, e := range s.engines {
+		links[i] = engineLink{in: e.ctlIn, out: e.resolveOut, done: e.done}
+	}
+	c, err := startControlPlane(ifindex, s.cfg.Shared, links, s.wake)
+	if err != nil {
+		return err
+	}
+	s.ctl = c
+	return nil
+}
+
 // enableHandover builds the frame rings between every ordered pair of
 // engines, once. Call it before Start.
 func (s *Stack) enableHandover() {
@@ -350,9 +356,11 @@ func (s *Stack) Counters() Counters {
 			sum[i] += c[i]
 		}
 	}
-	sum[ResolveErrors] += s.resolveErrors.Load()
-	sum[SubscriptionsLost] += s.subscriptionsLost.Load()
-	sum[UpdatesDropped] += s.updatesDropped.Load()
+	if s.ctl != nil {
+		sum[ResolveErrors] += s.ctl.resolveErrors.Load()
+		sum[SubscriptionsLost] += s.ctl.subscriptionsLost.Load()
+		sum[UpdatesDropped] += s.ctl.updatesDropped.Load()
+	}
 	return sum
 }
 

@@ -1,0 +1,127 @@
+package stack
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/internal/rss"
+	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/steering"
+	"github.com/fastpathnet/fastpath/tcp"
+)
+
+// The stack's side of TCP, before Start: a host on every engine, the
+// steering rules that bring it its segments, the listeners. The engines'
+// side (input, output, timers, Do) is engine_tcp.go.
+
+// EnableTCP gives every engine a TCP host configured by cfg (its ISNKey,
+// when zero, drawn from crypto/rand; PortStride and PortIndex set per
+// engine) and steers the ephemeral range to the engines. Call it before
+// Start.
+func (s *Stack) EnableTCP(cfg tcp.Config) error {
+	if s.started {
+		return errors.New("stack: EnableTCP after Start: enable TCP before starting the engines")
+	}
+	if s.tcpOn {
+		return errors.New("stack: EnableTCP twice")
+	}
+	if cfg.ISNKey == ([16]byte{}) {
+		rand.Read(cfg.ISNKey[:])
+	}
+	// The MSS the frames allow.
+	frame := s.engines[0].frameRoom() - ether.HeaderLen - ipv4.HeaderLen - tcp.MaxHeaderLen
+	cfg.MSS = min(cfg.MSS, frame, s.mtu-40)
+	cfg.PortStride = len(s.engines)
+	for i, e := range s.engines {
+		c := cfg
+		c.PortIndex = i
+		if s.rss != nil && c.PortFilter == nil {
+			c.PortFilter = rssPorts(s.rss, e.queue)
+		}
+		h, err := tcp.NewHost(c, tcpLink{e})
+		if err != nil {
+			return fmt.Errorf("stack: %w", err)
+		}
+		e.tcpHost = h
+		e.tcpCmds = make(chan tcpCmd, 4096)
+	}
+	// Dedicated mode: the addresses are the engines', every TCP port
+	// included (a port nobody listens on gets a RST from the engine).
+	// Shared mode: only the ephemeral range, and the listening ports.
+	ports, name := steering.Ports(cfg.EphemeralLo, cfg.EphemeralHi), "tcp ephemeral"
+	if !s.cfg.Shared {
+		ports, name = steering.PortRange{}, "tcp"
+	}
+	if err := s.steerTCP(ports, name); err != nil {
+		return err
+	}
+	if len(s.engines) > 1 {
+		s.enableHandover()
+	}
+	s.tcpOn = true
+	return nil
+}
+
+// rssPorts accepts the local ports whose replies (remote -> local) the
+// device's RSS puts on queue: the connection's segments then arrive at
+// the engine that owns it, with no handover.
+func rssPorts(t *rss.Table, queue int) func(local, remote netip.AddrPort) bool {
+	return func(local, remote netip.AddrPort) bool { return t.Queue(remote, local) == queue }
+}
+
+// RSSPorts reports whether the engines pick the local ports of the
+// connections they open by the device's RSS hash (Toeplitz over the
+// 4-tuple, read from the device with its indirection table), so that
+// replies come back to the opening engine's queue. Without it (veth, one
+// queue, another hash function) a reply that lands on another engine's
+// queue is handed over to the owner.
+func (s *Stack) RSSPorts() bool { return s.rss != nil }
+
+// steerTCP sends TCP to ports on the stack's addresses to the engines.
+func (s *Stack) steerTCP(ports steering.PortRange, name string) error {
+	for _, a := range s.addrs {
+		if _, err := s.steer.Add(steering.Rule{Name: fmt.Sprintf("%s %s:%s", name, a.Addr(), ports), Proto: steering.ProtoTCP,
+			Dst: netip.PrefixFrom(a.Addr(), 32), DstPort: ports, Action: steering.Engine}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListenTCPFunc accepts TCP connections to port on every engine: accept
+// runs on the engine goroutine when a handshake completes and returns the
+// connection's handler (the fast-path API: data as views in c.Recv, no
+// copies across goroutines). Call it after EnableTCP, before Start.
+func (s *Stack) ListenTCPFunc(port uint16, accept func(e *Engine, c *tcp.Conn) tcp.Handler) error {
+	if !s.tcpOn {
+		return errors.New("stack: ListenTCPFunc: call EnableTCP first")
+	}
+	if s.started {
+		return errors.New("stack: ListenTCPFunc after Start: listen before starting the engines")
+	}
+	for _, e := range s.engines {
+		e := e
+		if _, err := e.tcpHost.Listen(port, func(c *tcp.Conn) tcp.Handler { return accept(e, c) }); err != nil {
+			return fmt.Errorf("stack: %w", err)
+		}
+	}
+	if !s.cfg.Shared {
+		return nil // every port is steered already
+	}
+	return s.steerTCP(steering.Port(port), "tcp")
+}
+
+// TCPCounters sums the engines' TCP counters.
+func (s *Stack) TCPCounters() tcp.Counters {
+	var c tcp.Counters
+	for _, e := range s.engines {
+		ec := e.TCPCounters()
+		for i := range c {
+			c[i] += ec[i]
+		}
+	}
+	return c
+}
