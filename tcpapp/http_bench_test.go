@@ -1,4 +1,4 @@
-package main
+package tcpapp_test
 
 import (
 	"context"
@@ -16,10 +16,11 @@ import (
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
+	"github.com/fastpathnet/fastpath/tcpapp"
 )
 
-// BenchmarkHTTP: requests per second of serve --http's responder (the
-// engine, dedicated address, pinned to core 1) against nginx with one
+// BenchmarkHTTP: requests per second of the HTTP responder (serve --http's:
+// the engine, dedicated address, pinned to core 1) against nginx with one
 // worker pinned to core 1, serving the same 20-byte body from A, both
 // driven by `wrk -t1 -c64 -d3s` pinned to core 0 in B, alternating
 // within the run; medians and the ratio. Needs nginx and wrk installed
@@ -48,11 +49,7 @@ func BenchmarkHTTP(b *testing.B) {
 		if err := st.EnableTCP(tcp.DefaultConfig()); err != nil {
 			return err
 		}
-		per := map[*stack.Engine]*httpResponder{}
-		for _, e := range st.Engines() {
-			per[e] = newHTTPResponder(e, body)
-		}
-		return st.ListenTCPFunc(8080, func(e *stack.Engine, c *tcp.Conn) tcp.Handler { return per[e] })
+		return tcpapp.ListenHTTP(st, 8080, body)
 	}); err != nil {
 		b.Fatal(err)
 	}
