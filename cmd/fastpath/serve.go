@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"time"
 
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
+	"github.com/fastpathnet/fastpath/tcpapp"
 	"github.com/spf13/cobra"
 )
 
@@ -160,34 +162,32 @@ type serveResult struct {
 // serveTCP enables TCP and starts the --tcp-echo, --tcp-discard and --http
 // servers, if any.
 func serveTCP(st *stack.Stack, f serveFlags) error {
-	if len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) == 0 {
+	if !f.tcpOn() {
 		return nil
 	}
 	if err := st.EnableTCP(tcp.DefaultConfig()); err != nil {
 		return err
 	}
 	for _, p := range f.tcpEcho {
-		if err := st.ListenTCPFunc(uint16(p), func(e *stack.Engine, c *tcp.Conn) tcp.Handler { return tcpEcho{e} }); err != nil {
+		if err := tcpapp.ListenEcho(st, uint16(p)); err != nil {
 			return err
 		}
 	}
 	for _, p := range f.tcpDisc {
-		if err := st.ListenTCPFunc(uint16(p), func(e *stack.Engine, c *tcp.Conn) tcp.Handler { return tcpDiscard{e} }); err != nil {
+		if err := tcpapp.ListenDiscard(st, uint16(p)); err != nil {
 			return err
 		}
 	}
 	for _, p := range f.http {
-		// One responder per engine: it keeps no per-connection state.
-		per := map[*stack.Engine]*httpResponder{}
-		for _, e := range st.Engines() {
-			per[e] = newHTTPResponder(e, f.httpBody)
-		}
-		if err := st.ListenTCPFunc(uint16(p), func(e *stack.Engine, c *tcp.Conn) tcp.Handler { return per[e] }); err != nil {
+		if err := tcpapp.ListenHTTP(st, uint16(p), f.httpBody); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// tcpOn reports whether serve runs a TCP server.
+func (f serveFlags) tcpOn() bool { return len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) > 0 }
 
 // openConns is the connections open now by the counters.
 func openConns(t tcp.Counters) uint64 {
@@ -199,8 +199,58 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	st, err := openServe(cfg, f)
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			st.Close()
+		}
+	}()
+	stderr := cmd.ErrOrStderr()
+	res := announceServe(st, cfg, f, stderr)
+	if err := st.Start(); err != nil {
+		return err
+	}
+	ms, err := serveMetrics(f.metrics, stackMetrics(st, f.dev), stderr)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	start := time.Now()
+	ctl, err := serveControl(f.control, controls{stats: func() any { return serveStats(st, f, start) }, stop: cancel}, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeControl(ctl)
+	serveLoop(ctx, st, f, start, stderr)
+	st.Stop()
+	if err := st.Wait(); err != nil {
+		return err
+	}
+	c := st.Counters()
+	closed = true
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("serve: shutting down: %w", err)
+	}
+	res.DurationS = time.Since(start).Seconds()
+	res.Counters = c.Map()
+	if f.tcpOn() {
+		res.TCP = st.TCPCounters().Map()
+	}
+	res.Drops = c.Drops()
+	return printServeResult(cmd, f, res, c)
+}
+
+// openServe opens the stack in --netns and binds the --udp-echo ports and
+// the TCP servers.
+func openServe(cfg stack.Config, f serveFlags) (*stack.Stack, error) {
 	var st *stack.Stack
-	err = port.InNetns(f.netns, func() error {
+	err := port.InNetns(f.netns, func() (err error) {
 		if st, err = stack.New(cfg); err != nil {
 			return err
 		}
@@ -217,16 +267,15 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		if st != nil {
 			st.Close()
 		}
-		return err
+		return nil, err
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			st.Close()
-		}
-	}()
-	stderr := cmd.ErrOrStderr()
-	info := st.Engines()[0].Socket().Info()
+	return st, nil
+}
+
+// announceServe prints what serve runs (on stderr with --json too:
+// scripts wait for it) and a warning for queues without an engine, and
+// returns the summary's first fields.
+func announceServe(st *stack.Stack, cfg stack.Config, f serveFlags, stderr io.Writer) serveResult {
 	addrMode := "dedicated"
 	if cfg.Shared {
 		addrMode = "shared"
@@ -235,42 +284,31 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	for _, a := range st.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	tcpOn := len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) > 0
-	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: st.Queues(), Mode: info.Mode.String(), XDPMode: st.Steering().Mode().String(),
+	modes := st.Port().Modes()
+	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: st.Queues(), Mode: modes.AFXDP.String(), XDPMode: modes.XDP,
 		TXChecksum: txChecksumOf(st.Engines()[0])}
-	// On stderr with --json too: scripts wait for it.
 	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP, TCP checksums by %s); udp echo %v; tcp echo %v discard %v http %v; ctrl-c stops\n",
 		addrs, addrMode, f.dev, st.Queues(), res.Mode, res.XDPMode, res.TXChecksum, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
 	if q := st.UnservedQueues(); len(q) > 0 && !cfg.Shared {
 		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
 			f.dev, q, f.addrs)
 	}
-	if err := st.Start(); err != nil {
-		return err
+	return res
+}
+
+// serveStats is the control API's view of a running serve.
+func serveStats(st *stack.Stack, f serveFlags, start time.Time) any {
+	c := st.Counters()
+	v := map[string]any{"elapsed_s": time.Since(start).Seconds(), "counters": c.Map(), "drops": c.Drops()}
+	if f.tcpOn() {
+		v["tcp"] = st.TCPCounters().Map()
 	}
-	ms, err := serveMetrics(f.metrics, stackMetrics(st, f.dev), stderr)
-	if err != nil {
-		return err
-	}
-	defer ms.Close()
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	start := time.Now()
-	ctl, err := serveControl(f.control, controls{
-		stats: func() any {
-			c := st.Counters()
-			v := map[string]any{"elapsed_s": time.Since(start).Seconds(), "counters": c.Map(), "drops": c.Drops()}
-			if tcpOn {
-				v["tcp"] = st.TCPCounters().Map()
-			}
-			return v
-		},
-		stop: cancel,
-	}, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeControl(ctl)
+	return v
+}
+
+// serveLoop prints the counters every --interval until ctx ends,
+// --duration passes or an engine stops.
+func serveLoop(ctx context.Context, st *stack.Stack, f serveFlags, start time.Time, stderr io.Writer) {
 	var end <-chan time.Time
 	if f.duration > 0 {
 		end = time.After(f.duration)
@@ -282,15 +320,14 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		tick = t.C
 	}
 	var last stack.Counters
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
+			return
 		case <-end:
-			break loop
+			return
 		case <-st.Done():
-			break loop // an engine failed: Wait says why
+			return // an engine failed: Wait says why
 		case <-tick:
 			c := st.Counters()
 			fmt.Fprintf(stderr, "%6.1fs  rx %d  tx %d  arp in %d out %d  icmp echo %d  udp %d  drops %d\n",
@@ -298,32 +335,22 @@ loop:
 				c[stack.ARPRequestsIn]-last[stack.ARPRequestsIn], c[stack.ARPRepliesOut]-last[stack.ARPRepliesOut],
 				c[stack.ICMPEchoOut]-last[stack.ICMPEchoOut], c[stack.UDPIn]-last[stack.UDPIn], c.Drops()-last.Drops())
 			last = c
-			if tcpOn {
+			if f.tcpOn() {
 				t := st.TCPCounters()
 				fmt.Fprintf(stderr, "        tcp: conns %d open, %d established total, segs in %d out %d, retransmits %d, resets in %d out %d\n",
 					openConns(t), t[tcp.Established], t[tcp.SegsIn], t[tcp.SegsOut], t[tcp.Retransmits], t[tcp.ResetsIn], t[tcp.ResetsOut])
 			}
 		}
 	}
-	st.Stop()
-	if err := st.Wait(); err != nil {
-		return err
-	}
-	c := st.Counters()
-	closed = true
-	if err := st.Close(); err != nil {
-		return fmt.Errorf("serve: shutting down: %w", err)
-	}
-	res.DurationS = time.Since(start).Seconds()
-	res.Counters = c.Map()
-	if tcpOn {
-		t := st.TCPCounters()
-		res.TCP = t.Map()
-	}
-	res.Drops = c.Drops()
+}
+
+// printServeResult prints the summary: JSON on stdout with --json, else
+// the totals and every non-zero counter on stderr.
+func printServeResult(cmd *cobra.Command, f serveFlags, res serveResult, c stack.Counters) error {
 	if f.json {
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 	}
+	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "served %.1fs: %d frames in, %d out, %d dropped\n", res.DurationS, c[stack.RXFrames], c[stack.TXFrames], res.Drops)
 	for i := stack.Counter(0); i < stack.NumCounters; i++ {
 		if c[i] != 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
+	"github.com/fastpathnet/fastpath/tcpapp"
 	"github.com/spf13/cobra"
 )
 
@@ -88,129 +90,26 @@ type tcpResult struct {
 	TCP         map[string]uint64 `json:"tcp"`
 }
 
-// tcpSender writes a connection's bytes as room allows, then closes.
-type tcpSender struct {
-	e       *stack.Engine
-	total   int64
-	written int64
-	pattern []byte // one period of the payload, repeated
-	file    []byte
-	acked   *atomic.Int64
-	done    chan<- senderDone
-	sent    int64 // acknowledged, as counted so far
-}
-
-type senderDone struct {
-	err   error
-	bytes int64
-	srtt  int64
-	at    time.Time
-}
-
-func (s *tcpSender) Established(c *tcp.Conn) { s.fill(c) }
-func (s *tcpSender) Readable(c *tcp.Conn) {
-	c.Recv.Consume(c.Recv.Len()) // a sink for whatever the server says
-}
-func (s *tcpSender) Writable(c *tcp.Conn) { s.fill(c) }
-func (s *tcpSender) Closed(c *tcp.Conn, err error) {
-	s.count(c)
-	s.done <- senderDone{err: err, bytes: s.sent, srtt: c.SRTT(), at: time.Now()}
-}
-
-// count publishes the bytes acknowledged so far.
-func (s *tcpSender) count(c *tcp.Conn) {
-	acked := s.written - int64(c.Send.Len())
-	if c.State() == tcp.StateClosed && c.Err() == nil {
-		acked = s.written
-	}
-	s.acked.Add(acked - s.sent)
-	s.sent = acked
-}
-
-func (s *tcpSender) fill(c *tcp.Conn) {
-	s.count(c)
-	for s.written < s.total && c.Send.Free() > 0 {
-		var p []byte
-		if s.file != nil {
-			p = s.file[s.written:]
-		} else {
-			off := int(s.written % 251)
-			p = s.pattern[off:]
-			if rest := s.total - s.written; int64(len(p)) > rest {
-				p = p[:rest]
-			}
-		}
-		s.written += int64(c.Send.Write(p))
-	}
-	if s.written == s.total {
-		c.Close(s.e.Now())
-	}
+// tcpRun is what tcpMain parsed from its flags.
+type tcpRun struct {
+	cfg     stack.Config
+	tcp     tcp.Config
+	dst     netip.AddrPort
+	mode    string // shared or dedicated
+	content []byte // --file's, or nil: the pattern
 }
 
 func tcpMain(cmd *cobra.Command, f tcpFlags) error {
-	if f.dev == "" {
-		return errors.New("--dev is required: the device to run on")
-	}
-	dst, err := netip.ParseAddrPort(f.dst)
-	if err != nil || !dst.Addr().Is4() {
-		return fmt.Errorf("--dst %q: use an IPv4 address and port, such as 198.18.0.2:5201", f.dst)
-	}
-	var file []byte
-	if f.file != "" {
-		if file, err = os.ReadFile(f.file); err != nil {
-			return fmt.Errorf("--file: %w", err)
-		}
-		f.bytes = int64(len(file))
-	} else if f.bytes <= 0 {
-		return fmt.Errorf("--bytes %d: give a positive byte count (or --file)", f.bytes)
-	}
-	if f.conns < 1 || f.conns > 60000 {
-		return fmt.Errorf("--conns %d: use 1 to 60000", f.conns)
-	}
-	if _, err := tcp.NewCongestionControl(f.cc); err != nil {
-		return fmt.Errorf("--cc %q: use cubic or newreno", f.cc)
-	}
-	cfg := stack.DefaultConfig()
-	cfg.Device = f.dev
-	cfg.Idle = stack.IdleBusy
-	if cfg.TXChecksum, err = parseTXChecksum(f.checksum); err != nil {
+	r, err := tcpRunOf(&f)
+	if err != nil {
 		return err
 	}
-	if cfg.Queues, err = parseQueues(f.queues); err != nil {
-		return err
-	}
-	if f.cores != "" {
-		if cfg.Cores, err = parseList("cores", f.cores); err != nil {
-			return err
-		}
-	}
-	mode := "shared"
-	if f.addr != "" {
-		p, err := netip.ParsePrefix(f.addr)
-		if err != nil || !p.Addr().Is4() {
-			return fmt.Errorf("--addr %q: use an IPv4 address with its prefix length", f.addr)
-		}
-		cfg.Addrs = []netip.Prefix{p}
-		mode = "dedicated"
-		if f.gw != "" {
-			if cfg.Gateway, err = netip.ParseAddr(f.gw); err != nil {
-				return fmt.Errorf("--gw %q: use an IPv4 address", f.gw)
-			}
-		}
-	} else {
-		cfg.Shared = true
-		cfg.ImportRoutes = true
-	}
-	tc := tcp.DefaultConfig()
-	tc.CongestionControl = f.cc
-	tc.NoDelay = f.noDelay
-	tc.MaxConns = max(tc.MaxConns, f.conns+64)
 	var st *stack.Stack
 	err = port.InNetns(f.netns, func() error {
-		if st, err = stack.New(cfg); err != nil {
+		if st, err = stack.New(r.cfg); err != nil {
 			return err
 		}
-		return st.EnableTCP(tc)
+		return st.EnableTCP(r.tcp)
 	})
 	if err != nil {
 		if st != nil {
@@ -227,41 +126,94 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 		return err
 	}
 	defer ms.Close()
-	pattern := make([]byte, 251*64)
-	for i := range pattern {
-		pattern[i] = byte(i % 251)
+	return tcpSend(cmd, st, f, r)
+}
+
+// tcpRunOf checks the flags and builds the stack's and TCP's
+// configurations; with --file it reads the file and sets f.bytes.
+func tcpRunOf(f *tcpFlags) (tcpRun, error) {
+	var r tcpRun
+	if f.dev == "" {
+		return r, errors.New("--dev is required: the device to run on")
 	}
-	var acked atomic.Int64
-	done := make(chan senderDone, f.conns)
-	start := time.Now()
-	engines := st.Engines()
-	for i := 0; i < f.conns; i++ {
-		s := &tcpSender{total: f.bytes, pattern: pattern, file: file, acked: &acked, done: done}
-		for {
-			err := engines[i%len(engines)].Do(func(e *stack.Engine) {
-				s.e = e
-				if _, err := e.DialTCP(dst, s); err != nil {
-					done <- senderDone{err: err, at: time.Now()}
-				}
-			})
-			if err == nil {
-				break
-			}
-			time.Sleep(time.Millisecond) // the command queue is full: let it drain
+	var err error
+	if r.dst, err = netip.ParseAddrPort(f.dst); err != nil || !r.dst.Addr().Is4() {
+		return r, fmt.Errorf("--dst %q: use an IPv4 address and port, such as 198.18.0.2:5201", f.dst)
+	}
+	if f.file != "" {
+		if r.content, err = os.ReadFile(f.file); err != nil {
+			return r, fmt.Errorf("--file: %w", err)
+		}
+		f.bytes = int64(len(r.content))
+	} else if f.bytes <= 0 {
+		return r, fmt.Errorf("--bytes %d: give a positive byte count (or --file)", f.bytes)
+	}
+	if f.conns < 1 || f.conns > 60000 {
+		return r, fmt.Errorf("--conns %d: use 1 to 60000", f.conns)
+	}
+	if _, err := tcp.NewCongestionControl(f.cc); err != nil {
+		return r, fmt.Errorf("--cc %q: use cubic or newreno", f.cc)
+	}
+	if r.cfg, r.mode, err = tcpStackConfig(*f); err != nil {
+		return r, err
+	}
+	r.tcp = tcp.DefaultConfig()
+	r.tcp.CongestionControl = f.cc
+	r.tcp.NoDelay = f.noDelay
+	r.tcp.MaxConns = max(r.tcp.MaxConns, f.conns+64)
+	return r, nil
+}
+
+// tcpStackConfig is the stack's configuration for the tcp command, and its
+// address mode: shared unless --addr gives the engine an address.
+func tcpStackConfig(f tcpFlags) (stack.Config, string, error) {
+	cfg := stack.DefaultConfig()
+	cfg.Device = f.dev
+	cfg.Idle = stack.IdleBusy
+	var err error
+	if cfg.TXChecksum, err = parseTXChecksum(f.checksum); err != nil {
+		return cfg, "", err
+	}
+	if cfg.Queues, err = parseQueues(f.queues); err != nil {
+		return cfg, "", err
+	}
+	if f.cores != "" {
+		if cfg.Cores, err = parseList("cores", f.cores); err != nil {
+			return cfg, "", err
 		}
 	}
+	if f.addr == "" {
+		cfg.Shared = true
+		cfg.ImportRoutes = true
+		return cfg, "shared", nil
+	}
+	p, err := netip.ParsePrefix(f.addr)
+	if err != nil || !p.Addr().Is4() {
+		return cfg, "", fmt.Errorf("--addr %q: use an IPv4 address with its prefix length", f.addr)
+	}
+	cfg.Addrs = []netip.Prefix{p}
+	if f.gw != "" {
+		if cfg.Gateway, err = netip.ParseAddr(f.gw); err != nil {
+			return cfg, "", fmt.Errorf("--gw %q: use an IPv4 address", f.gw)
+		}
+	}
+	return cfg, "dedicated", nil
+}
+
+// tcpSend opens the connections on the running stack, follows them to
+// the end, and prints the summary.
+func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
+	var acked atomic.Int64
+	done := make(chan tcpapp.SenderResult, f.conns)
+	start := time.Now()
+	dialSenders(st, r.dst, f.conns, tcpapp.SenderConfig{Bytes: f.bytes, Content: r.content, Acked: &acked, Done: done})
 	stderr := cmd.ErrOrStderr()
-	res := tcpResult{Kernel: kernel.Release(), Device: f.dev, Dst: f.dst, AddrMode: mode, Connections: f.conns,
-		Mode: engines[0].Socket().Info().Mode.String(), TXChecksum: txChecksumOf(engines[0]), RSSPorts: st.RSSPorts(), CC: f.cc, Errors: []string{}}
+	e := st.Engines()[0]
+	res := tcpResult{Kernel: kernel.Release(), Device: f.dev, Dst: f.dst, AddrMode: r.mode, Connections: f.conns,
+		Mode: st.Port().Modes().AFXDP.String(), TXChecksum: txChecksumOf(e), RSSPorts: st.RSSPorts(), CC: f.cc, Errors: []string{}}
 	if !f.json {
 		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s); ctrl-c stops\n",
-			f.conns, dst, f.bytes, mode, res.Mode, res.TXChecksum)
-	}
-	var tick <-chan time.Time
-	if f.interval > 0 {
-		t := time.NewTicker(f.interval)
-		defer t.Stop()
-		tick = t.C
+			f.conns, r.dst, f.bytes, r.mode, res.Mode, res.TXChecksum)
 	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
@@ -270,28 +222,74 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 			return map[string]any{"bytes_acked": acked.Load(), "elapsed_s": time.Since(start).Seconds(), "tcp": st.TCPCounters().Map()}
 		},
 		stop: cancel,
-	}, cmd.ErrOrStderr())
+	}, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeControl(ctl)
+	srtt, end := tcpWait(ctx, st, f, start, &acked, done, &res, stderr)
+	st.Stop()
+	werr := st.Wait()
+	t := st.TCPCounters()
+	res.TCP = t.Map()
+	res.Retransmits = t[tcp.Retransmits]
+	res.DurationS = end.Sub(start).Seconds()
+	if res.DurationS > 0 {
+		res.GoodputBPS = float64(res.BytesSent) * 8 / res.DurationS
+	}
+	res.RTTUs = srtt / float64(f.conns) / 1e3
+	res.MSS = min(r.tcp.MSS, 1460)
+	if err := printTCPResult(cmd, f, res); err != nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	if len(res.Errors) > 0 {
+		return fmt.Errorf("tcp: %d of %d connections failed", len(res.Errors), f.conns)
+	}
+	return nil
+}
+
+// dialSenders opens n connections to dst, one Sender each, spread over
+// the engines; a full command queue is waited out.
+func dialSenders(st *stack.Stack, dst netip.AddrPort, n int, cfg tcpapp.SenderConfig) {
+	engines := st.Engines()
+	for i := 0; i < n; i++ {
+		s := tcpapp.NewSender(engines[i%len(engines)], cfg)
+		for s.Dial(dst) != nil {
+			time.Sleep(time.Millisecond) // the command queue is full: let it drain
+		}
+	}
+}
+
+// tcpWait collects the senders' results into res until every connection
+// has ended, the timeout passes or ctx ends, printing live stats every
+// --interval. It returns the sum of the connections' smoothed RTTs (ns)
+// and when the last one ended.
+func tcpWait(ctx context.Context, st *stack.Stack, f tcpFlags, start time.Time, acked *atomic.Int64,
+	done <-chan tcpapp.SenderResult, res *tcpResult, stderr io.Writer) (srtt float64, end time.Time) {
+	var tick <-chan time.Time
+	if f.interval > 0 {
+		t := time.NewTicker(f.interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	timeout := time.After(f.timeout)
 	var last int64
 	lastT := start
-	var srtt float64
-	var end time.Time
 	for finished := 0; finished < f.conns; {
 		select {
 		case d := <-done:
 			finished++
-			if d.err != nil {
-				res.Errors = append(res.Errors, d.err.Error())
+			if d.Err != nil {
+				res.Errors = append(res.Errors, d.Err.Error())
 			} else {
 				res.Completed++
 			}
-			res.BytesSent += d.bytes
-			srtt += float64(d.srtt)
-			end = d.at
+			res.BytesSent += d.Bytes
+			srtt += float64(d.SRTT)
+			end = d.At
 		case now := <-tick:
 			a := acked.Load()
 			t := st.TCPCounters()
@@ -308,35 +306,20 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 			end = time.Now()
 		}
 	}
-	st.Stop()
-	werr := st.Wait()
-	t := st.TCPCounters()
-	res.TCP = t.Map()
-	res.Retransmits = t[tcp.Retransmits]
-	res.DurationS = end.Sub(start).Seconds()
-	if res.DurationS > 0 {
-		res.GoodputBPS = float64(res.BytesSent) * 8 / res.DurationS
-	}
-	if f.conns > 0 {
-		res.RTTUs = srtt / float64(f.conns) / 1e3
-	}
-	res.MSS = min(tc.MSS, 1460)
+	return srtt, end
+}
+
+// printTCPResult prints the summary: JSON on stdout with --json, else a
+// line and the errors on stderr.
+func printTCPResult(cmd *cobra.Command, f tcpFlags, res tcpResult) error {
 	if f.json {
-		if err := json.NewEncoder(cmd.OutOrStdout()).Encode(res); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(stderr, "sent %d bytes on %d of %d connections in %.2fs: %sbit/s goodput, %d retransmits, srtt %.0f µs\n",
-			res.BytesSent, res.Completed, f.conns, res.DurationS, si(res.GoodputBPS), res.Retransmits, res.RTTUs)
-		for _, e := range res.Errors {
-			fmt.Fprintln(stderr, "error:", e)
-		}
+		return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 	}
-	if werr != nil {
-		return werr
-	}
-	if len(res.Errors) > 0 {
-		return fmt.Errorf("tcp: %d of %d connections failed", len(res.Errors), f.conns)
+	stderr := cmd.ErrOrStderr()
+	fmt.Fprintf(stderr, "sent %d bytes on %d of %d connections in %.2fs: %sbit/s goodput, %d retransmits, srtt %.0f µs\n",
+		res.BytesSent, res.Completed, f.conns, res.DurationS, si(res.GoodputBPS), res.Retransmits, res.RTTUs)
+	for _, e := range res.Errors {
+		fmt.Fprintln(stderr, "error:", e)
 	}
 	return nil
 }
