@@ -64,8 +64,13 @@ var rules = []rule{
 	{pkg: "port", allowed: []string{"std", module + "/xsk", module + "/umem", module + "/steering", module + "/ether",
 		module + "/internal/ethtool", module + "/internal/kernel", "github.com/vishvananda", "golang.org/x/sys/unix"}},
 	// The engine joins I/O to protocol code: the pure packages, the port
-	// layer and what it stands on. Not the roles built on it.
-	{pkg: "stack", forbiddenImports: roleImports, forbiddenDeps: []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp", module + "/internal/lab", module + "/internal/vmlab"}},
+	// layer and what it stands on (its control plane: netlink). Not the
+	// roles built on it, and no program of its own (bpf, cilium/ebpf: the
+	// steering package's).
+	{pkg: "stack", allowed: []string{"std", module + "/ether", module + "/arp", module + "/ipv4", module + "/tcp",
+		module + "/port", module + "/xsk", module + "/umem", module + "/rings", module + "/steering", module + "/internal",
+		"github.com/vishvananda", "golang.org/x/sys/unix"},
+		forbiddenImports: roleImports, forbiddenDeps: []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp", module + "/internal/lab", module + "/internal/vmlab"}},
 	// The roles: on the port layer and the engine; none reaches past port
 	// to the rings' I/O setup (xsk.New is port's) or into another role's
 	// package except gen's stamps and sender.
@@ -211,7 +216,7 @@ func hasRule(path string) bool {
 
 func TestDependencyDirection(t *testing.T) {
 	pkgs := listPackages(t)
-	for _, must := range []string{"rings", "umem", "xsk", "bpf", "steering", "port", "stack", "gen", "cmd/fastpath"} {
+	for _, must := range []string{"rings", "umem", "xsk", "bpf", "steering", "port", "stack", "tcpapp", "gen", "cmd/fastpath"} {
 		if _, ok := pkgs[module+"/"+must]; !ok {
 			t.Errorf("package %s missing from go list", must)
 		}
@@ -245,6 +250,10 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"cmd makes system calls", pkgInfo{"cmd/fastpath", []string{"golang.org/x/sys/unix"}, nil}, "cmd/fastpath imports golang.org/x/sys/unix"},
 		{"port imports the engine", pkgInfo{"port", []string{module + "/stack"}, nil}, "port imports " + module + "/stack"},
 		{"stack imports a role", pkgInfo{"stack", []string{module + "/gen"}, nil}, "stack imports " + module + "/gen"},
+		{"stack loads programs", pkgInfo{"stack", []string{"github.com/cilium/ebpf"}, nil}, "stack imports github.com/cilium/ebpf"},
+		{"clean stack", pkgInfo{"stack", []string{"net/netip", module + "/port", module + "/xsk", module + "/internal/rss", "github.com/vishvananda/netlink", "golang.org/x/sys/unix"}, nil}, ""},
+		{"tcpapp reaches past stack", pkgInfo{"tcpapp", []string{module + "/xsk"}, nil}, "tcpapp imports " + module + "/xsk"},
+		{"tcpapp makes system calls", pkgInfo{"tcpapp", []string{"golang.org/x/sys/unix"}, nil}, "tcpapp imports golang.org/x/sys/unix"},
 		{"library imports testing", pkgInfo{"gen", []string{"testing"}, nil}, "gen imports testing outside its tests"},
 		{"package without a rule", pkgInfo{"newpkg", nil, nil}, "newpkg has no rule"},
 	} {
