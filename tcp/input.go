@@ -1,5 +1,11 @@
 package tcp
 
+// Segment arrival (RFC 9293 3.10.7): the checks of 3.10.7.4 in the RFC's
+// order (sequence number, RST, SYN, ACK, text, FIN) with RFC 5961's
+// challenges and RFC 7323's PAWS, the handshake's SYN-SENT arm
+// (3.10.7.3), and the receive side: the text into Recv, out-of-order
+// blocks, the peer's FIN.
+
 // input processes a segment for the connection (RFC 9293 3.10.7.3 and
 // 3.10.7.4, with RFC 5961's checks and RFC 7323's PAWS).
 func (c *Conn) input(seg *Segment, now int64) {
@@ -280,23 +286,6 @@ func (c *Conn) establish(now int64) {
 	}
 }
 
-// sampleRTT feeds one round-trip sample: from the echoed timestamp when
-// there is one (valid across retransmissions, RFC 7323 4.1), else the
-// timed segment's (Karn's rule applied by the caller).
-func (c *Conn) sampleRTT(seg *Segment, now, timed int64) {
-	if c.tsOK && seg.Opts.HasTimestamps && seg.Opts.TSEcr != 0 {
-		ms := int64(c.tsNow(now) - seg.Opts.TSEcr)
-		if ms >= 0 && ms < 1<<20 {
-			// Millisecond ticks: at least one tick.
-			c.rtt.Sample(max(ms, 1) * 1e6)
-			return
-		}
-	}
-	if timed > 0 {
-		c.rtt.Sample(timed)
-	}
-}
-
 // onAck processes SEG.ACK in a synchronized state (RFC 9293 3.10.7.4
 // fifth, RFC 5961 5.2, RFC 5681/6582/6675 for loss detection). It returns
 // false when the segment must go no further.
@@ -429,67 +418,6 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 	return true
 }
 
-// onDupAck counts a duplicate ACK and enters fast recovery at the third
-// (RFC 5681 3.2), or earlier with SACK once three segments' worth above a
-// hole are SACKed (RFC 6675 IsLost).
-func (c *Conn) onDupAck(now int64) {
-	c.dupAcks++
-	if c.inRecovery {
-		if c.sackOK {
-			c.rackDetect(now)
-			return // output sends what the pipe allows
-		}
-		return // NewReno: each dup ACK lets a segment out (pipe)
-	}
-	// DupThresh is 3, lowered for a small flight with nothing more to send
-	// (early retransmit, RFC 5827): two segments out and the second one
-	// SACKed (a tail loss probe's usual answer) is a loss.
-	thresh := 3
-	if out := (int(c.sndMax.Sub(c.sndUna)) + c.mss - 1) / c.mss; out < 4 && int(c.sndMax.Sub(c.sndBase)) >= c.Send.Len() {
-		thresh = max(out-1, 1)
-	}
-	lost := c.dupAcks >= thresh
-	if c.sackOK && c.sacked.bytes() >= thresh*c.mss {
-		lost = true
-	}
-	if !lost {
-		return
-	}
-	c.enterRecovery(now)
-}
-
-// enterRecovery starts fast recovery (RFC 5681 3.2, RFC 6675 5) and
-// retransmits the first hole (SACK) or segment (NewReno).
-func (c *Conn) enterRecovery(now int64) {
-	h := c.host
-	// It handles the loss a probe's episode was about.
-	c.reoAt = 0
-	if c.reoRecov++; c.reoRecov > 16 {
-		c.reoMult, c.reoRecov = 1, 0 // RFC 8985 6.2 step 4: reo_wnd_persist
-	}
-	c.tlpAt, c.tlpOut = 0, false
-	c.rack, c.rackAt = c.rack[:0], 0
-	h.counters[RecoveryEntry]++
-	h.counters[FastRetransmits]++
-	c.inRecovery = true
-	c.recover = c.sndMax
-	c.cc.OnCongestion(int(c.sndMax.Sub(c.sndUna)), now)
-	c.highRxt = c.sndUna
-	if c.sackOK {
-		h.counters[SACKRecovery]++
-		// The first hole goes now regardless of the pipe (RFC 6675 5 step 4.3).
-		if s, n, ok := c.nextHole(c.sndUna); ok {
-			n = min(n, c.mss)
-			if c.retransmit(s, n, now) {
-				c.highRxt = s.Add(uint32(n))
-			}
-		}
-		return
-	}
-	c.retransmit(c.sndUna, c.mss, now)
-	c.highRxt = c.sndUna.Add(uint32(c.mss))
-}
-
 // receive takes the segment's text (RFC 9293 3.10.7.4 seventh): in order
 // into Recv, out of order into Recv's free space past the tail, recorded
 // in the out-of-order blocks.
@@ -599,15 +527,4 @@ func (c *Conn) finReceived(now int64) {
 	if c.handler != nil {
 		c.handler.Readable(c)
 	}
-}
-
-// enterTimeWait starts TIME-WAIT's 2*MSL timer; the other timers stop.
-func (c *Conn) enterTimeWait(now int64) {
-	c.state = StateTimeWait
-	c.rtoAt, c.persistAt, c.keepAt, c.delackAt, c.tlpAt, c.reoAt = 0, 0, 0, 0, 0, 0
-	c.twAt = now + c.host.cfg.TimeWait
-	if c.host.cfg.TimeWait <= 0 {
-		c.twAt = now + 1
-	}
-	c.notify(nil)
 }

@@ -1,12 +1,15 @@
 package tcp
 
-// RACK (RFC 8985 6) as the trigger of loss recovery: a segment is lost
-// once one sent after it has been delivered and a reordering window has
-// passed since, however few segments were SACKed. Duplicate ACKs (RFC
-// 6675's three segments) still start recovery too; RACK starts it sooner
-// when fewer arrive (a small flight, the end of a burst). Inside recovery
-// rackDetect (conn.go) applies the same rule to the episode's
-// retransmissions.
+// What RACK (RFC 8985) records to decide: the send times of original
+// transmissions (marks), the transmissions of a recovery episode, the
+// reordering seen, and the reordering window. RACK is a trigger of loss
+// recovery: a segment is lost once one sent after it has been delivered
+// and a reordering window has passed since, however few segments were
+// SACKed. Duplicate ACKs (RFC 6675's three segments) still start recovery
+// too; RACK starts it sooner when fewer arrive (a small flight, the end of
+// a burst). Inside recovery rackDetect applies the same rule to the
+// episode's retransmissions. The decisions themselves (rackCheck,
+// rackDetect) are in recovery.go.
 
 // sentMark says that the original transmissions from seq on (up to the
 // next mark) went between first and last (the same instant unless marks
@@ -98,48 +101,6 @@ func (c *Conn) rackMinRTT() int64 {
 	return max(c.rtt.MinRTT(), c.rackMin)
 }
 
-// rackCheck runs on each ACK, and when the reordering timer fires, outside
-// recovery: the first hole (at SND.UNA) is lost when a segment sent after
-// it was SACKed and the reordering window has passed since that delivery
-// would have been due; then recovery starts. Before that, the reordering
-// timer waits for it. It needs Config.RACK (marks kept), SACK, marks for
-// both segments (original transmissions: nothing from SND.UNA on was
-// sent twice), and no tail probe or RTO retransmission outstanding.
-func (c *Conn) rackCheck(now int64) {
-	c.reoAt = 0
-	if c.sent == nil || c.inRecovery || !c.sackOK || c.tlpOut || c.sndNxt != c.sndMax || !c.tlpState() || c.rtt.MinRTT() <= 0 ||
-		c.sndUna.LessThan(c.rxtEnd) {
-		return // the hole was sent again: its mark is not its time
-	}
-	fack, ok := c.sacked.highest()
-	if !ok {
-		return
-	}
-	// The hole went at the latest, the delivered segment at the
-	// earliest, its mark allows: merged marks delay a decision only.
-	_, hole, ok1 := c.sentTime(c.sndUna)
-	last, _, ok2 := c.sentTime(fack.Add(^uint32(0)))
-	if !ok1 || !ok2 {
-		return
-	}
-	// RACK.xmit_ts, RACK.end_seq and RACK.rtt (RFC 8985 6.2 steps 1-2):
-	// the most recently sent segment delivered (sent later, or at the
-	// same time and ending higher), and its RTT when it was.
-	if last > c.rackXmit || last == c.rackXmit && fack.GreaterThan(c.rackEnd) {
-		c.rackXmit, c.rackEnd, c.rackRTT = last, fack, now-last
-		if c.rackMin == 0 || c.rackRTT < c.rackMin {
-			c.rackMin = max(c.rackRTT, 1)
-		}
-	}
-	// Step 5: remaining = hole + RACK.rtt + reo_wnd - now.
-	if wait := hole + c.rackRTT + c.reoWnd() - now; wait > 0 {
-		c.reoAt = now + wait
-		return
-	}
-	c.host.counters[RACKRecovery]++
-	c.enterRecovery(now)
-}
-
 // rackOnAck notes what an ACK says about reordering, before the
 // connection's state moves on: a hole (SND.UNA up to the first SACK
 // block) acknowledged without having been retransmitted was reordered,
@@ -168,4 +129,22 @@ func (c *Conn) rackOnAck(seg *Segment) {
 		c.reoSeen = true
 		c.host.counters[RACKReorder]++
 	}
+}
+
+// rackSent is one transmission of [start, end) at at.
+type rackSent struct {
+	start, end Seq
+	at         int64
+	retrans    bool // the range had been sent before
+}
+
+// rackCap bounds the transmissions recorded per recovery episode.
+const rackCap = 64
+
+// rackRecord records a transmission during recovery.
+func (c *Conn) rackRecord(seq Seq, n int, now int64) {
+	if len(c.rack) == cap(c.rack) {
+		c.rack = c.rack[:copy(c.rack, c.rack[1:])]
+	}
+	c.rack = append(c.rack, rackSent{start: seq, end: seq.Add(uint32(n)), at: now, retrans: seq.LessThan(c.sndMax)})
 }

@@ -79,3 +79,20 @@ func (r *RTTEstimator) SRTT() int64     { return r.srtt }
 func (r *RTTEstimator) RTTVar() int64   { return r.rttvar }
 func (r *RTTEstimator) MinRTT() int64   { return r.minRTT }
 func (r *RTTEstimator) HasSample() bool { return r.has }
+
+// sampleRTT feeds one round-trip sample: from the echoed timestamp when
+// there is one (valid across retransmissions, RFC 7323 4.1), else the
+// timed segment's (Karn's rule applied by the caller).
+func (c *Conn) sampleRTT(seg *Segment, now, timed int64) {
+	if c.tsOK && seg.Opts.HasTimestamps && seg.Opts.TSEcr != 0 {
+		ms := int64(c.tsNow(now) - seg.Opts.TSEcr)
+		if ms >= 0 && ms < 1<<20 {
+			// Millisecond ticks: at least one tick.
+			c.rtt.Sample(max(ms, 1) * 1e6)
+			return
+		}
+	}
+	if timed > 0 {
+		c.rtt.Sample(timed)
+	}
+}

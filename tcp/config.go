@@ -1,0 +1,119 @@
+package tcp
+
+// Config: what a Host and its connections are configured with.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Config configures a Host and its connections.
+type Config struct {
+	// MSS is the largest segment payload we take and send: the link MTU
+	// less 40 (IPv4 and TCP headers). Default 1460.
+	MSS int
+	// SendBuffer and RecvBuffer are each connection's buffer sizes in
+	// bytes (rounded up to a power of two). Default 256 KiB and 256 KiB.
+	SendBuffer, RecvBuffer int
+	// NoDelay turns Nagle's algorithm off.
+	NoDelay bool
+	// SACK, Timestamps and WindowScale offer those options (default all
+	// on; the peer must agree).
+	SACK, Timestamps, WindowScale bool
+	// TLP sends tail loss probes (RFC 8985 7) on connections with SACK:
+	// when the ACKs stop with data outstanding, one segment (new data, or
+	// the last one again) goes after about two round trips, so that a
+	// lost tail is repaired by SACK recovery instead of waiting for the
+	// retransmission timeout. Default true.
+	TLP bool
+	// RACK starts loss recovery by time as well as by duplicate ACKs
+	// (RFC 8985 6): the first hole is lost once a segment sent after it
+	// was SACKed and a reordering window (a quarter of the minimum RTT,
+	// widened by D-SACKs) has passed, however few segments were SACKed.
+	// Needs SACK. Default false: in the lab's loss tests it did not beat
+	// duplicate ACKs with tail loss probes (see the README). RACK's rule
+	// for lost retransmissions in recovery is on regardless.
+	RACK bool
+	// CongestionControl names the algorithm: "cubic" (default) or
+	// "newreno".
+	CongestionControl string
+	// MaxConns bounds the connection table; SynBacklog the half-open
+	// connections per Host, beyond which SYN cookies answer (when
+	// SynCookies) or SYNs are dropped. Defaults 4096, 256, cookies on.
+	MaxConns, SynBacklog int
+	SynCookies           bool
+	// TimeWait is how long TIME-WAIT lasts (2*MSL). Default 60 s
+	// (Linux's; RFC 9293 suggests 2*2 min).
+	TimeWait int64
+	// MinRTO, MaxRTO, InitialRTO bound the retransmission timer (ns).
+	MinRTO, MaxRTO, InitialRTO int64
+	// DelayedACK is the delayed-ACK timeout (ns); 0 acknowledges every
+	// segment at once. Default 40 ms.
+	DelayedACK int64
+	// Retries is how many retransmission timeouts in a row end an
+	// established connection (default 15, as Linux's tcp_retries2);
+	// SynRetries those of a handshake (default 6).
+	Retries, SynRetries int
+	// Keepalive, when positive, probes a connection idle that long, every
+	// KeepaliveInterval, and ends it after KeepaliveProbes unanswered.
+	Keepalive, KeepaliveInterval int64
+	KeepaliveProbes              int
+	// EphemeralLo and EphemeralHi are the ports active opens take
+	// (default 61000-65535: above Linux's default ip_local_port_range, so
+	// that the kernel and the engine never pick the same port). Ports p
+	// with p % PortStride == PortIndex only: several engines share the
+	// range and each knows a reply to its port is its own.
+	EphemeralLo, EphemeralHi uint16
+	PortStride, PortIndex    int
+	// PortFilter, when set, narrows the ports an active open takes to
+	// those it accepts for local -> remote, for example those whose
+	// replies the NIC's RSS hashes to this Host's queue. When none of the
+	// share passes, any free port of the share is taken.
+	PortFilter func(local, remote netip.AddrPort) bool
+	// ISNKey keys initial sequence numbers and SYN cookies (RFC 6528).
+	// Zero: the caller must set it; Host refuses a zero key.
+	ISNKey [16]byte
+	// ChallengeACKs limits RFC 5961 challenge ACKs per second. Default 1000.
+	ChallengeACKs int
+}
+
+// DefaultConfig returns the defaults documented on Config's fields (the
+// ISN key left zero).
+func DefaultConfig() Config {
+	return Config{
+		MSS: 1460, SendBuffer: 256 << 10, RecvBuffer: 256 << 10,
+		SACK: true, Timestamps: true, WindowScale: true, TLP: true,
+		CongestionControl: DefaultCongestionControl,
+		MaxConns:          4096, SynBacklog: 256, SynCookies: true,
+		TimeWait: 60 * second,
+		MinRTO:   DefaultMinRTO, MaxRTO: DefaultMaxRTO, InitialRTO: DefaultInitialRTO,
+		DelayedACK: 40 * millisecond,
+		Retries:    15, SynRetries: 6,
+		KeepaliveInterval: 75 * second, KeepaliveProbes: 9,
+		EphemeralLo: 61000, EphemeralHi: 65535, PortStride: 1,
+		ChallengeACKs: 1000,
+	}
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.MSS < 88 || c.MSS > 65495:
+		return fmt.Errorf("tcp: MSS %d: use 88 to 65495", c.MSS)
+	case c.SendBuffer < 1 || c.RecvBuffer < 1 || c.SendBuffer > 1<<30 || c.RecvBuffer > 1<<30:
+		return fmt.Errorf("tcp: buffers %d, %d: use 1 byte to 1 GiB", c.SendBuffer, c.RecvBuffer)
+	case c.MaxConns < 1 || c.SynBacklog < 0:
+		return fmt.Errorf("tcp: MaxConns %d, SynBacklog %d: use at least 1 and 0", c.MaxConns, c.SynBacklog)
+	case c.MinRTO <= 0 || c.MaxRTO < c.MinRTO || c.InitialRTO <= 0:
+		return errors.New("tcp: RTO bounds: use 0 < MinRTO <= MaxRTO and InitialRTO > 0")
+	case c.EphemeralHi < c.EphemeralLo || c.PortStride < 1 || c.PortIndex < 0 || c.PortIndex >= c.PortStride:
+		return fmt.Errorf("tcp: ephemeral ports %d-%d, stride %d index %d: need lo <= hi and 0 <= index < stride",
+			c.EphemeralLo, c.EphemeralHi, c.PortStride, c.PortIndex)
+	case c.ISNKey == [16]byte{}:
+		return errors.New("tcp: ISNKey is zero: set a random key (crypto/rand)")
+	}
+	if _, err := NewCongestionControl(c.CongestionControl); err != nil {
+		return err
+	}
+	return nil
+}
