@@ -7,25 +7,44 @@ package tcp
 // blocks, the peer's FIN.
 
 // input processes a segment for the connection (RFC 9293 3.10.7.3 and
-// 3.10.7.4, with RFC 5961's checks and RFC 7323's PAWS).
+// 3.10.7.4, with RFC 5961's checks and RFC 7323's PAWS): one step per
+// check of 3.10.7.4, in the RFC's order; a step that returns false has
+// dealt with the segment.
 func (c *Conn) input(seg *Segment, now int64) {
-	h := c.host
 	c.lastRecv = now
 	switch c.state {
 	case StateSynSent:
 		c.inputSynSent(seg, now)
 		return
 	case StateClosed:
-		h.counters[DropState]++
+		c.host.counters[DropState]++
 		return
 	}
+	if !c.inputSeq(seg, now) || // first: the sequence number
+		!c.inputRST(seg, now) || // second: RST
+		!c.inputSYN(seg, now) || // fourth: SYN (third, security, is not kept)
+		!c.inputACK(seg, now) { // fifth: the ACK field
+		return
+	}
+	// Timestamps: record TS.Recent for an in-window segment (RFC 7323 4.3).
+	if c.tsOK && seg.Opts.HasTimestamps && seg.Seq.LessEq(c.lastAckSent) {
+		c.tsRecent = seg.Opts.TSVal
+	}
+	c.inputText(seg, now) // seventh: the segment text (sixth, URG, is not kept)
+	c.inputFIN(seg, now)  // eighth: FIN
+	c.output(now)
+}
 
+// inputSeq is PAWS and the first check (RFC 9293 3.10.7.4): is the
+// sequence number acceptable?
+func (c *Conn) inputSeq(seg *Segment, now int64) bool {
+	h := c.host
 	// PAWS (RFC 7323 5.3): an old timestamp marks an old duplicate.
 	if c.tsOK && seg.Opts.HasTimestamps && seg.Flags&FlagRST == 0 &&
 		int32(seg.Opts.TSVal-c.tsRecent) < 0 {
 		h.counters[DropPAWS]++
 		c.sendACK(now)
-		return
+		return false
 	}
 
 	// The peer's SYN again in SYN-RECEIVED: our SYN-ACK was lost; send
@@ -33,7 +52,7 @@ func (c *Conn) input(seg *Segment, now int64) {
 	if c.state == StateSynReceived && seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.Seq == c.irs {
 		c.ackNow = true
 		c.output(now)
-		return
+		return false
 	}
 
 	// First: is the sequence number acceptable (RFC 9293 3.10.7.4, the
@@ -48,81 +67,93 @@ func (c *Conn) input(seg *Segment, now int64) {
 			c.sendACK(now)
 		}
 		h.counters[DropOutOfWindow]++
-		return
+		return false
 	}
+	return true
+}
 
-	// Second: RST (RFC 5961 3.2): only exactly at RCV.NXT resets; anywhere
-	// else in the window earns a challenge ACK.
-	if seg.Flags&FlagRST != 0 {
-		if seg.Seq != c.rcvNxt {
-			h.counters[DropBadRST]++
-			c.challengeACK(now)
-			return
-		}
-		h.counters[ResetsIn]++
-		if c.state == StateSynReceived && c.listener != nil {
-			c.terminate(ErrRefused) // back to LISTEN: the listener never saw it
-			return
-		}
-		switch c.state {
-		case StateClosing, StateLastAck, StateTimeWait:
-			c.terminate(nil)
-		default:
-			c.terminate(ErrReset)
-		}
-		return
+// inputRST is the second check (RFC 9293 3.10.7.4, RFC 5961 3.2): only a
+// RST exactly at RCV.NXT resets; anywhere else in the window earns a
+// challenge ACK.
+func (c *Conn) inputRST(seg *Segment, now int64) bool {
+	h := c.host
+	if seg.Flags&FlagRST == 0 {
+		return true
 	}
-
-	// Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
-	if seg.Flags&FlagSYN != 0 {
-		h.counters[DropSYNInWindow]++
+	if seg.Seq != c.rcvNxt {
+		h.counters[DropBadRST]++
 		c.challengeACK(now)
-		return
+		return false
 	}
+	h.counters[ResetsIn]++
+	if c.state == StateSynReceived && c.listener != nil {
+		c.terminate(ErrRefused) // back to LISTEN: the listener never saw it
+		return false
+	}
+	switch c.state {
+	case StateClosing, StateLastAck, StateTimeWait:
+		c.terminate(nil)
+	default:
+		c.terminate(ErrReset)
+	}
+	return false
+}
 
-	// Fifth: the ACK field.
+// inputSYN is the fourth check: a SYN in a synchronized state (RFC 5961
+// 4.2) earns a challenge ACK.
+func (c *Conn) inputSYN(seg *Segment, now int64) bool {
+	if seg.Flags&FlagSYN != 0 {
+		c.host.counters[DropSYNInWindow]++
+		c.challengeACK(now)
+		return false
+	}
+	return true
+}
+
+// inputACK is the fifth check, the ACK field: in SYN-RECEIVED the ACK of
+// our SYN establishes the connection; then onAck.
+func (c *Conn) inputACK(seg *Segment, now int64) bool {
+	h := c.host
 	if seg.Flags&FlagACK == 0 {
 		h.counters[DropNoACK]++
-		return
+		return false
 	}
 	if c.state == StateSynReceived {
 		if !seg.Ack.GreaterThan(c.sndUna) || seg.Ack.GreaterThan(c.sndMax) {
 			h.sendRST(c.local, c.remote, seg.Ack, 0, false)
 			h.counters[DropBadACK]++
-			return
+			return false
 		}
 		c.establish(now)
 		if c.state == StateClosed {
-			return // the handler aborted it
+			return false // the handler aborted it
 		}
 		c.sndWnd = uint32(seg.Window) << c.sndShift
 		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 	}
 	if !c.onAck(seg, now) {
-		return
+		return false
 	}
-	if c.state == StateClosed {
-		return
-	}
+	return c.state != StateClosed
+}
 
-	// Timestamps: record TS.Recent for an in-window segment (RFC 7323 4.3).
-	if c.tsOK && seg.Opts.HasTimestamps && seg.Seq.LessEq(c.lastAckSent) {
-		c.tsRecent = seg.Opts.TSVal
-	}
-
-	// Seventh: the segment text.
+// inputText is the seventh step, the segment text.
+func (c *Conn) inputText(seg *Segment, now int64) {
 	if len(seg.Payload) > 0 {
 		switch c.state {
 		case StateEstablished, StateFinWait1, StateFinWait2:
 			c.receive(seg, now)
 		default:
 			// The peer sent its FIN already: data past it is bogus.
-			h.counters[DropState]++
+			c.host.counters[DropState]++
 		}
 	}
+}
 
-	// Eighth: FIN.
+// inputFIN is the eighth step: the FIN, taken once every byte before it
+// arrived (finReceived), held until then, or ACKed again.
+func (c *Conn) inputFIN(seg *Segment, now int64) {
 	if seg.Flags&FlagFIN != 0 {
 		fin := seg.Seq.Add(uint32(len(seg.Payload)))
 		switch {
@@ -138,7 +169,6 @@ func (c *Conn) input(seg *Segment, now int64) {
 			}
 		}
 	}
-	c.output(now)
 }
 
 // acceptable is RFC 9293's acceptability test for SEG.SEQ and SEG.LEN
@@ -290,9 +320,40 @@ func (c *Conn) establish(now int64) {
 // fifth, RFC 5961 5.2, RFC 5681/6582/6675 for loss detection). It returns
 // false when the segment must go no further.
 func (c *Conn) onAck(seg *Segment, now int64) bool {
+	if !c.ackAcceptable(seg, now) {
+		return false
+	}
+	c.rackOnAck(seg)
+	newSACK := c.updateScoreboard(seg)
+	c.tlpAck(seg, newSACK, now)
+	acked := int(seg.Ack.Sub(c.sndUna))
+	wndChanged := c.updateSendWindow(seg)
+	if acked <= 0 {
+		c.onOldAck(seg, acked, wndChanged, newSACK, now)
+		return true
+	}
+
+	// New data acknowledged.
+	data := c.ackData(seg, acked, now)
+	c.recoveryOnAck(seg.Ack, acked, now)
+	c.restartRTO(now)
+	c.rackCheck(now)
+	c.armTLP(now)
+	if !c.finAcked(seg.Ack, now) {
+		return false
+	}
+	if c.handler != nil && data > 0 {
+		c.handler.Writable(c)
+	}
+	return true
+}
+
+// ackAcceptable is RFC 5961 5.2: SEG.ACK is acceptable only within
+// [SND.UNA - MAX.SND.WND, SND.NXT]; beyond SND.NXT it earns an ACK, too
+// old a challenge ACK.
+func (c *Conn) ackAcceptable(seg *Segment, now int64) bool {
 	h := c.host
 	ack := seg.Ack
-	// RFC 5961 5.2: acceptable only within [SND.UNA - MAX.SND.WND, SND.NXT].
 	if ack.GreaterThan(c.sndMax) {
 		h.counters[DropBadACK]++
 		c.sendACK(now)
@@ -303,23 +364,14 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 		c.challengeACK(now)
 		return false
 	}
-	c.rackOnAck(seg)
-	newSACK := false
-	if c.sackOK && seg.Opts.NumSACK > 0 {
-		before := c.sacked.bytes()
-		for i := 0; i < seg.Opts.NumSACK; i++ {
-			b := seg.Opts.SACK[i]
-			// Only blocks above SND.UNA and within what was sent count
-			// (a D-SACK below SND.UNA says nothing about holes).
-			if b.Start.GreaterEq(ack) && b.End.LessEq(c.sndMax) && b.Start.LessThan(b.End) {
-				c.sacked.add(b.Start, b.End)
-			}
-		}
-		newSACK = c.sacked.bytes() > before
-	}
-	c.tlpAck(seg, newSACK, now)
-	acked := int(ack.Sub(c.sndUna))
-	// The window (RFC 9293 3.10.7.4, SND.WL1/SND.WL2).
+	return true
+}
+
+// updateSendWindow takes the peer's window from a segment newer than the
+// last update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2) and reports whether it
+// changed; an open window stops the persist timer.
+func (c *Conn) updateSendWindow(seg *Segment) bool {
+	ack := seg.Ack
 	wndChanged := false
 	if c.sndWl1.LessThan(seg.Seq) || c.sndWl1 == seg.Seq && c.sndWl2.LessEq(ack) {
 		w := uint32(seg.Window) << c.sndShift
@@ -331,22 +383,15 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 			c.persistAt, c.persistShift = 0, 0
 		}
 	}
-	if acked <= 0 {
-		// A duplicate ACK (RFC 5681 2): nothing new, no data, the window
-		// unchanged, data outstanding; with SACK, it must also report
-		// data not SACKed before (RFC 6675 2): an ACK carrying only a
-		// D-SACK, or blocks already known, says nothing of a loss.
-		if acked == 0 && len(seg.Payload) == 0 && seg.Flags&(FlagSYN|FlagFIN) == 0 &&
-			!wndChanged && c.sndMax != c.sndUna && (!c.sackOK || newSACK) {
-			c.onDupAck(now)
-		}
-		if newSACK {
-			c.rackCheck(now)
-		}
-		return true
-	}
+	return wndChanged
+}
 
-	// New data acknowledged.
+// ackData moves SND.UNA to SEG.ACK, which acknowledges acked new bytes
+// (RFC 9293 3.10.7.4): the backoff ends, the RTT is sampled, the bytes
+// leave Send. It returns the data bytes acknowledged (the FIN's sequence
+// number is not in Send).
+func (c *Conn) ackData(seg *Segment, acked int, now int64) int {
+	ack := seg.Ack
 	c.retries = 0
 	c.rtt.ResetBackoff()
 	if c.rttTiming && ack.GreaterThan(c.rttSeq) {
@@ -374,33 +419,13 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 	}
 	c.sacked.trim(ack)
 	c.trimSent()
+	return data
+}
 
-	if c.inRecovery {
-		if ack.GreaterEq(c.recover) {
-			c.inRecovery = false
-			c.dupAcks = 0
-			c.rack, c.rackAt = c.rack[:0], 0
-			c.cc.OnRecoveryExit(now)
-		} else if !c.sackOK {
-			// NewReno partial ACK (RFC 6582 3.2 step 5): retransmit the
-			// next unacknowledged segment, deflate by what was acked.
-			c.retransmit(c.sndUna, c.mss, now)
-			c.dupAcks = max(c.dupAcks-acked/c.mss, 0)
-		} else {
-			if c.highRxt.LessThan(c.sndUna) {
-				c.highRxt = c.sndUna
-			}
-			c.rackDetect(now)
-		}
-	} else {
-		c.dupAcks = 0
-		c.cc.OnAck(acked, c.rtt.SRTT(), c.pipe(), now)
-	}
-	c.restartRTO(now)
-	c.rackCheck(now)
-	c.armTLP(now)
-
-	// Our FIN acknowledged?
+// finAcked moves the closing states on when SEG.ACK acknowledges our FIN
+// (RFC 9293 3.10.7.4 fifth: FIN-WAIT-1, CLOSING, LAST-ACK). It returns
+// false when the connection ended.
+func (c *Conn) finAcked(ack Seq, now int64) bool {
 	if c.finSent && ack == c.finSeq.Add(1) {
 		switch c.state {
 		case StateFinWait1:
@@ -411,9 +436,6 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 			c.terminate(nil)
 			return false
 		}
-	}
-	if c.handler != nil && data > 0 {
-		c.handler.Writable(c)
 	}
 	return true
 }
@@ -442,21 +464,8 @@ func (c *Conn) receive(seg *Segment, now int64) {
 		}
 		p, seq = p[cut:], c.rcvNxt
 	}
-	off := int(seq.Sub(c.rcvNxt))
-	if off > 0 {
-		// Out of order: keep it, ACK at once with SACK (RFC 5681 4.2).
-		n := c.Recv.WriteAt(off, p)
-		if n == 0 {
-			h.counters[DropRecvBufferFull]++
-			c.ackNow = true
-			return
-		}
-		if !c.ooo.add(seq, seq.Add(uint32(n))) {
-			h.counters[DropOOOFull]++
-		} else {
-			c.lastSACK = seq
-		}
-		c.ackNow = true
+	if off := int(seq.Sub(c.rcvNxt)); off > 0 {
+		c.receiveOutOfOrder(seq, off, p)
 		return
 	}
 	n := c.Recv.Write(p)
@@ -469,38 +478,56 @@ func (c *Conn) receive(seg *Segment, now int64) {
 	}
 	c.rcvNxt = c.rcvNxt.Add(uint32(n))
 	h.counters[BytesIn] += uint64(n)
-	// Blocks that now continue the stream join it.
-	if len(c.ooo.r) > 0 {
-		filled := false
-		for len(c.ooo.r) > 0 && c.ooo.r[0].Start.LessEq(c.rcvNxt) {
-			b := c.ooo.r[0]
-			if b.End.GreaterThan(c.rcvNxt) {
-				more := int(b.End.Sub(c.rcvNxt))
-				c.Recv.Commit(more)
-				c.rcvNxt = b.End
-				h.counters[BytesIn] += uint64(more)
-			}
-			c.ooo.trim(b.End)
-			filled = true
-		}
-		if filled {
-			c.ackNow = true // a hole filled: ACK at once
-		}
-	}
+	c.joinOutOfOrder()
 	if c.finPending && c.finIn == c.rcvNxt {
 		c.finPending = false
 		c.finReceived(now)
 	}
-	// Delayed ACK: every second full-sized segment, else the timer
-	// (RFC 9293 3.8.6.3, RFC 5681 4.2).
-	c.unacked++
-	if c.unacked >= 2 || c.host.cfg.DelayedACK == 0 {
-		c.ackNow = true
-	} else if c.delackAt == 0 {
-		c.delackAt = now + c.host.cfg.DelayedACK
-	}
+	c.delayACK(now)
 	if c.handler != nil {
 		c.handler.Readable(c)
+	}
+}
+
+// receiveOutOfOrder keeps text that starts off bytes past RCV.NXT in
+// Recv's free space and records its block for SACK; the ACK goes at once
+// (RFC 5681 4.2).
+func (c *Conn) receiveOutOfOrder(seq Seq, off int, p []byte) {
+	h := c.host
+	n := c.Recv.WriteAt(off, p)
+	if n == 0 {
+		h.counters[DropRecvBufferFull]++
+		c.ackNow = true
+		return
+	}
+	if !c.ooo.add(seq, seq.Add(uint32(n))) {
+		h.counters[DropOOOFull]++
+	} else {
+		c.lastSACK = seq
+	}
+	c.ackNow = true
+}
+
+// joinOutOfOrder moves RCV.NXT over the out-of-order blocks that now
+// continue the stream.
+func (c *Conn) joinOutOfOrder() {
+	if len(c.ooo.r) == 0 {
+		return
+	}
+	filled := false
+	for len(c.ooo.r) > 0 && c.ooo.r[0].Start.LessEq(c.rcvNxt) {
+		b := c.ooo.r[0]
+		if b.End.GreaterThan(c.rcvNxt) {
+			more := int(b.End.Sub(c.rcvNxt))
+			c.Recv.Commit(more)
+			c.rcvNxt = b.End
+			c.host.counters[BytesIn] += uint64(more)
+		}
+		c.ooo.trim(b.End)
+		filled = true
+	}
+	if filled {
+		c.ackNow = true // a hole filled: ACK at once
 	}
 }
 

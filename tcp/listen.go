@@ -72,24 +72,35 @@ func (h *Host) inputListen(local, remote netip.AddrPort, seg *Segment, now int64
 			h.counters[DropBacklogFull]++
 			return
 		}
-		// Stateless SYN-ACK: the cookie is the ISN (only the MSS class
-		// survives; no window scale, SACK or timestamps).
-		mss := uint16(536)
-		if seg.Opts.MSS != 0 {
-			mss = seg.Opts.MSS
-		}
-		iss := h.isn.Cookie(local, remote, seg.Seq, min(mss, uint16(h.cfg.MSS)), now)
-		o := &h.opts
-		*o = Options{MSS: uint16(h.cfg.MSS)}
-		f := &h.fields
-		*f = Fields{SrcPort: local.Port(), DstPort: remote.Port(), Seq: iss, Ack: seg.Seq.Add(1),
-			Flags: FlagSYN | FlagACK, Window: uint16(min(h.cfg.RecvBuffer, 65535))}
-		if h.link.Send(local, remote, f, o, nil, nil) {
-			h.counters[SegsOut]++
-			h.counters[SynCookiesSent]++
-		}
+		h.sendCookie(local, remote, seg, now)
 		return
 	}
+	h.openPassive(l, local, remote, seg, now)
+}
+
+// sendCookie answers a SYN with a stateless SYN-ACK (RFC 4987 3.6): the
+// cookie is the ISN (only the MSS class survives; no window scale, SACK
+// or timestamps).
+func (h *Host) sendCookie(local, remote netip.AddrPort, seg *Segment, now int64) {
+	mss := uint16(536)
+	if seg.Opts.MSS != 0 {
+		mss = seg.Opts.MSS
+	}
+	iss := h.isn.Cookie(local, remote, seg.Seq, min(mss, uint16(h.cfg.MSS)), now)
+	o := &h.opts
+	*o = Options{MSS: uint16(h.cfg.MSS)}
+	f := &h.fields
+	*f = Fields{SrcPort: local.Port(), DstPort: remote.Port(), Seq: iss, Ack: seg.Seq.Add(1),
+		Flags: FlagSYN | FlagACK, Window: uint16(min(h.cfg.RecvBuffer, 65535))}
+	if h.link.Send(local, remote, f, o, nil, nil) {
+		h.counters[SegsOut]++
+		h.counters[SynCookiesSent]++
+	}
+}
+
+// openPassive makes the connection a listener's SYN asks for, in
+// SYN-RECEIVED, and sends its SYN-ACK (RFC 9293 3.10.7.2).
+func (h *Host) openPassive(l *Listener, local, remote netip.AddrPort, seg *Segment, now int64) {
 	c, err := h.newConn(local, remote, now)
 	if err != nil {
 		return

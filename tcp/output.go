@@ -23,13 +23,26 @@ func (c *Conn) output(now int64) {
 		}
 		return
 	}
-	cfg := &c.host.cfg
 	if c.Send == nil {
 		return // not established yet
 	}
 	if c.inRecovery {
 		c.retransmitHoles(now)
 	}
+	if c.sendData(now) && !c.tlpProbe {
+		c.armTLP(now)
+	}
+	c.sendFIN(now)
+	if c.ackNow {
+		c.sendACK(now)
+	}
+	c.armKeepalive(now)
+}
+
+// sendData sends from SND.NXT what the windows allow, one segment per
+// MSS (exactly one for a tail loss probe), the FIN with the last byte
+// when it is queued. It reports whether new data went.
+func (c *Conn) sendData(now int64) bool {
 	sentNew := false
 	for {
 		off := int(c.sndNxt.Sub(c.sndBase))
@@ -37,34 +50,11 @@ func (c *Conn) output(now int64) {
 		if avail <= 0 {
 			break
 		}
-		wndLeft := int(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt))
-		cwndLeft := c.cc.Cwnd() - c.pipe()
-		if c.tlpProbe {
-			cwndLeft = max(cwndLeft, c.mss) // the probe goes past cwnd
-		}
-		n := min(avail, c.mss, wndLeft, cwndLeft)
+		n := c.segmentLen(avail, now)
 		if n <= 0 {
-			if wndLeft <= 0 && c.sndMax == c.sndUna && c.persistAt == 0 {
-				// Zero window, nothing in flight: probe (RFC 9293 3.8.6.1).
-				c.persistAt = now + c.persistTimeout()
-			}
 			break
 		}
 		retx := c.sndNxt.LessThan(c.sndMax)
-		if n < c.mss && n < avail && !retx && n < int(c.maxSndWnd/2) && c.sndMax != c.sndUna && !c.tlpProbe {
-			// A window- or cwnd-limited short segment waits while data is
-			// in flight: sender-side SWS avoidance (RFC 9293 3.8.6.2.1);
-			// the ACK brings output back. With nothing in flight no ACK
-			// would come, so it goes (what the RFC's override timeout is
-			// for; holding it stalled connections whose peer advertised
-			// less than half its largest window).
-			break
-		}
-		if n < c.mss && n == avail && !cfg.NoDelay && !retx && !c.finQueued && c.sndSmall.GreaterThan(c.sndUna) && !c.tlpProbe {
-			// Nagle (RFC 9293 3.7.4) as Minshall refined it: hold a
-			// short segment while an earlier short one is unacknowledged.
-			break
-		}
 		flags := FlagACK
 		if n == avail {
 			flags |= FlagPSH
@@ -76,28 +66,7 @@ func (c *Conn) output(now int64) {
 		if !c.sendSegment(c.sndNxt, flags, off, n, now) {
 			break
 		}
-		if n < c.mss {
-			c.sndSmall = c.sndNxt.Add(uint32(n))
-		}
-		if retx {
-			c.host.counters[Retransmits]++
-			if end := c.sndNxt.Add(uint32(n)); c.rxtEnd.LessThan(end) {
-				c.rxtEnd = end
-			}
-		}
-		if !retx && !c.rttTiming && !c.tsOK {
-			c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
-		}
-		c.sndNxt = c.sndNxt.Add(uint32(n))
-		if fin {
-			c.finSent, c.finSeq = true, c.sndNxt
-			c.sndNxt = c.sndNxt.Add(1)
-		}
-		if c.sndNxt.GreaterThan(c.sndMax) {
-			c.sndMax = c.sndNxt
-		}
-		c.persistAt = 0
-		c.armRTO(now)
+		c.dataSent(n, retx, fin, now)
 		if !retx {
 			sentNew = true
 		}
@@ -105,10 +74,76 @@ func (c *Conn) output(now int64) {
 			break // one segment
 		}
 	}
-	if sentNew && !c.tlpProbe {
-		c.armTLP(now)
+	return sentNew
+}
+
+// segmentLen is the length of the next segment from SND.NXT, avail bytes
+// being ready: within the peer's window and the congestion window, at
+// most an MSS; 0 when nothing may go now (a zero window with nothing in
+// flight arms the persist timer).
+func (c *Conn) segmentLen(avail int, now int64) int {
+	wndLeft := int(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt))
+	cwndLeft := c.cc.Cwnd() - c.pipe()
+	if c.tlpProbe {
+		cwndLeft = max(cwndLeft, c.mss) // the probe goes past cwnd
 	}
-	// A FIN with no data to carry it.
+	n := min(avail, c.mss, wndLeft, cwndLeft)
+	if n <= 0 {
+		if wndLeft <= 0 && c.sndMax == c.sndUna && c.persistAt == 0 {
+			// Zero window, nothing in flight: probe (RFC 9293 3.8.6.1).
+			c.persistAt = now + c.persistTimeout()
+		}
+		return 0
+	}
+	retx := c.sndNxt.LessThan(c.sndMax)
+	if n < c.mss && n < avail && !retx && n < int(c.maxSndWnd/2) && c.sndMax != c.sndUna && !c.tlpProbe {
+		// A window- or cwnd-limited short segment waits while data is
+		// in flight: sender-side SWS avoidance (RFC 9293 3.8.6.2.1);
+		// the ACK brings output back. With nothing in flight no ACK
+		// would come, so it goes (what the RFC's override timeout is
+		// for; holding it stalled connections whose peer advertised
+		// less than half its largest window).
+		return 0
+	}
+	if n < c.mss && n == avail && !c.host.cfg.NoDelay && !retx && !c.finQueued && c.sndSmall.GreaterThan(c.sndUna) && !c.tlpProbe {
+		// Nagle (RFC 9293 3.7.4) as Minshall refined it: hold a
+		// short segment while an earlier short one is unacknowledged.
+		return 0
+	}
+	return n
+}
+
+// dataSent advances SND.NXT (and SND.MAX) over n bytes sent from it, the
+// FIN too when fin: a short segment for Nagle, a retransmission counted,
+// the RTT timed on new data (without timestamps), the RTO armed.
+func (c *Conn) dataSent(n int, retx, fin bool, now int64) {
+	if n < c.mss {
+		c.sndSmall = c.sndNxt.Add(uint32(n))
+	}
+	if retx {
+		c.host.counters[Retransmits]++
+		if end := c.sndNxt.Add(uint32(n)); c.rxtEnd.LessThan(end) {
+			c.rxtEnd = end
+		}
+	}
+	if !retx && !c.rttTiming && !c.tsOK {
+		c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
+	}
+	c.sndNxt = c.sndNxt.Add(uint32(n))
+	if fin {
+		c.finSent, c.finSeq = true, c.sndNxt
+		c.sndNxt = c.sndNxt.Add(1)
+	}
+	if c.sndNxt.GreaterThan(c.sndMax) {
+		c.sndMax = c.sndNxt
+	}
+	c.persistAt = 0
+	c.armRTO(now)
+}
+
+// sendFIN sends a FIN with no data to carry it, when Close queued one and
+// every byte before it went (or sends it again after SND.NXT went back).
+func (c *Conn) sendFIN(now int64) {
 	if c.finQueued && (!c.finSent || c.sndNxt == c.finSeq) && int(c.sndNxt.Sub(c.sndBase)) >= c.Send.Len() {
 		if c.sendSegment(c.sndNxt, FlagFIN|FlagACK, 0, 0, now) {
 			if !c.finSent {
@@ -123,12 +158,6 @@ func (c *Conn) output(now int64) {
 			c.armRTO(now)
 		}
 	}
-	if c.ackNow {
-		c.sendACK(now)
-	}
-	if c.keepAt == 0 && c.host.cfg.Keepalive > 0 {
-		c.keepAt = now + c.host.cfg.Keepalive
-	}
 }
 
 // sendSegment transmits one segment: seq, flags, and the payload at off
@@ -141,21 +170,7 @@ func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 	f := &h.fields
 	*f = Fields{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: flags}
 	o := &h.opts
-	*o = Options{}
-	if flags&FlagSYN != 0 {
-		o.MSS = uint16(h.cfg.MSS)
-		// Our SYN offers window scaling when configured; a SYN-ACK only
-		// answers a peer that offered it (RFC 7323 2.2).
-		if flags&FlagACK == 0 && h.cfg.WindowScale || flags&FlagACK != 0 && c.wsOK {
-			o.HasWScale, o.WScale = true, c.rcvShift
-		}
-		o.SACKPermitted = h.cfg.SACK && (flags&FlagACK == 0 || c.sackOK)
-		if h.cfg.Timestamps && (flags&FlagACK == 0 || c.tsOK) {
-			o.HasTimestamps, o.TSVal, o.TSEcr = true, c.tsNow(now), c.tsRecent
-		}
-	} else if c.tsOK {
-		o.HasTimestamps, o.TSVal, o.TSEcr = true, c.tsNow(now), c.tsRecent
-	}
+	c.segmentOptions(o, flags, now)
 	if flags&FlagSYN != 0 {
 		// A SYN's window is never scaled (RFC 7323 2.2).
 		f.Window = uint16(min(c.rcvWindow(), 65535))
@@ -203,6 +218,29 @@ func (c *Conn) sendSegment(seq Seq, flags Flags, off, n int, now int64) bool {
 	h.counters[SegsOut]++
 	h.counters[BytesOut] += uint64(n)
 	return true
+}
+
+// segmentOptions sets o to a segment's options: a SYN's offers (MSS,
+// window scale, SACK-permitted, timestamps; a SYN-ACK's only those the
+// peer's SYN offered), and on every later segment the timestamps when
+// they were negotiated. SACK blocks are sendSegment's.
+func (c *Conn) segmentOptions(o *Options, flags Flags, now int64) {
+	h := c.host
+	*o = Options{}
+	if flags&FlagSYN != 0 {
+		o.MSS = uint16(h.cfg.MSS)
+		// Our SYN offers window scaling when configured; a SYN-ACK only
+		// answers a peer that offered it (RFC 7323 2.2).
+		if flags&FlagACK == 0 && h.cfg.WindowScale || flags&FlagACK != 0 && c.wsOK {
+			o.HasWScale, o.WScale = true, c.rcvShift
+		}
+		o.SACKPermitted = h.cfg.SACK && (flags&FlagACK == 0 || c.sackOK)
+		if h.cfg.Timestamps && (flags&FlagACK == 0 || c.tsOK) {
+			o.HasTimestamps, o.TSVal, o.TSEcr = true, c.tsNow(now), c.tsRecent
+		}
+	} else if c.tsOK {
+		o.HasTimestamps, o.TSVal, o.TSEcr = true, c.tsNow(now), c.tsRecent
+	}
 }
 
 // linkRetry is how soon output tries again after the link refused a

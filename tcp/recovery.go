@@ -63,6 +63,43 @@ func (c *Conn) nextHole(from Seq) (Seq, int, bool) {
 	return 0, 0, false
 }
 
+// updateScoreboard adds an ACK's SACK blocks to the scoreboard (RFC 6675
+// 4) and reports whether they SACKed anything new.
+func (c *Conn) updateScoreboard(seg *Segment) bool {
+	ack := seg.Ack
+	newSACK := false
+	if c.sackOK && seg.Opts.NumSACK > 0 {
+		before := c.sacked.bytes()
+		for i := 0; i < seg.Opts.NumSACK; i++ {
+			b := seg.Opts.SACK[i]
+			// Only blocks above SND.UNA and within what was sent count
+			// (a D-SACK below SND.UNA says nothing about holes).
+			if b.Start.GreaterEq(ack) && b.End.LessEq(c.sndMax) && b.Start.LessThan(b.End) {
+				c.sacked.add(b.Start, b.End)
+			}
+		}
+		newSACK = c.sacked.bytes() > before
+	}
+	return newSACK
+}
+
+// onOldAck handles an ACK that acknowledges nothing new (acked <= 0): a
+// duplicate ACK counts towards fast recovery; new SACK blocks may let
+// RACK decide.
+func (c *Conn) onOldAck(seg *Segment, acked int, wndChanged, newSACK bool, now int64) {
+	// A duplicate ACK (RFC 5681 2): nothing new, no data, the window
+	// unchanged, data outstanding; with SACK, it must also report
+	// data not SACKed before (RFC 6675 2): an ACK carrying only a
+	// D-SACK, or blocks already known, says nothing of a loss.
+	if acked == 0 && len(seg.Payload) == 0 && seg.Flags&(FlagSYN|FlagFIN) == 0 &&
+		!wndChanged && c.sndMax != c.sndUna && (!c.sackOK || newSACK) {
+		c.onDupAck(now)
+	}
+	if newSACK {
+		c.rackCheck(now)
+	}
+}
+
 // onDupAck counts a duplicate ACK and enters fast recovery at the third
 // (RFC 5681 3.2), or earlier with SACK once three segments' worth above a
 // hole are SACKed (RFC 6675 IsLost).
@@ -122,6 +159,35 @@ func (c *Conn) enterRecovery(now int64) {
 	}
 	c.retransmit(c.sndUna, c.mss, now)
 	c.highRxt = c.sndUna.Add(uint32(c.mss))
+}
+
+// recoveryOnAck is what an ACK of new data means to recovery: the end of
+// fast recovery at RECOVER (RFC 6582 3.2 step 5, RFC 6675 5), a NewReno
+// partial ACK's retransmission, RACK's look for lost retransmissions; and
+// outside recovery, congestion control's growth (RFC 5681 3.1). SND.UNA
+// has moved to ack already.
+func (c *Conn) recoveryOnAck(ack Seq, acked int, now int64) {
+	if c.inRecovery {
+		if ack.GreaterEq(c.recover) {
+			c.inRecovery = false
+			c.dupAcks = 0
+			c.rack, c.rackAt = c.rack[:0], 0
+			c.cc.OnRecoveryExit(now)
+		} else if !c.sackOK {
+			// NewReno partial ACK (RFC 6582 3.2 step 5): retransmit the
+			// next unacknowledged segment, deflate by what was acked.
+			c.retransmit(c.sndUna, c.mss, now)
+			c.dupAcks = max(c.dupAcks-acked/c.mss, 0)
+		} else {
+			if c.highRxt.LessThan(c.sndUna) {
+				c.highRxt = c.sndUna
+			}
+			c.rackDetect(now)
+		}
+	} else {
+		c.dupAcks = 0
+		c.cc.OnAck(acked, c.rtt.SRTT(), c.pipe(), now)
+	}
 }
 
 // retransmitHoles sends, within cwnd, the holes below the highest SACKed

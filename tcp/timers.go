@@ -215,6 +215,26 @@ func (c *Conn) tlpState() bool {
 	return false
 }
 
+// delayACK counts a segment of in-order text: the ACK goes at once for
+// every second one, else when the delayed-ACK timer fires (RFC 9293
+// 3.8.6.3, RFC 5681 4.2).
+func (c *Conn) delayACK(now int64) {
+	c.unacked++
+	if c.unacked >= 2 || c.host.cfg.DelayedACK == 0 {
+		c.ackNow = true
+	} else if c.delackAt == 0 {
+		c.delackAt = now + c.host.cfg.DelayedACK
+	}
+}
+
+// armKeepalive starts the keepalive timer when it is configured and not
+// running (RFC 9293 3.8.4).
+func (c *Conn) armKeepalive(now int64) {
+	if c.keepAt == 0 && c.host.cfg.Keepalive > 0 {
+		c.keepAt = now + c.host.cfg.Keepalive
+	}
+}
+
 // persistTimeout is the zero-window probe interval: the RTO, backed off.
 func (c *Conn) persistTimeout() int64 {
 	t := c.rtt.RTO() << c.persistShift
