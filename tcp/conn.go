@@ -3,8 +3,9 @@ package tcp
 // The Conn type: a connection's state and variables (RFC 9293 3.3.1's
 // sequence spaces, the negotiated options, the timers' deadlines), its
 // accessors, and the calls that end it (Close, Abort). Its behaviour is
-// split by concern: segment arrival in input.go, what goes on the wire in
-// output.go, timers in timers.go, loss recovery in recovery.go and rack.go.
+// split by concern: the handshake in handshake.go, segment arrival in
+// input.go, what goes on the wire in output.go, timers in timers.go, loss
+// recovery in recovery.go and rack.go.
 
 import (
 	"errors"
