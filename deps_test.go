@@ -59,6 +59,7 @@ var rules = []rule{
 	{pkg: "internal/ethtool", allowed: []string{"std", "golang.org/x/sys/unix"}},
 	{pkg: "internal/rss", allowed: []string{"std", module + "/internal/ethtool"}},
 	{pkg: "internal/metrics", allowed: []string{"std", "github.com/prometheus/client_golang"}},
+	{pkg: "internal/control", allowed: []string{"std"}},
 	// The port layer: the one way into a device, on xsk, umem and
 	// steering; nothing above it (stack, gen, sink, xdpsock, cmd).
 	{pkg: "port", allowed: []string{"std", module + "/xsk", module + "/umem", module + "/steering", module + "/ether",

@@ -152,9 +152,9 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 	defer ms.Close()
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	ctl := controls{stats: benchStats(mode, r.Started(), r.Totals), stop: cancel}
+	ctl := controls{Stats: benchStats(mode, r.Started(), r.Totals), Stop: cancel}
 	if mode == "txonly" {
-		ctl.pause = r.Pause
+		ctl.Pause = r.Pause
 	}
 	srv, err := serveControl(f.control, ctl, stderr)
 	if err != nil {

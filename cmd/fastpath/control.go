@@ -1,130 +1,30 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"strings"
-	"time"
+
+	"github.com/fastpathnet/fastpath/internal/control"
 )
 
-// The control API of long runs (--control ADDR): HTTP and JSON on
-// loopback unless an address says otherwise.
-//
-//	GET  /v1/stats   the live stats, as the --json summary spells them
-//	POST /v1/rate    {"rate": "50k"} or {"rate": "800Mbps"} (gen; "0": unlimited)
-//	POST /v1/pause   stop sending, keep everything set up (gen)
-//	POST /v1/resume
-//	POST /v1/stop    end the run as SIGINT does: summary and exit 0
-//
-// Errors are {"error": "..."} with status 400 (bad request), 404 (no such
-// operation for this command) or 405 (wrong method).
-
-// controls are what a command lets the API do; nil funcs are refused.
-type controls struct {
-	stats   func() any
-	setRate func(string) (any, error)
-	pause   func(bool) error
-	stop    func()
-}
+// controls are what a command lets the control API do.
+type controls = control.Controls
 
 const controlUsage = "serve the control API (HTTP+JSON: /v1/stats, /v1/rate, /v1/pause, /v1/resume, /v1/stop) on this address; a bare port means 127.0.0.1"
 
-// controlAddr makes a bare port a loopback address.
-func controlAddr(s string) string {
-	if !strings.Contains(s, ":") {
-		return "127.0.0.1:" + s
-	}
-	return s
-}
-
 // serveControl starts the control API on addr ("" : none) and says where
 // on w. Close the returned server when the run ends.
-func serveControl(addr string, c controls, w io.Writer) (*http.Server, error) {
+func serveControl(addr string, c controls, w io.Writer) (*control.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", controlAddr(addr))
+	srv, err := control.Serve(addr, c)
 	if err != nil {
-		return nil, fmt.Errorf("--control: %w (use a free port, such as 127.0.0.1:8089)", err)
+		return nil, fmt.Errorf("--%w", err)
 	}
-	mux := http.NewServeMux()
-	reply := func(rw http.ResponseWriter, status int, v any) {
-		rw.Header().Set("Content-Type", "application/json")
-		rw.WriteHeader(status)
-		json.NewEncoder(rw).Encode(v)
-	}
-	fail := func(rw http.ResponseWriter, status int, err error) {
-		reply(rw, status, map[string]string{"error": err.Error()})
-	}
-	post := func(path string, fn func(rw http.ResponseWriter, r *http.Request)) {
-		mux.HandleFunc(path, func(rw http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPost {
-				fail(rw, http.StatusMethodNotAllowed, errors.New(path+": use POST"))
-				return
-			}
-			fn(rw, r)
-		})
-	}
-	mux.HandleFunc("/v1/stats", func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			fail(rw, http.StatusMethodNotAllowed, errors.New("/v1/stats: use GET"))
-			return
-		}
-		reply(rw, http.StatusOK, c.stats())
-	})
-	post("/v1/rate", func(rw http.ResponseWriter, r *http.Request) {
-		if c.setRate == nil {
-			fail(rw, http.StatusNotFound, errors.New("this command has no rate to change"))
-			return
-		}
-		var req struct {
-			Rate string `json:"rate"`
-		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || req.Rate == "" {
-			fail(rw, http.StatusBadRequest, errors.New(`want {"rate": "50k"} (packets/s) or {"rate": "800Mbps"} (bits/s)`))
-			return
-		}
-		v, err := c.setRate(req.Rate)
-		if err != nil {
-			fail(rw, http.StatusBadRequest, err)
-			return
-		}
-		reply(rw, http.StatusOK, v)
-	})
-	for path, p := range map[string]bool{"/v1/pause": true, "/v1/resume": false} {
-		post(path, func(rw http.ResponseWriter, r *http.Request) {
-			if c.pause == nil {
-				fail(rw, http.StatusNotFound, errors.New("this command cannot pause"))
-				return
-			}
-			if err := c.pause(p); err != nil {
-				fail(rw, http.StatusBadRequest, err)
-				return
-			}
-			reply(rw, http.StatusOK, map[string]bool{"paused": p})
-		})
-	}
-	post("/v1/stop", func(rw http.ResponseWriter, r *http.Request) {
-		reply(rw, http.StatusOK, map[string]bool{"stopping": true})
-		c.stop()
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	fmt.Fprintf(w, "control: http://%s/v1/\n", ln.Addr())
+	fmt.Fprintf(w, "control: http://%s/v1/\n", srv.Addr())
 	return srv, nil
 }
 
 // closeControl shuts the control API down (nil: nothing).
-func closeControl(srv *http.Server) {
-	if srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	srv.Shutdown(ctx)
-}
+func closeControl(srv *control.Server) { srv.Close() }

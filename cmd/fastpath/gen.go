@@ -388,8 +388,8 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	}
 	defer ms.Close()
 	ctl, err := serveControl(f.control, controls{
-		stats: func() any { return g.liveStats() },
-		setRate: func(v string) (any, error) {
+		Stats: func() any { return g.liveStats() },
+		SetRate: func(v string) (any, error) {
 			r, err := gen.ParseRate(v)
 			if err != nil {
 				return nil, fmt.Errorf("rate %q: %w", v, err)
@@ -397,8 +397,8 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 			g.SetRate(r)
 			return map[string]string{"rate": r.String()}, nil
 		},
-		pause: func(p bool) error { g.Pause(p); return nil },
-		stop:  cancel,
+		Pause: func(p bool) error { g.Pause(p); return nil },
+		Stop:  cancel,
 	}, stderr)
 	if err != nil {
 		g.finish(true)

@@ -222,7 +222,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	start := time.Now()
-	ctl, err := serveControl(f.control, controls{stats: func() any { return serveStats(st, f, start) }, stop: cancel}, stderr)
+	ctl, err := serveControl(f.control, controls{Stats: func() any { return serveStats(st, f, start) }, Stop: cancel}, stderr)
 	if err != nil {
 		return err
 	}

@@ -125,11 +125,11 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	ctl, err := serveControl(f.control, controls{
-		stats: func() any {
+		Stats: func() any {
 			n, b, lost := s.Counts()
 			return map[string]any{"received_packets": n, "received_bytes": b, "lost_packets": lost, "elapsed_s": time.Since(s.Started()).Seconds()}
 		},
-		stop: cancel,
+		Stop: cancel,
 	}, stderr)
 	if err != nil {
 		s.Stop(true)

@@ -218,10 +218,10 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	ctl, err := serveControl(f.control, controls{
-		stats: func() any {
+		Stats: func() any {
 			return map[string]any{"bytes_acked": acked.Load(), "elapsed_s": time.Since(start).Seconds(), "tcp": st.TCPCounters().Map()}
 		},
-		stop: cancel,
+		Stop: cancel,
 	}, stderr)
 	if err != nil {
 		return err

@@ -1,0 +1,133 @@
+// Package control serves the control API of fastpath's long runs: HTTP
+// and JSON on loopback unless an address says otherwise.
+//
+//	GET  /v1/stats   the live stats, as the --json summary spells them
+//	POST /v1/rate    {"rate": "50k"} or {"rate": "800Mbps"} (gen; "0": unlimited)
+//	POST /v1/pause   stop sending, keep everything set up (gen)
+//	POST /v1/resume
+//	POST /v1/stop    end the run as SIGINT does: summary and exit 0
+//
+// Errors are {"error": "..."} with status 400 (bad request), 404 (no such
+// operation for this command) or 405 (wrong method).
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Controls are what a run lets the API do; nil funcs are refused (404).
+type Controls struct {
+	Stats   func() any
+	SetRate func(string) (any, error)
+	Pause   func(bool) error
+	Stop    func()
+}
+
+// Server is a running control API.
+type Server struct {
+	srv  *http.Server
+	addr net.Addr
+}
+
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.addr.String() }
+
+// listenAddr makes a bare port a loopback address.
+func listenAddr(s string) string {
+	if !strings.Contains(s, ":") {
+		return "127.0.0.1:" + s
+	}
+	return s
+}
+
+// Serve starts the control API on addr (a bare port means 127.0.0.1).
+// Close it when the run ends.
+func Serve(addr string, c Controls) (*Server, error) {
+	ln, err := net.Listen("tcp", listenAddr(addr))
+	if err != nil {
+		return nil, fmt.Errorf("control: %w (use a free port, such as 127.0.0.1:8089)", err)
+	}
+	mux := http.NewServeMux()
+	reply := func(rw http.ResponseWriter, status int, v any) {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(status)
+		json.NewEncoder(rw).Encode(v)
+	}
+	fail := func(rw http.ResponseWriter, status int, err error) {
+		reply(rw, status, map[string]string{"error": err.Error()})
+	}
+	post := func(path string, fn func(rw http.ResponseWriter, r *http.Request)) {
+		mux.HandleFunc(path, func(rw http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				fail(rw, http.StatusMethodNotAllowed, errors.New(path+": use POST"))
+				return
+			}
+			fn(rw, r)
+		})
+	}
+	mux.HandleFunc("/v1/stats", func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			fail(rw, http.StatusMethodNotAllowed, errors.New("/v1/stats: use GET"))
+			return
+		}
+		reply(rw, http.StatusOK, c.Stats())
+	})
+	post("/v1/rate", func(rw http.ResponseWriter, r *http.Request) {
+		if c.SetRate == nil {
+			fail(rw, http.StatusNotFound, errors.New("this command has no rate to change"))
+			return
+		}
+		var req struct {
+			Rate string `json:"rate"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || req.Rate == "" {
+			fail(rw, http.StatusBadRequest, errors.New(`want {"rate": "50k"} (packets/s) or {"rate": "800Mbps"} (bits/s)`))
+			return
+		}
+		v, err := c.SetRate(req.Rate)
+		if err != nil {
+			fail(rw, http.StatusBadRequest, err)
+			return
+		}
+		reply(rw, http.StatusOK, v)
+	})
+	for path, p := range map[string]bool{"/v1/pause": true, "/v1/resume": false} {
+		post(path, func(rw http.ResponseWriter, r *http.Request) {
+			if c.Pause == nil {
+				fail(rw, http.StatusNotFound, errors.New("this command cannot pause"))
+				return
+			}
+			if err := c.Pause(p); err != nil {
+				fail(rw, http.StatusBadRequest, err)
+				return
+			}
+			reply(rw, http.StatusOK, map[string]bool{"paused": p})
+		})
+	}
+	post("/v1/stop", func(rw http.ResponseWriter, r *http.Request) {
+		reply(rw, http.StatusOK, map[string]bool{"stopping": true})
+		c.Stop()
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return &Server{srv: srv, addr: ln.Addr()}, nil
+}
+
+// Close shuts the API down, waiting up to a second for requests in
+// flight. A nil Server is none.
+func (s *Server) Close() error {
+	if s == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
