@@ -58,7 +58,10 @@ var rules = []rule{
 	{pkg: "steering", forbiddenDeps: []string{module + "/stack", module + "/xsk", module + "/umem", module + "/rings", module + "/cmd", module + "/bench", module + "/internal/lab"}},
 	{pkg: "internal/ethtool", allowed: []string{"std", "golang.org/x/sys/unix"}},
 	{pkg: "internal/rss", allowed: []string{"std", module + "/internal/ethtool"}},
-	{pkg: "internal/metrics", allowed: []string{"std", "github.com/prometheus/client_golang"}},
+	// Prometheus exposition: the server, and the collectors that name the
+	// counters each role publishes.
+	{pkg: "internal/metrics", allowed: []string{"std", "github.com/prometheus/client_golang", module + "/port", module + "/stack",
+		module + "/tcp", module + "/gen", module + "/sink", module + "/xdpsock"}},
 	{pkg: "internal/control", allowed: []string{"std"}},
 	// The port layer: the one way into a device, on xsk, umem and
 	// steering; nothing above it (stack, gen, sink, xdpsock, cmd).

@@ -91,3 +91,9 @@ func (c Counters) Map() map[string]uint64 {
 	}
 	return m
 }
+
+// Open is the connections open now: those opened, actively or passively,
+// less those closed.
+func (c Counters) Open() uint64 {
+	return c[ActiveOpens] + c[PassiveOpens] - c[Closed]
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/fastpathnet/fastpath/ether"
@@ -144,7 +143,7 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 		ids = append(ids, q.ID)
 	}
 	fmt.Fprintf(stderr, "%s: ready on %s queues %v\n", mode, f.dev, ids)
-	ms, err := serveMetrics(f.metrics, benchMetrics(r, mode, f.dev), stderr)
+	ms, err := serveMetrics(f.metrics, metrics.Bench(r, mode, f.dev), stderr)
 	if err != nil {
 		r.Stop(true)
 		return err
@@ -168,19 +167,6 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 		return err
 	}
 	return printBench(cmd, f, res)
-}
-
-// benchMetrics emits every queue's counts and XDP_STATISTICS.
-func benchMetrics(r *xdpsock.Run, mode, dev string) func(metrics.Emit) {
-	return func(emit metrics.Emit) {
-		for i, q := range r.Queues() {
-			lbl := []string{"device", dev, "queue", strconv.Itoa(q.ID), "mode", q.Sock.Info().Mode.String(), "bench", mode}
-			p, b := r.QueueTotals(i)
-			emit("fastpath_bench_packets_total", "Frames the bench loop handled (received; txonly: completed).", metrics.Counter, float64(p), lbl...)
-			emit("fastpath_bench_bytes_total", "Bytes of those frames.", metrics.Counter, float64(b), lbl...)
-			queueMetrics(emit, q, lbl)
-		}
-	}
 }
 
 func printBench(cmd *cobra.Command, f benchFlags, r xdpsock.Result) error {

@@ -296,30 +296,6 @@ func (g *genRun) liveStats() any {
 	}
 }
 
-// metrics emits every sender's counters.
-func (g *genRun) metrics(emit metrics.Emit) {
-	for i, s := range g.Senders() {
-		if s == nil {
-			continue
-		}
-		st := s.Stats()
-		lbl := []string{"device", g.res.Device, "queue", strconv.Itoa(g.res.Queues[i]), "mode", g.res.Mode}
-		emit("fastpath_gen_sent_packets_total", "Frames put on the TX ring.", metrics.Counter, float64(st.Sent), lbl...)
-		emit("fastpath_gen_sent_bytes_total", "Bytes of the frames put on the TX ring (no FCS).", metrics.Counter, float64(st.Bytes), lbl...)
-		emit("fastpath_gen_completions_total", "Frames the kernel completed.", metrics.Counter, float64(st.Completed), lbl...)
-		emit("fastpath_gen_tx_ring_full_total", "Rounds the TX ring had less room than a batch.", metrics.Counter, float64(st.RingFull), lbl...)
-		emit("fastpath_gen_no_frame_total", "Rounds every frame was in flight.", metrics.Counter, float64(st.NoFrame), lbl...)
-		emit("fastpath_gen_kicks_total", "System calls made to wake the kernel's transmit path.", metrics.Counter, float64(st.Kicks), lbl...)
-		emit("fastpath_gen_behind_seconds_total", "Time of a paced sender's schedule it missed (stalls, or a queue slower than the rate).", metrics.Counter, float64(st.Behind)/1e9, lbl...)
-		paused := 0.0
-		if s.Paused() {
-			paused = 1
-		}
-		emit("fastpath_gen_paused", "1 while the control API has the sender paused.", metrics.Gauge, paused, lbl...)
-		queueMetrics(emit, g.Queues()[i], lbl)
-	}
-}
-
 // finish stops the senders, waits for them, fills in the summary and
 // closes the queues.
 func (g *genRun) finish(interrupted bool) (genResult, error) {
@@ -381,7 +357,7 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
-	ms, err := serveMetrics(f.metrics, g.metrics, stderr)
+	ms, err := serveMetrics(f.metrics, metrics.Gen(g.Run), stderr)
 	if err != nil {
 		g.finish(true)
 		return err

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
@@ -189,11 +190,6 @@ func serveTCP(st *stack.Stack, f serveFlags) error {
 // tcpOn reports whether serve runs a TCP server.
 func (f serveFlags) tcpOn() bool { return len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) > 0 }
 
-// openConns is the connections open now by the counters.
-func openConns(t tcp.Counters) uint64 {
-	return t[tcp.ActiveOpens] + t[tcp.PassiveOpens] - t[tcp.Closed]
-}
-
 func serve(cmd *cobra.Command, f serveFlags) error {
 	cfg, err := serveConfig(f)
 	if err != nil {
@@ -214,7 +210,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err := st.Start(); err != nil {
 		return err
 	}
-	ms, err := serveMetrics(f.metrics, stackMetrics(st, f.dev), stderr)
+	ms, err := serveMetrics(f.metrics, metrics.Stack(st, f.dev), stderr)
 	if err != nil {
 		return err
 	}
@@ -338,7 +334,7 @@ func serveLoop(ctx context.Context, st *stack.Stack, f serveFlags, start time.Ti
 			if f.tcpOn() {
 				t := st.TCPCounters()
 				fmt.Fprintf(stderr, "        tcp: conns %d open, %d established total, segs in %d out %d, retransmits %d, resets in %d out %d\n",
-					openConns(t), t[tcp.Established], t[tcp.SegsIn], t[tcp.SegsOut], t[tcp.Retransmits], t[tcp.ResetsIn], t[tcp.ResetsOut])
+					t.Open(), t[tcp.Established], t[tcp.SegsIn], t[tcp.SegsOut], t[tcp.Retransmits], t[tcp.ResetsIn], t[tcp.ResetsOut])
 			}
 		}
 	}

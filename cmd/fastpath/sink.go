@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/metrics"
@@ -108,15 +107,7 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	// On stderr with --json too: it says the sink is receiving.
 	fmt.Fprintf(stderr, "sink: UDP port %d on %v (%s, queues %v, %s AF_XDP, %s XDP); ctrl-c stops\n",
 		udp, st.Addrs(), dev, st.Queues(), st.Engines()[0].Socket().Info().Mode, st.Steering().Mode())
-	engines := stackMetrics(st, dev)
-	ms, err := serveMetrics(f.metrics, func(emit metrics.Emit) {
-		engines(emit)
-		n, b, lost := s.Counts()
-		lbl := []string{"device", dev, "port", strconv.Itoa(int(udp))}
-		emit("fastpath_sink_received_packets_total", "Packets the sink counted on its port.", metrics.Counter, float64(n), lbl...)
-		emit("fastpath_sink_received_bytes_total", "Bytes the sink counted on its port.", metrics.Counter, float64(b), lbl...)
-		emit("fastpath_sink_lost_packets", "Stamped packets missing so far (a gauge: late arrivals lower it).", metrics.Gauge, float64(lost), lbl...)
-	}, stderr)
+	ms, err := serveMetrics(f.metrics, metrics.Sink(s, dev, udp), stderr)
 	if err != nil {
 		s.Stop(true)
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/kernel"
+	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
@@ -121,7 +122,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	if err := st.Start(); err != nil {
 		return err
 	}
-	ms, err := serveMetrics(f.metrics, stackMetrics(st, f.dev), cmd.ErrOrStderr())
+	ms, err := serveMetrics(f.metrics, metrics.Stack(st, f.dev), cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
