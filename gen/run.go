@@ -58,7 +58,8 @@ type Info struct {
 type Run struct {
 	info    Info
 	port    *port.Port
-	senders []*Sender // senders[i] drives port.Queues[i]; nil: no share of Count
+	senders []*Sender            // senders[i] drives port.Queues[i]; nil: no share of Count
+	rate    atomic.Pointer[Rate] // the total rate asked, last set
 	stop    atomic.Bool
 	start   time.Time
 	closed  bool
@@ -72,6 +73,7 @@ func Start(ctx context.Context, c Config) (*Run, error) {
 	}
 	c.Port.XSK.RXSize = 0 // TX only
 	r := &Run{}
+	r.rate.Store(&c.Rate)
 	err := port.InNetns(c.Port.Netns, func() error { return r.resolve(ctx, &c) })
 	if err != nil {
 		return nil, err
@@ -177,6 +179,9 @@ func (r *Run) index(q *port.Queue) int {
 	return -1
 }
 
+// Rate is the total rate asked, as last set.
+func (r *Run) Rate() Rate { return *r.rate.Load() }
+
 // Info describes the run.
 func (r *Run) Info() Info { return r.info }
 
@@ -231,6 +236,7 @@ func (r *Run) Behind(st Stats) float64 {
 
 // SetRate changes the total rate, split over the senders.
 func (r *Run) SetRate(rate Rate) {
+	r.rate.Store(&rate)
 	for _, s := range r.senders {
 		if s != nil {
 			s.SetRate(rate.Split(r.active()))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/lab"
 )
 
@@ -149,7 +150,7 @@ func TestGenControlAndMetrics(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("stop took %v", d)
 	}
-	var res genResult
+	var res gen.Summary
 	if err := json.Unmarshal([]byte(r.out), &res); err != nil || res.SentPackets == 0 {
 		t.Fatalf("summary after stop: %v\n%s", err, r.out)
 	}

@@ -229,44 +229,10 @@ func genSpecOf(f genFlags) (gen.Spec, error) {
 	return sp, nil
 }
 
-// genResult is gen's summary. Bytes count what is handed to the NIC
-// (no FCS); bps counts the frames with their FCS, l1_bps the wire.
-type genResult struct {
-	Kernel      string  `json:"kernel"`
-	Device      string  `json:"device"`
-	Queues      []int   `json:"queues"`
-	Cores       []int   `json:"cores,omitempty"`
-	Mode        string  `json:"mode"`
-	XDPMode     string  `json:"xdp_mode"`
-	Rate        string  `json:"rate"`
-	Sizes       string  `json:"sizes"`
-	Flows       uint64  `json:"flows"`
-	SentPackets uint64  `json:"sent_packets"`
-	SentBytes   uint64  `json:"sent_bytes"`
-	Completed   uint64  `json:"completed_packets"`
-	DurationS   float64 `json:"duration_s"`
-	PPS         float64 `json:"pps"`
-	BPS         float64 `json:"bps"`
-	L1BPS       float64 `json:"l1_bps"`
-	RingFull    uint64  `json:"ring_full"`
-	Kicks       uint64  `json:"kicks"`
-	// BehindS is how far a paced run fell behind its rate's schedule, in
-	// seconds (the mean over queues): rate x behind_s is the shortfall.
-	// Stalls longer than gen.BurstTime (the CPU taken by something else)
-	// or a device slower than the rate put it above zero.
-	BehindS         float64 `json:"behind_s"`
-	TXInvalid       uint64  `json:"tx_invalid_descs"`
-	Errors          uint64  `json:"errors"`
-	Interrupted     bool    `json:"interrupted"`
-	DstMAC          string  `json:"dst_mac"`
-	ResolvedThrough string  `json:"resolved_through,omitempty"`
-}
-
-// genRun is a running generator and its summary so far.
+// genRun is a running generator.
 type genRun struct {
 	*gen.Run
 	cfg genConfig
-	res genResult
 }
 
 // startGen starts the generator c describes.
@@ -275,14 +241,7 @@ func startGen(ctx context.Context, c genConfig) (*genRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &genRun{Run: r, cfg: c}
-	in := r.Info()
-	g.res = genResult{Kernel: in.Kernel, Device: in.Device, Queues: in.Queues, Cores: in.Cores, Mode: in.Modes.AFXDP.String(),
-		XDPMode: in.Modes.XDP, Rate: c.run.Rate.String(), Sizes: in.Spec.SizesString(), Flows: in.Flows, DstMAC: in.DstMAC.String()}
-	if in.ResolvedThrough.IsValid() {
-		g.res.ResolvedThrough = in.ResolvedThrough.String()
-	}
-	return g, nil
+	return &genRun{Run: r, cfg: c}, nil
 }
 
 // liveStats is /v1/stats: the totals so far and the state.
@@ -292,35 +251,8 @@ func (g *genRun) liveStats() any {
 	return map[string]any{
 		"sent_packets": st.Sent, "sent_bytes": st.Bytes, "completed": st.Completed,
 		"ring_full": st.RingFull, "kicks": st.Kicks, "elapsed_s": secs,
-		"avg_pps": float64(st.Sent) / secs, "paused": g.Paused(), "queues": g.res.Queues, "behind_s": g.Behind(st),
+		"avg_pps": float64(st.Sent) / secs, "paused": g.Paused(), "queues": g.Info().Queues, "behind_s": g.Behind(st),
 	}
-}
-
-// finish stops the senders, waits for them, fills in the summary and
-// closes the queues.
-func (g *genRun) finish(interrupted bool) (genResult, error) {
-	serr := g.Stop()
-	d := time.Since(g.Started())
-	st := g.Stats()
-	r := g.res
-	r.SentPackets, r.SentBytes, r.Completed, r.RingFull, r.Kicks = st.Sent, st.Bytes, st.Completed, st.RingFull, st.Kicks
-	r.BehindS = g.Behind(st)
-	r.DurationS = d.Seconds()
-	r.PPS = float64(st.Sent) / r.DurationS
-	r.BPS = float64(st.Bytes+gen.FCSLen*st.Sent) * 8 / r.DurationS
-	r.L1BPS = float64(st.Bytes+(gen.FCSLen+gen.L1Overhead)*st.Sent) * 8 / r.DurationS
-	r.Interrupted = interrupted
-	for _, q := range g.Queues() {
-		if x, err := q.Stats(); err == nil {
-			r.TXInvalid += x.TXInvalidDescs
-			r.Errors += x.TXInvalidDescs + x.Counters.KickErrors
-		}
-	}
-	if serr != nil {
-		r.Errors++
-	}
-	g.Close()
-	return r, serr
 }
 
 // rateLine formats packets and bytes over d as live stats.
@@ -359,7 +291,7 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	stderr := cmd.ErrOrStderr()
 	ms, err := serveMetrics(f.metrics, metrics.Gen(g.Run), stderr)
 	if err != nil {
-		g.finish(true)
+		g.Finish(true)
 		return err
 	}
 	defer ms.Close()
@@ -377,16 +309,16 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 		Stop:  cancel,
 	}, stderr)
 	if err != nil {
-		g.finish(true)
+		g.Finish(true)
 		return err
 	}
 	defer closeControl(ctl)
-	if !c.json {
+	if in := g.Info(); !c.json {
 		fmt.Fprintf(stderr, "gen: %s queues %v (%s AF_XDP, XDP program: %s) -> %v (%s%s), sizes %s, rate %s, %d flows; ctrl-c stops\n",
-			g.res.Device, g.res.Queues, g.res.Mode, g.res.XDPMode, c.run.Spec.Dst, g.res.DstMAC, via(g.res.ResolvedThrough, c.run.Spec.Dst.Addr()), g.res.Sizes, g.res.Rate, g.res.Flows)
+			in.Device, in.Queues, in.Modes.AFXDP, in.Modes.XDP, c.run.Spec.Dst, in.DstMAC, via(in.ResolvedThrough, c.run.Spec.Dst.Addr()), in.Spec.SizesString(), g.Rate(), in.Flows)
 	}
 	interrupted := genLoop(ctx, g, c, stderr)
-	res, err := g.finish(interrupted)
+	res, err := g.Finish(interrupted)
 	if err != nil {
 		return err
 	}
@@ -412,11 +344,11 @@ func behindNote(ns uint64, senders int) string {
 	return fmt.Sprintf("  behind %v", time.Duration(ns/uint64(senders)).Round(time.Microsecond))
 }
 
-func via(hop string, dst netip.Addr) string {
-	if hop == "" || hop == dst.String() {
+func via(hop, dst netip.Addr) string {
+	if !hop.IsValid() || hop == dst {
 		return ""
 	}
-	return " via " + hop
+	return " via " + hop.String()
 }
 
 // genLoop prints live stats until the senders finish, the duration ends or
@@ -428,7 +360,7 @@ func genLoop(ctx context.Context, g *genRun, c genConfig, w io.Writer) bool {
 		st := g.Stats()
 		fmt.Fprintf(w, "%6.1fs  tx %s  completed %d  ring full %d  kicks %d%s\n", now.Sub(g.Started()).Seconds(),
 			rateLine(st.Sent-last.Sent, st.Bytes-last.Bytes, now.Sub(lastT)), st.Completed-last.Completed,
-			st.RingFull-last.RingFull, st.Kicks-last.Kicks, behindNote(st.Behind-last.Behind, len(g.res.Queues)))
+			st.RingFull-last.RingFull, st.Kicks-last.Kicks, behindNote(st.Behind-last.Behind, len(g.Info().Queues)))
 		last, lastT = st, now
 	})
 }

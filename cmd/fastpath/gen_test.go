@@ -22,7 +22,7 @@ import (
 // genToKernel runs `fastpath gen` in A with args towards B's kernel, where
 // a UDP socket on port 9 counts and checks what arrives; it returns the
 // summary and the payloads received.
-func genToKernel(t *testing.T, l *lab.Lab, args ...string) (genResult, [][]byte) {
+func genToKernel(t *testing.T, l *lab.Lab, args ...string) (gen.Summary, [][]byte) {
 	t.Helper()
 	var conn *net.UDPConn
 	if err := l.B.Do(func() (err error) {
@@ -69,7 +69,7 @@ func genToKernel(t *testing.T, l *lab.Lab, args ...string) (genResult, [][]byte)
 	if err != nil {
 		t.Fatalf("gen: %v\n%s", err, errOut)
 	}
-	var res genResult
+	var res gen.Summary
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, out)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/sink"
 	"github.com/spf13/cobra"
@@ -60,7 +61,7 @@ the lab is touched. It is what make run runs.`,
 
 // labResult is lab's summary.
 type labResult struct {
-	Gen        genResult   `json:"gen"`
+	Gen        gen.Summary `json:"gen"`
 	Sink       sink.Result `json:"sink"`
 	Lost       int64       `json:"lost_packets"`
 	LossRatio  float64     `json:"loss_ratio"`
@@ -135,12 +136,12 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 	}
 	if !f.json {
 		fmt.Fprintf(stderr, "lab %s <-> %s: gen on A/%s queues %v (%s AF_XDP) -> sink on B/%s UDP :9 (%s XDP, %s AF_XDP), sizes %s, rate %s\n",
-			l.A.Name, l.B.Name, l.A.Link, g.res.Queues, g.res.Mode, l.B.Link, sk.Stack().Steering().Mode(),
-			sk.Stack().Engines()[0].Socket().Info().Mode, g.res.Sizes, g.res.Rate)
+			l.A.Name, l.B.Name, l.A.Link, g.Info().Queues, g.Info().Modes.AFXDP, l.B.Link, sk.Stack().Steering().Mode(),
+			sk.Stack().Port().Modes().AFXDP, g.Info().Spec.SizesString(), g.Rate())
 	}
 
 	interrupted := labLoop(ctx, g, sk, f, stderr)
-	gr, gerr := g.finish(interrupted)
+	gr, gerr := g.Finish(interrupted)
 	// Frames in flight reach the sink within microseconds, unless it was
 	// descheduled with its ring full of them: wait while its count still
 	// moves (up to 3 s) before stopping it.
