@@ -40,17 +40,26 @@ func (e *Engine) DialTCP(remote netip.AddrPort, h tcp.Handler) (*tcp.Conn, error
 	return e.tcpHost.Dial(netip.AddrPortFrom(src, 0), remote, h, e.now)
 }
 
+// Errors of Engine.Do.
+var (
+	// ErrNoTCP: TCP is off on the engines (Stack.EnableTCP was not called).
+	ErrNoTCP = errors.New("stack: Engine.Do needs EnableTCP")
+	// ErrBusy: the engine's command queue is full; try again shortly.
+	ErrBusy = errors.New("stack: engine command queue full")
+)
+
 // Do runs fn on the engine goroutine at its next round (fn must not
-// block). It fails when the engine's command queue is full or TCP is off.
+// block). It fails with ErrBusy when the engine's command queue is full and
+// ErrNoTCP when TCP is off.
 func (e *Engine) Do(fn func(e *Engine)) error {
 	if e.tcpCmds == nil {
-		return errors.New("stack: Engine.Do needs EnableTCP")
+		return ErrNoTCP
 	}
 	select {
 	case e.tcpCmds <- tcpCmd{fn: fn}:
 		return nil
 	default:
-		return errors.New("stack: engine command queue full")
+		return ErrBusy
 	}
 }
 

@@ -97,7 +97,10 @@ func (s *Sender) Closed(c *tcp.Conn, err error) {
 
 // count publishes the bytes acknowledged so far.
 func (s *Sender) count(c *tcp.Conn) {
-	acked := s.written - int64(c.Send.Len())
+	acked := s.written
+	if c.Send != nil { // nil until established: a refused dial has none
+		acked -= int64(c.Send.Len())
+	}
 	if c.State() == tcp.StateClosed && c.Err() == nil {
 		acked = s.written
 	}

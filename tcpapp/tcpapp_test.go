@@ -256,3 +256,60 @@ func TestDialWithoutTCP(t *testing.T) {
 		t.Errorf("Dial without TCP: %v", err)
 	}
 }
+
+// TestBulk: a bulk transfer of 6 connections to a kernel server, each
+// checked byte for byte there; then one to a port nobody listens on, which
+// fails and says so.
+func TestBulk(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	var ln net.Listener
+	if err := l.B.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", l.B.Addr.Addr().String()+":5201")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const conns, n = 6, 1 << 20
+	got := make(chan string, conns)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				got <- checkPattern(b)
+			}()
+		}
+	}()
+	st := startStack(t, l, func(*stack.Stack) error { return nil })
+	b, err := tcpapp.StartBulk(st, tcpapp.BulkConfig{Dst: netip.AddrPortFrom(l.B.Addr.Addr(), 5201), Conns: conns, Bytes: n, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := b.Wait(context.Background())
+	if res.Completed != conns || res.BytesSent != conns*n || len(res.Errors) != 0 || res.GoodputBPS <= 0 || res.RTTUs <= 0 || res.TCP["active_opens"] != conns {
+		t.Errorf("bulk: %+v", res)
+	}
+	if a, f := b.Progress(); a != conns*n || f != conns {
+		t.Errorf("progress %d bytes, %d ended", a, f)
+	}
+	for range conns {
+		if r := <-got; r != fmt.Sprintf("pattern %d", n) {
+			t.Errorf("server got %s", r)
+		}
+	}
+
+	st.Close() // one program on A at a time
+	st2 := startStack(t, l, func(*stack.Stack) error { return nil })
+	b, err = tcpapp.StartBulk(st2, tcpapp.BulkConfig{Dst: netip.AddrPortFrom(l.B.Addr.Addr(), 5299), Conns: 1, Bytes: n, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := b.Wait(context.Background()); res.Completed != 0 || len(res.Errors) != 1 {
+		t.Errorf("bulk to a closed port: %+v", res)
+	}
+}

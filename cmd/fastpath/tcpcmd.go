@@ -8,10 +8,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"sync/atomic"
 	"time"
 
-	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
@@ -69,26 +67,18 @@ address of its own instead.`,
 	return cmd
 }
 
-// tcpResult is tcp's summary.
+// tcpResult is tcp's summary: the command's fields, then the transfer's.
 type tcpResult struct {
-	Kernel      string            `json:"kernel"`
-	Device      string            `json:"device"`
-	Dst         string            `json:"dst"`
-	AddrMode    string            `json:"addr_mode"`
-	Mode        string            `json:"mode"`
-	TXChecksum  string            `json:"tx_checksum"`
-	RSSPorts    bool              `json:"rss_ports"` // local ports chosen by the device's RSS hash
-	Connections int               `json:"connections"`
-	Completed   int               `json:"completed"`
-	BytesSent   int64             `json:"bytes_sent"` // acknowledged
-	DurationS   float64           `json:"duration_s"`
-	GoodputBPS  float64           `json:"goodput_bps"`
-	Retransmits uint64            `json:"retransmits"`
-	RTTUs       float64           `json:"rtt_us"` // mean of the connections' smoothed RTT at close
-	MSS         int               `json:"mss"`
-	CC          string            `json:"congestion_control"`
-	Errors      []string          `json:"errors"`
-	TCP         map[string]uint64 `json:"tcp"`
+	Kernel     string `json:"kernel"`
+	Device     string `json:"device"`
+	Dst        string `json:"dst"`
+	AddrMode   string `json:"addr_mode"`
+	Mode       string `json:"mode"`
+	TXChecksum string `json:"tx_checksum"`
+	RSSPorts   bool   `json:"rss_ports"` // local ports chosen by the device's RSS hash
+	MSS        int    `json:"mss"`
+	CC         string `json:"congestion_control"`
+	tcpapp.BulkResult
 }
 
 // tcpRun is what tcpMain parsed from its flags.
@@ -204,14 +194,13 @@ func tcpStackConfig(f tcpFlags) (stack.Config, string, error) {
 // tcpSend opens the connections on the running stack, follows them to
 // the end, and prints the summary.
 func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
-	var acked atomic.Int64
-	done := make(chan tcpapp.SenderResult, f.conns)
-	start := time.Now()
-	dialSenders(st, r.dst, f.conns, tcpapp.SenderConfig{Bytes: f.bytes, Content: r.content, Acked: &acked, Done: done})
+	b, err := tcpapp.StartBulk(st, tcpapp.BulkConfig{Dst: r.dst, Conns: f.conns, Bytes: f.bytes, Content: r.content, Timeout: f.timeout})
+	if err != nil {
+		return err
+	}
 	stderr := cmd.ErrOrStderr()
-	e := st.Engines()[0]
-	res := tcpResult{Kernel: kernel.Release(), Device: f.dev, Dst: f.dst, AddrMode: r.mode, Connections: f.conns,
-		Mode: st.Port().Modes().AFXDP.String(), TXChecksum: txChecksumOf(e), RSSPorts: st.RSSPorts(), CC: f.cc, Errors: []string{}}
+	res := tcpResult{Kernel: st.Port().Facts.Kernel, Device: f.dev, Dst: f.dst, AddrMode: r.mode, Mode: st.Port().Modes().AFXDP.String(),
+		TXChecksum: txChecksumOf(st.Engines()[0]), RSSPorts: st.RSSPorts(), CC: f.cc, MSS: min(r.tcp.MSS, 1460)}
 	if !f.json {
 		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s); ctrl-c stops\n",
 			f.conns, r.dst, f.bytes, r.mode, res.Mode, res.TXChecksum)
@@ -220,7 +209,8 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 	defer cancel()
 	ctl, err := serveControl(f.control, controls{
 		Stats: func() any {
-			return map[string]any{"bytes_acked": acked.Load(), "elapsed_s": time.Since(start).Seconds(), "tcp": st.TCPCounters().Map()}
+			acked, _ := b.Progress()
+			return map[string]any{"bytes_acked": acked, "elapsed_s": time.Since(b.Started()).Seconds(), "tcp": st.TCPCounters().Map()}
 		},
 		Stop: cancel,
 	}, stderr)
@@ -228,86 +218,42 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 		return err
 	}
 	defer closeControl(ctl)
-	srtt, end := tcpWait(ctx, st, f, start, &acked, done, &res, stderr)
-	st.Stop()
-	werr := st.Wait()
-	t := st.TCPCounters()
-	res.TCP = t.Map()
-	res.Retransmits = t[tcp.Retransmits]
-	res.DurationS = end.Sub(start).Seconds()
-	if res.DurationS > 0 {
-		res.GoodputBPS = float64(res.BytesSent) * 8 / res.DurationS
-	}
-	res.RTTUs = srtt / float64(f.conns) / 1e3
-	res.MSS = min(r.tcp.MSS, 1460)
+	stopLive := tcpLive(st, b, f, stderr)
+	res.BulkResult = b.Wait(ctx)
+	stopLive()
 	if err := printTCPResult(cmd, f, res); err != nil {
 		return err
 	}
-	if werr != nil {
-		return werr
-	}
 	if len(res.Errors) > 0 {
-		return fmt.Errorf("tcp: %d of %d connections failed", len(res.Errors), f.conns)
+		return fmt.Errorf("tcp: %d of %d connections failed (%d error(s), the first: %s)", f.conns-res.Completed, f.conns, len(res.Errors), res.Errors[0])
 	}
 	return nil
 }
 
-// dialSenders opens n connections to dst, one Sender each, spread over
-// the engines; a full command queue is waited out.
-func dialSenders(st *stack.Stack, dst netip.AddrPort, n int, cfg tcpapp.SenderConfig) {
-	engines := st.Engines()
-	for i := 0; i < n; i++ {
-		s := tcpapp.NewSender(engines[i%len(engines)], cfg)
-		for s.Dial(dst) != nil {
-			time.Sleep(time.Millisecond) // the command queue is full: let it drain
-		}
+// tcpLive prints goodput every --interval until the returned func is
+// called.
+func tcpLive(st *stack.Stack, b *tcpapp.Bulk, f tcpFlags, w io.Writer) (stop func()) {
+	if f.interval <= 0 || f.json {
+		return func() {}
 	}
-}
-
-// tcpWait collects the senders' results into res until every connection
-// has ended, the timeout passes or ctx ends, printing live stats every
-// --interval. It returns the sum of the connections' smoothed RTTs (ns)
-// and when the last one ended.
-func tcpWait(ctx context.Context, st *stack.Stack, f tcpFlags, start time.Time, acked *atomic.Int64,
-	done <-chan tcpapp.SenderResult, res *tcpResult, stderr io.Writer) (srtt float64, end time.Time) {
-	var tick <-chan time.Time
-	if f.interval > 0 {
-		t := time.NewTicker(f.interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	timeout := time.After(f.timeout)
-	var last int64
-	lastT := start
-	for finished := 0; finished < f.conns; {
-		select {
-		case d := <-done:
-			finished++
-			if d.Err != nil {
-				res.Errors = append(res.Errors, d.Err.Error())
-			} else {
-				res.Completed++
+	t := time.NewTicker(f.interval)
+	quit := make(chan struct{})
+	go func() {
+		var last int64
+		lastT := b.Started()
+		for {
+			select {
+			case now := <-t.C:
+				a, finished := b.Progress()
+				fmt.Fprintf(w, "%6.1fs  goodput %sbit/s  conns done %d/%d  retransmits %d\n", now.Sub(b.Started()).Seconds(),
+					si(float64(a-last)*8/now.Sub(lastT).Seconds()), finished, f.conns, st.TCPCounters()[tcp.Retransmits])
+				last, lastT = a, now
+			case <-quit:
+				return
 			}
-			res.BytesSent += d.Bytes
-			srtt += float64(d.SRTT)
-			end = d.At
-		case now := <-tick:
-			a := acked.Load()
-			t := st.TCPCounters()
-			fmt.Fprintf(stderr, "%6.1fs  goodput %sbit/s  conns done %d/%d  retransmits %d\n",
-				now.Sub(start).Seconds(), si(float64(a-last)*8/now.Sub(lastT).Seconds()), finished, f.conns, t[tcp.Retransmits])
-			last, lastT = a, now
-		case <-timeout:
-			res.Errors = append(res.Errors, fmt.Sprintf("timed out after %v with %d of %d connections open", f.timeout, f.conns-finished, f.conns))
-			finished = f.conns
-			end = time.Now()
-		case <-ctx.Done():
-			res.Errors = append(res.Errors, "interrupted")
-			finished = f.conns
-			end = time.Now()
 		}
-	}
-	return srtt, end
+	}()
+	return func() { t.Stop(); close(quit) }
 }
 
 // printTCPResult prints the summary: JSON on stdout with --json, else a
