@@ -233,7 +233,14 @@ func (c *Conn) Close(now int64) {
 	case StateSynSent:
 		c.terminate(nil)
 		return
-	case StateSynReceived, StateEstablished:
+	case StateSynReceived:
+		// RFC 9293 3.10.4: the FIN is queued until ESTABLISHED, whose
+		// buffers it needs; establish then moves to FIN-WAIT-1 and
+		// output sends it.
+		c.finQueued = true
+		c.host.touch(c)
+		return
+	case StateEstablished:
 		c.state = StateFinWait1
 	case StateCloseWait:
 		c.state = StateLastAck

@@ -54,31 +54,32 @@ const (
 	evClose event = "CLOSE (Conn.Close)"
 	evAbort event = "ABORT (Conn.Abort)"
 
-	evSYN           event = "SYN"
-	evSYNBacklog    event = "SYN, the SYN backlog full"
-	evCookieACK     event = "ACK returning a valid SYN cookie"
-	evNoCookieACK   event = "ACK without a valid SYN cookie"
-	evNoSYN         event = "no SYN, ACK or RST"
-	evSYNACK        event = "SYN+ACK acknowledging our SYN"
-	evBadACK        event = "ACK not acknowledging our SYN"
-	evACKNoSYN      event = "ACK of our SYN without SYN"
-	evRSTACK        event = "RST with an ACK of our SYN"
-	evRSTBadACK     event = "RST with an unacceptable ACK"
-	evRSTNoACK      event = "RST without ACK"
-	evSYNAgain      event = "the peer's SYN again"
-	evACKOfSYN      event = "ACK of our SYN"
-	evRST           event = "RST at RCV.NXT"
-	evRSTSimOpen    event = "RST at RCV.NXT after a simultaneous open"
-	evRSTInWindow   event = "RST in the window, not at RCV.NXT"
-	evSYNInWindow   event = "SYN in the window"
-	evFIN           event = "FIN, our FIN (if any) not acknowledged"
-	evFINAckingFIN  event = "FIN with the ACK of our FIN"
-	evACKOfFIN      event = "ACK of our FIN"
-	evFINAgain      event = "the peer's FIN again"
-	evRTO           event = "retransmission timeout"
-	evRTOExhausted  event = "retransmission timeout, retries exhausted"
-	evKeepaliveDead event = "keepalive probes unanswered"
-	evTimeWaitOver  event = "2*MSL timeout"
+	evSYN            event = "SYN"
+	evSYNBacklog     event = "SYN, the SYN backlog full"
+	evCookieACK      event = "ACK returning a valid SYN cookie"
+	evNoCookieACK    event = "ACK without a valid SYN cookie"
+	evNoSYN          event = "no SYN, ACK or RST"
+	evSYNACK         event = "SYN+ACK acknowledging our SYN"
+	evBadACK         event = "ACK not acknowledging our SYN"
+	evACKNoSYN       event = "ACK of our SYN without SYN"
+	evRSTACK         event = "RST with an ACK of our SYN"
+	evRSTBadACK      event = "RST with an unacceptable ACK"
+	evRSTNoACK       event = "RST without ACK"
+	evSYNAgain       event = "the peer's SYN again"
+	evACKOfSYN       event = "ACK of our SYN"
+	evACKOfSYNClosed event = "CLOSE, then the ACK of our SYN"
+	evRST            event = "RST at RCV.NXT"
+	evRSTSimOpen     event = "RST at RCV.NXT after a simultaneous open"
+	evRSTInWindow    event = "RST in the window, not at RCV.NXT"
+	evSYNInWindow    event = "SYN in the window"
+	evFIN            event = "FIN, our FIN (if any) not acknowledged"
+	evFINAckingFIN   event = "FIN with the ACK of our FIN"
+	evACKOfFIN       event = "ACK of our FIN"
+	evFINAgain       event = "the peer's FIN again"
+	evRTO            event = "retransmission timeout"
+	evRTOExhausted   event = "retransmission timeout, retries exhausted"
+	evKeepaliveDead  event = "keepalive probes unanswered"
+	evTimeWaitOver   event = "2*MSL timeout"
 )
 
 // transition is one row: in From, Event sends Send (0: nothing) and moves
@@ -118,20 +119,18 @@ var transitions = []transition{
 	{StateSynSent, evRTOExhausted, 0, StateClosed, ErrTimeout},      // RFC 9293 3.8.3 (R2 for a SYN): give up
 
 	// SYN-RECEIVED.
-	{StateSynReceived, evACKOfSYN, 0, StateEstablished, nil},                 // RFC 9293 3.10.7.4 fifth: SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED
-	{StateSynReceived, evBadACK, FlagRST, StateSynReceived, nil},             // RFC 9293 3.10.7.4 fifth: unacceptable ACK: RST <SEQ=SEG.ACK>
-	{StateSynReceived, evSYNAgain, FlagSYN | FlagACK, StateSynReceived, nil}, // the SYN-ACK was lost: send it again (as Linux; RFC 9293 3.10.7.4 would ACK)
-	{StateSynReceived, evSYNInWindow, FlagACK, StateSynReceived, nil},        // RFC 5961 4.2: challenge ACK
-	{StateSynReceived, evRST, 0, StateClosed, ErrRefused},                    // RFC 9293 3.10.7.4 second: from a passive OPEN, back to LISTEN
-	{StateSynReceived, evRSTSimOpen, 0, StateClosed, ErrReset},               // RFC 9293 3.10.7.4 second: active OPEN (the RFC says "refused")
-	{StateSynReceived, evRSTInWindow, FlagACK, StateSynReceived, nil},        // RFC 5961 3.2: challenge ACK
-	// Known gap: the FIN is queued until ESTABLISHED, but the ACK of our
-	// SYN then finds FIN-WAIT-1 without buffers (Send is nil) and onAck
-	// panics; only a simultaneous open's Conn can be closed here.
-	{StateSynReceived, evClose, 0, StateFinWait1, nil},                  // RFC 9293 3.10.4: the FIN waits for ESTABLISHED
-	{StateSynReceived, evAbort, FlagRST, StateClosed, ErrAborted},       // RFC 9293 3.10.5: send RST
-	{StateSynReceived, evRTO, FlagSYN | FlagACK, StateSynReceived, nil}, // RFC 6298 5.4: the SYN-ACK again
-	{StateSynReceived, evRTOExhausted, 0, StateClosed, ErrTimeout},      // RFC 9293 3.8.3: give up
+	{StateSynReceived, evACKOfSYN, 0, StateEstablished, nil},                    // RFC 9293 3.10.7.4 fifth: SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED
+	{StateSynReceived, evBadACK, FlagRST, StateSynReceived, nil},                // RFC 9293 3.10.7.4 fifth: unacceptable ACK: RST <SEQ=SEG.ACK>
+	{StateSynReceived, evSYNAgain, FlagSYN | FlagACK, StateSynReceived, nil},    // the SYN-ACK was lost: send it again (as Linux; RFC 9293 3.10.7.4 would ACK)
+	{StateSynReceived, evSYNInWindow, FlagACK, StateSynReceived, nil},           // RFC 5961 4.2: challenge ACK
+	{StateSynReceived, evRST, 0, StateClosed, ErrRefused},                       // RFC 9293 3.10.7.4 second: from a passive OPEN, back to LISTEN
+	{StateSynReceived, evRSTSimOpen, 0, StateClosed, ErrReset},                  // RFC 9293 3.10.7.4 second: active OPEN (the RFC says "refused")
+	{StateSynReceived, evRSTInWindow, FlagACK, StateSynReceived, nil},           // RFC 5961 3.2: challenge ACK
+	{StateSynReceived, evClose, 0, StateSynReceived, nil},                       // RFC 9293 3.10.4: the FIN is queued until ESTABLISHED
+	{StateSynReceived, evACKOfSYNClosed, FlagFIN | FlagACK, StateFinWait1, nil}, // RFC 9293 3.10.4: then sent, in FIN-WAIT-1
+	{StateSynReceived, evAbort, FlagRST, StateClosed, ErrAborted},               // RFC 9293 3.10.5: send RST
+	{StateSynReceived, evRTO, FlagSYN | FlagACK, StateSynReceived, nil},         // RFC 6298 5.4: the SYN-ACK again
+	{StateSynReceived, evRTOExhausted, 0, StateClosed, ErrTimeout},              // RFC 9293 3.8.3: give up
 
 	// ESTABLISHED.
 	{StateEstablished, evClose, FlagFIN | FlagACK, StateFinWait1, nil},   // RFC 9293 3.10.4: send FIN

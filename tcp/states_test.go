@@ -148,6 +148,10 @@ var drivers = map[event]func(m *machine){
 	evRSTNoACK:    func(m *machine) { m.in(FlagRST, peerISS, 0, 0, nil, nil) },
 	evSYNAgain:    func(m *machine) { m.in(FlagSYN, peerISS, 0, 65535, nil, nil) },
 	evACKOfSYN:    func(m *machine) { m.in(FlagACK, m.rcv, m.iss+1, 65535, nil, nil) },
+	evACKOfSYNClosed: func(m *machine) {
+		m.connection().Close(m.now)
+		m.in(FlagACK, m.rcv, m.iss+1, 65535, nil, nil)
+	},
 	evRST:         func(m *machine) { m.in(FlagRST, m.rcv, 0, 0, nil, nil) },
 	evRSTSimOpen:  func(m *machine) { m.in(FlagRST, m.rcv, 0, 0, nil, nil) },
 	evRSTInWindow: func(m *machine) { m.in(FlagRST, m.rcv+100, 0, 0, nil, nil) },
