@@ -161,6 +161,23 @@ func (s *Run) Counts() (packets, bytes, lost uint64) {
 	return s.pubN.Load(), s.pubBytes.Load(), s.pubLost.Load()
 }
 
+// Drain waits for frames still in flight once the sender has stopped: they
+// reach the sink within microseconds, unless it was descheduled with its
+// ring full of them. It waits while the count still moves, every 100 ms,
+// for at most limit.
+func (s *Run) Drain(limit time.Duration) {
+	time.Sleep(min(200*time.Millisecond, limit))
+	last, _, _ := s.Counts()
+	for end := time.Now().Add(limit); time.Now().Before(end); {
+		time.Sleep(100 * time.Millisecond)
+		n, _, _ := s.Counts()
+		if n == last {
+			return
+		}
+		last = n
+	}
+}
+
 // Reached reports whether Config.Count datagrams were counted.
 func (s *Run) Reached() bool { return s.reached.Load() }
 

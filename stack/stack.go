@@ -65,28 +65,7 @@ func New(cfg Config) (*Stack, error) {
 	if s.addrs, err = addresses(lk, &cfg); err != nil {
 		return nil, err
 	}
-	// The port: the steering program (Pass by default), and one socket
-	// per queue in use unless cfg.Queues names them; the queues in use
-	// are those RSS spreads flows over, and binding one beyond them fails
-	// (virtio-net with more queue pairs than CPUs, igb with channels
-	// turned down).
-	po := port.Options{Device: cfg.Device, Queues: cfg.Queues, Cores: cfg.Cores, XSK: cfg.XSK,
-		Program: port.SteeringProgram, Steering: cfg.Steering, TXMetadataOptional: cfg.TXChecksum == ChecksumAuto}
-	po.Steering.Default = steering.Pass
-	if po.XSK.TXBudget > po.XSK.TXSize {
-		// The default budget on a smaller TX ring: the whole ring.
-		po.XSK.TXBudget = po.XSK.TXSize
-	}
-	if po.XSK.TXBudget < 32 {
-		po.XSK.TXBudget = 0
-	}
-	if cfg.TXChecksum != ChecksumEngine {
-		// Room for TX metadata; an older kernel refuses it, and in auto
-		// mode the engine then computes the checksums.
-		po.XSK.UMEMOptions.TXMetadataLen = xsk.TXMetadataLen
-		po.XSK.UMEMOptions.TXSoftwareChecksum = cfg.TXChecksum == ChecksumKernel
-	}
-	if s.port, err = port.Open(po); err != nil {
+	if s.port, err = port.Open(portOptions(cfg)); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	s.steer, s.nqueues = s.port.Steering(), s.port.Facts.RXQueues
@@ -132,6 +111,31 @@ func New(cfg Config) (*Stack, error) {
 		}
 	}
 	return s, nil
+}
+
+// portOptions opens cfg.Device for the engines: the steering program (Pass
+// by default), and one socket per queue in use unless cfg.Queues names
+// them; the queues in use are those RSS spreads flows over, and binding one
+// beyond them fails (virtio-net with more queue pairs than CPUs, igb with
+// channels turned down).
+func portOptions(cfg Config) port.Options {
+	po := port.Options{Device: cfg.Device, Queues: cfg.Queues, Cores: cfg.Cores, XSK: cfg.XSK,
+		Program: port.SteeringProgram, Steering: cfg.Steering, TXMetadataOptional: cfg.TXChecksum == ChecksumAuto}
+	po.Steering.Default = steering.Pass
+	if po.XSK.TXBudget > po.XSK.TXSize {
+		// The default budget on a smaller TX ring: the whole ring.
+		po.XSK.TXBudget = po.XSK.TXSize
+	}
+	if po.XSK.TXBudget < 32 {
+		po.XSK.TXBudget = 0
+	}
+	if cfg.TXChecksum != ChecksumEngine {
+		// Room for TX metadata; an older kernel refuses it, and in auto
+		// mode the engine then computes the checksums.
+		po.XSK.UMEMOptions.TXMetadataLen = xsk.TXMetadataLen
+		po.XSK.UMEMOptions.TXSoftwareChecksum = cfg.TXChecksum == ChecksumKernel
+	}
+	return po
 }
 
 // addresses returns the addresses the engines use, checked against the

@@ -142,19 +142,7 @@ func labMain(cmd *cobra.Command, f labFlags) error {
 
 	interrupted := labLoop(ctx, g, sk, f, stderr)
 	gr, gerr := g.Finish(interrupted)
-	// Frames in flight reach the sink within microseconds, unless it was
-	// descheduled with its ring full of them: wait while its count still
-	// moves (up to 3 s) before stopping it.
-	time.Sleep(200 * time.Millisecond)
-	received := func() uint64 { n, _, _ := sk.Counts(); return n }
-	for last, end := received(), time.Now().Add(3*time.Second); time.Now().Before(end); {
-		time.Sleep(100 * time.Millisecond)
-		n := received()
-		if n == last {
-			break
-		}
-		last = n
-	}
+	sk.Drain(3 * time.Second) // what is still in flight
 	sinkDone = true
 	sr, serr := sk.Stop(interrupted)
 	if err := errors.Join(gerr, serr); err != nil {
