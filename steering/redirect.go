@@ -37,14 +37,9 @@ func AttachRedirect(dev string, opts Options) (*Redirect, error) {
 	}
 	attrs := lk.Attrs()
 	if attrs.Xdp != nil && attrs.Xdp.Attached {
-		return nil, fmt.Errorf("steering: %s: %w: %s; remove it with `ip link set dev %s xdp off` if it was attached with ip, or stop the process that holds its bpf_link (bpftool link show)",
-			dev, ErrAttached, describeProg(attrs.Xdp.ProgId, attrs.Xdp.AttachMode), dev)
+		return nil, attachedError(dev, attrs.Xdp)
 	}
-	queues := opts.Queues
-	if queues == 0 {
-		queues = max(attrs.NumRxQueues, attrs.NumTxQueues, 1)
-	}
-	p, err := bpf.NewRedirect(queues)
+	p, err := bpf.NewRedirect(xskmapSize(attrs, opts.Queues))
 	if err != nil {
 		return nil, fmt.Errorf("steering: redirect: %w", withHint(err))
 	}

@@ -138,16 +138,11 @@ func Attach(dev string, opts Options) (*Steering, error) {
 			return nil, fmt.Errorf("steering: %s: %w: several programs (offloaded and driver or generic); remove them with `ip link set dev %s xdp off xdpoffload off`", dev, ErrAttached, dev)
 		}
 		if !opts.Replace {
-			return nil, fmt.Errorf("steering: %s: %w: %s; remove it with `ip link set dev %s xdp off` if it was attached with ip, or stop the process that holds its bpf_link (bpftool link show), or set Replace",
-				dev, ErrAttached, describeProg(old.ProgId, old.AttachMode), dev)
+			return nil, fmt.Errorf("%w, or set Replace", attachedError(dev, old))
 		}
 	}
-	queues := opts.Queues
-	if queues == 0 {
-		queues = max(attrs.NumRxQueues, attrs.NumTxQueues, 1)
-	}
 	// Load and fill in everything before touching the device.
-	st, err := bpf.LoadSteer(queues)
+	st, err := bpf.LoadSteer(xskmapSize(attrs, opts.Queues))
 	if err != nil {
 		return nil, fmt.Errorf("steering: %w", withHint(err))
 	}
@@ -231,6 +226,22 @@ func attachXDP(prog *ebpf.Program, dev string, ifindex int, mode Mode) (link.Lin
 		return nil, 0, fmt.Errorf("steering: attach to %s in %v mode: %w", dev, mode, withHint(err))
 	}
 	return l, got, nil
+}
+
+// attachedError says that dev carries a program already and how to remove
+// it.
+func attachedError(dev string, old *netlink.LinkXdp) error {
+	return fmt.Errorf("steering: %s: %w: %s; remove it with `ip link set dev %s xdp off` if it was attached with ip, or stop the process that holds its bpf_link (bpftool link show)",
+		dev, ErrAttached, describeProg(old.ProgId, old.AttachMode), dev)
+}
+
+// xskmapSize is the XSKMAP's size: queues, or when 0 the device's queue
+// count.
+func xskmapSize(attrs *netlink.LinkAttrs, queues int) int {
+	if queues == 0 {
+		queues = max(attrs.NumRxQueues, attrs.NumTxQueues, 1)
+	}
+	return queues
 }
 
 // lookupLink finds dev in the calling thread's network namespace.

@@ -152,32 +152,7 @@ func TestServers(t *testing.T) {
 // to a kernel server in B that checks every byte.
 func TestSender(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	var ln net.Listener
-	if err := l.B.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", l.B.Addr.Addr().String()+":5201")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan string, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b, err := io.ReadAll(c)
-				if err != nil {
-					got <- err.Error()
-					return
-				}
-				got <- checkPattern(b)
-			}()
-		}
-	}()
+	got := patternServer(t, l.B, 5201)
 	st := startStack(t, l, func(*stack.Stack) error { return nil })
 	dst := netip.AddrPortFrom(l.B.Addr.Addr(), 5201)
 	const n = 3 << 20
@@ -230,6 +205,40 @@ func TestSender(t *testing.T) {
 	}
 }
 
+// patternServer is a kernel TCP server in h on port: for every connection
+// it reads to the end and sends checkPattern's description on the channel
+// (or the read error). It closes with the test.
+func patternServer(t *testing.T, h *lab.Host, port int) <-chan string {
+	t.Helper()
+	var ln net.Listener
+	if err := h.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(h.Addr.Addr(), uint16(port)).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan string, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, err := io.ReadAll(c)
+				if err != nil {
+					got <- err.Error()
+					return
+				}
+				got <- checkPattern(b)
+			}()
+		}
+	}()
+	return got
+}
+
 // checkPattern describes b: "pattern N" when it is N bytes of the default
 // content, else b itself (cut short).
 func checkPattern(b []byte) string {
@@ -262,29 +271,8 @@ func TestDialWithoutTCP(t *testing.T) {
 // fails and says so.
 func TestBulk(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	var ln net.Listener
-	if err := l.B.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", l.B.Addr.Addr().String()+":5201")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	const conns, n = 6, 1 << 20
-	got := make(chan string, conns)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b, _ := io.ReadAll(c)
-				got <- checkPattern(b)
-			}()
-		}
-	}()
+	got := patternServer(t, l.B, 5201)
 	st := startStack(t, l, func(*stack.Stack) error { return nil })
 	b, err := tcpapp.StartBulk(st, tcpapp.BulkConfig{Dst: netip.AddrPortFrom(l.B.Addr.Addr(), 5201), Conns: conns, Bytes: n, Timeout: 30 * time.Second})
 	if err != nil {
