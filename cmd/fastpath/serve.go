@@ -305,39 +305,21 @@ func serveStats(st *stack.Stack, f serveFlags, start time.Time) any {
 // serveLoop prints the counters every --interval until ctx ends,
 // --duration passes or an engine stops.
 func serveLoop(ctx context.Context, st *stack.Stack, f serveFlags, start time.Time, stderr io.Writer) {
-	var end <-chan time.Time
-	if f.duration > 0 {
-		end = time.After(f.duration)
-	}
-	var tick <-chan time.Time
-	if f.interval > 0 && !f.json {
-		t := time.NewTicker(f.interval)
-		defer t.Stop()
-		tick = t.C
-	}
 	var last stack.Counters
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-end:
-			return
-		case <-st.Done():
-			return // an engine failed: Wait says why
-		case <-tick:
-			c := st.Counters()
-			fmt.Fprintf(stderr, "%6.1fs  rx %d  tx %d  arp in %d out %d  icmp echo %d  udp %d  drops %d\n",
-				time.Since(start).Seconds(), c[stack.RXFrames]-last[stack.RXFrames], c[stack.TXFrames]-last[stack.TXFrames],
-				c[stack.ARPRequestsIn]-last[stack.ARPRequestsIn], c[stack.ARPRepliesOut]-last[stack.ARPRepliesOut],
-				c[stack.ICMPEchoOut]-last[stack.ICMPEchoOut], c[stack.UDPIn]-last[stack.UDPIn], c.Drops()-last.Drops())
-			last = c
-			if f.tcpOn() {
-				t := st.TCPCounters()
-				fmt.Fprintf(stderr, "        tcp: conns %d open, %d established total, segs in %d out %d, retransmits %d, resets in %d out %d\n",
-					t.Open(), t[tcp.Established], t[tcp.SegsIn], t[tcp.SegsOut], t[tcp.Retransmits], t[tcp.ResetsIn], t[tcp.ResetsOut])
-			}
+	// An engine that stops on its own failed: Wait says why.
+	live(ctx, f.duration, every(f.interval, f.json), []<-chan struct{}{st.Done()}, nil, func(now time.Time) {
+		c := st.Counters()
+		fmt.Fprintf(stderr, "%6.1fs  rx %d  tx %d  arp in %d out %d  icmp echo %d  udp %d  drops %d\n",
+			now.Sub(start).Seconds(), c[stack.RXFrames]-last[stack.RXFrames], c[stack.TXFrames]-last[stack.TXFrames],
+			c[stack.ARPRequestsIn]-last[stack.ARPRequestsIn], c[stack.ARPRepliesOut]-last[stack.ARPRepliesOut],
+			c[stack.ICMPEchoOut]-last[stack.ICMPEchoOut], c[stack.UDPIn]-last[stack.UDPIn], c.Drops()-last.Drops())
+		last = c
+		if f.tcpOn() {
+			t := st.TCPCounters()
+			fmt.Fprintf(stderr, "        tcp: conns %d open, %d established total, segs in %d out %d, retransmits %d, resets in %d out %d\n",
+				t.Open(), t[tcp.Established], t[tcp.SegsIn], t[tcp.SegsOut], t[tcp.Retransmits], t[tcp.ResetsIn], t[tcp.ResetsOut])
 		}
-	}
+	})
 }
 
 // printServeResult prints the summary: JSON on stdout with --json, else

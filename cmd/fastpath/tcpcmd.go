@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"time"
@@ -218,9 +217,17 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 		return err
 	}
 	defer closeControl(ctl)
-	stopLive := tcpLive(st, b, f, stderr)
-	res.BulkResult = b.Wait(ctx)
-	stopLive()
+	resc, waited := make(chan tcpapp.BulkResult, 1), make(chan struct{})
+	go func() { resc <- b.Wait(ctx); close(waited) }()
+	var last int64
+	lastT := b.Started()
+	live(ctx, 0, every(f.interval, f.json), []<-chan struct{}{waited}, nil, func(now time.Time) {
+		a, finished := b.Progress()
+		fmt.Fprintf(stderr, "%6.1fs  goodput %sbit/s  conns done %d/%d  retransmits %d\n", now.Sub(b.Started()).Seconds(),
+			si(float64(a-last)*8/now.Sub(lastT).Seconds()), finished, f.conns, st.TCPCounters()[tcp.Retransmits])
+		last, lastT = a, now
+	})
+	res.BulkResult = <-resc
 	if err := printTCPResult(cmd, f, res); err != nil {
 		return err
 	}
@@ -228,32 +235,6 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 		return fmt.Errorf("tcp: %d of %d connections failed (%d error(s), the first: %s)", f.conns-res.Completed, f.conns, len(res.Errors), res.Errors[0])
 	}
 	return nil
-}
-
-// tcpLive prints goodput every --interval until the returned func is
-// called.
-func tcpLive(st *stack.Stack, b *tcpapp.Bulk, f tcpFlags, w io.Writer) (stop func()) {
-	if f.interval <= 0 || f.json {
-		return func() {}
-	}
-	t := time.NewTicker(f.interval)
-	quit := make(chan struct{})
-	go func() {
-		var last int64
-		lastT := b.Started()
-		for {
-			select {
-			case now := <-t.C:
-				a, finished := b.Progress()
-				fmt.Fprintf(w, "%6.1fs  goodput %sbit/s  conns done %d/%d  retransmits %d\n", now.Sub(b.Started()).Seconds(),
-					si(float64(a-last)*8/now.Sub(lastT).Seconds()), finished, f.conns, st.TCPCounters()[tcp.Retransmits])
-				last, lastT = a, now
-			case <-quit:
-				return
-			}
-		}
-	}()
-	return func() { t.Stop(); close(quit) }
 }
 
 // printTCPResult prints the summary: JSON on stdout with --json, else a
