@@ -63,4 +63,11 @@
 // host's handler reads the data in place in the connection's receive
 // buffer. A TCPConn is such a handler: it wakes its reader with a token,
 // and its writes reach the engine as a tcpCmd.
+//
+// Replies: ARP and ICMP handlers (arp.Reply, ipv4.EchoReply) write what to
+// send into a frame the engine gives them and return its length. TCP is the
+// one protocol that calls back down, through tcp.Link.Send (tcpLink in
+// engine_tcp.go): a host emits segments from input, from its timers and
+// from the application's writes, and Send's result (false: no frame free
+// now) is its back-pressure, which a returned list of segments would lose.
 package stack
