@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/fastpathnet/fastpath/steering"
@@ -92,9 +93,12 @@ func (o *Options) check() error {
 	case o.Program > RedirectProgram:
 		return fmt.Errorf("port: %w: program %v", ErrOptions, o.Program)
 	}
-	for _, q := range o.Queues {
+	for i, q := range o.Queues {
 		if q < 0 {
 			return fmt.Errorf("port: %w: queue %d", ErrOptions, q)
+		}
+		if slices.Contains(o.Queues[:i], q) {
+			return fmt.Errorf("port: %w: queue %d given twice (one socket per queue)", ErrOptions, q)
 		}
 	}
 	for _, c := range o.Cores {

@@ -163,6 +163,7 @@ func TestOpenFails(t *testing.T) {
 		"no device":      {func(o *port.Options) { o.Device = "nosuchdev0" }, xsk.ErrNoDevice},
 		"queue range":    {func(o *port.Options) { o.Queues = []int{0, 7} }, xsk.ErrQueueRange},
 		"negative queue": {func(o *port.Options) { o.Queues = []int{-1} }, port.ErrOptions},
+		"queue twice":    {func(o *port.Options) { o.Queues = []int{0, 0} }, port.ErrOptions},
 		"negative core":  {func(o *port.Options) { o.Cores = []int{-2} }, port.ErrOptions},
 		"given UMEM":     {func(o *port.Options) { o.XSK.Frames = &umem.Allocator{} }, port.ErrOptions},
 		"bad ring":       {func(o *port.Options) { o.XSK.RXSize = 100 }, xsk.ErrOptions},

@@ -55,10 +55,13 @@ func doctorMain(cmd *cobra.Command, f doctorFlags) error {
 	if f.dev == "" {
 		return fmt.Errorf("--dev is required: the device to check")
 	}
+	if f.frameSize != 2048 && f.frameSize != 4096 {
+		return fmt.Errorf("--frame-size %d: use 2048 or 4096, the UMEM frame sizes AF_XDP takes", f.frameSize)
+	}
 	var queues []int
 	if f.queues != "" && f.queues != "all" {
 		var err error
-		if queues, err = parseList("queues", f.queues); err != nil {
+		if queues, err = parseQueues(f.queues); err != nil {
 			return err
 		}
 	}

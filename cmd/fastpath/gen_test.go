@@ -258,6 +258,15 @@ func TestGenBadFlags(t *testing.T) {
 		{[]string{"sink", "--dev", "x"}, "--port 0"},
 		{[]string{"sink", "--port", "9"}, "--dev is required"},
 		{[]string{"sink", "--dev", "x", "--port", "9", "--idle", "lazy"}, "--idle"},
+		// Bad input a user meets in the first hour (issue 15, item 12).
+		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--queues", "0,1,0"}, "queue 0 is given twice"},
+		{[]string{"sink", "--dev", "x", "--port", "9", "--queues", "1,1"}, "queue 1 is given twice"},
+		{[]string{"serve", "--dev", "x", "--shared", "--queues", "2,2"}, "queue 2 is given twice"},
+		{[]string{"bench", "rxdrop", "--dev", "x", "--queues", "0,0"}, "queue 0 is given twice"},
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:9", "--bytes", "1", "--queues", "0,0"}, "queue 0 is given twice"},
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:9", "--bytes", "1", "--gw", "1.2.3.1"}, "--gw 1.2.3.1 without --addr"},
+		{[]string{"doctor", "--dev", "x", "--frame-size", "1000"}, "--frame-size 1000"},
+		{[]string{"doctor", "--dev", "x", "--queues", "0,0"}, "queue 0 is given twice"},
 	} {
 		_, _, err := run(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

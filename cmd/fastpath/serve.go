@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/metrics"
@@ -88,6 +89,13 @@ func parseQueues(s string) ([]int, error) {
 	qs, err := parseList("queues", s)
 	if err != nil {
 		return nil, fmt.Errorf("%w, or all", err)
+	}
+	for i, q := range qs {
+		if slices.Contains(qs[:i], q) {
+			// Two sockets on one queue would fight over its rings: the
+			// second bind fails with EBUSY after seconds of retries.
+			return nil, fmt.Errorf("--queues %s: queue %d is given twice; give each queue once (one engine or sender per queue)", s, q)
+		}
 	}
 	return qs, nil
 }

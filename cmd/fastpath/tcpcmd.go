@@ -173,6 +173,9 @@ func tcpStackConfig(f tcpFlags) (stack.Config, string, error) {
 		}
 	}
 	if f.addr == "" {
+		if f.gw != "" {
+			return cfg, "", fmt.Errorf("--gw %s without --addr: in shared mode the engine routes by the kernel's routes; give --addr for an address of the engine's own, or drop --gw", f.gw)
+		}
 		cfg.Shared = true
 		cfg.ImportRoutes = true
 		return cfg, "shared", nil
