@@ -36,6 +36,8 @@ type Summary struct {
 	Interrupted     bool    `json:"interrupted"`
 	DstMAC          string  `json:"dst_mac"`
 	ResolvedThrough string  `json:"resolved_through,omitempty"`
+	// HugePages is whether the UMEMs are on 2 MiB huge pages.
+	HugePages bool `json:"huge_pages"`
 }
 
 // Finish stops the senders, waits for them, sums up the run and closes its
@@ -48,7 +50,7 @@ func (r *Run) Finish(interrupted bool) (Summary, error) {
 	s := Summary{Kernel: in.Kernel, Device: in.Device, Queues: in.Queues, Cores: in.Cores, Mode: in.Modes.AFXDP.String(),
 		XDPMode: in.Modes.XDP, Rate: r.Rate().String(), Sizes: in.Spec.SizesString(), Flows: in.Flows, DstMAC: in.DstMAC.String(),
 		SentPackets: st.Sent, SentBytes: st.Bytes, Completed: st.Completed, RingFull: st.RingFull, Kicks: st.Kicks,
-		BehindS: r.Behind(st), DurationS: d, Interrupted: interrupted}
+		BehindS: r.Behind(st), DurationS: d, Interrupted: interrupted, HugePages: in.Modes.HugePages}
 	if in.ResolvedThrough.IsValid() {
 		s.ResolvedThrough = in.ResolvedThrough.String()
 	}

@@ -171,6 +171,14 @@ func (r *Run) startTX(ctx context.Context) error {
 	return nil
 }
 
+// Modes are what the queues were opened with.
+func (r *Run) Modes() port.Modes {
+	if r.gen != nil {
+		return r.gen.Info().Modes
+	}
+	return r.port.Modes()
+}
+
 // Started is when the loops started.
 func (r *Run) Started() time.Time { return r.start }
 

@@ -18,6 +18,7 @@ import (
 )
 
 type benchFlags struct {
+	hugePages                 bool
 	dev, netns, queues, cores string
 	size, batch, ring, frames int
 	needWakeup, busyPoll      bool
@@ -62,6 +63,7 @@ run them on a test port, not on a host's management link.`,
 	fl.IntVar(&f.frames, "frames", 4096, "UMEM frames per queue")
 	fl.BoolVar(&f.needWakeup, "need-wakeup", true, "use need_wakeup (system calls only when the kernel asks)")
 	fl.BoolVar(&f.busyPoll, "busy-poll", false, "busy poll the driver (SO_PREFER_BUSY_POLL)")
+	fl.BoolVar(&f.hugePages, "huge-pages", false, hugePagesUsage)
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
 	fl.StringVar(&f.xdpMode, "xdp-mode", "auto", "rxdrop, l2fwd: XDP attach mode, auto, native or generic")
 	fl.StringVar(&f.dst, "dst", "198.18.0.2:9", "txonly: destination IP:PORT")
@@ -113,6 +115,7 @@ func benchConfig(mode string, f benchFlags) (xdpsock.Config, error) {
 	x := &po.XSK
 	x.RXSize, x.TXSize, x.NeedWakeup, x.BusyPoll.Enable = uint32(f.ring), uint32(f.ring), f.needWakeup, f.busyPoll
 	x.UMEMOptions.FrameCount, x.UMEMOptions.FillSize, x.UMEMOptions.CompletionSize = uint32(f.frames), uint32(f.ring), uint32(f.ring)
+	x.UMEMOptions.HugePages = f.hugePages
 	if mode == "txonly" {
 		po.Program = port.NoProgram
 		if c.Dst, err = parseAddrPort("dst", f.dst, 9); err != nil {
@@ -137,6 +140,7 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
+	hugePagesNote(f.hugePages, r.Modes(), stderr)
 	// Scripts (bench/) start the traffic when they read this line.
 	var ids []int
 	for _, q := range r.Queues() {

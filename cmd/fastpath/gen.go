@@ -32,6 +32,7 @@ type genFlags struct {
 	mode, xdpMode            string
 	batch, ring, frames      int
 	busyPoll, json           bool
+	hugePages                bool
 	metrics, control         string
 }
 
@@ -80,6 +81,7 @@ object on stdout with --json). SIGINT stops cleanly and still prints it.`,
 	fl.IntVar(&f.ring, "ring", 2048, "TX ring size, a power of two")
 	fl.IntVar(&f.frames, "frames", 4096, "UMEM frames per queue, more than --ring")
 	fl.BoolVar(&f.busyPoll, "busy-poll", false, "busy poll the driver from the kicks (SO_PREFER_BUSY_POLL)")
+	fl.BoolVar(&f.hugePages, "huge-pages", false, hugePagesUsage)
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
@@ -172,7 +174,7 @@ func genConfigOf(f genFlags) (genConfig, error) {
 	}
 	po.XSK.TXSize = uint32(f.ring)
 	po.XSK.UMEMOptions.FrameCount, po.XSK.UMEMOptions.FrameSize = uint32(f.frames), 4096
-	po.XSK.BusyPoll.Enable = f.busyPoll
+	po.XSK.BusyPoll.Enable, po.XSK.UMEMOptions.HugePages = f.busyPoll, f.hugePages
 	c.run.Port = po
 	return c, nil
 }
@@ -289,6 +291,7 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
+	hugePagesNote(f.hugePages, g.Info().Modes, stderr)
 	ms, err := serveMetrics(f.metrics, metrics.Gen(g.Run), stderr)
 	if err != nil {
 		g.Finish(true)

@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"time"
+
+	"github.com/fastpathnet/fastpath/port"
 )
 
 // live drives a long run's progress: it calls tick every interval
@@ -63,4 +67,14 @@ func every(interval time.Duration, json bool) time.Duration {
 		return 0
 	}
 	return interval
+}
+
+const hugePagesUsage = "back the UMEMs with 2 MiB huge pages (vm.nr_hugepages), falling back to normal pages with a note"
+
+// hugePagesNote says on w, once, that huge pages were asked for and not
+// obtained, and what to do.
+func hugePagesNote(asked bool, m port.Modes, w io.Writer) {
+	if asked && !m.HugePages {
+		fmt.Fprintln(w, "note: --huge-pages: no free 2 MiB huge pages, running on normal pages; reserve some with: sysctl vm.nr_hugepages=N (N x 2 MiB, enough for every queue's UMEM)")
+	}
 }

@@ -18,26 +18,27 @@ import (
 )
 
 type serveFlags struct {
-	dev      string
-	netns    string
-	addrs    []string
-	shared   bool
-	gw       string
-	routes   bool
-	udpEcho  []int
-	tcpEcho  []int
-	tcpDisc  []int
-	http     []int
-	httpBody string
-	metrics  string
-	control  string
-	queues   string
-	idle     string
-	mode     string
-	checksum string
-	duration time.Duration
-	interval time.Duration
-	json     bool
+	hugePages bool
+	dev       string
+	netns     string
+	addrs     []string
+	shared    bool
+	gw        string
+	routes    bool
+	udpEcho   []int
+	tcpEcho   []int
+	tcpDisc   []int
+	http      []int
+	httpBody  string
+	metrics   string
+	control   string
+	queues    string
+	idle      string
+	mode      string
+	checksum  string
+	duration  time.Duration
+	interval  time.Duration
+	json      bool
 }
 
 func newServeCommand() *cobra.Command {
@@ -74,6 +75,7 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print counters (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.BoolVar(&f.hugePages, "huge-pages", false, hugePagesUsage)
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
 	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
@@ -102,6 +104,7 @@ func parseQueues(s string) ([]int, error) {
 
 func serveConfig(f serveFlags) (stack.Config, error) {
 	cfg := stack.DefaultConfig()
+	cfg.XSK.UMEMOptions.HugePages = f.hugePages
 	if f.dev == "" {
 		return cfg, fmt.Errorf("--dev is required: the device to run on")
 	}
@@ -214,6 +217,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		}
 	}()
 	stderr := cmd.ErrOrStderr()
+	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := announceServe(st, cfg, f, stderr)
 	if err := st.Start(); err != nil {
 		return err

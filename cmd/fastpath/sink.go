@@ -15,6 +15,7 @@ import (
 )
 
 type sinkFlags struct {
+	hugePages          bool
 	dev, netns         string
 	port               int
 	queues, cores      string
@@ -56,6 +57,7 @@ queue's engine, which keeps the sequence state without locks.`,
 	fl.StringVar(&f.idle, "idle", "busy", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.BoolVar(&f.hugePages, "huge-pages", false, hugePagesUsage)
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
 	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
@@ -79,6 +81,7 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	c.sink = sink.DefaultConfig(f.dev, uint16(f.port))
 	c.sink.Netns, c.sink.Count = f.netns, f.count
 	cfg := &c.sink.Stack
+	cfg.XSK.UMEMOptions.HugePages = f.hugePages
 	cfg.Queues, cfg.Cores, cfg.XSK.Mode = po.Queues, po.Cores, po.XSK.Mode
 	if cfg.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
 		return c, fmt.Errorf("--xdp-mode %q: use auto, native or generic", f.xdpMode)
@@ -103,6 +106,7 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	st := s.Stack()
+	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	dev, udp := c.sink.Stack.Device, c.sink.Port
 	// On stderr with --json too: it says the sink is receiving.
 	fmt.Fprintf(stderr, "sink: UDP port %d on %v (%s, queues %v, %s AF_XDP, %s XDP); ctrl-c stops\n",

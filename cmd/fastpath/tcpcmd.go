@@ -18,6 +18,7 @@ import (
 )
 
 type tcpFlags struct {
+	hugePages                 bool
 	dev, netns, dst, addr, gw string
 	file, cc, queues, cores   string
 	metrics, control          string
@@ -61,6 +62,7 @@ address of its own instead.`,
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up after this long")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.BoolVar(&f.hugePages, "huge-pages", false, hugePagesUsage)
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
 	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
@@ -158,6 +160,7 @@ func tcpRunOf(f *tcpFlags) (tcpRun, error) {
 // address mode: shared unless --addr gives the engine an address.
 func tcpStackConfig(f tcpFlags) (stack.Config, string, error) {
 	cfg := stack.DefaultConfig()
+	cfg.XSK.UMEMOptions.HugePages = f.hugePages
 	cfg.Device = f.dev
 	cfg.Idle = stack.IdleBusy
 	var err error
@@ -201,6 +204,7 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
+	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := tcpResult{Kernel: st.Port().Facts.Kernel, Device: f.dev, Dst: f.dst, AddrMode: r.mode, Mode: st.Port().Modes().AFXDP.String(),
 		TXChecksum: txChecksumOf(st.Engines()[0]), RSSPorts: st.RSSPorts(), CC: f.cc, MSS: min(r.tcp.MSS, 1460)}
 	if !f.json {
