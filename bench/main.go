@@ -566,7 +566,7 @@ func (b *bench) rxSend(ctx context.Context, size int) (float64, error) {
 	return snd.DurationS, err
 }
 
-// threadedNAPI turns threaded NAPI on B's link on or off (LAB.md: it
+// threadedNAPI turns threaded NAPI on B's link on or off (it
 // takes an XDP program attached first, which txonly's drop program is) and
 // pins the NAPI threads, named napi/LINK-ID, to core 1. Only B's end is
 // ever threaded, so every such thread is B's.
@@ -657,7 +657,7 @@ func (b *bench) attachRedirect() (*bpf.Redirect, link.Link, error) {
 }
 
 // attachPass attaches XDP_PASS to B's link: veth's fast path for the
-// kernel receiver (LAB.md).
+// kernel receiver.
 func (b *bench) attachPass() (io.Closer, error) {
 	var l link.Link
 	err := b.l.B.Do(func() error {

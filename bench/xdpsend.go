@@ -27,7 +27,7 @@ type xdpMD struct {
 // XDP live-frame mode (BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, 5.18+):
 // a program returning XDP_TX runs as if A's veth had received the frame,
 // and the kernel transmits it out of A without an skb. It is the fastest
-// sender this machine has (LAB.md: ~4.5 Mpps at 64 bytes), so a receiver
+// sender this machine has (about 4.5 Mpps at 64 bytes here), so a receiver
 // measured against it is the bottleneck, not the sender. It runs on core
 // 0 and returns the frames sent and the seconds it took.
 func (b *bench) xdpSend(ctx context.Context, size int, d time.Duration) (sent uint64, secs float64, err error) {

@@ -2,7 +2,7 @@
 //
 // This file has the two smallest programs, written with cilium/ebpf's
 // assembler so that they need no compiler: Pass, which lets every frame
-// through (it puts veth's receive side on its fast path, see LAB.md), and
+// through (it puts veth's receive side on its fast path), and
 // Redirect, which hands every frame of a queue to the AF_XDP socket
 // registered for that queue and passes the frame to the kernel when no
 // socket is registered. The steering program with rules grows from Redirect.

@@ -282,7 +282,7 @@ func TestTCPLoss(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if out, err := l.R.Command(ctx, "iptables", "-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", p, "-j", "DROP").CombinedOutput(); err != nil {
-				t.Skipf("iptables in the router: %v: %s (install iptables)", err, out)
+				lab.RequireKernel(t, fmt.Sprintf("iptables in the router: %v: %s (install iptables)", err, out))
 			}
 			addr := netip.MustParsePrefix("198.18.1.10/24")
 			n := int64(32 << 20)
@@ -506,16 +506,13 @@ var errConnRefused = syscall.ECONNREFUSED
 // backlog fills, SYN cookies answer, and the real connection completes.
 func TestTCPSynFlood(t *testing.T) {
 	if err := exec.Command("/usr/bin/python3", "-c", "import scapy").Run(); err != nil {
-		if os.Getenv("FASTPATH_REQUIRE_KERNEL") == "1" {
-			t.Fatal("scapy is not installed (apt-get install python3-scapy)")
-		}
-		t.Skip("scapy is not installed")
+		lab.RequireKernel(t, "scapy (apt-get install python3-scapy)")
 	}
 	l := lab.NewT(t, lab.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if out, err := l.B.Command(ctx, "iptables", "-A", "OUTPUT", "-p", "tcp", "--tcp-flags", "RST", "RST", "-j", "DROP").CombinedOutput(); err != nil {
-		t.Skipf("iptables in B: %v: %s (install iptables)", err, out)
+		lab.RequireKernel(t, fmt.Sprintf("iptables in B: %v: %s (install iptables)", err, out))
 	}
 	var ln *TCPListener
 	s := tcpStack(t, l.A, nil, func(c *tcp.Config) { c.SynBacklog = 64 }, func(s *Stack) (err error) {
@@ -591,10 +588,7 @@ func waitTCP(t *testing.T, s *Stack, what string, ok func(tcp.Counters) bool) tc
 // completes on the wire).
 func TestTCPTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
-		if os.Getenv("FASTPATH_REQUIRE_KERNEL") == "1" {
-			t.Fatal("tshark is not installed (apt-get install tshark)")
-		}
-		t.Skip("tshark is not installed")
+		lab.RequireKernel(t, "tshark (apt-get install tshark)")
 	}
 	for _, m := range []ChecksumMode{ChecksumEngine, ChecksumKernel} {
 		t.Run(m.String(), func(t *testing.T) { testTCPTshark(t, m) })

@@ -202,7 +202,7 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 // AttachPass loads bpf.NewPass (XDP_PASS for every frame) and attaches it
 // in native (driver) mode to h.Link through a bpf_link. An XDP program on
 // a veth end puts that end's receive side on veth's fast path (see
-// LAB.md). Close detaches it and closes the program.
+// README, Troubleshooting). Close detaches it and closes the program.
 //
 // veth refuses a program without multi-buffer support when the peer's MTU
 // is above about 3500 bytes.
