@@ -292,9 +292,9 @@ func (e *Engine) poll() bool {
 func (e *Engine) fire(kind int, now int64) {
 	switch kind {
 	case timerARP:
-		var reqs []netip.Addr
-		reqs, e.dropped = e.neigh.Tick(now, e.requests[:0], e.dropped[:0])
-		for _, ip := range reqs {
+		// Both slices are stored back: grown once, reused from then on.
+		e.requests, e.dropped = e.neigh.Tick(now, e.requests[:0], e.dropped[:0])
+		for _, ip := range e.requests {
 			e.resolve(ip)
 		}
 		for _, h := range e.dropped {
