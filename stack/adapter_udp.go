@@ -145,8 +145,8 @@ func (c *UDPConn) WriteToUDPAddrPort(p []byte, dst netip.AddrPort) (int, error) 
 	}
 	engines := c.s.engines
 	e := engines[int(dst.Port())%len(engines)]
-	buf := make([]byte, len(p))
-	copy(buf, p)
+	buf := datagramBufs.Get().(*[]byte)
+	*buf = append((*buf)[:0], p...)
 	c.mu.Lock()
 	dl := c.writeDeadline
 	c.mu.Unlock()
@@ -160,11 +160,19 @@ func (c *UDPConn) WriteToUDPAddrPort(p []byte, dst netip.AddrPort) (int, error) 
 	case e.outbox <- outbound{buf: buf, src: c.local, dst: dst}:
 		return len(p), nil
 	case <-timeout:
+		datagramBufs.Put(buf)
 		return 0, os.ErrDeadlineExceeded
 	case <-c.closed:
+		datagramBufs.Put(buf)
 		return 0, ErrConnClosed
 	}
 }
+
+// datagramBufs holds the copies WriteTo hands an engine: taken by writers,
+// put back by the engine once the datagram is in a frame, so a steady
+// stream of writes allocates nothing (a buffer grows to the largest
+// datagram it carried).
+var datagramBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // Close unblocks readers and writers; later calls fail with
 // net.ErrClosed. The port stays bound until the stack closes.

@@ -136,7 +136,8 @@ func (e *Engine) drainOutbox() bool {
 	for i := 0; i < len(e.rxd); i++ {
 		select {
 		case m := <-e.outbox:
-			e.SendUDP(m.src, m.dst, m.buf)
+			e.SendUDP(m.src, m.dst, *m.buf)
+			datagramBufs.Put(m.buf)
 		default:
 			return true
 		}

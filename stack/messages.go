@@ -32,7 +32,7 @@ type control struct {
 
 // outbound is a datagram a UDPConn asks an engine to send.
 type outbound struct {
-	buf      []byte
+	buf      *[]byte // from datagramBufs; the engine puts it back once sent
 	src, dst netip.AddrPort
 }
 
