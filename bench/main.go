@@ -611,8 +611,8 @@ func (b *bench) threadedNAPI(on bool) error {
 }
 
 // l2fwd measures fastpath's l2fwd in B (MACs swapped, sent back out of
-// the same queue) while fastpath's txonly sends from A: the frames B sent
-// back per second of the sender's run.
+// the same queue) while the sender in A runs: the frames B sent back (TX
+// completions, not the frames it received) per second of the sender's run.
 func (b *bench) l2fwd(size int) (float64, error) {
 	if err := b.threadedNAPI(false); err != nil {
 		return 0, err
@@ -621,7 +621,7 @@ func (b *bench) l2fwd(size int) (float64, error) {
 	defer cancel()
 	errc := make(chan error, 1)
 	var res struct {
-		Packets uint64 `json:"packets"`
+		Sent uint64 `json:"sent"` // completed; "packets" is what it received
 	}
 	ready := make(chan struct{})
 	go func() {
@@ -635,7 +635,7 @@ func (b *bench) l2fwd(size int) (float64, error) {
 	if rerr := <-errc; rerr != nil || err != nil {
 		return 0, errors.Join(rerr, err)
 	}
-	return float64(res.Packets) / secs, nil
+	return float64(res.Sent) / secs, nil
 }
 
 // attachRedirect attaches the minimal redirect program to B's link.
