@@ -4,7 +4,7 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: bench-vm all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack fuzz clean vmtest vmtest-matrix vm-deps
+.PHONY: deps bench-vm all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack fuzz clean vmtest vmtest-matrix vm-deps
 
 all: build
 
@@ -23,8 +23,14 @@ test: lint test-kernel test-race test-fuzz
 	@left=$$(ip netns list 2>/dev/null | awk '$$1 ~ /^fp-/ {print $$1}'); \
 	if [ -n "$$left" ]; then echo "tests left namespaces behind: $$left"; exit 1; fi
 
+# Every test through internal/testreport: go test's lines, then every test
+# that skipped and why, and the command that installs what they need.
 test-kernel:
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -json $(PKGS) | $(GO) run ./internal/testreport
+
+# What the tests need from Debian (tshark, iptables, scapy, clang-19, ...).
+deps:
+	bash .ci/deps
 
 test-race:
 	$(GO) test -race -short -count=1 $(PKGS)

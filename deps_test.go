@@ -63,6 +63,7 @@ var rules = []rule{
 	{pkg: "internal/metrics", allowed: []string{"std", "github.com/prometheus/client_golang", module + "/port", module + "/stack",
 		module + "/tcp", module + "/gen", module + "/sink", module + "/xdpsock"}},
 	{pkg: "internal/control", allowed: []string{"std"}},
+	{pkg: "internal/testreport", allowed: []string{"std"}},
 	// The port layer: the one way into a device, on xsk, umem and
 	// steering; nothing above it (stack, gen, sink, xdpsock, cmd).
 	{pkg: "port", allowed: []string{"std", module + "/xsk", module + "/umem", module + "/steering", module + "/ether",
