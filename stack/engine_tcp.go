@@ -14,10 +14,10 @@ import (
 // TCP on the engines: each engine runs a tcp.Host over its queue. Segments
 // are demultiplexed on the engine goroutine; timers run on the engine's
 // wheel; active opens take ports of the engine's share of the ephemeral
-// range (port % engines == engine index), so a reply that lands on another
-// queue is handed over to the owner. Where the device's RSS can be
-// computed (RSSPorts), they take only ports whose replies RSS gives their
-// own queue.
+// range (portShares): where the device's RSS can be computed (RSSPorts),
+// ports whose replies RSS gives the engine's own queue; otherwise port %
+// engines == engine index, a reply that lands on another queue being
+// handed over to the owner.
 
 const tcpTick = int64(time.Millisecond)
 

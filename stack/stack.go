@@ -38,11 +38,14 @@ type Stack struct {
 	// rss is the device's RSS configuration when it has several queues
 	// and it can be computed (Toeplitz over the TCP 4-tuple); nil
 	// otherwise.
-	rss     *rss.Table
-	tcpOn   bool          // EnableTCP ran
-	dials   atomic.Uint64 // DialTCP's round robin over the engines
-	started bool
-	closed  bool
+	rss    *rss.Table
+	rssWhy string // why rss is nil
+	// portSelection: how EnableTCP split the ephemeral range.
+	portSelection string
+	tcpOn         bool          // EnableTCP ran
+	dials         atomic.Uint64 // DialTCP's round robin over the engines
+	started       bool
+	closed        bool
 }
 
 // New sets the stack up on cfg.Device in the calling thread's network
@@ -70,11 +73,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.steer, s.nqueues = s.port.Steering(), s.port.Facts.RXQueues
 	s.cfg.Queues = s.port.QueueIDs()
-	if s.nqueues > 1 {
-		if t, err := rss.Read(cfg.Device); err == nil && t.Computable() {
-			s.rss = t
-		}
-	}
+	s.rss, s.rssWhy = readRSS(cfg.Device, s.nqueues)
 	for i, q := range s.port.Queues {
 		offload, err := checksumOffload(cfg.TXChecksum, q.Sock, lk.Attrs().Index)
 		if err != nil {

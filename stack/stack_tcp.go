@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/internal/rss"
@@ -34,14 +36,14 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 	// The MSS the frames allow.
 	frame := s.engines[0].frameRoom() - ether.HeaderLen - ipv4.HeaderLen - tcp.MaxHeaderLen
 	cfg.MSS = min(cfg.MSS, frame, s.mtu-40)
-	cfg.PortStride = len(s.engines)
+	queues := make([]int, len(s.engines))
 	for i, e := range s.engines {
-		c := cfg
-		c.PortIndex = i
-		if s.rss != nil && c.PortFilter == nil {
-			c.PortFilter = rssPorts(s.rss, e.queue)
-		}
-		h, err := tcp.NewHost(c, tcpLink{e})
+		queues[i] = e.queue
+	}
+	var cfgs []tcp.Config
+	cfgs, s.portSelection = portShares(cfg, s.rss, s.rssWhy, queues)
+	for i, e := range s.engines {
+		h, err := tcp.NewHost(cfgs[i], tcpLink{e})
 		if err != nil {
 			return fmt.Errorf("stack: %w", err)
 		}
@@ -65,6 +67,49 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 	return nil
 }
 
+// portShares splits the ephemeral range between the engines on queues:
+// by the device's RSS hash where t (nil when unknown, why saying why) can
+// compute it, so that each engine takes about 1/N of the range for any
+// destination and replies come back to its own queue; otherwise by port
+// number (port % N == engine index: 1/N each), a reply that lands on
+// another engine's queue being handed over to the owner. A filter the
+// caller set in cfg is kept, with the stride. It also says which it chose
+// and why, for Stack.PortSelection.
+func portShares(cfg tcp.Config, t *rss.Table, why string, queues []int) ([]tcp.Config, string) {
+	cfgs := make([]tcp.Config, len(queues))
+	useRSS := t != nil && cfg.PortFilter == nil
+	sel := "rss"
+	switch {
+	case cfg.PortFilter != nil:
+		sel = "stride: the caller's port filter"
+	case t == nil:
+		sel = "stride: " + why
+	}
+	if useRSS {
+		var missing []int
+		in := t.Queues()
+		for _, q := range queues {
+			if !slices.Contains(in, q) {
+				missing = append(missing, q)
+			}
+		}
+		if len(missing) > 0 {
+			sel = fmt.Sprintf("rss: queues %v are not in the device's RSS indirection table: their engines open no connections (ethtool -X DEV equal %d)", missing, len(queues))
+		}
+	}
+	for i, q := range queues {
+		c := cfg
+		if useRSS {
+			c.PortStride, c.PortIndex = 1, 0
+			c.PortFilter = rssPorts(t, q)
+		} else {
+			c.PortStride, c.PortIndex = len(queues), i
+		}
+		cfgs[i] = c
+	}
+	return cfgs, sel
+}
+
 // rssPorts accepts the local ports whose replies (remote -> local) the
 // device's RSS puts on queue: the connection's segments then arrive at
 // the engine that owns it, with no handover.
@@ -78,7 +123,14 @@ func rssPorts(t *rss.Table, queue int) func(local, remote netip.AddrPort) bool {
 // replies come back to the opening engine's queue. Without it (veth, one
 // queue, another hash function) a reply that lands on another engine's
 // queue is handed over to the owner.
-func (s *Stack) RSSPorts() bool { return s.rss != nil }
+func (s *Stack) RSSPorts() bool { return strings.HasPrefix(s.portSelection, "rss") }
+
+// PortSelection says how the engines split the ephemeral range after
+// EnableTCP: "rss" (each engine about 1/N, by the device's RSS hash), or
+// "stride: " and why the hash could not be used (each engine 1/N by port
+// number, replies handed over between engines), or "rss: " and the
+// queues that get no ports.
+func (s *Stack) PortSelection() string { return s.portSelection }
 
 // steerTCP sends TCP to ports on the stack's addresses to the engines.
 func (s *Stack) steerTCP(ports steering.PortRange, name string) error {
@@ -124,4 +176,23 @@ func (s *Stack) TCPCounters() tcp.Counters {
 		}
 	}
 	return c
+}
+
+// readRSS reads dev's RSS configuration when it spreads flows over
+// several queues and the engines can compute it; otherwise it says why
+// not.
+func readRSS(dev string, queues int) (*rss.Table, string) {
+	if queues < 2 {
+		return nil, "the device has one queue"
+	}
+	t, err := rss.Read(dev)
+	switch {
+	case err != nil:
+		return nil, "the device's RSS configuration cannot be read (veth has none)"
+	case !t.Toeplitz:
+		return nil, "the device's RSS hash is not plain Toeplitz with a known key"
+	case !t.Ports:
+		return nil, "the device's RSS does not hash TCP ports (ethtool -N DEV rx-flow-hash tcp4 sdfn)"
+	}
+	return t, ""
 }

@@ -68,8 +68,10 @@ type Config struct {
 	PortStride, PortIndex    int
 	// PortFilter, when set, narrows the ports an active open takes to
 	// those it accepts for local -> remote, for example those whose
-	// replies the NIC's RSS hashes to this Host's queue. When none of the
-	// share passes, any free port of the share is taken.
+	// replies the NIC's RSS hashes to this Host's queue (the stack then
+	// sets PortStride to 1: the filter alone is the share). When no free
+	// port passes, Dial fails with ErrNoPort: a port outside the filter
+	// would get its replies somewhere else.
 	PortFilter func(local, remote netip.AddrPort) bool
 	// ISNKey keys initial sequence numbers and SYN cookies (RFC 6528).
 	// Zero: the caller must set it; Host refuses a zero key.

@@ -184,26 +184,17 @@ func (h *Host) ephemeral(local netip.Addr, remote netip.AddrPort) (uint16, error
 	lo, hi := uint32(h.cfg.EphemeralLo), uint32(h.cfg.EphemeralHi)
 	n := hi - lo + 1
 	off := h.isn.EphemeralPortOffset(local, remote.Addr(), remote.Port())
-	for pass := 0; pass < 2; pass++ {
-		filter := h.cfg.PortFilter
-		if pass == 1 {
-			if filter == nil {
-				break
-			}
-			filter = nil // none passed: any port of the share
+	for i := uint32(0); i < n; i++ {
+		p := lo + (off+h.nextPort+i)%n
+		if int(p)%h.cfg.PortStride != h.cfg.PortIndex {
+			continue
 		}
-		for i := uint32(0); i < n; i++ {
-			p := lo + (off+h.nextPort+i)%n
-			if int(p)%h.cfg.PortStride != h.cfg.PortIndex {
-				continue
-			}
-			lp := netip.AddrPortFrom(local, uint16(p))
-			if _, used := h.conns[keyOf(lp, remote)]; used || filter != nil && !filter(lp, remote) {
-				continue
-			}
-			h.nextPort += i + 1
-			return uint16(p), nil
+		lp := netip.AddrPortFrom(local, uint16(p))
+		if _, used := h.conns[keyOf(lp, remote)]; used || h.cfg.PortFilter != nil && !h.cfg.PortFilter(lp, remote) {
+			continue
 		}
+		h.nextPort += i + 1
+		return uint16(p), nil
 	}
 	return 0, ErrNoPort
 }

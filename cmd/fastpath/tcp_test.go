@@ -180,8 +180,8 @@ func TestTCPCommand(t *testing.T) {
 	}
 	// veth in copy mode on 6.18: checksums requested from the kernel; no
 	// RSS to compute.
-	if res.Mode != "copy" || res.TXChecksum != "offload" || res.RSSPorts {
-		t.Errorf("mode %q, tx_checksum %q, rss_ports %v", res.Mode, res.TXChecksum, res.RSSPorts)
+	if res.Mode != "copy" || res.TXChecksum != "offload" || res.RSSPorts || !strings.HasPrefix(res.PortSelection, "stride: ") {
+		t.Errorf("mode %q, tx_checksum %q, rss_ports %v, port_selection %q", res.Mode, res.TXChecksum, res.RSSPorts, res.PortSelection)
 	}
 }
 

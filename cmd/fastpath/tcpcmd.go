@@ -77,8 +77,11 @@ type tcpResult struct {
 	Mode       string `json:"mode"`
 	TXChecksum string `json:"tx_checksum"`
 	RSSPorts   bool   `json:"rss_ports"` // local ports chosen by the device's RSS hash
-	MSS        int    `json:"mss"`
-	CC         string `json:"congestion_control"`
+	// PortSelection: how the engines split the ephemeral range, and why
+	// not by RSS when not.
+	PortSelection string `json:"port_selection"`
+	MSS           int    `json:"mss"`
+	CC            string `json:"congestion_control"`
 	tcpapp.BulkResult
 }
 
@@ -206,7 +209,7 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 	stderr := cmd.ErrOrStderr()
 	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := tcpResult{Kernel: st.Port().Facts.Kernel, Device: f.dev, Dst: f.dst, AddrMode: r.mode, Mode: st.Port().Modes().AFXDP.String(),
-		TXChecksum: txChecksumOf(st.Engines()[0]), RSSPorts: st.RSSPorts(), CC: f.cc, MSS: min(r.tcp.MSS, 1460)}
+		TXChecksum: txChecksumOf(st.Engines()[0]), RSSPorts: st.RSSPorts(), PortSelection: st.PortSelection(), CC: f.cc, MSS: min(r.tcp.MSS, 1460)}
 	if !f.json {
 		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s); ctrl-c stops\n",
 			f.conns, r.dst, f.bytes, r.mode, res.Mode, res.TXChecksum)
