@@ -128,7 +128,9 @@ func (e *Engine) SendUDP(src, dst netip.AddrPort, payload []byte) error {
 
 // drainOutbox sends what Conns queued for this engine, a batch at a time.
 // The hot loop looks at len first, which costs no synchronisation when the
-// outbox is empty.
+// outbox is empty. The outbox is a channel, not a single-producer ring,
+// because any number of goroutines write to it; BenchmarkOutbox measures
+// it against the ring (a few ns per idle round, alike per datagram).
 func (e *Engine) drainOutbox() bool {
 	if len(e.outbox) == 0 {
 		return false

@@ -170,14 +170,27 @@ func (s *Socket) KickTX() {
 
 // Kick wakes the kernel's transmit path with a non-blocking sendto. It
 // never allocates; errors are counted, not returned.
-func (s *Socket) Kick() {
+func (s *Socket) Kick() { s.kick(true) }
+
+// kick is Kick, through the runtime's Syscall when raw is false (for
+// BenchmarkKick, which measures the two).
+func (s *Socket) kick(raw bool) {
 	s.counters.Kicks++
-	// A raw system call: it never blocks (MSG_DONTWAIT), but in copy mode
-	// it transmits the frames itself and takes tens of microseconds. The
+	// A raw system call: it never blocks (MSG_DONTWAIT: the kernel
+	// returns EAGAIN rather than wait for room), but in copy mode it
+	// transmits the frames itself and takes tens of microseconds. The
 	// runtime's Syscall would then let sysmon hand the P to another thread
-	// and make the return wait for one: about a fifth of a sender's rate
-	// on veth (measured against the C reference in bench/).
-	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	// and make the return wait for one. BenchmarkKick measures both on
+	// veth: alike with one sender, while with a sender per queue on every
+	// P the raw kick sent 1.4-1.8x the frames (bench/results/
+	// 2026-12-04-kick). The exception rests on this call never blocking,
+	// so the runtime loses nothing by not being told.
+	var e unix.Errno
+	if raw {
+		_, _, e = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	} else {
+		_, _, e = unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	}
 	switch e {
 	case 0:
 	case unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN:

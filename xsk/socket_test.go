@@ -20,7 +20,7 @@ import (
 const testPort = 9000
 
 // newSocket binds a socket inside h's namespace.
-func newSocket(t *testing.T, h *lab.Host, queue int, opts xsk.Options) *xsk.Socket {
+func newSocket(t testing.TB, h *lab.Host, queue int, opts xsk.Options) *xsk.Socket {
 	t.Helper()
 	var s *xsk.Socket
 	err := h.Do(func() (err error) {
