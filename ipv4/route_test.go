@@ -157,6 +157,9 @@ func TestTableAgainstReference(t *testing.T) {
 	if testing.Short() {
 		seeds = 3
 	}
+	// What the random operations really exercised: the test fails if too
+	// few lookups found a route or too few adds and removes took effect.
+	var added, full, removed, hits, lookups int
 	for seed := range seeds {
 		rng := rand.New(rand.NewPCG(seed, 13))
 		capacity := 1 + rng.IntN(300)
@@ -181,42 +184,65 @@ func TestTableAgainstReference(t *testing.T) {
 				if got != want {
 					t.Fatalf("seed %d op %d: Add(%v): %v, want %v", seed, op, r, got, want)
 				}
+				if got == nil {
+					added++
+				} else {
+					full++
+				}
 			case k < 8:
 				if len(ref.routes) > 0 && rng.IntN(2) == 0 {
 					p = ref.routes[rng.IntN(len(ref.routes))].Prefix
 				}
-				if got, want := tb.Remove(p), ref.remove(p, false, 0); got != want {
+				got, want := tb.Remove(p), ref.remove(p, false, 0)
+				if got != want {
 					t.Fatalf("seed %d op %d: Remove(%v): %v, want %v", seed, op, p, got, want)
+				}
+				if got {
+					removed++
 				}
 			default:
 				r := Route{Prefix: p, Metric: rng.IntN(4) * 10}
 				if len(ref.routes) > 0 && rng.IntN(2) == 0 {
 					r = ref.routes[rng.IntN(len(ref.routes))]
 				}
-				if got, want := tb.RemoveRoute(r), ref.remove(r.Prefix, true, r.Metric); got != want {
+				got, want := tb.RemoveRoute(r), ref.remove(r.Prefix, true, r.Metric)
+				if got != want {
 					t.Fatalf("seed %d op %d: RemoveRoute(%v): %v, want %v", seed, op, r, got, want)
+				}
+				if got {
+					removed++
 				}
 			}
 			if tb.Len() != len(ref.routes) {
 				t.Fatalf("seed %d op %d: Len %d, want %d", seed, op, tb.Len(), len(ref.routes))
 			}
-			lookups := 4
+			n := 4
 			if op%100 == 0 {
-				lookups = 200
+				n = 200
 				checkTrie(t, tb)
 				if got, want := tb.Routes(), ref.sorted(); !slices.Equal(got, want) {
 					t.Fatalf("seed %d op %d: Routes\n got %v\nwant %v", seed, op, got, want)
 				}
 			}
-			for range lookups {
+			for range n {
 				a := randomAddrNear(rng, bases)
 				got, gok := tb.Lookup(a)
 				want, wok := ref.lookup(a)
 				if got != want || gok != wok {
 					t.Fatalf("seed %d op %d: Lookup(%v) = %v %v, want %v %v", seed, op, a, got, gok, want, wok)
 				}
+				lookups++
+				if gok {
+					hits++
+				}
 			}
 		}
+	}
+	t.Logf("%d adds, %d refused (full), %d removes, %d of %d lookups found a route", added, full, removed, hits, lookups)
+	ops := int(seeds) * 4000
+	if added < ops/5 || full == 0 || removed < ops/20 || hits < lookups/4 {
+		t.Errorf("%d adds, %d refused, %d removes, %d of %d lookups found a route: too few exercised (want 1/5 of the ops added, a refusal, 1/20 removed, 1/4 of the lookups found)",
+			added, full, removed, hits, lookups)
 	}
 }
 

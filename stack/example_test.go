@@ -13,6 +13,8 @@ import (
 
 // An engine on queue 0 of eth1, in shared mode: it uses the kernel's
 // address, takes UDP port 7 and echoes what comes in, in place.
+//
+// Not run: it needs a device (eth1), root, and runs until stopped.
 func ExampleNew() {
 	cfg := stack.DefaultConfig()
 	cfg.Device, cfg.Shared, cfg.ImportRoutes = "eth1", true, true
@@ -30,6 +32,8 @@ func ExampleNew() {
 
 // TCP with the standard interfaces: a listener whose connections are
 // net.Conns, served from ordinary goroutines.
+//
+// Not run: it needs a device (eth1) and root, and serves until stopped.
 func ExampleStack_ListenTCP() {
 	cfg := stack.DefaultConfig()
 	cfg.Device, cfg.Addrs = "eth1", []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24")}
@@ -60,6 +64,8 @@ func ExampleStack_ListenTCP() {
 }
 
 // An active open from the engine, as a net.Conn.
+//
+// Not run: it needs a started stack and a server to talk to.
 func ExampleStack_DialTCP() {
 	var st *stack.Stack // New, EnableTCP, Start as above
 	c, err := st.DialTCP(context.Background(), "198.51.100.7:80")

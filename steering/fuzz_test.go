@@ -129,6 +129,10 @@ func TestProgramRandomRulesets(t *testing.T) {
 	if testing.Short() {
 		rounds = 10
 	}
+	// The rounds and verdicts really exercised: a ruleset the maps refuse
+	// is skipped, and the test fails if too few were left.
+	var installed int
+	verdicts := map[uint32]int{}
 	for round := 0; round < rounds; round++ {
 		rules := make([]Rule, 1+rng.IntN(10))
 		for i := range rules {
@@ -144,6 +148,7 @@ func TestProgramRandomRulesets(t *testing.T) {
 		if _, err := s.SetRules(rules); err != nil {
 			continue // more candidates than a list holds
 		}
+		installed++
 		for k := 0; k < 200; k++ {
 			p := pkt{etype: 0x0800, src: randAddr(rng), dst: randAddr(rng), sport: 1, payload: 12}
 			switch rng.IntN(6) {
@@ -163,6 +168,11 @@ func TestProgramRandomRulesets(t *testing.T) {
 			if want := reference(frame, rules, def); got != want {
 				t.Fatalf("round %d: rules %v, default %v\nframe %+v: program says %s, reference %s", round, rules, def, p, verdictNames[got], verdictNames[want])
 			}
+			verdicts[got]++
 		}
+	}
+	t.Logf("%d of %d rulesets installed; verdicts %v", installed, rounds, verdicts)
+	if installed < rounds*3/4 || min(verdicts[1], verdicts[2], verdicts[4]) < installed*200/20 {
+		t.Errorf("%d of %d rulesets installed, verdicts %v: too few exercised (want 3/4 of the rounds, DROP, PASS and REDIRECT each on 5 %% of the frames)", installed, rounds, verdicts)
 	}
 }

@@ -114,6 +114,9 @@ func TestCompileMatchesMeaning(t *testing.T) {
 	if testing.Short() {
 		rounds = 50
 	}
+	// The rounds really exercised, and the packets some rule matched:
+	// the test fails if refused rulesets or misses left too few.
+	var compiled, matched, packets int
 	for round := 0; round < rounds; round++ {
 		rules := make([]Rule, 1+rng.IntN(12))
 		for i := range rules {
@@ -130,6 +133,7 @@ func TestCompileMatchesMeaning(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		compiled++
 		for k := 0; k < 300; k++ {
 			f := fields{src: randAddr(rng), dst: randAddr(rng)}
 			switch rng.IntN(5) {
@@ -148,8 +152,15 @@ func TestCompileMatchesMeaning(t *testing.T) {
 			}
 			if want, got := firstMatch(rules, f), simulate(rs, f); want != got {
 				t.Fatalf("round %d: rules %v\npacket %+v: compiled ruleset finds rule %d, want %d", round, rules, f, got, want)
+			} else if want >= 0 {
+				matched++
 			}
+			packets++
 		}
+	}
+	t.Logf("%d of %d rulesets compiled; %d of %d packets matched a rule", compiled, rounds, matched, packets)
+	if compiled < rounds*3/4 || matched < packets/10 {
+		t.Errorf("%d of %d rulesets compiled, %d of %d packets matched a rule: too few exercised (want 3/4, 1/10)", compiled, rounds, matched, packets)
 	}
 }
 

@@ -410,6 +410,7 @@ func TestRangesTrim(t *testing.T) {
 func TestRangesModel(t *testing.T) {
 	const span = 300
 	rng := rand.New(rand.NewPCG(11, 12))
+	var accepted, refused int // what the rounds really exercised
 	for round := 0; round < 2000; round++ {
 		base := Seq(0xffffff00 + rng.Uint32N(0x200)) // the wrap is in reach
 		capacity := 1 + rng.IntN(6)
@@ -428,8 +429,10 @@ func TestRangesModel(t *testing.T) {
 						t.Fatalf("round %d: add [%d, %d) refused, but it touches %v", round, lo, hi, b)
 					}
 				}
+				refused++
 				continue
 			}
+			accepted++
 			for k := lo; k < hi; k++ {
 				set[k] = true
 			}
@@ -463,4 +466,8 @@ func TestRangesModel(t *testing.T) {
 			t.Fatalf("round %d: after trim at %d, %d bytes, want %d", round, cut, rs.bytes(), n)
 		}
 	}
+	if accepted < 2000*12/2 || refused < 2000*12/50 {
+		t.Errorf("%d adds accepted, %d refused: too few of each exercised", accepted, refused)
+	}
+	t.Logf("%d adds accepted, %d refused", accepted, refused)
 }

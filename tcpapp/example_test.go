@@ -15,6 +15,8 @@ import (
 // Echo, discard and HTTP servers on every engine of a stack that shares
 // eth1's addresses with the kernel (shared mode: the engines take only
 // these ports and the ephemeral range).
+//
+// Not run: it needs a device (eth1), root, and serves until stopped.
 func ExampleListenEcho() {
 	cfg := stack.DefaultConfig()
 	cfg.Device, cfg.Shared, cfg.ImportRoutes = "eth1", true, true
@@ -44,6 +46,8 @@ func ExampleListenEcho() {
 // HTTP responders behind an accept function of one's own: one per
 // engine (each is used on its engine's goroutine only), chosen by the
 // engine the connection arrived on.
+//
+// Not run: it needs a stack on a device.
 func ExampleNewHTTP() {
 	var st *stack.Stack // New and EnableTCP as above
 	per := map[*stack.Engine]*tcpapp.HTTP{}
@@ -60,6 +64,8 @@ func ExampleNewHTTP() {
 
 // Eight connections of 1 GB each, spread over the engines, with the
 // goodput printed as the bytes are acknowledged.
+//
+// Not run: it needs a started stack and a receiver.
 func ExampleSender() {
 	var st *stack.Stack // New, EnableTCP and Start as above
 	dst := netip.MustParseAddrPort("198.51.100.7:5201")
