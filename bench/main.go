@@ -11,9 +11,15 @@
 //
 // txonly: the system sends from A as fast as it can; B drops every frame in
 // XDP (fastpath's steering program, default action drop) and counts it, so
-// the figure is what arrived at the far end. rxdrop: fastpath's txonly
-// sends from A; the system receives in B and drops. Senders run on core 0,
-// receivers on core 1.
+// the figure is what arrived at the far end. rxdrop: the kernel's XDP
+// live-frame sender sends from A; the system receives in B and drops.
+// Senders run on core 0, receivers on core 1.
+//
+// Fair by construction: every system is counted at the same point outside
+// it (count.go), its own figure kept beside; every AF_XDP system gets the
+// same ring and UMEM sizes (-depths, which can also measure each system's
+// own defaults); every receiver's readiness is a probe frame it counted;
+// a failed sample is listed with its reason.
 package main
 
 import (
@@ -31,7 +37,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -60,6 +65,45 @@ type options struct {
 	// virtio-net (make bench-vm).
 	devices [2]string
 	xskMode string // auto, copy or zerocopy: every AF_XDP system binds so
+	// depths are the ring and UMEM sizes every AF_XDP system is given, one
+	// configuration after another within each round.
+	depths []depth
+}
+
+// depth is one configuration of ring and UMEM sizes: the same for every
+// AF_XDP system (RX, TX and completion rings, fill ring, frames per
+// queue), or, named "own", each system's own defaults (what the harness
+// measured before it passed them).
+type depth struct {
+	Name               string
+	Ring, Fill, Frames int
+}
+
+// parseDepths reads -depths: a list of RING/FILL/FRAMES and "own".
+func parseDepths(s string) ([]depth, error) {
+	var ds []depth
+	for _, f := range strings.Split(s, ",") {
+		if f == "own" {
+			ds = append(ds, depth{Name: "own"})
+			continue
+		}
+		var d depth
+		if n, err := fmt.Sscanf(f, "%d/%d/%d", &d.Ring, &d.Fill, &d.Frames); n != 3 || err != nil ||
+			d.Ring < 64 || d.Ring&(d.Ring-1) != 0 || d.Fill < d.Frames || d.Fill&(d.Fill-1) != 0 || d.Frames < d.Ring {
+			return nil, fmt.Errorf("-depths %q: give RING/FILL/FRAMES (powers of two for the rings; FILL at least FRAMES, which the C reference's rxdrop needs, and FRAMES at least RING), or own", s)
+		}
+		d.Name = f
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// args are the flags that give a system d's sizes (none for "own").
+func (d depth) args() []string {
+	if d.Name == "own" {
+		return nil
+	}
+	return []string{"--ring", strconv.Itoa(d.Ring), "--fill", strconv.Itoa(d.Fill), "--frames", strconv.Itoa(d.Frames)}
 }
 
 // sample is one measurement.
@@ -68,10 +112,14 @@ type sample struct {
 	System string  `json:"system"`
 	Size   int     `json:"size"`
 	Round  int     `json:"round"`
-	PPS    float64 `json:"pps"` // at the far end for txonly, at the receiver for rxdrop
-	// SenderPPS is what the sender reported (txonly), for the record.
-	SenderPPS float64 `json:"sender_pps,omitempty"`
-	Error     string  `json:"error,omitempty"`
+	Depths string  `json:"depths"` // ring/fill/frames, or own
+	PPS    float64 `json:"pps"`    // counted outside the system (count.go)
+	// OwnPPS is the system's own figure: what a txonly sender says it
+	// sent per second; what an rxdrop receiver or l2fwd says it received
+	// or sent back, divided by the sender's time (what the harness
+	// reported before it counted at the device).
+	OwnPPS float64 `json:"own_pps,omitempty"`
+	Error  string  `json:"error,omitempty"`
 }
 
 // environment says what the figures were measured on.
@@ -85,6 +133,7 @@ type environment struct {
 	Pinning  string `json:"pinning"`
 	Duration string `json:"duration_per_sample"`
 	Rounds   int    `json:"rounds"`
+	Counting string `json:"counting"`
 }
 
 // rxSenderText says what -rx-sender means, for the environment line.
@@ -95,7 +144,7 @@ var rxSenderText = map[string]string{
 
 func main() {
 	var o options
-	var sizes, systems, modes string
+	var sizes, systems, modes, depths string
 	flag.StringVar(&sizes, "sizes", "64,128,256,512,1024,1518", "frame sizes with FCS")
 	flag.IntVar(&o.reps, "rounds", 3, "rounds: every system once per size each round, in rotating order")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each sample")
@@ -107,6 +156,7 @@ func main() {
 	var devices string
 	flag.StringVar(&devices, "devices", "", "two NICs wired back to back, A,B, to measure instead of a veth pair (inside the VM lab: eth0,eth1)")
 	flag.StringVar(&o.xskMode, "xsk-mode", "auto", "AF_XDP bind mode for every system: auto, copy or zerocopy (asavie has no choice)")
+	flag.StringVar(&depths, "depths", "2048/8192/4096", "ring sizes given to every AF_XDP system, RING/FILL/FRAMES (RX, TX and completion rings; fill ring; UMEM frames per queue), a list measured in turn each round; own: each system's own defaults")
 	flag.Parse()
 	if devices != "" {
 		a, b, ok := strings.Cut(devices, ",")
@@ -126,6 +176,10 @@ func main() {
 		o.sizes = append(o.sizes, v)
 	}
 	o.systems, o.modes = strings.Split(systems, ","), strings.Split(modes, ",")
+	var err error
+	if o.depths, err = parseDepths(depths); err != nil {
+		fatal(err)
+	}
 	if o.duration < 1500*time.Millisecond {
 		fatal(fmt.Errorf("-duration %v: use 1.5s or more (txonly counts over the run less its first 0.6 s and last 0.3 s)", o.duration))
 	}
@@ -151,6 +205,8 @@ type bench struct {
 	l    *lab.Lab
 	bmac string
 	amac string
+	// readyIn bounds the wait for a receiver to count a probe (0: 15 s).
+	readyIn time.Duration
 }
 
 func run(o options) error {
@@ -185,49 +241,13 @@ func run(o options) error {
 	}
 	env.Pinning, env.Duration, env.Rounds = "sender on core 0, receiver on core 1; txonly: B's NAPI threaded on core 1 (drop program); rxdrop, l2fwd: B's NAPI in the sender's softirq, sender "+rxSenderText[o.rxSender],
 		o.duration.String(), o.reps
+	env.Counting = "txonly: frames B's XDP drop program counted; rxdrop: frames B's device redirected to an AF_XDP socket (ethtool -S *xdp_redirect*), datagrams B's UDP delivered for the kernel; l2fwd: frames A's device received back; each over a window of the sender's run on the harness's clock, opened when the count first moves; readiness: probe frames until the counting point counts one"
 	var samples []sample
 	for _, mode := range o.modes {
 		for _, size := range o.sizes {
 			for r := 0; r < o.reps; r++ {
-				// Rotate the order each round: no system always goes first.
-				order := slices.Clone(o.systems)
-				for range r % len(order) {
-					order = append(order[1:], order[0])
-				}
-				for _, sys := range order {
-					s := sample{Mode: mode, System: sys, Size: size, Round: r}
-					var err error
-					switch {
-					case mode == "txonly":
-						s.PPS, s.SenderPPS, err = b.txonly(sys, size)
-					case mode == "rxdrop":
-						s.PPS, err = b.rxdrop(sys, size)
-					case mode == "l2fwd" && sys == "fastpath":
-						s.PPS, err = b.l2fwd(size)
-					case mode == "l2fwd":
-						continue // the peers have no l2fwd here
-					case sys == "sink" || sys == "fastpath-steer":
-						continue // receivers only
-					default:
-						err = fmt.Errorf("unknown mode %q", mode)
-					}
-					if err != nil && strings.Contains(err.Error(), "busy") {
-						// A queue the last sample's socket still held (the
-						// kernel releases it asynchronously): once more.
-						time.Sleep(time.Second)
-						switch mode {
-						case "txonly":
-							s.PPS, s.SenderPPS, err = b.txonly(sys, size)
-						case "rxdrop":
-							s.PPS, err = b.rxdrop(sys, size)
-						}
-					}
-					if err != nil {
-						s.Error = err.Error()
-					}
-					time.Sleep(200 * time.Millisecond) // sockets released
-					fmt.Fprintf(os.Stderr, "%-6s %-8s %4d B round %d: %10.0f pps %s\n", mode, sys, size, r, s.PPS, s.Error)
-					samples = append(samples, s)
+				for _, d := range o.depths {
+					samples = append(samples, b.round(mode, size, r, d)...)
 				}
 			}
 		}
@@ -252,31 +272,73 @@ func run(o options) error {
 		return err
 	}
 	for _, mode := range o.modes {
-		if err := drawPlot(filepath.Join(o.out, mode+".png"), mode, env, o, rep.medians); err != nil {
-			return err
+		for i, d := range o.depths {
+			name := mode + ".png"
+			if i > 0 {
+				name = mode + "-" + strings.ReplaceAll(d.Name, "/", "-") + ".png"
+			}
+			if err := drawPlot(filepath.Join(o.out, name), mode, d.Name, env, o, rep.medians); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
+// round measures every system once for mode, size and depth d, in an
+// order that rotates with the round: no system always goes first.
+func (b *bench) round(mode string, size, r int, d depth) []sample {
+	order := slices.Clone(b.o.systems)
+	for range r % len(order) {
+		order = append(order[1:], order[0])
+	}
+	var samples []sample
+	for _, sys := range order {
+		if mode == "l2fwd" && sys != "fastpath" || mode != "rxdrop" && (sys == "sink" || sys == "fastpath-steer") {
+			continue // the peers have no l2fwd here; sink and fastpath-steer only receive
+		}
+		s := sample{Mode: mode, System: sys, Size: size, Round: r, Depths: d.Name}
+		var err error
+		for try := 0; try < 2; try++ {
+			switch mode {
+			case "txonly":
+				s.PPS, s.OwnPPS, err = b.txonly(sys, size, d)
+			case "rxdrop":
+				s.PPS, s.OwnPPS, err = b.rxdrop(sys, size, d)
+			case "l2fwd":
+				s.PPS, s.OwnPPS, err = b.l2fwd(size, d)
+			default:
+				err = fmt.Errorf("unknown mode %q", mode)
+			}
+			if err == nil || !strings.Contains(err.Error(), "busy") {
+				break
+			}
+			// A queue the last sample's socket still held (the kernel
+			// releases it asynchronously): once more.
+			time.Sleep(time.Second)
+		}
+		if err != nil {
+			s.Error = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond) // sockets released
+		fmt.Fprintf(os.Stderr, "%-6s %-8s %4d B %-14s round %d: %10.0f pps (own %10.0f) %s\n", mode, sys, size, d.Name, r, s.PPS, s.OwnPPS, s.Error)
+		samples = append(samples, s)
+	}
+	return samples
+}
+
 // command runs a peer program in host h's namespace and decodes the JSON
 // object it prints last.
 func (b *bench) command(ctx context.Context, h *lab.Host, v any, name string, args ...string) error {
-	return b.commandReady(ctx, h, v, nil, name, args...)
-}
-
-// commandReady is command, closing ready (when not nil) once the program
-// writes a line containing "ready" on stderr: set up, and receiving.
-func (b *bench) commandReady(ctx context.Context, h *lab.Host, v any, ready chan struct{}, name string, args ...string) error {
 	cmd := h.Command(ctx, filepath.Join(b.o.bin, name), args...)
-	var out bytes.Buffer
-	marker := "ready"
-	if name == "fastpath" && len(args) > 0 && args[0] == "sink" {
-		marker = "ctrl-c stops" // sink's line once it receives
-	}
-	errb := &readyWriter{ready: ready, marker: []byte(marker)}
-	cmd.Stdout, cmd.Stderr = &out, errb
-	if err := cmd.Run(); err != nil {
+	// Ending ctx interrupts the program, which then prints its summary as
+	// at the end of its duration (how the receivers are stopped once the
+	// sender is done); one that does not exit is killed 10 s later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil && (ctx.Err() == nil || out.Len() == 0) {
 		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(errb.String()))
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -289,55 +351,12 @@ func (b *bench) commandReady(ctx context.Context, h *lab.Host, v any, ready chan
 	return nil
 }
 
-// readyWriter keeps what a program writes on stderr and closes ready at
-// the first "ready".
-type readyWriter struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	ready  chan struct{}
-	marker []byte
-}
-
-func (w *readyWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if w.ready != nil && bytes.Contains(w.buf.Bytes(), w.marker) {
-		close(w.ready)
-		w.ready = nil
-	}
-	return len(p), nil
-}
-
-func (w *readyWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-// waitReady waits for ready (a fastpath receiver: its steering program
-// takes a while to load and verify) or, for the peers, which set up in
-// milliseconds, a fixed moment; then a little more for the loop to spin up.
-func waitReady(ready chan struct{}) error {
-	if ready == nil {
-		time.Sleep(700 * time.Millisecond)
-		return nil
-	}
-	select {
-	case <-ready:
-		time.Sleep(200 * time.Millisecond)
-		return nil
-	case <-time.After(15 * time.Second):
-		return errors.New("the receiver did not get ready in 15 s")
-	}
-}
-
 // fastpathSend runs fastpath's txonly in A on core 0 for the sample's
-// duration and decodes its summary into v.
-func (b *bench) fastpathSend(ctx context.Context, size int, v any) error {
-	return b.command(ctx, b.l.A, v, "fastpath", append([]string{"bench", "txonly", "--dev", b.l.A.Link,
+// duration with the sizes of d and decodes its summary into v.
+func (b *bench) fastpathSend(ctx context.Context, size int, d depth, v any) error {
+	return b.command(ctx, b.l.A, v, "fastpath", slices.Concat([]string{"bench", "txonly", "--dev", b.l.A.Link,
 		"--dst", b.l.B.Addr.Addr().String() + ":9", "--duration", b.o.duration.String(), "--cores", "0", "--interval", "0", "--json", "--mode", b.o.xskMode},
-		b.sendArgs(size)...)...)
+		b.sendArgs(size), d.args())...)
 }
 
 // crefMode is the C reference's flag for -xsk-mode.
@@ -370,8 +389,8 @@ func (b *bench) sendArgs(size int) []string {
 }
 
 // txonly measures sys sending from A: frames per second counted by the
-// drop program in B.
-func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err error) {
+// drop program in B, and the sender's own figure.
+func (b *bench) txonly(sys string, size int, d depth) (farPPS, senderPPS float64, err error) {
 	var st *steering.Steering
 	if err := b.l.B.Do(func() (err error) {
 		st, err = steering.Attach(b.l.B.Link, steering.Options{Default: steering.Drop})
@@ -391,20 +410,19 @@ func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err err
 	var res struct {
 		PPS float64 `json:"pps"`
 	}
+	frame := []string{"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
 		switch sys {
 		case "fastpath":
-			err = b.fastpathSend(ctx, size, &res)
+			err = b.fastpathSend(ctx, size, d, &res)
 		case "c":
-			err = b.command(ctx, b.l.A, &res, "xskref", append(append([]string{"txonly", "--dev", b.l.A.Link, "--duration", secs, "--core", "0",
-				"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
-				b.sendArgs(size)...), b.crefMode()...)...)
+			err = b.command(ctx, b.l.A, &res, "xskref", slices.Concat([]string{"txonly", "--dev", b.l.A.Link, "--duration", secs, "--core", "0"},
+				frame, b.sendArgs(size), b.crefMode(), d.args())...)
 		case "asavie":
-			err = b.command(ctx, b.l.A, &res, "asavie", append([]string{"txonly", "--dev", b.l.A.Link, "--duration", b.o.duration.String(), "--core", "0",
-				"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"},
-				b.sendArgs(size)...)...)
+			err = b.command(ctx, b.l.A, &res, "asavie", slices.Concat([]string{"txonly", "--dev", b.l.A.Link, "--duration", b.o.duration.String(), "--core", "0"},
+				frame, b.sendArgs(size), d.args())...)
 		case "kernel":
 			res.PPS, _, err = b.kernelSend(size)
 		default:
@@ -412,59 +430,31 @@ func (b *bench) txonly(sys string, size int) (farPPS, senderPPS float64, err err
 		}
 		errc <- err
 	}()
-	// The far end's count over a window inside the run, the same for
-	// every system, on no system's own clock: it opens 0.3 s after the
-	// far end first counts the system's frames and lasts the run less
-	// 0.9 s. Each system starts at its own pace: fastpath's Go binary
-	// takes over a second to set up in the VM lab's TCG guest, and a
-	// window from a fixed moment after the start counted nothing there.
-	base, err := st.Stats()
+	// Each system starts at its own pace (fastpath's Go binary takes over
+	// a second to set up in the VM lab's TCG guest): the window opens when
+	// the far end first counts the system's frames.
+	far, err := rate(func() (uint64, error) {
+		s, err := st.Stats()
+		return s[bpf.CountDrop].Packets, err
+	}, b.o.duration, errc)
 	if err != nil {
+		cancel()
 		return 0, 0, errors.Join(err, <-errc)
 	}
-	for deadline := time.Now().Add(b.o.duration + 15*time.Second); ; {
-		cur, err := st.Stats()
-		if err != nil {
-			return 0, 0, errors.Join(err, <-errc)
-		}
-		if cur[bpf.CountDrop].Packets > base[bpf.CountDrop].Packets {
-			break
-		}
-		if time.Now().After(deadline) {
-			return 0, 0, errors.Join(errors.New("the far end counted no frame"), <-errc)
-		}
-		select {
-		case err := <-errc: // the sender ended before a frame arrived
-			return 0, 0, errors.Join(errors.New("the far end counted no frame"), err)
-		default:
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
-	before, err := st.Stats()
-	if err != nil {
-		return 0, 0, errors.Join(err, <-errc)
-	}
-	t0 := time.Now()
-	time.Sleep(b.o.duration - 900*time.Millisecond)
-	after, err := st.Stats()
-	window := time.Since(t0)
-	if err := errors.Join(err, <-errc); err != nil {
+	if err := <-errc; err != nil {
 		return 0, 0, err
 	}
-	got := after[bpf.CountDrop].Packets - before[bpf.CountDrop].Packets
-	return float64(got) / window.Seconds(), res.PPS, nil
+	return far, res.PPS, nil
 }
 
 // rxdrop measures sys receiving in B while A sends for the sample's
 // duration: the kernel's XDP live-frame sender (-rx-sender xdp, faster
 // than any receiver, so the receiver is what is measured) or fastpath's
-// txonly.
-func (b *bench) rxdrop(sys string, size int) (float64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+30*time.Second)
+// txonly. It returns the rate counted at B's device (count.go) and the
+// receiver's own count divided by the sender's time.
+func (b *bench) rxdrop(sys string, size int, d depth) (pps, own float64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+60*time.Second)
 	defer cancel()
-	// The receiver runs a second longer than the sender, on both sides.
-	recvFor := b.o.duration + 1500*time.Millisecond
 	type result struct {
 		Packets  uint64 `json:"packets"`
 		Received uint64 `json:"received_packets"` // sink
@@ -476,14 +466,15 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	// B's receive work runs in the sender's softirq (on core 0), leaving
 	// core 1 to the receiver under test.
 	if err := b.threadedNAPI(false); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	count := redirected(b.l.B)
 	switch sys {
 	case "c", "asavie":
 		// Their sockets join an XSKMAP of a program attached here.
 		r, l, err := b.attachRedirect()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		redirect = r
 		defer r.Close()
@@ -491,28 +482,30 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 	case "kernel":
 		p, err := b.attachPass()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer p.Close()
+		count = udpDelivered(b.l.B)
 	}
-	var ready chan struct{}
-	if sys == "fastpath" || sys == "fastpath-steer" || sys == "sink" {
-		ready = make(chan struct{})
-	}
+	// The receiver runs until the sender is done (stopRecv interrupts
+	// it), at most the sample's duration and 45 s to get ready.
+	recvFor := (b.o.duration + 45*time.Second).String()
+	rctx, stopRecv := context.WithCancel(ctx)
+	defer stopRecv()
 	go func() {
 		switch sys {
-		case "fastpath":
-			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
-				"--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode)
-		case "fastpath-steer":
-			// fastpath's rxdrop behind the engine's steering program: what
-			// the parse costs on the receive path.
-			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor.String(),
-				"--cores", "1", "--interval", "0", "--json", "--program", "steer", "--mode", b.o.xskMode)
+		case "fastpath", "fastpath-steer":
+			args := []string{"bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor, "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode}
+			if sys == "fastpath-steer" {
+				// fastpath's rxdrop behind the engine's steering program:
+				// what the parse costs on the receive path.
+				args = append(args, "--program", "steer")
+			}
+			errc <- b.command(rctx, b.l.B, &res, "fastpath", append(args, d.args()...)...)
 		case "sink":
 			// The engine in shared mode on UDP port 9, the senders' port.
-			errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "sink", "--dev", b.l.B.Link, "--port", "9",
-				"--duration", recvFor.String(), "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode)
+			errc <- b.command(rctx, b.l.B, &res, "fastpath", append([]string{"sink", "--dev", b.l.B.Link, "--port", "9",
+				"--duration", recvFor, "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode}, d.args()...)...)
 		case "c", "asavie":
 			info, err := redirect.Sockets.Info()
 			if err != nil {
@@ -520,16 +513,14 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 				return
 			}
 			id, _ := info.ID()
-			dur := strconv.FormatFloat(recvFor.Seconds(), 'f', 3, 64)
-			if sys == "asavie" {
-				dur = recvFor.String()
-			}
 			name := map[string]string{"c": "xskref", "asavie": "asavie"}[sys]
-			args := []string{"rxdrop", "--dev", b.l.B.Link, "--duration", dur, "--core", "1", "--xskmap-id", strconv.FormatUint(uint64(id), 10)}
+			args := []string{"rxdrop", "--dev", b.l.B.Link, "--core", "1", "--xskmap-id", strconv.FormatUint(uint64(id), 10)}
 			if sys == "c" {
-				args = append(args, b.crefMode()...)
+				args = append(append(args, "--duration", strconv.FormatFloat(b.o.duration.Seconds()+45, 'f', 3, 64)), b.crefMode()...)
+			} else {
+				args = append(args, "--duration", recvFor)
 			}
-			errc <- b.command(ctx, b.l.B, &res, name, args...)
+			errc <- b.command(rctx, b.l.B, &res, name, append(args, d.args()...)...)
 		case "kernel":
 			n, err := b.kernelReceive(&stop)
 			res.Packets = n
@@ -538,18 +529,35 @@ func (b *bench) rxdrop(sys string, size int) (float64, error) {
 			errc <- fmt.Errorf("unknown system %q", sys)
 		}
 	}()
-	if err := waitReady(ready); err != nil {
-		return 0, errors.Join(err, <-errc)
-	}
-	secs, err := b.rxSend(ctx, size)
-	if sys == "kernel" {
-		time.Sleep(300 * time.Millisecond)
+	finish := func(err error) (float64, float64, error) {
 		stop.Store(true)
+		stopRecv()
+		return 0, 0, errors.Join(err, <-errc)
 	}
-	if rerr := <-errc; rerr != nil || err != nil {
-		return 0, errors.Join(rerr, err)
+	if err := b.ready(count, errc); err != nil {
+		return finish(err)
 	}
-	return float64(res.Packets+res.Received) / secs, nil
+	sent := make(chan error, 1)
+	var secs float64
+	go func() {
+		var err error
+		secs, err = b.rxSend(ctx, size)
+		sent <- err
+	}()
+	pps, err = rate(count, b.o.duration, sent)
+	if err != nil {
+		return finish(errors.Join(err, <-sent))
+	}
+	if err := <-sent; err != nil {
+		return finish(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the last frames on the rings
+	stop.Store(true)
+	stopRecv()
+	if err := <-errc; err != nil {
+		return 0, 0, err
+	}
+	return pps, float64(res.Packets+res.Received) / secs, nil
 }
 
 // rxSend runs rxdrop's and l2fwd's sender in A for the sample's duration
@@ -562,7 +570,7 @@ func (b *bench) rxSend(ctx context.Context, size int) (float64, error) {
 	var snd struct {
 		DurationS float64 `json:"duration_s"`
 	}
-	err := b.fastpathSend(ctx, size, &snd)
+	err := b.fastpathSend(ctx, size, depth{Name: "own"}, &snd)
 	return snd.DurationS, err
 }
 
@@ -611,31 +619,54 @@ func (b *bench) threadedNAPI(on bool) error {
 }
 
 // l2fwd measures fastpath's l2fwd in B (MACs swapped, sent back out of
-// the same queue) while the sender in A runs: the frames B sent back (TX
-// completions, not the frames it received) per second of the sender's run.
-func (b *bench) l2fwd(size int) (float64, error) {
+// the same queue) while the sender in A runs: the frames that arrive back
+// at A's device per second, and l2fwd's own count of the frames it sent
+// back (TX completions) divided by the sender's time.
+func (b *bench) l2fwd(size int, d depth) (pps, own float64, err error) {
 	if err := b.threadedNAPI(false); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+60*time.Second)
 	defer cancel()
 	errc := make(chan error, 1)
+	rctx, stopRecv := context.WithCancel(ctx)
+	defer stopRecv()
 	var res struct {
 		Sent uint64 `json:"sent"` // completed; "packets" is what it received
 	}
-	ready := make(chan struct{})
 	go func() {
-		errc <- b.commandReady(ctx, b.l.B, &res, ready, "fastpath", "bench", "l2fwd", "--dev", b.l.B.Link,
-			"--duration", (b.o.duration + 1500*time.Millisecond).String(), "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode)
+		errc <- b.command(rctx, b.l.B, &res, "fastpath", append([]string{"bench", "l2fwd", "--dev", b.l.B.Link,
+			"--duration", (b.o.duration + 45*time.Second).String(), "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode}, d.args()...)...)
 	}()
-	if err := waitReady(ready); err != nil {
-		return 0, errors.Join(err, <-errc)
+	finish := func(err error) (float64, float64, error) {
+		stopRecv()
+		return 0, 0, errors.Join(err, <-errc)
 	}
-	secs, err := b.rxSend(ctx, size)
-	if rerr := <-errc; rerr != nil || err != nil {
-		return 0, errors.Join(rerr, err)
+	// Ready once l2fwd's socket takes frames (B's kernel would answer a
+	// probe too, with an ICMP error, so A's count cannot say).
+	if err := b.ready(redirected(b.l.B), errc); err != nil {
+		return finish(err)
 	}
-	return float64(res.Sent) / secs, nil
+	sent := make(chan error, 1)
+	var secs float64
+	go func() {
+		var err error
+		secs, err = b.rxSend(ctx, size)
+		sent <- err
+	}()
+	pps, err = rate(linkReceived(b.l.A), b.o.duration, sent)
+	if err != nil {
+		return finish(errors.Join(err, <-sent))
+	}
+	if err := <-sent; err != nil {
+		return finish(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stopRecv()
+	if err := <-errc; err != nil {
+		return 0, 0, err
+	}
+	return pps, float64(res.Sent) / secs, nil
 }
 
 // attachRedirect attaches the minimal redirect program to B's link.

@@ -12,12 +12,14 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// median is a system's median rate for one mode and size.
+// median is a system's median rate for one mode, size and depth.
 type median struct {
 	Mode    string  `json:"mode"`
 	System  string  `json:"system"`
 	Size    int     `json:"size"`
+	Depths  string  `json:"depths"`
 	PPS     float64 `json:"pps"`
+	OwnPPS  float64 `json:"own_pps"`
 	Samples int     `json:"samples"`
 	Errors  int     `json:"errors"`
 }
@@ -39,70 +41,53 @@ func medianOf(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// modeSystems are the systems a mode measures.
+func modeSystems(mode string, systems []string) []string {
+	switch mode {
+	case "rxdrop":
+		return systems
+	case "l2fwd":
+		return []string{"fastpath"}
+	}
+	return slices.DeleteFunc(slices.Clone(systems), func(s string) bool { return s == "sink" || s == "fastpath-steer" })
+}
+
+// what says what a mode's figures are, and its systems' own.
+func what(mode string, o options) (counted, own string) {
+	switch mode {
+	case "rxdrop":
+		return "frames/s B's device handed to the system in B (for the AF_XDP systems its XDP redirect counter; for the kernel, datagrams its UDP delivered); sender in A: " + rxSenderText[o.rxSender] + "; sink is fastpath's sink: the whole engine, steered by UDP port",
+			"what each receiver says it received, divided by the sender's time (the harness's figure before it counted at the device)"
+	case "l2fwd":
+		return "frames/s fastpath's l2fwd in B sent back, counted where they arrive (A's device); sender in A: " + rxSenderText[o.rxSender] + "; no peer has an l2fwd here",
+			"what l2fwd says it sent back (TX completions), divided by the sender's time"
+	}
+	return "frames/s arriving at the far end (counted by an XDP drop program in B)", "what each sender says it sent per second"
+}
+
 func report(env environment, o options, samples []sample) reportOut {
 	var out reportOut
 	var md strings.Builder
 	fmt.Fprintf(&md, "# fastpath against its peers, %s\n\n", env.Date)
-	fmt.Fprintf(&md, "- Kernel %s, %s (%d CPUs)\n- %s; %s\n- %s; %d rounds of %s per system and size, order rotating each round; medians\n- fastpath / peer: the ratio of the medians, then (paired) the median of the ratios within each round and the rounds fastpath won\n\n",
-		env.Kernel, env.CPU, env.CPUs, env.Topology, env.Mode, env.Pinning, env.Rounds, env.Duration)
+	fmt.Fprintf(&md, "- Kernel %s, %s (%d CPUs)\n- %s; %s\n- %s; %d rounds of %s per system, size and depths, order rotating each round; medians\n- Counted: %s\n- Depths (RING/FILL/FRAMES: RX, TX and completion rings, fill ring, UMEM frames per queue), the same for every AF_XDP system; own: each system's own defaults\n- fastpath / peer: the ratio of the medians, then (paired) the median of the ratios within each round and the rounds fastpath won\n\n",
+		env.Kernel, env.CPU, env.CPUs, env.Topology, env.Mode, env.Pinning, env.Rounds, env.Duration, env.Counting)
 	for _, mode := range o.modes {
-		what := "frames/s arriving at the far end (counted by an XDP drop program in B)"
-		systems := o.systems
-		if mode != "rxdrop" {
-			systems = slices.DeleteFunc(slices.Clone(systems), func(s string) bool { return s == "sink" || s == "fastpath-steer" })
-		}
-		switch mode {
-		case "rxdrop":
-			what = "frames/s received and dropped by the system in B (sender in A: " + rxSenderText[o.rxSender] + "; sink is fastpath's sink: the whole engine, steered by UDP port)"
-		case "l2fwd":
-			what = "frames/s fastpath's l2fwd in B sends back (sender in A: " + rxSenderText[o.rxSender] + "); no peer has an l2fwd here"
-			systems = []string{"fastpath"}
-		}
-		fmt.Fprintf(&md, "## %s: %s\n\n| size |", mode, what)
-		for _, sys := range systems {
-			fmt.Fprintf(&md, " %s |", sys)
-		}
-		for _, sys := range systems[1:] {
-			fmt.Fprintf(&md, " fastpath / %s (paired) |", sys)
-		}
-		md.WriteString("\n|---|")
-		md.WriteString(strings.Repeat("---|", 2*len(systems)-1))
-		md.WriteString("\n")
-		for _, size := range o.sizes {
-			fmt.Fprintf(&md, "| %d |", size)
-			meds := map[string]float64{}
-			for _, sys := range systems {
-				var v []float64
-				errs := 0
-				for _, s := range samples {
-					if s.Mode == mode && s.System == sys && s.Size == size {
-						if s.Error != "" {
-							errs++
-							continue
-						}
-						v = append(v, s.PPS)
-					}
-				}
-				m := median{Mode: mode, System: sys, Size: size, PPS: medianOf(v), Samples: len(v), Errors: errs}
-				out.medians = append(out.medians, m)
-				meds[sys] = m.PPS
-				cell := fmt.Sprintf("%.3f M", m.PPS/1e6)
-				if len(v) == 0 {
-					cell = "failed"
-				} else if errs > 0 {
-					cell += fmt.Sprintf(" (%d failed)", errs)
-				}
-				fmt.Fprintf(&md, " %s |", cell)
+		systems := modeSystems(mode, o.systems)
+		counted, own := what(mode, o)
+		for _, d := range o.depths {
+			meds := table(&md, fmt.Sprintf("%s, depths %s: %s", mode, d.Name, counted), samples, o.sizes, mode, d.Name, systems, func(s sample) float64 { return s.PPS })
+			owns := table(&md, fmt.Sprintf("%s, depths %s, the systems' own figures: %s", mode, d.Name, own), samples, o.sizes, mode, d.Name, systems, func(s sample) float64 { return s.OwnPPS })
+			for i := range meds {
+				meds[i].OwnPPS = owns[i].PPS
 			}
-			for _, sys := range systems[1:] {
-				if meds[sys] > 0 {
-					r, wins, n := paired(samples, mode, size, systems[0], sys)
-					fmt.Fprintf(&md, " %.2f (%.2f, %d of %d) |", meds[systems[0]]/meds[sys], r, wins, n)
-				} else {
-					md.WriteString(" - |")
-				}
-			}
-			md.WriteString("\n")
+			out.medians = append(out.medians, meds...)
+		}
+	}
+	failed := slices.DeleteFunc(slices.Clone(samples), func(s sample) bool { return s.Error == "" })
+	if len(failed) > 0 {
+		md.WriteString("## Failed samples (not in the medians above)\n\n| mode | system | size | depths | round | reason |\n|---|---|---|---|---|---|\n")
+		for _, s := range failed {
+			fmt.Fprintf(&md, "| %s | %s | %d | %s | %d | %s |\n", s.Mode, s.System, s.Size, s.Depths, s.Round, strings.ReplaceAll(s.Error, "\n", " "))
 		}
 		md.WriteString("\n")
 	}
@@ -110,21 +95,79 @@ func report(env environment, o options, samples []sample) reportOut {
 	return out
 }
 
+// table writes one table, a row per size and a column per system, of the
+// medians of the figure f picks, with the ratios of the first system to
+// the others; a failed sample shows in its cell (and in the failures
+// listed after the tables).
+func table(md *strings.Builder, title string, samples []sample, sizes []int, mode, depths string, systems []string, f func(sample) float64) []median {
+	var out []median
+	fmt.Fprintf(md, "## %s\n\n| size |", title)
+	for _, sys := range systems {
+		fmt.Fprintf(md, " %s |", sys)
+	}
+	for _, sys := range systems[1:] {
+		fmt.Fprintf(md, " fastpath / %s (paired) |", sys)
+	}
+	md.WriteString("\n|---|")
+	md.WriteString(strings.Repeat("---|", 2*len(systems)-1))
+	md.WriteString("\n")
+	for _, size := range sizes {
+		fmt.Fprintf(md, "| %d |", size)
+		meds := map[string]float64{}
+		for _, sys := range systems {
+			var v []float64
+			errs := 0
+			for _, s := range samples {
+				if s.Mode == mode && s.System == sys && s.Size == size && s.Depths == depths {
+					if s.Error != "" {
+						errs++
+						continue
+					}
+					v = append(v, f(s))
+				}
+			}
+			m := median{Mode: mode, System: sys, Size: size, Depths: depths, PPS: medianOf(v), Samples: len(v), Errors: errs}
+			out = append(out, m)
+			meds[sys] = m.PPS
+			cell := fmt.Sprintf("%.3f M", m.PPS/1e6)
+			if len(v) == 0 {
+				cell = "failed"
+			}
+			if errs > 0 {
+				cell += fmt.Sprintf(" (%d of %d failed)", errs, errs+len(v))
+			}
+			fmt.Fprintf(md, " %s |", cell)
+		}
+		for _, sys := range systems[1:] {
+			if meds[sys] > 0 {
+				r, wins, n := paired(samples, mode, size, depths, systems[0], sys, f)
+				fmt.Fprintf(md, " %.2f (%.2f, %d of %d) |", meds[systems[0]]/meds[sys], r, wins, n)
+			} else {
+				md.WriteString(" - |")
+			}
+		}
+		md.WriteString("\n")
+	}
+	md.WriteString("\n")
+	return out
+}
+
 // paired compares a with b round by round (the two ran moments apart, so
 // slow drifts of the machine hit both): the median of the per-round
-// ratios, and in how many of the n rounds a was faster.
-func paired(samples []sample, mode string, size int, a, b string) (ratio float64, wins, n int) {
+// ratios of the figure f picks, and in how many of the n rounds a was
+// faster.
+func paired(samples []sample, mode string, size int, depths, a, b string, f func(sample) float64) (ratio float64, wins, n int) {
 	byRound := map[int][2]float64{}
 	for _, s := range samples {
-		if s.Mode != mode || s.Size != size || s.Error != "" || s.PPS <= 0 {
+		if s.Mode != mode || s.Size != size || s.Depths != depths || s.Error != "" || f(s) <= 0 {
 			continue
 		}
 		v := byRound[s.Round]
 		switch s.System {
 		case a:
-			v[0] = s.PPS
+			v[0] = f(s)
 		case b:
-			v[1] = s.PPS
+			v[1] = f(s)
 		}
 		byRound[s.Round] = v
 	}
@@ -140,10 +183,11 @@ func paired(samples []sample, mode string, size int, a, b string) (ratio float64
 	return medianOf(ratios), wins, len(ratios)
 }
 
-// drawPlot draws pps by frame size for one mode, one line per system.
-func drawPlot(path, mode string, env environment, o options, meds []median) error {
+// drawPlot draws pps by frame size for one mode and depths, one line per
+// system.
+func drawPlot(path, mode, depths string, env environment, o options, meds []median) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s, kernel %s, veth, copy mode, 1 queue", mode, env.Kernel)
+	p.Title.Text = fmt.Sprintf("%s, kernel %s, veth, copy mode, 1 queue, depths %s", mode, env.Kernel, depths)
 	p.X.Label.Text = "frame size (bytes, with FCS)"
 	p.Y.Label.Text = "Mpps"
 	p.Legend.Top = true
@@ -158,7 +202,7 @@ func drawPlot(path, mode string, env environment, o options, meds []median) erro
 	for i, sys := range o.systems {
 		var pts plotter.XYs
 		for _, m := range meds {
-			if m.Mode == mode && m.System == sys && m.Samples > 0 {
+			if m.Mode == mode && m.System == sys && m.Depths == depths && m.Samples > 0 {
 				pts = append(pts, plotter.XY{X: float64(m.Size), Y: m.PPS / 1e6})
 			}
 		}

@@ -28,6 +28,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -74,6 +75,7 @@ type options struct {
 	core     int
 	frames   int
 	ring     int
+	fill     int // 0: ring
 	xskmapID uint
 	poll     bool
 	budget   int
@@ -137,6 +139,7 @@ func main() {
 	fs.IntVar(&o.core, "core", -1, "pin the packet loop to this CPU (-1: no pinning)")
 	fs.IntVar(&o.frames, "frames", 4096, "UMEM frames of 2048 bytes")
 	fs.IntVar(&o.ring, "ring", 2048, "descriptors per ring (power of two)")
+	fs.IntVar(&o.fill, "fill", 0, "fill ring descriptors (power of two; 0: --ring)")
 	fs.UintVar(&o.xskmapID, "xskmap-id", 0, "rxdrop: put the socket into this existing XSKMAP (by map ID) instead of attaching asavie's program")
 	fs.BoolVar(&o.poll, "poll", false, "rxdrop: block in xsk.Poll instead of spinning")
 	fs.IntVar(&o.budget, "tx-budget", 0, "txonly: set XDP_MAX_TX_SKB_BUDGET, frames per copy-mode kick (0: kernel default, 32)")
@@ -181,6 +184,8 @@ func (o *options) check() error {
 		return errors.New("--duration must be positive (or give --count)")
 	case o.ring < 1 || o.ring&(o.ring-1) != 0:
 		return fmt.Errorf("--ring %d: must be a power of two", o.ring)
+	case o.fill < 0 || o.fill&(o.fill-1) != 0:
+		return fmt.Errorf("--fill %d: must be a power of two (0: --ring)", o.fill)
 	case o.frames < o.ring:
 		return fmt.Errorf("--frames %d: must be at least --ring %d", o.frames, o.ring)
 	case o.mode == "txonly" && (o.size-fcsLen < hdrLen || o.size-fcsLen > frameSize):
@@ -216,7 +221,7 @@ func socket(o *options, rx, tx bool) (*xdp.Socket, *net.Interface, error) {
 	so := xdp.SocketOptions{
 		NumFrames:              o.frames,
 		FrameSize:              frameSize,
-		FillRingNumDescs:       o.ring,
+		FillRingNumDescs:       cmp.Or(o.fill, o.ring),
 		CompletionRingNumDescs: o.ring,
 	}
 	if rx {

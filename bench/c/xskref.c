@@ -84,6 +84,7 @@ struct config {
 	uint32_t xskmap_id; /* 0: let libxdp load its own program (rxdrop) */
 	int core;	    /* -1: not pinned */
 	uint32_t ring;
+	uint32_t fill; /* 0: rxdrop twice --frames, txonly --ring */
 	uint32_t frames;
 	uint32_t frame_size;
 	uint32_t tx_budget; /* 0: kernel default */
@@ -142,6 +143,8 @@ static void usage(FILE *f)
 		"                     (default: libxdp loads and attaches its own program)\n"
 		"  --core C           pin to CPU C\n"
 		"  --ring N           descriptors per ring, a power of two (2048)\n"
+		"  --fill N           fill ring descriptors, a power of two (rxdrop: at least\n"
+		"                     --frames; default twice --frames, txonly --ring)\n"
 		"  --frames N         UMEM frames (4096)\n"
 		"  --frame-size N     UMEM frame size, 2048 or 4096 (4096)\n"
 		"  --tx-budget N      txonly: XDP_MAX_TX_SKB_BUDGET, frames per copy-mode kick\n"
@@ -259,7 +262,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		OPT_DEV = 256, OPT_QUEUE, OPT_SIZE, OPT_BATCH, OPT_DURATION, OPT_COUNT,
 		OPT_NEED_WAKEUP, OPT_COPY, OPT_ZEROCOPY, OPT_SRC_MAC, OPT_DST_MAC,
 		OPT_SRC_IP, OPT_DST_IP, OPT_DST_PORT, OPT_XSKMAP_ID, OPT_CORE, OPT_RING,
-		OPT_FRAMES, OPT_FRAME_SIZE, OPT_TX_BUDGET, OPT_HELP,
+		OPT_FILL, OPT_FRAMES, OPT_FRAME_SIZE, OPT_TX_BUDGET, OPT_HELP,
 	};
 	static const struct option opts[] = {
 		{ "dev", required_argument, NULL, OPT_DEV },
@@ -279,6 +282,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		{ "xskmap-id", required_argument, NULL, OPT_XSKMAP_ID },
 		{ "core", required_argument, NULL, OPT_CORE },
 		{ "ring", required_argument, NULL, OPT_RING },
+		{ "fill", required_argument, NULL, OPT_FILL },
 		{ "frames", required_argument, NULL, OPT_FRAMES },
 		{ "frame-size", required_argument, NULL, OPT_FRAME_SIZE },
 		{ "tx-budget", required_argument, NULL, OPT_TX_BUDGET },
@@ -358,6 +362,9 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		case OPT_RING:
 			cfg->ring = parse_uint("ring", optarg, 64, 1u << 20);
 			break;
+		case OPT_FILL:
+			cfg->fill = parse_uint("fill", optarg, 64, 1u << 22);
+			break;
 		case OPT_FRAMES:
 			cfg->frames = parse_uint("frames", optarg, 64, 1u << 22);
 			break;
@@ -392,6 +399,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		die_usage("--dev %s: no such device in this network namespace", cfg->dev);
 	if (!is_pow2(cfg->ring))
 		die_usage("--ring %u: want a power of two", cfg->ring);
+	if (cfg->fill && !is_pow2(cfg->fill))
+		die_usage("--fill %u: want a power of two", cfg->fill);
+	if (cfg->fill && cfg->mode == MODE_RXDROP && cfg->fill < cfg->frames)
+		die_usage("--fill %u: rxdrop puts every frame on the fill ring: want at least --frames %u", cfg->fill, cfg->frames);
 	if (cfg->frame_size != 2048 && cfg->frame_size != 4096)
 		die_usage("--frame-size %u: want 2048 or 4096", cfg->frame_size);
 	if (cfg->size - FCS_LEN > cfg->frame_size)
@@ -562,7 +573,9 @@ static int xsk_open(struct xsk *x, const struct config *cfg)
 	 * most what the ring held, at most --frames; twice --frames covers
 	 * it.
 	 */
-	if (cfg->mode == MODE_RXDROP)
+	if (cfg->fill)
+		ucfg.fill_size = cfg->fill; /* checked in parse_args */
+	else if (cfg->mode == MODE_RXDROP)
 		ucfg.fill_size = next_pow2(2 * cfg->frames > 2 * cfg->ring ? 2 * cfg->frames : 2 * cfg->ring);
 	else
 		ucfg.fill_size = cfg->ring; /* unused by txonly, but every UMEM has one */

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ type benchFlags struct {
 	hugePages                 bool
 	dev, netns, queues, cores string
 	size, batch, ring, frames int
+	fill                      int // 0: ring
 	needWakeup, busyPoll      bool
 	mode, xdpMode             string
 	dst, dstMAC               string
@@ -60,6 +62,7 @@ run them on a test port, not on a host's management link.`,
 	fl.IntVar(&f.size, "size", 64, "txonly: Ethernet frame length with FCS")
 	fl.IntVar(&f.batch, "batch", 64, "descriptors per ring operation")
 	fl.IntVar(&f.ring, "ring", 2048, "RX and TX ring sizes")
+	fl.IntVar(&f.fill, "fill", 0, "fill ring size (0: --ring); at least --frames lets every frame wait there")
 	fl.IntVar(&f.frames, "frames", 4096, "UMEM frames per queue")
 	fl.BoolVar(&f.needWakeup, "need-wakeup", true, "use need_wakeup (system calls only when the kernel asks)")
 	fl.BoolVar(&f.busyPoll, "busy-poll", false, "busy poll the driver (SO_PREFER_BUSY_POLL)")
@@ -114,7 +117,7 @@ func benchConfig(mode string, f benchFlags) (xdpsock.Config, error) {
 	}
 	x := &po.XSK
 	x.RXSize, x.TXSize, x.NeedWakeup, x.BusyPoll.Enable = uint32(f.ring), uint32(f.ring), f.needWakeup, f.busyPoll
-	x.UMEMOptions.FrameCount, x.UMEMOptions.FillSize, x.UMEMOptions.CompletionSize = uint32(f.frames), uint32(f.ring), uint32(f.ring)
+	x.UMEMOptions.FrameCount, x.UMEMOptions.FillSize, x.UMEMOptions.CompletionSize = uint32(f.frames), uint32(cmp.Or(f.fill, f.ring)), uint32(f.ring)
 	x.UMEMOptions.HugePages = f.hugePages
 	if mode == "txonly" {
 		po.Program = port.NoProgram

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 type sinkFlags struct {
 	hugePages          bool
+	ring, fill, frames int
 	dev, netns         string
 	port               int
 	queues, cores      string
@@ -58,6 +60,9 @@ queue's engine, which keeps the sequence state without locks.`,
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fl.BoolVar(&f.hugePages, "huge-pages", false, hugePagesUsage)
+	fl.IntVar(&f.ring, "ring", 2048, "RX, TX and completion ring sizes, a power of two")
+	fl.IntVar(&f.fill, "fill", 0, "fill ring size, a power of two (0: --ring)")
+	fl.IntVar(&f.frames, "frames", 4096, "UMEM frames per queue")
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
 	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
@@ -82,6 +87,12 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	c.sink.Netns, c.sink.Count = f.netns, f.count
 	cfg := &c.sink.Stack
 	cfg.XSK.UMEMOptions.HugePages = f.hugePages
+	if f.ring < 1 || f.fill < 0 || f.frames < 1 {
+		return c, fmt.Errorf("--ring %d, --fill %d, --frames %d: use positive sizes (powers of two for the rings)", f.ring, f.fill, f.frames)
+	}
+	cfg.XSK.RXSize, cfg.XSK.TXSize = uint32(f.ring), uint32(f.ring)
+	u := &cfg.XSK.UMEMOptions
+	u.FillSize, u.CompletionSize, u.FrameCount = uint32(cmp.Or(f.fill, f.ring)), uint32(f.ring), uint32(f.frames)
 	cfg.Queues, cfg.Cores, cfg.XSK.Mode = po.Queues, po.Cores, po.XSK.Mode
 	if cfg.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
 		return c, fmt.Errorf("--xdp-mode %q: use auto, native or generic", f.xdpMode)

@@ -32,6 +32,16 @@ func TestOnVeth(t *testing.T) {
 		if rx != 2 || tx != 2 {
 			t.Errorf("QueuesInUse(%s) = %d, %d; want 2, 2", l.A.Link, rx, tx)
 		}
+		st, err := ethtool.Stats(l.A.Link)
+		if err != nil {
+			return err
+		}
+		if st["peer_ifindex"] != uint64(l.B.Index) {
+			t.Errorf("Stats(%s): peer_ifindex %d, want B's %d (all: %v)", l.A.Link, st["peer_ifindex"], l.B.Index, st)
+		}
+		if _, ok := st["rx_queue_1_xdp_redirect"]; !ok {
+			t.Errorf("Stats(%s): no rx_queue_1_xdp_redirect among %v", l.A.Link, st)
+		}
 		if _, err := ethtool.LinkSpeed("nosuchdev0"); !errors.Is(err, unix.ENODEV) {
 			t.Errorf("LinkSpeed of a missing device: %v, want ENODEV", err)
 		}

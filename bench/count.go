@@ -1,0 +1,223 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/ethtool"
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"golang.org/x/sys/unix"
+)
+
+// Every receiver is counted at the same point, outside it, whatever it
+// reports about itself (which the samples keep beside, as OwnPPS):
+//
+//   - txonly: the frames the drop program in B counted (the XDP program
+//     in front of B's stack, the same for every sender);
+//   - rxdrop: for the AF_XDP systems, the frames B's device placed on an
+//     AF_XDP socket's RX ring (its XDP redirect counter: veth's
+//     rx_queue_N_xdp_redirect, virtio-net's rx_queue_N_xdp_redirects; a
+//     redirect into a full ring fails and counts as a drop instead); for
+//     the kernel, the datagrams its UDP handed to the socket's reader (Udp
+//     InDatagrams in B's namespace, counted as recvmsg returns them);
+//   - l2fwd: the frames arriving back at A's device (its rx_packets).
+//
+// Rates are counted over a window inside the sender's run, opened the
+// same way for every system (when the count first moves, plus 0.3 s), on
+// the harness's clock: never divided by any program's own time.
+
+// counter reads one counting point.
+type counter func() (uint64, error)
+
+// redirected is B's device's XDP redirect counter, summed over its queues.
+func redirected(h *lab.Host) counter {
+	return func() (uint64, error) {
+		var st map[string]uint64
+		err := h.Do(func() (err error) {
+			st, err = ethtool.Stats(h.Link)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		var n uint64
+		found := false
+		for k, v := range st {
+			if strings.HasPrefix(k, "rx_queue_") && (strings.HasSuffix(k, "_xdp_redirect") || strings.HasSuffix(k, "_xdp_redirects")) {
+				n += v
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("%s reports no XDP redirect counter (ethtool -S): the AF_XDP receivers cannot be counted at the device", h.Link)
+		}
+		return n, nil
+	}
+}
+
+// udpDelivered is the datagrams h's kernel delivered to UDP sockets.
+func udpDelivered(h *lab.Host) counter {
+	return func() (uint64, error) {
+		m, err := h.SNMP("Udp")
+		if err != nil {
+			return 0, err
+		}
+		return m["InDatagrams"], nil
+	}
+}
+
+// linkReceived is the frames h's device received (rx_packets).
+func linkReceived(h *lab.Host) counter {
+	return func() (uint64, error) {
+		lk, err := h.Handle().LinkByIndex(h.Index)
+		if err != nil {
+			return 0, err
+		}
+		if st := lk.Attrs().Statistics; st != nil {
+			return st.RxPackets, nil
+		}
+		return 0, fmt.Errorf("%s: no link statistics", h.Link)
+	}
+}
+
+// rate counts c over the window inside a run of length d that has just
+// started: it waits for c to move (the first frame counted; at most
+// d+15 s, or until done reports the run over), then 0.3 s, then counts
+// for d less 0.9 s. It returns the frames per second of that window.
+func rate(c counter, d time.Duration, done <-chan error) (float64, error) {
+	base, err := c()
+	if err != nil {
+		return 0, err
+	}
+	for deadline := time.Now().Add(d + 15*time.Second); ; {
+		cur, err := c()
+		if err != nil {
+			return 0, err
+		}
+		if cur > base {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, errors.New("nothing was counted")
+		}
+		select {
+		case err := <-done:
+			return 0, errors.Join(errors.New("the run ended before anything was counted"), err)
+		default:
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	before, err := c()
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	time.Sleep(d - 900*time.Millisecond)
+	after, err := c()
+	window := time.Since(t0)
+	if err != nil {
+		return 0, err
+	}
+	return float64(after-before) / window.Seconds(), nil
+}
+
+// ready waits until the system under test counts at c: it sends one probe
+// frame from A to B's port 9 every 20 ms (a raw socket in A) until c
+// moves, at most b.readyIn (default 15 s), or until done reports the
+// system ended. Every
+// system's readiness is signalled this way, none by a fixed sleep or by
+// what it prints.
+func (b *bench) ready(c counter, done <-chan error) error {
+	probe, err := b.probeFrame()
+	if err != nil {
+		return err
+	}
+	base, err := c()
+	if err != nil {
+		return err
+	}
+	fd, err := b.rawSocket()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	wait := b.readyIn
+	if wait == 0 {
+		wait = 15 * time.Second
+	}
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); {
+		if _, err := unix.Write(fd, probe); err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		cur, err := c()
+		if err != nil {
+			return err
+		}
+		if cur > base {
+			return nil
+		}
+		select {
+		case err := <-done:
+			return errors.Join(errors.New("the receiver ended before it counted a probe"), err)
+		default:
+		}
+	}
+	return fmt.Errorf("the receiver counted no probe in %v", wait)
+}
+
+// probeFrame is a 64-byte UDP frame from A to B's port 9 with valid
+// checksums (the kernel receiver must take it too).
+func (b *bench) probeFrame() ([]byte, error) {
+	bmac, _ := ether.ParseAddr(b.bmac)
+	amac, _ := ether.ParseAddr(b.amac)
+	bld, err := gen.NewBuilder(gen.Spec{
+		SrcMAC: amac, DstMAC: bmac,
+		Src:   netip.AddrPortFrom(b.l.A.Addr.Addr(), 1024),
+		Dst:   netip.AddrPortFrom(b.l.B.Addr.Addr(), 9),
+		Sizes: []gen.SizeWeight{{Size: 64, Weight: 1}},
+	}, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := make([]byte, 2048)
+	return f[:bld.Next(f, 0)], nil
+}
+
+// rawSocket opens a packet socket on A's device, to send probes.
+func (b *bench) rawSocket() (int, error) {
+	var fd int
+	err := b.l.A.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: b.l.A.Index})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("probe socket in A: %w", err)
+	}
+	return fd, nil
+}
+
+// sendRaw sends frame n times from A, gap apart.
+func (b *bench) sendRaw(frame []byte, n int, gap time.Duration) error {
+	fd, err := b.rawSocket()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	for range n {
+		if _, err := unix.Write(fd, frame); err != nil {
+			return err
+		}
+		time.Sleep(gap)
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestReportFailuresAndDepths: a failed sample shows in its cell and,
+// with its reason, in the failures table; each depth configuration gets
+// its own table; the systems' own figures are reported beside the counted
+// ones; every AF_XDP system is given the same sizes.
+func TestReportFailuresAndDepths(t *testing.T) {
+	ds, err := parseDepths("own,2048/8192/4096")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options{sizes: []int{64}, systems: []string{"fastpath", "c"}, modes: []string{"rxdrop"}, depths: ds}
+	samples := []sample{
+		{Mode: "rxdrop", System: "fastpath", Size: 64, Depths: "own", PPS: 2e6, OwnPPS: 3e6},
+		{Mode: "rxdrop", System: "c", Size: 64, Depths: "own", PPS: 1e6, OwnPPS: 1e6},
+		{Mode: "rxdrop", System: "fastpath", Size: 64, Depths: "2048/8192/4096", PPS: 2e6, OwnPPS: 2e6},
+		{Mode: "rxdrop", System: "c", Size: 64, Depths: "2048/8192/4096", Error: "xskref: exit status 1: the fill ring has no room"},
+		{Mode: "rxdrop", System: "c", Size: 64, Depths: "2048/8192/4096", Round: 1, PPS: 4e6, OwnPPS: 4e6},
+	}
+	rep := report(environment{}, o, samples)
+	for _, want := range []string{
+		"## rxdrop, depths own: ",
+		"## rxdrop, depths 2048/8192/4096: ",
+		"## rxdrop, depths own, the systems' own figures",
+		"| 64 | 2.000 M | 1.000 M | 2.00 ",                // counted, own depths
+		"| 64 | 3.000 M | 1.000 M | 3.00 ",                // own figures
+		"| 64 | 2.000 M | 4.000 M (1 of 2 failed) | 0.50", // the failure in its cell
+		"## Failed samples (not in the medians above)",
+		"| rxdrop | c | 64 | 2048/8192/4096 | 0 | xskref: exit status 1: the fill ring has no room |",
+	} {
+		if !strings.Contains(rep.markdown, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep.markdown)
+		}
+	}
+	d := ds[1]
+	if got := strings.Join(d.args(), " "); got != "--ring 2048 --fill 8192 --frames 4096" {
+		t.Errorf("args %q", got)
+	}
+	if ds[0].args() != nil {
+		t.Errorf("own depths give flags %v", ds[0].args())
+	}
+	for _, bad := range []string{"2048/1024/4096", "1000/8192/4096", "2048/8192", "x"} {
+		if _, err := parseDepths(bad); err == nil {
+			t.Errorf("parseDepths(%q) accepted", bad)
+		}
+	}
+}
