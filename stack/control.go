@@ -86,8 +86,9 @@ type engineLink struct {
 // subscriptionBuffer is the receive buffer asked for each netlink
 // subscription: a burst of changes larger than it overflows the socket,
 // which ends the session (the control plane then subscribes again and
-// resynchronises, and counts it in SubscriptionsLost).
-const subscriptionBuffer = 4 << 20
+// resynchronises, and counts it in SubscriptionsLost). A variable for
+// the tests, which overflow a smaller one.
+var subscriptionBuffer = 4 << 20
 
 const (
 	backoffMin = 100 * time.Millisecond

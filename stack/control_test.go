@@ -314,3 +314,59 @@ func TestResyncAfterLinkFlap(t *testing.T) {
 	}
 	waitCounters(t, sl.s, "a resync", func(c Counters) bool { return c[Resyncs] > resyncs })
 }
+
+// TestResyncAfterOverflow: a burst of route changes overflows the route
+// subscription's socket (ENOBUFS) while the control plane waits for
+// engines that have not started; the deletions at the end of the burst
+// never reach it. Once the engines run, the engine's table is the
+// kernel's: the subscription was renewed and the table rebuilt.
+func TestResyncAfterOverflow(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	defer func(n int) { subscriptionBuffer = n }(subscriptionBuffer)
+	subscriptionBuffer = 64 << 10
+	sl := &syncLab{l: l}
+	for _, p := range []string{"10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"} {
+		sl.change(t, func(hd *netlink.Handle) error { return hd.RouteAdd(sl.route(p, true, 0)) })
+	}
+	cfg := DefaultConfig()
+	cfg.Device, cfg.Addrs, cfg.ImportRoutes, cfg.Idle = l.A.Link, []netip.Prefix{engineAddr}, true, IdleAdaptive
+	if err := l.A.Do(func() (err error) {
+		if sl.s, err = New(cfg); err != nil {
+			return err
+		}
+		return sl.s.EnableTCP(tcp.DefaultConfig())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sl.s.Close() })
+	// The engine's ring (1024 messages), the library's channel (256) and
+	// the socket's 64 KiB take a few thousand; then the kernel drops.
+	sl.change(t, func(hd *netlink.Handle) error {
+		for i := range 4000 {
+			r := sl.route(fmt.Sprintf("10.%d.%d.0/24", 100+i/250, i%250), true, 0)
+			if err := hd.RouteAdd(r); err != nil {
+				return err
+			}
+			if err := hd.RouteDel(r); err != nil {
+				return err
+			}
+		}
+		for _, p := range []string{"10.1.0.0/16", "10.2.0.0/16"} {
+			if err := hd.RouteDel(sl.route(p, true, 0)); err != nil {
+				return err
+			}
+		}
+		return hd.RouteAdd(sl.route("10.4.0.0/16", false, 2))
+	})
+	if err := sl.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := sl.waitSynced(t, "after the overflow")
+	if has(got, "10.1.0.0/16", 0) || has(got, "10.2.0.0/16", 0) || !has(got, "10.3.0.0/16", 0) || !has(got, "10.4.0.0/16", 2) {
+		t.Errorf("after the overflow: %v", got)
+	}
+	c := waitCounters(t, sl.s, "the subscription lost", func(c Counters) bool { return c[SubscriptionsLost] >= 1 && c[Resyncs] >= 2 })
+	if c[SubscriptionErrors] < 1 || !strings.Contains(sl.s.ControlStatus().Error, "no buffer space") {
+		t.Errorf("the overflow was not reported: %v, %+v", nonZero(c), sl.s.ControlStatus())
+	}
+}
