@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastpathnet/fastpath/arp"
+	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/internal/lab"
 	"github.com/fastpathnet/fastpath/ipv4"
 	"github.com/fastpathnet/fastpath/tcp"
@@ -35,16 +37,24 @@ func TestBackoff(t *testing.T) {
 // test can read an engine's table on its goroutine (Engine.Do), and the
 // control plane's log lines.
 type syncLab struct {
-	l   *lab.Lab
-	s   *Stack
-	mu  sync.Mutex
-	log []string
+	l      *lab.Lab
+	s      *Stack
+	shared bool
+	mu     sync.Mutex
+	log    []string
 }
 
-func newSyncLab(t *testing.T) *syncLab {
-	sl := &syncLab{l: lab.NewT(t, lab.Options{})}
+func newSyncLab(t *testing.T) *syncLab { return newSyncLabMode(t, false) }
+
+// newSyncLabMode is newSyncLab in shared mode (the kernel's address in A,
+// and its neighbours) when shared.
+func newSyncLabMode(t *testing.T, shared bool) *syncLab {
+	sl := &syncLab{l: lab.NewT(t, lab.Options{}), shared: shared}
 	sl.s = startStack(t, sl.l.A, func(c *Config) {
 		c.ImportRoutes = true
+		if shared {
+			c.Shared, c.Addrs = true, nil
+		}
 		c.Logf = func(format string, args ...any) {
 			sl.mu.Lock()
 			defer sl.mu.Unlock()
@@ -94,7 +104,7 @@ func (sl *syncLab) kernelTable(t *testing.T) []ipv4.Route {
 		tb.Add(r)
 	}
 	for _, kr := range list {
-		if r, ok := kernelRoute(kr, sl.l.A.Index, false); ok {
+		if r, ok := kernelRoute(kr, sl.l.A.Index, sl.shared); ok {
 			tb.Add(r)
 		}
 	}
@@ -161,7 +171,12 @@ func has(routes []ipv4.Route, prefix string, metric int) bool {
 // engines. Once it subscribes again, the engine's table is the kernel's:
 // the routes deleted in the gap are gone, those added are there.
 func TestResyncAfterLostSubscription(t *testing.T) {
-	sl := newSyncLab(t)
+	t.Run("dedicated", func(t *testing.T) { testResyncAfterLostSubscription(t, false) })
+	t.Run("shared", func(t *testing.T) { testResyncAfterLostSubscription(t, true) })
+}
+
+func testResyncAfterLostSubscription(t *testing.T, shared bool) {
+	sl := newSyncLabMode(t, shared)
 	sl.change(t, func(hd *netlink.Handle) error {
 		for _, r := range []*netlink.Route{sl.route("10.1.0.0/16", true, 0), sl.route("10.2.0.0/16", true, 0),
 			sl.route("10.3.0.0/16", false, 5), sl.route("10.4.0.0/16", true, 0)} {
@@ -193,6 +208,13 @@ func TestResyncAfterLostSubscription(t *testing.T) {
 		}
 		return nil
 	})
+	// Shared mode: a neighbour the kernel learns in the gap.
+	gapIP, gapMAC := netip.MustParseAddr("198.18.0.77"), net.HardwareAddr{2, 0, 0, 0, 0, 0x77}
+	if shared {
+		if err := sl.l.A.SetNeighbor(gapIP, gapMAC); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// In the gap the engine still has what it had.
 	time.Sleep(100 * time.Millisecond)
 	if got := sl.engineTable(t); !has(got, "10.1.0.0/16", 0) || has(got, "10.5.0.0/16", 0) {
@@ -204,6 +226,14 @@ func TestResyncAfterLostSubscription(t *testing.T) {
 	got := sl.waitSynced(t, "after the gap")
 	if has(got, "10.1.0.0/16", 0) || has(got, "10.2.0.0/16", 0) || !has(got, "10.5.0.0/16", 0) || !has(got, "10.6.0.0/16", 7) {
 		t.Errorf("after the gap: %v", got)
+	}
+	if shared {
+		c := make(chan []arp.Entry, 1)
+		sl.s.Engines()[0].Do(func(e *Engine) { c <- e.neigh.Entries() })
+		entries := <-c
+		if !slices.ContainsFunc(entries, func(n arp.Entry) bool { return n.IP == gapIP && n.MAC == ether.Addr(gapMAC) }) {
+			t.Errorf("the neighbour the kernel learned in the gap is not in the engine's cache: %v", entries)
+		}
 	}
 	// Engines publish their counters every 50 ms.
 	waitCounters(t, sl.s, "subscriptions_lost, subscription_errors and two resyncs", func(c Counters) bool {
