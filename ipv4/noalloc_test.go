@@ -32,6 +32,7 @@ func TestNoAllocs(t *testing.T) {
 	}
 	dst := netip.MustParseAddr("10.20.30.40")
 	extra := Route{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Metric: 7}
+	small := NewTable(16)
 	rl := NewRateLimiter(100, 10)
 	now := int64(0)
 
@@ -76,6 +77,7 @@ func TestNoAllocs(t *testing.T) {
 		{"Table.Lookup", func() { sinkRoute, sinkBool = tb.Lookup(dst) }},
 		{"Table.NextHop", func() { sinkAddr, sinkRoute, sinkBool = tb.NextHop(dst) }},
 		{"Table.Add/Remove", func() { sinkErr = tb.Add(extra); sinkBool = tb.Remove(extra.Prefix) }},
+		{"Table.Reset", func() { small.Reset(); sinkErr = small.Add(extra) }},
 		{"RateLimiter.Allow", func() { now += 1e6; sinkBool = rl.Allow(now) }},
 	} {
 		if n := testing.AllocsPerRun(100, tc.fn); n != 0 {

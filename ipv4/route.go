@@ -99,6 +99,13 @@ func freeList(n int, link func(i, next int32)) int32 {
 	return 0
 }
 
+// Reset removes every route, keeping the capacity. It does not allocate.
+func (t *Table) Reset() {
+	t.freeNode = freeList(len(t.nodes), func(i, next int32) { t.nodes[i] = node{child: [2]int32{next, -1}} })
+	t.freeEnt = freeList(len(t.entries), func(i, next int32) { t.entries[i] = entry{next: next} })
+	t.root, t.n = -1, 0
+}
+
 // Len returns the number of routes in the table.
 func (t *Table) Len() int { return t.n }
 

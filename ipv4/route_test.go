@@ -310,6 +310,31 @@ func TestTableCapacity(t *testing.T) {
 	}
 }
 
+// TestTableReset: a full table, reset, is empty and takes a full table's
+// worth of routes again, and lookups see only the new ones.
+func TestTableReset(t *testing.T) {
+	tb := NewTable(256)
+	for round := range 3 {
+		for i := range 256 {
+			if err := tb.Add(Route{Prefix: netip.PrefixFrom(bitsAddr(uint32(i)<<24|uint32(round)), 32), Metric: round}); err != nil {
+				t.Fatalf("round %d route %d: %v", round, i, err)
+			}
+		}
+		checkTrie(t, tb)
+		if r, ok := tb.Lookup(bitsAddr(7<<24 | uint32(round))); !ok || r.Metric != round {
+			t.Fatalf("round %d: lookup %v %v", round, r, ok)
+		}
+		tb.Reset()
+		if tb.Len() != 0 || tb.root != -1 || len(tb.Routes()) != 0 {
+			t.Fatalf("round %d: not empty after Reset", round)
+		}
+		if _, ok := tb.Lookup(bitsAddr(7<<24 | uint32(round))); ok {
+			t.Fatalf("round %d: a route found after Reset", round)
+		}
+		checkTrie(t, tb)
+	}
+}
+
 func TestTableMetrics(t *testing.T) {
 	tb := NewTable(16)
 	p16 := netip.MustParsePrefix("172.16.0.0/16")

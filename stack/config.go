@@ -95,6 +95,11 @@ type Config struct {
 	// Steering configures the XDP program. Its Default is forced to
 	// Pass: the kernel keeps everything the engines do not take.
 	Steering steering.Options
+	// Logf, if set, gets a line for each event of the control plane a
+	// user may need to act on: a netlink subscription lost or failing
+	// (with the retry), and its recovery. Stack.ControlStatus and the
+	// counters tell the same; nil: no lines.
+	Logf func(format string, args ...any)
 }
 
 // DefaultConfig returns the defaults documented on each field.

@@ -1,9 +1,11 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +24,19 @@ import (
 // (engineLink): messages to an engine go through its ctlIn ring (this
 // goroutine is the only producer); engines' requests come back through
 // their resolveOut rings, with a token on wake.
+//
+// Each session subscribes first (routes, the device's link, and in shared
+// mode neighbours), then lists what the kernel has and hands every engine
+// one snapshot that replaces all it learned from the kernel; the changes
+// that follow come through the subscriptions. A change made between the
+// subscription and the listing comes twice, which is harmless: a change
+// sets a route to what it became. A session ends when a subscription
+// does (its socket overflowed: ENOBUFS; or failed); the next one starts
+// at once, and while subscribing or listing fails it is retried after a
+// backoff (backoffMin doubling to backoffMax) until it works or the stack
+// stops. Linux flushes a device's IPv4 routes when it goes down without
+// a word on the route subscription, so a change of the device's link
+// state brings a new snapshot too (after linkSettle).
 type controlPlane struct {
 	ifindex int
 	shared  bool // shared mode: neighbours too, and the kernel's sources
@@ -29,15 +44,34 @@ type controlPlane struct {
 	wake    <-chan struct{}
 	ns      netns.NsHandle // the stack's namespace, for (re)subscribing
 	nl      *netlink.Handle
-	routes  chan netlink.RouteUpdate
-	neighs  chan netlink.NeighUpdate
+	logf    func(format string, args ...any)
+	sub     *session // nil between sessions
 	done    chan struct{}
 	wait    chan struct{}
 
+	// Test hooks: a token on kill ends the session as a lost
+	// subscription would; failSubscribe makes that many subscription
+	// attempts fail.
+	kill          chan struct{}
+	failSubscribe atomic.Int32
+
 	// Counts, read by Stack.Counters from any goroutine.
-	resolveErrors     atomic.Uint64
-	subscriptionsLost atomic.Uint64
-	updatesDropped    atomic.Uint64
+	resolveErrors      atomic.Uint64
+	subscriptionsLost  atomic.Uint64
+	subscriptionErrors atomic.Uint64
+	updatesDropped     atomic.Uint64
+
+	mu     sync.Mutex
+	status ControlStatus
+}
+
+// session is one set of subscriptions; closing done ends them all (the
+// library closes their channels).
+type session struct {
+	done   chan struct{}
+	routes chan netlink.RouteUpdate
+	neighs chan netlink.NeighUpdate // nil in dedicated mode: never ready
+	links  chan netlink.LinkUpdate
 }
 
 // engineLink is the control plane's end of one engine's rings: it is the
@@ -51,82 +85,208 @@ type engineLink struct {
 
 // subscriptionBuffer is the receive buffer asked for each netlink
 // subscription: a burst of changes larger than it overflows the socket,
-// which ends the subscription (the control plane then subscribes again,
-// listing what exists, and counts it in SubscriptionsLost).
-const subscriptionBuffer = 4 << 20
+// which ends the session (the control plane then subscribes again and
+// resynchronises, and counts it in SubscriptionsLost). A variable for
+// the tests, which overflow a smaller one.
+var subscriptionBuffer = 4 << 20
+
+const (
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 10 * time.Second
+	// linkSettle is how long after the device's last link change the
+	// snapshot is taken: the kernel announces a device going down
+	// before it flushes its routes.
+	linkSettle = 100 * time.Millisecond
+)
+
+// errInjected is what a subscription fails with under failSubscribe.
+var errInjected = errors.New("failure injected by a test")
+
+// Control plane states (ControlStatus.State).
+const (
+	ControlOff        = "off"        // no control plane: neither ImportRoutes nor shared mode
+	ControlSubscribed = "subscribed" // following the kernel's changes
+	ControlResyncing  = "resyncing"  // a subscription ended: subscribing and listing again
+	ControlFailing    = "failing"    // subscribing or listing failed: retrying after a backoff
+	ControlStopped    = "stopped"
+)
+
+// ControlStatus is the state of a stack's control plane: whether the
+// engines follow the kernel's routes (and neighbours), and if not, since
+// when and why.
+type ControlStatus struct {
+	State string    `json:"state"`
+	Since time.Time `json:"since"` // when State began
+	// Error is the last error, kept after the control plane recovers;
+	// ErrorAt when it happened.
+	Error   string    `json:"error,omitempty"`
+	ErrorAt time.Time `json:"error_at,omitzero"`
+	// Failures counts the attempts that failed in a row (failing).
+	Failures int `json:"failures,omitempty"`
+	// Retry is when the next attempt is due (failing).
+	Retry time.Time `json:"retry,omitzero"`
+	// Snapshots counts the kernel's tables handed to the engines.
+	Snapshots uint64 `json:"snapshots"`
+}
+
+// backoff returns the wait before attempt n+1 after n ≥ 1 failures in a
+// row: backoffMin, doubling, at most backoffMax.
+func backoff(n int) time.Duration {
+	d := backoffMin
+	for i := 1; i < n && d < backoffMax; i++ {
+		d *= 2
+	}
+	return min(d, backoffMax)
+}
 
 // startControlPlane subscribes, in the calling thread's network
 // namespace, to the kernel's routes through ifindex (and in shared mode
-// its neighbours), and starts the control plane for engines.
-func startControlPlane(ifindex int, shared bool, engines []engineLink, wake <-chan struct{}) (*controlPlane, error) {
-	c := &controlPlane{ifindex: ifindex, shared: shared, engines: engines, wake: wake, done: make(chan struct{}), wait: make(chan struct{})}
+// its neighbours), hands the engines a snapshot of them, and starts the
+// control plane. logf may be nil.
+func startControlPlane(ifindex int, shared bool, engines []engineLink, wake <-chan struct{}, logf func(string, ...any)) (*controlPlane, error) {
+	c := &controlPlane{ifindex: ifindex, shared: shared, engines: engines, wake: wake, logf: logf,
+		done: make(chan struct{}), wait: make(chan struct{}), kill: make(chan struct{}, 1)}
+	if c.logf == nil {
+		c.logf = func(string, ...any) {}
+	}
 	var err error
 	if c.ns, err = netns.GetFromPath("/proc/thread-self/ns/net"); err != nil {
 		return nil, fmt.Errorf("stack: current network namespace: %w", err)
 	}
-	fail := func(err error) (*controlPlane, error) {
-		close(c.done)
-		c.drain()
+	if c.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 		c.ns.Close()
-		if c.nl != nil {
-			c.nl.Close()
-		}
+		return nil, fmt.Errorf("stack: netlink: %w", err)
+	}
+	if err := c.startSession(); err != nil {
+		close(c.done)
+		c.ns.Close()
+		c.nl.Close()
 		return nil, err
 	}
-	if err := c.subscribeRoutes(); err != nil {
-		return fail(err)
-	}
-	if shared {
-		if c.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
-			return fail(fmt.Errorf("stack: netlink: %w", err))
-		}
-		if err := c.subscribeNeighbours(); err != nil {
-			return fail(err)
-		}
-	}
+	c.setState(ControlSubscribed)
 	go c.run()
 	return c, nil
 }
 
-func (c *controlPlane) subscribeRoutes() error {
-	c.routes = make(chan netlink.RouteUpdate, 256)
-	err := netlink.RouteSubscribeWithOptions(c.routes, c.done, netlink.RouteSubscribeOptions{
-		Namespace: &c.ns, ListExisting: true, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: func(error) {},
-	})
-	if err != nil {
-		c.routes = nil
-		return fmt.Errorf("stack: subscribe to the kernel's routes: %w", err)
+// startSession subscribes, then lists and hands the engines the
+// snapshot. On failure nothing is left open.
+func (c *controlPlane) startSession() error {
+	if c.failSubscribe.Load() > 0 {
+		c.failSubscribe.Add(-1)
+		return fmt.Errorf("stack: subscribe to the kernel's routes: %w", errInjected)
 	}
+	s := &session{done: make(chan struct{}), routes: make(chan netlink.RouteUpdate, 256), links: make(chan netlink.LinkUpdate, 16)}
+	fail := func(err error) error {
+		close(s.done)
+		s.drain()
+		return err
+	}
+	// An error the library reports on a subscription that goes on (a
+	// message it could not parse) is counted and logged; one that ends
+	// it closes its channel, which ends the session. Once the session is
+	// ended on purpose, its sockets' errors are ours.
+	onError := func(what string) func(error) {
+		return func(err error) {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			c.subscriptionErrors.Add(1)
+			c.noteError(fmt.Errorf("stack: %s subscription: %w", what, err))
+		}
+	}
+	err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{
+		Namespace: &c.ns, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: onError("route")})
+	if err != nil {
+		s.routes = nil
+		return fail(fmt.Errorf("stack: subscribe to the kernel's routes: %w", err))
+	}
+	err = netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{
+		Namespace: &c.ns, ReceiveBufferSize: 1 << 20, ErrorCallback: onError("link")})
+	if err != nil {
+		s.links = nil
+		return fail(fmt.Errorf("stack: subscribe to the kernel's links: %w", err))
+	}
+	if c.shared {
+		s.neighs = make(chan netlink.NeighUpdate, 256)
+		err := netlink.NeighSubscribeWithOptions(s.neighs, s.done, netlink.NeighSubscribeOptions{
+			Namespace: &c.ns, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: onError("neighbour")})
+		if err != nil {
+			s.neighs = nil
+			return fail(fmt.Errorf("stack: subscribe to the kernel's neighbours: %w", err))
+		}
+	}
+	if err := c.resync(); err != nil {
+		return fail(err)
+	}
+	c.sub = s
 	return nil
 }
 
-func (c *controlPlane) subscribeNeighbours() error {
-	c.neighs = make(chan netlink.NeighUpdate, 256)
-	err := netlink.NeighSubscribeWithOptions(c.neighs, c.done, netlink.NeighSubscribeOptions{
-		Namespace: &c.ns, ListExisting: true, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: func(error) {},
-	})
+// resync lists the kernel's routes through the device (and in shared
+// mode its neighbours) and hands every engine the snapshot, one message
+// each.
+func (c *controlPlane) resync() error {
+	list, err := c.nl.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: c.ifindex},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
 	if err != nil {
-		c.neighs = nil
-		return fmt.Errorf("stack: subscribe to the kernel's neighbours: %w", err)
+		return fmt.Errorf("stack: list the kernel's routes: %w", err)
 	}
+	snap := &snapshot{}
+	for _, kr := range list {
+		if r, ok := kernelRoute(kr, c.ifindex, c.shared); ok {
+			snap.routes = append(snap.routes, r)
+		}
+	}
+	if c.shared {
+		neighs, err := c.nl.NeighList(c.ifindex, unix.AF_INET)
+		if err != nil {
+			return fmt.Errorf("stack: list the kernel's neighbours: %w", err)
+		}
+		for _, n := range neighs {
+			if ip, mac, ok := kernelNeighbour(n, c.ifindex); ok {
+				snap.neighbours = append(snap.neighbours, neighbour{ip: ip, mac: mac})
+			}
+		}
+	}
+	c.broadcast(control{snapshot: snap})
+	c.mu.Lock()
+	c.status.Snapshots++
+	c.mu.Unlock()
 	return nil
 }
 
-// drain empties the subscription channels in the background until the
+// drain empties the session's channels in the background until the
 // library closes them (it does once done is closed), so that its
 // goroutines, blocked on a full channel, can return.
-func (c *controlPlane) drain() {
-	if ch := c.routes; ch != nil {
+func (s *session) drain() {
+	if ch := s.routes; ch != nil {
 		go func() {
 			for range ch {
 			}
 		}()
 	}
-	if ch := c.neighs; ch != nil {
+	if ch := s.neighs; ch != nil {
 		go func() {
 			for range ch {
 			}
 		}()
+	}
+	if ch := s.links; ch != nil {
+		go func() {
+			for range ch {
+			}
+		}()
+	}
+}
+
+// end ends the current session.
+func (c *controlPlane) end() {
+	if c.sub != nil {
+		close(c.sub.done)
+		c.sub.drain()
+		c.sub = nil
 	}
 }
 
@@ -134,58 +294,150 @@ func (c *controlPlane) drain() {
 func (c *controlPlane) stop() {
 	close(c.done)
 	<-c.wait
-	c.drain()
 	c.ns.Close()
-	if c.nl != nil {
-		c.nl.Close()
-	}
+	c.nl.Close()
 }
 
 func (c *controlPlane) run() {
 	defer close(c.wait)
+	defer c.end()
+	var (
+		settle   = time.NewTimer(time.Hour)
+		settling bool
+		failures int
+	)
+	settle.Stop()
+	defer settle.Stop()
 	for {
+		if c.sub == nil {
+			err := c.startSession()
+			if err == nil {
+				failures = 0
+				c.setState(ControlSubscribed)
+				c.logf("stack: control plane: subscribed again; the engines have the kernel's tables")
+				continue
+			}
+			failures++
+			c.subscriptionErrors.Add(1)
+			wait := backoff(failures)
+			c.failed(err, failures, wait)
+			if !c.sleep(wait) {
+				return
+			}
+			continue
+		}
 		select {
-		case u, ok := <-c.routes:
+		case u, ok := <-c.sub.routes:
 			if !ok {
-				// The socket overflowed or failed: subscribe again,
-				// listing the routes that exist now.
-				c.subscriptionsLost.Add(1)
-				if c.subscribeRoutes() != nil {
-					c.wait2(time.Second)
-					c.subscribeRoutes()
-				}
+				c.lost("route")
 				continue
 			}
 			if r, ok := kernelRoute(u.Route, c.ifindex, c.shared); ok {
 				c.broadcast(control{add: u.Type == unix.RTM_NEWROUTE, route: r})
 			}
-		case u, ok := <-c.neighs:
+		case u, ok := <-c.sub.neighs:
 			if !ok {
-				c.subscriptionsLost.Add(1)
-				if c.subscribeNeighbours() != nil {
-					c.wait2(time.Second)
-					c.subscribeNeighbours()
-				}
+				c.lost("neighbour")
 				continue
 			}
 			if ip, mac, ok := kernelNeighbour(u.Neigh, c.ifindex); ok && u.Type == unix.RTM_NEWNEIGH {
 				c.broadcast(control{neighbour: true, ip: ip, mac: mac})
 			}
+		case u, ok := <-c.sub.links:
+			if !ok {
+				c.lost("link")
+				continue
+			}
+			if int(u.Index) == c.ifindex {
+				// The device's state changed: take a snapshot once
+				// the kernel is done with it.
+				settle.Reset(linkSettle)
+				settling = true
+			}
+		case <-settle.C:
+			if !settling {
+				continue
+			}
+			settling = false
+			if err := c.resync(); err != nil {
+				c.subscriptionErrors.Add(1)
+				c.noteError(err)
+				c.end()
+			}
+		case <-c.kill:
+			c.lost("every")
 		case <-c.wake:
 			c.resolve()
 		case <-c.done:
+			c.setState(ControlStopped)
 			return
 		}
 	}
 }
 
-// wait2 waits for d or the end of the control plane.
-func (c *controlPlane) wait2(d time.Duration) {
+// lost ends the session whose what subscription ended; the loop starts
+// the next one.
+func (c *controlPlane) lost(what string) {
+	c.subscriptionsLost.Add(1)
+	c.end()
+	c.setState(ControlResyncing)
+	c.logf("stack: control plane: the kernel's %s subscription ended (socket overflow or error); subscribing again and resynchronising", what)
+}
+
+// failed records a failed session start: n in a row, the next in wait.
+func (c *controlPlane) failed(err error, n int, wait time.Duration) {
+	now := time.Now()
+	c.mu.Lock()
+	if c.status.State != ControlFailing {
+		c.status.State, c.status.Since = ControlFailing, now
+	}
+	c.status.Error, c.status.ErrorAt, c.status.Failures, c.status.Retry = err.Error(), now, n, now.Add(wait)
+	c.mu.Unlock()
+	c.logf("stack: control plane: %v (attempt %d failed; retrying in %v; the engines keep the routes they have)", err, n, wait)
+}
+
+// noteError records and logs an error that did not end the session.
+func (c *controlPlane) noteError(err error) {
+	c.mu.Lock()
+	c.status.Error, c.status.ErrorAt = err.Error(), time.Now()
+	c.mu.Unlock()
+	c.logf("%v", err)
+}
+
+func (c *controlPlane) setState(state string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status.State != state {
+		c.status.State, c.status.Since = state, time.Now()
+	}
+	if state != ControlFailing {
+		c.status.Failures, c.status.Retry = 0, time.Time{}
+	}
+}
+
+// state returns the status; any goroutine.
+func (c *controlPlane) state() ControlStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+// sleep waits for d, answering the engines' requests meanwhile; false
+// when the control plane stops.
+func (c *controlPlane) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.done:
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-c.wake:
+			c.resolve()
+		case <-c.kill:
+		case <-c.done:
+			c.setState(ControlStopped)
+			return false
+		}
 	}
 }
 

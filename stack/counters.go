@@ -66,6 +66,8 @@ const (
 	ResolveErrors      // the kernel refused a request (stack-wide)
 	SubscriptionsLost  // netlink subscriptions ended and renewed (stack-wide)
 	UpdatesDropped     // route or neighbour updates for a stopped engine (stack-wide)
+	SubscriptionErrors // netlink subscription errors, failed (re)subscriptions and listings (stack-wide)
+	Resyncs            // snapshots of the kernel's tables applied, replacing the imported routes
 
 	NumCounters
 )
@@ -84,7 +86,7 @@ var counterNames = [NumCounters]string{
 	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send", "drop_handover_full",
 	"unreach_limited", "unreach_suppressed", "routes_added", "routes_removed", "routes_refused", "neighbours_shared", "neighbours_unshared", "arp_conflicts",
 	"handover_out", "handover_in", "resolve_requests", "resolve_unsent", "resolve_errors",
-	"subscriptions_lost", "updates_dropped",
+	"subscriptions_lost", "updates_dropped", "subscription_errors", "resyncs",
 }
 
 func (c Counter) String() string {
@@ -132,4 +134,14 @@ func (p *published) load() Counters {
 		c[i] = p[i].Load()
 	}
 	return c
+}
+
+// StackWide reports whether c counts for the whole stack (its control
+// plane), not per engine: Stack.Counters has it, Engine.Counters has 0.
+func (c Counter) StackWide() bool {
+	switch c {
+	case ResolveErrors, SubscriptionsLost, UpdatesDropped, SubscriptionErrors:
+		return true
+	}
+	return false
 }

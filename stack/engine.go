@@ -35,8 +35,11 @@ type Engine struct {
 	frameMask   uint64
 	csumOffload bool
 	// owned lists the engine's addresses; routes holds their prefixes
-	// (on-link) and the default route.
+	// (on-link) and the default route, which static lists (from Config:
+	// a snapshot of the kernel's routes keeps them), and the kernel's
+	// routes (ImportRoutes, shared mode).
 	owned   []netip.Addr
+	static  []ipv4.Route
 	routes  *ipv4.Table
 	neigh   *arp.Cache
 	unreach *ipv4.RateLimiter
@@ -140,15 +143,18 @@ func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.
 		if cfg.Shared {
 			continue // the kernel's on-link routes come with the import
 		}
-		if err := e.routes.Add(ipv4.Route{Prefix: p.Masked(), Src: p.Addr()}); err != nil {
+		r := ipv4.Route{Prefix: p.Masked(), Src: p.Addr()}
+		if err := e.routes.Add(r); err != nil {
 			return nil, fmt.Errorf("stack: route %v: %w", p.Masked(), err)
 		}
+		e.static = append(e.static, r)
 	}
 	if cfg.Gateway.IsValid() {
-		def := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		if err := e.routes.Add(ipv4.Route{Prefix: def, Gateway: cfg.Gateway, Src: e.owned[0]}); err != nil {
+		r := ipv4.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway, Src: e.owned[0]}
+		if err := e.routes.Add(r); err != nil {
 			return nil, fmt.Errorf("stack: default route via %v: %w", cfg.Gateway, err)
 		}
+		e.static = append(e.static, r)
 	}
 	return e, nil
 }

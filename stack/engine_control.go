@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/ipv4"
 )
 
 // The engine's end of the messages (messages.go) from the control plane
@@ -33,6 +34,10 @@ func (e *Engine) applyControl() {
 }
 
 func (e *Engine) applyOne(m *control) {
+	if m.snapshot != nil {
+		e.applySnapshot(m.snapshot)
+		return
+	}
 	if m.neighbour {
 		e.counters[NeighboursShared]++
 		if ready := e.neigh.Set(m.ip, m.mac, e.now, e.ready[:0]); len(ready) > 0 {
@@ -48,6 +53,42 @@ func (e *Engine) applyOne(m *control) {
 		e.counters[RoutesAdded]++
 	} else if e.routes.RemoveRoute(m.route) {
 		e.counters[RoutesRemoved]++
+		e.restoreStatic(m.route)
+	}
+}
+
+// applySnapshot replaces the engine's routes with its static ones
+// (Config) and the kernel's in s, at once: no packet sees a table in
+// between. A kernel route replaces a static one of the same prefix and
+// metric, as an imported change does. The neighbours in s are set; those
+// the kernel forgot age out of the cache on its own timers.
+func (e *Engine) applySnapshot(s *snapshot) {
+	e.counters[Resyncs]++
+	e.routes.Reset()
+	for _, r := range e.static {
+		e.routes.Add(r) // they fitted at newEngine
+	}
+	for _, r := range s.routes {
+		if err := e.routes.Add(r); err != nil {
+			e.counters[RoutesRefused]++
+			continue
+		}
+		e.counters[RoutesAdded]++
+	}
+	for _, n := range s.neighbours {
+		if ready := e.neigh.Set(n.ip, n.mac, e.now, e.ready[:0]); len(ready) > 0 {
+			e.release(ready, n.mac)
+		}
+	}
+}
+
+// restoreStatic puts back the static route of r's prefix and metric, if
+// there is one: the kernel route just removed had replaced it.
+func (e *Engine) restoreStatic(r ipv4.Route) {
+	for _, s := range e.static {
+		if s.Prefix == r.Prefix.Masked() && s.Metric == r.Metric {
+			e.routes.Add(s)
+		}
 	}
 }
 

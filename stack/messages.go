@@ -19,8 +19,10 @@ import (
 // resolveOut ring (engine_control.go).
 
 // control carries a change to an engine, which applies it on its own
-// goroutine: a kernel route added or removed, or (neighbour set) a
-// neighbour that another engine learned or the kernel resolved.
+// goroutine: a kernel route added or removed, (neighbour set) a
+// neighbour that another engine learned or the kernel resolved, or
+// (snapshot set) the kernel's tables, which replace every route the
+// engine learned from the kernel.
 type control struct {
 	add   bool
 	route ipv4.Route
@@ -28,6 +30,21 @@ type control struct {
 	neighbour bool
 	ip        netip.Addr
 	mac       ether.Addr
+
+	snapshot *snapshot
+}
+
+// snapshot is what the kernel had when the control plane listed it: its
+// routes through the device, and in shared mode its usable neighbours
+// there. Every engine reads the same one; nobody writes it once sent.
+type snapshot struct {
+	routes     []ipv4.Route
+	neighbours []neighbour
+}
+
+type neighbour struct {
+	ip  netip.Addr
+	mac ether.Addr
 }
 
 // outbound is a datagram a UDPConn asks an engine to send.

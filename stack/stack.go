@@ -210,7 +210,7 @@ func (s *Stack) startControl(ifindex int) error {
 	for i, e := range s.engines {
 		links[i] = engineLink{in: e.ctlIn, out: e.resolveOut, done: e.done}
 	}
-	c, err := startControlPlane(ifindex, s.cfg.Shared, links, s.wake)
+	c, err := startControlPlane(ifindex, s.cfg.Shared, links, s.wake, s.cfg.Logf)
 	if err != nil {
 		return err
 	}
@@ -363,8 +363,19 @@ func (s *Stack) Counters() Counters {
 		sum[ResolveErrors] += s.ctl.resolveErrors.Load()
 		sum[SubscriptionsLost] += s.ctl.subscriptionsLost.Load()
 		sum[UpdatesDropped] += s.ctl.updatesDropped.Load()
+		sum[SubscriptionErrors] += s.ctl.subscriptionErrors.Load()
 	}
 	return sum
+}
+
+// ControlStatus returns the state of the control plane, which keeps the
+// engines' routes (and in shared mode neighbours) in step with the
+// kernel's. Safe from any goroutine.
+func (s *Stack) ControlStatus() ControlStatus {
+	if s.ctl == nil {
+		return ControlStatus{State: ControlOff}
+	}
+	return s.ctl.state()
 }
 
 // Close stops the engines, waits for them, detaches the program (so no

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/metrics"
@@ -169,6 +170,9 @@ type serveResult struct {
 	Counters   map[string]uint64 `json:"counters"`
 	Drops      uint64            `json:"drops"`
 	TCP        map[string]uint64 `json:"tcp,omitempty"`
+	// ControlPlane: the netlink route (and neighbour) sync, with
+	// --shared or --import-routes.
+	ControlPlane *stack.ControlStatus `json:"control_plane,omitempty"`
 }
 
 // serveTCP enables TCP and starts the --tcp-echo, --tcp-discard and --http
@@ -206,6 +210,9 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// The control plane's log lines and the live lines share stderr.
+	stderr := &syncWriter{w: cmd.ErrOrStderr()}
+	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	st, err := openServe(cfg, f)
 	if err != nil {
 		return err
@@ -216,7 +223,6 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 			st.Close()
 		}
 	}()
-	stderr := cmd.ErrOrStderr()
 	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := announceServe(st, cfg, f, stderr)
 	if err := st.Start(); err != nil {
@@ -241,6 +247,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	c := st.Counters()
+	res.ControlPlane = controlPlane(st)
 	closed = true
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("serve: shutting down: %w", err)
@@ -311,7 +318,44 @@ func serveStats(st *stack.Stack, f serveFlags, start time.Time) any {
 	if f.tcpOn() {
 		v["tcp"] = st.TCPCounters().Map()
 	}
+	if cp := controlPlane(st); cp != nil {
+		v["control_plane"] = cp
+	}
 	return v
+}
+
+// controlPlane is the stack's control plane status, nil when it has none.
+func controlPlane(st *stack.Stack) *stack.ControlStatus {
+	cs := st.ControlStatus()
+	if cs.State == stack.ControlOff {
+		return nil
+	}
+	return &cs
+}
+
+// controlLine says, for the live lines, what is wrong with the control
+// plane; "" when it follows the kernel (or there is none).
+func controlLine(cs stack.ControlStatus, now time.Time) string {
+	switch cs.State {
+	case stack.ControlFailing:
+		return fmt.Sprintf("        control plane: failing for %v (%d attempts; next in %v): %s; the engines keep the routes they have",
+			now.Sub(cs.Since).Round(time.Millisecond), cs.Failures, max(cs.Retry.Sub(now), 0).Round(time.Millisecond), cs.Error)
+	case stack.ControlResyncing:
+		return fmt.Sprintf("        control plane: resyncing with the kernel for %v", now.Sub(cs.Since).Round(time.Millisecond))
+	}
+	return ""
+}
+
+// syncWriter serialises writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // serveLoop prints the counters every --interval until ctx ends,
@@ -326,6 +370,9 @@ func serveLoop(ctx context.Context, st *stack.Stack, f serveFlags, start time.Ti
 			c[stack.ARPRequestsIn]-last[stack.ARPRequestsIn], c[stack.ARPRepliesOut]-last[stack.ARPRepliesOut],
 			c[stack.ICMPEchoOut]-last[stack.ICMPEchoOut], c[stack.UDPIn]-last[stack.UDPIn], c.Drops()-last.Drops())
 		last = c
+		if line := controlLine(st.ControlStatus(), now); line != "" {
+			fmt.Fprintln(stderr, line)
+		}
 		if f.tcpOn() {
 			t := st.TCPCounters()
 			fmt.Fprintf(stderr, "        tcp: conns %d open, %d established total, segs in %d out %d, retransmits %d, resets in %d out %d\n",
@@ -342,6 +389,13 @@ func printServeResult(cmd *cobra.Command, f serveFlags, res serveResult, c stack
 	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "served %.1fs: %d frames in, %d out, %d dropped\n", res.DurationS, c[stack.RXFrames], c[stack.TXFrames], res.Drops)
+	if cp := res.ControlPlane; cp != nil {
+		fmt.Fprintf(stderr, "  control plane %s, %d snapshots of the kernel's tables", cp.State, cp.Snapshots)
+		if cp.Error != "" {
+			fmt.Fprintf(stderr, "; last error at %s: %s", cp.ErrorAt.Format(time.TimeOnly), cp.Error)
+		}
+		fmt.Fprintln(stderr)
+	}
 	for i := stack.Counter(0); i < stack.NumCounters; i++ {
 		if c[i] != 0 {
 			fmt.Fprintf(stderr, "  %-22s %d\n", i, c[i])

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/stack"
 )
 
 // TestServe runs `fastpath serve` in a lab namespace while the kernel in
@@ -31,8 +33,12 @@ func TestServe(t *testing.T) {
 
 func testServe(t *testing.T, mode string, dst net.IP, args []string) {
 	l := lab.NewT(t, lab.Options{})
-	const n, ctl = 20, "127.0.0.1:19324"
+	const n, ctl, met = 20, "127.0.0.1:19324", "127.0.0.1:19325"
 	echoed := make(chan int, 1)
+	var metrics string
+	var stats struct {
+		ControlPlane *stack.ControlStatus `json:"control_plane"`
+	}
 	go func() {
 		got := 0
 		defer func() {
@@ -42,10 +48,16 @@ func testServe(t *testing.T, mode string, dst net.IP, args []string) {
 		// Once serve answers on its control API, its engine runs.
 		for i := 0; i < 200; i++ {
 			if resp, err := http.Get("http://" + ctl + "/v1/stats"); err == nil {
+				json.NewDecoder(resp.Body).Decode(&stats)
 				resp.Body.Close()
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+		if resp, err := http.Get("http://" + met + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			metrics = string(b)
 		}
 		var c *net.UDPConn
 		if err := l.B.Do(func() (err error) {
@@ -66,7 +78,7 @@ func testServe(t *testing.T, mode string, dst net.IP, args []string) {
 		}
 	}()
 	out, errOut, err := run(t, append([]string{"serve", "--dev", l.A.Link, "--netns", l.A.Name,
-		"--udp-echo", "7", "--duration", "60s", "--control", ctl, "--json"}, args...)...)
+		"--udp-echo", "7", "--duration", "60s", "--control", ctl, "--metrics", met, "--json"}, args...)...)
 	if err != nil {
 		t.Fatalf("serve: %v\n%s", err, errOut)
 	}
@@ -79,6 +91,24 @@ func testServe(t *testing.T, mode string, dst net.IP, args []string) {
 	}
 	if res.Counters["udp_out"] < n || res.Mode != "copy" || res.XDPMode != "native" || res.DurationS <= 0 || res.DurationS > 50 || res.AddrMode != mode {
 		t.Errorf("summary %+v", res)
+	}
+	// Shared mode follows the kernel's routes and neighbours: the control
+	// plane's state is in /v1/stats and the summary.
+	if mode == "shared" {
+		if cp := stats.ControlPlane; cp == nil || cp.State != stack.ControlSubscribed || cp.Snapshots < 1 {
+			t.Errorf("/v1/stats control_plane %+v, want subscribed with a snapshot", cp)
+		}
+		if cp := res.ControlPlane; cp == nil || cp.State != stack.ControlSubscribed {
+			t.Errorf("summary control_plane %+v, want subscribed", cp)
+		}
+		for _, want := range []string{`fastpath_control_plane_state{device="` + l.A.Link + `",state="subscribed"} 1`,
+			`fastpath_stack_subscription_errors_total{device="` + l.A.Link + `"} 0`} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	} else if stats.ControlPlane != nil || res.ControlPlane != nil {
+		t.Errorf("dedicated mode without --import-routes has no control plane: %+v, %+v", stats.ControlPlane, res.ControlPlane)
 	}
 	// The engine and its program are gone after serve returns.
 	lk, _ := l.A.Handle().LinkByName(l.A.Link)
@@ -121,6 +151,32 @@ func TestParseQueues(t *testing.T) {
 	for _, bad := range []string{"", "x", "-1", "0,,1"} {
 		if _, err := parseQueues(bad); err == nil || !strings.Contains(err.Error(), "or all") {
 			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// TestControlLine: the live lines say when the control plane does not
+// follow the kernel, since when, why and when it tries again.
+func TestControlLine(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		cs   stack.ControlStatus
+		want []string
+	}{
+		{stack.ControlStatus{State: stack.ControlSubscribed, Since: now.Add(-time.Hour)}, nil},
+		{stack.ControlStatus{State: stack.ControlOff}, nil},
+		{stack.ControlStatus{State: stack.ControlResyncing, Since: now.Add(-250 * time.Millisecond)}, []string{"resyncing", "250ms"}},
+		{stack.ControlStatus{State: stack.ControlFailing, Since: now.Add(-3 * time.Second), Failures: 4, Retry: now.Add(800 * time.Millisecond),
+			Error: "stack: subscribe to the kernel's routes: operation not permitted"}, []string{"failing for 3s", "4 attempts", "next in 800ms", "operation not permitted"}},
+	} {
+		line := controlLine(tc.cs, now)
+		if (line == "") != (tc.want == nil) {
+			t.Errorf("%s: %q", tc.cs.State, line)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(line, w) {
+				t.Errorf("%s: %q lacks %q", tc.cs.State, line, w)
+			}
 		}
 	}
 }

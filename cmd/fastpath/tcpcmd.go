@@ -99,6 +99,10 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	if err != nil {
 		return err
 	}
+	// The control plane's log lines and the live lines share stderr.
+	stderr := &syncWriter{w: cmd.ErrOrStderr()}
+	cmd.SetErr(stderr)
+	r.cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	var st *stack.Stack
 	err = port.InNetns(f.netns, func() error {
 		if st, err = stack.New(r.cfg); err != nil {

@@ -48,7 +48,8 @@ func Queue(emit Emit, q kernelStats, lbl []string) {
 }
 
 // Stack emits every engine's counters, its socket's statistics and, with
-// TCP on, its TCP counters.
+// TCP on, its TCP counters; the stack-wide counters of its control plane,
+// and the control plane's state.
 func Stack(st *stack.Stack, device string) Collect {
 	mode := st.Port().Modes().AFXDP.String()
 	return func(emit Emit) {
@@ -58,6 +59,8 @@ func Stack(st *stack.Stack, device string) Collect {
 			for i := stack.Counter(0); i < stack.NumCounters; i++ {
 				name, v := i.String(), float64(c[i])
 				switch {
+				case i.StackWide():
+					// Below, once: an engine's is always 0.
 				case i == stack.RXFrames || i == stack.TXFrames:
 					emit("fastpath_engine_frames_total", "Frames the engine received and sent.", Counter, v, with(lbl, "direction", name[:2])...)
 				case i == stack.RXBytes || i == stack.TXBytes:
@@ -73,7 +76,32 @@ func Stack(st *stack.Stack, device string) Collect {
 				tcpCounters(emit, e.TCPCounters(), lbl)
 			}
 		}
+		controlPlane(emit, st, []string{"device", device})
 	}
+}
+
+// controlPlane emits the stack-wide counters and, when the stack has a
+// control plane, its state: 1 for the current one of subscribed,
+// resyncing and failing, 0 for the others.
+func controlPlane(emit Emit, st *stack.Stack, lbl []string) {
+	c := st.Counters()
+	for i := stack.Counter(0); i < stack.NumCounters; i++ {
+		if i.StackWide() {
+			emit("fastpath_stack_"+i.String()+"_total", "Stack counter "+i.String()+" (its control plane).", Counter, float64(c[i]), lbl...)
+		}
+	}
+	cs := st.ControlStatus()
+	if cs.State == stack.ControlOff {
+		return
+	}
+	for _, state := range []string{stack.ControlSubscribed, stack.ControlResyncing, stack.ControlFailing} {
+		v := 0.0
+		if cs.State == state {
+			v = 1
+		}
+		emit("fastpath_control_plane_state", "1 for the state the control plane (netlink route and neighbour sync) is in.", Gauge, v, with(lbl, "state", state)...)
+	}
+	emit("fastpath_control_plane_snapshots_total", "Snapshots of the kernel's tables handed to the engines.", Counter, float64(cs.Snapshots), lbl...)
 }
 
 // tcpCounters emits an engine's TCP counters.
