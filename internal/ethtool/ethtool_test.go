@@ -32,6 +32,10 @@ func TestOnVeth(t *testing.T) {
 		if rx != 2 || tx != 2 {
 			t.Errorf("QueuesInUse(%s) = %d, %d; want 2, 2", l.A.Link, rx, tx)
 		}
+		// The lab turns veth's TX checksum offload off.
+		if on, err := ethtool.TXChecksum(l.A.Link); err != nil || on {
+			t.Errorf("TXChecksum(%s) = %v, %v; want off", l.A.Link, on, err)
+		}
 		if _, err := ethtool.LinkSpeed("nosuchdev0"); !errors.Is(err, unix.ENODEV) {
 			t.Errorf("LinkSpeed of a missing device: %v, want ENODEV", err)
 		}
