@@ -36,6 +36,7 @@ type serveFlags struct {
 	idle      string
 	mode      string
 	checksum  string
+	partial   bool
 	duration  time.Duration
 	interval  time.Duration
 	json      bool
@@ -72,6 +73,7 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.idle, "idle", "adaptive", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
 	fl.StringVar(&f.checksum, "tx-checksum", "auto", txChecksumUsage)
+	fl.BoolVar(&f.partial, "accept-partial-checksum", false, acceptPartialUsage)
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print counters (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
@@ -135,6 +137,7 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 		}
 	}
 	cfg.ImportRoutes = f.routes
+	cfg.AcceptPartialChecksum = f.partial
 	var err error
 	if cfg.Queues, err = parseQueues(f.queues); err != nil {
 		return cfg, err
@@ -206,6 +209,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	cfg.Notice = noticesTo(cmd)
 	st, err := openServe(cfg, f)
 	if err != nil {
 		return err
