@@ -11,9 +11,11 @@ import "github.com/fastpathnet/fastpath/ipv4"
 // with Config.AcceptPartialChecksum, completes their checksums and takes
 // them, and the first one is news for the user (Config.Notice).
 //
-// Only veth: from a wire a frame carries its whole checksum, and
-// virtio-net has its host complete checksums while an XDP program is
-// attached (it turns its guest checksum offloads off).
+// Only veth (port.Facts.Driver "veth"): from a wire a frame carries its
+// whole checksum; virtio-net turns its guest checksum offload off while an
+// XDP program is attached (virtnet_xdp_set), so that its host completes
+// checksums. A tap written with virtio-net headers could carry partial
+// checksums too; it is not recognised, and its frames stay bad checksums.
 
 // partialChecksum handles a TCP or UDP packet whose checksum
 // ipv4.PartialChecksum reported, on a veth: it reports whether the packet

@@ -316,7 +316,7 @@ func (s *Stack) Start() error {
 		return errors.New("stack: already started or closed")
 	}
 	s.started = true
-	if s.partialNotice.Fix != "" {
+	if s.partialNotice.Counter == PartialChecksum { // a veth, and someone to tell
 		s.noticeQuit, s.noticeDone = make(chan struct{}), make(chan struct{})
 		go s.watchNotices(s.noticeQuit, s.noticeDone)
 	}
