@@ -57,6 +57,8 @@ var rules = []rule{
 	{pkg: "bpf", allowed: []string{"std", "github.com/cilium/ebpf"}},
 	{pkg: "steering", forbiddenDeps: []string{module + "/stack", module + "/xsk", module + "/umem", module + "/rings", module + "/cmd", module + "/bench", module + "/internal/lab"}},
 	{pkg: "internal/ethtool", allowed: []string{"std", "golang.org/x/sys/unix"}},
+	// A veth's peer: netlink, its namespace, ethtool.
+	{pkg: "internal/veth", allowed: []string{"std", module + "/internal/ethtool", "github.com/vishvananda", "golang.org/x/sys/unix"}},
 	{pkg: "internal/rss", allowed: []string{"std", module + "/internal/ethtool"}},
 	// Prometheus exposition: the server, and the collectors that name the
 	// counters each role publishes.

@@ -34,6 +34,7 @@ func TestGoldenFromPcap(t *testing.T) {
 	}{
 		{"testdata/golden.pcap", [][]byte{echoRequestFrame, echoReplyFrame, udpFrame, udpClosedFrame, unreachFrame}},
 		{"testdata/golden-rr.pcap", [][]byte{echoRRRequestFrame, echoRRReplyFrame}},
+		{"testdata/golden-partial.pcap", [][]byte{partialUDPFrame, partialSYNFrame, partialDataFrame}},
 	} {
 		raw, err := os.ReadFile(tc.file)
 		if err != nil {

@@ -15,6 +15,7 @@ func TestNoAllocs(t *testing.T) {
 	echo := datagram(echoRequestFrame)
 	closed := datagram(udpClosedFrame)
 	c := ICMP(echo.Payload())
+	partial, completed := datagram(partialDataFrame), datagram(partialDataFrame)
 	// An ICMP error: no error may be sent about it.
 	icmpErr := make(Header, 600)
 	n, err := Unreachable(icmpErr, closed, peerB, CodePortUnreachable, 64)
@@ -57,6 +58,8 @@ func TestNoAllocs(t *testing.T) {
 		{"Sum", func() { sinkU64 = Sum(buf1500, 0) }},
 		{"Checksum", func() { sinkU16 = Checksum(buf1500, 0) }},
 		{"PseudoSum", func() { sinkU64 = PseudoSum(peerA, peerB, ProtoUDP, 100) }},
+		{"PartialChecksum", func() { sinkBool = PartialChecksum(partial) }},
+		{"CompletePartialChecksum", func() { copy(completed, partial); CompletePartialChecksum(completed) }},
 		{"Update16", func() { sinkU16 = Update16(0x1234, 0x4011, 0x3f11) }},
 		{"Update32", func() { sinkU16 = Update32(0x1234, 0xc0000201, 0x0a000001) }},
 		{"UDP.Check", func() { sinkErr = u.Check() }},

@@ -86,6 +86,20 @@ type Config struct {
 	// TXChecksum chooses who computes the TCP checksums of the engine's
 	// segments. Default ChecksumAuto.
 	TXChecksum ChecksumMode
+	// AcceptPartialChecksum takes, on a veth, the TCP and UDP frames
+	// whose checksum holds only the pseudo-header sum, completing it in
+	// place, where by default they are dropped. A veth passes such frames
+	// on when its peer's TX checksum offload is on (veth's default; the
+	// fix is ethtool -K PEER tx off): the sender's kernel left the
+	// checksum for a device to complete, and a veth has none. Their
+	// content is then not verified, as the kernel does not verify it
+	// either. Either way they are counted (PartialChecksum). Other devices
+	// ignore it: from a wire a frame carries its whole checksum.
+	AcceptPartialChecksum bool
+	// Notice, when set, receives advice for the user about what the
+	// engines met (partial checksums from a veth's peer): at most once per
+	// kind and stack, on a goroutine of the stack's, never an engine's.
+	Notice func(Notice)
 	// XSK configures the sockets. Default xsk.DefaultOptions() with a
 	// TXBudget of 256: in copy mode a kick then sends what one round of
 	// TCP output queued (a congestion window's worth of segments), where

@@ -59,6 +59,7 @@ const (
 	NeighboursShared   // neighbours learned from another engine
 	NeighboursUnshared // neighbours not passed on: a peer's channel was full
 	ARPConflicts       // another MAC claimed one of our addresses
+	PartialChecksum    // TCP/UDP from a veth peer, checksum left partial: dropped unless Config.AcceptPartialChecksum
 	HandoverOut        // frames handed to the engine that owns their flow
 	HandoverIn         // frames another engine handed to this one
 	ResolveRequests    // neighbours asked of the kernel (shared mode)
@@ -85,6 +86,7 @@ var counterNames = [NumCounters]string{
 	"drop_protocol", "drop_no_route", "drop_arp_queue_full", "drop_arp_failed",
 	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send", "drop_handover_full",
 	"unreach_limited", "unreach_suppressed", "routes_added", "routes_removed", "routes_refused", "neighbours_shared", "neighbours_unshared", "arp_conflicts",
+	"partial_checksum",
 	"handover_out", "handover_in", "resolve_requests", "resolve_unsent", "resolve_errors",
 	"subscriptions_lost", "updates_dropped", "subscription_errors", "resyncs",
 }

@@ -34,6 +34,12 @@ type Engine struct {
 	txOff       uint64
 	frameMask   uint64
 	csumOffload bool
+	// veth: the device is a veth, whose peer may leave TCP and UDP
+	// checksums partial (engine_partial.go). partialNoted: this engine
+	// has told the stack, on partialSeen (shared by its engines,
+	// capacity 1), that it met one.
+	veth, partialNoted bool
+	partialSeen        chan struct{}
 	// owned lists the engine's addresses; routes holds their prefixes
 	// (on-link) and the default route, which static lists (from Config:
 	// a snapshot of the kernel's routes keeps them), and the kernel's

@@ -112,6 +112,9 @@ func (e *Engine) inputIPv4(addr uint64, b []byte, f ether.Frame) bool {
 		return e.inputUDP(addr, b, f, h)
 	case ipv4.ProtoTCP:
 		if e.tcpHost != nil {
+			if !e.tcpPartialChecksum(h) {
+				return false
+			}
 			return e.inputTCP(b, f.L3)
 		}
 	}
@@ -158,8 +161,13 @@ func (e *Engine) inputUDP(addr uint64, b []byte, f ether.Frame, h ipv4.Header) b
 		return false
 	}
 	if !u.ChecksumValid(h.Src(), h.Dst()) {
-		e.counters[DropUDPChecksum]++
-		return false
+		if !e.veth || !ipv4.PartialChecksum(h) {
+			e.counters[DropUDPChecksum]++
+			return false
+		}
+		if !e.partialChecksum(h) {
+			return false
+		}
 	}
 	e.counters[UDPIn]++
 	handler := e.udp[u.DstPort()]

@@ -17,7 +17,7 @@ import (
 // TestNoAllocs feeds an engine (not started: the test plays its loop)
 // frames from receive to reply: ARP request, ICMP echo, UDP echo in
 // place, UDP reply built fresh, datagram to an unbound port, a bad
-// checksum. None may allocate.
+// checksum, a partial one (dropped, then accepted). None may allocate.
 func TestNoAllocs(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	cfg := DefaultConfig()
@@ -83,6 +83,25 @@ func TestNoAllocs(t *testing.T) {
 	}
 	if e.counters[ICMPEchoOut] == 0 || e.counters[UDPOut] == 0 || e.counters[ARPRepliesOut] == 0 || e.counters[DropUDPChecksum] == 0 {
 		t.Errorf("the frames did not take the paths meant: %v", nonZero(e.counters))
+	}
+
+	// A partial checksum from the veth's peer: dropped, then (with
+	// AcceptPartialChecksum) completed and echoed in place.
+	partial := udp(7)
+	h := ipv4.Header(partial[ether.HeaderLen:])
+	u := ipv4.UDP(h.Payload())
+	p := ipv4.Fold(ipv4.PseudoSum(h.Src(), h.Dst(), ipv4.ProtoUDP, u.Length()))
+	u[6], u[7] = byte(p>>8), byte(p)
+	for _, accept := range []bool{false, true} {
+		s.cfg.AcceptPartialChecksum = accept
+		before := e.counters
+		if a := testing.AllocsPerRun(100, func() { injectFrame(t, e, partial) }); a != 0 {
+			t.Errorf("UDP partial checksum (accept %v): %v allocations per frame", accept, a)
+		}
+		if e.counters[PartialChecksum] == before[PartialChecksum] || e.counters[DropUDPChecksum] != before[DropUDPChecksum] ||
+			accept != (e.counters[UDPOut] > before[UDPOut]) {
+			t.Errorf("UDP partial checksum (accept %v): %v", accept, nonZero(e.counters))
+		}
 	}
 }
 
@@ -186,5 +205,23 @@ func TestNoAllocsTCP(t *testing.T) {
 	}
 	if got := e.TCP().Counters()[tcp.SegsOut] - before; got < 200 {
 		t.Errorf("the engine sent %d segments for 200 rounds: %v", got, e.TCP().Counters().Map())
+	}
+	// The same with partial checksums, accepted (completed in place).
+	s.cfg.AcceptPartialChecksum = true
+	partial := func() {
+		_, nxt, _ := c.Sequence()
+		h := tcp.Header(buf[ether.HeaderLen+ipv4.HeaderLen:])
+		h.SetSeq(seq)
+		h.SetAck(nxt)
+		h.SetPartialChecksum(peer.Addr(), local.Addr())
+		inject(buf)
+		seq = seq.Add(uint32(len(payload)))
+	}
+	before, partials := e.TCP().Counters()[tcp.SegsOut], e.counters[PartialChecksum]
+	if a := testing.AllocsPerRun(200, partial); a != 0 {
+		t.Errorf("a data segment with a partial checksum and its echo: %v allocations", a)
+	}
+	if got := e.TCP().Counters()[tcp.SegsOut] - before; got < 200 || e.counters[PartialChecksum]-partials < 200 {
+		t.Errorf("partial checksums: the engine sent %d segments for 200 rounds: %v; %v", got, e.TCP().Counters().Map(), nonZero(e.counters))
 	}
 }

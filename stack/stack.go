@@ -46,6 +46,14 @@ type Stack struct {
 	dials         atomic.Uint64 // DialTCP's round robin over the engines
 	started       bool
 	closed        bool
+
+	// partialSeen carries the engines' news of partial checksums
+	// (engine_partial.go), on a veth; partialNotice is what Config.Notice
+	// then gets. noticeQuit stops the goroutine that waits for it,
+	// which closes noticeDone.
+	partialSeen            chan struct{}
+	partialNotice          Notice
+	noticeQuit, noticeDone chan struct{}
 }
 
 // New sets the stack up on cfg.Device in the calling thread's network
@@ -64,7 +72,8 @@ func New(cfg Config) (*Stack, error) {
 	}
 	var mac ether.Addr
 	copy(mac[:], lk.Attrs().HardwareAddr)
-	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, mtu: lk.Attrs().MTU, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	s := &Stack{cfg: cfg, bound: map[uint16][]steering.ID{}, mtu: lk.Attrs().MTU, wake: make(chan struct{}, 1), stopped: make(chan struct{}),
+		partialSeen: make(chan struct{}, 1)}
 	if s.addrs, err = addresses(lk, &cfg); err != nil {
 		return nil, err
 	}
@@ -86,7 +95,11 @@ func New(cfg Config) (*Stack, error) {
 			return nil, err
 		}
 		e.setChecksumOffload(offload)
+		e.veth, e.partialSeen = s.port.Facts.Driver == "veth", s.partialSeen
 		s.engines = append(s.engines, e)
+	}
+	if s.port.Facts.Driver == "veth" && cfg.Notice != nil && !cfg.AcceptPartialChecksum {
+		s.partialNotice = partialNotice(cfg.Device)
 	}
 	s.connect()
 	if err := s.startControl(lk.Attrs().Index); err != nil {
@@ -302,6 +315,10 @@ func (s *Stack) Start() error {
 		return errors.New("stack: already started or closed")
 	}
 	s.started = true
+	if s.partialNotice.Counter == PartialChecksum { // a veth, and someone to tell
+		s.noticeQuit, s.noticeDone = make(chan struct{}), make(chan struct{})
+		go s.watchNotices(s.noticeQuit, s.noticeDone)
+	}
 	var once sync.Once
 	for _, e := range s.engines {
 		e.running.Store(true)
@@ -389,6 +406,10 @@ func (s *Stack) Close() error {
 	s.closed = true
 	s.Stop()
 	errs := []error{s.Wait()}
+	if s.noticeQuit != nil {
+		close(s.noticeQuit)
+		<-s.noticeDone
+	}
 	if s.ctl != nil {
 		s.ctl.stop()
 	}

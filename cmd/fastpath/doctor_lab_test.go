@@ -41,6 +41,10 @@ func TestDoctorLab(t *testing.T) {
 	if f := byCheck["zerocopy"]; f.Status != doctor.Info {
 		t.Errorf("veth has no zero-copy: %+v", f)
 	}
+	// The lab turns the peer's TX checksum offload off.
+	if f := byCheck["veth-checksum"]; f.Status != doctor.OK || !strings.Contains(f.Message, l.B.Name) {
+		t.Errorf("veth peer with tx off: %+v", f)
+	}
 	text, _, err := run(t, "doctor", "--dev", l.A.Link, "--netns", l.A.Name)
 	if err != nil || !strings.Contains(text, "xdp-features") || !strings.Contains(text, "fix: ") {
 		t.Errorf("text report: %v\n%s", err, text)
@@ -65,4 +69,29 @@ func TestDoctorLab(t *testing.T) {
 	if _, _, err := run(t, "doctor"); err == nil || !strings.Contains(err.Error(), "--dev is required") {
 		t.Errorf("doctor without --dev: %v", err)
 	}
+}
+
+// TestDoctorLabPeerChecksum: with the peer's TX checksum offload on,
+// doctor warns that the engine would get partial checksums, and gives the
+// command to run for the peer in its namespace.
+func TestDoctorLabPeerChecksum(t *testing.T) {
+	l := lab.NewT(t, lab.Options{TxChecksumOffload: true})
+	out, errOut, err := run(t, "doctor", "--dev", l.A.Link, "--netns", l.A.Name, "--json")
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s\n%s", err, out, errOut)
+	}
+	var r doctorReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	want := "ip netns exec " + l.B.Name + " ethtool -K " + l.B.Link + " tx off"
+	for _, f := range r.Findings {
+		if f.Check == "veth-checksum" {
+			if f.Status != doctor.Warn || f.Fix != want {
+				t.Errorf("veth peer with tx on: %+v, want a warning with %q", f, want)
+			}
+			return
+		}
+	}
+	t.Errorf("no veth-checksum finding: %+v", r.Findings)
 }

@@ -25,7 +25,8 @@ func newDoctorCommand() *cobra.Command {
 warn or fail, with the command that fixes it: the kernel version and the
 AF_XDP features it implies; the device's state, driver, queues, MTU against
 the frame size; its XDP features (the netdev netlink family: native
-redirect, zero-copy, multi-buffer); a program already attached; veth's peer;
+redirect, zero-copy, multi-buffer); a program already attached; veth's peer
+(its XDP program, and its TX checksum offload, which sends partial checksums);
 huge pages; the busy-poll knobs; the IRQ affinity of its queues; the queues
 RSS spreads flows over (against --queues); ntuple filters; the memlock
 limit. It changes nothing.`,

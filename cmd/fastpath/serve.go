@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/metrics"
@@ -37,6 +36,7 @@ type serveFlags struct {
 	idle      string
 	mode      string
 	checksum  string
+	partial   bool
 	duration  time.Duration
 	interval  time.Duration
 	json      bool
@@ -73,6 +73,7 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.idle, "idle", "adaptive", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
 	fl.StringVar(&f.checksum, "tx-checksum", "auto", txChecksumUsage)
+	fl.BoolVar(&f.partial, "accept-partial-checksum", false, acceptPartialUsage)
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print counters (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
@@ -136,6 +137,7 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 		}
 	}
 	cfg.ImportRoutes = f.routes
+	cfg.AcceptPartialChecksum = f.partial
 	var err error
 	if cfg.Queues, err = parseQueues(f.queues); err != nil {
 		return cfg, err
@@ -210,8 +212,10 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	// The control plane's log lines and the live lines share stderr.
-	stderr := &syncWriter{w: cmd.ErrOrStderr()}
+	// The stack's notices, its control plane's log lines and the live
+	// lines share stderr (noticesTo makes it safe to).
+	cfg.Notice = noticesTo(cmd)
+	stderr := cmd.ErrOrStderr()
 	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	st, err := openServe(cfg, f)
 	if err != nil {
@@ -344,18 +348,6 @@ func controlLine(cs stack.ControlStatus, now time.Time) string {
 		return fmt.Sprintf("        control plane: resyncing with the kernel for %v", now.Sub(cs.Since).Round(time.Millisecond))
 	}
 	return ""
-}
-
-// syncWriter serialises writes from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // serveLoop prints the counters every --interval until ctx ends,

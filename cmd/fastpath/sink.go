@@ -16,7 +16,7 @@ import (
 )
 
 type sinkFlags struct {
-	hugePages          bool
+	hugePages, partial bool
 	ring, fill, frames int
 	dev, netns         string
 	port               int
@@ -57,6 +57,7 @@ queue's engine, which keeps the sequence state without locks.`,
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
 	fl.StringVar(&f.xdpMode, "xdp-mode", "auto", "XDP attach mode: auto, native or generic")
 	fl.StringVar(&f.idle, "idle", "busy", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
+	fl.BoolVar(&f.partial, "accept-partial-checksum", false, acceptPartialUsage)
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fl.BoolVar(&f.hugePages, "huge-pages", false, hugePagesUsage)
@@ -94,6 +95,7 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	u := &cfg.XSK.UMEMOptions
 	u.FillSize, u.CompletionSize, u.FrameCount = uint32(cmp.Or(f.fill, f.ring)), uint32(f.ring), uint32(f.frames)
 	cfg.Queues, cfg.Cores, cfg.XSK.Mode = po.Queues, po.Cores, po.XSK.Mode
+	cfg.AcceptPartialChecksum = f.partial
 	if cfg.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
 		return c, fmt.Errorf("--xdp-mode %q: use auto, native or generic", f.xdpMode)
 	}
@@ -111,6 +113,7 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	if err != nil {
 		return err
 	}
+	c.sink.Stack.Notice = noticesTo(cmd)
 	s, err := sink.Start(c.sink)
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ type tcpFlags struct {
 	metrics, control          string
 	bytes                     int64
 	conns                     int
-	noDelay                   bool
+	noDelay, partial          bool
 	checksum                  string
 	timeout, interval         time.Duration
 	json                      bool
@@ -57,6 +57,7 @@ address of its own instead.`,
 	fl.StringVar(&f.cc, "cc", tcp.DefaultCongestionControl, "congestion control: cubic or newreno")
 	fl.BoolVar(&f.noDelay, "no-delay", false, "turn Nagle's algorithm off")
 	fl.StringVar(&f.checksum, "tx-checksum", "auto", txChecksumUsage)
+	fl.BoolVar(&f.partial, "accept-partial-checksum", false, acceptPartialUsage)
 	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1, or all (every queue in use)")
 	fl.StringVar(&f.cores, "cores", "", "cores to pin the engines to, a list")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up after this long")
@@ -99,9 +100,10 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	if err != nil {
 		return err
 	}
-	// The control plane's log lines and the live lines share stderr.
-	stderr := &syncWriter{w: cmd.ErrOrStderr()}
-	cmd.SetErr(stderr)
+	// The stack's notices, its control plane's log lines and the live
+	// lines share stderr (noticesTo makes it safe to).
+	r.cfg.Notice = noticesTo(cmd)
+	stderr := cmd.ErrOrStderr()
 	r.cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	var st *stack.Stack
 	err = port.InNetns(f.netns, func() error {
@@ -170,6 +172,7 @@ func tcpStackConfig(f tcpFlags) (stack.Config, string, error) {
 	cfg.XSK.UMEMOptions.HugePages = f.hugePages
 	cfg.Device = f.dev
 	cfg.Idle = stack.IdleBusy
+	cfg.AcceptPartialChecksum = f.partial
 	var err error
 	if cfg.TXChecksum, err = parseTXChecksum(f.checksum); err != nil {
 		return cfg, "", err

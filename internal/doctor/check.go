@@ -64,6 +64,13 @@ type Input struct {
 	// VethPeerXDP: for veth, whether the peer has an XDP program; nil:
 	// unknown (the peer is in another namespace).
 	VethPeerXDP *bool `json:"veth_peer_xdp,omitempty"`
+	// VethPeer: for veth, where its peer is ("veth1", "veth0 in network
+	// namespace ns1", or what is known of it); VethPeerTXChecksum whether
+	// the peer's TX checksum offload is on (nil: unknown, the peer not
+	// found); VethPeerTXOff the command that turns it off.
+	VethPeer           string `json:"veth_peer,omitempty"`
+	VethPeerTXChecksum *bool  `json:"veth_peer_tx_checksum,omitempty"`
+	VethPeerTXOff      string `json:"veth_peer_tx_off,omitempty"`
 	// VirtioAccessPlatform: for virtio-net, whether the device offers
 	// VIRTIO_F_ACCESS_PLATFORM (its buffers go through the DMA API), which
 	// zero-copy AF_XDP needs although the driver advertises xsk-zerocopy
@@ -250,6 +257,18 @@ func Check(in Input) []Finding {
 				"attach a pass program on the peer (fastpath lab does), or ethtool -K PEER gro on")
 		default:
 			add("veth-peer", OK, "the veth peer has an XDP program (veth's fast path)", "")
+		}
+		// A peer that leaves TCP and UDP checksums to its device sends
+		// only the pseudo-header sum through the veth (CHECKSUM_PARTIAL).
+		switch {
+		case in.VethPeerTXChecksum == nil:
+			add("veth-checksum", Info, fmt.Sprintf("the veth peer (%s) was not found: if its TX checksum offload is on (veth's default), what its kernel sends reaches the engine with partial TCP and UDP checksums, dropped as partial_checksum unless --accept-partial-checksum", or(in.VethPeer, "?")),
+				or(in.VethPeerTXOff, "ethtool -K PEER tx off  (in the peer's network namespace)"))
+		case *in.VethPeerTXChecksum:
+			add("veth-checksum", Warn, fmt.Sprintf("the veth peer %s has TX checksum offload on: what its kernel sends reaches the engine with partial TCP and UDP checksums (only the pseudo-header sum), dropped as partial_checksum unless --accept-partial-checksum", in.VethPeer),
+				in.VethPeerTXOff)
+		default:
+			add("veth-checksum", OK, fmt.Sprintf("the veth peer %s has TX checksum offload off: its frames carry complete checksums", in.VethPeer), "")
 		}
 	}
 

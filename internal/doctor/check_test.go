@@ -149,6 +149,33 @@ func TestCheckVethAndMemlock(t *testing.T) {
 	}
 }
 
+// TestCheckVethChecksum: a veth peer with TX checksum offload on sends
+// partial checksums: a warning with the command, run where the peer is.
+func TestCheckVethChecksum(t *testing.T) {
+	on, off := true, false
+	in := Input{Kernel: "6.18.44", Device: "veth0", Exists: true, Up: true, Driver: "veth", MTU: 1500, RXQueues: 1,
+		NAPIDeferIRQs: -1, GROFlushTimeout: -1, MemlockBytes: ^uint64(0),
+		VethPeer: "veth0 in network namespace ns1", VethPeerTXOff: "ip netns exec ns1 ethtool -K veth0 tx off", VethPeerTXChecksum: &on}
+	if x := find(t, Check(in), "veth-checksum"); x.Status != Warn || x.Fix != in.VethPeerTXOff ||
+		!strings.Contains(x.Message, "partial_checksum") || !strings.Contains(x.Message, "ns1") {
+		t.Errorf("peer with tx on: %+v", x)
+	}
+	in.VethPeerTXChecksum = &off
+	if x := find(t, Check(in), "veth-checksum"); x.Status != OK || x.Fix != "" {
+		t.Errorf("peer with tx off: %+v", x)
+	}
+	in.VethPeerTXChecksum, in.VethPeer, in.VethPeerTXOff = nil, "ifindex 7 in another network namespace", ""
+	if x := find(t, Check(in), "veth-checksum"); x.Status != Info || !strings.Contains(x.Fix, "ethtool -K PEER tx off") || !strings.Contains(x.Message, "ifindex 7") {
+		t.Errorf("peer not found: %+v", x)
+	}
+	in.Driver = "ice"
+	for _, x := range Check(in) {
+		if x.Check == "veth-checksum" {
+			t.Errorf("a veth finding on ice: %+v", x)
+		}
+	}
+}
+
 // TestCheckRSS: flows RSS hashes to a queue outside --queues bypass the
 // engines: a warning with the ethtool commands that fix it.
 func TestCheckRSS(t *testing.T) {

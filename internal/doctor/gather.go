@@ -13,6 +13,7 @@ import (
 	"github.com/fastpathnet/fastpath/internal/ethtool"
 	"github.com/fastpathnet/fastpath/internal/kernel"
 	"github.com/fastpathnet/fastpath/internal/rss"
+	"github.com/fastpathnet/fastpath/internal/veth"
 	"github.com/fastpathnet/fastpath/xsk"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -95,6 +96,20 @@ func Gather(dev string, frameSize int) Input {
 					}
 				}
 			}
+		}
+	}
+	if in.Driver == "veth" {
+		if p, err := veth.PeerOf(dev); err == nil {
+			in.VethPeer, in.VethPeerTXOff = p.Where(), p.TXOffCommand()
+			if p.Found() {
+				if on, err := p.TXChecksum(); err == nil {
+					in.VethPeerTXChecksum = &on
+				} else {
+					note("veth peer tx checksum", err)
+				}
+			}
+		} else {
+			note("veth peer", err)
 		}
 	}
 	in.IRQs = irqs(dev)

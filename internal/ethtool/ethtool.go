@@ -75,3 +75,13 @@ func QueuesInUse(dev string, rx, tx int) (int, int) {
 	}
 	return max(r, 1), max(t, 1)
 }
+
+// TXChecksum reports whether dev's transmit checksum offload is on
+// (ETHTOOL_GTXCSUM: ethtool -k's tx-checksumming).
+func TXChecksum(dev string) (bool, error) {
+	v := [2]uint32{unix.ETHTOOL_GTXCSUM, 0} // struct ethtool_value
+	if err := Do(dev, unsafe.Pointer(&v[0])); err != nil {
+		return false, err
+	}
+	return v[1] != 0, nil
+}

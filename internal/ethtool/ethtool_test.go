@@ -42,6 +42,10 @@ func TestOnVeth(t *testing.T) {
 		if _, ok := st["rx_queue_1_xdp_redirect"]; !ok {
 			t.Errorf("Stats(%s): no rx_queue_1_xdp_redirect among %v", l.A.Link, st)
 		}
+		// The lab turns veth's TX checksum offload off.
+		if on, err := ethtool.TXChecksum(l.A.Link); err != nil || on {
+			t.Errorf("TXChecksum(%s) = %v, %v; want off", l.A.Link, on, err)
+		}
 		if _, err := ethtool.LinkSpeed("nosuchdev0"); !errors.Is(err, unix.ENODEV) {
 			t.Errorf("LinkSpeed of a missing device: %v, want ENODEV", err)
 		}
