@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,9 +60,9 @@ queue's engine, which keeps the sequence state without locks.`,
 	fl.DurationVar(&f.interval, "interval", time.Second, "how often to print live stats (0: never)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fl.BoolVar(&f.hugePages, "huge-pages", false, hugePagesUsage)
-	fl.IntVar(&f.ring, "ring", 2048, "RX, TX and completion ring sizes, a power of two")
+	fl.IntVar(&f.ring, "ring", 0, "RX, TX, completion and fill ring sizes, a power of two (0: the engine's default, 2048)")
 	fl.IntVar(&f.fill, "fill", 0, "fill ring size, a power of two (0: --ring)")
-	fl.IntVar(&f.frames, "frames", 4096, "UMEM frames per queue")
+	fl.IntVar(&f.frames, "frames", 0, "UMEM frames per queue (0: the engine's default, 4096)")
 	fl.StringVar(&f.metrics, "metrics", "", metricsUsage)
 	fl.StringVar(&f.control, "control", "", controlUsage)
 	return cmd
@@ -88,12 +87,20 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	c.sink.Netns, c.sink.Count = f.netns, f.count
 	cfg := &c.sink.Stack
 	cfg.XSK.UMEMOptions.HugePages = f.hugePages
-	if f.ring < 1 || f.fill < 0 || f.frames < 1 {
+	// Zero keeps the engine's default.
+	if f.ring < 0 || f.fill < 0 || f.frames < 0 {
 		return c, fmt.Errorf("--ring %d, --fill %d, --frames %d: use positive sizes (powers of two for the rings)", f.ring, f.fill, f.frames)
 	}
-	cfg.XSK.RXSize, cfg.XSK.TXSize = uint32(f.ring), uint32(f.ring)
 	u := &cfg.XSK.UMEMOptions
-	u.FillSize, u.CompletionSize, u.FrameCount = uint32(cmp.Or(f.fill, f.ring)), uint32(f.ring), uint32(f.frames)
+	if f.ring > 0 {
+		cfg.XSK.RXSize, cfg.XSK.TXSize, u.CompletionSize, u.FillSize = uint32(f.ring), uint32(f.ring), uint32(f.ring), uint32(f.ring)
+	}
+	if f.fill > 0 {
+		u.FillSize = uint32(f.fill)
+	}
+	if f.frames > 0 {
+		u.FrameCount = uint32(f.frames)
+	}
 	cfg.Queues, cfg.Cores, cfg.XSK.Mode = po.Queues, po.Cores, po.XSK.Mode
 	cfg.AcceptPartialChecksum = f.partial
 	if cfg.Steering.Mode, err = steering.ParseMode(f.xdpMode); err != nil {
