@@ -134,7 +134,7 @@ func rate(c counter, d time.Duration, done <-chan error) (float64, error) {
 // system's readiness is signalled this way, none by a fixed sleep or by
 // what it prints.
 func (b *bench) ready(c counter, done <-chan error) error {
-	probe, err := b.probeFrame()
+	probe, err := b.udpFrame(64)
 	if err != nil {
 		return err
 	}
@@ -172,16 +172,17 @@ func (b *bench) ready(c counter, done <-chan error) error {
 	return fmt.Errorf("the receiver counted no probe in %v", wait)
 }
 
-// probeFrame is a 64-byte UDP frame from A to B's port 9 with valid
-// checksums (the kernel receiver must take it too).
-func (b *bench) probeFrame() ([]byte, error) {
+// udpFrame is a size-byte UDP frame (with FCS) from A to B's port 9 with
+// valid checksums (the kernel receiver takes the probes too): the probes
+// and the XDP live-frame sender's frame.
+func (b *bench) udpFrame(size int) ([]byte, error) {
 	bmac, _ := ether.ParseAddr(b.bmac)
 	amac, _ := ether.ParseAddr(b.amac)
 	bld, err := gen.NewBuilder(gen.Spec{
 		SrcMAC: amac, DstMAC: bmac,
 		Src:   netip.AddrPortFrom(b.l.A.Addr.Addr(), 1024),
 		Dst:   netip.AddrPortFrom(b.l.B.Addr.Addr(), 9),
-		Sizes: []gen.SizeWeight{{Size: 64, Weight: 1}},
+		Sizes: []gen.SizeWeight{{Size: size, Weight: 1}},
 	}, 0)
 	if err != nil {
 		return nil, err

@@ -103,7 +103,7 @@ func TestCountingPoints(t *testing.T) {
 // sendProbes sends n probe frames from A, 1 ms apart.
 func sendProbes(t *testing.T, b *bench, n int) {
 	t.Helper()
-	frame, err := b.probeFrame()
+	frame, err := b.udpFrame(64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -529,35 +529,43 @@ func (b *bench) rxdrop(sys string, size int, d depth) (pps, own float64, err err
 			errc <- fmt.Errorf("unknown system %q", sys)
 		}
 	}()
-	finish := func(err error) (float64, float64, error) {
-		stop.Store(true)
-		stopRecv()
+	pps, secs, err := b.receive(ctx, size, count, count, errc, func() { stop.Store(true); stopRecv() })
+	if err != nil {
+		return 0, 0, err
+	}
+	return pps, float64(res.Packets+res.Received) / secs, nil
+}
+
+// receive runs the sender once the receiver in B is ready (ready counted
+// a probe), counts at count over the sender's run, then stops the
+// receiver (stop) and waits for its end (errc). It returns the counted
+// rate and the seconds the sender sent for.
+func (b *bench) receive(ctx context.Context, size int, ready, count counter, errc <-chan error, stop func()) (pps, secs float64, err error) {
+	fail := func(err error) (float64, float64, error) {
+		stop()
 		return 0, 0, errors.Join(err, <-errc)
 	}
-	if err := b.ready(count, errc); err != nil {
-		return finish(err)
+	if err := b.ready(ready, errc); err != nil {
+		return fail(err)
 	}
 	sent := make(chan error, 1)
-	var secs float64
 	go func() {
 		var err error
 		secs, err = b.rxSend(ctx, size)
 		sent <- err
 	}()
-	pps, err = rate(count, b.o.duration, sent)
-	if err != nil {
-		return finish(errors.Join(err, <-sent))
+	if pps, err = rate(count, b.o.duration, sent); err != nil {
+		return fail(errors.Join(err, <-sent))
 	}
 	if err := <-sent; err != nil {
-		return finish(err)
+		return fail(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the last frames on the rings
-	stop.Store(true)
-	stopRecv()
+	stop()
 	if err := <-errc; err != nil {
 		return 0, 0, err
 	}
-	return pps, float64(res.Packets+res.Received) / secs, nil
+	return pps, secs, nil
 }
 
 // rxSend runs rxdrop's and l2fwd's sender in A for the sample's duration
@@ -638,32 +646,10 @@ func (b *bench) l2fwd(size int, d depth) (pps, own float64, err error) {
 		errc <- b.command(rctx, b.l.B, &res, "fastpath", append([]string{"bench", "l2fwd", "--dev", b.l.B.Link,
 			"--duration", (b.o.duration + 45*time.Second).String(), "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode}, d.args()...)...)
 	}()
-	finish := func(err error) (float64, float64, error) {
-		stopRecv()
-		return 0, 0, errors.Join(err, <-errc)
-	}
 	// Ready once l2fwd's socket takes frames (B's kernel would answer a
 	// probe too, with an ICMP error, so A's count cannot say).
-	if err := b.ready(redirected(b.l.B), errc); err != nil {
-		return finish(err)
-	}
-	sent := make(chan error, 1)
-	var secs float64
-	go func() {
-		var err error
-		secs, err = b.rxSend(ctx, size)
-		sent <- err
-	}()
-	pps, err = rate(linkReceived(b.l.A), b.o.duration, sent)
+	pps, secs, err := b.receive(ctx, size, redirected(b.l.B), linkReceived(b.l.A), errc, stopRecv)
 	if err != nil {
-		return finish(errors.Join(err, <-sent))
-	}
-	if err := <-sent; err != nil {
-		return finish(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	stopRecv()
-	if err := <-errc; err != nil {
 		return 0, 0, err
 	}
 	return pps, float64(res.Sent) / secs, nil

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/fastpathnet/fastpath/ether"
-	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/port"
 	"golang.org/x/sys/unix"
 )
@@ -31,19 +28,10 @@ type xdpMD struct {
 // measured against it is the bottleneck, not the sender. It runs on core
 // 0 and returns the frames sent and the seconds it took.
 func (b *bench) xdpSend(ctx context.Context, size int, d time.Duration) (sent uint64, secs float64, err error) {
-	bmac, _ := ether.ParseAddr(b.bmac)
-	amac, _ := ether.ParseAddr(b.amac)
-	bld, err := gen.NewBuilder(gen.Spec{
-		SrcMAC: amac, DstMAC: bmac,
-		Src:   netip.AddrPortFrom(b.l.A.Addr.Addr(), 1024),
-		Dst:   netip.AddrPortFrom(b.l.B.Addr.Addr(), 9),
-		Sizes: []gen.SizeWeight{{Size: size, Weight: 1}},
-	}, 0)
+	frame, err := b.udpFrame(size)
 	if err != nil {
 		return 0, 0, err
 	}
-	frame := make([]byte, 2048)
-	frame = frame[:bld.Next(frame, 0)]
 	// A thread of its own in A (port.InNetns), pinned to core 0: it is
 	// never handed back, so no other goroutine inherits the affinity.
 	err = port.InNetns(b.l.A.Name, func() error {
