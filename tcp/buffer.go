@@ -118,3 +118,12 @@ func (b *Buffer) WriteAt(off int, p []byte) int {
 func (b *Buffer) Commit(n int) {
 	b.tail.Store(b.tail.Load() + uint64(n))
 }
+
+// reset empties the buffer for another connection: indices at zero, every
+// byte zero (nothing of the last connection's stream can be read back).
+// Only when no producer or consumer uses it.
+func (b *Buffer) reset() {
+	clear(b.buf)
+	b.head.Store(0)
+	b.tail.Store(0)
+}

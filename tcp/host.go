@@ -53,6 +53,7 @@ type Host struct {
 	ticked  bool // wheelMs is set
 	touched []*Conn
 	due     []*Conn
+	pool    pool    // connections and buffers for reuse (pool.go)
 	opts    Options // scratch for sendSegment
 	fields  Fields  // scratch for sendSegment
 	seg     Segment // scratch for Input
@@ -63,6 +64,7 @@ func NewHost(cfg Config, link Link) (*Host, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	cfg.PoolConns = min(cfg.PoolConns, cfg.MaxConns)
 	h := &Host{
 		cfg: cfg, link: link,
 		isn:       NewISNGenerator(cfg.ISNKey),
@@ -72,6 +74,7 @@ func NewHost(cfg Config, link Link) (*Host, error) {
 		challenge: limiter{perSecond: cfg.ChallengeACKs},
 		touched:   make([]*Conn, 0, cfg.MaxConns),
 		due:       make([]*Conn, 0, cfg.MaxConns),
+		pool:      newPool(&cfg),
 	}
 	return h, nil
 }
@@ -101,20 +104,22 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 		h.counters[DropTableFull]++
 		return nil, ErrTableFull
 	}
-	cc, err := NewCongestionControl(h.cfg.CongestionControl)
-	if err != nil {
-		return nil, err
+	c := h.takeConn() // reset: every field zero but the memory it keeps
+	if c.cc == nil {
+		cc, err := NewCongestionControl(h.cfg.CongestionControl)
+		if err != nil {
+			return nil, err
+		}
+		c.cc = cc
 	}
-	c := &Conn{
-		host: h, local: local, remote: remote, k: keyOf(local, remote),
-		// Send and Recv come with ESTABLISHED (establish): a flood of
-		// half-open connections costs no buffers.
-		ooo:    newRanges(16),
-		sacked: newRanges(16),
-		rtt:    NewRTT(h.cfg.MinRTO, h.cfg.MaxRTO, h.cfg.InitialRTO),
-		cc:     cc,
-		mss:    min(536, h.cfg.MSS),
+	if c.ooo.r == nil {
+		c.ooo, c.sacked = newRanges(16), newRanges(16)
 	}
+	// Send and Recv come with ESTABLISHED (establish): a flood of
+	// half-open connections costs no buffers.
+	c.host, c.local, c.remote, c.k = h, local, remote, keyOf(local, remote)
+	c.rtt = NewRTT(h.cfg.MinRTO, h.cfg.MaxRTO, h.cfg.InitialRTO)
+	c.mss = min(536, h.cfg.MSS)
 	c.iss = h.isn.ISN(local, remote, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss.Add(1), c.iss.Add(1)
 	c.sndBase = c.iss.Add(1)
@@ -150,6 +155,7 @@ func (h *Host) remove(c *Conn) {
 	h.list = h.list[:last]
 	h.unfile(c)
 	h.counters[Closed]++
+	h.bury(c)
 }
 
 // Dial opens a connection from local (port 0: an ephemeral port of this
