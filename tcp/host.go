@@ -12,21 +12,6 @@ type Link interface {
 	Send(local, remote netip.AddrPort, f *Fields, o *Options, p1, p2 []byte) bool
 }
 
-// key is a connection's 4-tuple, IPv4 only.
-type key struct {
-	lip, rip     uint32
-	lport, rport uint16
-}
-
-func keyOf(local, remote netip.AddrPort) key {
-	l, r := local.Addr().As4(), remote.Addr().As4()
-	return key{
-		lip:   uint32(l[0])<<24 | uint32(l[1])<<16 | uint32(l[2])<<8 | uint32(l[3]),
-		rip:   uint32(r[0])<<24 | uint32(r[1])<<16 | uint32(r[2])<<8 | uint32(r[3]),
-		lport: local.Port(), rport: remote.Port(),
-	}
-}
-
 // Host is one engine's TCP: its listeners, its connection table, its
 // counters. It is not safe for concurrent use: one goroutine (the
 // engine's) calls every method.
@@ -34,7 +19,7 @@ type Host struct {
 	cfg       Config
 	link      Link
 	isn       *ISNGenerator
-	conns     map[key]*Conn
+	conns     table
 	list      []*Conn
 	listeners map[uint16]*Listener
 	synRecv   int
@@ -68,7 +53,6 @@ func NewHost(cfg Config, link Link) (*Host, error) {
 	h := &Host{
 		cfg: cfg, link: link,
 		isn:       NewISNGenerator(cfg.ISNKey),
-		conns:     make(map[key]*Conn, cfg.MaxConns),
 		list:      make([]*Conn, 0, cfg.MaxConns),
 		listeners: make(map[uint16]*Listener),
 		challenge: limiter{perSecond: cfg.ChallengeACKs},
@@ -76,6 +60,7 @@ func NewHost(cfg Config, link Link) (*Host, error) {
 		due:       make([]*Conn, 0, cfg.MaxConns),
 		pool:      newPool(&cfg),
 	}
+	h.conns = newTable(cfg.MaxConns, h.isn)
 	return h, nil
 }
 
@@ -132,7 +117,7 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 	c.lastRecv = now
 	c.tSlot = -1
 	c.listIdx = len(h.list)
-	h.conns[c.k] = c
+	h.conns.put(c.k, c)
 	h.list = append(h.list, c)
 	h.touch(c)
 	return c, nil
@@ -147,7 +132,7 @@ func (h *Host) remove(c *Conn) {
 	if c.state == StateSynReceived && c.listener != nil && !c.synAcked {
 		h.synRecv--
 	}
-	delete(h.conns, c.k)
+	h.conns.del(c.k)
 	last := len(h.list) - 1
 	h.list[c.listIdx] = h.list[last]
 	h.list[c.listIdx].listIdx = c.listIdx
@@ -168,7 +153,7 @@ func (h *Host) Dial(local netip.AddrPort, remote netip.AddrPort, hd Handler, now
 			return nil, err
 		}
 		local = netip.AddrPortFrom(local.Addr(), p)
-	} else if _, ok := h.conns[keyOf(local, remote)]; ok {
+	} else if h.conns.get(keyOf(local, remote)) != nil {
 		return nil, fmt.Errorf("tcp: %v -> %v: already connected", local, remote)
 	}
 	c, err := h.newConn(local, remote, now)
@@ -204,7 +189,7 @@ func (h *Host) ephemeral(local netip.Addr, remote netip.AddrPort) (uint16, error
 				continue
 			}
 			lp := netip.AddrPortFrom(local, uint16(p))
-			if _, used := h.conns[keyOf(lp, remote)]; used || filter != nil && !filter(lp, remote) {
+			if used := h.conns.get(keyOf(lp, remote)) != nil; used || filter != nil && !filter(lp, remote) {
 				continue
 			}
 			h.nextPort += i + 1
@@ -234,7 +219,7 @@ func (h *Host) Input(src, dst netip.Addr, b Header, now int64) {
 	}
 	local := netip.AddrPortFrom(dst, b.DstPort())
 	remote := netip.AddrPortFrom(src, b.SrcPort())
-	if c, ok := h.conns[keyOf(local, remote)]; ok {
+	if c := h.conns.get(keyOf(local, remote)); c != nil {
 		h.touch(c)
 		c.input(seg, now)
 		*seg = Segment{}

@@ -20,14 +20,15 @@ package tcp
 // end) calls Keep: that Conn and its buffers go to the garbage collector
 // instead, as every connection did before the pools.
 
-// connFixedBytes is what a connection costs besides its two buffers' bytes:
+// What a connection costs besides its two buffers' bytes:
 // the Conn; its congestion control (the larger of Cubic and NewReno); its
 // two SACK range lists (16 blocks of 8 bytes each); its RACK records
 // (rackCap of 24 bytes) and marks (sentCap of 24 bytes, with
-// Config.RACK); the two Buffer headers; and its slots in the Host's
-// table (the map's slot and control byte at 7/8 load, rounded up; list,
-// touched, due, and the pool's three free lists, 8 bytes each).
-// TestConnFixedBytes keeps it equal to the sizes the compiler gives.
+// Config.RACK); the two Buffer headers; and its places in the Host's
+// lists (list, touched, due, dead and the pool's three free lists, a
+// pointer each). Its share of the table's slots (table.go) depends on
+// MaxConns. TestConnFixedBytes keeps them equal to the sizes the compiler
+// gives.
 const (
 	connStructBytes   = 816
 	ccBytes           = 80
@@ -35,7 +36,7 @@ const (
 	rackBytes         = rackCap * 24
 	sentBytes         = sentCap * 24
 	bufferStructBytes = 48
-	tableBytes        = 32 + 6*8
+	listBytes         = 7 * 8
 )
 
 // BytesPerConn is the memory one connection of this configuration holds
@@ -44,8 +45,11 @@ const (
 // most MaxConns of them, and keeps up to PoolConns of them for reuse once
 // their connections are gone.
 func (c *Config) BytesPerConn() int {
-	n := connStructBytes + ccBytes + rangesBytes + rackBytes + 2*bufferStructBytes + tableBytes +
+	n := connStructBytes + ccBytes + rangesBytes + rackBytes + 2*bufferStructBytes + listBytes +
 		bufferCap(c.SendBuffer) + bufferCap(c.RecvBuffer)
+	if c.MaxConns > 0 {
+		n += (tableCap(c.MaxConns)*slotBytes + c.MaxConns - 1) / c.MaxConns
+	}
 	if c.RACK {
 		n += sentBytes
 	}

@@ -3,6 +3,7 @@ package tcp
 import (
 	"net/netip"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -191,9 +192,40 @@ func TestConnFixedBytes(t *testing.T) {
 		{"RACK records", rackBytes, rackCap * unsafe.Sizeof(rackSent{})},
 		{"RACK marks", sentBytes, sentCap * unsafe.Sizeof(sentMark{})},
 		{"Buffer", bufferStructBytes, unsafe.Sizeof(Buffer{})},
+		{"table slot", slotBytes, unsafe.Sizeof(slot{})},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: %d bytes counted, the compiler says %d: update pool.go", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// TestBytesPerConn: what the heap grows by for established connections
+// (their Hosts made for them) is BytesPerConn each, within 5%.
+func TestBytesPerConn(t *testing.T) {
+	for _, size := range []int{4 << 10, 64 << 10} {
+		cfg := churnConfig()
+		cfg.SendBuffer, cfg.RecvBuffer = size, size
+		cfg.MaxConns, cfg.SynBacklog, cfg.PoolConns = 256, 256, 0
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		pr := newPair(t, cfg)
+		h := pr.p.hosts[0]
+		for range cfg.MaxConns {
+			if _, err := h.Dial(netip.AddrPortFrom(pr.addrs[0].Addr(), 0), pr.addrs[1], nil, pr.now); err != nil {
+				t.Fatal(err)
+			}
+			pr.p.pump(pr.now)
+		}
+		runtime.ReadMemStats(&after)
+		if c := pr.p.hosts[1].Counters(); c[Established] != uint64(cfg.MaxConns) {
+			t.Fatalf("%d connections established, want %d", c[Established], cfg.MaxConns)
+		}
+		grown := float64(after.TotalAlloc-before.TotalAlloc) - float64(unsafe.Sizeof(pipe{}))
+		want := float64(2 * cfg.MaxConns * cfg.BytesPerConn())
+		t.Logf("buffers %d: %d bytes per connection, heap %.0f", size, cfg.BytesPerConn(), grown/float64(2*cfg.MaxConns))
+		if grown < 0.95*want || grown > 1.05*want {
+			t.Errorf("buffers %d: the heap grew by %.0f bytes for %d connections, BytesPerConn says %.0f", size, grown, 2*cfg.MaxConns, want)
 		}
 	}
 }
