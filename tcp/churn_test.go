@@ -261,6 +261,9 @@ func BenchmarkConnChurn(b *testing.B) {
 			cfg := churnConfig()
 			cfg.SendBuffer, cfg.RecvBuffer = size, size
 			pr := newPair(b, cfg)
+			for range 2 * numEndings {
+				pr.cycle() // warm-up: every way, from both sides
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				pr.cycle()

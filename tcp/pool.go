@@ -35,7 +35,7 @@ const (
 	rangesBytes       = 2 * 16 * 8
 	rackBytes         = rackCap * 24
 	sentBytes         = sentCap * 24
-	bufferStructBytes = 48
+	bufferStructBytes = 56
 	listBytes         = 7 * 8
 )
 
@@ -44,7 +44,7 @@ const (
 // two), its records and its share of the Host's table. A Host holds at
 // most MaxConns of them, and keeps up to PoolConns of them for reuse once
 // their connections are gone.
-func (c *Config) BytesPerConn() int {
+func (c Config) BytesPerConn() int {
 	n := connStructBytes + ccBytes + rangesBytes + rackBytes + 2*bufferStructBytes + listBytes +
 		bufferCap(c.SendBuffer) + bufferCap(c.RecvBuffer)
 	if c.MaxConns > 0 {

@@ -229,3 +229,41 @@ func TestBytesPerConn(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferReset: whatever was written, in order or ahead of the tail,
+// wrapped round or not, reset leaves every byte zero and the indices at
+// zero.
+func TestBufferReset(t *testing.T) {
+	fill := func(n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i | 1)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		use  func(b *Buffer)
+	}{
+		{"nothing", func(b *Buffer) {}},
+		{"written", func(b *Buffer) { b.Write(fill(100)) }},
+		{"written and read", func(b *Buffer) { b.Write(fill(100)); b.Read(make([]byte, 60)) }},
+		{"ahead of the tail", func(b *Buffer) { b.Write(fill(10)); b.WriteAt(200, fill(50)) }},
+		{"ahead, committed", func(b *Buffer) { b.WriteAt(0, fill(30)); b.Commit(30); b.WriteAt(100, fill(20)) }},
+		{"to the end", func(b *Buffer) { b.WriteAt(0, fill(b.Cap())) }},
+		{"round", func(b *Buffer) {
+			for range 5 {
+				b.Write(fill(200))
+				b.Consume(200)
+			}
+		}},
+		{"ahead, round", func(b *Buffer) { b.Write(fill(900)); b.Consume(900); b.WriteAt(50, fill(300)) }},
+	} {
+		b := NewBuffer(1024)
+		tc.use(b)
+		b.reset()
+		if b.Len() != 0 || b.head.Load() != 0 || b.tail.Load() != 0 || !allZero(b.buf) {
+			t.Errorf("%s: after reset head %d tail %d, bytes zero %v", tc.name, b.head.Load(), b.tail.Load(), allZero(b.buf))
+		}
+	}
+}
