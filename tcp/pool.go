@@ -56,8 +56,9 @@ func (c Config) BytesPerConn() int {
 	return n
 }
 
-// pool is a Host's memory for connections to come. Every list has room
-// for MaxConns entries from NewHost on: appending never allocates.
+// pool is a Host's memory for connections to come. Every list has its
+// room from NewHost on (the free lists PoolConns, dead MaxConns), and
+// nothing is appended past it: the pool itself never allocates.
 type pool struct {
 	conns []*Conn   // reset, without buffers
 	sends []*Buffer // reset, Config.SendBuffer bytes
@@ -75,7 +76,13 @@ func newPool(cfg *Config) pool {
 		limit: cfg.PoolConns,
 	}
 	for range cfg.Prealloc {
-		p.conns = append(p.conns, &Conn{})
+		// All a connection may need: SACK's and RACK's records too.
+		cc, _ := NewCongestionControl(cfg.CongestionControl) // checked by NewHost
+		c := &Conn{cc: cc, ooo: newRanges(16), sacked: newRanges(16), rackMem: make([]rackSent, 0, rackCap)}
+		if cfg.RACK {
+			c.sentMem = make([]sentMark, 0, sentCap)
+		}
+		p.conns = append(p.conns, c)
 		p.sends = append(p.sends, NewBuffer(cfg.SendBuffer))
 		p.recvs = append(p.recvs, NewBuffer(cfg.RecvBuffer))
 	}

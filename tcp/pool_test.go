@@ -152,6 +152,18 @@ func TestPoolBounds(t *testing.T) {
 	if len(h.pool.conns) != 2 || len(h.pool.sends) != 2 {
 		t.Fatalf("Prealloc 2: %d conns, %d buffer pairs in the pool", len(h.pool.conns), len(h.pool.sends))
 	}
+	// The first connections, one each way, allocate nothing.
+	cfg.RACK = true
+	first := newPair(t, cfg)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	first.cycle()
+	first.cycle()
+	runtime.ReadMemStats(&after)
+	first.check(t)
+	if n := after.Mallocs - before.Mallocs; n != 0 {
+		t.Errorf("Prealloc 2: the first connections allocated %d times", n)
+	}
 	// Ten connections at once, then all gone: four stay in the pool.
 	for range 10 {
 		if _, err := h.Dial(netip.AddrPortFrom(pr.addrs[0].Addr(), 0), pr.addrs[1], &pr.clients[0], pr.now); err != nil {
