@@ -22,8 +22,12 @@ import (
 // one writer at a time (as a net.Conn is normally used) plus Close and the
 // deadline setters from anywhere.
 type TCPConn struct {
-	e      *Engine
-	c      *tcp.Conn // set on the engine goroutine before established closes
+	e *Engine
+	// c is set on the engine goroutine before established closes, and
+	// kept (tcp.Conn.Keep): Read drains c.Recv after the connection
+	// ended, and a late kick services it, so the engine must never reuse
+	// it for another connection.
+	c      *tcp.Conn
 	local  netip.AddrPort
 	remote netip.AddrPort
 
@@ -290,6 +294,7 @@ func (s *Stack) DialTCP(ctx context.Context, addr string) (*TCPConn, error) {
 	if err := e.Do(func(e *Engine) {
 		c, err := e.DialTCP(ap, t)
 		if err == nil {
+			c.Keep()
 			t.c = c
 			t.local = c.LocalAddr()
 		}
@@ -349,6 +354,7 @@ func (s *Stack) ListenTCP(port uint16, backlog int) (*TCPListener, error) {
 		}
 		select {
 		case l.conns <- t:
+			c.Keep()
 			return t
 		default:
 			l.dropped.Add(1)

@@ -5,6 +5,7 @@ package stack
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/fastpathnet/fastpath/arp"
 	"github.com/fastpathnet/fastpath/ether"
@@ -223,5 +224,107 @@ func TestNoAllocsTCP(t *testing.T) {
 	}
 	if got := e.TCP().Counters()[tcp.SegsOut] - before; got < 200 || e.counters[PartialChecksum]-partials < 200 {
 		t.Errorf("partial checksums: the engine sent %d segments for 200 rounds: %v; %v", got, e.TCP().Counters().Map(), nonZero(e.counters))
+	}
+}
+
+// tcpChurnEcho echoes, and closes once the peer has.
+type tcpChurnEcho struct{ e *Engine }
+
+func (tcpChurnEcho) Established(*tcp.Conn)   {}
+func (tcpChurnEcho) Writable(*tcp.Conn)      {}
+func (tcpChurnEcho) Closed(*tcp.Conn, error) {}
+func (h tcpChurnEcho) Readable(c *tcp.Conn) {
+	p, _ := c.Recv.Peek(0, c.Send.Free())
+	c.Recv.Consume(c.Send.Write(p))
+	if c.PeerClosed() && c.Recv.Len() == 0 {
+		c.Close(h.e.Now())
+	}
+}
+
+// TestNoAllocsTCPChurn: through the engine, connection after connection
+// (a passive open, data echoed, the peer's FIN, ours, gone; an active
+// open reset by the peer), after warm-up, allocates nothing: the
+// connections and their buffers come from the engine's pool.
+func TestNoAllocsTCPChurn(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	cfg := DefaultConfig()
+	cfg.Device, cfg.Addrs = l.A.Link, []netip.Prefix{engineAddr}
+	var s *Stack
+	if err := l.A.Do(func() (err error) {
+		if s, err = New(cfg); err != nil {
+			return err
+		}
+		if err := s.EnableTCP(tcp.DefaultConfig()); err != nil {
+			return err
+		}
+		return s.ListenTCPFunc(7, func(e *Engine, _ *tcp.Conn) tcp.Handler { return tcpChurnEcho{e} })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := s.engines[0]
+	e.now = monotonic()
+	e.sock.Refill()
+	peerMAC := ether.Addr(l.B.MAC)
+	peer := netip.AddrPortFrom(l.B.Addr.Addr(), 40000)
+	local := netip.AddrPortFrom(engineAddr.Addr(), 7)
+	e.neigh.Set(peer.Addr(), peerMAC, e.now, nil)
+	h := e.TCP()
+	payload := make([]byte, 100)
+	frame := make([]byte, ether.HeaderLen+ipv4.HeaderLen+tcp.HeaderLen+len(payload))
+	// send injects a segment from peer to local, built in frame.
+	send := func(local netip.AddrPort, f tcp.Fields, data []byte) {
+		n := ether.HeaderLen + ipv4.HeaderLen + tcp.HeaderLen + len(data)
+		b := frame[:n]
+		ether.Encode(b, e.mac, peerMAC, ether.TypeIPv4)
+		ipv4.Encode(b[ether.HeaderLen:], ipv4.Fields{TTL: 64, Protocol: ipv4.ProtoTCP, Src: peer.Addr(), Dst: local.Addr(), PayloadLen: tcp.HeaderLen + len(data)})
+		f.SrcPort, f.DstPort, f.Window = peer.Port(), local.Port(), 65535
+		seg := b[ether.HeaderLen+ipv4.HeaderLen:]
+		tcp.Encode(seg, f, nil)
+		copy(seg[tcp.HeaderLen:], data)
+		tcp.Header(seg).SetChecksum(peer.Addr(), local.Addr())
+		injectFrame(t, e, b)
+	}
+	const iss tcp.Seq = 1000
+	ended := 0
+	cycle := func() {
+		// Passive open, data, the peer closes first.
+		send(local, tcp.Fields{Seq: iss, Flags: tcp.FlagSYN}, nil)
+		if len(h.Conns()) != 1 {
+			t.Fatalf("no connection after the SYN: %v", h.Counters().Map())
+		}
+		c := h.Conns()[0]
+		_, nxt, _ := c.Sequence()
+		send(local, tcp.Fields{Seq: iss + 1, Ack: nxt, Flags: tcp.FlagACK}, nil)
+		send(local, tcp.Fields{Seq: iss + 1, Ack: nxt, Flags: tcp.FlagACK | tcp.FlagPSH | tcp.FlagFIN}, payload)
+		_, nxt, _ = c.Sequence() // past the echo and our FIN
+		if c.State() != tcp.StateLastAck {
+			t.Fatalf("state %v after the peer's FIN, want LAST-ACK", c.State())
+		}
+		send(local, tcp.Fields{Seq: iss + 102, Ack: nxt, Flags: tcp.FlagACK}, nil)
+		// Active open, reset by the peer.
+		c, err := e.DialTCP(peer, tcpChurnEcho{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, nxt, _ = c.Sequence()
+		send(c.LocalAddr(), tcp.Fields{Seq: iss, Ack: nxt, Flags: tcp.FlagSYN | tcp.FlagACK}, nil)
+		if c.State() != tcp.StateEstablished {
+			t.Fatalf("active open: state %v", c.State())
+		}
+		send(c.LocalAddr(), tcp.Fields{Seq: iss + 1, Flags: tcp.FlagRST}, nil)
+		if len(h.Conns()) != 0 {
+			t.Fatalf("%d connections left", len(h.Conns()))
+		}
+		ended += 2
+		e.now += int64(time.Millisecond)
+		h.Tick(e.now) // the pool takes them back
+	}
+	cycle() // warm-up
+	if a := testing.AllocsPerRun(500, cycle); a != 0 {
+		t.Errorf("%v allocations per two connections' lives", a)
+	}
+	if c := h.Counters(); c[tcp.Closed] != uint64(ended) || c[tcp.Established] != uint64(ended) || c[tcp.BytesOut] < 100*uint64(ended)/2 {
+		t.Errorf("%d connections: counters %v", ended, c.Map())
 	}
 }

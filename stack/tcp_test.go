@@ -458,6 +458,43 @@ func TestTCPCloses(t *testing.T) {
 			t.Fatalf("Read after a reset: %v", err)
 		}
 	})
+	t.Run("read after a reset", func(t *testing.T) {
+		// What arrived before the RST stays readable, however many
+		// connections the engine opens and closes in the meantime: the
+		// adapter keeps its tcp.Conn from the engine's pool.
+		received := func(n uint64) {
+			t.Helper()
+			for end := time.Now().Add(5 * time.Second); s.TCPCounters()[tcp.BytesIn] < n; time.Sleep(time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("the engine has %d bytes, want %d", s.TCPCounters()[tcp.BytesIn], n)
+				}
+			}
+		}
+		first := "the first connection's last words"
+		k := kernelDial(t, l.B, dst)
+		e := accept()
+		k.Write([]byte(first))
+		received(s.TCPCounters()[tcp.BytesIn] + uint64(len(first)))
+		k.SetLinger(0)
+		k.Close() // RST
+		done(e, tcp.ErrReset)
+		for i := range 3 {
+			k2 := kernelDial(t, l.B, dst)
+			e2 := accept()
+			msg := fmt.Sprintf("connection %d after", i)
+			k2.Write([]byte(msg))
+			k2.Close()
+			if b, err := io.ReadAll(e2); err != nil || string(b) != msg {
+				t.Fatalf("read %q, %v", b, err)
+			}
+			e2.Close()
+			done(e2, nil)
+		}
+		b, err := io.ReadAll(e)
+		if string(b) != first || !errors.Is(err, tcp.ErrReset) {
+			t.Fatalf("the reset connection read %q, %v; want %q, %v", b, err, first, tcp.ErrReset)
+		}
+	})
 	t.Run("no listener", func(t *testing.T) {
 		var err error
 		l.B.Do(func() error {

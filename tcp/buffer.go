@@ -18,6 +18,9 @@ type Buffer struct {
 	head atomic.Uint64
 	// tail is the producer's index: only the producer writes it.
 	tail atomic.Uint64
+	// ahead is the highest index WriteAt stored at (plus one): with
+	// tail, what reset must clear. Only the producer writes it.
+	ahead uint64
 }
 
 // NewBuffer returns a Buffer of at least size bytes (rounded up to a power
@@ -110,6 +113,7 @@ func (b *Buffer) WriteAt(off int, p []byte) int {
 	start := int((t + uint64(off)) & b.mask)
 	c := copy(b.buf[start:], p[:n])
 	copy(b.buf, p[c:n])
+	b.ahead = max(b.ahead, t+uint64(off+n))
 	return n
 }
 
@@ -117,4 +121,20 @@ func (b *Buffer) WriteAt(off int, p []byte) int {
 // producer only.
 func (b *Buffer) Commit(n int) {
 	b.tail.Store(b.tail.Load() + uint64(n))
+}
+
+// reset empties the buffer for another connection: indices at zero, every
+// byte zero (nothing of the last connection's stream can be read back).
+// Only when no producer or consumer uses it. Since the indices start at
+// zero, a buffer whose indices never went round wrote only below them:
+// a short connection's reset clears what it used, not the whole ring.
+func (b *Buffer) reset() {
+	if end := max(b.tail.Load(), b.ahead); end < uint64(len(b.buf)) {
+		clear(b.buf[:end])
+	} else {
+		clear(b.buf)
+	}
+	b.head.Store(0)
+	b.tail.Store(0)
+	b.ahead = 0
 }

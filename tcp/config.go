@@ -43,6 +43,14 @@ type Config struct {
 	// SynCookies) or SYNs are dropped. Defaults 4096, 256, cookies on.
 	MaxConns, SynBacklog int
 	SynCookies           bool
+	// PoolConns is how many gone connections' memory (Conn and buffers,
+	// BytesPerConn each) the Host keeps for the next ones to reuse, so
+	// that churn allocates nothing; beyond it, the garbage collector
+	// takes them. At most MaxConns (more counts as MaxConns); 0 keeps
+	// none. Default 1024. Prealloc of them are allocated by NewHost, so
+	// that the first connections allocate nothing either (default 0):
+	// Prealloc × BytesPerConn bytes up front.
+	PoolConns, Prealloc int
 	// TimeWait is how long TIME-WAIT lasts (2*MSL). Default 60 s
 	// (Linux's; RFC 9293 suggests 2*2 min).
 	TimeWait int64
@@ -88,8 +96,9 @@ func DefaultConfig() Config {
 		SACK: true, Timestamps: true, WindowScale: true, TLP: true,
 		CongestionControl: DefaultCongestionControl,
 		MaxConns:          4096, SynBacklog: 256, SynCookies: true,
-		TimeWait: 60 * second,
-		MinRTO:   DefaultMinRTO, MaxRTO: DefaultMaxRTO, InitialRTO: DefaultInitialRTO,
+		PoolConns: 1024,
+		TimeWait:  60 * second,
+		MinRTO:    DefaultMinRTO, MaxRTO: DefaultMaxRTO, InitialRTO: DefaultInitialRTO,
 		DelayedACK: 40 * millisecond,
 		Retries:    15, SynRetries: 6,
 		KeepaliveInterval: 75 * second, KeepaliveProbes: 9,
@@ -106,6 +115,9 @@ func (c *Config) check() error {
 		return fmt.Errorf("tcp: buffers %d, %d: use 1 byte to 1 GiB", c.SendBuffer, c.RecvBuffer)
 	case c.MaxConns < 1 || c.SynBacklog < 0:
 		return fmt.Errorf("tcp: MaxConns %d, SynBacklog %d: use at least 1 and 0", c.MaxConns, c.SynBacklog)
+	case c.PoolConns < 0 || c.Prealloc < 0 || c.Prealloc > min(c.PoolConns, c.MaxConns):
+		return fmt.Errorf("tcp: PoolConns %d, Prealloc %d: use 0 <= Prealloc <= PoolConns and MaxConns (%d)",
+			c.PoolConns, c.Prealloc, c.MaxConns)
 	case c.MinRTO <= 0 || c.MaxRTO < c.MinRTO || c.InitialRTO <= 0:
 		return errors.New("tcp: RTO bounds: use 0 < MinRTO <= MaxRTO and InitialRTO > 0")
 	case c.EphemeralHi < c.EphemeralLo || c.PortStride < 1 || c.PortIndex < 0 || c.PortIndex >= c.PortStride:

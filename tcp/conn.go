@@ -38,6 +38,10 @@ type Handler interface {
 	// After an orderly close it comes as TIME-WAIT begins: the connection
 	// lingers in the table for 2*MSL, but nothing more can happen to it
 	// that its user could see.
+	//
+	// Once Closed has returned, c is the Host's: it may be reused for
+	// another connection once it has left the table (pool.go). A user
+	// that keeps c longer calls c.Keep first.
 	Closed(c *Conn, err error)
 }
 
@@ -121,6 +125,11 @@ type Conn struct {
 	// episode.
 	rack   []rackSent
 	rackAt int64
+	// rackMem and sentMem are rack's and sent's memory, kept across the
+	// connection's lives (pool.go): rack and sent stay nil unless the
+	// connection uses them.
+	rackMem []rackSent
+	sentMem []sentMark
 	// RACK outside recovery (RFC 8985 6; nil sent: Config.RACK off): the
 	// send times of original transmissions, as marks (the first new byte
 	// an output round sent, and when) in sent[sentHead:], sequence and
@@ -162,6 +171,7 @@ type Conn struct {
 	err      error
 	notified bool
 	removed  bool
+	kept     bool // Keep: not reused (pool.go)
 	listener *Listener
 	// listIdx is the connection's index in Host.list. tNext, tPrev link
 	// it in the timer wheel's slot tSlot (-1: not filed), under the

@@ -34,6 +34,8 @@ const (
 	RACKLost      // segments sent in recovery found lost by RACK's rule and sent again
 	RACKRecovery  // recovery episodes RACK started, before the duplicate-ACK threshold
 	RACKReorder   // reordering seen: a hole filled without a retransmission
+	ConnAllocs    // connections the pool had none for: allocated (pool.go)
+	BufferAllocs  // send and receive buffer pairs the pool had none for: allocated
 
 	// Drops, one per reason.
 	DropMalformed      // truncated segment or data offset below 5
@@ -63,7 +65,7 @@ var counterNames = [NumCounters]string{
 	"recovery_entry", "sack_recovery", "resets_in", "resets_out", "challenge_acks",
 	"syn_cookies_sent", "syn_cookies_accepted", "zero_window_probes", "keepalives_sent",
 	"timeouts", "delayed_acks", "window_updates", "tlp_probes", "tlp_repairs", "rack_lost",
-	"rack_recovery", "rack_reorder",
+	"rack_recovery", "rack_reorder", "conn_allocs", "buffer_allocs",
 	"drop_malformed", "drop_checksum", "drop_bad_option", "drop_no_listener",
 	"drop_out_of_window", "drop_paws", "drop_bad_ack", "drop_no_ack", "drop_bad_rst",
 	"drop_syn_in_window", "drop_table_full", "drop_backlog_full", "drop_bad_cookie",

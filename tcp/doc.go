@@ -10,7 +10,9 @@
 // segment, Tick about every millisecond, and Dial or Listen to open
 // connections; a Conn's Send and Recv buffers are the only parts another
 // goroutine may touch (see Conn). The hot path allocates nothing
-// (TestNoAllocs, TestConnNoAllocs).
+// (TestNoAllocs, TestConnNoAllocs), connection churn included: a gone
+// connection's memory is reused by the next (TestChurnNoAllocs; pool.go
+// says when a *Conn may be reused, and Conn.Keep how to hold one).
 //
 // # Where things are
 //
@@ -24,7 +26,9 @@
 //	timers.go     every timer, armed and fired: RTO, TLP, persist, keepalive, delayed ACK, TIME-WAIT
 //	recovery.go   loss recovery: the SACK scoreboard's use, fast recovery, NewReno, RACK's decisions
 //	rack.go       what RACK records to decide: send times, reordering, its window
-//	host.go       Host: the connection table, active opens (Dial), ephemeral ports
+//	host.go       Host: new connections and their removal, active opens (Dial), ephemeral ports
+//	table.go      the connection table: 4-tuple to Conn, open addressing, allocated once
+//	pool.go       the Host's pools of Conns and buffers; BytesPerConn
 //	listen.go     listeners, SYN cookies, segments that match no connection
 //	wheel.go      the Host's timer wheel (which connections are due at a Tick)
 //	config.go     Config and its defaults

@@ -89,12 +89,18 @@ func (c *Conn) establish(now int64) {
 	c.state = StateEstablished
 	c.synAcked = true
 	if c.Send == nil {
-		c.Send, c.Recv = NewBuffer(h.cfg.SendBuffer), NewBuffer(h.cfg.RecvBuffer)
+		c.Send, c.Recv = h.takeBuffers()
 	}
 	if c.sackOK && c.rack == nil {
-		c.rack = make([]rackSent, 0, rackCap)
+		if c.rackMem == nil {
+			c.rackMem = make([]rackSent, 0, rackCap)
+		}
+		c.rack = c.rackMem[:0]
 		if h.cfg.RACK {
-			c.sent = make([]sentMark, 0, sentCap) // nil: no marks kept
+			if c.sentMem == nil {
+				c.sentMem = make([]sentMark, 0, sentCap)
+			}
+			c.sent = c.sentMem[:0] // nil: no marks kept
 		}
 	}
 	c.sndUna = c.iss.Add(1)

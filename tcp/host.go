@@ -12,21 +12,6 @@ type Link interface {
 	Send(local, remote netip.AddrPort, f *Fields, o *Options, p1, p2 []byte) bool
 }
 
-// key is a connection's 4-tuple, IPv4 only.
-type key struct {
-	lip, rip     uint32
-	lport, rport uint16
-}
-
-func keyOf(local, remote netip.AddrPort) key {
-	l, r := local.Addr().As4(), remote.Addr().As4()
-	return key{
-		lip:   uint32(l[0])<<24 | uint32(l[1])<<16 | uint32(l[2])<<8 | uint32(l[3]),
-		rip:   uint32(r[0])<<24 | uint32(r[1])<<16 | uint32(r[2])<<8 | uint32(r[3]),
-		lport: local.Port(), rport: remote.Port(),
-	}
-}
-
 // Host is one engine's TCP: its listeners, its connection table, its
 // counters. It is not safe for concurrent use: one goroutine (the
 // engine's) calls every method.
@@ -34,7 +19,7 @@ type Host struct {
 	cfg       Config
 	link      Link
 	isn       *ISNGenerator
-	conns     map[key]*Conn
+	conns     table
 	list      []*Conn
 	listeners map[uint16]*Listener
 	synRecv   int
@@ -53,6 +38,7 @@ type Host struct {
 	ticked  bool // wheelMs is set
 	touched []*Conn
 	due     []*Conn
+	pool    pool    // connections and buffers for reuse (pool.go)
 	opts    Options // scratch for sendSegment
 	fields  Fields  // scratch for sendSegment
 	seg     Segment // scratch for Input
@@ -63,16 +49,18 @@ func NewHost(cfg Config, link Link) (*Host, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	cfg.PoolConns = min(cfg.PoolConns, cfg.MaxConns)
 	h := &Host{
 		cfg: cfg, link: link,
 		isn:       NewISNGenerator(cfg.ISNKey),
-		conns:     make(map[key]*Conn, cfg.MaxConns),
 		list:      make([]*Conn, 0, cfg.MaxConns),
 		listeners: make(map[uint16]*Listener),
 		challenge: limiter{perSecond: cfg.ChallengeACKs},
 		touched:   make([]*Conn, 0, cfg.MaxConns),
 		due:       make([]*Conn, 0, cfg.MaxConns),
+		pool:      newPool(&cfg),
 	}
+	h.conns = newTable(cfg.MaxConns, h.isn)
 	return h, nil
 }
 
@@ -101,20 +89,22 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 		h.counters[DropTableFull]++
 		return nil, ErrTableFull
 	}
-	cc, err := NewCongestionControl(h.cfg.CongestionControl)
-	if err != nil {
-		return nil, err
+	c := h.takeConn() // reset: every field zero but the memory it keeps
+	if c.cc == nil {
+		cc, err := NewCongestionControl(h.cfg.CongestionControl)
+		if err != nil {
+			return nil, err
+		}
+		c.cc = cc
 	}
-	c := &Conn{
-		host: h, local: local, remote: remote, k: keyOf(local, remote),
-		// Send and Recv come with ESTABLISHED (establish): a flood of
-		// half-open connections costs no buffers.
-		ooo:    newRanges(16),
-		sacked: newRanges(16),
-		rtt:    NewRTT(h.cfg.MinRTO, h.cfg.MaxRTO, h.cfg.InitialRTO),
-		cc:     cc,
-		mss:    min(536, h.cfg.MSS),
+	if c.ooo.r == nil {
+		c.ooo, c.sacked = newRanges(16), newRanges(16)
 	}
+	// Send and Recv come with ESTABLISHED (establish): a flood of
+	// half-open connections costs no buffers.
+	c.host, c.local, c.remote, c.k = h, local, remote, keyOf(local, remote)
+	c.rtt = NewRTT(h.cfg.MinRTO, h.cfg.MaxRTO, h.cfg.InitialRTO)
+	c.mss = min(536, h.cfg.MSS)
 	c.iss = h.isn.ISN(local, remote, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss.Add(1), c.iss.Add(1)
 	c.sndBase = c.iss.Add(1)
@@ -127,7 +117,7 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 	c.lastRecv = now
 	c.tSlot = -1
 	c.listIdx = len(h.list)
-	h.conns[c.k] = c
+	h.conns.put(c.k, c)
 	h.list = append(h.list, c)
 	h.touch(c)
 	return c, nil
@@ -142,7 +132,7 @@ func (h *Host) remove(c *Conn) {
 	if c.state == StateSynReceived && c.listener != nil && !c.synAcked {
 		h.synRecv--
 	}
-	delete(h.conns, c.k)
+	h.conns.del(c.k)
 	last := len(h.list) - 1
 	h.list[c.listIdx] = h.list[last]
 	h.list[c.listIdx].listIdx = c.listIdx
@@ -150,6 +140,7 @@ func (h *Host) remove(c *Conn) {
 	h.list = h.list[:last]
 	h.unfile(c)
 	h.counters[Closed]++
+	h.bury(c)
 }
 
 // Dial opens a connection from local (port 0: an ephemeral port of this
@@ -162,7 +153,7 @@ func (h *Host) Dial(local netip.AddrPort, remote netip.AddrPort, hd Handler, now
 			return nil, err
 		}
 		local = netip.AddrPortFrom(local.Addr(), p)
-	} else if _, ok := h.conns[keyOf(local, remote)]; ok {
+	} else if h.conns.get(keyOf(local, remote)) != nil {
 		return nil, fmt.Errorf("tcp: %v -> %v: already connected", local, remote)
 	}
 	c, err := h.newConn(local, remote, now)
@@ -190,7 +181,7 @@ func (h *Host) ephemeral(local netip.Addr, remote netip.AddrPort) (uint16, error
 			continue
 		}
 		lp := netip.AddrPortFrom(local, uint16(p))
-		if _, used := h.conns[keyOf(lp, remote)]; used || h.cfg.PortFilter != nil && !h.cfg.PortFilter(lp, remote) {
+		if used := h.conns.get(keyOf(lp, remote)) != nil; used || h.cfg.PortFilter != nil && !h.cfg.PortFilter(lp, remote) {
 			continue
 		}
 		h.nextPort += i + 1
@@ -219,7 +210,7 @@ func (h *Host) Input(src, dst netip.Addr, b Header, now int64) {
 	}
 	local := netip.AddrPortFrom(dst, b.DstPort())
 	remote := netip.AddrPortFrom(src, b.SrcPort())
-	if c, ok := h.conns[keyOf(local, remote)]; ok {
+	if c := h.conns.get(keyOf(local, remote)); c != nil {
 		h.touch(c)
 		c.input(seg, now)
 		*seg = Segment{}

@@ -18,13 +18,17 @@ type machine struct {
 // connection is the connection under test, once there is one: the one
 // the rig holds (Dial, or a listener's accept), or the table's only one
 // (a passive open before ESTABLISHED). It stays the connection under
-// test after it leaves the table.
+// test after it leaves the table: the machine keeps it (Conn.Keep), or
+// the Host would reuse it.
 func (m *machine) connection() *Conn {
 	if m.c == nil {
 		if m.conn != nil {
 			m.c = m.conn
 		} else if cs := m.h.Conns(); len(cs) == 1 {
 			m.c = cs[0]
+		}
+		if m.c != nil {
+			m.c.Keep()
 		}
 	}
 	return m.c
@@ -43,7 +47,8 @@ func (m *machine) reach(row transition) {
 		if err != nil {
 			m.t.Fatal(err)
 		}
-		m.conn, m.c = c, c
+		m.conn = c
+		m.connection() // kept
 		m.iss = m.expect(FlagSYN)[0].f.Seq
 		m.una, m.rcv = m.iss, peerISS
 	case StateSynReceived:

@@ -9,7 +9,8 @@ const wheelSlots = 1024
 // Tick fires the connections' due timers. Call it every millisecond or
 // so; a timer fires at the first Tick at or after its deadline, rounded
 // up to the millisecond. Its cost follows the connections touched and
-// due, not the connections held.
+// due, not the connections held. It reclaims the connections gone since
+// the last Tick for reuse (pool.go): do not call it from a Handler.
 func (h *Host) Tick(now int64) {
 	for _, c := range h.touched {
 		c.touched = false
@@ -50,6 +51,8 @@ func (h *Host) Tick(now int64) {
 	}
 	clear(h.due)
 	h.due = h.due[:0]
+	// No connection's code is running: the dead can be reused.
+	h.reclaim()
 }
 
 // slotOf is the wheel's slot for millisecond ms (which may be negative

@@ -175,6 +175,9 @@ type serveResult struct {
 	// ControlPlane: the netlink route (and neighbour) sync, with
 	// --shared or --import-routes.
 	ControlPlane *stack.ControlStatus `json:"control_plane,omitempty"`
+	// TCPBytesPerConn is the memory one TCP connection takes (state,
+	// send and receive buffers), with a TCP server on.
+	TCPBytesPerConn int `json:"tcp_bytes_per_conn,omitempty"`
 }
 
 // serveTCP enables TCP and starts the --tcp-echo, --tcp-discard and --http
@@ -306,8 +309,14 @@ func announceServe(st *stack.Stack, cfg stack.Config, f serveFlags, stderr io.Wr
 	modes := st.Port().Modes()
 	res := serveResult{Device: f.dev, Addrs: addrs, AddrMode: addrMode, Queues: st.Queues(), Mode: modes.AFXDP.String(), XDPMode: modes.XDP,
 		TXChecksum: txChecksumOf(st.Engines()[0])}
-	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP, TCP checksums by %s); udp echo %v; tcp echo %v discard %v http %v; ctrl-c stops\n",
-		addrs, addrMode, f.dev, st.Queues(), res.Mode, res.XDPMode, res.TXChecksum, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http)
+	tcpMem := ""
+	if h := st.Engines()[0].TCP(); h != nil {
+		cfg := h.Config()
+		res.TCPBytesPerConn = cfg.BytesPerConn()
+		tcpMem = fmt.Sprintf(" (%s per connection, up to %d per queue)", sizeString(int64(res.TCPBytesPerConn)), cfg.MaxConns)
+	}
+	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP, TCP checksums by %s); udp echo %v; tcp echo %v discard %v http %v%s; ctrl-c stops\n",
+		addrs, addrMode, f.dev, st.Queues(), res.Mode, res.XDPMode, res.TXChecksum, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http, tcpMem)
 	if q := st.UnservedQueues(); len(q) > 0 && !cfg.Shared {
 		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
 			f.dev, q, f.addrs)

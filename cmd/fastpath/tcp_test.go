@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/tcp"
 )
 
 // TestServeTCP runs `fastpath serve` with --tcp-echo, --tcp-discard and
@@ -114,6 +115,9 @@ func TestServeTCP(t *testing.T) {
 	if res.TCP["passive_opens"] < 3 || res.TCP["drop_checksum"] != 0 {
 		t.Errorf("tcp counters %v", res.TCP)
 	}
+	if want := tcp.DefaultConfig().BytesPerConn(); res.TCPBytesPerConn != want {
+		t.Errorf("tcp_bytes_per_conn %d, want %d", res.TCPBytesPerConn, want)
+	}
 }
 
 // TestTCPCommand runs `fastpath tcp` against a kernel server in B that
@@ -175,6 +179,9 @@ func TestTCPCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("summary: %v\n%s", err, out)
 	}
+	if want := tcp.DefaultConfig().BytesPerConn(); res.BytesPerConn != want {
+		t.Errorf("bytes_per_conn %d, want %d", res.BytesPerConn, want)
+	}
 	if res.BytesSent != conns*n || res.Connections != conns || res.Completed != conns || len(res.Errors) != 0 || res.GoodputBPS <= 0 || res.RTTUs <= 0 {
 		t.Errorf("summary %+v", res)
 	}
@@ -194,6 +201,11 @@ func TestTCPBadFlags(t *testing.T) {
 		{[]string{"tcp", "--dev", "x", "--dst", "nope", "--bytes", "1"}, "--dst"},
 		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5"}, "--bytes"},
 		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--conns", "0"}, "--conns"},
+		// One destination: one ephemeral port per connection.
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--conns", "4537"}, "use --conns 4536 or fewer"},
+		// 2000 connections of 256 KiB buffers each way are about 1 GiB.
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--conns", "2000", "--max-memory", "512MiB"}, "more than --max-memory 512 MiB; give --max-memory"},
+		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--max-memory", "lots"}, `--max-memory: "lots": give a positive size`},
 		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--cc", "vegas"}, "--cc"},
 		{[]string{"tcp", "--dev", "x", "--dst", "1.2.3.4:5", "--bytes", "1", "--tx-checksum", "nic"}, "--tx-checksum"},
 		{[]string{"serve", "--dev", "x", "--shared", "--tcp-echo", "0"}, "--tcp-echo 0"},
@@ -202,5 +214,46 @@ func TestTCPBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"4096", 4096}, {"64KiB", 64 << 10}, {"512MiB", 512 << 20}, {"4GiB", 4 << 30}, {"2G", 2 << 30}, {"3M", 3 << 20}, {"1K", 1024},
+		{"", 0}, {"0", 0}, {"-1GiB", 0}, {"1.5GiB", 0}, {"GiB", 0}, {"9999999999GiB", 0}, {"4TiB", 0}} {
+		got, err := parseSize(tc.in)
+		if got != tc.want || (err != nil) != (tc.want == 0) {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestTCPConnsFit: the most connections --max-memory allows fit, one more
+// does not, and the error says both ways out; the ephemeral range bounds
+// them too.
+func TestTCPConnsFit(t *testing.T) {
+	cfg := tcp.DefaultConfig()
+	per := int64(cfg.BytesPerConn())
+	const limit = 512 << 20
+	most := int(limit / per)
+	if err := tcpConnsFit(most, cfg, limit); err != nil {
+		t.Fatalf("%d connections of %d bytes in %d: %v", most, per, limit, err)
+	}
+	err := tcpConnsFit(most+1, cfg, limit)
+	need := (int64(most+1)*per + 1<<20 - 1) >> 20
+	if want := fmt.Sprintf("give --max-memory %dMiB or more, or --conns %d or fewer", need, most); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%d connections: %v, want it to say %q", most+1, err, want)
+	}
+	if err := tcpConnsFit(most+1, cfg, need<<20); err != nil {
+		t.Errorf("the --max-memory the error asks for is not enough: %v", err)
+	}
+	cfg.EphemeralLo, cfg.EphemeralHi = 60000, 60009
+	if err := tcpConnsFit(10, cfg, limit); err != nil {
+		t.Errorf("10 connections, 10 ports: %v", err)
+	}
+	if err := tcpConnsFit(11, cfg, limit); err == nil || !strings.Contains(err.Error(), "use --conns 10 or fewer") {
+		t.Errorf("11 connections, 10 ports: %v", err)
 	}
 }

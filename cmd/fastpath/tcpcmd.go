@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/metrics"
@@ -22,6 +25,7 @@ type tcpFlags struct {
 	dev, netns, dst, addr, gw string
 	file, cc, queues, cores   string
 	metrics, control          string
+	maxMemory                 string
 	bytes                     int64
 	conns                     int
 	noDelay, partial          bool
@@ -50,7 +54,8 @@ address of its own instead.`,
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device")
 	fl.StringVar(&f.dst, "dst", "", "destination IP:PORT (required)")
 	fl.Int64Var(&f.bytes, "bytes", 0, "bytes to send on each connection (required unless --file)")
-	fl.IntVar(&f.conns, "conns", 1, "connections to open")
+	fl.IntVar(&f.conns, "conns", 1, "connections to open (at most one per ephemeral port, 61000-65535, and within --max-memory)")
+	fl.StringVar(&f.maxMemory, "max-memory", "4GiB", "memory the connections may take (--conns × the bytes one takes, printed), in bytes or with a KiB, MiB or GiB suffix")
 	fl.StringVar(&f.addr, "addr", "", "an address of the engine's own, CIDR (dedicated mode); default: the kernel's (shared mode)")
 	fl.StringVar(&f.gw, "gw", "", "dedicated mode: gateway for off-link destinations")
 	fl.StringVar(&f.file, "file", "", "send this file's content on each connection instead of the pattern")
@@ -83,6 +88,9 @@ type tcpResult struct {
 	PortSelection string `json:"port_selection"`
 	MSS           int    `json:"mss"`
 	CC            string `json:"congestion_control"`
+	// BytesPerConn is the memory one connection takes (tcp.Config.BytesPerConn):
+	// its state and its send and receive buffers.
+	BytesPerConn int `json:"bytes_per_conn"`
 	tcpapp.BulkResult
 }
 
@@ -149,8 +157,12 @@ func tcpRunOf(f *tcpFlags) (tcpRun, error) {
 	} else if f.bytes <= 0 {
 		return r, fmt.Errorf("--bytes %d: give a positive byte count (or --file)", f.bytes)
 	}
-	if f.conns < 1 || f.conns > 60000 {
-		return r, fmt.Errorf("--conns %d: use 1 to 60000", f.conns)
+	if f.conns < 1 {
+		return r, fmt.Errorf("--conns %d: open at least one", f.conns)
+	}
+	maxMem, err := parseSize(f.maxMemory)
+	if err != nil {
+		return r, fmt.Errorf("--max-memory: %w", err)
 	}
 	if _, err := tcp.NewCongestionControl(f.cc); err != nil {
 		return r, fmt.Errorf("--cc %q: use cubic or newreno", f.cc)
@@ -162,7 +174,56 @@ func tcpRunOf(f *tcpFlags) (tcpRun, error) {
 	r.tcp.CongestionControl = f.cc
 	r.tcp.NoDelay = f.noDelay
 	r.tcp.MaxConns = max(r.tcp.MaxConns, f.conns+64)
-	return r, nil
+	return r, tcpConnsFit(f.conns, r.tcp, maxMem)
+}
+
+// tcpConnsFit checks that conns connections to one destination can be
+// open at once: one ephemeral port each (every engine's share of the
+// range together), and their memory within maxMem.
+func tcpConnsFit(conns int, cfg tcp.Config, maxMem int64) error {
+	if ports := int(cfg.EphemeralHi) - int(cfg.EphemeralLo) + 1; conns > ports {
+		return fmt.Errorf("--conns %d: one destination takes at most %d connections at once, one per ephemeral port (%d-%d); use --conns %d or fewer",
+			conns, ports, cfg.EphemeralLo, cfg.EphemeralHi, ports)
+	}
+	per := int64(cfg.BytesPerConn())
+	if need := int64(conns) * per; need > maxMem {
+		return fmt.Errorf("--conns %d: at %s each (state, send and receive buffers) the connections take %s, more than --max-memory %s; give --max-memory %dMiB or more, or --conns %d or fewer",
+			conns, sizeString(per), sizeString(need), sizeString(maxMem), (need+1<<20-1)>>20, maxMem/per)
+	}
+	return nil
+}
+
+// parseSize reads a byte count: a number, or one with a KiB, MiB or GiB
+// suffix (K, M, G too).
+func parseSize(s string) (int64, error) {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = n, u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v <= 0 || v > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q: give a positive size in bytes, or with a KiB, MiB or GiB suffix (4GiB)", s)
+	}
+	return v * mult, nil
+}
+
+// sizeString prints a byte count in the largest binary unit it fills.
+func sizeString(n int64) string {
+	for _, u := range []struct {
+		unit string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size {
+			return fmt.Sprintf("%.4g %s", float64(n)/float64(u.size), u.unit)
+		}
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 // tcpStackConfig is the stack's configuration for the tcp command, and its
@@ -216,10 +277,11 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 	stderr := cmd.ErrOrStderr()
 	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := tcpResult{Kernel: st.Port().Facts.Kernel, Device: f.dev, Dst: f.dst, AddrMode: r.mode, Mode: st.Port().Modes().AFXDP.String(),
-		TXChecksum: txChecksumOf(st.Engines()[0]), RSSPorts: st.RSSPorts(), PortSelection: st.PortSelection(), CC: f.cc, MSS: min(r.tcp.MSS, 1460)}
+		TXChecksum: txChecksumOf(st.Engines()[0]), RSSPorts: st.RSSPorts(), PortSelection: st.PortSelection(), CC: f.cc, MSS: min(r.tcp.MSS, 1460),
+		BytesPerConn: r.tcp.BytesPerConn()}
 	if !f.json {
-		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s); ctrl-c stops\n",
-			f.conns, r.dst, f.bytes, r.mode, res.Mode, res.TXChecksum)
+		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s; %s of memory per connection, %s in all); ctrl-c stops\n",
+			f.conns, r.dst, f.bytes, r.mode, res.Mode, res.TXChecksum, sizeString(int64(res.BytesPerConn)), sizeString(int64(f.conns)*int64(res.BytesPerConn)))
 	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
