@@ -182,9 +182,9 @@ func (s *Socket) kick(raw bool) {
 	// runtime's Syscall would then let sysmon hand the P to another thread
 	// and make the return wait for one. BenchmarkKick measures both on
 	// veth: alike with one sender, while with a sender per queue on every
-	// P the raw kick sent 1.4-1.8x the frames (bench/results/
-	// 2026-12-04-kick). The exception rests on this call never blocking,
-	// so the runtime loses nothing by not being told.
+	// P the raw kick sent 1.14 times the frames (bench/results/
+	// 2026-12-04-micro/kick.txt). The exception rests on this call never
+	// blocking, so the runtime loses nothing by not being told.
 	var e unix.Errno
 	if raw {
 		_, _, e = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)

@@ -21,7 +21,8 @@ import (
 // its own locked thread, so that every P is busy (where a P taken during
 // a Syscall costs most). Alternate the two by name:
 //
-//	for m in raw syscall; do go test ./xsk -run '^$' -bench "Kick/$m/" ; done
+//	go test -c -o /tmp/xsk.test ./xsk
+//	for m in raw syscall; do /tmp/xsk.test -test.run '^$' -test.bench "Kick/$m/"; done
 func BenchmarkKick(b *testing.B) {
 	l := lab.NewT(b, lab.Options{Queues: 2})
 	for _, m := range []struct {
