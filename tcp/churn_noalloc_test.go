@@ -17,7 +17,6 @@ func TestChurnNoAllocs(t *testing.T) {
 	const cycles = 3000
 	// AllocsPerRun calls the function once to warm up, then once to
 	// count: every allocation of the 3000 cycles counts.
-	const replacements = 1500000
 	allocs := testing.AllocsPerRun(1, func() {
 		for range cycles {
 			pr.cycle()
