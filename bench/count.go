@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
+	"regexp"
 	"time"
 
 	"github.com/fastpathnet/fastpath/ether"
@@ -34,7 +34,10 @@ import (
 // counter reads one counting point.
 type counter func() (uint64, error)
 
-// redirected is B's device's XDP redirect counter, summed over its queues.
+// redirected is B's device's XDP redirect counter, summed over its queues:
+// veth's rx_queue_N_xdp_redirect, virtio-net's rx_queue_N_xdp_redirects
+// (before Linux 6.10) or rxN_xdp_redirects; the device-wide
+// rx_xdp_redirects where it gives no per-queue one.
 func redirected(h *lab.Host) counter {
 	return func() (uint64, error) {
 		var st map[string]uint64
@@ -45,20 +48,30 @@ func redirected(h *lab.Host) counter {
 		if err != nil {
 			return 0, err
 		}
-		var n uint64
-		found := false
+		var queues, total uint64
+		var perQueue, whole bool
 		for k, v := range st {
-			if strings.HasPrefix(k, "rx_queue_") && (strings.HasSuffix(k, "_xdp_redirect") || strings.HasSuffix(k, "_xdp_redirects")) {
-				n += v
-				found = true
+			switch {
+			case redirectQueue.MatchString(k):
+				queues += v
+				perQueue = true
+			case k == "rx_xdp_redirect" || k == "rx_xdp_redirects":
+				total = v
+				whole = true
 			}
 		}
-		if !found {
-			return 0, fmt.Errorf("%s reports no XDP redirect counter (ethtool -S): the AF_XDP receivers cannot be counted at the device", h.Link)
+		switch {
+		case perQueue:
+			return queues, nil
+		case whole:
+			return total, nil
 		}
-		return n, nil
+		return 0, fmt.Errorf("%s reports no XDP redirect counter (ethtool -S): the AF_XDP receivers cannot be counted at the device", h.Link)
 	}
 }
+
+// redirectQueue matches a per-queue XDP redirect counter's name.
+var redirectQueue = regexp.MustCompile(`^rx_?(queue_)?[0-9]+_xdp_redirects?$`)
 
 // udpDelivered is the datagrams h's kernel delivered to UDP sockets.
 func udpDelivered(h *lab.Host) counter {

@@ -50,3 +50,20 @@ func TestReportFailuresAndDepths(t *testing.T) {
 		}
 	}
 }
+
+// TestRedirectCounterNames: the per-queue XDP redirect counters of veth
+// and of virtio-net before and after Linux 6.10.
+func TestRedirectCounterNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"rx_queue_0_xdp_redirect":  true, // veth
+		"rx_queue_3_xdp_redirects": true, // virtio-net before 6.10
+		"rx0_xdp_redirects":        true, // virtio-net since
+		"rx_xdp_redirects":         false,
+		"tx_queue_0_xdp_xmit":      false,
+		"rx_queue_0_xdp_drops":     false,
+	} {
+		if got := redirectQueue.MatchString(name); got != want {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+}
