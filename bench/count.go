@@ -25,7 +25,9 @@ import (
 //     redirect into a full ring fails and counts as a drop instead); for
 //     the kernel, the datagrams its UDP handed to the socket's reader (Udp
 //     InDatagrams in B's namespace, counted as recvmsg returns them);
-//   - l2fwd: the frames arriving back at A's device (its rx_packets).
+//   - l2fwd: the frames B's device transmitted (its tx_packets; counting
+//     them where they arrive, at A, fails where A's queue is bound in
+//     zero-copy mode and its driver drops what it receives).
 //
 // Rates are counted over a window inside the sender's run, opened the
 // same way for every system (when the count first moves, plus 0.3 s), on
@@ -84,15 +86,15 @@ func udpDelivered(h *lab.Host) counter {
 	}
 }
 
-// linkReceived is the frames h's device received (rx_packets).
-func linkReceived(h *lab.Host) counter {
+// linkSent is the frames h's device transmitted (tx_packets).
+func linkSent(h *lab.Host) counter {
 	return func() (uint64, error) {
 		lk, err := h.Handle().LinkByIndex(h.Index)
 		if err != nil {
 			return 0, err
 		}
 		if st := lk.Attrs().Statistics; st != nil {
-			return st.RxPackets, nil
+			return st.TxPackets, nil
 		}
 		return 0, fmt.Errorf("%s: no link statistics", h.Link)
 	}
@@ -136,6 +138,12 @@ func rate(c counter, d time.Duration, done <-chan error) (float64, error) {
 	window := time.Since(t0)
 	if err != nil {
 		return 0, err
+	}
+	if after == before {
+		// Counted once, then nothing: a rate of zero would go into the
+		// medians as a measurement; it is a failure of the run or of the
+		// counting point.
+		return 0, fmt.Errorf("the count moved before the window and not in it (%v)", window.Round(time.Millisecond))
 	}
 	return float64(after-before) / window.Seconds(), nil
 }

@@ -241,7 +241,7 @@ func run(o options) error {
 	}
 	env.Pinning, env.Duration, env.Rounds = "sender on core 0, receiver on core 1; txonly: B's NAPI threaded on core 1 (drop program); rxdrop, l2fwd: B's NAPI in the sender's softirq, sender "+rxSenderText[o.rxSender],
 		o.duration.String(), o.reps
-	env.Counting = "txonly: frames B's XDP drop program counted; rxdrop: frames B's device redirected to an AF_XDP socket (ethtool -S *xdp_redirect*), datagrams B's UDP delivered for the kernel; l2fwd: frames A's device received back; each over a window of the sender's run on the harness's clock, opened when the count first moves; readiness: probe frames until the counting point counts one"
+	env.Counting = "txonly: frames B's XDP drop program counted; rxdrop: frames B's device redirected to an AF_XDP socket (ethtool -S *xdp_redirect*), datagrams B's UDP delivered for the kernel; l2fwd: frames B's device transmitted (tx_packets); each over a window of the sender's run on the harness's clock, opened when the count first moves; readiness: probe frames until the counting point counts one"
 	var samples []sample
 	for _, mode := range o.modes {
 		for _, size := range o.sizes {
@@ -627,8 +627,8 @@ func (b *bench) threadedNAPI(on bool) error {
 }
 
 // l2fwd measures fastpath's l2fwd in B (MACs swapped, sent back out of
-// the same queue) while the sender in A runs: the frames that arrive back
-// at A's device per second, and l2fwd's own count of the frames it sent
+// the same queue) while the sender in A runs: the frames B's device
+// transmitted per second, and l2fwd's own count of the frames it sent
 // back (TX completions) divided by the sender's time.
 func (b *bench) l2fwd(size int, d depth) (pps, own float64, err error) {
 	if err := b.threadedNAPI(false); err != nil {
@@ -647,8 +647,8 @@ func (b *bench) l2fwd(size int, d depth) (pps, own float64, err error) {
 			"--duration", (b.o.duration + 45*time.Second).String(), "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode}, d.args()...)...)
 	}()
 	// Ready once l2fwd's socket takes frames (B's kernel would answer a
-	// probe too, with an ICMP error, so A's count cannot say).
-	pps, secs, err := b.receive(ctx, size, redirected(b.l.B), linkReceived(b.l.A), errc, stopRecv)
+	// probe too, with an ICMP error, so B's transmit count cannot say).
+	pps, secs, err := b.receive(ctx, size, redirected(b.l.B), linkSent(b.l.B), errc, stopRecv)
 	if err != nil {
 		return 0, 0, err
 	}

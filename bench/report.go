@@ -59,7 +59,7 @@ func what(mode string, o options) (counted, own string) {
 		return "frames/s B's device handed to the system in B (for the AF_XDP systems its XDP redirect counter; for the kernel, datagrams its UDP delivered); sender in A: " + rxSenderText[o.rxSender] + "; sink is fastpath's sink: the whole engine, steered by UDP port",
 			"what each receiver says it received, divided by the sender's time (the harness's figure before it counted at the device)"
 	case "l2fwd":
-		return "frames/s fastpath's l2fwd in B sent back, counted where they arrive (A's device); sender in A: " + rxSenderText[o.rxSender] + "; no peer has an l2fwd here",
+		return "frames/s fastpath's l2fwd in B sent back, counted by B's device (tx_packets); sender in A: " + rxSenderText[o.rxSender] + "; no peer has an l2fwd here",
 			"what l2fwd says it sent back (TX completions), divided by the sender's time"
 	}
 	return "frames/s arriving at the far end (counted by an XDP drop program in B)", "what each sender says it sent per second"

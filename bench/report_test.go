@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReportFailuresAndDepths: a failed sample shows in its cell and,
@@ -65,5 +66,26 @@ func TestRedirectCounterNames(t *testing.T) {
 		if got := redirectQueue.MatchString(name); got != want {
 			t.Errorf("%s: %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestRateEmptyWindow: a count that moved once and then stopped is a
+// failed sample, not a rate of zero in the medians.
+func TestRateEmptyWindow(t *testing.T) {
+	n := uint64(0)
+	c := func() (uint64, error) {
+		if n == 0 {
+			n = 1
+			return 0, nil
+		}
+		return 1, nil
+	}
+	if pps, err := rate(c, time.Second, nil); err == nil {
+		t.Errorf("rate %v from a count that stopped, want an error", pps)
+	}
+	var k uint64
+	moving := func() (uint64, error) { k += 100; return k, nil }
+	if pps, err := rate(moving, time.Second, nil); err != nil || pps <= 0 {
+		t.Errorf("a moving count: %v, %v", pps, err)
 	}
 }
