@@ -69,23 +69,37 @@ func TestRedirectCounterNames(t *testing.T) {
 	}
 }
 
-// TestRateEmptyWindow: a count that moved once and then stopped is a
+// TestRateEmptyWindow: a count that moved once (a late probe) does not
+// open the window, and a run that ends without a batch counted is a
 // failed sample, not a rate of zero in the medians.
 func TestRateEmptyWindow(t *testing.T) {
 	n := uint64(0)
-	c := func() (uint64, error) {
+	probe := func() (uint64, error) {
 		if n == 0 {
 			n = 1
 			return 0, nil
 		}
 		return 1, nil
 	}
-	if pps, err := rate(c, time.Second, nil); err == nil {
-		t.Errorf("rate %v from a count that stopped, want an error", pps)
+	ended := make(chan error)
+	close(ended)
+	if pps, err := rate(probe, time.Second, ended); err == nil {
+		t.Errorf("rate %v from a count that moved by one frame, want an error", pps)
 	}
 	var k uint64
 	moving := func() (uint64, error) { k += 100; return k, nil }
 	if pps, err := rate(moving, time.Second, nil); err != nil || pps <= 0 {
 		t.Errorf("a moving count: %v, %v", pps, err)
+	}
+	// A batch, then nothing: the window counted nothing.
+	var m uint64
+	burst := func() (uint64, error) {
+		if m < 2 {
+			m++
+		}
+		return (m - 1) * 100, nil
+	}
+	if pps, err := rate(burst, time.Second, nil); err == nil {
+		t.Errorf("rate %v from a count that stopped before the window, want an error", pps)
 	}
 }
