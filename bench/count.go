@@ -36,12 +36,37 @@ import (
 // counter reads one counting point.
 type counter func() (uint64, error)
 
+// bounded makes c give up after d: a read of a device's counters (a
+// netlink request, an ethtool ioctl) that hangs in the kernel fails the
+// sample instead of stalling the run. The stuck read is left behind.
+func bounded(c counter, what string, d time.Duration) counter {
+	type result struct {
+		n   uint64
+		err error
+	}
+	return func() (uint64, error) {
+		done := make(chan result, 1)
+		go func() {
+			n, err := c()
+			done <- result{n, err}
+		}()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case r := <-done:
+			return r.n, r.err
+		case <-t.C:
+			return 0, fmt.Errorf("reading %s took over %v", what, d)
+		}
+	}
+}
+
 // redirected is B's device's XDP redirect counter, summed over its queues:
 // veth's rx_queue_N_xdp_redirect, virtio-net's rx_queue_N_xdp_redirects
 // (before Linux 6.10) or rxN_xdp_redirects; the device-wide
 // rx_xdp_redirects where it gives no per-queue one.
 func redirected(h *lab.Host) counter {
-	return func() (uint64, error) {
+	return bounded(func() (uint64, error) {
 		var st map[string]uint64
 		err := h.Do(func() (err error) {
 			st, err = ethtool.Stats(h.Link)
@@ -69,7 +94,7 @@ func redirected(h *lab.Host) counter {
 			return total, nil
 		}
 		return 0, fmt.Errorf("%s reports no XDP redirect counter (ethtool -S): the AF_XDP receivers cannot be counted at the device", h.Link)
-	}
+	}, h.Link+"'s statistics (ethtool -S)", 5*time.Second)
 }
 
 // redirectQueue matches a per-queue XDP redirect counter's name.
@@ -88,7 +113,7 @@ func udpDelivered(h *lab.Host) counter {
 
 // linkSent is the frames h's device transmitted (tx_packets).
 func linkSent(h *lab.Host) counter {
-	return func() (uint64, error) {
+	return bounded(func() (uint64, error) {
 		lk, err := h.Handle().LinkByIndex(h.Index)
 		if err != nil {
 			return 0, err
@@ -97,7 +122,7 @@ func linkSent(h *lab.Host) counter {
 			return st.TxPackets, nil
 		}
 		return 0, fmt.Errorf("%s: no link statistics", h.Link)
-	}
+	}, h.Link+"'s link statistics (netlink)", 5*time.Second)
 }
 
 // rate counts c over the window inside a run of length d that has just

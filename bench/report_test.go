@@ -103,3 +103,18 @@ func TestRateEmptyWindow(t *testing.T) {
 		t.Errorf("rate %v from a count that stopped before the window, want an error", pps)
 	}
 }
+
+// TestBoundedCounter: a counter read that hangs fails after its bound.
+func TestBoundedCounter(t *testing.T) {
+	hang := make(chan struct{})
+	defer close(hang)
+	c := bounded(func() (uint64, error) { <-hang; return 0, nil }, "a stuck device", 50*time.Millisecond)
+	start := time.Now()
+	if _, err := c(); err == nil || time.Since(start) > time.Second {
+		t.Errorf("a hanging read: %v after %v", err, time.Since(start))
+	}
+	ok := bounded(func() (uint64, error) { return 7, nil }, "a device", time.Second)
+	if n, err := ok(); n != 7 || err != nil {
+		t.Errorf("a read that returns: %d, %v", n, err)
+	}
+}
