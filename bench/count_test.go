@@ -21,7 +21,7 @@ import (
 func TestCountingPoints(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	b := &bench{l: l, amac: macString(l.A.MAC), bmac: macString(l.B.MAC), readyIn: 500 * time.Millisecond}
-	never := make(chan error)
+	never := make(chan struct{})
 	if err := b.ready(redirected(l.B), never); err == nil {
 		t.Fatal("ready with no receiver in B")
 	}

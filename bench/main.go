@@ -411,9 +411,7 @@ func (b *bench) txonly(sys string, size int, d depth) (farPPS, senderPPS float64
 		PPS float64 `json:"pps"`
 	}
 	frame := []string{"--src-mac", b.amac, "--src-ip", b.l.A.Addr.Addr().String(), "--dst-ip", b.l.B.Addr.Addr().String(), "--dst-port", "9"}
-	errc := make(chan error, 1)
-	go func() {
-		var err error
+	snd := start(func() (err error) {
 		switch sys {
 		case "fastpath":
 			err = b.fastpathSend(ctx, size, d, &res)
@@ -428,20 +426,20 @@ func (b *bench) txonly(sys string, size int, d depth) (farPPS, senderPPS float64
 		default:
 			err = fmt.Errorf("unknown system %q", sys)
 		}
-		errc <- err
-	}()
+		return err
+	})
 	// Each system starts at its own pace (fastpath's Go binary takes over
 	// a second to set up in the VM lab's TCG guest): the window opens when
 	// the far end first counts the system's frames.
 	far, err := rate(func() (uint64, error) {
 		s, err := st.Stats()
 		return s[bpf.CountDrop].Packets, err
-	}, b.o.duration, errc)
+	}, b.o.duration, snd.done)
 	if err != nil {
 		cancel()
-		return 0, 0, errors.Join(err, <-errc)
+		return 0, 0, errors.Join(err, snd.wait())
 	}
-	if err := <-errc; err != nil {
+	if err := snd.wait(); err != nil {
 		return 0, 0, err
 	}
 	return far, res.PPS, nil
@@ -460,7 +458,6 @@ func (b *bench) rxdrop(sys string, size int, d depth) (pps, own float64, err err
 		Received uint64 `json:"received_packets"` // sink
 	}
 	var res result
-	errc := make(chan error, 1)
 	var stop atomic.Bool
 	var redirect *bpf.Redirect
 	// B's receive work runs in the sender's softirq (on core 0), leaving
@@ -492,7 +489,7 @@ func (b *bench) rxdrop(sys string, size int, d depth) (pps, own float64, err err
 	recvFor := (b.o.duration + 45*time.Second).String()
 	rctx, stopRecv := context.WithCancel(ctx)
 	defer stopRecv()
-	go func() {
+	recv := start(func() error {
 		switch sys {
 		case "fastpath", "fastpath-steer":
 			args := []string{"bench", "rxdrop", "--dev", b.l.B.Link, "--duration", recvFor, "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode}
@@ -501,16 +498,15 @@ func (b *bench) rxdrop(sys string, size int, d depth) (pps, own float64, err err
 				// what the parse costs on the receive path.
 				args = append(args, "--program", "steer")
 			}
-			errc <- b.command(rctx, b.l.B, &res, "fastpath", append(args, d.args()...)...)
+			return b.command(rctx, b.l.B, &res, "fastpath", append(args, d.args()...)...)
 		case "sink":
 			// The engine in shared mode on UDP port 9, the senders' port.
-			errc <- b.command(rctx, b.l.B, &res, "fastpath", append([]string{"sink", "--dev", b.l.B.Link, "--port", "9",
+			return b.command(rctx, b.l.B, &res, "fastpath", append([]string{"sink", "--dev", b.l.B.Link, "--port", "9",
 				"--duration", recvFor, "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode}, d.args()...)...)
 		case "c", "asavie":
 			info, err := redirect.Sockets.Info()
 			if err != nil {
-				errc <- err
-				return
+				return err
 			}
 			id, _ := info.ID()
 			name := map[string]string{"c": "xskref", "asavie": "asavie"}[sys]
@@ -520,49 +516,46 @@ func (b *bench) rxdrop(sys string, size int, d depth) (pps, own float64, err err
 			} else {
 				args = append(args, "--duration", recvFor)
 			}
-			errc <- b.command(rctx, b.l.B, &res, name, append(args, d.args()...)...)
+			return b.command(rctx, b.l.B, &res, name, append(args, d.args()...)...)
 		case "kernel":
 			n, err := b.kernelReceive(&stop)
 			res.Packets = n
-			errc <- err
-		default:
-			errc <- fmt.Errorf("unknown system %q", sys)
+			return err
 		}
-	}()
-	pps, secs, err := b.receive(ctx, size, count, count, errc, func() { stop.Store(true); stopRecv() })
+		return fmt.Errorf("unknown system %q", sys)
+	})
+	pps, secs, err := b.receive(ctx, size, count, count, recv, func() { stop.Store(true); stopRecv() })
 	if err != nil {
 		return 0, 0, err
 	}
 	return pps, float64(res.Packets+res.Received) / secs, nil
 }
 
-// receive runs the sender once the receiver in B is ready (ready counted
-// a probe), counts at count over the sender's run, then stops the
-// receiver (stop) and waits for its end (errc). It returns the counted
-// rate and the seconds the sender sent for.
-func (b *bench) receive(ctx context.Context, size int, ready, count counter, errc <-chan error, stop func()) (pps, secs float64, err error) {
+// receive runs the sender once the receiver in B (recv) is ready (ready
+// counted a probe), counts at count over the sender's run, then stops the
+// receiver (stop) and waits for its end. It returns the counted rate and
+// the seconds the sender sent for.
+func (b *bench) receive(ctx context.Context, size int, ready, count counter, recv *ending, stop func()) (pps, secs float64, err error) {
 	fail := func(err error) (float64, float64, error) {
 		stop()
-		return 0, 0, errors.Join(err, <-errc)
+		return 0, 0, errors.Join(err, recv.wait())
 	}
-	if err := b.ready(ready, errc); err != nil {
+	if err := b.ready(ready, recv.done); err != nil {
 		return fail(err)
 	}
-	sent := make(chan error, 1)
-	go func() {
-		var err error
+	snd := start(func() (err error) {
 		secs, err = b.rxSend(ctx, size)
-		sent <- err
-	}()
-	if pps, err = rate(count, b.o.duration, sent); err != nil {
-		return fail(errors.Join(err, <-sent))
+		return err
+	})
+	if pps, err = rate(count, b.o.duration, snd.done); err != nil {
+		return fail(errors.Join(err, snd.wait()))
 	}
-	if err := <-sent; err != nil {
+	if err := snd.wait(); err != nil {
 		return fail(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the last frames on the rings
 	stop()
-	if err := <-errc; err != nil {
+	if err := recv.wait(); err != nil {
 		return 0, 0, err
 	}
 	return pps, secs, nil
@@ -636,19 +629,18 @@ func (b *bench) l2fwd(size int, d depth) (pps, own float64, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.o.duration+60*time.Second)
 	defer cancel()
-	errc := make(chan error, 1)
 	rctx, stopRecv := context.WithCancel(ctx)
 	defer stopRecv()
 	var res struct {
 		Sent uint64 `json:"sent"` // completed; "packets" is what it received
 	}
-	go func() {
-		errc <- b.command(rctx, b.l.B, &res, "fastpath", append([]string{"bench", "l2fwd", "--dev", b.l.B.Link,
+	recv := start(func() error {
+		return b.command(rctx, b.l.B, &res, "fastpath", append([]string{"bench", "l2fwd", "--dev", b.l.B.Link,
 			"--duration", (b.o.duration + 45*time.Second).String(), "--cores", "1", "--interval", "0", "--json", "--mode", b.o.xskMode}, d.args()...)...)
-	}()
+	})
 	// Ready once l2fwd's socket takes frames (B's kernel would answer a
 	// probe too, with an ICMP error, so B's transmit count cannot say).
-	pps, secs, err := b.receive(ctx, size, redirected(b.l.B), linkSent(b.l.B), errc, stopRecv)
+	pps, secs, err := b.receive(ctx, size, redirected(b.l.B), linkSent(b.l.B), recv, stopRecv)
 	if err != nil {
 		return 0, 0, err
 	}

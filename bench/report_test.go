@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -81,10 +82,13 @@ func TestRateEmptyWindow(t *testing.T) {
 		}
 		return 1, nil
 	}
-	ended := make(chan error)
-	close(ended)
-	if pps, err := rate(probe, time.Second, ended); err == nil {
+	ended := start(func() error { return errors.New("the sender failed") })
+	if pps, err := rate(probe, time.Second, ended.done); err == nil {
 		t.Errorf("rate %v from a count that moved by one frame, want an error", pps)
+	}
+	// What ended the run can still be read, by anyone, without waiting.
+	if err := ended.wait(); err == nil || ended.wait() == nil {
+		t.Error("the sender's error was lost")
 	}
 	var k uint64
 	moving := func() (uint64, error) { k += 100; return k, nil }
