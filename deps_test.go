@@ -58,7 +58,9 @@ var rules = []rule{
 	{pkg: "steering", forbiddenDeps: []string{module + "/stack", module + "/xsk", module + "/umem", module + "/rings", module + "/cmd", module + "/bench", module + "/internal/lab"}},
 	{pkg: "internal/ethtool", allowed: []string{"std", "golang.org/x/sys/unix"}},
 	// A veth's peer: netlink, its namespace, ethtool.
-	{pkg: "internal/veth", allowed: []string{"std", module + "/internal/ethtool", "github.com/vishvananda", "golang.org/x/sys/unix"}},
+	{pkg: "internal/veth", allowed: []string{"std", module + "/internal/ethtool", module + "/internal/nsexec", "github.com/vishvananda", "golang.org/x/sys/unix"}},
+	// Running a function inside a named network namespace.
+	{pkg: "internal/nsexec", allowed: []string{"std", "github.com/vishvananda/netns"}},
 	{pkg: "internal/rss", allowed: []string{"std", module + "/internal/ethtool"}},
 	// Prometheus exposition: the server, and the collectors that name the
 	// counters each role publishes.
@@ -69,7 +71,7 @@ var rules = []rule{
 	// The port layer: the one way into a device, on xsk, umem and
 	// steering; nothing above it (stack, gen, sink, xdpsock, cmd).
 	{pkg: "port", allowed: []string{"std", module + "/xsk", module + "/umem", module + "/steering", module + "/ether",
-		module + "/internal/ethtool", module + "/internal/kernel", "github.com/vishvananda", "golang.org/x/sys/unix"}},
+		module + "/internal/ethtool", module + "/internal/kernel", module + "/internal/nsexec", "github.com/vishvananda", "golang.org/x/sys/unix"}},
 	// The engine joins I/O to protocol code: the pure packages, the port
 	// layer and what it stands on (its control plane: netlink). Not the
 	// roles built on it, and no program of its own (bpf, cilium/ebpf: the

@@ -7,11 +7,8 @@ import (
 	"github.com/fastpathnet/fastpath/internal/ethtool"
 )
 
-// ethtool commands from include/uapi/linux/ethtool.h.
-const (
-	ethtoolGTXCSUM = 0x16
-	ethtoolSTXCSUM = 0x17
-)
+// ETHTOOL_STXCSUM (include/uapi/linux/ethtool.h).
+const ethtoolSTXCSUM = 0x17
 
 // setTxChecksum turns transmit checksum offload of the device name on or
 // off (`ethtool -K name tx on|off`) in the calling thread's namespace;
@@ -35,9 +32,9 @@ func setTxChecksum(name string, on bool) error {
 
 // txChecksum reports whether transmit checksum offload is on.
 func txChecksum(name string) (bool, error) {
-	val := struct{ cmd, data uint32 }{cmd: ethtoolGTXCSUM}
-	if err := ethtool.Do(name, unsafe.Pointer(&val)); err != nil {
+	on, err := ethtool.TXChecksum(name)
+	if err != nil {
 		return false, fmt.Errorf("ethtool -k %s: %w", name, err)
 	}
-	return val.data != 0, nil
+	return on, nil
 }

@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/fastpathnet/fastpath/internal/ethtool"
+	"github.com/fastpathnet/fastpath/internal/nsexec"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -159,7 +159,7 @@ func (p Peer) TXChecksum() (bool, error) {
 		return ethtool.TXChecksum(p.Name)
 	}
 	var on bool
-	err := inNetns(filepath.Join(NetnsDir, p.Netns), func() (err error) {
+	err := nsexec.Run(p.Netns, func() (err error) {
 		on, err = ethtool.TXChecksum(p.Name)
 		return err
 	})
@@ -167,39 +167,4 @@ func (p Peer) TXChecksum() (bool, error) {
 		return false, fmt.Errorf("veth: %s's peer %s: %w", p.Device, p.Where(), err)
 	}
 	return on, nil
-}
-
-// inNetns runs fn on a locked OS thread inside the namespace at path. A
-// thread that cannot be switched back is discarded, never reused.
-func inNetns(path string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.GetFromPath("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(path)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return // the thread may be half-switched: let it die locked
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- err
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
