@@ -533,19 +533,32 @@ func splitField(line []byte, long bool) (name, value []byte, err error) {
 func framingField(name []byte) int {
 	switch len(name) {
 	case len("content-length"):
-		if equalFold(name, "content-length") {
+		if tokenEqualFold(name, "content-length") {
 			return fieldContentLength
 		}
 	case len("transfer-encoding"):
-		if equalFold(name, "transfer-encoding") {
+		if tokenEqualFold(name, "transfer-encoding") {
 			return fieldTransferEncoding
 		}
 	case len("connection"):
-		if equalFold(name, "connection") {
+		if tokenEqualFold(name, "connection") {
 			return fieldConnection
 		}
 	}
 	return fieldOther
+}
+
+// tokenEqualFold is equalFold for a token of len(lower) bytes and a lower
+// made of letters and '-': setting bit 0x20 lower-cases a token's letters,
+// keeps '-', and makes no other token byte a letter or '-'.
+func tokenEqualFold(token []byte, lower string) bool {
+	token = token[:len(lower)]
+	for i := range len(lower) {
+		if token[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // equalFold reports whether b is lower, ignoring ASCII case; lower is in

@@ -363,3 +363,23 @@ func TestResponseInterimStatus(t *testing.T) {
 		t.Fatalf("Status %d, want 201", r.Status())
 	}
 }
+
+// TestTokenEqualFold: for a token, tokenEqualFold's bit trick agrees with
+// equalFold, byte by byte, over every token byte and every byte of the
+// framing field names.
+func TestTokenEqualFold(t *testing.T) {
+	for _, name := range []string{"content-length", "transfer-encoding", "connection"} {
+		for i := range len(name) {
+			for c := range 256 {
+				if !tchar[c] {
+					continue
+				}
+				b := []byte(name)
+				b[i] = byte(c)
+				if got, want := tokenEqualFold(b, name), equalFold(b, name); got != want {
+					t.Errorf("%q against %q: tokenEqualFold %v, equalFold %v", b, name, got, want)
+				}
+			}
+		}
+	}
+}
