@@ -33,8 +33,8 @@ const (
 	maxChunkSize = 1 << 56
 )
 
-// Errors of Response.Feed. After one, the response cannot be framed:
-// close the connection.
+// Errors of Response.Feed. After one, Feed reads no further: the rest of
+// the response is still on the connection, so close it.
 var (
 	// ErrBadStatusLine: the status line is not "HTTP/1.x NNN reason" with
 	// a status code from 100 to 599 (RFC 9112 4, RFC 9110 15).
@@ -353,7 +353,7 @@ func (r *Response) fieldLine(line []byte, long bool) error {
 		return err
 	}
 	kind := framingField(name)
-	if kind == 0 {
+	if kind == fieldOther {
 		s.prevField = fieldSkipped
 		return nil
 	}
