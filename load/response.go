@@ -83,7 +83,8 @@ var (
 // accepts a lone LF as the end of a status or field line (RFC 9112 2.2)
 // but not of a chunk line, and treats a CR before a framing field's line
 // end as white space. It does not check the values of fields it does not
-// interpret, nor what a trailer field says.
+// interpret; trailer fields are checked as field lines (a token, then a
+// colon) and skipped.
 //
 // The zero Response is ready to parse a response of any length without
 // the pattern check. Feed allocates nothing; all accessors are safe to

@@ -220,6 +220,7 @@ var responseCases = []responseCase{
 	{name: "chunk longer than its size", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello!\r\n0\r\n\r\n", err: ErrBadChunk, status: 200, bodyLen: 5},
 	{name: "chunk data ends in a bare LF", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n", err: ErrBadChunk, status: 200, bodyLen: 5},
 	{name: "chunk data ends in CR and no LF", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r0\r\n\r\n", err: ErrBadChunk, status: 200, bodyLen: 5},
+	{name: "space in a trailer field name", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Sum : 1\r\n\r\n", err: ErrBadHeader, status: 200},
 	{name: "malformed trailer", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nnot a field\r\n\r\n", err: ErrBadHeader, status: 200},
 	{name: "trailer too large", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + strings.Repeat("X-Pad: "+strings.Repeat("p", 91)+"\r\n", 170) + "\r\n", err: ErrHeaderTooLarge, status: 200},
 }
