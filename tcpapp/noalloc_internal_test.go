@@ -8,8 +8,9 @@ import (
 	"github.com/fastpathnet/fastpath/tcp"
 )
 
-// TestNoAllocs: after warm-up, connections to RR opened, used and closed
-// one after another, with responses small and streamed, allocate nothing: the servers' handlers come
+// TestNoAllocs: after warm-up, connections to RR and HTTPPattern opened,
+// used and closed one after another, with responses small and streamed,
+// closed by either side, allocate nothing: the servers' handlers come
 // from their free lists, and the Hosts' connections and buffers from
 // their pools. Both Hosts run on this goroutine (mem_internal_test.go),
 // so that every allocation of the servers, the Hosts and the client
@@ -31,6 +32,15 @@ func TestNoAllocs(t *testing.T) {
 		{"RR 100/1MiB", 3, func(m *memPair) (*memClient, func() uint64) {
 			s := newMemRR(t, m, RRConfig{RequestSize: 100, ResponseSize: 1 << 20})
 			return &memClient{m: m, req: make([]byte, 100), body: 1 << 20, rounds: 2, depth: 1}, s.Allocs
+		}},
+		{"HTTP 64 B, keep-alive", 300, func(m *memPair) (*memClient, func() uint64) {
+			s := newMemHTTP(t, m, 64)
+			return &memClient{m: m, req: []byte(getKeepAlive), head: []byte(patternHead(64, false)), body: 64, rounds: 3, depth: 1}, s.Allocs
+		}},
+		{"HTTP 64 KiB, pipelined, server closes", 30, func(m *memPair) (*memClient, func() uint64) {
+			s := newMemHTTP(t, m, 64<<10)
+			return &memClient{m: m, req: []byte(getKeepAlive), lastReq: []byte(getClose), head: []byte(patternHead(64<<10, false)),
+				lastHead: []byte(patternHead(64<<10, true)), body: 64 << 10, rounds: 3, depth: 3, waitFIN: true}, s.Allocs
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

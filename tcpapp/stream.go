@@ -6,12 +6,14 @@ import (
 	"github.com/fastpathnet/fastpath/tcp"
 )
 
-// What servers with per-connection state (RR) share: their handlers'
-// free list, and a response written as the send buffer makes room.
+// What the servers with per-connection state (RR, HTTPPattern) share:
+// their handlers' free list, and a response written as the send buffer
+// makes room.
 
-// MaxMessage is the largest request or response, in bytes, RR takes
-// (RRConfig's sizes): past it a transfer is a bulk one (Sender,
-// StartBulk), not a request/response exchange.
+// MaxMessage is the largest request or response, in bytes, RR and
+// HTTPPattern take (RRConfig's sizes, HTTPPattern's body): past it a
+// transfer is a bulk one (Sender, StartBulk), not a request/response
+// exchange.
 const MaxMessage = 1 << 20
 
 // clock is the engine's clock (*stack.Engine; a test's in memory).

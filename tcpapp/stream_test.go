@@ -1,9 +1,13 @@
 package tcpapp_test
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +26,114 @@ func checkBody(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// checkResponse reads resp's body and fails t unless it is a 200 with
+// size bytes of the pattern, as HTTPPattern sends.
+func checkResponse(t *testing.T, resp *http.Response, size int) {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength != int64(size) || len(b) != size ||
+		resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("%d, Content-Length %d, Content-Type %q, %d bytes of %d, %v", resp.StatusCode, resp.ContentLength, resp.Header.Get("Content-Type"), len(b), size, err)
+	}
+	if i := checkBody(b); i >= 0 {
+		t.Fatalf("body byte %d is %d, want %d", i, b[i], i%251)
+	}
+}
+
+// TestHTTPPattern: the kernel's HTTP clients in B fetch 64 B, 64 KiB and
+// 1 MiB bodies from HTTPPattern on the engine in A (larger than the
+// 256 KiB send buffer: they stream): on one kept-alive connection
+// (net/http), pipelined on one connection with "Connection: close" last
+// (the server closes once that response is written), and HTTP/1.0.
+func TestHTTPPattern(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	sizes := []int{64, 64 << 10, 1 << 20}
+	startStack(t, l, func(st *stack.Stack) error {
+		for i, size := range sizes {
+			if err := tcpapp.ListenHTTPPattern(st, uint16(8081+i), size); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	addr := l.A.Addr.Addr().String()
+	for i, size := range sizes {
+		hostPort := fmt.Sprintf("%s:%d", addr, 8081+i)
+		t.Run(fmt.Sprintf("keep-alive/%d", size), func(t *testing.T) {
+			var dials atomic.Int32
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				DisableCompression: true,
+				DialContext: func(ctx context.Context, _, a string) (net.Conn, error) {
+					dials.Add(1)
+					return dialFrom(l.B, a)
+				},
+			}}
+			for range 4 {
+				resp, err := client.Get("http://" + hostPort + "/x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Close {
+					t.Fatal("keep-alive request answered with Connection: close")
+				}
+				checkResponse(t, resp, size)
+			}
+			if n := dials.Load(); n != 1 {
+				t.Errorf("4 keep-alive requests took %d connections", n)
+			}
+		})
+		t.Run(fmt.Sprintf("pipelined/%d", size), func(t *testing.T) {
+			c, err := dialFrom(l.B, hostPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			const get = "GET /%d HTTP/1.1\r\nHost: x\r\n%s\r\n"
+			reqs := fmt.Sprintf(get, 1, "") + fmt.Sprintf(get, 2, "") + fmt.Sprintf(get, 3, "") + fmt.Sprintf(get, 4, "Connection: close\r\n")
+			if _, err := io.WriteString(c, reqs); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			for i := range 4 {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("response %d: %v", i, err)
+				}
+				if resp.Close != (i == 3) {
+					t.Errorf("response %d: Close %v", i, resp.Close)
+				}
+				checkResponse(t, resp, size)
+			}
+			if b, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("after Connection: close: %q, %v; want the server's FIN", b, err)
+			}
+		})
+		t.Run(fmt.Sprintf("HTTP1.0/%d", size), func(t *testing.T) {
+			c, err := dialFrom(l.B, hostPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !resp.Close {
+				t.Error("HTTP/1.0 request kept alive")
+			}
+			checkResponse(t, resp, size)
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("after the response: %v, want the server's FIN", err)
+			}
+		})
+	}
 }
 
 // readResponses reads n responses of size bytes of the pattern from c and
