@@ -92,3 +92,18 @@ func ExampleSender() {
 		}
 	}
 }
+
+// Request/response servers for a load generator: on port 9000, requests
+// of 100 bytes each answered with 1,000 bytes (netperf's TCP_RR sizes);
+// on port 8080, HTTP responses with 1 MiB bodies, streamed.
+//
+// Not run: it needs a stack on a device.
+func ExampleListenRR() {
+	var st *stack.Stack // New and EnableTCP as above; Start after
+	if err := tcpapp.ListenRR(st, 9000, tcpapp.RRConfig{RequestSize: 100, ResponseSize: 1000}); err != nil {
+		log.Fatal(err)
+	}
+	if err := tcpapp.ListenHTTPPattern(st, 8080, 1<<20); err != nil {
+		log.Fatal(err)
+	}
+}

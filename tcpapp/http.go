@@ -61,23 +61,14 @@ func (h *HTTP) Closed(*tcp.Conn, error) {}
 // send buffer has room for; Writable brings it back for the rest.
 func (h *HTTP) Readable(c *tcp.Conn) {
 	for c.State() == tcp.StateEstablished || c.State() == tcp.StateCloseWait {
-		p1, p2 := c.Recv.Peek(0, MaxRequest)
-		req := p1
-		if len(p2) > 0 {
-			h.scratch = append(append(h.scratch[:0], p1...), p2...)
-			req = h.scratch
+		n, closeAfter := nextRequest(c, h.scratch)
+		if n < 0 {
+			c.Abort() // headers too large
+			return
 		}
-		end := bytes.Index(req, crlfcrlf)
-		if end < 0 {
-			if len(req) >= MaxRequest {
-				c.Abort() // headers too large
-				return
-			}
+		if n == 0 {
 			break
 		}
-		head := req[:end]
-		closeAfter := containsFold(head, connClose) ||
-			bytes.HasSuffix(firstLine(head), http10) && !containsFold(head, keepAlive)
 		resp := h.keepAlive
 		if closeAfter {
 			resp = h.closing
@@ -86,7 +77,7 @@ func (h *HTTP) Readable(c *tcp.Conn) {
 			break // Writable brings us back
 		}
 		c.Send.Write(resp)
-		c.Recv.Consume(end + len(crlfcrlf))
+		c.Recv.Consume(n)
 		if closeAfter {
 			c.Close(h.e.Now())
 			return
@@ -95,6 +86,31 @@ func (h *HTTP) Readable(c *tcp.Conn) {
 	if c.PeerClosed() && c.Recv.Len() == 0 {
 		c.Close(h.e.Now())
 	}
+}
+
+// nextRequest finds the first request (line and headers) in c.Recv: n is
+// its length with the blank line that ends it, 0 while it is incomplete,
+// -1 when its headers exceed MaxRequest; closeAfter says whether the
+// client asks for the connection to close after the response ("Connection:
+// close", or HTTP/1.0 without keep-alive). A request split across the
+// ring's end is copied into scratch, which has room for MaxRequest bytes.
+func nextRequest(c *tcp.Conn, scratch []byte) (n int, closeAfter bool) {
+	p1, p2 := c.Recv.Peek(0, MaxRequest)
+	req := p1
+	if len(p2) > 0 {
+		req = append(append(scratch[:0], p1...), p2...)
+	}
+	end := bytes.Index(req, crlfcrlf)
+	if end < 0 {
+		if len(req) >= MaxRequest {
+			return -1, false
+		}
+		return 0, false
+	}
+	head := req[:end]
+	closeAfter = containsFold(head, connClose) ||
+		bytes.HasSuffix(firstLine(head), http10) && !containsFold(head, keepAlive)
+	return end + len(crlfcrlf), closeAfter
 }
 
 func firstLine(b []byte) []byte {

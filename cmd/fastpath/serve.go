@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fastpathnet/fastpath/internal/metrics"
@@ -30,6 +31,7 @@ type serveFlags struct {
 	tcpDisc   []int
 	http      []int
 	httpBody  string
+	rr        []int
 	metrics   string
 	control   string
 	queues    string
@@ -40,6 +42,11 @@ type serveFlags struct {
 	duration  time.Duration
 	interval  time.Duration
 	json      bool
+
+	// --request-size and --response-size as given (sizes reads them),
+	// and whether --http-body and --request-size were given at all.
+	requestSize, responseSize   string
+	httpBodySet, requestSizeSet bool
 }
 
 func newServeCommand() *cobra.Command {
@@ -50,12 +57,27 @@ func newServeCommand() *cobra.Command {
 		Long: `serve brings the engine up on a device. In dedicated mode (--addr) it owns
 addresses the kernel does not hold, answers ARP and ping for them, and echoes
 UDP (RFC 862) on the --udp-echo ports. In shared mode (--shared) it uses the
-kernel's addresses on the device and takes only the --udp-echo ports; ARP and
+kernel's addresses on the device and takes only the --udp-echo ports and,
+with a TCP server, its ports and the ephemeral range 61000-65535; ARP and
 ping stay with the kernel, whose routes and neighbours it uses. Everything
-else keeps flowing through the kernel. It prints counters every --interval on
-stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
+else keeps flowing through the kernel. It prints counters every --interval
+on stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.
+
+Its TCP servers, targets for load generators:
+--tcp-echo (RFC 862) and --tcp-discard (RFC 863); --http, an HTTP/1.1
+responder with keep-alive that answers every request with --http-body, or
+with --response-size bytes of the pattern (byte i is i mod 251; a body
+larger than the send buffer streams; 64 B to 1 MiB); and --rr, a
+request/response server as netperf's TCP_RR and TCP_CRR: both sides know
+the sizes, and every --request-size bytes a client sends (not looked at)
+are answered with --response-size bytes of the pattern (1 B to 1 MiB each).
+After the client's FIN, --rr answers the complete requests it has, then
+closes.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.httpBodySet, f.requestSizeSet = cmd.Flags().Changed("http-body"), cmd.Flags().Changed("request-size")
+			return serve(cmd, f)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.dev, "dev", "", "device to run on (required)")
@@ -68,7 +90,10 @@ stderr and a summary at exit, and stops cleanly on SIGINT or SIGTERM.`,
 	fl.IntSliceVar(&f.tcpEcho, "tcp-echo", nil, "TCP port to echo, RFC 862 (repeatable)")
 	fl.IntSliceVar(&f.tcpDisc, "tcp-discard", nil, "TCP port to discard, RFC 863 (repeatable)")
 	fl.IntSliceVar(&f.http, "http", nil, "TCP port of a small HTTP/1.1 responder with keep-alive, for load tests (repeatable)")
-	fl.StringVar(&f.httpBody, "http-body", "hello from fastpath\n", "the body --http answers every request with")
+	fl.StringVar(&f.httpBody, "http-body", "hello from fastpath\n", "the body --http answers every request with (text/plain); --response-size gives bodies of the pattern instead")
+	fl.IntSliceVar(&f.rr, "rr", nil, "TCP port of a request/response server, as netperf's TCP_RR: every --request-size bytes received are answered with --response-size bytes (repeatable)")
+	fl.StringVar(&f.requestSize, "request-size", "64", "--rr: the bytes of every request, 1 B to 1 MiB (a number, or with a KiB or MiB suffix)")
+	fl.StringVar(&f.responseSize, "response-size", "0", "the bytes of every response of the pattern (byte i is i mod 251): --rr's, 1 B to 1 MiB (required with --rr); --http's body instead of --http-body, 64 B to 1 MiB (application/octet-stream); 0: none, --http answers with --http-body")
 	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1 (one engine each), or all (every queue in use)")
 	fl.StringVar(&f.idle, "idle", "adaptive", "idle policy: busy (spin) or adaptive (spin, then sleep in poll)")
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode: auto, copy or zerocopy")
@@ -129,12 +154,15 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 		}
 		cfg.Gateway = gw
 	}
-	for name, ports := range map[string][]int{"udp-echo": f.udpEcho, "tcp-echo": f.tcpEcho, "tcp-discard": f.tcpDisc, "http": f.http} {
+	for name, ports := range map[string][]int{"udp-echo": f.udpEcho, "tcp-echo": f.tcpEcho, "tcp-discard": f.tcpDisc, "http": f.http, "rr": f.rr} {
 		for _, p := range ports {
 			if p < 1 || p > 65535 {
 				return cfg, fmt.Errorf("--%s %d: use a port from 1 to 65535", name, p)
 			}
 		}
+	}
+	if _, _, err := f.sizes(); err != nil {
+		return cfg, err
 	}
 	cfg.ImportRoutes = f.routes
 	cfg.AcceptPartialChecksum = f.partial
@@ -180,11 +208,60 @@ type serveResult struct {
 	TCPBytesPerConn int `json:"tcp_bytes_per_conn,omitempty"`
 }
 
-// serveTCP enables TCP and starts the --tcp-echo, --tcp-discard and --http
-// servers, if any.
+// sizes reads --request-size and --response-size (0 or empty: not
+// given) and checks them against the servers that use them: --rr's
+// requests and responses, --http's bodies.
+func (f serveFlags) sizes() (request, response int, err error) {
+	read := func(name, v string) (int, error) {
+		if v = strings.TrimSpace(v); v == "" || v == "0" {
+			return 0, nil
+		}
+		n, err := parseSize(v)
+		if err != nil {
+			return 0, fmt.Errorf("--%s %w", name, err)
+		}
+		return int(min(n, tcpapp.MaxMessage+1)), nil
+	}
+	if request, err = read("request-size", f.requestSize); err != nil {
+		return 0, 0, err
+	}
+	if response, err = read("response-size", f.responseSize); err != nil {
+		return 0, 0, err
+	}
+	switch {
+	case response > 0 && f.httpBodySet:
+		return 0, 0, fmt.Errorf("--http-body and --response-size are exclusive: --http-body gives --http a fixed body, --response-size a body of that many bytes of the pattern (and --rr its responses); give one")
+	case response > 0 && len(f.http)+len(f.rr) == 0:
+		return 0, 0, fmt.Errorf("--response-size %s: it sizes the responses of --http and --rr; give one of them", f.responseSize)
+	case f.requestSizeSet && len(f.rr) == 0:
+		return 0, 0, fmt.Errorf("--request-size %s: it sizes the requests of --rr; give --rr PORT", f.requestSize)
+	}
+	const bulk = "past 1 MiB an exchange is a bulk transfer (fastpath tcp)"
+	if len(f.rr) > 0 {
+		switch {
+		case response == 0:
+			return 0, 0, fmt.Errorf("--rr needs --response-size: the bytes it answers every --request-size bytes with, 1 B to 1 MiB")
+		case request < 1 || request > tcpapp.MaxMessage:
+			return 0, 0, fmt.Errorf("--request-size %s: use 1 B to 1 MiB with --rr: a request has at least one byte, and %s", f.requestSize, bulk)
+		case response > tcpapp.MaxMessage:
+			return 0, 0, fmt.Errorf("--response-size %s: use 1 B to 1 MiB with --rr: %s", f.responseSize, bulk)
+		}
+	}
+	if len(f.http) > 0 && response > 0 && (response < tcpapp.MinHTTPPatternSize || response > tcpapp.MaxMessage) {
+		return 0, 0, fmt.Errorf("--response-size %s: use 64 B to 1 MiB with --http: a smaller body is --http-body's (a fixed text), and %s", f.responseSize, bulk)
+	}
+	return request, response, nil
+}
+
+// serveTCP enables TCP and starts the --tcp-echo, --tcp-discard, --http
+// and --rr servers, if any.
 func serveTCP(st *stack.Stack, f serveFlags) error {
 	if !f.tcpOn() {
 		return nil
+	}
+	request, response, err := f.sizes()
+	if err != nil {
+		return err
 	}
 	if err := st.EnableTCP(tcp.DefaultConfig()); err != nil {
 		return err
@@ -200,7 +277,17 @@ func serveTCP(st *stack.Stack, f serveFlags) error {
 		}
 	}
 	for _, p := range f.http {
-		if err := tcpapp.ListenHTTP(st, uint16(p), f.httpBody); err != nil {
+		if response > 0 {
+			err = tcpapp.ListenHTTPPattern(st, uint16(p), response)
+		} else {
+			err = tcpapp.ListenHTTP(st, uint16(p), f.httpBody)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range f.rr {
+		if err := tcpapp.ListenRR(st, uint16(p), tcpapp.RRConfig{RequestSize: request, ResponseSize: response}); err != nil {
 			return err
 		}
 	}
@@ -208,7 +295,7 @@ func serveTCP(st *stack.Stack, f serveFlags) error {
 }
 
 // tcpOn reports whether serve runs a TCP server.
-func (f serveFlags) tcpOn() bool { return len(f.tcpEcho)+len(f.tcpDisc)+len(f.http) > 0 }
+func (f serveFlags) tcpOn() bool { return len(f.tcpEcho)+len(f.tcpDisc)+len(f.http)+len(f.rr) > 0 }
 
 func serve(cmd *cobra.Command, f serveFlags) error {
 	cfg, err := serveConfig(f)
@@ -315,8 +402,16 @@ func announceServe(st *stack.Stack, cfg stack.Config, f serveFlags, stderr io.Wr
 		res.TCPBytesPerConn = cfg.BytesPerConn()
 		tcpMem = fmt.Sprintf(" (%s per connection, up to %d per queue)", sizeString(int64(res.TCPBytesPerConn)), cfg.MaxConns)
 	}
-	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP, TCP checksums by %s); udp echo %v; tcp echo %v discard %v http %v%s; ctrl-c stops\n",
-		addrs, addrMode, f.dev, st.Queues(), res.Mode, res.XDPMode, res.TXChecksum, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http, tcpMem)
+	request, response, _ := f.sizes() // checked by serveConfig
+	httpLine, rrLine := "", ""
+	if len(f.http) > 0 && response > 0 {
+		httpLine = fmt.Sprintf(" (bodies of %s)", sizeString(int64(response)))
+	}
+	if len(f.rr) > 0 {
+		rrLine = fmt.Sprintf(" (requests of %s, responses of %s)", sizeString(int64(request)), sizeString(int64(response)))
+	}
+	fmt.Fprintf(stderr, "serving %v (%s) on %s queues %v (%s AF_XDP, %s XDP, TCP checksums by %s); udp echo %v; tcp echo %v discard %v http %v%s rr %v%s%s; ctrl-c stops\n",
+		addrs, addrMode, f.dev, st.Queues(), res.Mode, res.XDPMode, res.TXChecksum, f.udpEcho, f.tcpEcho, f.tcpDisc, f.http, httpLine, f.rr, rrLine, tcpMem)
 	if q := st.UnservedQueues(); len(q) > 0 && !cfg.Shared {
 		fmt.Fprintf(stderr, "warning: %s queues %v have no engine: flows that RSS puts there go to the kernel, which does not hold %v; run an engine on every queue (--queues) or steer the flows with ethtool -N\n",
 			f.dev, q, f.addrs)
