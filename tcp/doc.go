@@ -34,7 +34,7 @@
 //	config.go     Config and its defaults
 //	cc.go         CongestionControl and NewReno; cubic.go: CUBIC
 //	rtt.go        RTTEstimator (SRTT, RTTVAR, RTO)
-//	isn.go        initial sequence numbers; cookie.go: SYN cookies
+//	isn.go        initial sequence numbers, port and timestamp offsets; cookie.go: SYN cookies
 //	header.go, options.go, segment.go, seq.go   the wire format and sequence arithmetic
 //	buffer.go, ranges.go                        the send/receive ring and SACK block sets
 //
@@ -48,7 +48,8 @@
 //	          (handshake.go)
 //	RFC 1122  keepalive 4.2.3.6 (timers.go)
 //	RFC 6298  the retransmission timer (rtt.go, timers.go)
-//	RFC 7323  window scale and timestamps, PAWS (handshake.go, output.go, input.go)
+//	RFC 7323  window scale and timestamps, PAWS (handshake.go, output.go, input.go),
+//	          the timestamp clock's offset per address pair (isn.go)
 //	RFC 2018  SACK: blocks sent (output.go), the scoreboard (recovery.go)
 //	RFC 2883  D-SACK: sent (input.go, output.go), read by RACK and TLP (rack.go, recovery.go)
 //	RFC 6675  SACK-based loss recovery: pipe, NextSeg, IsLost (recovery.go)

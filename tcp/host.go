@@ -108,7 +108,7 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 	c.iss = h.isn.ISN(local, remote, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss.Add(1), c.iss.Add(1)
 	c.sndBase = c.iss.Add(1)
-	c.tsOffset = uint32(c.iss) * 2654435761 // derived from the keyed ISN: unpredictable
+	c.tsOffset = h.isn.TSOffset(local.Addr(), remote.Addr()) // one clock per address pair
 	if h.cfg.WindowScale {
 		for c.rcvShift < 14 && bufferCap(h.cfg.RecvBuffer)>>c.rcvShift > 65535 {
 			c.rcvShift++

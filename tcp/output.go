@@ -363,6 +363,7 @@ func (c *Conn) windowUpdateDue() bool {
 	return c.rcvAdv == c.rcvNxt || int(grow) >= min(2*c.host.cfg.MSS, c.Recv.Cap()/2)
 }
 
-// tsNow is the timestamp clock: milliseconds, offset per connection
-// (RFC 7323 5.4 recommends a random offset).
+// tsNow is the timestamp clock: milliseconds, offset per address pair
+// (ISNGenerator.TSOffset): it only rises from one connection between two
+// addresses to the next.
 func (c *Conn) tsNow(now int64) uint32 { return uint32(now/millisecond) + c.tsOffset }
