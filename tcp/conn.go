@@ -29,7 +29,8 @@ type Handler interface {
 	// Established is called once the handshake completes.
 	Established(c *Conn)
 	// Readable is called when new in-order data is in c.Recv, or the peer
-	// closed its side (c.PeerClosed).
+	// closed its side (c.PeerClosed; before Closed, when the peer's FIN
+	// ends the connection).
 	Readable(c *Conn)
 	// Writable is called when acknowledgements made room in c.Send.
 	Writable(c *Conn)
@@ -37,7 +38,8 @@ type Handler interface {
 	// an orderly close, ErrReset, ErrRefused, ErrTimeout or ErrAborted.
 	// After an orderly close it comes as TIME-WAIT begins: the connection
 	// lingers in the table for 2*MSL, but nothing more can happen to it
-	// that its user could see.
+	// that its user could see. It is the last call the handler gets for
+	// c.
 	//
 	// Once Closed has returned, c is the Host's: it may be reused for
 	// another connection once it has left the table (pool.go). A user

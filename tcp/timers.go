@@ -287,6 +287,8 @@ func (c *Conn) keepalive(now int64) {
 }
 
 // enterTimeWait starts TIME-WAIT's 2*MSL timer; the other timers stop.
+// The handler hears of it from timeWaitClosed, once it has heard the
+// rest (the end of the stream).
 func (c *Conn) enterTimeWait(now int64) {
 	c.state = StateTimeWait
 	c.rtoAt, c.persistAt, c.keepAt, c.delackAt, c.tlpAt, c.reoAt = 0, 0, 0, 0, 0, 0
@@ -294,5 +296,13 @@ func (c *Conn) enterTimeWait(now int64) {
 	if c.host.cfg.TimeWait <= 0 {
 		c.twAt = now + 1
 	}
-	c.notify(nil)
+}
+
+// timeWaitClosed tells the handler that the connection closed in order,
+// as TIME-WAIT begins: Closed is the last call it gets for c. A handler
+// that ended the connection meanwhile (Abort) heard its own Closed.
+func (c *Conn) timeWaitClosed() {
+	if c.state == StateTimeWait {
+		c.notify(nil)
+	}
 }
