@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+	"weak"
 )
 
 // usedConn runs a connection of r through a busy life and resets it: it
@@ -279,4 +280,40 @@ func TestBufferReset(t *testing.T) {
 			t.Errorf("%s: after reset head %d tail %d, bytes zero %v", tc.name, b.head.Load(), b.tail.Load(), allZero(b.buf))
 		}
 	}
+}
+
+// TestGoneConnsCollected: with no room in the pool, gone connections
+// (and their buffers) are the garbage collector's once a Tick has run:
+// nothing of the Host's keeps them reachable. Before, Tick emptied its
+// touched list without clearing it, and its array held on to the last
+// Tick's connections until as many more were touched.
+func TestGoneConnsCollected(t *testing.T) {
+	cfg := churnConfig()
+	cfg.MaxConns, cfg.PoolConns = 64, 0
+	pr := newPair(t, cfg)
+	h := pr.p.hosts[0]
+	gone := make([]weak.Pointer[Conn], 0, 32)
+	for range cap(gone) {
+		c, err := h.Dial(netip.AddrPortFrom(pr.addrs[0].Addr(), 0), pr.addrs[1], nil, pr.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone = append(gone, weak.Make(c))
+	}
+	pr.p.pump(pr.now)
+	for len(h.Conns()) > 0 {
+		h.Conns()[0].Abort() // touched, then gone
+	}
+	h.Tick(pr.now)
+	runtime.GC()
+	n := 0
+	for _, w := range gone {
+		if w.Value() != nil {
+			n++
+		}
+	}
+	if n != 0 {
+		t.Errorf("%d of %d gone connections still reachable after a Tick", n, len(gone))
+	}
+	runtime.KeepAlive(h) // the Host itself stays
 }
