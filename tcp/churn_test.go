@@ -196,10 +196,15 @@ func newPair(tb testing.TB, cfg Config) *pair {
 
 // cycle runs one connection from open to gone: host i%2 dials the other,
 // sends, gets the echo back, and the connection ends the cycle's way;
-// then the clock passes TIME-WAIT and both Hosts tick.
+// then the clock passes TIME-WAIT (churnConfig's) and both Hosts tick.
 func (pr *pair) cycle() {
-	i := pr.cycles % 2
-	pr.ending = pr.cycles % numEndings
+	pr.cycleFrom(pr.cycles%2, pr.cycles%numEndings)
+}
+
+// cycleFrom runs one connection from host i to the other, ended the
+// ending's way.
+func (pr *pair) cycleFrom(i, ending int) {
+	pr.ending = ending
 	pr.cycles++
 	h := pr.p.hosts[i]
 	local := netip.AddrPortFrom(pr.addrs[i].Addr(), 0)

@@ -42,15 +42,19 @@ type Handler interface {
 	// c.
 	//
 	// Once Closed has returned, c is the Host's: it may be reused for
-	// another connection once it has left the table (pool.go). A user
-	// that keeps c longer calls c.Keep first.
+	// another connection once it has left the table, and in TIME-WAIT
+	// its buffers go back to the Host at once, Send and Recv left empty
+	// (capacity 0; pool.go). A user that keeps c longer, or reads Recv
+	// after, calls c.Keep first.
 	Closed(c *Conn, err error)
 }
 
 // Conn is one TCP connection. Every method runs on its Host's goroutine,
 // except Send.Write and Recv.Read/Peek/Consume, which the connection's one
 // writer and one reader may call from theirs (Buffer is a lock-free ring);
-// tell the Host's goroutine about them with Update.
+// tell the Host's goroutine about them with Update. Send and Recv are nil
+// until ESTABLISHED, and empty (capacity 0) in TIME-WAIT once
+// Handler.Closed has returned, unless Keep was called.
 type Conn struct {
 	host    *Host
 	handler Handler
@@ -70,7 +74,8 @@ type Conn struct {
 	sndShift                    uint8
 	mss                         int // send MSS: the peer's MSS option, our MTU
 	// Send holds the bytes from SND.UNA (sndBase is the sequence number
-	// of its first byte) to the last byte written.
+	// of its first byte) to the last byte written. In TIME-WAIT (not
+	// kept) it is the Host's empty Buffer, as Recv is.
 	Send    *Buffer
 	sndBase Seq
 	// finQueued: Close asked for a FIN; finSent: it was sent at finSeq.

@@ -12,7 +12,8 @@
 // goroutine may touch (see Conn). The hot path allocates nothing
 // (TestNoAllocs, TestConnNoAllocs), connection churn included: a gone
 // connection's memory is reused by the next (TestChurnNoAllocs; pool.go
-// says when a *Conn may be reused, and Conn.Keep how to hold one).
+// says when a *Conn and its buffers may be reused, and Conn.Keep how to
+// hold one).
 //
 // # Where things are
 //

@@ -300,9 +300,14 @@ func (c *Conn) enterTimeWait(now int64) {
 
 // timeWaitClosed tells the handler that the connection closed in order,
 // as TIME-WAIT begins: Closed is the last call it gets for c. A handler
-// that ended the connection meanwhile (Abort) heard its own Closed.
+// that ended the connection meanwhile (Abort) heard its own Closed. Then
+// the buffers go back to the Host (pool.go): no data moves in TIME-WAIT.
 func (c *Conn) timeWaitClosed() {
+	if c.state != StateTimeWait {
+		return
+	}
+	c.notify(nil)
 	if c.state == StateTimeWait {
-		c.notify(nil)
+		c.host.timeWaitBuffers(c)
 	}
 }

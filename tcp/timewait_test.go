@@ -175,3 +175,144 @@ func TestNothingAfterClosed(t *testing.T) {
 		})
 	}
 }
+
+// closeFirst closes r's established connection (ISS iss, the peer's data
+// received up to peerISS+1+n) and has the peer acknowledge the FIN and
+// send its own: the connection ends in TIME-WAIT. It returns the ACK of
+// the peer's FIN.
+func (r *rig) closeFirst(iss Seq, n int) out {
+	r.t.Helper()
+	r.conn.Close(r.now)
+	r.expect(FlagFIN | FlagACK)
+	r.in(FlagACK, peerISS+1+Seq(n), iss+2, 65535, nil, nil)
+	r.in(FlagFIN|FlagACK, peerISS+1+Seq(n), iss+2, 65535, nil, nil)
+	r.state(StateTimeWait)
+	return r.expect(FlagACK)[0]
+}
+
+// TestTimeWaitBuffers: as a connection enters TIME-WAIT, once Closed has
+// returned, its buffers go back to the pool, reset; Send and Recv are
+// the pool's empty Buffer, which takes nothing and gives nothing. The
+// peer's FIN again (our ACK lost) is ACKed as the first time: the same
+// sequence numbers and window (the one last advertised). When TIME-WAIT
+// ends the pool takes the Conn, not the empty Buffer, and the next
+// connection gets the buffers. Before, a TIME-WAIT connection kept its
+// buffers for 2*MSL.
+func TestTimeWaitBuffers(t *testing.T) {
+	r := newRig(t, testConfig())
+	iss := r.dial(synOpts())
+	c := r.conn
+	send, recv := c.Send, c.Recv
+	c.Send.Write([]byte("request"))
+	c.Update(r.now)
+	r.expect(FlagACK | FlagPSH)
+	r.in(FlagACK|FlagPSH, peerISS+1, iss+8, 65535, nil, []byte("response"))
+	if string(r.ev.data) != "response" {
+		t.Fatalf("received %q", r.ev.data)
+	}
+	r.link.take()
+	first := r.closeFirst(iss+7, 8)
+	p := &r.h.pool
+	if c.Send != p.none || c.Recv != p.none {
+		t.Fatal("in TIME-WAIT the connection still has its buffers")
+	}
+	if len(p.sends) != 1 || p.sends[0] != send || p.recvs[0] != recv {
+		t.Fatalf("pool: %d buffer pairs, want the connection's", len(p.sends))
+	}
+	if send.Len() != 0 || recv.Len() != 0 || !allZero(send.buf) || !allZero(recv.buf) {
+		t.Fatal("the buffers went back to the pool without a reset")
+	}
+	// The empty Buffer takes nothing, gives nothing, and stays so.
+	b := make([]byte, 8)
+	if c.Send.Write(b) != 0 || c.Recv.Read(b) != 0 || c.Recv.Len() != 0 || c.Send.Free() != 0 {
+		t.Fatal("the empty Buffer took or gave bytes")
+	}
+	c.Recv.Consume(8)
+	c.Update(r.now)
+	r.expect()
+	if p.none.head.Load() != 0 || p.none.tail.Load() != 0 || p.none.Cap() != 0 {
+		t.Fatal("the empty Buffer was written")
+	}
+
+	// The peer's FIN again: the same ACK, its TSval 200 ms on.
+	r.advance(200 * time.Millisecond)
+	r.in(FlagFIN|FlagACK, peerISS+9, iss+9, 65535, nil, nil)
+	again := r.expect(FlagACK)[0]
+	if again.f.Seq != first.f.Seq || again.f.Ack != first.f.Ack || again.f.Ack != peerISS+10 ||
+		again.f.Window != first.f.Window || again.f.Window == 0 ||
+		again.o.TSEcr != first.o.TSEcr || again.o.TSVal != first.o.TSVal+200 {
+		t.Fatalf("the FIN again: ACK %v; the first ACK was %v", again, first)
+	}
+	if c.State() != StateTimeWait {
+		t.Fatalf("state %v, want TIME-WAIT", c.State())
+	}
+
+	// TIME-WAIT over: the pool has the Conn, and still one buffer pair.
+	r.advance(time.Second)
+	if len(r.h.Conns()) != 0 || len(p.conns) != 1 || p.conns[0] != c || len(p.sends) != 1 || p.sends[0] != send {
+		t.Fatalf("after TIME-WAIT: %d conns, pool %d conns %d buffer pairs", len(r.h.Conns()), len(p.conns), len(p.sends))
+	}
+	r.dial(synOpts())
+	if r.conn.Send != send || r.conn.Recv != recv || r.h.Counters()[BufferAllocs] != 1 {
+		t.Fatalf("the next connection did not get the pooled buffers (%d allocated)", r.h.Counters()[BufferAllocs])
+	}
+}
+
+// TestTimeWaitKept: a connection its user keeps (Conn.Keep) keeps its
+// buffers in TIME-WAIT, what it received stays readable, and neither
+// the Conn nor the buffers go to the pool when it ends.
+func TestTimeWaitKept(t *testing.T) {
+	r := newRig(t, testConfig())
+	r.ev.consume = false
+	iss := r.dial(synOpts())
+	c := r.conn
+	c.Keep()
+	send := c.Send
+	r.in(FlagACK|FlagPSH, peerISS+1, iss+1, 65535, nil, []byte("unread"))
+	r.link.take()
+	r.closeFirst(iss, 6)
+	if c.Send != send || len(r.h.pool.sends) != 0 {
+		t.Fatalf("kept: Send %p (was %p), %d buffer pairs in the pool", c.Send, send, len(r.h.pool.sends))
+	}
+	r.advance(time.Second + time.Millisecond)
+	if len(r.h.Conns()) != 0 || len(r.h.pool.conns) != 0 || len(r.h.pool.sends) != 0 {
+		t.Fatalf("after TIME-WAIT: %d conns, pool %d conns %d buffer pairs", len(r.h.Conns()), len(r.h.pool.conns), len(r.h.pool.sends))
+	}
+	b := make([]byte, 16)
+	if got := string(b[:c.Recv.Read(b)]); got != "unread" {
+		t.Fatalf("kept connection: read %q", got)
+	}
+}
+
+// TestTimeWaitChurnBuffers: a client that closes first, TIME-WAIT long,
+// holds its connections in the table but allocates one buffer pair in
+// all: each one's buffers serve the next. Before, 300 connections in
+// TIME-WAIT held 300 pairs.
+func TestTimeWaitChurnBuffers(t *testing.T) {
+	cfg := churnConfig()
+	cfg.TimeWait = 60 * second
+	cfg.MaxConns = 512
+	pr := newPair(t, cfg)
+	const n = 300
+	for range n {
+		pr.cycleFrom(0, clientCloses)
+	}
+	for i, h := range pr.p.hosts {
+		if a := h.Counters()[BufferAllocs]; a != 1 {
+			t.Errorf("host %d: %d buffer pairs allocated, want 1", i, a)
+		}
+	}
+	client, server := pr.p.hosts[0], pr.p.hosts[1]
+	if got := len(client.Conns()); got != n {
+		t.Fatalf("client: %d connections in the table, want %d in TIME-WAIT", got, n)
+	}
+	for _, c := range client.Conns() {
+		if c.State() != StateTimeWait || c.Send.Cap() != 0 {
+			t.Fatalf("client connection %v with a %d-byte send buffer", c.State(), c.Send.Cap())
+		}
+	}
+	if len(server.Conns()) != 0 || pr.clients[0].done != n || pr.servers[1].done != n || pr.p.dropped != 0 {
+		t.Fatalf("server %d connections left; %d, %d closed cleanly of %d; %d dropped",
+			len(server.Conns()), pr.clients[0].done, pr.servers[1].done, n, pr.p.dropped)
+	}
+}
