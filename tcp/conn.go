@@ -283,6 +283,9 @@ func (c *Conn) Abort() {
 
 // terminate ends the connection with err and removes it from the table.
 func (c *Conn) terminate(err error) {
+	if c.state == StateTimeWait {
+		c.host.counters[TimeWaitEnded]++
+	}
 	c.state = StateClosed
 	c.err = err
 	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt, c.tlpAt, c.reoAt = 0, 0, 0, 0, 0, 0, 0, 0

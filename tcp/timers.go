@@ -291,6 +291,7 @@ func (c *Conn) keepalive(now int64) {
 // rest (the end of the stream).
 func (c *Conn) enterTimeWait(now int64) {
 	c.state = StateTimeWait
+	c.host.counters[TimeWaitEntered]++
 	c.rtoAt, c.persistAt, c.keepAt, c.delackAt, c.tlpAt, c.reoAt = 0, 0, 0, 0, 0, 0
 	c.twAt = now + c.host.cfg.TimeWait
 	if c.host.cfg.TimeWait <= 0 {

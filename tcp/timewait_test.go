@@ -219,6 +219,9 @@ func TestTimeWaitBuffers(t *testing.T) {
 	if len(p.sends) != 1 || p.sends[0] != send || p.recvs[0] != recv {
 		t.Fatalf("pool: %d buffer pairs, want the connection's", len(p.sends))
 	}
+	if n := r.h.Counters().InTimeWait(); n != 1 {
+		t.Fatalf("InTimeWait %d, want 1", n)
+	}
 	if send.Len() != 0 || recv.Len() != 0 || !allZero(send.buf) || !allZero(recv.buf) {
 		t.Fatal("the buffers went back to the pool without a reset")
 	}
@@ -311,8 +314,47 @@ func TestTimeWaitChurnBuffers(t *testing.T) {
 			t.Fatalf("client connection %v with a %d-byte send buffer", c.State(), c.Send.Cap())
 		}
 	}
+	if got := client.Counters().InTimeWait(); got != n || server.Counters().InTimeWait() != 0 {
+		t.Fatalf("InTimeWait: client %d (want %d), server %d", got, n, server.Counters().InTimeWait())
+	}
 	if len(server.Conns()) != 0 || pr.clients[0].done != n || pr.servers[1].done != n || pr.p.dropped != 0 {
 		t.Fatalf("server %d connections left; %d, %d closed cleanly of %d; %d dropped",
 			len(server.Conns()), pr.clients[0].done, pr.servers[1].done, n, pr.p.dropped)
+	}
+}
+
+// TestTimeWaitCounters: TimeWaitEntered and TimeWaitEnded count the
+// connections into and out of TIME-WAIT, however they leave it (2*MSL,
+// the peer's RST, Abort); InTimeWait is those in it now.
+func TestTimeWaitCounters(t *testing.T) {
+	r := newRig(t, testConfig())
+	cn := r.h.Counters()
+	for i, end := range []func(){
+		func() { r.advance(time.Second + time.Millisecond) },
+		func() { r.in(FlagRST, peerISS+2, 0, 0, nil, nil) },
+		func() { r.conn.Abort(); r.link.take() },
+	} {
+		iss := r.dial(nil)
+		r.closeFirst(iss, 0)
+		if cn.InTimeWait() != 1 || cn[TimeWaitEntered] != uint64(i+1) {
+			t.Fatalf("connection %d in TIME-WAIT: InTimeWait %d, entered %d", i, cn.InTimeWait(), cn[TimeWaitEntered])
+		}
+		end()
+		if len(r.h.Conns()) != 0 || cn.InTimeWait() != 0 || cn[TimeWaitEnded] != uint64(i+1) {
+			t.Fatalf("connection %d ended: %d in the table, InTimeWait %d, ended %d", i, len(r.h.Conns()), cn.InTimeWait(), cn[TimeWaitEnded])
+		}
+		r.advance(time.Millisecond)
+	}
+	for _, c := range []Counter{TimeWaitEntered, TimeWaitEnded} {
+		if n := c.String(); n == "unknown" || n != counterNames[c] || len(cn.Map()) == 0 || cn.Map()[n] != 3 {
+			t.Errorf("counter %d: name %q, %d in Map", c, n, cn.Map()[n])
+		}
+	}
+	seen := map[string]bool{}
+	for c := Counter(0); c < NumCounters; c++ {
+		if n := c.String(); n == "" || seen[n] {
+			t.Errorf("counter %d: name %q empty or repeated", c, n)
+		}
+		seen[c.String()] = true
 	}
 }
