@@ -27,7 +27,8 @@
 //	timers.go     every timer, armed and fired: RTO, TLP, persist, keepalive, delayed ACK, TIME-WAIT
 //	recovery.go   loss recovery: the SACK scoreboard's use, fast recovery, NewReno, RACK's decisions
 //	rack.go       what RACK records to decide: send times, reordering, its window
-//	host.go       Host: new connections and their removal, active opens (Dial), ephemeral ports
+//	host.go       Host: new connections and their removal, active opens (Dial), ephemeral ports,
+//	              TIME-WAIT's ports taken back (Config.TimeWaitReuse)
 //	table.go      the connection table: 4-tuple to Conn, open addressing, allocated once
 //	pool.go       the Host's pools of Conns and buffers; BytesPerConn
 //	listen.go     listeners, SYN cookies, segments that match no connection
@@ -65,6 +66,7 @@
 //	RFC 6528  initial sequence numbers (isn.go)
 //	RFC 4987  SYN cookies (cookie.go, listen.go)
 //	RFC 6056  ephemeral ports, algorithm 3 (isn.go, host.go)
+//	RFC 6191  a port in TIME-WAIT taken again, timestamps rising (host.go, isn.go)
 //
 // Not implemented: urgent data (URG is ignored), RFC 3042 limited
 // transmit, ECN, IPv6.

@@ -358,3 +358,190 @@ func TestTimeWaitCounters(t *testing.T) {
 		seen[c.String()] = true
 	}
 }
+
+// inAt is in, to local port port.
+func (r *rig) inAt(port uint16, flags Flags, seq, ack Seq, o *Options) {
+	r.t.Helper()
+	b := make([]byte, MaxHeaderLen)
+	n, err := Encode(b, Fields{SrcPort: peerAddr.Port(), DstPort: port, Seq: seq, Ack: ack, Flags: flags, Window: 65535}, o)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h := Header(b[:n])
+	h.SetChecksum(peerAddr.Addr(), hostAddr.Addr())
+	r.h.Input(peerAddr.Addr(), hostAddr.Addr(), h, r.now)
+}
+
+// tsOpts are a peer's timestamps at now: TSval from its own clock (1 ms,
+// from 5000 at the rig's start), echoing ecr.
+func (r *rig) tsOpts(ecr uint32) *Options {
+	return &Options{HasTimestamps: true, TSVal: 5000 + uint32((r.now-int64(time.Hour))/millisecond), TSEcr: ecr}
+}
+
+// timeWaitOn opens a connection from local (port 0: ephemeral) to
+// peerAddr, the peer answering with timestamps when ts, and closes it
+// first: it ends in TIME-WAIT. It returns the connection, its SYN and the
+// last segment it sent (the ACK of the peer's FIN).
+func (r *rig) timeWaitOn(local netip.AddrPort, hd Handler, ts bool) (c *Conn, syn, last out) {
+	r.t.Helper()
+	c, err := r.h.Dial(local, peerAddr, hd, r.now)
+	if err != nil {
+		r.t.Fatalf("Dial: %v", err)
+	}
+	port := c.LocalAddr().Port()
+	syn = r.expect(FlagSYN)[0]
+	opts := func() *Options {
+		if !ts {
+			return nil
+		}
+		return r.tsOpts(syn.o.TSVal)
+	}
+	iss := syn.f.Seq
+	r.inAt(port, FlagSYN|FlagACK, peerISS, iss+1, opts())
+	r.expect(FlagACK)
+	c.Close(r.now)
+	r.expect(FlagFIN | FlagACK)
+	r.inAt(port, FlagACK, peerISS+1, iss+2, opts())
+	r.inAt(port, FlagFIN|FlagACK, peerISS+1, iss+2, opts())
+	last = r.expect(FlagACK)[0]
+	if c.State() != StateTimeWait {
+		r.t.Fatalf("state %v, want TIME-WAIT", c.State())
+	}
+	return c, syn, last
+}
+
+// TestTimeWaitReuse: two ephemeral ports, both held by connections in
+// TIME-WAIT (60 s). Without Config.TimeWaitReuse, Dial fails with
+// ErrNoPort however long it waits. With it, Dial fails until the older
+// has heard nothing from the peer for a second, then takes its port:
+// the old connection leaves the table (counted, its handler told
+// nothing more) and the new SYN's TSval is above every one the old
+// connection sent. Connections without timestamps are never reused; nor
+// is one the peer spoke to within the second (its FIN again). A Dial on
+// an explicit port follows the same rule.
+func TestTimeWaitReuse(t *testing.T) {
+	any := netip.AddrPortFrom(hostAddr.Addr(), 0)
+	setup := func(t *testing.T, reuse, ts bool) (*rig, [2]*Conn, [2]out) {
+		cfg := testConfig()
+		cfg.TimeWait = 60 * second
+		cfg.EphemeralLo, cfg.EphemeralHi = 61000, 61001
+		cfg.TimeWaitReuse = reuse
+		r := newRig(t, cfg)
+		var (
+			cs   [2]*Conn
+			last [2]out
+		)
+		for i := range cs {
+			cs[i], _, last[i] = r.timeWaitOn(any, &strict{t: t}, ts)
+			r.advance(100 * time.Millisecond)
+		}
+		return r, cs, last
+	}
+	noPort := func(r *rig, when string) {
+		r.t.Helper()
+		if _, err := r.h.Dial(any, peerAddr, &events{}, r.now); err != ErrNoPort {
+			r.t.Fatalf("%s: Dial %v, want ErrNoPort", when, err)
+		}
+		r.expect()
+	}
+
+	t.Run("off", func(t *testing.T) {
+		r, _, _ := setup(t, false, true)
+		noPort(r, "at once")
+		r.advance(5 * time.Second)
+		noPort(r, "5 s later")
+		if _, err := r.h.Dial(netip.AddrPortFrom(hostAddr.Addr(), 61000), peerAddr, &events{}, r.now); err == nil {
+			t.Fatal("Dial on the port of a connection in TIME-WAIT: no error")
+		}
+	})
+
+	t.Run("on", func(t *testing.T) {
+		r, cs, last := setup(t, true, true)
+		// The first closed 200 ms ago, the second 100 ms ago.
+		noPort(r, "at once")
+		r.advance(799 * time.Millisecond)
+		noPort(r, "999 ms after the first close")
+		r.advance(time.Millisecond)
+		c, err := r.h.Dial(any, peerAddr, &events{}, r.now)
+		if err != nil {
+			t.Fatalf("a second after the first close: %v", err)
+		}
+		syn := r.expect(FlagSYN)[0]
+		if c.LocalAddr() != cs[0].LocalAddr() || cs[0].State() != StateClosed || cs[1].State() != StateTimeWait {
+			t.Fatalf("took %v (first %v %v, second %v)", c.LocalAddr(), cs[0].LocalAddr(), cs[0].State(), cs[1].State())
+		}
+		if d := int32(syn.o.TSVal - last[0].o.TSVal); d <= 0 {
+			t.Fatalf("new SYN's TSval %d, the old connection's last %d", syn.o.TSVal, last[0].o.TSVal)
+		}
+		cn := r.h.Counters()
+		if cn[TimeWaitReused] != 1 || cn.InTimeWait() != 1 || len(r.h.Conns()) != 2 {
+			t.Fatalf("reused %d, in TIME-WAIT %d, %d connections", cn[TimeWaitReused], cn.InTimeWait(), len(r.h.Conns()))
+		}
+		// The second, on an explicit port: a second after its close.
+		second := cs[1].LocalAddr()
+		if _, err := r.h.Dial(second, peerAddr, &events{}, r.now); err == nil {
+			t.Fatal("Dial on the second's port 900 ms after its close: no error")
+		}
+		r.advance(100 * time.Millisecond)
+		if _, err := r.h.Dial(second, peerAddr, &events{}, r.now); err != nil {
+			t.Fatalf("Dial on the second's port a second after its close: %v", err)
+		}
+		r.expect(FlagSYN)
+		if cn[TimeWaitReused] != 2 || cn.InTimeWait() != 0 {
+			t.Fatalf("reused %d, in TIME-WAIT %d", cn[TimeWaitReused], cn.InTimeWait())
+		}
+	})
+
+	t.Run("TSval rises", func(t *testing.T) {
+		// Incarnation after incarnation on the two ports, each SYN's
+		// TSval above the last one its port's previous connection
+		// sent (a random offset per connection would pass half the
+		// time, each).
+		r, cs, last := setup(t, true, true)
+		prev := map[uint16]uint32{}
+		for i := range cs {
+			prev[cs[i].LocalAddr().Port()] = last[i].o.TSVal
+		}
+		for i := range 20 {
+			r.advance(time.Second)
+			c, syn, fin := r.timeWaitOn(any, &strict{t: t}, true)
+			port := c.LocalAddr().Port()
+			if d := int32(syn.o.TSVal - prev[port]); d <= 0 {
+				t.Fatalf("incarnation %d on port %d: SYN's TSval %d, the previous connection's last %d", i+3, port, syn.o.TSVal, prev[port])
+			}
+			prev[port] = fin.o.TSVal
+		}
+		if n := r.h.Counters()[TimeWaitReused]; n != 20 {
+			t.Fatalf("%d reused, want 20", n)
+		}
+	})
+
+	t.Run("peer heard", func(t *testing.T) {
+		r, cs, _ := setup(t, true, true)
+		// 900 ms after the first close its peer sends the FIN again.
+		r.advance(700 * time.Millisecond)
+		una, _, rcv := cs[0].Sequence()
+		r.inAt(cs[0].LocalAddr().Port(), FlagFIN|FlagACK, rcv-1, una, r.tsOpts(0))
+		r.expect(FlagACK)
+		r.advance(200 * time.Millisecond)
+		c, err := r.h.Dial(any, peerAddr, &events{}, r.now)
+		if err != nil {
+			t.Fatalf("a second after the second's close: %v", err)
+		}
+		if c.LocalAddr() != cs[1].LocalAddr() {
+			t.Fatalf("took %v, want the second's %v (the first heard its peer 200 ms ago)", c.LocalAddr(), cs[1].LocalAddr())
+		}
+		r.expect(FlagSYN)
+		noPort(r, "100 ms after the first's FIN again")
+		r.advance(900 * time.Millisecond)
+		if _, err := r.h.Dial(any, peerAddr, &events{}, r.now); err != nil {
+			t.Fatalf("a second after the first's FIN again: %v", err)
+		}
+	})
+
+	t.Run("no timestamps", func(t *testing.T) {
+		r, _, _ := setup(t, true, false)
+		r.advance(5 * time.Second)
+		noPort(r, "5 s later")
+	})
+}
