@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -544,4 +545,64 @@ func TestTimeWaitReuse(t *testing.T) {
 		r.advance(5 * time.Second)
 		noPort(r, "5 s later")
 	})
+}
+
+// TestTimeWaitArbitrarySegments: a connection in TIME-WAIT without its
+// buffers takes whatever comes (any flags, sequence and acknowledgement
+// numbers about its own, timestamps or not, payload or not; its timers
+// running): nothing panics, only ACKs (or nothing) go out while it
+// stays, and the Host's empty Buffer is never written.
+func TestTimeWaitArbitrarySegments(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	r := newRig(t, testConfig())
+	var (
+		c        *Conn
+		una, rcv Seq
+	)
+	open := func() {
+		iss := r.dial(synOpts())
+		r.closeFirst(iss, 0)
+		c = r.conn
+		una, _, rcv = c.Sequence()
+	}
+	open()
+	payload := make([]byte, 3000)
+	for i := range 5000 {
+		flags := Flags(rnd.IntN(64))
+		seq := rcv + Seq(rnd.IntN(1<<17)) - 1<<16
+		ack := una + Seq(rnd.IntN(1<<17)) - 1<<16
+		var o *Options
+		if rnd.IntN(2) == 0 {
+			o = &Options{HasTimestamps: true, TSVal: uint32(rnd.Uint64()), TSEcr: uint32(rnd.Uint64())}
+			if rnd.IntN(2) == 0 {
+				o.TSVal = 5000 + uint32(i)
+			}
+		}
+		r.in(flags, seq, ack, uint16(rnd.Uint32()), o, payload[:rnd.IntN(3)*rnd.IntN(1000)])
+		if rnd.IntN(8) == 0 {
+			r.advance(time.Duration(rnd.IntN(300)) * time.Millisecond)
+		}
+		for _, s := range r.link.take() {
+			if s.f.Flags&^FlagACK != 0 || len(s.payload) != 0 {
+				if c.State() == StateTimeWait || s.f.Flags != FlagRST {
+					t.Fatalf("segment %d: sent %v from %v", i, s, c.State())
+				}
+			}
+		}
+		if none := r.h.pool.none; none.Cap() != 0 || none.head.Load() != 0 || none.tail.Load() != 0 || none.ahead != 0 {
+			t.Fatalf("segment %d: the empty Buffer was written", i)
+		}
+		switch c.State() {
+		case StateTimeWait:
+			if c.Send != r.h.pool.none || c.Recv != r.h.pool.none {
+				t.Fatalf("segment %d: TIME-WAIT with buffers", i)
+			}
+		case StateClosed:
+			r.advance(time.Millisecond)
+			r.link.take()
+			open()
+		default:
+			t.Fatalf("segment %d: state %v", i, c.State())
+		}
+	}
 }
