@@ -93,10 +93,9 @@ func (b *Buffer) Read(p []byte) int {
 
 // Consume releases n bytes at head to the producer; consumer only.
 func (b *Buffer) Consume(n int) {
-	if n <= 0 {
-		return
+	if n = min(n, b.Len()); n <= 0 {
+		return // nothing stored: the Host's empty Buffer is never written
 	}
-	n = min(n, b.Len())
 	b.head.Store(b.head.Load() + uint64(n))
 }
 

@@ -31,6 +31,24 @@ func TestChurnNoAllocs(t *testing.T) {
 	}
 }
 
+// TestTimeWaitReuseChurnNoAllocs: a client that closes first and takes
+// its ports back from TIME-WAIT (Config.TimeWaitReuse) allocates nothing
+// either, after warm-up: the old connection's Conn and the buffers it
+// gave back at TIME-WAIT serve the next.
+func TestTimeWaitReuseChurnNoAllocs(t *testing.T) {
+	pr := reusePair(t)
+	const cycles = 3000
+	allocs := testing.AllocsPerRun(1, func() {
+		for range cycles {
+			pr.reuseCycle()
+		}
+	})
+	pr.checkReuse(t)
+	if allocs != 0 {
+		t.Errorf("%v allocations in %d connections' lives, want 0", allocs, cycles)
+	}
+}
+
 // TestTableChurnNoAllocs: a nearly full connection table taking one
 // connection out and another in, over and over, allocates nothing (a Go
 // map does: its deleted slots run out and it grows).

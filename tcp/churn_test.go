@@ -196,10 +196,15 @@ func newPair(tb testing.TB, cfg Config) *pair {
 
 // cycle runs one connection from open to gone: host i%2 dials the other,
 // sends, gets the echo back, and the connection ends the cycle's way;
-// then the clock passes TIME-WAIT and both Hosts tick.
+// then the clock passes TIME-WAIT (churnConfig's) and both Hosts tick.
 func (pr *pair) cycle() {
-	i := pr.cycles % 2
-	pr.ending = pr.cycles % numEndings
+	pr.cycleFrom(pr.cycles%2, pr.cycles%numEndings)
+}
+
+// cycleFrom runs one connection from host i to the other, ended the
+// ending's way.
+func (pr *pair) cycleFrom(i, ending int) {
+	pr.ending = ending
 	pr.cycles++
 	h := pr.p.hosts[i]
 	local := netip.AddrPortFrom(pr.addrs[i].Addr(), 0)
@@ -250,6 +255,62 @@ func TestChurn(t *testing.T) {
 				i, c[ActiveOpens], c[PassiveOpens], c[Established])
 		}
 	}
+}
+
+// reusePair is a pair for a client that closes first, thousands of
+// times, on a narrow ephemeral range: host 0 dials host 1 over 64 ports,
+// TIME-WAIT lasts its full 60 s, and Config.TimeWaitReuse gives each
+// port back about 2 s after its last connection closed (reuseCycle).
+func reusePair(tb testing.TB) *pair {
+	cfg := churnConfig()
+	cfg.TimeWait = 60 * second
+	cfg.TimeWaitReuse = true
+	cfg.EphemeralLo, cfg.EphemeralHi = 61000, 61063
+	cfg.MaxConns = 128
+	return newPair(tb, cfg)
+}
+
+// reuseCycle runs one connection from host 0, which closes first, and
+// lets 20 ms more pass (29 ms a cycle, 1.9 s for the 64 ports).
+func (pr *pair) reuseCycle() {
+	pr.cycleFrom(0, clientCloses)
+	pr.now += 20 * millisecond
+}
+
+// checkReuse fails tb unless every cycle of a reusePair completed on
+// both sides, the client holds its last 64 connections in TIME-WAIT
+// (without buffers) and reused a port for each of the others.
+func (pr *pair) checkReuse(tb testing.TB) {
+	tb.Helper()
+	client, server := pr.p.hosts[0], pr.p.hosts[1]
+	n := uint64(pr.cycles)
+	cc := client.Counters()
+	if pr.clients[0].errs != 0 || pr.servers[1].errs != 0 || uint64(pr.clients[0].done) != n || uint64(pr.servers[1].done) != n || pr.p.dropped != 0 {
+		tb.Fatalf("%d cycles: client %d ends as expected, %d not (Dial errors included); server %d, %d; %d segments dropped",
+			n, pr.clients[0].done, pr.clients[0].errs, pr.servers[1].done, pr.servers[1].errs, pr.p.dropped)
+	}
+	if len(client.Conns()) != 64 || cc.InTimeWait() != 64 || cc[TimeWaitReused] != n-64 || len(server.Conns()) != 0 {
+		tb.Fatalf("%d cycles: client %d connections, %d in TIME-WAIT (want 64), %d reused (want %d); server %d connections",
+			n, len(client.Conns()), cc.InTimeWait(), cc[TimeWaitReused], n-64, len(server.Conns()))
+	}
+	for i, h := range pr.p.hosts {
+		if c := h.Counters(); c[BufferAllocs] > 1 || c[ConnAllocs] > 65 {
+			tb.Errorf("host %d: %d buffer pairs, %d connections allocated; want at most 1, 65", i, c[BufferAllocs], c[ConnAllocs])
+		}
+	}
+}
+
+// TestTimeWaitReuseChurn: a client closing first opens connections to
+// one server far faster than 64 ports a minute allow: every Dial after
+// the 64th takes a port from a connection in TIME-WAIT (without
+// TimeWaitReuse the 65th fails with ErrNoPort), and memory stays at one
+// buffer pair and 65 connections a side.
+func TestTimeWaitReuseChurn(t *testing.T) {
+	pr := reusePair(t)
+	for range 1000 {
+		pr.reuseCycle()
+	}
+	pr.checkReuse(t)
 }
 
 // BenchmarkConnChurn: one connection's whole life per operation, both

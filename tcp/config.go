@@ -54,6 +54,20 @@ type Config struct {
 	// TimeWait is how long TIME-WAIT lasts (2*MSL). Default 60 s
 	// (Linux's; RFC 9293 suggests 2*2 min).
 	TimeWait int64
+	// TimeWaitReuse lets Dial take a local port whose connection to the
+	// same remote is in TIME-WAIT, as Linux's net.ipv4.tcp_tw_reuse=1
+	// does: when that connection used timestamps (both sides agreed)
+	// and has heard nothing from the peer for a second (so it has been
+	// in TIME-WAIT that long). The new connection's TSval is then above
+	// every one the old connection sent (one timestamp clock per address
+	// pair, ISNGenerator.TSOffset), and the peer's PAWS discards what is
+	// left of the old one (RFC 6191 2, RFC 7323 appendix B). The old
+	// connection, whose handler heard Closed as TIME-WAIT began, leaves
+	// the table first (counted in TimeWaitReused). For a client that
+	// closes first and opens thousands of connections a second to one
+	// server: without it, each port waits out TimeWait. Default false,
+	// a library default (Linux's, 2, reuses on loopback only).
+	TimeWaitReuse bool
 	// MinRTO, MaxRTO, InitialRTO bound the retransmission timer (ns).
 	MinRTO, MaxRTO, InitialRTO int64
 	// DelayedACK is the delayed-ACK timeout (ns); 0 acknowledges every

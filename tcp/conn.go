@@ -29,7 +29,8 @@ type Handler interface {
 	// Established is called once the handshake completes.
 	Established(c *Conn)
 	// Readable is called when new in-order data is in c.Recv, or the peer
-	// closed its side (c.PeerClosed).
+	// closed its side (c.PeerClosed; before Closed, when the peer's FIN
+	// ends the connection).
 	Readable(c *Conn)
 	// Writable is called when acknowledgements made room in c.Send.
 	Writable(c *Conn)
@@ -37,18 +38,23 @@ type Handler interface {
 	// an orderly close, ErrReset, ErrRefused, ErrTimeout or ErrAborted.
 	// After an orderly close it comes as TIME-WAIT begins: the connection
 	// lingers in the table for 2*MSL, but nothing more can happen to it
-	// that its user could see.
+	// that its user could see. It is the last call the handler gets for
+	// c.
 	//
 	// Once Closed has returned, c is the Host's: it may be reused for
-	// another connection once it has left the table (pool.go). A user
-	// that keeps c longer calls c.Keep first.
+	// another connection once it has left the table, and in TIME-WAIT
+	// its buffers go back to the Host at once, Send and Recv left empty
+	// (capacity 0; pool.go). A user that keeps c longer, or reads Recv
+	// after, calls c.Keep first.
 	Closed(c *Conn, err error)
 }
 
 // Conn is one TCP connection. Every method runs on its Host's goroutine,
 // except Send.Write and Recv.Read/Peek/Consume, which the connection's one
 // writer and one reader may call from theirs (Buffer is a lock-free ring);
-// tell the Host's goroutine about them with Update.
+// tell the Host's goroutine about them with Update. Send and Recv are nil
+// until ESTABLISHED, and empty (capacity 0) in TIME-WAIT once
+// Handler.Closed has returned, unless Keep was called.
 type Conn struct {
 	host    *Host
 	handler Handler
@@ -68,7 +74,8 @@ type Conn struct {
 	sndShift                    uint8
 	mss                         int // send MSS: the peer's MSS option, our MTU
 	// Send holds the bytes from SND.UNA (sndBase is the sequence number
-	// of its first byte) to the last byte written.
+	// of its first byte) to the last byte written. In TIME-WAIT (not
+	// kept) it is the Host's empty Buffer, as Recv is.
 	Send    *Buffer
 	sndBase Seq
 	// finQueued: Close asked for a FIN; finSent: it was sent at finSeq.
@@ -276,6 +283,9 @@ func (c *Conn) Abort() {
 
 // terminate ends the connection with err and removes it from the table.
 func (c *Conn) terminate(err error) {
+	if c.state == StateTimeWait {
+		c.host.counters[TimeWaitEnded]++
+	}
 	c.state = StateClosed
 	c.err = err
 	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.twAt, c.retryAt, c.tlpAt, c.reoAt = 0, 0, 0, 0, 0, 0, 0, 0

@@ -12,7 +12,8 @@
 // goroutine may touch (see Conn). The hot path allocates nothing
 // (TestNoAllocs, TestConnNoAllocs), connection churn included: a gone
 // connection's memory is reused by the next (TestChurnNoAllocs; pool.go
-// says when a *Conn may be reused, and Conn.Keep how to hold one).
+// says when a *Conn and its buffers may be reused, and Conn.Keep how to
+// hold one).
 //
 // # Where things are
 //
@@ -26,7 +27,8 @@
 //	timers.go     every timer, armed and fired: RTO, TLP, persist, keepalive, delayed ACK, TIME-WAIT
 //	recovery.go   loss recovery: the SACK scoreboard's use, fast recovery, NewReno, RACK's decisions
 //	rack.go       what RACK records to decide: send times, reordering, its window
-//	host.go       Host: new connections and their removal, active opens (Dial), ephemeral ports
+//	host.go       Host: new connections and their removal, active opens (Dial), ephemeral ports,
+//	              TIME-WAIT's ports taken back (Config.TimeWaitReuse)
 //	table.go      the connection table: 4-tuple to Conn, open addressing, allocated once
 //	pool.go       the Host's pools of Conns and buffers; BytesPerConn
 //	listen.go     listeners, SYN cookies, segments that match no connection
@@ -34,7 +36,7 @@
 //	config.go     Config and its defaults
 //	cc.go         CongestionControl and NewReno; cubic.go: CUBIC
 //	rtt.go        RTTEstimator (SRTT, RTTVAR, RTO)
-//	isn.go        initial sequence numbers; cookie.go: SYN cookies
+//	isn.go        initial sequence numbers, port and timestamp offsets; cookie.go: SYN cookies
 //	header.go, options.go, segment.go, seq.go   the wire format and sequence arithmetic
 //	buffer.go, ranges.go                        the send/receive ring and SACK block sets
 //
@@ -48,7 +50,8 @@
 //	          (handshake.go)
 //	RFC 1122  keepalive 4.2.3.6 (timers.go)
 //	RFC 6298  the retransmission timer (rtt.go, timers.go)
-//	RFC 7323  window scale and timestamps, PAWS (handshake.go, output.go, input.go)
+//	RFC 7323  window scale and timestamps, PAWS (handshake.go, output.go, input.go),
+//	          the timestamp clock's offset per address pair (isn.go)
 //	RFC 2018  SACK: blocks sent (output.go), the scoreboard (recovery.go)
 //	RFC 2883  D-SACK: sent (input.go, output.go), read by RACK and TLP (rack.go, recovery.go)
 //	RFC 6675  SACK-based loss recovery: pipe, NextSeg, IsLost (recovery.go)
@@ -63,6 +66,7 @@
 //	RFC 6528  initial sequence numbers (isn.go)
 //	RFC 4987  SYN cookies (cookie.go, listen.go)
 //	RFC 6056  ephemeral ports, algorithm 3 (isn.go, host.go)
+//	RFC 6191  a port in TIME-WAIT taken again, timestamps rising (host.go, isn.go)
 //
 // Not implemented: urgent data (URG is ignored), RFC 3042 limited
 // transmit, ECN, IPv6.

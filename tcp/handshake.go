@@ -45,6 +45,9 @@ func (c *Conn) inputSynSent(seg *Segment, now int64) {
 		c.sampleRTT(seg, now, timed)
 		c.rtoAt = 0
 		c.establish(now)
+		if c.state == StateClosed {
+			return // the handler aborted it
+		}
 		c.ackNow = true
 		if len(seg.Payload) > 0 {
 			c.receive(seg, now)

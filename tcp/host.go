@@ -108,7 +108,7 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 	c.iss = h.isn.ISN(local, remote, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss.Add(1), c.iss.Add(1)
 	c.sndBase = c.iss.Add(1)
-	c.tsOffset = uint32(c.iss) * 2654435761 // derived from the keyed ISN: unpredictable
+	c.tsOffset = h.isn.TSOffset(local.Addr(), remote.Addr()) // one clock per address pair
 	if h.cfg.WindowScale {
 		for c.rcvShift < 14 && bufferCap(h.cfg.RecvBuffer)>>c.rcvShift > 65535 {
 			c.rcvShift++
@@ -145,16 +145,20 @@ func (h *Host) remove(c *Conn) {
 
 // Dial opens a connection from local (port 0: an ephemeral port of this
 // Host's share) to remote. The handler hears Established, or Closed with
-// ErrRefused or ErrTimeout.
+// ErrRefused or ErrTimeout. With Config.TimeWaitReuse, a connection in
+// TIME-WAIT on the 4-tuple gives way when it may (reusable).
 func (h *Host) Dial(local netip.AddrPort, remote netip.AddrPort, hd Handler, now int64) (*Conn, error) {
 	if local.Port() == 0 {
-		p, err := h.ephemeral(local.Addr(), remote)
+		p, err := h.ephemeral(local.Addr(), remote, now)
 		if err != nil {
 			return nil, err
 		}
 		local = netip.AddrPortFrom(local.Addr(), p)
-	} else if h.conns.get(keyOf(local, remote)) != nil {
-		return nil, fmt.Errorf("tcp: %v -> %v: already connected", local, remote)
+	} else if old := h.conns.get(keyOf(local, remote)); old != nil {
+		if !h.reusable(old, now) {
+			return nil, fmt.Errorf("tcp: %v -> %v: already connected", local, remote)
+		}
+		h.reuse(old)
 	}
 	c, err := h.newConn(local, remote, now)
 	if err != nil {
@@ -170,8 +174,11 @@ func (h *Host) Dial(local netip.AddrPort, remote netip.AddrPort, hd Handler, now
 }
 
 // ephemeral picks a free port of this Host's share of the range for
-// local -> remote, starting at a hashed offset (RFC 6056 algorithm 3).
-func (h *Host) ephemeral(local netip.Addr, remote netip.AddrPort) (uint16, error) {
+// local -> remote, starting at a hashed offset (RFC 6056 algorithm 3):
+// the first one with no connection to remote, or one whose connection
+// is in TIME-WAIT and may give way (reusable), as Linux's
+// __inet_hash_connect takes the first port free or reusable.
+func (h *Host) ephemeral(local netip.Addr, remote netip.AddrPort, now int64) (uint16, error) {
 	lo, hi := uint32(h.cfg.EphemeralLo), uint32(h.cfg.EphemeralHi)
 	n := hi - lo + 1
 	off := h.isn.EphemeralPortOffset(local, remote.Addr(), remote.Port())
@@ -181,13 +188,36 @@ func (h *Host) ephemeral(local netip.Addr, remote netip.AddrPort) (uint16, error
 			continue
 		}
 		lp := netip.AddrPortFrom(local, uint16(p))
-		if used := h.conns.get(keyOf(lp, remote)) != nil; used || h.cfg.PortFilter != nil && !h.cfg.PortFilter(lp, remote) {
+		old := h.conns.get(keyOf(lp, remote))
+		if old != nil && !h.reusable(old, now) || h.cfg.PortFilter != nil && !h.cfg.PortFilter(lp, remote) {
 			continue
+		}
+		if old != nil {
+			h.reuse(old)
 		}
 		h.nextPort += i + 1
 		return uint16(p), nil
 	}
 	return 0, ErrNoPort
+}
+
+// reusable reports whether c, on a 4-tuple a Dial wants, may give way to
+// it (Config.TimeWaitReuse, Linux's tcp_twsk_unique): it is in TIME-WAIT,
+// used timestamps, and has heard nothing from the peer for a second
+// (Linux counts from the last timestamp received). Every segment c sent
+// in TIME-WAIT answered one it received, within a tick: the new SYN's
+// TSval is above them all, and the peer's PAWS drops the old
+// connection's duplicates (RFC 6191 2, RFC 7323 appendix B).
+func (h *Host) reusable(c *Conn, now int64) bool {
+	return h.cfg.TimeWaitReuse && c.state == StateTimeWait && c.tsOK && now-c.lastRecv >= second
+}
+
+// reuse takes c, in TIME-WAIT, out of the table for a new connection on
+// its 4-tuple. Its handler heard Closed as TIME-WAIT began: it hears
+// nothing more.
+func (h *Host) reuse(c *Conn) {
+	h.counters[TimeWaitReused]++
+	c.terminate(nil)
 }
 
 // Input handles one received segment, src and dst being the IPv4

@@ -223,8 +223,8 @@ func (c *Conn) onAck(seg *Segment, now int64) bool {
 	if !c.finAcked(seg.Ack, now) {
 		return false
 	}
-	if c.handler != nil && data > 0 {
-		c.handler.Writable(c)
+	if c.handler != nil && data > 0 && !c.notified {
+		c.handler.Writable(c) // not once Closed (CLOSING's ACK): c is the Host's
 	}
 	return true
 }
@@ -313,6 +313,7 @@ func (c *Conn) finAcked(ack Seq, now int64) bool {
 			c.state = StateFinWait2
 		case StateClosing:
 			c.enterTimeWait(now)
+			c.timeWaitClosed()
 		case StateLastAck:
 			c.terminate(nil)
 			return false
@@ -360,11 +361,14 @@ func (c *Conn) receive(seg *Segment, now int64) {
 	c.rcvNxt = c.rcvNxt.Add(uint32(n))
 	h.counters[BytesIn] += uint64(n)
 	c.joinOutOfOrder()
+	c.delayACK(now)
 	if c.finPending && c.finIn == c.rcvNxt {
+		// The FIN held until now: finReceived tells the handler
+		// (Readable, then Closed if that ends the connection).
 		c.finPending = false
 		c.finReceived(now)
+		return
 	}
-	c.delayACK(now)
 	if c.handler != nil {
 		c.handler.Readable(c)
 	}
@@ -412,7 +416,9 @@ func (c *Conn) joinOutOfOrder() {
 	}
 }
 
-// finReceived handles the peer's FIN once every byte before it arrived.
+// finReceived handles the peer's FIN once every byte before it arrived,
+// and tells the handler: Readable (the stream has ended), then, when the
+// FIN ends the connection (TIME-WAIT), Closed.
 func (c *Conn) finReceived(now int64) {
 	if c.peerFin {
 		return
@@ -435,4 +441,5 @@ func (c *Conn) finReceived(now int64) {
 	if c.handler != nil {
 		c.handler.Readable(c)
 	}
+	c.timeWaitClosed()
 }

@@ -6,8 +6,9 @@ import (
 	"net/netip"
 )
 
-// ISNGenerator makes initial sequence numbers (RFC 6528), SYN cookies and
-// ephemeral port offsets (RFC 6056), all keyed by one secret.
+// ISNGenerator makes initial sequence numbers (RFC 6528), SYN cookies,
+// ephemeral port offsets (RFC 6056) and timestamp clock offsets (RFC
+// 7323), all keyed by one secret.
 type ISNGenerator struct{ k0, k1 uint64 }
 
 // NewISNGenerator returns a generator keyed by key (draw it from
@@ -36,6 +37,19 @@ func (g *ISNGenerator) ISN(local, remote netip.AddrPort, now int64) Seq {
 func (g *ISNGenerator) EphemeralPortOffset(local, remote netip.Addr, remotePort uint16) uint32 {
 	a, b := tuple(netip.AddrPortFrom(local, 0), netip.AddrPortFrom(remote, remotePort))
 	return uint32(sip24(g.k0, g.k1, a, b, 1))
+}
+
+// TSOffset is the timestamp clock's offset for the connections from local
+// to remote (RFC 7323 5.4 and 7: not the clock itself, which would tell
+// the host's uptime): a keyed hash of the two addresses, without the
+// ports, as Linux's secure_tcp_ts_off. Every connection between the two
+// addresses reads one clock, so the TSval of a new incarnation of a
+// 4-tuple is above the last one's, and a peer holding the last one in
+// TIME-WAIT takes its SYN (RFC 6191); a pair's offset tells nothing of
+// another's.
+func (g *ISNGenerator) TSOffset(local, remote netip.Addr) uint32 {
+	a, _ := tuple(netip.AddrPortFrom(local, 0), netip.AddrPortFrom(remote, 0))
+	return uint32(sip24(g.k0, g.k1, a, 0, 3))
 }
 
 // sip24 is SipHash-2-4 over the three 8-byte words a, b, c (a 24-byte

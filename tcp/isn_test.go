@@ -245,3 +245,31 @@ func TestCookie(t *testing.T) {
 		t.Error("cookie accepted under another key")
 	}
 }
+
+// TestTSOffset: the timestamp offset is a keyed function of the address
+// pair, another hash than the ISN's and the ports'.
+func TestTSOffset(t *testing.T) {
+	g := NewISNGenerator(isnKey)
+	l, r := isnLocal.Addr(), isnRemote.Addr()
+	o := g.TSOffset(l, r)
+	if o != g.TSOffset(l, r) {
+		t.Fatal("TSOffset: not a function of the addresses")
+	}
+	for _, tc := range []struct{ local, remote netip.Addr }{
+		{netip.MustParseAddr("192.0.2.2"), r},
+		{l, netip.MustParseAddr("198.51.100.8")},
+		{r, l},
+	} {
+		if g.TSOffset(tc.local, tc.remote) == o {
+			t.Errorf("%v -> %v: the offset of %v -> %v", tc.local, tc.remote, l, r)
+		}
+	}
+	other := isnKey
+	other[0] ^= 1
+	if NewISNGenerator(other).TSOffset(l, r) == o {
+		t.Error("TSOffset unchanged by another key")
+	}
+	if o == g.EphemeralPortOffset(l, r, 0) || o == uint32(g.ISN(netip.AddrPortFrom(l, 0), netip.AddrPortFrom(r, 0), 0)) {
+		t.Error("TSOffset is the port offset's or the ISN's hash")
+	}
+}

@@ -66,6 +66,7 @@ func TestNoAllocs(t *testing.T) {
 		{"Cubic.OnCongestion", func() { cubic.OnCongestion(cubic.Cwnd(), now); cubic.OnRecoveryExit(now) }},
 		{"RTTEstimator.Sample", func() { rtt.Sample(20e6); sinkInt = int(rtt.RTO()) }},
 		{"ISNGenerator.ISN", func() { sinkSeq = g.ISN(isnLocal, isnRemote, now) }},
+		{"ISNGenerator.TSOffset", func() { sinkSeq = Seq(g.TSOffset(isnLocal.Addr(), isnRemote.Addr())) }},
 		{"Cookie", func() { sinkSeq = g.Cookie(isnLocal, isnRemote, 77, 1460, now) }},
 		{"CheckCookie", func() { _, sinkBool = g.CheckCookie(isnLocal, isnRemote, 77, cookie+1, now) }},
 		{"sip24", func() { sinkSeq = Seq(sip24(1, 2, 3, 4, 5)) }},

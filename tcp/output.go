@@ -341,6 +341,13 @@ func (c *Conn) rcvWindow() uint32 {
 		// Before the handshake completes: the buffer to come.
 		return min(uint32(bufferCap(c.host.cfg.RecvBuffer)), uint32(65535)<<c.rcvShift)
 	}
+	if c.Recv.Cap() == 0 {
+		// TIME-WAIT, the buffers back with the Host (pool.go): the
+		// window last advertised, its right edge where it was (to the
+		// scale's unit; RFC 9293 3.8.6), as Linux's TIME-WAIT ACKs
+		// carry tw_rcv_wnd. Nothing can fill it past the FIN.
+		return uint32(max(c.rcvAdv.Sub(c.rcvNxt), 0))
+	}
 	w := uint32(c.Recv.Free())
 	if max := uint32(65535) << c.rcvShift; w > max {
 		w = max
@@ -363,6 +370,7 @@ func (c *Conn) windowUpdateDue() bool {
 	return c.rcvAdv == c.rcvNxt || int(grow) >= min(2*c.host.cfg.MSS, c.Recv.Cap()/2)
 }
 
-// tsNow is the timestamp clock: milliseconds, offset per connection
-// (RFC 7323 5.4 recommends a random offset).
+// tsNow is the timestamp clock: milliseconds, offset per address pair
+// (ISNGenerator.TSOffset): it only rises from one connection between two
+// addresses to the next.
 func (c *Conn) tsNow(now int64) uint32 { return uint32(now/millisecond) + c.tsOffset }

@@ -19,6 +19,18 @@ package tcp
 // Read still drains Recv from the application's goroutine after the
 // end) calls Keep: that Conn and its buffers go to the garbage collector
 // instead, as every connection did before the pools.
+//
+// When buffers are reused. They go back with their Conn when it leaves
+// the table, or before, as it enters TIME-WAIT: once Closed has returned
+// (Closed is the last call its handler gets) no data moves in TIME-WAIT,
+// and a client closing 10,000 connections a second would otherwise hold
+// 60 s × 10,000 × 512 KiB with the defaults. timeWaitBuffers takes them
+// then, unless
+// Keep was called, and points Send and Recv at the pool's empty Buffer
+// (capacity 0, shared by the Host's TIME-WAIT connections, never
+// written): what still reads them in TIME-WAIT (the window of the ACK
+// that answers a retransmitted FIN, a stray Recv.Len) finds it empty.
+// reclaim never pools that one. A kept connection keeps its buffers.
 
 // What a connection costs besides its two buffers' bytes:
 // the Conn; its congestion control (the larger of Cubic and NewReno); its
@@ -43,10 +55,21 @@ const (
 // at most, established: its Conn, its buffers (rounded up to powers of
 // two), its records and its share of the Host's table. A Host holds at
 // most MaxConns of them, and keeps up to PoolConns of them for reuse once
-// their connections are gone.
+// their connections are gone. A connection in TIME-WAIT holds
+// BytesPerTimeWait.
 func (c Config) BytesPerConn() int {
-	n := connStructBytes + ccBytes + rangesBytes + rackBytes + 2*bufferStructBytes + listBytes +
-		bufferCap(c.SendBuffer) + bufferCap(c.RecvBuffer)
+	return c.BytesPerTimeWait() + 2*bufferStructBytes + bufferCap(c.SendBuffer) + bufferCap(c.RecvBuffer)
+}
+
+// BytesPerTimeWait is the memory one connection in TIME-WAIT holds: its
+// Conn, its records and its share of the Host's table, without buffers,
+// which went back to the Host's pool as it entered TIME-WAIT (pool.go;
+// a connection its user keeps, Conn.Keep, holds BytesPerConn). A Host's
+// memory is then about BytesPerConn for each connection not in
+// TIME-WAIT, BytesPerTimeWait for each one in it, and its pool, up to
+// PoolConns × BytesPerConn.
+func (c Config) BytesPerTimeWait() int {
+	n := connStructBytes + ccBytes + rangesBytes + rackBytes + listBytes
 	if c.MaxConns > 0 {
 		n += (tableCap(c.MaxConns)*slotBytes + c.MaxConns - 1) / c.MaxConns
 	}
@@ -65,6 +88,9 @@ type pool struct {
 	recvs []*Buffer // reset, Config.RecvBuffer bytes
 	dead  []*Conn   // removed, for the end of the next Tick to reclaim
 	limit int       // PoolConns
+	// none is the Send and Recv of the connections in TIME-WAIT whose
+	// buffers came back (timeWaitBuffers): capacity 0, never written.
+	none *Buffer
 }
 
 func newPool(cfg *Config) pool {
@@ -74,6 +100,7 @@ func newPool(cfg *Config) pool {
 		recvs: make([]*Buffer, 0, cfg.PoolConns),
 		dead:  make([]*Conn, 0, cfg.MaxConns),
 		limit: cfg.PoolConns,
+		none:  &Buffer{},
 	}
 	for range cfg.Prealloc {
 		// All a connection may need: SACK's and RACK's records too.
@@ -140,7 +167,7 @@ func (h *Host) reclaim() {
 			keep = append(keep, c)
 			continue
 		}
-		if c.Send != nil && len(p.sends) < p.limit {
+		if c.Send != nil && c.Send != p.none && len(p.sends) < p.limit {
 			c.Send.reset()
 			c.Recv.reset()
 			p.sends = append(p.sends, c.Send)
@@ -152,6 +179,24 @@ func (h *Host) reclaim() {
 		}
 	}
 	p.dead = keep
+}
+
+// timeWaitBuffers takes c's buffers back as it enters TIME-WAIT, Closed
+// having returned: reset into the pool, as far as it has room (beyond,
+// to the garbage collector); c's Send and Recv are the pool's empty
+// Buffer from then on. A kept connection keeps its own.
+func (h *Host) timeWaitBuffers(c *Conn) {
+	p := &h.pool
+	if c.kept || c.Send == nil || c.Send == p.none {
+		return
+	}
+	if len(p.sends) < p.limit {
+		c.Send.reset()
+		c.Recv.reset()
+		p.sends = append(p.sends, c.Send)
+		p.recvs = append(p.recvs, c.Recv)
+	}
+	c.Send, c.Recv = p.none, p.none
 }
 
 // reset empties c for its next life: every field zero, as &Conn{} has it,
@@ -178,7 +223,8 @@ func (c *Conn) reset() {
 
 // Keep tells the Host that c's user holds on to it after it ends (reads
 // what is left in Recv from another goroutine, say): the Host will not
-// reuse c or its buffers for another connection, and leaves them to the
-// garbage collector. Call it on the Host's goroutine, before the
-// connection is gone (at the latest in Handler.Closed).
+// reuse c or its buffers for another connection, nor take the buffers
+// back in TIME-WAIT, and leaves them to the garbage collector. Call it
+// on the Host's goroutine, before the connection is gone (at the latest
+// in Handler.Closed).
 func (c *Conn) Keep() { c.kept = true }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+	"weak"
 )
 
 // usedConn runs a connection of r through a busy life and resets it: it
@@ -243,6 +244,55 @@ func TestBytesPerConn(t *testing.T) {
 	}
 }
 
+// TestBytesPerTimeWait: what the heap keeps for connections in TIME-WAIT
+// (the client closed first; the server's connections are gone, its
+// Host's table and lists stay) is BytesPerTimeWait each, within 5%,
+// whatever the buffers' size.
+func TestBytesPerTimeWait(t *testing.T) {
+	for _, size := range []int{4 << 10, 64 << 10} {
+		cfg := churnConfig()
+		cfg.SendBuffer, cfg.RecvBuffer = size, size
+		cfg.MaxConns, cfg.PoolConns = 1024, 0
+		cfg.TimeWait = 60 * second
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		pr := newPair(t, cfg)
+		client, server := pr.p.hosts[0], pr.p.hosts[1]
+		for range cfg.MaxConns {
+			c, err := client.Dial(netip.AddrPortFrom(pr.addrs[0].Addr(), 0), pr.addrs[1], nil, pr.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr.p.pump(pr.now)
+			c.Close(pr.now)
+			pr.p.pump(pr.now)
+			if c.State() != StateTimeWait {
+				t.Fatalf("client connection %v, want TIME-WAIT", c.State())
+			}
+			pr.now += millisecond
+			client.Tick(pr.now)
+			server.Tick(pr.now)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(pr)
+		if n := len(client.Conns()); n != cfg.MaxConns || len(server.Conns()) != 0 {
+			t.Fatalf("%d client connections (want %d), %d server connections (want 0)", n, cfg.MaxConns, len(server.Conns()))
+		}
+		held := float64(after.HeapAlloc) - float64(before.HeapAlloc) - float64(unsafe.Sizeof(pipe{}))
+		// The server's Host keeps its table and lists: its share of
+		// them, per connection.
+		share := cfg.BytesPerTimeWait() - (connStructBytes + ccBytes + rangesBytes + rackBytes)
+		want := float64(cfg.MaxConns * (cfg.BytesPerTimeWait() + share))
+		t.Logf("buffers %d: %d bytes per connection in TIME-WAIT (%d established), heap %.0f",
+			size, cfg.BytesPerTimeWait(), cfg.BytesPerConn(), (held-float64(cfg.MaxConns*share))/float64(cfg.MaxConns))
+		if held < 0.95*want || held > 1.05*want {
+			t.Errorf("buffers %d: the heap holds %.0f bytes for %d connections in TIME-WAIT, BytesPerTimeWait says %.0f", size, held, cfg.MaxConns, want)
+		}
+	}
+}
+
 // TestBufferReset: whatever was written, in order or ahead of the tail,
 // wrapped round or not, reset leaves every byte zero and the indices at
 // zero.
@@ -279,4 +329,40 @@ func TestBufferReset(t *testing.T) {
 			t.Errorf("%s: after reset head %d tail %d, bytes zero %v", tc.name, b.head.Load(), b.tail.Load(), allZero(b.buf))
 		}
 	}
+}
+
+// TestGoneConnsCollected: with no room in the pool, gone connections
+// (and their buffers) are the garbage collector's once a Tick has run:
+// nothing of the Host's keeps them reachable. Before, Tick emptied its
+// touched list without clearing it, and its array held on to the last
+// Tick's connections until as many more were touched.
+func TestGoneConnsCollected(t *testing.T) {
+	cfg := churnConfig()
+	cfg.MaxConns, cfg.PoolConns = 64, 0
+	pr := newPair(t, cfg)
+	h := pr.p.hosts[0]
+	gone := make([]weak.Pointer[Conn], 0, 32)
+	for range cap(gone) {
+		c, err := h.Dial(netip.AddrPortFrom(pr.addrs[0].Addr(), 0), pr.addrs[1], nil, pr.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone = append(gone, weak.Make(c))
+	}
+	pr.p.pump(pr.now)
+	for len(h.Conns()) > 0 {
+		h.Conns()[0].Abort() // touched, then gone
+	}
+	h.Tick(pr.now)
+	runtime.GC()
+	n := 0
+	for _, w := range gone {
+		if w.Value() != nil {
+			n++
+		}
+	}
+	if n != 0 {
+		t.Errorf("%d of %d gone connections still reachable after a Tick", n, len(gone))
+	}
+	runtime.KeepAlive(h) // the Host itself stays
 }

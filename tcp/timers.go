@@ -287,12 +287,28 @@ func (c *Conn) keepalive(now int64) {
 }
 
 // enterTimeWait starts TIME-WAIT's 2*MSL timer; the other timers stop.
+// The handler hears of it from timeWaitClosed, once it has heard the
+// rest (the end of the stream).
 func (c *Conn) enterTimeWait(now int64) {
 	c.state = StateTimeWait
+	c.host.counters[TimeWaitEntered]++
 	c.rtoAt, c.persistAt, c.keepAt, c.delackAt, c.tlpAt, c.reoAt = 0, 0, 0, 0, 0, 0
 	c.twAt = now + c.host.cfg.TimeWait
 	if c.host.cfg.TimeWait <= 0 {
 		c.twAt = now + 1
 	}
+}
+
+// timeWaitClosed tells the handler that the connection closed in order,
+// as TIME-WAIT begins: Closed is the last call it gets for c. A handler
+// that ended the connection meanwhile (Abort) heard its own Closed. Then
+// the buffers go back to the Host (pool.go): no data moves in TIME-WAIT.
+func (c *Conn) timeWaitClosed() {
+	if c.state != StateTimeWait {
+		return
+	}
 	c.notify(nil)
+	if c.state == StateTimeWait {
+		c.host.timeWaitBuffers(c)
+	}
 }

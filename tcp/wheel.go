@@ -18,6 +18,7 @@ func (h *Host) Tick(now int64) {
 			h.file(c)
 		}
 	}
+	clear(h.touched) // no gone connection stays reachable from here
 	h.touched = h.touched[:0]
 	target := now / millisecond
 	if !h.ticked || target < h.wheelMs {
