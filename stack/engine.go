@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -44,16 +45,19 @@ type Engine struct {
 	// (on-link) and the default route, which static lists (from Config:
 	// a snapshot of the kernel's routes keeps them), and the kernel's
 	// routes (ImportRoutes, shared mode).
-	owned   []netip.Addr
-	static  []ipv4.Route
-	routes  *ipv4.Table
-	neigh   *arp.Cache
-	unreach *ipv4.RateLimiter
-	udp     []UDPHandler  // by destination port; nil: unbound
-	tcpHost *tcp.Host     // EnableTCP; nil: TCP is dropped (DropProtocol)
-	tcpCmds chan tcpCmd   // work for the TCP host from other goroutines
-	peers   []*Engine     // every engine of the stack, by index
-	outbox  chan outbound // datagrams Conns ask this engine to send
+	owned []netip.Addr
+	// ownedSet holds owned as a set when there are many (a load
+	// generator's client addresses), for owns.
+	ownedSet map[netip.Addr]struct{}
+	static   []ipv4.Route
+	routes   *ipv4.Table
+	neigh    *arp.Cache
+	unreach  *ipv4.RateLimiter
+	udp      []UDPHandler  // by destination port; nil: unbound
+	tcpHost  *tcp.Host     // EnableTCP; nil: TCP is dropped (DropProtocol)
+	tcpCmds  chan tcpCmd   // work for the TCP host from other goroutines
+	peers    []*Engine     // every engine of the stack, by index
+	outbox   chan outbound // datagrams Conns ask this engine to send
 
 	// index is the engine's place in the stack. The rings to and from
 	// the other engines are indexed by theirs (nil at index).
@@ -72,6 +76,7 @@ type Engine struct {
 	pub       published
 	tcpPub    [tcp.NumCounters]atomic.Uint64 // the TCP host's, published with the others
 	onPublish func()                         // OnPublish's, run with each publication
+	onRound   func(now int64) bool           // OnRound's, run every round
 
 	rxd      []rings.Desc
 	tx       []rings.Desc // frames waiting for room on the TX ring
@@ -144,16 +149,25 @@ func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.
 	}
 	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
 	e.txOff, e.frameMask = uint64(sock.UMEM().TXMetadataLen()), uint64(sock.UMEM().FrameSize()-1)
-	for _, p := range owned {
+	for i, p := range owned {
 		e.owned = append(e.owned, p.Addr())
 		if cfg.Shared {
 			continue // the kernel's on-link routes come with the import
+		}
+		if slices.ContainsFunc(owned[:i], func(o netip.Prefix) bool { return o.Masked() == p.Masked() }) {
+			continue // the prefix's route is there, with the first address as its source
 		}
 		r := ipv4.Route{Prefix: p.Masked(), Src: p.Addr()}
 		if err := e.routes.Add(r); err != nil {
 			return nil, fmt.Errorf("stack: route %v: %w", p.Masked(), err)
 		}
 		e.static = append(e.static, r)
+	}
+	if len(e.owned) > 8 {
+		e.ownedSet = make(map[netip.Addr]struct{}, len(e.owned))
+		for _, a := range e.owned {
+			e.ownedSet[a] = struct{}{}
+		}
 	}
 	if cfg.Gateway.IsValid() {
 		r := ipv4.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway, Src: e.owned[0]}
@@ -181,6 +195,10 @@ func (e *Engine) Neighbours() []arp.Entry { return e.neigh.Entries() }
 
 // owns reports whether a is one of the engine's addresses.
 func (e *Engine) owns(a netip.Addr) bool {
+	if e.ownedSet != nil {
+		_, ok := e.ownedSet[a]
+		return ok
+	}
 	for _, o := range e.owned {
 		if o == a {
 			return true
@@ -251,6 +269,15 @@ func (e *Engine) run() {
 // then, instead of paying an atomic store per packet. Set it before Start.
 func (e *Engine) OnPublish(fn func()) { e.onPublish = fn }
 
+// OnRound runs fn on the engine goroutine once every round, after the
+// round's frames and commands are handled and before its output is
+// flushed, with the round's clock (Now): the place for an application
+// that acts on time rather than on packets, such as a load generator
+// opening connections at a paced rate. fn reports whether it did work; an
+// adaptive engine sleeps (1 ms at most) only after rounds in which
+// nothing did. fn must not block. Set it before Start.
+func (e *Engine) OnRound(fn func(now int64) bool) { e.onRound = fn }
+
 // inboxEmpty reports whether nothing waits in the engine's rings from the
 // control plane and its peers; an adaptive engine sleeps only then (and
 // at most 1 ms: producers do not wake it).
@@ -279,6 +306,9 @@ func (e *Engine) poll() bool {
 	handed := e.receiveHandovers(len(e.rxd))
 	out := e.drainOutbox()
 	if e.drainTCP() {
+		out = true
+	}
+	if e.onRound != nil && e.onRound(e.now) {
 		out = true
 	}
 	sent := e.flush()
