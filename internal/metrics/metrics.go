@@ -33,21 +33,55 @@ type Emit func(name, help string, kind Kind, value float64, labels ...string)
 // Collect calls emit once per sample, at every scrape.
 type Collect func(emit Emit)
 
+// Hist is a histogram's sample: its count, the sum of its values, and the
+// cumulative count at each bucket's upper bound (Prometheus's le), in the
+// metric's unit.
+type Hist struct {
+	Count   uint64
+	Sum     float64
+	Buckets map[float64]uint64
+}
+
+// EmitHist reports one histogram sample, as Emit does a counter's.
+type EmitHist func(name, help string, h Hist, labels ...string)
+
+// CollectHist calls emit once per histogram, at every scrape.
+type CollectHist func(emit EmitHist)
+
 // collector adapts a Collect to prometheus.Collector. It describes
 // nothing up front (an "unchecked" collector): the label sets depend on
 // the device's queues, known only at run time.
-type collector struct{ collect Collect }
+type collector struct {
+	collect Collect
+	hists   []CollectHist
+}
 
 func (c collector) Describe(chan<- *prometheus.Desc) {}
 
+// split splits label pairs into names and values.
+func split(labels []string) (names, values []string) {
+	names = make([]string, 0, len(labels)/2)
+	values = make([]string, 0, len(labels)/2)
+	for i := 0; i+1 < len(labels); i += 2 {
+		names = append(names, labels[i])
+		values = append(values, labels[i+1])
+	}
+	return names, values
+}
+
 func (c collector) Collect(ch chan<- prometheus.Metric) {
+	for _, hc := range c.hists {
+		hc(func(name, help string, h Hist, labels ...string) {
+			names, values := split(labels)
+			m, err := prometheus.NewConstHistogram(prometheus.NewDesc(name, help, names, nil), h.Count, h.Sum, h.Buckets, values...)
+			if err != nil {
+				m = prometheus.NewInvalidMetric(prometheus.NewDesc(name, help, names, nil), err)
+			}
+			ch <- m
+		})
+	}
 	c.collect(func(name, help string, kind Kind, value float64, labels ...string) {
-		names := make([]string, 0, len(labels)/2)
-		values := make([]string, 0, len(labels)/2)
-		for i := 0; i+1 < len(labels); i += 2 {
-			names = append(names, labels[i])
-			values = append(values, labels[i+1])
-		}
+		names, values := split(labels)
 		t := prometheus.CounterValue
 		if kind == Gauge {
 			t = prometheus.GaugeValue
@@ -68,11 +102,11 @@ type Server struct {
 
 // Serve listens on addr (host:port; ":9100" is every address, so prefer
 // "127.0.0.1:9100" unless a Prometheus elsewhere scrapes it) and serves
-// the samples of collect, plus the Go runtime's and the process's, on
-// /metrics.
-func Serve(addr string, collect Collect) (*Server, error) {
+// the samples of collect and hists, plus the Go runtime's and the
+// process's, on /metrics.
+func Serve(addr string, collect Collect, hists ...CollectHist) (*Server, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{collect}, collectors.NewGoCollector(),
+	reg.MustRegister(collector{collect, hists}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
