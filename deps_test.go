@@ -36,7 +36,7 @@ var (
 )
 
 // roleImports are the packages built on the engine and the port layer.
-var roleImports = []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp"}
+var roleImports = []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp", module + "/load"}
 
 var rules = []rule{
 	{pkg: "ether", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
@@ -65,7 +65,7 @@ var rules = []rule{
 	// Prometheus exposition: the server, and the collectors that name the
 	// counters each role publishes.
 	{pkg: "internal/metrics", allowed: []string{"std", "github.com/prometheus/client_golang", module + "/port", module + "/stack",
-		module + "/tcp", module + "/gen", module + "/sink", module + "/xdpsock"}},
+		module + "/tcp", module + "/gen", module + "/sink", module + "/xdpsock", module + "/load", "github.com/HdrHistogram/hdrhistogram-go"}},
 	{pkg: "internal/control", allowed: []string{"std"}},
 	{pkg: "internal/testreport", allowed: []string{"std"}},
 	// The port layer: the one way into a device, on xsk, umem and
@@ -79,7 +79,7 @@ var rules = []rule{
 	{pkg: "stack", allowed: []string{"std", module + "/ether", module + "/arp", module + "/ipv4", module + "/tcp",
 		module + "/port", module + "/xsk", module + "/umem", module + "/rings", module + "/steering", module + "/internal",
 		"github.com/vishvananda", "golang.org/x/sys/unix"},
-		forbiddenImports: roleImports, forbiddenDeps: []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp", module + "/internal/lab", module + "/internal/vmlab"}},
+		forbiddenImports: roleImports, forbiddenDeps: []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp", module + "/load", module + "/internal/lab", module + "/internal/vmlab"}},
 	// The roles: on the port layer and the engine; none reaches past port
 	// to the rings' I/O setup (xsk.New is port's) or into another role's
 	// package except gen's stamps and sender.
@@ -87,6 +87,9 @@ var rules = []rule{
 	{pkg: "sink", allowed: []string{"std", module + "/stack", module + "/gen", module + "/port", module + "/internal/kernel"}},
 	{pkg: "xdpsock", allowed: []string{"std", module + "/port", module + "/gen", module + "/rings", module + "/ether", module + "/steering"}},
 	{pkg: "tcpapp", allowed: []string{"std", module + "/stack", module + "/tcp"}},
+	// The load generator: clients on the engine's TCP, paced by gen's
+	// token bucket, latencies in HdrHistograms.
+	{pkg: "load", allowed: []string{"std", module + "/stack", module + "/tcp", module + "/gen", "github.com/HdrHistogram/hdrhistogram-go"}},
 	// The command line parses flags, calls packages and prints: no ring,
 	// socket, program or system call of its own.
 	{pkg: "cmd/fastpath", forbiddenImports: []string{module + "/rings", module + "/xsk", module + "/umem", module + "/bpf", "github.com/cilium/ebpf", "golang.org/x/sys/unix", module + "/internal/xdpsys"}},

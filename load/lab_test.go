@@ -1,0 +1,549 @@
+package load_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/load"
+	"github.com/fastpathnet/fastpath/stack"
+	"github.com/fastpathnet/fastpath/tcp"
+	"github.com/fastpathnet/fastpath/tcpapp"
+)
+
+// The load generator against real servers in the lab: nginx and the
+// kernel's TCP (Go servers) in B, the engine in A with an address of its
+// own. Every response is checked by the client (status, length, body);
+// the tests check the counts add up.
+
+var clientAddr = netip.MustParsePrefix("198.18.0.10/24")
+
+// result is a finished run's figures.
+type result struct {
+	c       load.Counters
+	atEnd   load.Counters // as sampled at the end of the run's time, before Stop
+	lat     [load.NumLatencies]load.Percentiles
+	elapsed time.Duration
+	tcp     tcp.Counters
+}
+
+// runOpts are runLoad's options: a change to the stack's configuration,
+// and a function to call once the run started (it may Sample; the run
+// goes on to its end after it returns).
+type runOpts struct {
+	stack  func(*stack.Config)
+	tcp    func(*tcp.Config)
+	during func(run *load.Run, start time.Time)
+}
+
+// runLoad runs cfg from an engine in h (address addr, gateway gw if
+// valid) until its Count is done or d passes, then stops it with a grace
+// of a second.
+func runLoad(t testing.TB, h *lab.Host, addr netip.Prefix, gw netip.Addr, cfg load.Config, d time.Duration, o *runOpts) result {
+	t.Helper()
+	if o == nil {
+		o = &runOpts{}
+	}
+	sc := stack.DefaultConfig()
+	sc.Device, sc.Addrs, sc.Idle = h.Link, []netip.Prefix{addr}, stack.IdleAdaptive
+	sc.Gateway = gw
+	if o.stack != nil {
+		o.stack(&sc)
+	}
+	base := tcp.DefaultConfig()
+	base.EphemeralLo = 1024
+	if o.tcp != nil {
+		o.tcp(&base)
+	}
+	var st *stack.Stack
+	var run *load.Run
+	err := h.Do(func() (err error) {
+		if st, err = stack.New(sc); err != nil {
+			return err
+		}
+		if err := st.EnableTCP(load.TCPConfig(cfg, base, 1)); err != nil {
+			return err
+		}
+		run, err = load.New(st, cfg)
+		return err
+	})
+	if err != nil {
+		if st != nil {
+			st.Close()
+		}
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if o.during != nil {
+		o.during(run, start)
+	}
+	var atEnd load.Counters
+	for deadline := start.Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if atEnd, err = run.Sample(); err != nil {
+			t.Fatal(err)
+		}
+		if run.Done() {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	run.Stop(time.Second)
+	st.Stop()
+	if err := st.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	r := result{c: run.Finish(), atEnd: atEnd, elapsed: elapsed, tcp: st.TCPCounters()}
+	run.Latencies(func(total *[load.NumLatencies]*hdrhistogram.Histogram) {
+		for l := range total {
+			r.lat[l] = load.PercentilesOf(total[l])
+		}
+	})
+	t.Logf("%v: %v; latency %+v", elapsed.Round(time.Millisecond), counts(r.c), r.lat)
+	return r
+}
+
+// counts lists the non-zero counters.
+func counts(c load.Counters) map[string]uint64 {
+	m := map[string]uint64{}
+	for k := load.Counter(0); int(k) < load.NumCounters; k++ {
+		if c[k] != 0 {
+			m[k.String()] = c[k]
+		}
+	}
+	return m
+}
+
+// expectClean checks that n connections each carried reqs requests, every
+// one answered correctly, and nothing failed.
+func expectClean(t *testing.T, r result, n int64, reqs int) {
+	t.Helper()
+	c := r.c
+	if c[load.Dialed] != uint64(n) || c[load.Established] != uint64(n) || c[load.Completed] != uint64(n) {
+		t.Errorf("dialed %d, established %d, completed %d: want %d each", c[load.Dialed], c[load.Established], c[load.Completed], n)
+	}
+	if want := uint64(n) * uint64(reqs); c[load.Requests] != want || c[load.Responses] != want {
+		t.Errorf("requests %d, responses ok %d: want %d each", c[load.Requests], c[load.Responses], want)
+	}
+	if c[load.Failed] != 0 || c.Errors() != 0 || c[load.Aborted] != 0 {
+		t.Errorf("failed %d, errors %v, aborted %d: want none", c[load.Failed], counts(c), c[load.Aborted])
+	}
+	if r.lat[load.ResponseLatency].Count != int64(n)*int64(reqs) || r.lat[load.ConnectLatency].Count != n {
+		t.Errorf("latencies recorded: %d responses, %d connects; want %d, %d", r.lat[load.ResponseLatency].Count, r.lat[load.ConnectLatency].Count, int64(n)*int64(reqs), n)
+	}
+}
+
+// pattern is n bytes of the pattern the client checks bodies against.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i % 251)
+	}
+	return b
+}
+
+// startNginx runs nginx in h on addr:port with one worker on core 1,
+// serving /small (a 20-byte body from return), /blob (a file of size
+// bytes of the pattern) and /missing (404). It skips where nginx is not
+// installed (.ci/deps installs it).
+func startNginx(t testing.TB, h *lab.Host, addr netip.Addr, port int, size int) {
+	t.Helper()
+	if _, err := exec.LookPath("nginx"); err != nil {
+		lab.RequireKernel(t, "nginx is not installed (apt-get install nginx-light)")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "blob"), pattern(size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off;
+user root;
+worker_processes 1;
+worker_cpu_affinity 10;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	client_body_temp_path %[1]s;
+	proxy_temp_path %[1]s;
+	fastcgi_temp_path %[1]s;
+	uwsgi_temp_path %[1]s;
+	scgi_temp_path %[1]s;
+	server {
+		listen %[2]s:%[3]d reuseport backlog=4096;
+		root %[1]s;
+		location = /small { default_type text/plain; return 200 "hello from nginx!!!\n"; }
+		location = /blob { default_type application/octet-stream; }
+	}
+}
+`, dir, addr, port)), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	if out, err := h.Command(ctx, "nginx", "-t", "-c", conf, "-p", dir).CombinedOutput(); err != nil {
+		cancel()
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	ngx := h.Command(ctx, "nginx", "-c", conf, "-p", dir)
+	if err := ngx.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ngx.Process.Signal(os.Interrupt)
+		ngx.Wait()
+		cancel()
+	})
+	// Ready when it accepts.
+	for i := 0; ; i++ {
+		var c net.Conn
+		err := h.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(addr, uint16(port)).String(), time.Second)
+			return err
+		})
+		if err == nil {
+			c.Close()
+			return
+		}
+		if i == 100 {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx does not accept: %v\n%s", err, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLoadNginx: the engine's client against nginx in B, HTTP/1.1, every
+// response checked: a 20-byte body, one request per connection at a
+// paced rate; a 100 KB file (length and every byte checked), three
+// requests per connection; keep-alive with 16 connections kept open.
+func TestLoadNginx(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	const size = 100_000
+	startNginx(t, l.B, l.B.Addr.Addr(), 8080, size)
+	dst := netip.AddrPortFrom(l.B.Addr.Addr(), 8080)
+	n := int64(1000)
+	if testing.Short() {
+		n = 200
+	}
+	t.Run("close", func(t *testing.T) {
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count = dst, true, "/small", 500, n
+		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, nil)
+		expectClean(t, r, n, 1)
+		// nginx closes first (Connection: close): TIME-WAIT is its.
+		if r.tcp[tcp.TimeWaitReused] != 0 {
+			t.Errorf("%d TIME-WAIT reuses on the client: it should not have closed first", r.tcp[tcp.TimeWaitReused])
+		}
+	})
+	t.Run("blob", func(t *testing.T) {
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests, cfg.ResponseSize = dst, true, "/blob", 200, n/5, 3, size
+		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, nil)
+		expectClean(t, r, n/5, 3)
+		if min := uint64(n/5) * 3 * size; r.c[load.ResponseBytes] < min {
+			t.Errorf("%d response bytes, want at least %d", r.c[load.ResponseBytes], min)
+		}
+	})
+	t.Run("keepalive", func(t *testing.T) {
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.Path, cfg.Conns, cfg.Count, cfg.Requests = dst, true, "/small", 16, 32, 200
+		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, nil)
+		expectClean(t, r, 32, 200)
+	})
+	t.Run("status", func(t *testing.T) {
+		// A 404 is a bad response: counted, the connection reset.
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count = dst, true, "/missing", 200, 20
+		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 10*time.Second, nil)
+		if r.c[load.ErrBadResponse] != 20 || r.c[load.Failed] != 20 || r.c[load.Responses] != 0 {
+			t.Errorf("404s: %v; want 20 bad responses, 20 failed, none ok", counts(r.c))
+		}
+	})
+}
+
+// serveIn runs a Go TCP server in h on addr, handling each connection
+// with handle, until the test ends.
+func serveIn(t testing.TB, h *lab.Host, addr netip.AddrPort, handle func(c *net.TCPConn)) {
+	t.Helper()
+	var ln net.Listener
+	if err := h.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", addr.String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c.(*net.TCPConn))
+		}
+	}()
+}
+
+// TestLoadErrors: servers that refuse, reset, stall or answer wrongly.
+// Each error is counted by its kind, every connection ends, and the run
+// ends on time.
+func TestLoadErrors(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	b := l.B.Addr.Addr()
+	readRequest := func(c *net.TCPConn) bool {
+		buf := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Read(buf)
+		return err == nil
+	}
+	// reset: reads the request, then closes with SO_LINGER 0: a RST.
+	serveIn(t, l.B, netip.AddrPortFrom(b, 9001), func(c *net.TCPConn) {
+		readRequest(c)
+		c.SetLinger(0)
+		c.Close()
+	})
+	// stall: reads the request and never answers.
+	stalled := make(chan struct{})
+	t.Cleanup(func() { close(stalled) })
+	serveIn(t, l.B, netip.AddrPortFrom(b, 9002), func(c *net.TCPConn) {
+		readRequest(c)
+		<-stalled
+		c.Close()
+	})
+	// bad: a 200 whose body is not the pattern.
+	serveIn(t, l.B, netip.AddrPortFrom(b, 9004), func(c *net.TCPConn) {
+		defer c.Close()
+		if readRequest(c) {
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"))
+		}
+	})
+	// early: closes after the first of two answers.
+	serveIn(t, l.B, netip.AddrPortFrom(b, 9005), func(c *net.TCPConn) {
+		defer c.Close()
+		if readRequest(c) {
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		}
+	})
+	for _, tc := range []struct {
+		name  string
+		port  uint16
+		reqs  int
+		kind  load.Counter
+		check bool
+	}{
+		{"refused", 9003, 1, load.ErrRefused, false},
+		{"reset", 9001, 1, load.ErrReset, false},
+		{"stall", 9002, 1, load.ErrTimeout, false},
+		{"bad", 9004, 1, load.ErrBadResponse, true},
+		{"early", 9005, 2, load.ErrClosed, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := load.DefaultConfig()
+			cfg.Dst, cfg.HTTP, cfg.CPS, cfg.Count, cfg.Requests = netip.AddrPortFrom(b, tc.port), true, 100, 20, tc.reqs
+			cfg.Timeout = 500 * time.Millisecond
+			if tc.check {
+				cfg.ResponseSize = 10
+			}
+			start := time.Now()
+			r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 10*time.Second, nil)
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("the run took %v: 20 connections at 100/s with a 500 ms timeout end within 2 s", took)
+			}
+			c := r.c
+			got := c[tc.kind]
+			if tc.kind == load.ErrClosed {
+				// The server's kernel resets the connection when the
+				// second request reaches the socket it closed: a race
+				// with the FIN, either is the server closing early.
+				got += c[load.ErrReset]
+			}
+			if got != 20 || c[load.Failed] != 20 || c.Errors() != 20 || c.Open() != 0 {
+				t.Errorf("%v: want 20 %s, 20 failed, no other error, none open", counts(c), tc.kind)
+			}
+		})
+	}
+}
+
+// TestLoadRate: --cps holds within 2% over 10 s when the server keeps up
+// (nginx, one request per connection), counted as handshakes completed
+// between two samples a second in and 10 s later.
+func TestLoadRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 12 s run: the full suite (make test) runs it")
+	}
+	l := lab.NewT(t, lab.Options{})
+	startNginx(t, l.B, l.B.Addr.Addr(), 8080, 64)
+	cfg := load.DefaultConfig()
+	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS = netip.AddrPortFrom(l.B.Addr.Addr(), 8080), true, "/small", 1000
+	var samples []load.Counters
+	var times []time.Time
+	r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 12*time.Second, &runOpts{during: func(run *load.Run, start time.Time) {
+		for _, at := range []time.Duration{time.Second, 11 * time.Second} {
+			time.Sleep(time.Until(start.Add(at)))
+			c, err := run.Sample()
+			if err != nil {
+				t.Fatal(err)
+			}
+			samples, times = append(samples, c), append(times, time.Now())
+		}
+	}})
+	if len(samples) != 2 {
+		t.Fatal("no samples")
+	}
+	d := times[1].Sub(times[0]).Seconds()
+	for _, k := range []load.Counter{load.Dialed, load.Established, load.Responses} {
+		got := float64(samples[1][k]-samples[0][k]) / d
+		if got < 980 || got > 1020 {
+			t.Errorf("%s: %.1f/s over %.1fs at --cps 1000: more than 2%% off", k, got, d)
+		}
+	}
+	if r.c.Errors() != 0 {
+		t.Errorf("errors: %v", counts(r.c))
+	}
+}
+
+// TestLoadLoss: through a router dropping 1% of the frames it forwards,
+// both ways, every connection still carries its three requests for a
+// 100 KB file, each answered in full and checked byte by byte.
+func TestLoadLoss(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Router: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := l.R.Command(ctx, "iptables", "-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", "0.01", "-j", "DROP").CombinedOutput(); err != nil {
+		lab.RequireKernel(t, fmt.Sprintf("iptables in the router: %v: %s (install iptables)", err, out))
+	}
+	const size = 100_000
+	startNginx(t, l.B, l.B.Addr.Addr(), 8080, size)
+	n := int64(200)
+	if testing.Short() {
+		n = 50
+	}
+	cfg := load.DefaultConfig()
+	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests, cfg.ResponseSize = netip.AddrPortFrom(l.B.Addr.Addr(), 8080), true, "/blob", 50, n, 3, size
+	// A SYN lost three times in a row waits 1+2+4 s: not a failure here.
+	cfg.Timeout = 30 * time.Second
+	r := runLoad(t, l.A, netip.MustParsePrefix("198.18.1.10/24"), l.A.Gateway, cfg, 60*time.Second, nil)
+	expectClean(t, r, n, 3)
+	if r.tcp[tcp.Retransmits] == 0 {
+		t.Error("no retransmissions at 1% loss: is the router dropping?")
+	}
+}
+
+// TestLoadNoAllocs: at steady state a client opening, using and closing
+// connections allocates nothing: over a second of churn (after two of
+// warm-up, which grow the pools to the run's concurrency) the process
+// makes fewer than one allocation per 100 connections.
+func TestLoadNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	l := lab.NewT(t, lab.Options{})
+	startNginx(t, l.B, l.B.Addr.Addr(), 8080, 64)
+	cfg := load.DefaultConfig()
+	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Requests = netip.AddrPortFrom(l.B.Addr.Addr(), 8080), true, "/small", 2000, 2
+	var mallocs, conns uint64
+	runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 4*time.Second, &runOpts{during: func(run *load.Run, start time.Time) {
+		time.Sleep(2 * time.Second)
+		a, _ := run.Sample()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		time.Sleep(time.Second)
+		runtime.ReadMemStats(&m1)
+		b, _ := run.Sample()
+		mallocs, conns = m1.Mallocs-m0.Mallocs, b[load.Completed]-a[load.Completed]
+	}})
+	t.Logf("%d allocations while %d connections completed", mallocs, conns)
+	if conns < 1000 {
+		t.Fatalf("only %d connections completed in the measured second", conns)
+	}
+	if mallocs*100 > conns {
+		t.Errorf("%d allocations for %d connections", mallocs, conns)
+	}
+}
+
+// startServe runs an engine in h on an address of its own (core 1), with
+// the servers listen starts.
+func startServe(t testing.TB, h *lab.Host, addr netip.Prefix, listen func(*stack.Stack) error) {
+	t.Helper()
+	sc := stack.DefaultConfig()
+	sc.Device, sc.Addrs, sc.Cores, sc.Idle = h.Link, []netip.Prefix{addr}, []int{1}, stack.IdleAdaptive
+	var st *stack.Stack
+	if err := h.Do(func() (err error) {
+		if st, err = stack.New(sc); err != nil {
+			return err
+		}
+		if err := st.EnableTCP(tcp.DefaultConfig()); err != nil {
+			return err
+		}
+		return listen(st)
+	}); err != nil {
+		if st != nil {
+			st.Close()
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadServe: the engine's client against the engine's servers (serve
+// --http --response-size and serve --rr, in B): HTTP with 4 KiB bodies of
+// the pattern, three requests per connection; raw 100-byte requests and
+// 1000-byte responses, five per connection, the client closing first;
+// and that again at 1,000 connections/s for 4 s on 1,536 ports, which
+// only TIME-WAIT reuse (after 1 s, with timestamps) makes possible.
+func TestLoadServe(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	srv := netip.MustParsePrefix("198.18.0.20/24")
+	startServe(t, l.B, srv, func(st *stack.Stack) error {
+		if err := tcpapp.ListenHTTPPattern(st, 8081, 4096); err != nil {
+			return err
+		}
+		return tcpapp.ListenRR(st, 9000, tcpapp.RRConfig{RequestSize: 100, ResponseSize: 1000})
+	})
+	n := int64(300)
+	if testing.Short() {
+		n = 100
+	}
+	t.Run("http", func(t *testing.T) {
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests, cfg.ResponseSize = netip.AddrPortFrom(srv.Addr(), 8081), true, "/", 300, n, 3, 4096
+		expectClean(t, runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, nil), n, 3)
+	})
+	t.Run("rr", func(t *testing.T) {
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.CPS, cfg.Count, cfg.Requests, cfg.RequestSize, cfg.ResponseSize = netip.AddrPortFrom(srv.Addr(), 9000), 300, n, 5, 100, 1000
+		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, nil)
+		expectClean(t, r, n, 5)
+		if r.tcp[tcp.TimeWaitEntered] != uint64(n) {
+			t.Errorf("%d connections entered TIME-WAIT on the client, want %d (it closes first)", r.tcp[tcp.TimeWaitEntered], n)
+		}
+	})
+	t.Run("reuse", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("a 4 s run: the full suite runs it")
+		}
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.CPS, cfg.Count, cfg.RequestSize, cfg.ResponseSize = netip.AddrPortFrom(srv.Addr(), 9000), 1000, 4000, 100, 1000
+		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, &runOpts{tcp: func(c *tcp.Config) { c.EphemeralLo = 64000 }})
+		expectClean(t, r, 4000, 1)
+		if r.tcp[tcp.TimeWaitReused] < 4000-1536 {
+			t.Errorf("%d ports taken back from TIME-WAIT: 4000 connections on 1536 ports need at least %d", r.tcp[tcp.TimeWaitReused], 4000-1536)
+		}
+	})
+}
