@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/internal/lab"
+)
+
+// TestLoadFlags: wrong flags give an error that says what to do, before
+// anything touches a device.
+func TestLoadFlags(t *testing.T) {
+	base := []string{"load", "--dev", "veth-nope", "--dst", "198.18.0.2:80"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"load", "--dst", "198.18.0.2:80", "--cps", "10", "--http", "/"}, "--dev is required"},
+		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2", "--cps", "10", "--http", "/"}, "use an IPv4 address and port"},
+		{append(base, "--http", "/"), "give --cps"},
+		{append(base, "--cps", "10"), "give --http PATH"},
+		{append(base, "--cps", "10", "--http", "x"), "starting with /"},
+		{append(base, "--cps", "10", "--http", "/", "--requests", "0"), "use 1 or more"},
+		{append(base, "--cps", "-1", "--http", "/"), "must not be negative"},
+		{append(base, "--cps", "10", "--response-size", "2000000"), "1 MiB"},
+		{append(base, "--cps", "10", "--http", "/", "--duration", "0"), "give --duration or --count"},
+		{append(base, "--cps", "10", "--http", "/", "--src", "198.18.0.128/25"), "--src needs --addr"},
+		{append(base, "--cps", "10", "--http", "/", "--addr", "198.18.0.10/24", "--src", "198.18.1.0/25"), "inside --addr's prefix"},
+		{append(base, "--cps", "10", "--http", "/", "--addr", "198.18.0.10/24", "--src", "198.18.0.0/24"), "at most 128 addresses"},
+		{append(base, "--cps", "1000000", "--http", "/", "--timeout", "60s", "--max-memory", "1MiB"), "more than --max-memory"},
+	} {
+		_, _, err := run(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error with %q", tc.args[1:], err, tc.want)
+		}
+	}
+}
+
+// TestLoadCommand: fastpath load against a Go HTTP server in B, as a
+// user runs it: live control (stats, rate), Prometheus counters and
+// histograms, then SIGINT mid-run gives a clean JSON summary in which
+// every connection opened was answered.
+func TestLoadCommand(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	var ln net.Listener
+	if err := l.B.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", l.B.Addr.Addr().String()+":8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello\n") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	const ctl, mx = "127.0.0.1:19327", "127.0.0.1:19328"
+	cmd, stdout := startChild(t, "ctrl-c stops", "load", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
+		"--dst", netip.AddrPortFrom(l.B.Addr.Addr(), 8080).String(), "--http", "/", "--cps", "200", "--requests", "2",
+		"--duration", "60s", "--json", "--idle", "adaptive", "--control", ctl, "--metrics", mx)
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	type stats struct {
+		Opened uint64  `json:"connections_opened"`
+		Asked  float64 `json:"asked_cps"`
+	}
+	read := func() stats {
+		t.Helper()
+		code, body := get("http://" + ctl + "/v1/stats")
+		var s stats
+		if code != 200 || json.Unmarshal([]byte(body), &s) != nil {
+			t.Fatalf("stats: %d %s", code, body)
+		}
+		return s
+	}
+	time.Sleep(time.Second)
+	if s := read(); s.Opened == 0 || s.Asked != 200 {
+		t.Errorf("after a second: %+v", s)
+	}
+	resp, err := http.Post("http://"+ctl+"/v1/rate", "application/json", strings.NewReader(`{"rate": "400"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/rate: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	a := read()
+	time.Sleep(time.Second)
+	if b := read(); b.Asked != 400 || b.Opened-a.Opened < 300 {
+		t.Errorf("at 400/s: %d opened in a second (%+v)", b.Opened-a.Opened, b)
+	}
+	code, body := get("http://" + mx + "/metrics")
+	if code != 200 {
+		t.Fatalf("metrics: %d %s", code, body)
+	}
+	for _, want := range []string{
+		"fastpath_load_connections_opened_total ",
+		"fastpath_load_responses_ok_total ",
+		`fastpath_load_errors_total{kind="timeout"} 0`,
+		`fastpath_load_response_seconds_bucket{le="0.01"}`,
+		"fastpath_load_connect_seconds_count ",
+		"fastpath_tcp_connections",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	out, _ := io.ReadAll(stdout)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("load after SIGINT: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to stop after SIGINT", d)
+	}
+	var res loadResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("no summary after SIGINT: %v\n%s", err, out)
+	}
+	s := res.Summary
+	if s.ConnectionsOpened < 300 || s.ConnectionsFailed != 0 || s.ResponsesOK != s.Requests ||
+		s.ConnectionsCompleted+s.AbortedAtEnd != s.Counters["connections_dialed"] || s.ConnectionsOpen != 0 || s.DurationS > 10 {
+		t.Errorf("summary after SIGINT: %+v", s)
+	}
+	for k, v := range s.Errors {
+		if v != 0 {
+			t.Errorf("%d %s errors", v, k)
+		}
+	}
+	if p := s.Latency["response"]; p.Count != int64(s.ResponsesOK) || p.P50 <= 0 || p.Max < p.P99 {
+		t.Errorf("response latency %+v for %d responses", p, s.ResponsesOK)
+	}
+	if res.BytesPerConn == 0 || res.BytesPerTimeWait == 0 || res.BytesPerTimeWait >= res.BytesPerConn {
+		t.Errorf("memory per connection %d, in TIME-WAIT %d", res.BytesPerConn, res.BytesPerTimeWait)
+	}
+}
