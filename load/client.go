@@ -22,6 +22,10 @@ type Client struct {
 	bucket *gen.Bucket
 	idle   bool // nothing to open: a zero share
 	paused bool
+	// resolved: the next hop towards Dst is known. Until then one
+	// connection's SYN waits for it, and no other opens: a burst of SYNs
+	// would overflow the neighbour's queue and wait out an RTO.
+	resolved bool
 	// stopping: the run is ending; no new connections.
 	stopping bool
 
@@ -113,11 +117,23 @@ func (cl *Client) round(now int64) bool {
 		cl.start(now)
 	}
 	work := false
+	if !cl.resolved {
+		cl.resolved = cl.e.NextHopKnown(cl.cfg.Dst.Addr())
+	}
 	if cl.idle || cl.paused || cl.stopping || cl.countDone() {
 		cl.bucket.Skip(now)
 	} else {
 		cl.bucket.Refill(now)
-		for n := 0; n < maxDialsPerRound && cl.room() && !cl.countDone() && cl.bucket.Take(0); n++ {
+		limit := maxDialsPerRound
+		if !cl.resolved {
+			// One connection's SYN resolves the next hop; the rest
+			// wait for it (and another tries if that one ended).
+			limit = 0
+			if cl.counters.Open() == 0 {
+				limit = 1
+			}
+		}
+		for n := 0; n < limit && cl.room() && !cl.countDone() && cl.bucket.Take(0); n++ {
 			cl.dial(now)
 			work = true
 		}

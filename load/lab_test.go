@@ -547,3 +547,25 @@ func TestLoadServe(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadTwice: a second run right after the first, on the same 536
+// ports against the same nginx, meets every four-tuple in nginx's
+// TIME-WAIT; nginx takes each new SYN because its timestamp is newer
+// (the clock keeps rising across runs: stack keys it per boot and counts
+// it from the wall clock), so no connection waits out a SYN
+// retransmission.
+func TestLoadTwice(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	startNginx(t, l.B, l.B.Addr.Addr(), 8080, 64)
+	cfg := load.DefaultConfig()
+	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count = netip.AddrPortFrom(l.B.Addr.Addr(), 8080), true, "/small", 1000, 536
+	ports := &runOpts{tcp: func(c *tcp.Config) { c.EphemeralLo = 65000 }}
+	for run := 1; run <= 2; run++ {
+		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 20*time.Second, ports)
+		expectClean(t, r, 536, 1)
+		if r.tcp[tcp.Retransmits] != 0 || r.lat[load.ConnectLatency].Max > 200_000 {
+			t.Errorf("run %d: %d retransmissions, connect latency up to %.0f µs: SYNs refused by nginx's TIME-WAIT?",
+				run, r.tcp[tcp.Retransmits], r.lat[load.ConnectLatency].Max)
+		}
+	}
+}

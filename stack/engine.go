@@ -369,6 +369,21 @@ func (e *Engine) fire(kind int, now int64) {
 	}
 }
 
+// NextHopKnown reports whether the engine knows the link-layer address
+// of the next hop towards dst (its neighbour entry is reachable, or stale
+// and still used). An application about to send a burst to a new
+// destination sends one frame first and the rest once this holds: while
+// the neighbour is being resolved only arp.Config.QueueLen frames wait
+// for it, and the others are dropped (DropARPQueueFull).
+func (e *Engine) NextHopKnown(dst netip.Addr) bool {
+	hop, _, ok := e.routes.NextHop(dst)
+	if !ok {
+		return false
+	}
+	_, st := e.neigh.Lookup(hop, e.now)
+	return st == arp.StateReachable || st == arp.StateStale || st == arp.StateProbe
+}
+
 // sourceFor is the owned address to use towards ip: the route's preferred
 // source, else the first address.
 func (e *Engine) sourceFor(ip netip.Addr) netip.Addr {

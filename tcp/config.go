@@ -95,6 +95,17 @@ type Config struct {
 	// port passes, Dial fails with ErrNoPort: a port outside the filter
 	// would get its replies somewhere else.
 	PortFilter func(local, remote netip.AddrPort) bool
+	// TSKey keys the timestamp clock's offset per address pair
+	// (ISNGenerator.TSOffset); zero: ISNKey. TSEpoch (ns) is added to
+	// now on that clock. A peer's TIME-WAIT accepts a new SYN on the
+	// same four-tuple only if its TSval is newer (Linux's PAWS check in
+	// tcp_timewait_state_process), so a caller whose Hosts do not
+	// outlive a process (a load generator run again) keeps the clock
+	// rising across them: the same TSKey each time (Linux keys it per
+	// boot) and now counted from a shared origin (the wall clock at the
+	// process's start, say). Zero: the clock starts with now.
+	TSKey   [16]byte
+	TSEpoch int64
 	// ISNKey keys initial sequence numbers and SYN cookies (RFC 6528).
 	// Zero: the caller must set it; Host refuses a zero key.
 	ISNKey [16]byte

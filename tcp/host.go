@@ -19,6 +19,7 @@ type Host struct {
 	cfg       Config
 	link      Link
 	isn       *ISNGenerator
+	ts        *ISNGenerator // keys the timestamp offsets (Config.TSKey)
 	conns     table
 	list      []*Conn
 	listeners map[uint16]*Listener
@@ -53,12 +54,16 @@ func NewHost(cfg Config, link Link) (*Host, error) {
 	h := &Host{
 		cfg: cfg, link: link,
 		isn:       NewISNGenerator(cfg.ISNKey),
+		ts:        NewISNGenerator(cfg.ISNKey),
 		list:      make([]*Conn, 0, cfg.MaxConns),
 		listeners: make(map[uint16]*Listener),
 		challenge: limiter{perSecond: cfg.ChallengeACKs},
 		touched:   make([]*Conn, 0, cfg.MaxConns),
 		due:       make([]*Conn, 0, cfg.MaxConns),
 		pool:      newPool(&cfg),
+	}
+	if cfg.TSKey != ([16]byte{}) {
+		h.ts = NewISNGenerator(cfg.TSKey)
 	}
 	h.conns = newTable(cfg.MaxConns, h.isn)
 	return h, nil
@@ -108,7 +113,7 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 	c.iss = h.isn.ISN(local, remote, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss.Add(1), c.iss.Add(1)
 	c.sndBase = c.iss.Add(1)
-	c.tsOffset = h.isn.TSOffset(local.Addr(), remote.Addr()) // one clock per address pair
+	c.tsOffset = h.ts.TSOffset(local.Addr(), remote.Addr()) // one clock per address pair
 	if h.cfg.WindowScale {
 		for c.rcvShift < 14 && bufferCap(h.cfg.RecvBuffer)>>c.rcvShift > 65535 {
 			c.rcvShift++

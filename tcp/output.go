@@ -373,4 +373,6 @@ func (c *Conn) windowUpdateDue() bool {
 // tsNow is the timestamp clock: milliseconds, offset per address pair
 // (ISNGenerator.TSOffset): it only rises from one connection between two
 // addresses to the next.
-func (c *Conn) tsNow(now int64) uint32 { return uint32(now/millisecond) + c.tsOffset }
+func (c *Conn) tsNow(now int64) uint32 {
+	return uint32((now+c.host.cfg.TSEpoch)/millisecond) + c.tsOffset
+}

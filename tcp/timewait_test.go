@@ -57,6 +57,24 @@ func TestTimestampClockPerAddressPair(t *testing.T) {
 	}
 }
 
+// TestTimestampClockAcrossHosts: two Hosts with the same TSKey, the
+// second made later with TSEpoch that much further on and its own now
+// starting again (a second run of a process), give a four-tuple rising
+// TSvals, as a peer still in TIME-WAIT from the first needs; with
+// different ISN keys (each run draws one) and no TSKey, the clock would
+// start again at a random point.
+func TestTimestampClockAcrossHosts(t *testing.T) {
+	cfg := testConfig()
+	cfg.TSKey, cfg.TSEpoch = [16]byte{9}, int64(100*time.Hour)
+	first := newRig(t, cfg).synTSVal(hostAddr, peerAddr)
+	cfg.ISNKey = [16]byte{4, 5, 6} // another run, another ISN key
+	cfg.TSEpoch += int64(30 * time.Second)
+	second := newRig(t, cfg).synTSVal(hostAddr, peerAddr)
+	if d := int32(second - first); d != 30000 {
+		t.Errorf("TSval %d, then %d 30 s later in another Host: %d ms on, want 30000", first, second, d)
+	}
+}
+
 // strict is a Handler that records its calls, reads Recv on Readable,
 // and fails the test on a call after Closed: once Closed has returned,
 // the Conn is the Host's (and in TIME-WAIT its buffers are gone).
