@@ -476,7 +476,7 @@ func TestLoadNoAllocs(t *testing.T) {
 
 // startServe runs an engine in h on an address of its own (core 1), with
 // the servers listen starts.
-func startServe(t testing.TB, h *lab.Host, addr netip.Prefix, listen func(*stack.Stack) error) {
+func startServe(t testing.TB, h *lab.Host, addr netip.Prefix, listen func(*stack.Stack) error) *stack.Stack {
 	t.Helper()
 	sc := stack.DefaultConfig()
 	sc.Device, sc.Addrs, sc.Cores, sc.Idle = h.Link, []netip.Prefix{addr}, []int{1}, stack.IdleAdaptive
@@ -499,6 +499,7 @@ func startServe(t testing.TB, h *lab.Host, addr netip.Prefix, listen func(*stack
 	if err := st.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return st
 }
 
 // TestLoadServe: the engine's client against the engine's servers (serve
@@ -510,8 +511,11 @@ func startServe(t testing.TB, h *lab.Host, addr netip.Prefix, listen func(*stack
 func TestLoadServe(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	srv := netip.MustParsePrefix("198.18.0.20/24")
-	startServe(t, l.B, srv, func(st *stack.Stack) error {
+	server := startServe(t, l.B, srv, func(st *stack.Stack) error {
 		if err := tcpapp.ListenHTTPPattern(st, 8081, 4096); err != nil {
+			return err
+		}
+		if err := tcpapp.ListenHTTP(st, 8082, "hello\n"); err != nil {
 			return err
 		}
 		return tcpapp.ListenRR(st, 9000, tcpapp.RRConfig{RequestSize: 100, ResponseSize: 1000})
@@ -532,6 +536,23 @@ func TestLoadServe(t *testing.T) {
 		expectClean(t, r, n, 5)
 		if r.tcp[tcp.TimeWaitEntered] != uint64(n) {
 			t.Errorf("%d connections entered TIME-WAIT on the client, want %d (it closes first)", r.tcp[tcp.TimeWaitEntered], n)
+		}
+	})
+	t.Run("reopen", func(t *testing.T) {
+		// HTTP with Connection: close: the engine server closes first
+		// and keeps TIME-WAIT; 4,000 connections on 1,536 ports come
+		// back to four-tuples it holds, and each new SYN reopens one
+		// (a newer timestamp) instead of waiting out a retransmission.
+		if testing.Short() {
+			t.Skip("a 4 s run: the full suite runs it")
+		}
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.CPS, cfg.Count = netip.AddrPortFrom(srv.Addr(), 8082), true, 1000, 4000
+		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, &runOpts{tcp: func(c *tcp.Config) { c.EphemeralLo = 64000 }})
+		expectClean(t, r, 4000, 1)
+		if got := server.TCPCounters()[tcp.TimeWaitReopened]; got < 4000-1536 || r.tcp[tcp.Retransmits] != 0 {
+			t.Errorf("the server reopened %d four-tuples from TIME-WAIT (4000 connections on 1536 ports need %d); the client retransmitted %d segments",
+				got, 4000-1536, r.tcp[tcp.Retransmits])
 		}
 	})
 	t.Run("reuse", func(t *testing.T) {

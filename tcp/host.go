@@ -225,6 +225,24 @@ func (h *Host) reuse(c *Conn) {
 	c.terminate(nil)
 }
 
+// reopens reports whether seg, for c's 4-tuple, is a SYN that opens a
+// new connection while c waits in TIME-WAIT for it to end, as Linux
+// accepts (tcp_timewait_state_process) and RFC 6191 allows: a listener
+// on the port, and the SYN's timestamp newer than the last c saw (with
+// timestamps on c), or else its sequence number beyond c's RCV.NXT (RFC
+// 1122 4.2.2.13). A client that opens thousands of connections a second
+// and lets the server close first (HTTP's Connection: close) comes back
+// to four-tuples still in TIME-WAIT here long before 2*MSL.
+func (h *Host) reopens(c *Conn, seg *Segment, port uint16) bool {
+	if c.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST|FlagFIN) != FlagSYN || !h.Listening(port) {
+		return false
+	}
+	if c.tsOK {
+		return seg.Opts.HasTimestamps && int32(seg.Opts.TSVal-c.tsRecent) > 0
+	}
+	return c.rcvNxt.LessThan(seg.Seq)
+}
+
 // Input handles one received segment, src and dst being the IPv4
 // addresses it came from and went to; b is the TCP header and payload.
 // It checks the segment and counts every drop.
@@ -246,10 +264,16 @@ func (h *Host) Input(src, dst netip.Addr, b Header, now int64) {
 	local := netip.AddrPortFrom(dst, b.DstPort())
 	remote := netip.AddrPortFrom(src, b.SrcPort())
 	if c := h.conns.get(keyOf(local, remote)); c != nil {
-		h.touch(c)
-		c.input(seg, now)
-		*seg = Segment{}
-		return
+		if !h.reopens(c, seg, local.Port()) {
+			h.touch(c)
+			c.input(seg, now)
+			*seg = Segment{}
+			return
+		}
+		// A new incarnation: the old one leaves the table (its handler
+		// heard Closed as TIME-WAIT began) and the listener takes the SYN.
+		h.counters[TimeWaitReopened]++
+		c.terminate(nil)
 	}
 	h.inputListen(local, remote, seg, now)
 	*seg = Segment{}

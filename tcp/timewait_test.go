@@ -624,3 +624,45 @@ func TestTimeWaitArbitrarySegments(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeWaitReopen: a server that closed first holds TIME-WAIT; the
+// client's next SYN on the same four-tuple opens a new connection when
+// its timestamp is newer than the last one seen (RFC 6191, as Linux),
+// and is answered as an old duplicate (an ACK, PAWS) when it is older.
+// Without timestamps, a sequence number beyond RCV.NXT does the same.
+func TestTimeWaitReopen(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts *Options
+		seq  Seq
+		want bool
+	}{
+		{"newer timestamp", &Options{MSS: 1460, HasTimestamps: true, TSVal: 6000}, peerISS + 5, true},
+		{"older timestamp", &Options{MSS: 1460, HasTimestamps: true, TSVal: 4000}, peerISS + 100000, false},
+		{"no timestamps, higher sequence", nil, peerISS + 100000, true},
+		{"no timestamps, lower sequence", nil, peerISS.Add(^uint32(99999)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, testConfig())
+			syn := synOpts()
+			if tc.opts == nil || !tc.opts.HasTimestamps {
+				syn = &Options{MSS: 1460}
+			}
+			iss := r.accept(syn)
+			r.closeFirst(iss, 0)
+			r.in(FlagSYN, tc.seq, 0, 65535, tc.opts, nil)
+			reopened := r.h.Counters()[TimeWaitReopened]
+			if tc.want {
+				sa := r.expect(FlagSYN | FlagACK)[0]
+				if sa.f.Ack != tc.seq+1 || reopened != 1 || len(r.h.Conns()) != 1 || r.h.Conns()[0].State() != StateSynReceived {
+					t.Fatalf("SYN-ACK %v, reopened %d, conns %d: want a new connection for the SYN", sa, reopened, len(r.h.Conns()))
+				}
+				return
+			}
+			r.expect(FlagACK)
+			if reopened != 0 || r.h.Conns()[0].State() != StateTimeWait {
+				t.Fatalf("reopened %d, state %v: want the old connection in TIME-WAIT", reopened, r.h.Conns()[0].State())
+			}
+		})
+	}
+}

@@ -146,9 +146,9 @@ func (a *afterClosed) count() {
 
 // TestHTTPPatternTimeWait: the server closes first ("Connection: close"),
 // so its connection ends in TIME-WAIT: Closed comes as TIME-WAIT begins,
-// and the client's FIN that began it is then still delivered as a
-// Readable. The handler, back in the free list by then, ignores it, and
-// is there once.
+// and is the last call its handler gets (the client's FIN that began it
+// comes before, as a Readable); the handler is back in the free list,
+// once.
 func TestHTTPPatternTimeWait(t *testing.T) {
 	m := newMemPair(t, memConfig())
 	s, err := newHTTPPattern(m, 64, 1000)
@@ -161,7 +161,7 @@ func TestHTTPPatternTimeWait(t *testing.T) {
 	if !m.run(k, 1000) || !k.ok() {
 		t.Fatalf("%v", k)
 	}
-	if !rec.closed || rec.closedIn != tcp.StateTimeWait || rec.after == 0 {
+	if !rec.closed || rec.closedIn != tcp.StateTimeWait || rec.after != 0 {
 		t.Errorf("server's connection: Closed %v in %v, %d events after", rec.closed, rec.closedIn, rec.after)
 	}
 	checkFree(t, &s.conns)
