@@ -4,7 +4,7 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: deps bench-vm all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack fuzz clean vmtest vmtest-matrix vm-deps
+.PHONY: deps bench-vm all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack bench-load fuzz clean vmtest vmtest-matrix vm-deps
 
 all: build
 
@@ -80,6 +80,13 @@ bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./rings ./umem ./ether ./arp ./ipv4 ./gen
 	$(GO) test -run '^$$' -bench Steer -benchtime 31x $(BENCHFLAGS) ./steering
 	$(GO) test -run '^$$' -bench SPSC $(BENCHFLAGS) ./stack
+
+# fastpath load against wrk in the lab, alternating within one run, on
+# the same cores (client core 0, server core 1): connections/s and
+# requests/s against nginx and against serve --http, and latency at 50%
+# and 90% of the rate reached. Needs nginx and wrk (make deps).
+bench-load:
+	$(GO) test -run '^$$' -bench BenchmarkLoad -benchtime 5x ./load
 
 # The engine against the kernel in the lab, alternating within one run:
 # UDP echo and ICMP echo, medians of 7 one-second rounds each.

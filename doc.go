@@ -20,7 +20,10 @@
 //	gen ──► port          the generator: templates, flows, stamps, pacing, senders
 //	sink ──► stack, gen   counts stamped datagrams: loss, reordering, latency
 //	xdpsock ──► port, gen the txonly, rxdrop and l2fwd benchmark loops
-//	tcpapp ──► stack, tcp echo, discard, HTTP and bulk-send applications
+//	tcpapp ──► stack, tcp echo, discard, HTTP, request/response and bulk-send applications
+//	load ──► stack, tcp, gen
+//	                      the stateful load generator: a client per engine opening
+//	                      connections at a paced rate, every response checked
 //	cmd/fastpath          the command line: flags, calls into the above, printing
 //	bench                 fastpath against the C reference, asavie/xdp and the kernel
 //

@@ -28,7 +28,8 @@ import (
 //   - nginx, one request per connection (wrk: -H "Connection: close";
 //     load: --conns 64 --requests 1): connections per second;
 //   - nginx, keep-alive, 64 connections: requests per second;
-//   - serve --http (the engine as the server, core 1), keep-alive.
+//   - serve --http (the engine as the server, core 1), one request per
+//     connection and keep-alive: a server that is not the bottleneck.
 //
 // and reports the medians and the ratios load/wrk. Every load response is
 // checked (status 200); wrk counts non-2xx responses and socket errors,
@@ -47,7 +48,10 @@ func BenchmarkLoad(b *testing.B) {
 	startNginx(b, l.B, bAddr, 8080, 64)
 	// serve --http on an engine in B, on an address of its own, core 1.
 	serveAddr := netip.MustParsePrefix("198.18.0.20/24")
-	startServe(b, l.B, serveAddr, func(st *stack.Stack) error { return tcpapp.ListenHTTP(st, 8081, "hello from nginx!!!\n") })
+	// Its table holds the TIME-WAIT of a run of one request per
+	// connection (it closes first): 64,512 ports' worth, and wrk's.
+	startServe(b, l.B, serveAddr, func(st *stack.Stack) error { return tcpapp.ListenHTTP(st, 8081, "hello from nginx!!!\n") },
+		func(c *tcp.Config) { c.MaxConns = 1 << 17 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rate := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -91,7 +95,7 @@ func BenchmarkLoad(b *testing.B) {
 		z := coreTimes(b, 1)
 		*into = append(*into, 1-float64(z[1]-a[1])/float64(z[0]-a[0]))
 	}
-	var cpsLoad, cpsWrk, rpsLoad, rpsWrk, rpsServe, rpsServeWrk []float64
+	var cpsLoad, cpsWrk, rpsLoad, rpsWrk, rpsServe, rpsServeWrk, cpsServe, cpsServeWrk []float64
 	var lastClose result
 	for i := 0; i < b.N; i++ {
 		var r result
@@ -102,6 +106,9 @@ func BenchmarkLoad(b *testing.B) {
 		r = loadRun(nginx, 1<<30, 0, 64)
 		rpsLoad = append(rpsLoad, float64(r.atEnd[load.Responses])/r.elapsed.Seconds())
 		rpsWrk = append(rpsWrk, wrk(fmt.Sprintf("http://%s/small", nginx), false))
+		r = loadRun(serve, 1, 0, 64)
+		cpsServe = append(cpsServe, float64(r.atEnd[load.Established])/r.elapsed.Seconds())
+		cpsServeWrk = append(cpsServeWrk, wrk(fmt.Sprintf("http://%s/small", serve), true))
 		r = loadRun(serve, 1<<30, 0, 64)
 		rpsServe = append(rpsServe, float64(r.atEnd[load.Responses])/r.elapsed.Seconds())
 		rpsServeWrk = append(rpsServeWrk, wrk(fmt.Sprintf("http://%s/small", serve), false))
@@ -115,6 +122,9 @@ func BenchmarkLoad(b *testing.B) {
 	b.ReportMetric(med(rpsLoad), "load-req/s")
 	b.ReportMetric(med(rpsWrk), "wrk-req/s")
 	b.ReportMetric(med(rpsLoad)/med(rpsWrk), "req-ratio")
+	b.ReportMetric(med(cpsServe), "load-serve-conn/s")
+	b.ReportMetric(med(cpsServeWrk), "wrk-serve-conn/s")
+	b.ReportMetric(med(cpsServe)/med(cpsServeWrk), "serve-conn-ratio")
 	b.ReportMetric(med(rpsServe), "load-serve-req/s")
 	b.ReportMetric(med(rpsServeWrk), "wrk-serve-req/s")
 	b.ReportMetric(med(rpsServe)/med(rpsServeWrk), "serve-req-ratio")
@@ -128,6 +138,9 @@ func BenchmarkLoad(b *testing.B) {
 		got := float64(r.atEnd[load.Established]) / r.elapsed.Seconds()
 		b.Logf("at %.0f%% of %.0f conn/s (asked %.0f, got %.0f; errors %d, reset at the end %d): connect %+v, response %+v", 100*frac, top, frac*top, got,
 			r.c.Errors(), r.c[load.Aborted], r.lat[load.ConnectLatency], r.lat[load.ResponseLatency])
+		b.ReportMetric(got, fmt.Sprintf("conn/s@%.0f%%", 100*frac))
+		b.ReportMetric(float64(r.c.Errors()+r.c[load.Aborted]), fmt.Sprintf("failed-or-open@%.0f%%", 100*frac))
+		b.ReportMetric(r.lat[load.ConnectLatency].P99, fmt.Sprintf("connect-p99-us@%.0f%%", 100*frac))
 		b.ReportMetric(r.lat[load.ResponseLatency].P50, fmt.Sprintf("p50-us@%.0f%%", 100*frac))
 		b.ReportMetric(r.lat[load.ResponseLatency].P99, fmt.Sprintf("p99-us@%.0f%%", 100*frac))
 	}

@@ -31,6 +31,7 @@ var clientAddr = netip.MustParsePrefix("198.18.0.10/24")
 type result struct {
 	c       load.Counters
 	atEnd   load.Counters // as sampled at the end of the run's time, before Stop
+	opens   []uint64      // active opens per engine
 	lat     [load.NumLatencies]load.Percentiles
 	elapsed time.Duration
 	tcp     tcp.Counters
@@ -64,13 +65,14 @@ func runLoad(t testing.TB, h *lab.Host, addr netip.Prefix, gw netip.Addr, cfg lo
 	if o.tcp != nil {
 		o.tcp(&base)
 	}
+	engines := max(1, len(sc.Queues))
 	var st *stack.Stack
 	var run *load.Run
 	err := h.Do(func() (err error) {
 		if st, err = stack.New(sc); err != nil {
 			return err
 		}
-		if err := st.EnableTCP(load.TCPConfig(cfg, base, 1)); err != nil {
+		if err := st.EnableTCP(load.TCPConfig(cfg, base, engines)); err != nil {
 			return err
 		}
 		run, err = load.New(st, cfg)
@@ -106,6 +108,9 @@ func runLoad(t testing.TB, h *lab.Host, addr netip.Prefix, gw netip.Addr, cfg lo
 		t.Fatal(err)
 	}
 	r := result{c: run.Finish(), atEnd: atEnd, elapsed: elapsed, tcp: st.TCPCounters()}
+	for _, e := range st.Engines() {
+		r.opens = append(r.opens, e.TCPCounters()[tcp.ActiveOpens])
+	}
 	run.Latencies(func(total *[load.NumLatencies]*hdrhistogram.Histogram) {
 		for l := range total {
 			r.lat[l] = load.PercentilesOf(total[l])
@@ -476,8 +481,12 @@ func TestLoadNoAllocs(t *testing.T) {
 
 // startServe runs an engine in h on an address of its own (core 1), with
 // the servers listen starts.
-func startServe(t testing.TB, h *lab.Host, addr netip.Prefix, listen func(*stack.Stack) error) *stack.Stack {
+func startServe(t testing.TB, h *lab.Host, addr netip.Prefix, listen func(*stack.Stack) error, tcpOpts ...func(*tcp.Config)) *stack.Stack {
 	t.Helper()
+	tc := tcp.DefaultConfig()
+	for _, o := range tcpOpts {
+		o(&tc)
+	}
 	sc := stack.DefaultConfig()
 	sc.Device, sc.Addrs, sc.Cores, sc.Idle = h.Link, []netip.Prefix{addr}, []int{1}, stack.IdleAdaptive
 	var st *stack.Stack
@@ -485,7 +494,7 @@ func startServe(t testing.TB, h *lab.Host, addr netip.Prefix, listen func(*stack
 		if st, err = stack.New(sc); err != nil {
 			return err
 		}
-		if err := st.EnableTCP(tcp.DefaultConfig()); err != nil {
+		if err := st.EnableTCP(tc); err != nil {
 			return err
 		}
 		return listen(st)
@@ -588,5 +597,21 @@ func TestLoadTwice(t *testing.T) {
 			t.Errorf("run %d: %d retransmissions, connect latency up to %.0f µs: SYNs refused by nginx's TIME-WAIT?",
 				run, r.tcp[tcp.Retransmits], r.lat[load.ConnectLatency].Max)
 		}
+	}
+}
+
+// TestLoadTwoQueues: two engines, one per queue, each opening its share
+// of the connections from its own ports; replies that the veth's queue
+// choice puts on the other queue are handed over to the owner. Every
+// response is checked.
+func TestLoadTwoQueues(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Queues: 2})
+	startNginx(t, l.B, l.B.Addr.Addr(), 8080, 64)
+	cfg := load.DefaultConfig()
+	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests = netip.AddrPortFrom(l.B.Addr.Addr(), 8080), true, "/small", 400, 400, 2
+	r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, &runOpts{stack: func(c *stack.Config) { c.Queues = []int{0, 1} }})
+	expectClean(t, r, 400, 2)
+	if len(r.opens) != 2 || r.opens[0] != 200 || r.opens[1] != 200 {
+		t.Errorf("active opens per engine %v: want 200 each", r.opens)
 	}
 }
