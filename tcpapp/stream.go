@@ -56,9 +56,6 @@ type response struct {
 	off  int // written so far
 }
 
-// done reports whether the response is all written (or there is none).
-func (r *response) done() bool { return r.off == r.size }
-
 // write copies as much of the response as b takes; it reports whether the
 // response is all written.
 func (r *response) write(b *tcp.Buffer) bool {
