@@ -104,10 +104,21 @@ func NewClient(e *stack.Engine, share Config) *Client {
 	return cl
 }
 
+// catchUp is how much of the schedule a Client catches up on after its
+// engine lost the CPU: connections it could not open for up to this long
+// are opened as soon as it runs again (at most maxDialsPerRound a
+// round), so that --cps holds over each second on a busy host.
+const catchUp = 0.05 // s
+
+// newBucket paces cps connections a second from now, with catchUp's worth
+// of burst.
+func newBucket(cps float64, now int64) *gen.Bucket {
+	return gen.NewBucket(gen.Rate{Value: cps}, int(cps*catchUp), 0, now)
+}
+
 // start sets the pacing off from now (the engine's first round).
 func (cl *Client) start(now int64) {
-	rate := gen.Rate{Value: cl.cfg.CPS}
-	cl.bucket = gen.NewBucket(rate, 1, 0, now)
+	cl.bucket = newBucket(cl.cfg.CPS, now)
 	cl.nextSweep = now + sweepEvery
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -449,8 +450,9 @@ func TestLoadLoss(t *testing.T) {
 
 // TestLoadNoAllocs: at steady state a client opening, using and closing
 // connections allocates nothing: over a second of churn (after two of
-// warm-up, which grow the pools to the run's concurrency) the process
-// makes fewer than one allocation per 100 connections.
+// warm-up at twice the rate, which grow the pools past the run's
+// concurrency) the process makes fewer than one allocation per 100
+// connections.
 func TestLoadNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -460,8 +462,14 @@ func TestLoadNoAllocs(t *testing.T) {
 	cfg := load.DefaultConfig()
 	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Requests = netip.AddrPortFrom(l.B.Addr.Addr(), 8080), true, "/small", 2000, 2
 	var mallocs, conns uint64
-	runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 4*time.Second, &runOpts{during: func(run *load.Run, start time.Time) {
+	runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 5*time.Second, &runOpts{during: func(run *load.Run, start time.Time) {
+		// Warm-up at twice the rate: the pools grow to more than the
+		// measured second's concurrency, even if a busy host slows the
+		// server down in it.
+		run.SetRate(2 * cfg.CPS)
 		time.Sleep(2 * time.Second)
+		run.SetRate(cfg.CPS)
+		time.Sleep(500 * time.Millisecond)
 		a, _ := run.Sample()
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
@@ -613,5 +621,72 @@ func TestLoadTwoQueues(t *testing.T) {
 	expectClean(t, r, 400, 2)
 	if len(r.opens) != 2 || r.opens[0] != 200 || r.opens[1] != 200 {
 		t.Errorf("active opens per engine %v: want 200 each", r.opens)
+	}
+}
+
+// barrier is an HTTP server on the engine that answers no request until
+// n have come, each on its own connection: then it answers them all (a
+// 2-byte body) and closes each, as the requests say Connection: close.
+// While it waits, every connection is open at once.
+type barrier struct {
+	n    int
+	held []*tcp.Conn
+	e    *stack.Engine
+}
+
+func (b *barrier) Established(*tcp.Conn)   {}
+func (b *barrier) Writable(*tcp.Conn)      {}
+func (b *barrier) Closed(*tcp.Conn, error) {}
+func (b *barrier) Readable(c *tcp.Conn) {
+	p1, p2 := c.Recv.Peek(0, c.Recv.Len())
+	req := string(p1) + string(p2)
+	if !strings.HasSuffix(req, "\r\n\r\n") {
+		return
+	}
+	c.Recv.Consume(len(req))
+	if b.held = append(b.held, c); len(b.held) < b.n {
+		return
+	}
+	for _, h := range b.held {
+		h.Send.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"))
+		h.Close(b.e.Now())
+	}
+	b.held = nil
+}
+
+// TestLoadManyConns: one engine holds 20,000 connections open at once
+// (opened at 10,000 a second to a server in B that answers none until
+// all 20,000 have asked), every response checked, and its memory per
+// connection as TCPConfig reports it.
+func TestLoadManyConns(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("20,000 connections: the full suite runs it")
+	}
+	const n = 20000
+	l := lab.NewT(t, lab.Options{})
+	srv := netip.MustParsePrefix("198.18.0.20/24")
+	startServe(t, l.B, srv, func(st *stack.Stack) error {
+		b := &barrier{n: n, e: st.Engines()[0]}
+		return st.ListenTCPFunc(8081, func(*stack.Engine, *tcp.Conn) tcp.Handler { return b })
+	}, func(c *tcp.Config) { c.MaxConns, c.SynBacklog, c.SendBuffer, c.RecvBuffer = 32768, 4096, 4<<10, 4<<10 })
+	cfg := load.DefaultConfig()
+	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Conns, cfg.Count = netip.AddrPortFrom(srv.Addr(), 8081), true, "/", 10000, n, n
+	cfg.Timeout = 30 * time.Second
+	var peak uint64
+	r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 60*time.Second, &runOpts{during: func(run *load.Run, start time.Time) {
+		for time.Since(start) < 60*time.Second && !run.Done() {
+			c, err := run.Sample()
+			if err != nil {
+				return
+			}
+			peak = max(peak, c.Open())
+			time.Sleep(20 * time.Millisecond)
+		}
+	}})
+	expectClean(t, r, n, 1)
+	tc := load.TCPConfig(cfg, tcp.DefaultConfig(), 1)
+	t.Logf("peak %d open; %d bytes per connection, %d in TIME-WAIT; table of %d", peak, tc.BytesPerConn(), tc.BytesPerTimeWait(), tc.MaxConns)
+	if peak != n {
+		t.Errorf("at most %d connections open at once, want all %d", peak, n)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/stack"
 	"github.com/fastpathnet/fastpath/tcp"
 )
@@ -48,8 +47,11 @@ func TCPConfig(cfg Config, base tcp.Config, engines int) tcp.Config {
 	}
 	t.RecvBuffer = clamp(cfg.ResponseSize+4096, 16<<10, 256<<10)
 	share := cfg.share(0, engines)
-	// Open at once: Conns, or a rate times the time one may last.
-	open := share.Conns + int(share.CPS*cfg.Timeout.Seconds())
+	// Open at once: Conns, or else a rate times the time one may last.
+	open := share.Conns
+	if open == 0 {
+		open = int(share.CPS * cfg.Timeout.Seconds())
+	}
 	// In TIME-WAIT (the client closes raw connections): a rate's worth
 	// of TimeWait, at most a port range per source address.
 	tw := 0
@@ -239,7 +241,7 @@ func (r *Run) SetRate(cps float64) error {
 		cl.cfg.CPS = cps / float64(n)
 		cl.idle = cl.cfg.CPS == 0 && cl.cfg.Conns == 0
 		if cl.bucket != nil {
-			cl.bucket.Reset(gen.Rate{Value: cl.cfg.CPS}, 1, 0, cl.e.Now())
+			cl.bucket = newBucket(cl.cfg.CPS, cl.e.Now())
 		}
 	}) {
 		return errors.New("load: the engines have stopped")
