@@ -99,7 +99,7 @@ func NewClient(e *stack.Engine, share Config) *Client {
 		}
 		cl.lastReq = cl.request
 	}
-	cl.idle = share.CPS == 0 && share.Conns == 0 || share.Count == 0 && cl.cfg.Count != 0
+	cl.idle = share.CPS == 0 && share.Conns == 0 // a zero share
 	e.OnRound(cl.round)
 	return cl
 }

@@ -106,16 +106,30 @@ func (c *Config) check() error {
 }
 
 // share is engine i of n's part of the run: CPS, Conns and Count split as
-// evenly as whole numbers allow (the first engines take the remainders).
+// evenly as whole numbers allow (the first engines take the remainders),
+// between as many engines as Conns and Count leave something to (fewer
+// than n when they are below n; the others get a zero share and open
+// nothing).
 func (c Config) share(i, n int) Config {
+	active := n
+	if c.Conns > 0 {
+		active = min(active, c.Conns)
+	}
+	if c.Count > 0 {
+		active = int(min(int64(active), c.Count))
+	}
 	s := c
-	s.CPS = c.CPS / float64(n)
-	s.Conns = c.Conns / n
-	if i < c.Conns%n {
+	if i >= active {
+		s.CPS, s.Conns, s.Count = 0, 0, 0
+		return s
+	}
+	s.CPS = c.CPS / float64(active)
+	s.Conns = c.Conns / active
+	if i < c.Conns%active {
 		s.Conns++
 	}
-	s.Count = c.Count / int64(n)
-	if int64(i) < c.Count%int64(n) {
+	s.Count = c.Count / int64(active)
+	if int64(i) < c.Count%int64(active) {
 		s.Count++
 	}
 	return s

@@ -237,9 +237,12 @@ func (r *Run) SetRate(cps float64) error {
 		return fmt.Errorf("load: %w: rate %v: use a positive rate (or keep a number open, Conns)", ErrConfig, cps)
 	}
 	n := len(r.clients)
-	if !r.on(func(_ int, cl *Client) {
-		cl.cfg.CPS = cps / float64(n)
-		cl.idle = cl.cfg.CPS == 0 && cl.cfg.Conns == 0
+	cfg := r.Config()
+	cfg.CPS = cps
+	if !r.on(func(i int, cl *Client) {
+		share := cfg.share(i, n)
+		cl.cfg.CPS = share.CPS
+		cl.idle = share.CPS == 0 && share.Conns == 0
 		if cl.bucket != nil {
 			cl.bucket = newBucket(cl.cfg.CPS, cl.e.Now())
 		}
