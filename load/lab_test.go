@@ -762,3 +762,18 @@ func ours(r runtime.MemProfileRecord) bool {
 		}
 	}
 }
+
+// TestLoadShared: the engine on the kernel's address (shared mode, the
+// command's default), its ports above the kernel's range, the server's
+// MAC asked of the kernel's neighbour table.
+func TestLoadShared(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	startNginx(t, l.B, l.B.Addr.Addr(), 8080, 64)
+	cfg := load.DefaultConfig()
+	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests = netip.AddrPortFrom(l.B.Addr.Addr(), 8080), true, "/small", 500, 300, 2
+	r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, &runOpts{
+		stack: func(c *stack.Config) { c.Shared, c.ImportRoutes, c.Addrs = true, true, nil },
+		tcp:   func(c *tcp.Config) { c.EphemeralLo = tcp.DefaultConfig().EphemeralLo },
+	})
+	expectClean(t, r, 300, 2)
+}

@@ -66,9 +66,15 @@ func newHTTPPattern(clk clock, maxConns, size int) (*HTTPPattern, error) {
 // ListenHTTPPattern serves an HTTPPattern of size bytes on port, one per
 // engine of st. Call it after st.EnableTCP, before st.Start.
 func ListenHTTPPattern(st *stack.Stack, port uint16, size int) error {
-	per := map[*stack.Engine]*HTTPPattern{}
+	return listenEach(st, port, func(e *stack.Engine) (*HTTPPattern, error) { return NewHTTPPattern(e, size) })
+}
+
+// listenEach serves on port a server per engine of st, made by mk, each
+// accepting its engine's connections.
+func listenEach[S interface{ Accept(*tcp.Conn) tcp.Handler }](st *stack.Stack, port uint16, mk func(*stack.Engine) (S, error)) error {
+	per := map[*stack.Engine]S{}
 	for _, e := range st.Engines() {
-		s, err := NewHTTPPattern(e, size)
+		s, err := mk(e)
 		if err != nil {
 			return err
 		}

@@ -74,15 +74,7 @@ func newRR(clk clock, maxConns int, cfg RRConfig) (*RR, error) {
 // ListenRR serves RR on port, one server per engine of st. Call it after
 // st.EnableTCP, before st.Start.
 func ListenRR(st *stack.Stack, port uint16, cfg RRConfig) error {
-	per := map[*stack.Engine]*RR{}
-	for _, e := range st.Engines() {
-		s, err := NewRR(e, cfg)
-		if err != nil {
-			return err
-		}
-		per[e] = s
-	}
-	return st.ListenTCPFunc(port, func(e *stack.Engine, c *tcp.Conn) tcp.Handler { return per[e].Accept(c) })
+	return listenEach(st, port, func(e *stack.Engine) (*RR, error) { return NewRR(e, cfg) })
 }
 
 // Accept returns the handler of a new connection, c: one from the free
