@@ -117,7 +117,7 @@ func runLoad(t testing.TB, h *lab.Host, addr netip.Prefix, gw netip.Addr, cfg lo
 			r.lat[l] = load.PercentilesOf(total[l])
 		}
 	})
-	t.Logf("%v: %v; latency %+v", elapsed.Round(time.Millisecond), counts(r.c), r.lat)
+	t.Logf("%v: %v; latency %+v; tcp %v", elapsed.Round(time.Millisecond), counts(r.c), r.lat, r.tcp.Map())
 	return r
 }
 
@@ -776,4 +776,43 @@ func TestLoadShared(t *testing.T) {
 		tcp:   func(c *tcp.Config) { c.EphemeralLo = tcp.DefaultConfig().EphemeralLo },
 	})
 	expectClean(t, r, 300, 2)
+}
+
+// TestLoadSources: with Src, connections come from each client address
+// in turn (the engine answers ARP for all of them), as a Go server in B
+// sees them.
+func TestLoadSources(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	seen := make(chan netip.Addr, 100)
+	serveIn(t, l.B, netip.AddrPortFrom(l.B.Addr.Addr(), 9006), func(c *net.TCPConn) {
+		defer c.Close()
+		buf := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(buf); err == nil {
+			seen <- c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		}
+	})
+	src := netip.MustParsePrefix("198.18.0.128/29")
+	cfg := load.DefaultConfig()
+	cfg.Dst, cfg.HTTP, cfg.CPS, cfg.Count = netip.AddrPortFrom(l.B.Addr.Addr(), 9006), true, 200, 80
+	for a := src.Addr(); src.Contains(a); a = a.Next() {
+		cfg.Src = append(cfg.Src, a)
+	}
+	r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, &runOpts{stack: func(c *stack.Config) {
+		for _, a := range cfg.Src {
+			c.Addrs = append(c.Addrs, netip.PrefixFrom(a, 24))
+		}
+	}})
+	expectClean(t, r, 80, 1)
+	close(seen)
+	per := map[netip.Addr]int{}
+	for a := range seen {
+		per[a]++
+	}
+	for _, a := range cfg.Src {
+		if per[a] != 10 {
+			t.Errorf("%v: %d connections, want 10 from each of the 8 addresses (%v)", a, per[a], per)
+		}
+	}
 }
