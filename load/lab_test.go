@@ -581,6 +581,22 @@ func TestLoadServe(t *testing.T) {
 				got, 4000-1536, r.tcp[tcp.Retransmits])
 		}
 	})
+	t.Run("overflow", func(t *testing.T) {
+		// 6,000 connections on as many four-tuples, each left in the
+		// server's TIME-WAIT: its table (4,096) holds half of them
+		// there at most (MaxTimeWait), and the rest skip TIME-WAIT
+		// rather than fill the table and refuse the next SYNs.
+		if testing.Short() {
+			t.Skip("a 3 s run: the full suite runs it")
+		}
+		before := server.TCPCounters()[tcp.TimeWaitOverflow]
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.CPS, cfg.Count = netip.AddrPortFrom(srv.Addr(), 8082), true, 2000, 6000
+		expectClean(t, runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, nil), 6000, 1)
+		if got := server.TCPCounters()[tcp.TimeWaitOverflow] - before; got == 0 {
+			t.Errorf("no connection skipped TIME-WAIT on the server: 6,000 in a 4,096 table")
+		}
+	})
 	t.Run("reuse", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("a 4 s run: the full suite runs it")

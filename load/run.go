@@ -64,6 +64,7 @@ func TCPConfig(cfg Config, base tcp.Config, engines int) tcp.Config {
 		tw = min(ports, int(rate*float64(t.TimeWait)/1e9))
 	}
 	t.MaxConns = min(max(4096, open+tw+1024), 1<<21)
+	t.MaxTimeWait = max(t.MaxConns-open-1024, t.MaxConns/2)
 	t.PoolConns = min(t.MaxConns, max(1024, open+1024))
 	t.TimeWaitReuse = true
 	return t

@@ -54,6 +54,15 @@ type Config struct {
 	// TimeWait is how long TIME-WAIT lasts (2*MSL). Default 60 s
 	// (Linux's; RFC 9293 suggests 2*2 min).
 	TimeWait int64
+	// MaxTimeWait bounds the connections in TIME-WAIT, as Linux's
+	// net.ipv4.tcp_max_tw_buckets: past it a connection that would
+	// enter TIME-WAIT sends what it owes (the ACK of the peer's FIN) and
+	// leaves the table at the next tick (counted in TimeWaitOverflow).
+	// A server that closes first (HTTP's Connection: close) at thousands
+	// of connections a second would otherwise fill its table with them
+	// and refuse new ones. 0 (the default): MaxConns/2; negative: no
+	// bound but the table's.
+	MaxTimeWait int
 	// TimeWaitReuse lets Dial take a local port whose connection to the
 	// same remote is in TIME-WAIT, as Linux's net.ipv4.tcp_tw_reuse=1
 	// does: when that connection used timestamps (both sides agreed)

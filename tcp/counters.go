@@ -42,6 +42,7 @@ const (
 	TimeWaitEnded    // connections that left it: 2*MSL over, reset, aborted, reused
 	TimeWaitReused   // of which Dial took the port of (Config.TimeWaitReuse)
 	TimeWaitReopened // of which a peer's new SYN reopened (RFC 6191)
+	TimeWaitOverflow // connections that skipped TIME-WAIT: MaxTimeWait were in it
 
 	// Drops, one per reason.
 	DropMalformed      // truncated segment or data offset below 5
@@ -72,7 +73,7 @@ var counterNames = [NumCounters]string{
 	"syn_cookies_sent", "syn_cookies_accepted", "zero_window_probes", "keepalives_sent",
 	"timeouts", "delayed_acks", "window_updates", "tlp_probes", "tlp_repairs", "rack_lost",
 	"rack_recovery", "rack_reorder", "conn_allocs", "buffer_allocs",
-	"time_wait_entered", "time_wait_ended", "time_wait_reused", "time_wait_reopened",
+	"time_wait_entered", "time_wait_ended", "time_wait_reused", "time_wait_reopened", "time_wait_overflow",
 	"drop_malformed", "drop_checksum", "drop_bad_option", "drop_no_listener",
 	"drop_out_of_window", "drop_paws", "drop_bad_ack", "drop_no_ack", "drop_bad_rst",
 	"drop_syn_in_window", "drop_table_full", "drop_backlog_full", "drop_bad_cookie",

@@ -51,6 +51,9 @@ func NewHost(cfg Config, link Link) (*Host, error) {
 		return nil, err
 	}
 	cfg.PoolConns = min(cfg.PoolConns, cfg.MaxConns)
+	if cfg.MaxTimeWait == 0 {
+		cfg.MaxTimeWait = cfg.MaxConns / 2
+	}
 	h := &Host{
 		cfg: cfg, link: link,
 		isn:       NewISNGenerator(cfg.ISNKey),

@@ -254,6 +254,7 @@ func TestBytesPerTimeWait(t *testing.T) {
 		cfg.SendBuffer, cfg.RecvBuffer = size, size
 		cfg.MaxConns, cfg.PoolConns = 1024, 0
 		cfg.TimeWait = 60 * second
+		cfg.MaxTimeWait = -1 // the whole table in TIME-WAIT
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)

@@ -297,6 +297,12 @@ func (c *Conn) enterTimeWait(now int64) {
 	if c.host.cfg.TimeWait <= 0 {
 		c.twAt = now + 1
 	}
+	if tw := c.host.counters.InTimeWait(); c.host.cfg.MaxTimeWait > 0 && tw > uint64(c.host.cfg.MaxTimeWait) {
+		// Over the bound (Linux's tcp_max_tw_buckets): no TIME-WAIT, the
+		// connection goes at the next tick (after the ACK it owes).
+		c.host.counters[TimeWaitOverflow]++
+		c.twAt = now + 1
+	}
 }
 
 // timeWaitClosed tells the handler that the connection closed in order,

@@ -314,6 +314,7 @@ func TestTimeWaitChurnBuffers(t *testing.T) {
 	cfg := churnConfig()
 	cfg.TimeWait = 60 * second
 	cfg.MaxConns = 512
+	cfg.MaxTimeWait = -1
 	pr := newPair(t, cfg)
 	const n = 300
 	for range n {
@@ -664,5 +665,27 @@ func TestTimeWaitReopen(t *testing.T) {
 				t.Fatalf("reopened %d, state %v: want the old connection in TIME-WAIT", reopened, r.h.Conns()[0].State())
 			}
 		})
+	}
+}
+
+// TestTimeWaitOverflow: past MaxTimeWait connections in TIME-WAIT, one
+// that would enter it still ACKs the peer's FIN, then leaves the table at
+// the next tick (Linux's tcp_max_tw_buckets); those within the bound stay.
+func TestTimeWaitOverflow(t *testing.T) {
+	cfg := churnConfig()
+	cfg.TimeWait = 60 * second
+	cfg.MaxConns, cfg.MaxTimeWait = 64, 3
+	pr := newPair(t, cfg)
+	for range 10 {
+		pr.cycleFrom(0, clientCloses)
+	}
+	client := pr.p.hosts[0]
+	pr.now += 2 * millisecond
+	client.Tick(pr.now)
+	if n, c := len(client.Conns()), client.Counters(); n != 3 || c.InTimeWait() != 3 || c[TimeWaitOverflow] != 7 || c[TimeWaitEntered] != 10 {
+		t.Fatalf("%d connections in the table, %d in TIME-WAIT, %d overflowed of %d: want 3, 3, 7 of 10", n, c.InTimeWait(), c[TimeWaitOverflow], c[TimeWaitEntered])
+	}
+	if s := pr.p.hosts[1]; len(s.Conns()) != 0 {
+		t.Fatalf("the server holds %d connections: every close completed (its FIN was ACKed)", len(s.Conns()))
 	}
 }
