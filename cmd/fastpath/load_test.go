@@ -145,3 +145,36 @@ func TestLoadCommand(t *testing.T) {
 		t.Errorf("memory per connection %d, in TIME-WAIT %d", res.BytesPerConn, res.BytesPerTimeWait)
 	}
 }
+
+// TestLoadCount: --count ends the run once that many connections were
+// opened and ended, with a summary that accounts for each.
+func TestLoadCount(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	var ln net.Listener
+	if err := l.B.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", l.B.Addr.Addr().String()+":8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello\n") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	start := time.Now()
+	out, errOut, err := run(t, "load", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
+		"--dst", netip.AddrPortFrom(l.B.Addr.Addr(), 8080).String(), "--http", "/", "--cps", "200", "--count", "100",
+		"--duration", "0", "--json")
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, errOut)
+	}
+	var res loadResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("summary: %v\n%s", err, out)
+	}
+	if s := res.Summary; s.ConnectionsOpened != 100 || s.ConnectionsCompleted != 100 || s.ResponsesOK != 100 || s.ConnectionsFailed != 0 {
+		t.Errorf("--count 100: %+v", s)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("100 connections at 200/s took %v", d)
+	}
+}
