@@ -266,14 +266,10 @@ type conn struct {
 	ended     bool // counted as completed, failed or aborted
 }
 
-// Every handler call first checks that it is for k's connection: once
-// Closed has put k back on the free list, tcp may still finish the call
-// that closed it (a FIN's Readable) with k's old handler.
+// Closed is the last call tcp makes to a handler: once it has put k back
+// on the free list, nothing reaches k for the old connection.
 
 func (k *conn) Established(c *tcp.Conn) {
-	if k.c != c {
-		return
-	}
 	cl := k.cl
 	now := cl.e.Now()
 	cl.counters[Established]++
@@ -281,12 +277,18 @@ func (k *conn) Established(c *tcp.Conn) {
 	k.startRequest(c, now)
 }
 
+// req is the request k sends next: the last one of a connection may
+// differ (HTTP's Connection: close).
+func (k *conn) req() []byte {
+	if k.requests == k.cl.cfg.Requests-1 {
+		return k.cl.lastReq
+	}
+	return k.cl.request
+}
+
 // startRequest begins the next request.
 func (k *conn) startRequest(c *tcp.Conn, now int64) {
-	k.reqLeft = len(k.cl.request)
-	if k.requests == k.cl.cfg.Requests-1 {
-		k.reqLeft = len(k.cl.lastReq)
-	}
+	k.reqLeft = len(k.req())
 	k.gotFirst, k.respOff, k.sent = false, 0, 0
 	if k.resp != nil {
 		size := int64(k.cl.cfg.ResponseSize)
@@ -304,10 +306,7 @@ func (k *conn) write(c *tcp.Conn, now int64) {
 	if k.reqLeft == 0 {
 		return
 	}
-	req := k.cl.request
-	if k.requests == k.cl.cfg.Requests-1 {
-		req = k.cl.lastReq
-	}
+	req := k.req()
 	n := c.Send.Write(req[len(req)-k.reqLeft:])
 	k.reqLeft -= n
 	k.cl.counters[RequestBytes] += uint64(n)
@@ -318,16 +317,9 @@ func (k *conn) write(c *tcp.Conn, now int64) {
 	}
 }
 
-func (k *conn) Writable(c *tcp.Conn) {
-	if k.c == c {
-		k.write(c, k.cl.e.Now())
-	}
-}
+func (k *conn) Writable(c *tcp.Conn) { k.write(c, k.cl.e.Now()) }
 
 func (k *conn) Readable(c *tcp.Conn) {
-	if k.c != c {
-		return
-	}
 	cl := k.cl
 	now := cl.e.Now()
 	for c.Recv.Len() > 0 && !k.ended {
@@ -436,9 +428,6 @@ func (k *conn) unlist() {
 // Closed counts how the connection ended, if nothing else did, and
 // returns its state to the free list.
 func (k *conn) Closed(c *tcp.Conn, err error) {
-	if k.c != c {
-		return
-	}
 	cl := k.cl
 	if !k.ended {
 		k.ended = true
