@@ -87,6 +87,9 @@ var rules = []rule{
 	{pkg: "sink", allowed: []string{"std", module + "/stack", module + "/gen", module + "/port", module + "/internal/kernel"}},
 	{pkg: "xdpsock", allowed: []string{"std", module + "/port", module + "/gen", module + "/rings", module + "/ether", module + "/steering"}},
 	{pkg: "tcpapp", allowed: []string{"std", module + "/stack", module + "/tcp"}},
+	// RFC 2544's method: the throughput search is pure (trials are a
+	// function it is given).
+	{pkg: "rfc2544", allowed: []string{"std"}},
 	// The load generator: clients on the engine's TCP, paced by gen's
 	// token bucket, latencies in HdrHistograms.
 	{pkg: "load", allowed: []string{"std", module + "/stack", module + "/tcp", module + "/gen", "github.com/HdrHistogram/hdrhistogram-go"}},

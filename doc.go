@@ -24,6 +24,7 @@
 //	load ──► stack, tcp, gen
 //	                      the stateful load generator: a client per engine opening
 //	                      connections at a paced rate, every response checked
+//	rfc2544               the throughput search of RFC 2544 (NDR, PDR) over trials it is given
 //	cmd/fastpath          the command line: flags, calls into the above, printing
 //	bench                 fastpath against the C reference, asavie/xdp and the kernel
 //

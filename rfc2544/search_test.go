@@ -1,0 +1,175 @@
+package rfc2544
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+)
+
+// dut is a simulated device under test and sender: the sender offers the
+// rate asked up to senderMax (0: any); the device forwards up to capacity
+// frames/s (finalCapacity in trials of the final duration, when set: a
+// buffer that hides a shortfall in short trials) and drops the rest; and
+// it loses a ratio of what it forwards at random (here: exactly that
+// ratio, rounded up).
+type dut struct {
+	capacity, finalCapacity float64
+	final                   time.Duration
+	senderMax, randomLoss   float64
+}
+
+func (d dut) trial(_ context.Context, rate float64, dur time.Duration) (Measurement, error) {
+	offered := rate
+	if d.senderMax > 0 {
+		offered = min(rate, d.senderMax)
+	}
+	capacity := d.capacity
+	if d.finalCapacity > 0 && dur == d.final {
+		capacity = d.finalCapacity
+	}
+	sent := uint64(offered * dur.Seconds())
+	recv := min(sent, uint64(capacity*dur.Seconds()))
+	recv -= uint64(math.Ceil(float64(recv) * d.randomLoss))
+	return Measurement{Asked: rate, Duration: dur, Sent: sent, Received: recv}, nil
+}
+
+func testConfig() Config {
+	return Config{MinRate: 1e3, MaxRate: 1e6, Resolution: 0.005, Trial: time.Second, FinalTrial: 10 * time.Second, Confirm: 2}
+}
+
+// searching counts the searching (not confirming) trials.
+func searching(o Outcome) int {
+	n := 0
+	for _, s := range o.Steps {
+		if !s.Final {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSearchFindsCapacity: for devices of capacities across the range,
+// the rate found is within the resolution below the capacity, never
+// above it, the upper bound above it, in at most Bound searching trials
+// plus the confirmations.
+func TestSearchFindsCapacity(t *testing.T) {
+	c := testConfig()
+	for _, capacity := range []float64{1010, 5e3, 99_999, 123_456, 370e3, 500e3, 999e3} {
+		o, err := Search(context.Background(), c, dut{capacity: capacity}.trial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Rate > capacity || o.Rate < capacity*(1-c.Resolution) || o.Upper <= capacity || o.AtMax || o.SenderLimited {
+			t.Errorf("capacity %.0f: found %.1f (upper %.1f, at max %v, sender-limited %v): want within %.1f%% below",
+				capacity, o.Rate, o.Upper, o.AtMax, o.SenderLimited, 100*c.Resolution)
+		}
+		t.Logf("capacity %.0f: found %.1f, upper %.1f, %d trials", capacity, o.Rate, o.Upper, len(o.Steps))
+		if n := searching(o); n > c.Bound() || len(o.Steps)-n != c.Confirm {
+			t.Errorf("capacity %.0f: %d searching trials (bound %d), %d confirming (want %d)", capacity, n, c.Bound(), len(o.Steps)-n, c.Confirm)
+		}
+		if want := time.Duration(searching(o))*c.Trial + time.Duration(c.Confirm)*c.FinalTrial; o.Time != want {
+			t.Errorf("capacity %.0f: trial time %v, want %v", capacity, o.Time, want)
+		}
+	}
+}
+
+// TestSearchAtMax: a device faster than MaxRate: the first trial passes,
+// the confirmations too, and the search says the range was too low.
+func TestSearchAtMax(t *testing.T) {
+	c := testConfig()
+	o, err := Search(context.Background(), c, dut{capacity: 5e6}.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.AtMax || o.Rate != c.MaxRate || o.Upper != 0 || len(o.Steps) != 1+c.Confirm {
+		t.Errorf("%+v: want at max, %v, after %d trials", o, c.MaxRate, 1+c.Confirm)
+	}
+}
+
+// TestSearchSenderLimited: the device loses nothing, but the sender
+// offers only 100k frames/s (as gen did through a kernel router with a
+// tbf shaper, which pushed back instead of dropping): the rate reported
+// is what was offered, flagged, never the rate asked.
+func TestSearchSenderLimited(t *testing.T) {
+	c := testConfig()
+	o, err := Search(context.Background(), c, dut{capacity: 5e6, senderMax: 1e5}.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.SenderLimited || o.AtMax || o.Rate != 1e5 {
+		t.Errorf("rate %.0f, sender-limited %v, at max %v: want 100000 frames/s, sender-limited", o.Rate, o.SenderLimited, o.AtMax)
+	}
+}
+
+// TestSearchLossFloor: a device that drops 1% at random at every rate
+// has no NDR at or above the floor; its PDR at 2% is the whole range.
+// One below the floor has none either.
+func TestSearchLossFloor(t *testing.T) {
+	c := testConfig()
+	lossy := dut{capacity: 5e6, randomLoss: 0.01}
+	o, err := Search(context.Background(), c, lossy.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Rate != 0 || o.Upper == 0 || o.Upper > c.MinRate || searching(o) > c.Bound() {
+		t.Errorf("NDR of a 1%% lossy device: rate %.0f, upper %.0f, %d trials (bound %d): want none, the floor failing", o.Rate, o.Upper, searching(o), c.Bound())
+	}
+	c.LossRatio = 0.02
+	if o, err = Search(context.Background(), c, lossy.trial); err != nil || !o.AtMax {
+		t.Errorf("PDR 2%% of a 1%% lossy device: %+v, %v: want the whole range", o, err)
+	}
+	c.LossRatio = 0
+	if o, err = Search(context.Background(), c, dut{capacity: 500}.trial); err != nil || o.Rate != 0 {
+		t.Errorf("a device below the floor: %+v, %v: want no rate", o, err)
+	}
+}
+
+// TestSearchConfirmationFails: short trials pass up to 1% above what the
+// device holds for a final trial's length (a buffer): a confirmation
+// fails, becomes the upper bound, and the search settles below it, on
+// the long-trial capacity.
+func TestSearchConfirmationFails(t *testing.T) {
+	c := testConfig()
+	d := dut{capacity: 404_000, finalCapacity: 400_000, final: c.FinalTrial}
+	o, err := Search(context.Background(), c, d.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rate %.1f, upper %.1f, %d trials", o.Rate, o.Upper, len(o.Steps))
+	failed := 0
+	for _, s := range o.Steps {
+		if s.Final && !s.Pass {
+			failed++
+		}
+	}
+	if failed == 0 || o.Rate > d.finalCapacity || o.Rate < d.finalCapacity*(1-2*c.Resolution) {
+		t.Errorf("rate %.0f after %d failed confirmations (%d trials): want one failure at least, then within %.1f%% below %.0f",
+			o.Rate, failed, len(o.Steps), 200*c.Resolution, d.finalCapacity)
+	}
+}
+
+// TestSearchErrors: a bad configuration and a failing trial are errors.
+func TestSearchErrors(t *testing.T) {
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.MinRate = 0 },
+		func(c *Config) { c.MaxRate = c.MinRate },
+		func(c *Config) { c.Resolution = 0.6 },
+		func(c *Config) { c.LossRatio = 1 },
+		func(c *Config) { c.Trial = 0 },
+	} {
+		c := testConfig()
+		bad(&c)
+		if _, err := Search(context.Background(), c, dut{capacity: 1e5}.trial); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v, want ErrConfig", c, err)
+		}
+	}
+	boom := errors.New("device unreachable")
+	_, err := Search(context.Background(), testConfig(), func(context.Context, float64, time.Duration) (Measurement, error) {
+		return Measurement{}, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("a failing trial: %v", err)
+	}
+}
