@@ -145,8 +145,10 @@ func (cl *Client) round(now int64) bool {
 			}
 		}
 		for n := 0; n < limit && cl.room() && !cl.countDone() && cl.bucket.Take(0); n++ {
-			cl.dial(now)
 			work = true
+			if !cl.dial(now) {
+				break // no port or no room: the next round tries again
+			}
 		}
 	}
 	if now >= cl.nextSweep {
@@ -173,8 +175,9 @@ func (cl *Client) Done() bool {
 	return (cl.idle || cl.countDone()) && cl.counters.Open() == 0
 }
 
-// dial opens one connection.
-func (cl *Client) dial(now int64) {
+// dial opens one connection; it reports false when the engine could not
+// (counted ErrLocal).
+func (cl *Client) dial(now int64) bool {
 	k := cl.take()
 	k.opened, k.deadline = now, now+cl.timeout
 	var err error
@@ -190,11 +193,12 @@ func (cl *Client) dial(now int64) {
 		// counted (a run that asks more than the ports allow says so).
 		cl.counters[ErrLocal]++
 		cl.put(k)
-		return
+		return false
 	}
 	cl.counters[Dialed]++
 	k.slot = len(cl.active)
 	cl.active = append(cl.active, k)
+	return true
 }
 
 // sweep aborts the connections past their deadline.
@@ -207,7 +211,7 @@ func (cl *Client) sweep(now int64) {
 		}
 		// Both take k out of active: i now holds another connection.
 		if k.lingering {
-			k.finish(k.c, now) // answered in full; the server kept it open
+			k.complete() // answered in full; the server kept it open
 			continue
 		}
 		k.fail(ErrTimeout)
@@ -397,6 +401,16 @@ func (k *conn) finish(c *tcp.Conn, now int64) {
 	k.cl.counters[Completed]++
 	k.unlist()
 	c.Close(now)
+}
+
+// complete ends, with a reset, a connection that had every answer but
+// whose server did not close it: a FIN from us could leave it in
+// FIN-WAIT-2 for as long as the server keeps it.
+func (k *conn) complete() {
+	k.ended = true
+	k.cl.counters[Completed]++
+	k.unlist()
+	k.c.Abort()
 }
 
 // fail ends the connection with a reset, counting kind.

@@ -108,10 +108,9 @@ func (r *Run) Config() Config {
 // on runs fn on every engine's goroutine with its client, and waits for
 // them all (or for the engines to stop: then it reports false).
 func (r *Run) on(fn func(i int, cl *Client)) bool {
-	var wg sync.WaitGroup
+	done := make(chan struct{}, len(r.clients))
 	for i, cl := range r.clients {
-		wg.Add(1)
-		run := func(*stack.Engine) { fn(i, cl); wg.Done() }
+		run := func(*stack.Engine) { fn(i, cl); done <- struct{}{} }
 		for cl.e.Do(run) != nil {
 			select {
 			case <-r.st.Done():
@@ -120,14 +119,14 @@ func (r *Run) on(fn func(i int, cl *Client)) bool {
 			}
 		}
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-r.st.Done():
-		return false
+	for range r.clients {
+		select {
+		case <-done:
+		case <-r.st.Done():
+			return false
+		}
 	}
+	return true
 }
 
 // Sample gathers the engines' counts and the latencies recorded since the
@@ -282,7 +281,7 @@ func (r *Run) Stop(grace time.Duration) {
 		for len(cl.active) > 0 {
 			k := cl.active[len(cl.active)-1]
 			if k.lingering {
-				k.finish(k.c, cl.e.Now()) // answered in full
+				k.complete() // answered in full
 				continue
 			}
 			k.unlist()

@@ -95,6 +95,7 @@ HdrHistograms. By default the engine shares the kernel's addresses (ports
 // loadRun is what loadMain parsed from its flags.
 type loadRun struct {
 	stack  stack.Config
+	base   tcp.Config // TCP's configuration before sizing (sizeTables)
 	tcp    tcp.Config
 	load   load.Config
 	mode   string // shared or dedicated
@@ -166,6 +167,11 @@ func loadRunOf(f loadFlags) (loadRun, error) {
 			return r, err
 		}
 		for _, a := range c.Src {
+			if a == dst.Addr() || a == r.stack.Gateway {
+				return r, fmt.Errorf("--src %s holds %v, the server's or the gateway's address: give client addresses no other host uses", f.src, a)
+			}
+		}
+		for _, a := range c.Src {
 			if a != r.stack.Addrs[0].Addr() {
 				r.stack.Addrs = append(r.stack.Addrs, netip.PrefixFrom(a, r.stack.Addrs[0].Bits()))
 			}
@@ -178,13 +184,24 @@ func loadRunOf(f loadFlags) (loadRun, error) {
 		// The address is the engine's alone: every port is its own.
 		base.EphemeralLo = 1024
 	}
-	engines := max(1, len(r.stack.Queues))
-	r.tcp = load.TCPConfig(c, base, engines)
-	if need := loadMemory(r.tcp) * int64(engines); need > r.maxMem {
-		return r, fmt.Errorf("load: the connection tables (%d connections per engine at %s each, in TIME-WAIT %s) may take %s, more than --max-memory %s: give --max-memory %dMiB, or a lower --cps/--conns",
-			r.tcp.MaxConns, sizeString(int64(r.tcp.BytesPerConn())), sizeString(int64(r.tcp.BytesPerTimeWait())), sizeString(need), sizeString(r.maxMem), (need+1<<20-1)>>20)
+	r.base = base
+	if len(r.stack.Queues) > 0 {
+		// The engines are known: check the memory before touching the
+		// device (with --queues all, loadMain checks once they are).
+		return r, r.sizeTables(len(r.stack.Queues))
 	}
 	return r, nil
+}
+
+// sizeTables sizes the TCP tables for engines engines and checks them
+// against --max-memory.
+func (r *loadRun) sizeTables(engines int) error {
+	r.tcp = load.TCPConfig(r.load, r.base, engines)
+	if need := loadMemory(r.tcp) * int64(engines); need > r.maxMem {
+		return fmt.Errorf("load: the connection tables (%d engines, %d connections each at %s, in TIME-WAIT %s) may take %s, more than --max-memory %s: give --max-memory %dMiB, or a lower --cps/--conns",
+			engines, r.tcp.MaxConns, sizeString(int64(r.tcp.BytesPerConn())), sizeString(int64(r.tcp.BytesPerTimeWait())), sizeString(need), sizeString(r.maxMem), (need+1<<20-1)>>20)
+	}
+	return nil
 }
 
 // loadMemory is what one engine's connections may take at most: the open
@@ -209,9 +226,17 @@ func srcAddrs(s string, own netip.Prefix) ([]netip.Addr, error) {
 	if p.Bits() < 25 {
 		return nil, fmt.Errorf("--src %s: at most 128 addresses (a /25): each takes one of the XDP program's 255 steering rules (and has the whole port range, 64,512 connections to one server)", s)
 	}
+	// Not the prefix's network or broadcast address: a host drops SYNs
+	// from those as martians.
+	network := own.Masked().Addr()
+	n := network.As4()
+	host := uint32(1)<<(32-own.Bits()) - 1
+	broadcast := netip.AddrFrom4([4]byte{n[0] | byte(host>>24), n[1] | byte(host>>16), n[2] | byte(host>>8), n[3] | byte(host)})
 	var out []netip.Addr
 	for a := p.Addr(); p.Contains(a); a = a.Next() {
-		out = append(out, a)
+		if a != network && a != broadcast {
+			out = append(out, a)
+		}
 	}
 	return out, nil
 }
@@ -228,6 +253,9 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	var run *load.Run
 	err = port.InNetns(f.netns, func() error {
 		if st, err = stack.New(r.stack); err != nil {
+			return err
+		}
+		if err := r.sizeTables(len(st.Engines())); err != nil {
 			return err
 		}
 		if err := st.EnableTCP(r.tcp); err != nil {
@@ -289,8 +317,10 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	}
 	defer closeControl(ctl)
 	loadLoop(ctx, run, st, f, start, stderr)
-	run.Stop(f.grace)
+	// The rates are over the run's time; the grace only lets the open
+	// connections end.
 	elapsed := time.Since(start)
+	run.Stop(f.grace)
 	st.Stop()
 	if err := st.Wait(); err != nil {
 		return err

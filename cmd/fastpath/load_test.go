@@ -35,6 +35,7 @@ func TestLoadFlags(t *testing.T) {
 		{append(base, "--cps", "10", "--http", "/", "--addr", "198.18.0.10/24", "--src", "198.18.1.0/25"), "inside --addr's prefix"},
 		{append(base, "--cps", "10", "--http", "/", "--addr", "198.18.0.10/24", "--src", "198.18.0.0/24"), "at most 128 addresses"},
 		{append(base, "--cps", "1000000", "--http", "/", "--timeout", "60s", "--max-memory", "1MiB"), "more than --max-memory"},
+		{append(base, "--cps", "10", "--http", "/", "--addr", "198.18.0.10/24", "--src", "198.18.0.0/25"), "the server's or the gateway's address"},
 	} {
 		_, _, err := run(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -176,5 +177,17 @@ func TestLoadCount(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("100 connections at 200/s took %v", d)
+	}
+}
+
+// TestSrcAddrs: --src skips its prefix's network and broadcast addresses.
+func TestSrcAddrs(t *testing.T) {
+	own := netip.MustParsePrefix("198.18.0.10/24")
+	got, err := srcAddrs("198.18.0.128/25", own)
+	if err != nil || len(got) != 127 || got[0] != netip.MustParseAddr("198.18.0.128") || got[126] != netip.MustParseAddr("198.18.0.254") {
+		t.Errorf("198.18.0.128/25 in a /24: %d addresses %v...%v, %v: want .128 to .254", len(got), got[:1], got[len(got)-1:], err)
+	}
+	if got, _ := srcAddrs("198.18.0.0/30", own); len(got) != 3 || got[0] != netip.MustParseAddr("198.18.0.1") {
+		t.Errorf("198.18.0.0/30 in a /24: %v, want .1 to .3", got)
 	}
 }
