@@ -160,7 +160,9 @@ type searcher struct {
 	floorTried bool
 	// limited: a passing trial's sender fell short of its rate.
 	limited bool
-	out     Outcome
+	// long: a confirmation failed; searching trials take FinalTrial.
+	long bool
+	out  Outcome
 }
 
 func (s *searcher) run(ctx context.Context) error {
@@ -174,7 +176,11 @@ func (s *searcher) run(ctx context.Context) error {
 	for len(s.out.Steps) < limit {
 		rate, settled := s.next()
 		if !settled {
-			if _, err := s.step(ctx, rate, c.Trial, false); err != nil {
+			d := c.Trial
+			if s.long {
+				d = c.FinalTrial
+			}
+			if _, err := s.step(ctx, rate, d, false); err != nil {
 				return err
 			}
 			continue
@@ -183,9 +189,9 @@ func (s *searcher) run(ctx context.Context) error {
 			s.out.Upper = s.hi
 			return nil // nothing at or above the floor passed
 		}
-		confirmed := true
+		confirmed, rate := true, s.lo
 		for i := 0; i < c.Confirm && confirmed; i++ {
-			st, err := s.step(ctx, s.lo, c.FinalTrial, true)
+			st, err := s.step(ctx, rate, c.FinalTrial, true)
 			if err != nil {
 				return err
 			}
@@ -197,7 +203,14 @@ func (s *searcher) run(ctx context.Context) error {
 			s.out.AtMax = s.hi == 0 && !s.limited
 			return nil
 		}
-		s.limited = false // the failure lowered the upper bound: search on below it
+		// The rate failed, whatever the offered load's rounding: it
+		// bounds what is left from above, and the rest is searched
+		// with trials as long as the confirming ones, which showed the
+		// short ones optimistic here.
+		if s.hi == 0 || rate < s.hi {
+			s.hi = rate
+		}
+		s.lo, s.limited, s.long = 0, false, true
 	}
 	return fmt.Errorf("rfc2544: no settled rate after %d trials (last bounds %.0f to %.0f frames/s): the device's answers change from trial to trial; use longer trials", len(s.out.Steps), s.lo, s.hi)
 }
@@ -229,10 +242,14 @@ func (s *searcher) step(ctx context.Context, rate float64, d time.Duration, fina
 	if err != nil {
 		return Step{}, fmt.Errorf("rfc2544: trial at %.0f frames/s: %w", rate, err)
 	}
+	if m.Sent == 0 || m.Duration <= 0 {
+		// Not a verdict on the device: the sender did not send.
+		return Step{}, fmt.Errorf("rfc2544: trial at %.0f frames/s for %v sent nothing: check the sender", rate, d)
+	}
 	if rate == s.c.MinRate {
 		s.floorTried = true
 	}
-	st := Step{Measurement: m, Final: final, Pass: m.Sent > 0 && m.Loss() <= s.c.LossRatio}
+	st := Step{Measurement: m, Final: final, Pass: m.Loss() <= s.c.LossRatio}
 	off := m.Offered()
 	switch {
 	case st.Pass:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,13 +127,22 @@ func TestSearchLossFloor(t *testing.T) {
 	}
 }
 
-// TestSearchConfirmationFails: short trials pass up to 1% above what the
-// device holds for a final trial's length (a buffer): a confirmation
-// fails, becomes the upper bound, and the search settles below it, on
-// the long-trial capacity.
+// TestSearchConfirmationFails: short trials pass up to 1% (and 25%)
+// above what the device holds for a final trial's length (a buffer): a
+// confirmation fails, becomes the upper bound, and the search settles
+// below it, on the long-trial capacity, with long trials.
 func TestSearchConfirmationFails(t *testing.T) {
+	for _, d := range []dut{
+		{capacity: 404_000, finalCapacity: 400_000},
+		{capacity: 500_000, finalCapacity: 400_000},
+	} {
+		confirmationFails(t, d)
+	}
+}
+
+func confirmationFails(t *testing.T, d dut) {
 	c := testConfig()
-	d := dut{capacity: 404_000, finalCapacity: 400_000, final: c.FinalTrial}
+	d.final = c.FinalTrial
 	o, err := Search(context.Background(), c, d.trial)
 	if err != nil {
 		t.Fatal(err)
@@ -171,5 +181,38 @@ func TestSearchErrors(t *testing.T) {
 	})
 	if !errors.Is(err, boom) {
 		t.Errorf("a failing trial: %v", err)
+	}
+}
+
+// TestSearchOvershoot: a sender that sends 64 frames more than a trial
+// asks still gets a settled rate, at or below the capacity: a failed
+// confirmation bounds the search at the rate asked, not at the (higher)
+// rate offered.
+func TestSearchOvershoot(t *testing.T) {
+	c := testConfig()
+	d := dut{capacity: 404_000, finalCapacity: 400_000, final: c.FinalTrial}
+	over := func(ctx context.Context, rate float64, dur time.Duration) (Measurement, error) {
+		m, err := d.trial(ctx, rate+64/dur.Seconds(), dur) // 64 frames more, through the device
+		m.Asked = rate
+		return m, err
+	}
+	o, err := Search(context.Background(), c, over)
+	if err != nil || o.Rate > d.finalCapacity+64/c.FinalTrial.Seconds() || o.Rate < d.finalCapacity*(1-2*c.Resolution) {
+		t.Errorf("rate %.0f, %v, after %d trials: want at or just below %.0f", o.Rate, err, len(o.Steps), d.finalCapacity)
+	}
+}
+
+// TestSearchSentNothing: a trial that sent nothing is an error, not a
+// verdict on the device.
+func TestSearchSentNothing(t *testing.T) {
+	n := 0
+	_, err := Search(context.Background(), testConfig(), func(ctx context.Context, rate float64, d time.Duration) (Measurement, error) {
+		if n++; n == 3 {
+			return Measurement{Asked: rate, Duration: d}, nil
+		}
+		return dut{capacity: 1e5}.trial(ctx, rate, d)
+	})
+	if err == nil || !strings.Contains(err.Error(), "sent nothing") {
+		t.Errorf("a trial that sent nothing: %v", err)
 	}
 }
