@@ -231,17 +231,19 @@ func (h *Host) reuse(c *Conn) {
 // reopens reports whether seg, for c's 4-tuple, is a SYN that opens a
 // new connection while c waits in TIME-WAIT for it to end, as Linux
 // accepts (tcp_timewait_state_process) and RFC 6191 allows: a listener
-// on the port, and the SYN's timestamp newer than the last c saw (with
-// timestamps on c), or else its sequence number beyond c's RCV.NXT (RFC
-// 1122 4.2.2.13). A client that opens thousands of connections a second
+// on the port, and the SYN's timestamp newer than the last c saw (when
+// both carry timestamps; an older one is an old duplicate), or its
+// sequence number beyond c's RCV.NXT (RFC 1122 4.2.2.13). A client that opens thousands of connections a second
 // and lets the server close first (HTTP's Connection: close) comes back
 // to four-tuples still in TIME-WAIT here long before 2*MSL.
 func (h *Host) reopens(c *Conn, seg *Segment, port uint16) bool {
 	if c.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST|FlagFIN) != FlagSYN || !h.Listening(port) {
 		return false
 	}
-	if c.tsOK {
-		return seg.Opts.HasTimestamps && int32(seg.Opts.TSVal-c.tsRecent) > 0
+	if c.tsOK && seg.Opts.HasTimestamps {
+		// PAWS first: an older timestamp is an old duplicate.
+		d := int32(seg.Opts.TSVal - c.tsRecent)
+		return d > 0 || d == 0 && c.rcvNxt.LessThan(seg.Seq)
 	}
 	return c.rcvNxt.LessThan(seg.Seq)
 }

@@ -641,12 +641,13 @@ func TestTimeWaitReopen(t *testing.T) {
 		{"newer timestamp", &Options{MSS: 1460, HasTimestamps: true, TSVal: 6000}, peerISS + 5, true},
 		{"older timestamp", &Options{MSS: 1460, HasTimestamps: true, TSVal: 4000}, peerISS + 100000, false},
 		{"no timestamps, higher sequence", nil, peerISS + 100000, true},
+		{"old with timestamps, SYN without, higher sequence", &Options{MSS: 1460}, peerISS + 100000, true},
 		{"no timestamps, lower sequence", nil, peerISS.Add(^uint32(99999)), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, testConfig())
 			syn := synOpts()
-			if tc.opts == nil || !tc.opts.HasTimestamps {
+			if tc.opts == nil {
 				syn = &Options{MSS: 1460}
 			}
 			iss := r.accept(syn)
