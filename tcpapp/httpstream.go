@@ -87,7 +87,7 @@ func listenEach[S interface{ Accept(*tcp.Conn) tcp.Handler }](st *stack.Stack, p
 // list, or a new one.
 func (s *HTTPPattern) Accept(c *tcp.Conn) tcp.Handler {
 	h := s.conns.get()
-	*h = httpConn{s: s, c: c}
+	*h = httpConn{s: s}
 	return h
 }
 
@@ -98,10 +98,7 @@ func (s *HTTPPattern) Allocs() uint64 { return s.conns.allocs.Load() }
 
 // httpConn is one connection's state.
 type httpConn struct {
-	s *HTTPPattern
-	// c is the connection; nil once Closed, when the handler is back in
-	// the free list.
-	c          *tcp.Conn
+	s          *HTTPPattern
 	resp       response // the response being written
 	closeAfter bool     // close once resp is written
 }
@@ -110,15 +107,9 @@ func (h *httpConn) Established(c *tcp.Conn) {}
 func (h *httpConn) Readable(c *tcp.Conn)    { h.pump(c) }
 func (h *httpConn) Writable(c *tcp.Conn)    { h.pump(c) }
 
-// Closed puts the handler back in the free list; the events that may
-// follow it on the same call stack are ignored (rrConn.Closed says which).
-func (h *httpConn) Closed(c *tcp.Conn, _ error) {
-	if h.c != c {
-		return
-	}
-	h.c = nil
-	h.s.conns.put(h)
-}
+// Closed puts the handler back in the free list: it is the last call tcp
+// makes to it for the connection.
+func (h *httpConn) Closed(*tcp.Conn, error) { h.s.conns.put(h) }
 
 // pump writes what the response being written still owes, then takes the
 // next request and answers it, and so on, until the send buffer is full
@@ -126,9 +117,6 @@ func (h *httpConn) Closed(c *tcp.Conn, _ error) {
 // does). It closes after a response that was asked to, and once the
 // client has closed and no complete request is left.
 func (h *httpConn) pump(c *tcp.Conn) {
-	if c != h.c {
-		return // after Closed
-	}
 	for c.State() == tcp.StateEstablished || c.State() == tcp.StateCloseWait {
 		if !h.resp.write(c.Send) {
 			return

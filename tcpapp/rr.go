@@ -81,7 +81,7 @@ func ListenRR(st *stack.Stack, port uint16, cfg RRConfig) error {
 // list, or a new one.
 func (s *RR) Accept(c *tcp.Conn) tcp.Handler {
 	h := s.conns.get()
-	*h = rrConn{s: s, c: c, reqLeft: s.cfg.RequestSize, resp: response{size: s.cfg.ResponseSize, off: s.cfg.ResponseSize}}
+	*h = rrConn{s: s, reqLeft: s.cfg.RequestSize, resp: response{size: s.cfg.ResponseSize, off: s.cfg.ResponseSize}}
 	return h
 }
 
@@ -92,10 +92,7 @@ func (s *RR) Allocs() uint64 { return s.conns.allocs.Load() }
 
 // rrConn is one connection's state.
 type rrConn struct {
-	s *RR
-	// c is the connection; nil once Closed, when the handler is back in
-	// the free list.
-	c       *tcp.Conn
+	s       *RR
 	reqLeft int      // bytes of the request being received still to come
 	resp    response // the response being written
 }
@@ -104,18 +101,9 @@ func (h *rrConn) Established(c *tcp.Conn) {}
 func (h *rrConn) Readable(c *tcp.Conn)    { h.pump(c) }
 func (h *rrConn) Writable(c *tcp.Conn)    { h.pump(c) }
 
-// Closed puts the handler back in the free list. Closed comes once per
-// connection (tcp.Conn.notify), but a connection that ends in TIME-WAIT
-// hears it as TIME-WAIT begins, and then still a Readable (the FIN that
-// began it) or a Writable (the ACK that did) on the same call stack:
-// pump ignores those, as c is no longer h.c.
-func (h *rrConn) Closed(c *tcp.Conn, _ error) {
-	if h.c != c {
-		return
-	}
-	h.c = nil
-	h.s.conns.put(h)
-}
+// Closed puts the handler back in the free list: it is the last call tcp
+// makes to it for the connection.
+func (h *rrConn) Closed(*tcp.Conn, error) { h.s.conns.put(h) }
 
 // pump writes what the response being written still owes, then takes the
 // next request's bytes, and so on, until the send buffer is full (Writable
@@ -123,9 +111,6 @@ func (h *rrConn) Closed(c *tcp.Conn, _ error) {
 // closes once the client has closed and every response it owes is
 // written.
 func (h *rrConn) pump(c *tcp.Conn) {
-	if c != h.c {
-		return // after Closed
-	}
 	for {
 		if !h.resp.write(c.Send) {
 			return
