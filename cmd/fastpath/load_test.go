@@ -50,16 +50,7 @@ func TestLoadFlags(t *testing.T) {
 // every connection opened was answered.
 func TestLoadCommand(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	var ln net.Listener
-	if err := l.B.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", l.B.Addr.Addr().String()+":8080")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello\n") })}
-	go srv.Serve(ln)
-	defer srv.Close()
+	helloServer(t, l.B, 8080)
 	const ctl, mx = "127.0.0.1:19327", "127.0.0.1:19328"
 	cmd, stdout := startChild(t, "ctrl-c stops", "load", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
 		"--dst", netip.AddrPortFrom(l.B.Addr.Addr(), 8080).String(), "--http", "/", "--cps", "200", "--requests", "2",
@@ -151,16 +142,7 @@ func TestLoadCommand(t *testing.T) {
 // opened and ended, with a summary that accounts for each.
 func TestLoadCount(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	var ln net.Listener
-	if err := l.B.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", l.B.Addr.Addr().String()+":8080")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello\n") })}
-	go srv.Serve(ln)
-	defer srv.Close()
+	helloServer(t, l.B, 8080)
 	start := time.Now()
 	out, errOut, err := run(t, "load", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
 		"--dst", netip.AddrPortFrom(l.B.Addr.Addr(), 8080).String(), "--http", "/", "--cps", "200", "--count", "100",
@@ -190,4 +172,20 @@ func TestSrcAddrs(t *testing.T) {
 	if got, _ := srcAddrs("198.18.0.0/30", own); len(got) != 3 || got[0] != netip.MustParseAddr("198.18.0.1") {
 		t.Errorf("198.18.0.0/30 in a /24: %v, want .1 to .3", got)
 	}
+}
+
+// helloServer serves "hello" over HTTP from the kernel's TCP in h, on its
+// address and port, until the test ends.
+func helloServer(t *testing.T, h *lab.Host, port int) {
+	t.Helper()
+	var ln net.Listener
+	if err := h.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(h.Addr.Addr(), uint16(port)).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello\n") })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
 }
