@@ -87,9 +87,10 @@ var rules = []rule{
 	{pkg: "sink", allowed: []string{"std", module + "/stack", module + "/gen", module + "/port", module + "/internal/kernel"}},
 	{pkg: "xdpsock", allowed: []string{"std", module + "/port", module + "/gen", module + "/rings", module + "/ether", module + "/steering"}},
 	{pkg: "tcpapp", allowed: []string{"std", module + "/stack", module + "/tcp"}},
-	// RFC 2544's method: the throughput search is pure (trials are a
-	// function it is given).
-	{pkg: "rfc2544", allowed: []string{"std"}},
+	// RFC 2544's method: the throughput search (pure: trials are a
+	// function it is given), and the tester that makes trials with gen
+	// and a receiver on the engine; its plots.
+	{pkg: "rfc2544", allowed: []string{"std", module + "/gen", module + "/stack", module + "/port", module + "/ether", "gonum.org/v1/plot"}},
 	// The load generator: clients on the engine's TCP, paced by gen's
 	// token bucket, latencies in HdrHistograms.
 	{pkg: "load", allowed: []string{"std", module + "/stack", module + "/tcp", module + "/gen", "github.com/HdrHistogram/hdrhistogram-go"}},

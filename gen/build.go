@@ -42,12 +42,12 @@ type Builder struct {
 }
 
 // NewBuilder compiles spec for the sender of stream (its queue's index;
-// it is stamped into each frame).
+// Spec.Stream plus it is stamped into each frame).
 func NewBuilder(spec Spec, stream int) (*Builder, error) {
 	if err := spec.check(); err != nil {
 		return nil, err
 	}
-	b := &Builder{spec: spec, stream: uint8(stream), nIPs: 1, nSrcPorts: 1, nDstPorts: 1}
+	b := &Builder{spec: spec, stream: spec.Stream + uint8(stream), nIPs: 1, nSrcPorts: 1, nDstPorts: 1}
 	b.srcIP = binary.BigEndian.Uint32(spec.Src.Addr().AsSlice())
 	if spec.SrcIPs.Lo.IsValid() {
 		lo := binary.BigEndian.Uint32(spec.SrcIPs.Lo.AsSlice())

@@ -210,6 +210,10 @@ func (r *Run) Stats() Stats {
 		t.NoFrame += st.NoFrame
 		t.Kicks += st.Kicks
 		t.Behind += st.Behind
+		if st.Sent > 0 && (t.First == 0 || st.First < t.First) {
+			t.First = st.First
+		}
+		t.Last = max(t.Last, st.Last)
 	}
 	return t
 }

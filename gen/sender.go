@@ -69,9 +69,12 @@ func TXQueueOf(sock *xsk.Socket) (TXQueue, error) {
 // Kicks the system calls made to wake the kernel. Behind is the time, in
 // nanoseconds, of a paced sender's schedule it missed (stalls longer than
 // BurstTime, or a queue slower than the rate): the rate times Behind is
-// what it fell short by.
+// what it fell short by. First and Last are when the first and the last
+// frame were submitted (the sender's monotonic clock, ns; 0 before the
+// first): Sent over Last-First is the rate the sender actually offered.
 type Stats struct {
 	Sent, Bytes, Completed, RingFull, NoFrame, Kicks, Behind uint64
+	First, Last                                              int64
 }
 
 // Sender builds frames and puts them on one queue's TX ring, a batch per
@@ -91,7 +94,7 @@ type Sender struct {
 	drain     bool // send nothing more; reclaim what is in flight
 	free      []uint64
 	stats     Stats
-	pub       [7]atomic.Uint64
+	pub       [9]atomic.Uint64
 
 	// Control from other goroutines (SetRate, Pause), looked at once per
 	// round through ctlGen: a plain atomic load while nothing changes.
@@ -208,7 +211,11 @@ func (s *Sender) fill(now int64, want uint32) uint32 {
 	tx.Unreserve(got - k)
 	if k > 0 {
 		tx.Submit(k)
+		if s.stats.Sent == 0 {
+			s.stats.First = now
+		}
 		s.stats.Sent += uint64(k)
+		s.stats.Last = now
 	}
 	return k
 }
@@ -238,7 +245,8 @@ func (s *Sender) Outstanding() int { return len(s.port.Frames) - len(s.free) }
 
 // Stats returns the counts as of the last publish. Safe from any goroutine.
 func (s *Sender) Stats() Stats {
-	return Stats{s.pub[0].Load(), s.pub[1].Load(), s.pub[2].Load(), s.pub[3].Load(), s.pub[4].Load(), s.pub[5].Load(), s.pub[6].Load()}
+	return Stats{s.pub[0].Load(), s.pub[1].Load(), s.pub[2].Load(), s.pub[3].Load(), s.pub[4].Load(), s.pub[5].Load(), s.pub[6].Load(),
+		int64(s.pub[7].Load()), int64(s.pub[8].Load())}
 }
 
 func (s *Sender) publish() {
@@ -249,6 +257,8 @@ func (s *Sender) publish() {
 	s.pub[4].Store(s.stats.NoFrame)
 	s.pub[5].Store(s.stats.Kicks)
 	s.pub[6].Store(uint64(s.bucket.Behind()))
+	s.pub[7].Store(uint64(s.stats.First))
+	s.pub[8].Store(uint64(s.stats.Last))
 }
 
 // Run polls until stop is set, the limit is sent and completed, or an

@@ -66,6 +66,11 @@ type Spec struct {
 	// Stamp writes a stream number, a sequence number and a send time
 	// into each payload (see Stamp).
 	Stamp bool
+	// Stream is the first stamp stream: queue i's sender stamps
+	// Stream+i. Runs that share a receiver (one trial after another)
+	// take different streams, so that one's late frames are not counted
+	// as another's.
+	Stream uint8
 	// NoUDPChecksum sends 0 (no checksum) in the UDP header.
 	NoUDPChecksum bool
 	TTL           uint8

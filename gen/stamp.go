@@ -122,7 +122,10 @@ func (s *stream) isSet(n uint64) bool { return s.seen[(n/64)%(window/64)]&(1<<(n
 
 // TrackerResult sums a Tracker's streams.
 type TrackerResult struct {
-	Stamped    uint64     `json:"stamped_packets"`
+	Stamped uint64 `json:"stamped_packets"`
+	// Unique is the stamped frames counted once each (no duplicate, none
+	// too old to tell).
+	Unique     uint64     `json:"unique_packets"`
 	Lost       uint64     `json:"lost_packets"`
 	Duplicates uint64     `json:"duplicate_packets"`
 	Reordered  uint64     `json:"reordered_packets"`
@@ -167,6 +170,7 @@ func (t *Tracker) Result() TrackerResult {
 		if span > s.unique {
 			r.Lost += span - s.unique
 		}
+		r.Unique += s.unique
 		r.Duplicates += s.dups
 		r.Reordered += s.reorder
 		r.TooOld += s.tooOld

@@ -74,6 +74,14 @@ type Config struct {
 	// ones and confirms with long ones.
 	Trial, FinalTrial time.Duration
 	Confirm           int
+	// Known are trials already made through the same device (another
+	// search's, at another loss ratio): they set the bounds before the
+	// search starts, and MaxRate is not tried again. A PDR search seeded
+	// with the NDR search's trials starts at the NDR.
+	Known []Step
+	// OnStep, when set, is called after each trial with its verdict and
+	// the bounds it left.
+	OnStep func(Step)
 }
 
 // ErrConfig reports a Config out of range.
@@ -119,8 +127,9 @@ type Outcome struct {
 	// the device kept up with the whole range.
 	AtMax bool
 	// SenderLimited: a passing trial offered less than it asked (by more
-	// than the resolution), so the search could not go higher: the
-	// device's rate is at least Rate, and the sender's is the limit.
+	// than the resolution), at MaxRate or no higher than what had passed
+	// already, so the search could not go higher: the device's rate is
+	// at least Rate, and the sender's is the limit.
 	SenderLimited bool
 	// Steps are the trials in order; Time their total duration.
 	Steps []Step
@@ -140,9 +149,11 @@ func (c Config) Bound() int {
 // floor, MinRate) and the lowest that failed, both as offered, until they
 // are within the resolution; then Confirm trials of FinalTrial at the
 // highest that passed. A failed confirmation is a new upper bound and the
-// search goes on below it. A passing trial whose sender fell short of the
-// asked rate ends the search there: no rate above what was offered is
-// ever reported.
+// search goes on below it with long trials, first stepping down from it
+// by the resolution, then twice that, and so on, until a trial passes. Bounds are offered loads, never asked ones: no
+// rate above what was offered is ever reported. A passing trial whose
+// sender fell short of the asked rate ends the search when asking for
+// more cannot help (at MaxRate, or no higher than what had passed).
 func Search(ctx context.Context, c Config, trial Trial) (Outcome, error) {
 	if err := c.check(); err != nil {
 		return Outcome{}, err
@@ -156,8 +167,12 @@ type searcher struct {
 	c      Config
 	trial  Trial
 	lo, hi float64 // highest passing offered load, lowest failing one; 0: none
-	// floorTried: MinRate itself was tried (and lo is 0 only if it failed).
-	floorTried bool
+	// floorFailed: a trial at MinRate itself failed.
+	floorFailed bool
+	// expand, above 0 after a failed confirmation and until a trial
+	// passes: how far below the failure (relative) to try next; it
+	// doubles with each failure, as MLRsearch's external search does.
+	expand float64
 	// limited: a passing trial's sender fell short of its rate.
 	limited bool
 	// long: a confirmation failed; searching trials take FinalTrial.
@@ -167,8 +182,13 @@ type searcher struct {
 
 func (s *searcher) run(ctx context.Context) error {
 	c := s.c
-	if _, err := s.step(ctx, c.MaxRate, c.Trial, false); err != nil {
-		return err
+	for _, k := range c.Known {
+		s.file(k.Measurement, k.Final)
+	}
+	if len(c.Known) == 0 {
+		if _, err := s.step(ctx, c.MaxRate, c.Trial, false); err != nil {
+			return err
+		}
 	}
 	// A bound on the trials, so that a device whose answers keep
 	// changing cannot keep the search going.
@@ -190,7 +210,7 @@ func (s *searcher) run(ctx context.Context) error {
 			return nil // nothing at or above the floor passed
 		}
 		confirmed, rate := true, s.lo
-		for i := 0; i < c.Confirm && confirmed; i++ {
+		for i := s.confirmedAt(rate); i < c.Confirm && confirmed; i++ {
 			st, err := s.step(ctx, rate, c.FinalTrial, true)
 			if err != nil {
 				return err
@@ -210,7 +230,7 @@ func (s *searcher) run(ctx context.Context) error {
 		if s.hi == 0 || rate < s.hi {
 			s.hi = rate
 		}
-		s.lo, s.limited, s.long = 0, false, true
+		s.lo, s.limited, s.long, s.expand = 0, false, true, c.Resolution
 	}
 	return fmt.Errorf("rfc2544: no settled rate after %d trials (last bounds %.0f to %.0f frames/s): the device's answers change from trial to trial; use longer trials", len(s.out.Steps), s.lo, s.hi)
 }
@@ -224,10 +244,12 @@ func (s *searcher) next() (rate float64, settled bool) {
 		return 0, true
 	case s.lo > 0 && s.hi-s.lo <= c.Resolution*s.hi:
 		return 0, true
-	case s.lo == 0 && (s.floorTried || s.hi <= c.MinRate):
+	case s.lo == 0 && (s.floorFailed || s.hi <= c.MinRate):
 		return 0, true // nothing at the floor passes
 	case s.lo == 0 && s.hi-c.MinRate <= c.Resolution*s.hi:
 		return c.MinRate, false
+	case s.lo == 0 && s.expand > 0:
+		return max(s.hi*(1-s.expand), c.MinRate), false
 	}
 	lo := s.lo
 	if lo == 0 {
@@ -246,15 +268,48 @@ func (s *searcher) step(ctx context.Context, rate float64, d time.Duration, fina
 		// Not a verdict on the device: the sender did not send.
 		return Step{}, fmt.Errorf("rfc2544: trial at %.0f frames/s for %v sent nothing: check the sender", rate, d)
 	}
-	if rate == s.c.MinRate {
-		s.floorTried = true
+	st := s.file(m, final)
+	s.out.Steps = append(s.out.Steps, st)
+	s.out.Time += m.Duration
+	if s.c.OnStep != nil {
+		s.c.OnStep(st)
 	}
+	return st, nil
+}
+
+// confirmedAt counts the known confirming trials that passed at offered
+// load rate: they need not be made again.
+func (s *searcher) confirmedAt(rate float64) int {
+	n := 0
+	for _, k := range s.c.Known {
+		if k.Final && k.Measurement.Loss() <= s.c.LossRatio && k.Offered() == rate {
+			n++
+		}
+	}
+	return n
+}
+
+// file judges a trial and moves the bounds.
+func (s *searcher) file(m Measurement, final bool) Step {
 	st := Step{Measurement: m, Final: final, Pass: m.Loss() <= s.c.LossRatio}
+	if m.Asked == s.c.MinRate && !st.Pass {
+		s.floorFailed = true
+	}
+	if st.Pass {
+		s.expand = 0
+	} else if s.lo == 0 {
+		s.expand *= 2
+	}
 	off := m.Offered()
 	switch {
 	case st.Pass:
+		// A sender that fell short is the limit when asking for more
+		// gains nothing: at MaxRate, or when what it offered is no
+		// more than the resolution above what had passed. Otherwise
+		// (a moment's stall) the search goes on from what it offered.
+		prev := s.lo
 		s.lo = max(s.lo, off)
-		if m.SenderLimited(s.c.Resolution) {
+		if m.SenderLimited(s.c.Resolution) && (s.hi == 0 || off <= prev*(1+s.c.Resolution)) {
 			s.limited = true
 		}
 	case s.hi == 0 || off < s.hi:
@@ -267,7 +322,5 @@ func (s *searcher) step(ctx context.Context, rate float64, d time.Duration, fina
 		s.lo, s.limited = 0, false
 	}
 	st.Lo, st.Hi = s.lo, s.hi
-	s.out.Steps = append(s.out.Steps, st)
-	s.out.Time += m.Duration
-	return st, nil
+	return st
 }

@@ -216,3 +216,104 @@ func TestSearchSentNothing(t *testing.T) {
 		t.Errorf("a trial that sent nothing: %v", err)
 	}
 }
+
+// TestSearchKnown: a PDR search seeded with the NDR search's trials finds
+// the same rate as one that starts afresh, in fewer trials, and makes no
+// trial at MaxRate; OnStep sees every trial the search makes.
+func TestSearchKnown(t *testing.T) {
+	d := dut{capacity: 300e3, randomLoss: 0.002}
+	c := testConfig()
+	ndr, err := Search(context.Background(), c, d.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ndr.Rate != 0 {
+		t.Fatalf("NDR %.0f through a device losing 0.2%% of everything: want none", ndr.Rate)
+	}
+	c.LossRatio = 0.005
+	fresh, err := Search(context.Background(), c, d.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	c.Known, c.OnStep = ndr.Steps, func(Step) { seen++ }
+	seeded, err := Search(context.Background(), c, d.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PDR fresh %.1f in %d trials, seeded %.1f in %d", fresh.Rate, len(fresh.Steps), seeded.Rate, len(seeded.Steps))
+	// Loss at most 0.5%: 0.2% at random and what the capacity drops,
+	// up to 0.998 × 300000 / 0.995.
+	want := 0.998 * 300e3 / 0.995
+	for _, o := range []Outcome{fresh, seeded} {
+		if o.Rate < want*(1-c.Resolution) || o.Rate > want {
+			t.Errorf("PDR %.1f: want within %.1f%% below %.1f", o.Rate, 100*c.Resolution, want)
+		}
+	}
+	if len(seeded.Steps) >= len(fresh.Steps) || seen != len(seeded.Steps) {
+		t.Errorf("seeded search: %d trials (%d seen by OnStep), fresh %d: want fewer, all seen", len(seeded.Steps), seen, len(fresh.Steps))
+	}
+	for _, s := range seeded.Steps {
+		if s.Asked == c.MaxRate {
+			t.Errorf("seeded search tried MaxRate again")
+		}
+	}
+}
+
+// stall is a device behind a sender that falls short of its rate in one
+// trial (a moment descheduled): that trial passes at less than it asked.
+type stall struct {
+	dut
+	at, n int // the stalling trial, the trials so far
+}
+
+func (s *stall) trial(ctx context.Context, rate float64, d time.Duration) (Measurement, error) {
+	s.n++
+	m, err := s.dut.trial(ctx, rate, d)
+	if s.n == s.at {
+		m.Sent = uint64(0.95 * float64(m.Sent))
+		m.Received = min(m.Received, m.Sent)
+	}
+	return m, err
+}
+
+// TestSearchSenderStall: a sender that falls short once, in a passing
+// trial below the capacity, does not end the search: it goes on from
+// what was offered and finds the capacity.
+func TestSearchSenderStall(t *testing.T) {
+	c := testConfig()
+	s := &stall{dut: dut{capacity: 370e3}, at: 3}
+	o, err := Search(context.Background(), c, s.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.SenderLimited || o.Rate < 370e3*(1-c.Resolution) || o.Rate > 370e3 {
+		t.Errorf("found %.0f (sender-limited %v): want the capacity, 370000, within the resolution", o.Rate, o.SenderLimited)
+	}
+}
+
+// TestSearchKnownFloorThenFailedConfirmation: a PDR search seeded with an
+// NDR search that went down to the floor (every trial lost 1%), whose
+// confirmation fails (the device passes more in short trials): it
+// steps down from the failure and finds the long trials' rate, not
+// "nothing above the floor" (the floor passed at this loss ratio).
+func TestSearchKnownFloorThenFailedConfirmation(t *testing.T) {
+	d := dut{capacity: 52e3, finalCapacity: 50e3, final: 10 * time.Second, randomLoss: 0.01}
+	c := testConfig()
+	c.Confirm = 1
+	ndr, err := Search(context.Background(), c, d.trial)
+	if err != nil || ndr.Rate != 0 {
+		t.Fatalf("NDR %.0f, %v: want none", ndr.Rate, err)
+	}
+	c.LossRatio, c.Known = 0.02, ndr.Steps
+	pdr, err := Search(context.Background(), c, d.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Long trials: 2% lost at 0.99 × 50000 / 0.98.
+	want := 0.99 * 50e3 / 0.98
+	if pdr.Rate < want*(1-2*c.Resolution) || pdr.Rate > want {
+		t.Errorf("PDR %.0f: want within %.1f%% below %.0f", pdr.Rate, 200*c.Resolution, want)
+	}
+	t.Logf("PDR %.0f in %d trials", pdr.Rate, len(pdr.Steps))
+}

@@ -48,6 +48,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newLabCommand(), newGenCommand(), newSinkCommand(), newBenchCommand(), newSteerCommand(), newServeCommand(), newTCPCommand(), newLoadCommand(), newDoctorCommand())
+	root.AddCommand(newLabCommand(), newGenCommand(), newSinkCommand(), newBenchCommand(), newSteerCommand(), newServeCommand(), newTCPCommand(), newLoadCommand(), newRFC2544Command(), newDoctorCommand())
 	return root
 }

@@ -1,0 +1,191 @@
+package rfc2544_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/gen"
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/port"
+	"github.com/fastpathnet/fastpath/rfc2544"
+	"github.com/fastpathnet/fastpath/stack"
+)
+
+// The method against devices of known behaviour: a router namespace R
+// between A (gen) and B (the receiver), forwarding as the kernel does,
+// with a policer, random loss, or nothing in its way.
+
+// benchmark is a Benchmark from A to B's port 9 through the lab: one
+// queue, the sender on core 0, the receiver on core 1.
+func benchmark(l *lab.Lab, sizes ...int) rfc2544.Benchmark {
+	tx := port.DefaultOptions(l.A.Link)
+	tx.Netns, tx.Cores = l.A.Name, []int{0}
+	tx.XSK.TXSize, tx.XSK.UMEMOptions.FrameCount, tx.XSK.UMEMOptions.FrameSize = 2048, 4096, 4096
+	rx := stack.DefaultConfig()
+	rx.Device, rx.Shared, rx.Cores = l.B.Link, true, []int{1}
+	rx.XSK.RXSize, rx.XSK.UMEMOptions.FillSize = 4096, 4096
+	rx.XSK.UMEMOptions.FrameSize, rx.XSK.UMEMOptions.FrameCount = 2048, 16384
+	b := rfc2544.Benchmark{TX: tx, RX: rx, RXNetns: l.B.Name, Batch: 64, Dst: netip.AddrPortFrom(l.B.Addr.Addr(), 9), Flows: 1,
+		Learn: 16, Gap: 50 * time.Millisecond, Drain: 2 * time.Second}
+	for _, s := range sizes {
+		b.Sizes = append(b.Sizes, rfc2544.Size{Name: fmt.Sprint(s), Sizes: []gen.SizeWeight{{Size: s, Weight: 1}}})
+	}
+	b.Search = rfc2544.Config{Resolution: 0.01, Trial: time.Second, FinalTrial: 2 * time.Second, Confirm: 1}
+	return b
+}
+
+func run(t *testing.T, b rfc2544.Benchmark) rfc2544.Result {
+	t.Helper()
+	b.OnEvent = func(e rfc2544.Event) {
+		t.Logf("%s %-10s asked %9.0f offered %9.0f sent %8d recv %8d loss %.5f pass %v final %v [%.0f, %.0f] lat %+v",
+			e.Size, e.Phase, e.Asked, e.Offered(), e.Sent, e.Received, e.Loss(), e.Pass, e.Final, e.Lo, e.Hi, e.Latency)
+	}
+	tr, err := rfc2544.Start(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := tr.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Sizes {
+		t.Logf("size %s: NDR %+v; %d trials in %.1fs of %.1fs", s.Name, s.NDR, len(s.Trials), s.TrialS, s.ElapsedS)
+	}
+	return res
+}
+
+// TestPlainRouter: a router with nothing in its way up to --max-rate:
+// the search ends at it and says so.
+func TestPlainRouter(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Router: true})
+	b := benchmark(l, 64)
+	b.Search.MaxRate = 100_000
+	res := run(t, b)
+	if s := res.Sizes[0]; !s.NDR.AtMax || s.NDR.FPS < 100_000*0.98 {
+		t.Errorf("NDR %+v: want at max rate", s.NDR)
+	}
+}
+
+// police makes R drop what it forwards to B's UDP port 9 above cap
+// frames/s, with a bucket of burst frames: a device of known capacity
+// (nftables' limit counts in nanoseconds; this kernel has no tc police
+// action, and a tbf shaper pushes back on a veth sender instead of
+// dropping).
+func police(t *testing.T, l *lab.Lab, cap, burst int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, args := range [][]string{
+		{"add", "table", "ip", "dut"},
+		{"add", "chain", "ip", "dut", "fw", "{ type filter hook forward priority 0; policy accept; }"},
+		{"add", "rule", "ip", "dut", "fw", "udp", "dport", "9", "limit", "rate", "over", fmt.Sprintf("%d/second", cap),
+			"burst", fmt.Sprint(burst), "packets", "counter", "drop"},
+	} {
+		if out, err := l.R.Command(ctx, "nft", args...).CombinedOutput(); err != nil {
+			lab.RequireKernel(t, fmt.Sprintf("nft in the router: %v: %s (install nftables)", err, out))
+		}
+	}
+}
+
+// randomLoss makes R drop a ratio p of what it forwards, at random.
+func randomLoss(t *testing.T, l *lab.Lab, p float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := l.R.Command(ctx, "iptables", "-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", fmt.Sprint(p), "-j", "DROP").CombinedOutput(); err != nil {
+		lab.RequireKernel(t, fmt.Sprintf("iptables in the router: %v: %s (install iptables)", err, out))
+	}
+}
+
+// TestPolicer: a device that forwards 50,000 frames/s and drops the rest.
+// The NDR found is within the resolution below the capacity, or above it
+// by at most what the policer's bucket lets through in a final trial
+// (burst / final trial); the search's trials stay within its bound plus
+// the confirmation.
+func TestPolicer(t *testing.T) {
+	const cap, burst = 50_000, 250
+	l := lab.NewT(t, lab.Options{Router: true})
+	police(t, l, cap, burst)
+	b := benchmark(l, 64)
+	b.Search.MinRate, b.Search.MaxRate = 5_000, 100_000
+	b.Latency = []float64{0.5}
+	res := run(t, b)
+	s := res.Sizes[0]
+	lo, hi := cap*(1-b.Search.Resolution), cap+burst/b.Search.FinalTrial.Seconds()
+	if s.NDR.FPS < lo || s.NDR.FPS > hi || s.NDR.AtMax || s.NDR.SenderLimited {
+		t.Errorf("NDR %.0f frames/s (at max %v, sender-limited %v): want %.0f to %.0f", s.NDR.FPS, s.NDR.AtMax, s.NDR.SenderLimited, lo, hi)
+	}
+	// A failed confirmation (a short trial passes up to burst/trial
+	// more than a long one) adds a step down or two from it.
+	final, failed := 0, 0
+	for _, st := range s.NDR.Steps {
+		if st.Final {
+			final++
+			if !st.Pass {
+				failed++
+			}
+		}
+	}
+	if searching := s.NDR.Trials - final; searching > s.NDR.Bound+3*failed {
+		t.Errorf("%d searching trials (%d failed confirmations): more than the bound, %d, and 3 per failed confirmation", searching, failed, s.NDR.Bound)
+	}
+	if len(s.Latency) != 1 || s.Latency[0].Loss != 0 || s.Latency[0].Latency.P50 <= 0 || s.Latency[0].Latency.Max < s.Latency[0].Latency.P99 {
+		t.Errorf("latency at half the NDR: %+v: want no loss and a p50 above 0", s.Latency)
+	}
+	t.Logf("NDR %.0f frames/s (%.2f%% of the capacity) in %d trials (bound %d), %.1f s of trials in %.1f s",
+		s.NDR.FPS, 100*s.NDR.FPS/cap, s.NDR.Trials, s.NDR.Bound, s.TrialS, s.ElapsedS)
+}
+
+// TestRandomLoss: a device that loses 1% of frames at random and polices
+// at 50,000 frames/s: no NDR above the floor; a PDR at 2% near where the
+// policer's drops and the random loss add up to 2%.
+func TestRandomLoss(t *testing.T) {
+	const cap, burst = 50_000, 250
+	l := lab.NewT(t, lab.Options{Router: true})
+	police(t, l, cap, burst)
+	randomLoss(t, l, 0.01)
+	b := benchmark(l, 64)
+	b.Search.MinRate, b.Search.MaxRate = 5_000, 100_000
+	b.PDR = 0.02
+	res := run(t, b)
+	s := res.Sizes[0]
+	if s.NDR.FPS != 0 {
+		t.Errorf("NDR %.0f frames/s through a device that loses 1%% of everything: want none", s.NDR.FPS)
+	}
+	// Loss 2%: 1% at random, and what the policer drops of the rest:
+	// offered × 0.99 − cap over offered = 0.01 at offered = cap / 0.97.
+	want := cap / 0.97
+	if s.PDR == nil || s.PDR.FPS < want*0.97 || s.PDR.FPS > want*1.03 {
+		t.Errorf("PDR %+v: want near %.0f frames/s", s.PDR, want)
+	}
+}
+
+// TestUnreachable: a router that forwards nothing: the benchmark stops
+// at once with an error that says what to check.
+func TestUnreachable(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Router: true})
+	randomLoss(t, l, 1)
+	b := benchmark(l, 64)
+	b.Search.MaxRate = 100_000
+	tr, err := rfc2544.Start(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	start := time.Now()
+	_, err = tr.Run(context.Background())
+	if !errors.Is(err, rfc2544.ErrUnreachable) || !strings.Contains(err.Error(), "check the device's routes") {
+		t.Errorf("through a router that drops everything: %v, want ErrUnreachable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the error took %v", d)
+	}
+}
