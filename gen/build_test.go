@@ -668,3 +668,18 @@ func TestBuilderDefaults(t *testing.T) {
 		t.Errorf("ports %d %d, want 5000 7", sp, dp)
 	}
 }
+
+// TestBuilderStream: the stamp's stream is Spec.Stream plus the sender's
+// index, so that runs sharing a receiver (rfc2544's trials) tell their
+// frames apart.
+func TestBuilderStream(t *testing.T) {
+	spec := baseSpec()
+	spec.Stamp, spec.Stream = true, 40
+	b := mustBuilder(t, spec, 2)
+	frame := make([]byte, 2048)
+	n := b.Next(frame, 123)
+	id, seq, sent, ok := ParseStamp(frame[HeaderLen:n])
+	if !ok || id != 42 || seq != 0 || sent != 123 {
+		t.Errorf("stamp: stream %d, seq %d, sent %d, ok %v: want stream 42, seq 0, sent 123", id, seq, sent, ok)
+	}
+}

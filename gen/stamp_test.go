@@ -54,6 +54,7 @@ func TestTrackerCounts(t *testing.T) {
 		feed(tr, 4, tc.seqs...)
 		got := tr.Result()
 		tc.want.Streams = 1
+		tc.want.Unique = tc.want.Stamped - tc.want.Duplicates - tc.want.TooOld
 		got.Latency = Percentile{}
 		if got != tc.want {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.name, got, tc.want)
@@ -108,6 +109,7 @@ func TestTrackerWindowSlots(t *testing.T) {
 	}
 	want.Lost -= 39 * 1000 // the last round's gap is after the highest
 	want.Streams = 1
+	want.Unique = want.Stamped - want.Duplicates - want.TooOld
 	got := tr.Result()
 	got.Latency = Percentile{}
 	if got != want {
@@ -134,7 +136,7 @@ func TestTrackerStreams(t *testing.T) {
 		}
 	}
 	got := tr.Result()
-	want := TrackerResult{Stamped: 2999, Lost: 1, Reordered: 1, Streams: 3}
+	want := TrackerResult{Stamped: 2999, Unique: 2999, Lost: 1, Reordered: 1, Streams: 3}
 	got.Latency = Percentile{}
 	if got != want {
 		t.Errorf("\n got %+v\nwant %+v", got, want)
@@ -228,7 +230,7 @@ func TestTrackerSink(t *testing.T) {
 		}
 	}
 	r := tr.Result()
-	want := TrackerResult{Stamped: 20000 - 100 + 10, Lost: 100, Duplicates: 10, Streams: 2}
+	want := TrackerResult{Stamped: 20000 - 100 + 10, Unique: 20000 - 100, Lost: 100, Duplicates: 10, Streams: 2}
 	got := r
 	got.Latency = Percentile{}
 	if got != want {

@@ -74,24 +74,14 @@ func TestPlainRouter(t *testing.T) {
 	}
 }
 
-// police makes R drop what it forwards to B's UDP port 9 above cap
-// frames/s, with a bucket of burst frames: a device of known capacity
-// (nftables' limit counts in nanoseconds; this kernel has no tc police
-// action, and a tbf shaper pushes back on a veth sender instead of
-// dropping).
+// police makes R a device of known capacity: it drops what it forwards
+// to port 9 above cap frames/s (bucket: burst frames).
 func police(t *testing.T, l *lab.Lab, cap, burst int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, args := range [][]string{
-		{"add", "table", "ip", "dut"},
-		{"add", "chain", "ip", "dut", "fw", "{ type filter hook forward priority 0; policy accept; }"},
-		{"add", "rule", "ip", "dut", "fw", "udp", "dport", "9", "limit", "rate", "over", fmt.Sprintf("%d/second", cap),
-			"burst", fmt.Sprint(burst), "packets", "counter", "drop"},
-	} {
-		if out, err := l.R.Command(ctx, "nft", args...).CombinedOutput(); err != nil {
-			lab.RequireKernel(t, fmt.Sprintf("nft in the router: %v: %s (install nftables)", err, out))
-		}
+	if err := l.R.Police(ctx, 9, cap, burst); err != nil {
+		lab.RequireKernel(t, err.Error())
 	}
 }
 

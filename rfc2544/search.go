@@ -167,6 +167,8 @@ type searcher struct {
 	c      Config
 	trial  Trial
 	lo, hi float64 // highest passing offered load, lowest failing one; 0: none
+	// loFinal is the highest load a confirming trial (a long one) passed.
+	loFinal float64
 	// floorFailed: a trial at MinRate itself failed.
 	floorFailed bool
 	// expand, above 0 after a failed confirmation and until a trial
@@ -183,7 +185,9 @@ type searcher struct {
 func (s *searcher) run(ctx context.Context) error {
 	c := s.c
 	for _, k := range c.Known {
-		s.file(k.Measurement, k.Final)
+		// In another search's order, "no higher than what had passed"
+		// says nothing of the sender: only a shortfall at MaxRate does.
+		s.file(k.Measurement, k.Final, k.Asked >= c.MaxRate)
 	}
 	if len(c.Known) == 0 {
 		if _, err := s.step(ctx, c.MaxRate, c.Trial, false); err != nil {
@@ -209,16 +213,18 @@ func (s *searcher) run(ctx context.Context) error {
 			s.out.Upper = s.hi
 			return nil // nothing at or above the floor passed
 		}
-		confirmed, rate := true, s.lo
+		confirmed, rate, offered := true, s.lo, s.lo
 		for i := s.confirmedAt(rate); i < c.Confirm && confirmed; i++ {
 			st, err := s.step(ctx, rate, c.FinalTrial, true)
 			if err != nil {
 				return err
 			}
-			confirmed = st.Pass
+			confirmed, offered = st.Pass, min(offered, st.Offered())
 		}
 		if confirmed {
-			s.out.Rate, s.out.Upper = s.lo, s.hi
+			// What the confirmations offered, if less (by less than
+			// the resolution, or they would be sender-limited).
+			s.out.Rate, s.out.Upper = offered, s.hi
 			s.out.SenderLimited = s.limited
 			s.out.AtMax = s.hi == 0 && !s.limited
 			return nil
@@ -231,6 +237,10 @@ func (s *searcher) run(ctx context.Context) error {
 			s.hi = rate
 		}
 		s.lo, s.limited, s.long, s.expand = 0, false, true, c.Resolution
+		if s.loFinal > 0 && s.loFinal < s.hi {
+			// A long trial passed below: the search goes on from it.
+			s.lo, s.expand = s.loFinal, 0
+		}
 	}
 	return fmt.Errorf("rfc2544: no settled rate after %d trials (last bounds %.0f to %.0f frames/s): the device's answers change from trial to trial; use longer trials", len(s.out.Steps), s.lo, s.hi)
 }
@@ -259,29 +269,37 @@ func (s *searcher) next() (rate float64, settled bool) {
 }
 
 // step runs one trial and files it.
+// A trial that passes with its sender short of the asked rate is made
+// again once: a sender descheduled for a moment is not the sender's
+// limit.
 func (s *searcher) step(ctx context.Context, rate float64, d time.Duration, final bool) (Step, error) {
-	m, err := s.trial(ctx, rate, d)
-	if err != nil {
-		return Step{}, fmt.Errorf("rfc2544: trial at %.0f frames/s: %w", rate, err)
+	for try := 0; ; try++ {
+		m, err := s.trial(ctx, rate, d)
+		if err != nil {
+			return Step{}, fmt.Errorf("rfc2544: trial at %.0f frames/s: %w", rate, err)
+		}
+		if m.Sent == 0 || m.Duration <= 0 {
+			// Not a verdict on the device: the sender did not send.
+			return Step{}, fmt.Errorf("rfc2544: trial at %.0f frames/s for %v sent nothing: check the sender", rate, d)
+		}
+		again := try == 0 && m.Loss() <= s.c.LossRatio && m.SenderLimited(s.c.Resolution)
+		st := s.file(m, final, !again)
+		s.out.Steps = append(s.out.Steps, st)
+		s.out.Time += m.Duration
+		if s.c.OnStep != nil {
+			s.c.OnStep(st)
+		}
+		if !again {
+			return st, nil
+		}
 	}
-	if m.Sent == 0 || m.Duration <= 0 {
-		// Not a verdict on the device: the sender did not send.
-		return Step{}, fmt.Errorf("rfc2544: trial at %.0f frames/s for %v sent nothing: check the sender", rate, d)
-	}
-	st := s.file(m, final)
-	s.out.Steps = append(s.out.Steps, st)
-	s.out.Time += m.Duration
-	if s.c.OnStep != nil {
-		s.c.OnStep(st)
-	}
-	return st, nil
 }
 
-// confirmedAt counts the known confirming trials that passed at offered
-// load rate: they need not be made again.
+// confirmedAt counts the confirming trials, known or this search's, that
+// passed at offered load rate: they need not be made again.
 func (s *searcher) confirmedAt(rate float64) int {
 	n := 0
-	for _, k := range s.c.Known {
+	for _, k := range append(s.c.Known[:len(s.c.Known):len(s.c.Known)], s.out.Steps...) {
 		if k.Final && k.Measurement.Loss() <= s.c.LossRatio && k.Offered() == rate {
 			n++
 		}
@@ -289,8 +307,9 @@ func (s *searcher) confirmedAt(rate float64) int {
 	return n
 }
 
-// file judges a trial and moves the bounds.
-func (s *searcher) file(m Measurement, final bool) Step {
+// file judges a trial and moves the bounds. mayLimit: a pass whose sender
+// fell short may end the search as sender-limited.
+func (s *searcher) file(m Measurement, final, mayLimit bool) Step {
 	st := Step{Measurement: m, Final: final, Pass: m.Loss() <= s.c.LossRatio}
 	if m.Asked == s.c.MinRate && !st.Pass {
 		s.floorFailed = true
@@ -309,8 +328,11 @@ func (s *searcher) file(m Measurement, final bool) Step {
 		// (a moment's stall) the search goes on from what it offered.
 		prev := s.lo
 		s.lo = max(s.lo, off)
-		if m.SenderLimited(s.c.Resolution) && (s.hi == 0 || off <= prev*(1+s.c.Resolution)) {
+		if mayLimit && m.SenderLimited(s.c.Resolution) && (s.hi == 0 || off <= prev*(1+s.c.Resolution)) {
 			s.limited = true
+		}
+		if final {
+			s.loFinal = max(s.loFinal, off)
 		}
 	case s.hi == 0 || off < s.hi:
 		s.hi = off

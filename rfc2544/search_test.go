@@ -1,6 +1,7 @@
 package rfc2544
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -264,14 +265,15 @@ func TestSearchKnown(t *testing.T) {
 // trial (a moment descheduled): that trial passes at less than it asked.
 type stall struct {
 	dut
-	at, n int // the stalling trial, the trials so far
+	at, n  int     // the stalling trial, the trials so far
+	factor float64 // of the frames it sends then (default 0.95)
 }
 
 func (s *stall) trial(ctx context.Context, rate float64, d time.Duration) (Measurement, error) {
 	s.n++
 	m, err := s.dut.trial(ctx, rate, d)
 	if s.n == s.at {
-		m.Sent = uint64(0.95 * float64(m.Sent))
+		m.Sent = uint64(cmp.Or(s.factor, 0.95) * float64(m.Sent))
 		m.Received = min(m.Received, m.Sent)
 	}
 	return m, err
@@ -282,13 +284,44 @@ func (s *stall) trial(ctx context.Context, rate float64, d time.Duration) (Measu
 // what was offered and finds the capacity.
 func TestSearchSenderStall(t *testing.T) {
 	c := testConfig()
-	s := &stall{dut: dut{capacity: 370e3}, at: 3}
-	o, err := Search(context.Background(), c, s.trial)
+	// The third trial is the first to pass; the sixth passes at 90% of
+	// what it asked, below what had passed already.
+	for _, s := range []*stall{{dut: dut{capacity: 370e3}, at: 3}, {dut: dut{capacity: 370e3}, at: 6, factor: 0.9}} {
+		o, err := Search(context.Background(), c, s.trial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.SenderLimited || o.Rate < 370e3*(1-c.Resolution) || o.Rate > 370e3 {
+			t.Errorf("stall at trial %d: found %.0f (sender-limited %v): want the capacity, 370000, within the resolution", s.at, o.Rate, o.SenderLimited)
+		}
+	}
+}
+
+// TestSearchPDRNotBelowNDR: a device that passes more in short trials
+// than in long ones (a buffer): the PDR search, seeded with the NDR's
+// trials, fails its first confirmation and goes on from the NDR's
+// confirmed rate; the PDR is never below the NDR.
+func TestSearchPDRNotBelowNDR(t *testing.T) {
+	d := dut{capacity: 52e3, finalCapacity: 50e3, final: 10 * time.Second}
+	c := testConfig()
+	c.Confirm = 1
+	ndr, err := Search(context.Background(), c, d.trial)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.SenderLimited || o.Rate < 370e3*(1-c.Resolution) || o.Rate > 370e3 {
-		t.Errorf("found %.0f (sender-limited %v): want the capacity, 370000, within the resolution", o.Rate, o.SenderLimited)
+	c.LossRatio, c.Known = 0.005, ndr.Steps
+	pdr, err := Search(context.Background(), c, d.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("NDR %.0f in %d trials, PDR %.0f in %d", ndr.Rate, len(ndr.Steps), pdr.Rate, len(pdr.Steps))
+	if ndr.Rate < 50e3*(1-c.Resolution) || ndr.Rate > 50e3 || pdr.Rate < ndr.Rate || pdr.Rate > 50e3/0.995 {
+		t.Errorf("NDR %.0f, PDR %.0f: want NDR near 50000 and PDR from it to %.0f", ndr.Rate, pdr.Rate, 50e3/0.995)
+	}
+	for _, st := range pdr.Steps {
+		if !st.Final && st.Offered() < ndr.Rate {
+			t.Errorf("the PDR search tried %.0f, below the NDR's confirmed %.0f", st.Offered(), ndr.Rate)
+		}
 	}
 }
 
@@ -316,4 +349,26 @@ func TestSearchKnownFloorThenFailedConfirmation(t *testing.T) {
 		t.Errorf("PDR %.0f: want within %.1f%% below %.0f", pdr.Rate, 200*c.Resolution, want)
 	}
 	t.Logf("PDR %.0f in %d trials", pdr.Rate, len(pdr.Steps))
+}
+
+// TestSearchKnownShortfall: a known trial that passed a little short of
+// its asked rate, below one that passed higher, does not make the seeded
+// search sender-limited: it goes on up to the capacity.
+func TestSearchKnownShortfall(t *testing.T) {
+	c := testConfig()
+	c.LossRatio = 0.005
+	m := func(asked, offered float64, recv float64) Step {
+		sent := uint64(offered)
+		return Step{Measurement: Measurement{Asked: asked, Duration: time.Second, Sent: sent, Received: uint64(recv * float64(sent))}}
+	}
+	// As an NDR search through a device dropping 0.3% above 500k would
+	// have filed them: the second passes the PDR's loss.
+	c.Known = []Step{m(1e6, 1e6, 0.5), m(500e3, 499e3, 0.997), m(250e3, 250e3, 1), m(400e3, 396e3, 1)}
+	o, err := Search(context.Background(), c, dut{capacity: 700e3, randomLoss: 0}.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.SenderLimited || o.Rate < 700e3*(1-c.Resolution) {
+		t.Errorf("found %.0f (sender-limited %v): want 700000 within the resolution", o.Rate, o.SenderLimited)
+	}
 }

@@ -1,8 +1,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fastpathnet/fastpath/internal/lab"
+	"github.com/fastpathnet/fastpath/rfc2544"
 )
 
 // TestRFC2544Flags: wrong flags are refused before anything is opened,
@@ -40,5 +48,56 @@ func TestRFC2544Flags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error with %q", tc.args[1:], err, tc.want)
 		}
+	}
+}
+
+// TestRFC2544Command: fastpath rfc2544 through a router policing at
+// 40,000 frames/s, two sizes, as a user runs it: a line per trial, the
+// JSON result with each size's NDR near the capacity and its latency,
+// and --out's table, JSON and plots.
+func TestRFC2544Command(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Router: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const capacity = 40_000
+	if err := l.R.Police(ctx, 9, capacity, 250); err != nil {
+		lab.RequireKernel(t, err.Error())
+	}
+	out := t.TempDir()
+	stdout, stderr, err := run(t, "rfc2544", "--tx-dev", l.A.Link, "--tx-netns", l.A.Name, "--rx-dev", l.B.Link, "--rx-netns", l.B.Name,
+		"--dst", l.B.Addr.Addr().String(), "--sizes", "64,1518", "--resolution", "2%", "--trial", "500ms", "--final-trial", "1s",
+		"--max-rate", "80k", "--min-rate", "10k", "--latency", "50", "--gap", "50ms", "--tx-cores", "0", "--rx-cores", "1", "--json", "--out", out)
+	t.Logf("stderr:\n%s", stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res rfc2544.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	if len(res.Sizes) != 2 || res.Kernel == "" || res.LinkMbps == 0 {
+		t.Fatalf("result: %+v", res)
+	}
+	for _, s := range res.Sizes {
+		// Within the resolution below, or above by the bucket over a
+		// final trial (250 frames in 1 s).
+		if s.NDR.FPS < capacity*0.98 || s.NDR.FPS > capacity+250 || len(s.Latency) != 1 || s.Latency[0].Latency.P50 <= 0 {
+			t.Errorf("size %s: NDR %+v, latency %+v: want %d frames/s within 2%% and a latency", s.Name, s.NDR, s.Latency, capacity)
+		}
+		if s.LineRate < 800_000 { // 10 Gbit/s veth: 14.88M at 64 bytes, 812,743 at 1518
+			t.Errorf("size %s: line rate %.0f", s.Name, s.LineRate)
+		}
+	}
+	if n := strings.Count(stderr, " ndr "); n < 4 {
+		t.Errorf("%d live lines of NDR trials", n)
+	}
+	for _, f := range []string{"table.txt", "result.json", "throughput.svg", "loss.svg"} {
+		b, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil || len(b) < 100 {
+			t.Errorf("--out %s: %v, %d bytes", f, err, len(b))
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "table.txt")); !strings.Contains(string(b), "1518") || !strings.Contains(string(b), "NDR Mpps") {
+		t.Errorf("table:\n%s", b)
 	}
 }

@@ -315,3 +315,22 @@ func (h *Host) SNMP(proto string) (map[string]uint64, error) {
 	}
 	return nil, fmt.Errorf("lab: no %s counters in /proc/net/snmp of %s", proto, h.Name)
 }
+
+// Police makes h (a router) drop what it forwards to UDP port udpPort
+// above fps frames/s, with a bucket of burst frames: a device under test
+// of known capacity. It uses nftables' limit, which counts in
+// nanoseconds: this kernel has no tc police action, and a tbf shaper
+// pushes back on a veth sender instead of dropping. It needs nft.
+func (h *Host) Police(ctx context.Context, udpPort uint16, fps, burst int) error {
+	for _, args := range [][]string{
+		{"add", "table", "ip", "dut"},
+		{"add", "chain", "ip", "dut", "fw", "{ type filter hook forward priority 0; policy accept; }"},
+		{"add", "rule", "ip", "dut", "fw", "udp", "dport", fmt.Sprint(udpPort), "limit", "rate", "over", fmt.Sprintf("%d/second", fps),
+			"burst", fmt.Sprint(burst), "packets", "counter", "drop"},
+	} {
+		if out, err := h.Command(ctx, "nft", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("lab: nft in %s: %v: %s (install nftables)", h.Name, err, out)
+		}
+	}
+	return nil
+}
