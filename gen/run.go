@@ -85,9 +85,15 @@ func Start(ctx context.Context, c Config) (*Run, error) {
 		r.port.Close()
 		return nil, err
 	}
-	r.start = time.Now()
+	// The senders start together: each, once pinned, waits until all
+	// are (a second at most: a queue that failed to pin does not hold
+	// up the others), so that the run's queues offer their rates over
+	// the same time.
+	ready, gate := make(chan struct{}, len(r.port.Queues)), make(chan struct{})
 	r.port.Go(func(q *port.Queue) error {
 		s := r.senders[r.index(q)]
+		ready <- struct{}{}
+		<-gate
 		if s == nil {
 			return nil
 		}
@@ -97,6 +103,18 @@ func Start(ctx context.Context, c Config) (*Run, error) {
 		}
 		return err
 	})
+	timeout := time.NewTimer(time.Second)
+	defer timeout.Stop()
+wait:
+	for range r.port.Queues {
+		select {
+		case <-ready:
+		case <-timeout.C:
+			break wait
+		}
+	}
+	close(gate)
+	r.start = time.Now()
 	return r, nil
 }
 

@@ -45,7 +45,9 @@ const window = 1 << 16
 // stream is a Tracker's state for one sender.
 type stream struct {
 	started  bool
-	base     uint64 // first sequence number seen
+	from     uint64 // Expect's first sequence number, when fromSet
+	fromSet  bool
+	base     uint64 // first sequence number seen (or expected)
 	max      uint64 // highest seen
 	seen     [window / 64]uint64
 	unique   uint64
@@ -75,6 +77,17 @@ func NewTracker() *Tracker {
 	return &Tracker{hist: hdrhistogram.New(1, maxLatency, 3)}
 }
 
+// Expect tells the Tracker that stream id starts at sequence number
+// first: frames from it on that arrive after a later one are counted
+// (as reordered), not taken as too old. Call it before the stream's
+// first frame.
+func (t *Tracker) Expect(id uint8, first uint64) {
+	if t.streams[id] == nil {
+		t.streams[id] = &stream{}
+	}
+	t.streams[id].from, t.streams[id].fromSet = first, true
+}
+
 // Record counts one stamped frame received at now (wall-clock ns).
 func (t *Tracker) Record(id uint8, seq uint64, sent, now int64) {
 	t.stamped++
@@ -88,6 +101,11 @@ func (t *Tracker) Record(id uint8, seq uint64, sent, now int64) {
 	switch {
 	case !s.started:
 		s.started, s.base, s.max = true, seq, seq
+		if s.fromSet && s.from < seq && seq-s.from < window {
+			// Frames from the expected first on are counted, not
+			// taken as too old, when a later one arrives first.
+			s.base = s.from
+		}
 		s.mark(seq)
 		s.unique++
 	case seq > s.max:
@@ -149,7 +167,7 @@ type Percentile struct {
 func (t *Tracker) Lost() uint64 {
 	var n uint64
 	for _, s := range t.streams {
-		if s != nil && s.max-s.base+1 > s.unique {
+		if s != nil && s.started && s.max-s.base+1 > s.unique {
 			n += s.max - s.base + 1 - s.unique
 		}
 	}
@@ -162,7 +180,7 @@ func (t *Tracker) Lost() uint64 {
 func (t *Tracker) Result() TrackerResult {
 	r := TrackerResult{Stamped: t.stamped, Negative: t.negative}
 	for _, s := range t.streams {
-		if s == nil {
+		if s == nil || !s.started {
 			continue
 		}
 		r.Streams++

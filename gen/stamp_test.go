@@ -240,3 +240,25 @@ func TestTrackerSink(t *testing.T) {
 		t.Errorf("latency %+v, want p50 50 µs, max 100 µs", r.Latency)
 	}
 }
+
+// TestTrackerExpect: with the first sequence number known, frames that
+// arrive after a later one at the start are counted (as reordered), not
+// taken as too old; a stream expected but never seen counts nothing.
+func TestTrackerExpect(t *testing.T) {
+	tr := NewTracker()
+	tr.Expect(4, 0)
+	tr.Expect(5, 0)
+	feed(tr, 4, 1, 0, 3, 2, 4)
+	got := tr.Result()
+	got.Latency = Percentile{}
+	want := TrackerResult{Stamped: 5, Unique: 5, Reordered: 2, Streams: 1}
+	if got != want {
+		t.Errorf("\n got %+v\nwant %+v", got, want)
+	}
+	// Without Expect, the first frame is the base: 0 is too old.
+	tr = NewTracker()
+	feed(tr, 4, 1, 0)
+	if r := tr.Result(); r.Unique != 1 || r.TooOld != 1 {
+		t.Errorf("without Expect: %+v", r)
+	}
+}

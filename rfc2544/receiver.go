@@ -91,8 +91,7 @@ func (r *receiver) handle(d *stack.Datagram) {
 // round runs on the owning engine every round: it publishes the counts
 // and swaps the window when asked.
 func (r *receiver) round(int64) bool {
-	if w := r.req.Load(); w != nil {
-		r.req.Store(nil)
+	if w := r.req.Swap(nil); w != nil {
 		old := r.cur
 		r.cur, r.lo, r.hi = w.t, w.lo, w.hi
 		w.done <- old
@@ -145,17 +144,37 @@ func (r *receiver) settle(limit time.Duration) time.Duration {
 	return time.Since(start)
 }
 
-// drops is what the kernel could not hand the receiver's sockets so far
-// (XDP_STATISTICS: RX ring full, fill ring empty, dropped): frames the
-// device under test delivered that the receiver lost itself.
-func (r *receiver) drops() uint64 {
-	var n uint64
+// drops is what the receiver lost itself so far of what the device under
+// test delivered: what the kernel could not hand its sockets
+// (XDP_STATISTICS: RX ring full, fill ring empty, dropped), and what its
+// engines could not hand over to the one that counts (its ring full, or
+// no free frame), as last published.
+func (r *receiver) drops() receiverDrops {
+	var d receiverDrops
 	for _, e := range r.st.Engines() {
 		if x, err := e.Socket().KernelStats(); err == nil {
-			n += x.RXDropped + x.RXRingFull + x.RXFillRingEmpty
+			d.ring += x.RXRingFull
+			d.fill += x.RXFillRingEmpty
+			d.other += x.RXDropped
 		}
+		c := e.Counters()
+		d.handover += c[stack.DropHandoverFull]
+		d.noFrame += c[stack.DropNoFrame]
 	}
-	return n
+	return d
+}
+
+// receiverDrops are the receiver's own losses, by where.
+type receiverDrops struct{ ring, fill, other, handover, noFrame uint64 }
+
+func (d receiverDrops) total() uint64 { return d.ring + d.fill + d.other + d.handover + d.noFrame }
+
+func (d receiverDrops) minus(o receiverDrops) receiverDrops {
+	return receiverDrops{d.ring - o.ring, d.fill - o.fill, d.other - o.other, d.handover - o.handover, d.noFrame - o.noFrame}
+}
+
+func (d receiverDrops) String() string {
+	return fmt.Sprintf("RX ring full %d, fill ring empty %d, other %d, handover ring full %d, no free frame %d", d.ring, d.fill, d.other, d.handover, d.noFrame)
 }
 
 func (r *receiver) close() error {

@@ -17,8 +17,9 @@ import (
 )
 
 // WriteTable writes the standard table: per size, the NDR and PDR in
-// Mpps, Gbit/s on the wire (L1) and % of line rate, latency at the
-// fractions of the NDR, and the trials the searches took.
+// Mpps, Gbit/s on the wire (L1) and % of line rate, the trials made (all
+// of them: searches, latency, loss curve, back-to-back), their time and
+// the size's, and latency at the fractions of the NDR.
 func WriteTable(w io.Writer, r Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	pdr := r.Config.PDRLoss > 0
@@ -57,6 +58,9 @@ func WriteTable(w io.Writer, r Result) error {
 		return err
 	}
 	for _, s := range r.Sizes {
+		if s.Incomplete != "" {
+			fmt.Fprintf(w, "%s: not finished: %s\n", s.Name, s.Incomplete)
+		}
 		if b := s.BackToBack; b != nil {
 			more := ""
 			if b.AtMax {
@@ -82,6 +86,9 @@ func WriteTable(w io.Writer, r Result) error {
 
 // cells are a Throughput's three columns.
 func cells(t Throughput, line float64) string {
+	if t.Incomplete {
+		return "incomplete\t-\t-\t"
+	}
 	if t.FPS == 0 {
 		return "none\t-\t-\t"
 	}
@@ -104,6 +111,8 @@ func cells(t Throughput, line float64) string {
 // limit.
 func (t Throughput) Note(minRate, maxRate float64) string {
 	switch {
+	case t.Incomplete:
+		return fmt.Sprintf("the search did not finish; it had passed %.0f frames/s and failed at %.0f (0: none)", t.Bounds[0], t.Bounds[1])
 	case t.FPS == 0:
 		return fmt.Sprintf("no rate at or above the floor (%.0f frames/s) passed; the lowest that failed offered %.0f", minRate, t.Upper)
 	case t.SenderLimited:

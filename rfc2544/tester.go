@@ -1,6 +1,7 @@
 package rfc2544
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,8 +53,11 @@ type Benchmark struct {
 	// Batch is gen's frames per TX round.
 	Batch int
 	// Dst is the receiver's address and UDP port, Src the sender's (zero:
-	// the device's first address, port 1024).
+	// the device's first address, port 1024). DstMAC, when set, is the
+	// device under test's MAC (else resolved through the kernel's routes
+	// and neighbours on TX's device).
 	Dst, Src netip.AddrPort
+	DstMAC   ether.Addr
 	// Flows varies the source port over Flows values from Src's, so that
 	// the device under test spreads them over its queues.
 	Flows int
@@ -106,8 +110,14 @@ type Throughput struct {
 	TrialS        float64 `json:"trial_s"`
 	// Bound is the most searching trials a bisection of the range at the
 	// resolution needs (Config.Bound).
-	Bound int    `json:"bound"`
-	Steps []Step `json:"-"`
+	Bound int `json:"bound"`
+	// Bounds are the highest offered load that passed and the lowest
+	// that failed when the search ended (0: none).
+	Bounds [2]float64 `json:"bounds_fps"`
+	// Incomplete: the search did not finish (an error, or interrupted);
+	// FPS is 0 and Bounds say how far it got.
+	Incomplete bool   `json:"incomplete,omitempty"`
+	Steps      []Step `json:"-"`
 }
 
 // LatencyPoint is latency at a fraction of the NDR.
@@ -157,6 +167,8 @@ type SizeResult struct {
 	Trials   []TrialRecord `json:"trials"`
 	TrialS   float64       `json:"trial_s"`
 	ElapsedS float64       `json:"elapsed_s"`
+	// Incomplete says why this size's measurements did not finish.
+	Incomplete string `json:"incomplete,omitempty"`
 }
 
 // TrialRecord is one trial as the JSON and the plots show it.
@@ -258,11 +270,15 @@ func Start(c Benchmark) (*Tester, error) {
 	if err := check.check(); err != nil {
 		return nil, err
 	}
+	c.Search.Resolution, c.Search.Confirm = check.Resolution, check.Confirm // the defaults
+	if c.Flows > 1 && int(cmp.Or(c.Src.Port(), 1024))+c.Flows-1 > 65535 {
+		return nil, fmt.Errorf("%w: %d flows from source port %d go past 65535: use fewer flows or a lower port", ErrConfig, c.Flows, cmp.Or(c.Src.Port(), 1024))
+	}
 	rx, err := startReceiver(c.RX, c.RXNetns, c.Dst.Port())
 	if err != nil {
 		return nil, err
 	}
-	return &Tester{cfg: c, rx: rx}, nil
+	return &Tester{cfg: c, rx: rx, dstMAC: c.DstMAC}, nil
 }
 
 // Close closes the receiver.
@@ -283,7 +299,13 @@ func (t *Tester) Run(ctx context.Context) (Result, error) {
 	for _, sz := range c.Sizes {
 		var sr SizeResult
 		sr, err = t.runSize(ctx, sz)
-		if sr.Name != "" {
+		if err != nil {
+			sr.Incomplete = err.Error()
+			if ctx.Err() != nil {
+				sr.Incomplete = "interrupted"
+			}
+		}
+		if len(sr.Trials) > 0 {
 			res.Sizes = append(res.Sizes, sr)
 		}
 		if err != nil {
@@ -339,7 +361,10 @@ func (t *Tester) runSize(ctx context.Context, sz Size) (sr SizeResult, err error
 			return m, err
 		})
 		th := Throughput{LossRatio: sc.LossRatio, FPS: o.Rate, Upper: o.Upper, AtMax: o.AtMax, SenderLimited: o.SenderLimited,
-			Trials: len(o.Steps), TrialS: o.Time.Seconds(), Bound: bound, Steps: o.Steps}
+			Trials: len(o.Steps), TrialS: o.Time.Seconds(), Bound: bound, Steps: o.Steps, Incomplete: err != nil}
+		if n := len(o.Steps); n > 0 {
+			th.Bounds = [2]float64{o.Steps[n-1].Lo, o.Steps[n-1].Hi}
+		}
 		th.L1BPS = o.Rate * (sz.Bytes() + gen.L1Overhead) * 8
 		if sr.LineRate > 0 {
 			th.LinePct = 100 * o.Rate / sr.LineRate
@@ -484,7 +509,12 @@ func (t *Tester) spec(sz Size, stream uint8) gen.Spec {
 
 // streams takes the stamp streams of the next gen run: one per queue.
 func (t *Tester) streams() (lo, hi int) {
-	n := max(len(t.cfg.TX.Queues), 1)
+	// One per sending queue: those asked for, or all the device's, as the
+	// first run found them (before it, room for 64).
+	n := max(len(t.info.Queues), len(t.cfg.TX.Queues), 1)
+	if t.info.Device == "" && len(t.cfg.TX.Queues) == 0 {
+		n = 64
+	}
 	if t.stream+n > 256 {
 		t.stream = 0
 	}
@@ -581,8 +611,8 @@ func (t *Tester) measure(ctx context.Context, sz Size, phase string, rate float6
 		if err != nil {
 			return m, r, err
 		}
-		lost := t.rx.drops() - before
-		if lost == 0 {
+		lost := t.rx.drops().minus(before)
+		if lost.total() == 0 {
 			if t.res != nil {
 				t.res.Trials = append(t.res.Trials, TrialRecord{Phase: phase, Asked: rate, Offered: m.Offered(), Sent: m.Sent,
 					Received: m.Received, Loss: m.Loss(), DurationS: m.Duration.Seconds()})
@@ -592,8 +622,8 @@ func (t *Tester) measure(ctx context.Context, sz Size, phase string, rate float6
 		}
 		t.receiverRetries++
 		if attempt == 3 {
-			return m, r, fmt.Errorf("%w: %d frames in the trial at %.0f frames/s, and in the two made again: give the receiver a core of its own (--rx-cores), more queues, or deeper rings",
-				ErrReceiverDrops, lost, rate)
+			return m, r, fmt.Errorf("%w in the trial at %.0f frames/s, and in the two made again (the last: %v): give the receiver a core of its own (--rx-cores), more queues, or deeper rings",
+				ErrReceiverDrops, rate, lost)
 		}
 	}
 }
@@ -605,7 +635,11 @@ func (t *Tester) once(ctx context.Context, sz Size, rate float64, count uint64, 
 		return Measurement{}, gen.TrackerResult{}, err
 	}
 	lo, hi := t.streams()
-	if _, err := t.rx.swap(gen.NewTracker(), lo, hi); err != nil {
+	tracker := gen.NewTracker()
+	for id := lo; id < hi; id++ {
+		tracker.Expect(uint8(id), 0) // each sender numbers from 0
+	}
+	if _, err := t.rx.swap(tracker, lo, hi); err != nil {
 		return Measurement{}, gen.TrackerResult{}, err
 	}
 	st, err := t.send(ctx, sz, lo, rate, count, deadline)
@@ -620,7 +654,14 @@ func (t *Tester) once(ctx context.Context, sz Size, rate float64, count uint64, 
 	}
 	r := tr.Result()
 	span := time.Duration(st.Last - st.First)
-	m := Measurement{Asked: rate, Duration: max(d, span, time.Microsecond), Sent: st.Sent, Received: r.Unique}
+	// Sent counts what the kernel took (completed): a frame left on the
+	// TX ring when the sender stopped was never offered.
+	m := Measurement{Asked: rate, Duration: max(d, span, time.Microsecond), Sent: st.Completed, Received: r.Unique}
+	if !t.heard && m.Sent > 0 && m.Received == 0 {
+		return m, r, fmt.Errorf("%w: none of the trial's %d frames reached %s: check the device's routes and that %v is %s's address",
+			ErrUnreachable, m.Sent, t.cfg.RX.Device, t.cfg.Dst.Addr(), t.cfg.RX.Device)
+	}
+	t.heard = t.heard || m.Received > 0
 	return m, r, ctx.Err()
 }
 

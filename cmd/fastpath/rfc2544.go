@@ -20,7 +20,7 @@ type rfcFlags struct {
 	txQueues, txCores              string
 	rxQueues, rxCores              string
 	mode, xdpMode                  string
-	dst, src                       string
+	dst, src, dstMAC               string
 	sizes                          string
 	loss, pdrLoss, resolution      string
 	trial, finalTrial, latTrial    time.Duration
@@ -60,8 +60,9 @@ with --back-to-back N the longest burst passed without loss (26.4), N times.
 
 A line per trial goes to stderr; the table at the end (one JSON object on
 stdout with --json); --out DIR writes table.txt, result.json and the plots
-throughput.svg and loss.svg. SIGINT stops after the trial running and still
-prints what was found.`,
+throughput.svg and loss.svg. SIGINT stops the trial running and prints what
+was found; the size it was on is marked incomplete, with how far its search
+got.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return rfcMain(cmd, f) },
 	}
@@ -77,6 +78,7 @@ prints what was found.`,
 	fl.StringVar(&f.mode, "mode", "auto", "AF_XDP mode on both devices: auto, copy or zerocopy")
 	fl.StringVar(&f.xdpMode, "xdp-mode", "auto", "the receiver's XDP program: auto, native or generic")
 	fl.StringVar(&f.dst, "dst", "", "the receiver's address on --rx-dev, with an optional UDP port (default 9)")
+	fl.StringVar(&f.dstMAC, "dst-mac", "", "the device under test's MAC on --tx-dev's side (default: resolved through the kernel's routes and neighbours)")
 	fl.StringVar(&f.src, "src", "", "the source address and port (default: --tx-dev's first address, port 1024)")
 	fl.StringVar(&f.sizes, "sizes", "64,128,256,512,1024,1280,1518", "frame sizes with the FCS; imix is 64:7,594:4,1518:1")
 	fl.StringVar(&f.loss, "loss", "0", "the NDR's loss ratio: 0 (RFC 2544's throughput), or a percentage such as 0.001%")
@@ -164,7 +166,7 @@ func rfcConfigOf(f rfcFlags) (rfc2544.Benchmark, error) {
 	if f.txDev == f.rxDev && f.txNetns == f.rxNetns {
 		return b, fmt.Errorf("--tx-dev and --rx-dev are both %s: the frames must come back on another device (a second port, or the far end of the device under test)", f.txDev)
 	}
-	gf := genFlags{dev: f.txDev, netns: f.txNetns, queues: f.txQueues, cores: f.txCores, dst: f.dst, src: f.src, size: 64,
+	gf := genFlags{dev: f.txDev, netns: f.txNetns, queues: f.txQueues, cores: f.txCores, dst: f.dst, src: f.src, dstMAC: f.dstMAC, size: 64,
 		rate: "0", mode: f.mode, xdpMode: "none", batch: 64, ring: 2048, frames: 4096}
 	gc, err := genConfigOf(gf)
 	if err != nil {
@@ -175,13 +177,17 @@ func rfcConfigOf(f rfcFlags) (rfc2544.Benchmark, error) {
 	if err != nil {
 		return b, err
 	}
-	b.TX, b.Batch, b.Dst, b.Src = gc.run.Port, 64, gc.run.Spec.Dst, gc.run.Spec.Src
+	b.TX, b.Batch, b.Dst, b.Src, b.DstMAC = gc.run.Port, 64, gc.run.Spec.Dst, gc.run.Spec.Src, gc.run.Spec.DstMAC
 	b.RX, b.RXNetns = sc.sink.Stack, sc.sink.Netns
 	if b.Sizes, err = parseSizes(f.sizes); err != nil {
 		return b, err
 	}
-	if f.flows < 1 || f.flows > 64511 {
-		return b, fmt.Errorf("--flows %d: use 1 to 64511", f.flows)
+	sport := 1024
+	if b.Src.IsValid() {
+		sport = int(b.Src.Port())
+	}
+	if f.flows < 1 || sport+f.flows-1 > 65535 {
+		return b, fmt.Errorf("--flows %d: use 1 to %d (source ports %d and up)", f.flows, 65536-sport, sport)
 	}
 	b.Flows, b.Learn, b.Gap, b.Drain, b.LossCurve, b.LatencyTrial = f.flows, f.learn, f.gap, f.drain, f.lossCurve, f.latTrial
 	if f.learn < 0 || f.gap < 0 || f.drain < 0 || f.latTrial < 0 || f.backToBack < 0 || f.maxBurst < 0 {
