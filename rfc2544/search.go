@@ -269,9 +269,10 @@ func (s *searcher) next() (rate float64, settled bool) {
 }
 
 // step runs one trial and files it.
-// A trial that passes with its sender short of the asked rate is made
-// again once: a sender descheduled for a moment is not the sender's
-// limit.
+// A trial whose sender fell short of the asked rate is made again once:
+// a sender descheduled for a moment is not the sender's limit, and what it
+// sends to catch up comes in bursts above its average, so a failure at
+// that average says little of the device.
 func (s *searcher) step(ctx context.Context, rate float64, d time.Duration, final bool) (Step, error) {
 	for try := 0; ; try++ {
 		m, err := s.trial(ctx, rate, d)
@@ -282,8 +283,12 @@ func (s *searcher) step(ctx context.Context, rate float64, d time.Duration, fina
 			// Not a verdict on the device: the sender did not send.
 			return Step{}, fmt.Errorf("rfc2544: trial at %.0f frames/s for %v sent nothing: check the sender", rate, d)
 		}
-		again := try == 0 && m.Loss() <= s.c.LossRatio && m.SenderLimited(s.c.Resolution)
-		st := s.file(m, final, !again)
+		again := try == 0 && m.SenderLimited(s.c.Resolution)
+		// A trial made again is recorded but judges nothing.
+		st := Step{Measurement: m, Final: final, Pass: m.Loss() <= s.c.LossRatio, Lo: s.lo, Hi: s.hi}
+		if !again {
+			st = s.file(m, final, true)
+		}
 		s.out.Steps = append(s.out.Steps, st)
 		s.out.Time += m.Duration
 		if s.c.OnStep != nil {
