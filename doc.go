@@ -24,7 +24,9 @@
 //	load ──► stack, tcp, gen
 //	                      the stateful load generator: a client per engine opening
 //	                      connections at a paced rate, every response checked
-//	rfc2544               the throughput search of RFC 2544 (NDR, PDR) over trials it is given
+//	rfc2544 ──► gen, stack
+//	                      RFC 2544 through a device under test: gen sends, a
+//	                      receiver on the engine counts, a search finds the NDR/PDR
 //	cmd/fastpath          the command line: flags, calls into the above, printing
 //	bench                 fastpath against the C reference, asavie/xdp and the kernel
 //

@@ -1,10 +1,20 @@
 // Package rfc2544 measures a device under test as RFC 2544 and FD.io
-// CSIT define it. This file is the throughput search (RFC 2544 section
-// 26.1): the highest offered load at which the device loses no frame
-// (NDR), or at most a ratio of them (PDR), found to a relative
-// resolution by trials of a fixed duration, the last ones longer to
-// confirm it. The search is independent of how a trial sends and
-// counts: it calls a Trial and reads its Measurement.
+// CSIT define it.
+//
+// The path of a trial: Tester (tester.go) starts gen on the sending
+// device with its own stamp streams, the receiver (receiver.go, a UDP
+// handler on the engine at the receiving device) counts only those
+// streams into a fresh gen.Tracker, and the Measurement is what the
+// kernel took from gen's TX ring over the trial's time against what came
+// back. Search (this file) decides the next rate from the measurements;
+// report.go writes the table and the plots.
+//
+// This file is the throughput search (RFC 2544 section 26.1): the
+// highest offered load at which the device loses no frame (NDR), or at
+// most a ratio of them (PDR), found to a relative resolution by trials of
+// a fixed duration, the last ones longer to confirm it. The search is
+// independent of how a trial sends and counts: it calls a Trial and reads
+// its Measurement.
 package rfc2544
 
 import (
