@@ -84,7 +84,6 @@ type Benchmark struct {
 	// at most (0: two seconds at the highest load the sender offered).
 	BackToBack, MaxBurst int
 	OnEvent              func(Event)
-	resolveTimeout       time.Duration
 }
 
 // Event is one trial, as it ends: for live output.
@@ -262,17 +261,17 @@ func Start(c Benchmark) (*Tester, error) {
 	if c.LatencyTrial <= 0 {
 		c.LatencyTrial = c.Search.FinalTrial
 	}
-	if c.resolveTimeout == 0 {
-		c.resolveTimeout = gen.ResolveTimeout
-	}
 	check := c.Search
 	check.MinRate, check.MaxRate = 1, 2 // the sizes' rates are set later
 	if err := check.check(); err != nil {
 		return nil, err
 	}
 	c.Search.Resolution, c.Search.Confirm = check.Resolution, check.Confirm // the defaults
-	if c.Flows > 1 && int(cmp.Or(c.Src.Port(), 1024))+c.Flows-1 > 65535 {
-		return nil, fmt.Errorf("%w: %d flows from source port %d go past 65535: use fewer flows or a lower port", ErrConfig, c.Flows, cmp.Or(c.Src.Port(), 1024))
+	if c.Src.IsValid() && c.Src.Port() == 0 {
+		c.Src = netip.AddrPortFrom(c.Src.Addr(), 1024)
+	}
+	if c.Flows > 1 && int(srcPort(c.Src))+c.Flows-1 > 65535 {
+		return nil, fmt.Errorf("%w: %d flows from source port %d go past 65535: use fewer flows or a lower port", ErrConfig, c.Flows, srcPort(c.Src))
 	}
 	rx, err := startReceiver(c.RX, c.RXNetns, c.Dst.Port())
 	if err != nil {
@@ -332,8 +331,10 @@ func (t *Tester) runSize(ctx context.Context, sz Size) (sr SizeResult, err error
 	}()
 	// The first learning run resolves the next hop and tells the link's
 	// speed, which MaxRate defaults to.
-	if err := t.learn(ctx, sz); err != nil {
-		return sr, err
+	if t.info.Device == "" {
+		if err := t.learn(ctx, sz); err != nil {
+			return sr, err
+		}
 	}
 	sc := c.Search
 	if t.info.LinkMbps > 0 {
@@ -410,13 +411,9 @@ func (t *Tester) runSize(ctx context.Context, sz Size) (sr SizeResult, err error
 // the longest that loses nothing found by bisection on its length, Runs
 // times over.
 func (t *Tester) backToBack(ctx context.Context, sz Size, sr *SizeResult) error {
-	top := 0.0
-	for _, tr := range sr.Trials {
-		top = max(top, tr.Offered)
-	}
 	maxBurst := uint64(t.cfg.MaxBurst)
 	if maxBurst == 0 {
-		maxBurst = uint64(2 * top)
+		maxBurst = uint64(2 * sr.topOffered())
 	}
 	maxBurst = max(maxBurst, 2)
 	b := &BackToBack{MaxBurst: maxBurst, AtMax: true}
@@ -462,10 +459,7 @@ func (t *Tester) backToBack(ctx context.Context, sz Size, sr *SizeResult) error 
 // searches offered down in steps of a tenth of it, until two in a row lose
 // nothing.
 func (t *Tester) lossCurve(ctx context.Context, sz Size, sr *SizeResult) error {
-	top := 0.0
-	for _, tr := range sr.Trials {
-		top = max(top, tr.Offered)
-	}
+	top := sr.topOffered()
 	clean := 0
 	for i := 0; i < 10 && clean < 2; i++ {
 		m, _, err := t.trial(ctx, sz, "loss-curve", top*float64(10-i)/10, t.cfg.Search.Trial)
@@ -483,6 +477,15 @@ func (t *Tester) lossCurve(ctx context.Context, sz Size, sr *SizeResult) error {
 	return nil
 }
 
+// topOffered is the highest load the size's trials offered.
+func (sr *SizeResult) topOffered() float64 {
+	top := 0.0
+	for _, tr := range sr.Trials {
+		top = max(top, tr.Offered)
+	}
+	return top
+}
+
 // event files a trial's verdict with its record and reports it.
 func (t *Tester) event(size, phase string, s Step, lat gen.Percentile) {
 	if t.res != nil && len(t.res.Trials) > 0 {
@@ -498,14 +501,14 @@ func (t *Tester) event(size, phase string, s Step, lat gen.Percentile) {
 func (t *Tester) spec(sz Size, stream uint8) gen.Spec {
 	sp := gen.Spec{Src: t.cfg.Src, Dst: t.cfg.Dst, Sizes: sz.Sizes, Stamp: true, Stream: stream, DstMAC: t.dstMAC}
 	if t.cfg.Flows > 1 {
-		lo := uint16(1024)
-		if t.cfg.Src.IsValid() {
-			lo = t.cfg.Src.Port()
-		}
+		lo := srcPort(t.cfg.Src)
 		sp.SrcPorts = gen.Range[uint16]{Lo: lo, Hi: lo + uint16(t.cfg.Flows-1)}
 	}
 	return sp
 }
+
+// srcPort is the first source port: src's, or gen's default, 1024.
+func srcPort(src netip.AddrPort) uint16 { return cmp.Or(src.Port(), 1024) }
 
 // streams takes the stamp streams of the next gen run: one per queue.
 func (t *Tester) streams() (lo, hi int) {
@@ -528,9 +531,6 @@ func (t *Tester) streams() (lo, hi int) {
 // counts.
 func (t *Tester) send(ctx context.Context, sz Size, lo int, rate float64, count uint64, deadline time.Duration) (gen.Stats, error) {
 	gc := gen.Config{Port: t.cfg.TX, Spec: t.spec(sz, uint8(lo)), Rate: gen.Rate{Value: rate}, Count: count, Batch: t.cfg.Batch}
-	if gc.Spec.Src.IsValid() && gc.Spec.Src.Port() == 0 {
-		gc.Spec.Src = netip.AddrPortFrom(gc.Spec.Src.Addr(), 1024)
-	}
 	g, err := gen.Start(ctx, gc)
 	if err != nil {
 		return gen.Stats{}, err
