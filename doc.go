@@ -13,7 +13,8 @@
 //	port ──► xsk, steering
 //	                      the one way into a device: facts, program, UMEMs and
 //	                      sockets per queue, pinned goroutines, teardown
-//	ether, arp, ipv4, tcp pure protocol code: views, encoders, state; time is an argument
+//	ether, arp, ipv4, ipv6, tcp
+//	                      pure protocol code: views, encoders, state; time is an argument
 //	stack ──► port, the protocols
 //	                      the engine: one per queue, its control plane (netlink
 //	                      route and neighbour sync) and its net.Conn adapters
