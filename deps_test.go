@@ -42,8 +42,9 @@ var rules = []rule{
 	{pkg: "ether", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
 	{pkg: "arp", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
 	{pkg: "ipv4", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
-	// IPv6 takes the Internet checksum from ipv4 and nothing else.
-	{pkg: "ipv6", allowed: []string{"encoding/binary", "errors", "net/netip", module + "/ipv4"}},
+	// IPv6 takes the Internet checksum from ipv4, MACs from ether, and
+	// nothing else.
+	{pkg: "ipv6", allowed: []string{"encoding/binary", "errors", "net/netip", module + "/ipv4", module + "/ether"}},
 	// tcp's Buffer is the one place a connection meets another goroutine
 	// (its reader or writer): a single-producer single-consumer ring
 	// whose two indices need atomic loads and stores, and nothing more.

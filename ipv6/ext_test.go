@@ -1,6 +1,7 @@
 package ipv6
 
 import (
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -102,12 +103,16 @@ func TestWalkTruncated(t *testing.T) {
 	}
 }
 
-// FuzzHeader: Check and Walk never panic on any bytes, and what they
-// accept stays inside the packet.
+// FuzzHeader: Check, Walk, CheckND and EchoReply never panic on any
+// bytes, and what they accept stays inside the packet.
 func FuzzHeader(f *testing.F) {
 	f.Add(packet(ProtoUDP))
 	f.Add(packet(ProtoUDP, ext{kind: ProtoHopByHop, n: 8}, ext{kind: ProtoFragment, n: 8, frag: 1}))
 	f.Add(packet(ProtoTCP, ext{kind: ProtoAH, n: 16}, ext{kind: ProtoRouting, n: 24}))
+	for _, s := range []string{scapyNS, scapyNA, scapyDAD, scapyEcho} {
+		b, _ := hex.DecodeString(s)
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h := Header(b)
 		if h.Check() != nil {
@@ -120,6 +125,14 @@ func FuzzHeader(f *testing.F) {
 		u, err := h.Walk()
 		if err == nil && (u.Offset < HeaderLen || u.Offset > end || u.ExtHeaders > MaxExtHeaders) {
 			t.Fatalf("walk %+v outside the packet (end %d)", u, end)
+		}
+		if m, err := CheckND(h); err == nil {
+			m.LinkAddr(OptSourceLinkAddr)
+			m.LinkAddr(OptTargetLinkAddr)
+		}
+		out := make([]byte, len(b))
+		if n, err := EchoReply(out, h, src, 64); err == nil && n != end {
+			t.Fatalf("echo reply of %d bytes to a %d-byte request", n, end)
 		}
 	})
 }

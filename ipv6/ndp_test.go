@@ -1,0 +1,147 @@
+package ipv6
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/fastpathnet/fastpath/ether"
+)
+
+// Built by scapy 2.5 (python3-scapy):
+//
+//	IPv6(src='fe80::fa:ff:fe00:1', dst='ff02::1:ff00:2', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::2')/ICMPv6NDOptSrcLLAddr(lladdr='02:fa:00:00:00:01')
+//	IPv6(src='2001:db8::2', dst='fe80::fa:ff:fe00:1', hlim=255)/ICMPv6ND_NA(tgt='2001:db8::2', R=0, S=1, O=1)/ICMPv6NDOptDstLLAddr(lladdr='02:fa:00:00:00:02')
+//	IPv6(src='::', dst='ff02::1:ff00:2', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::2')
+//	IPv6(src='2001:db8::1', dst='2001:db8::2', hlim=64)/ICMPv6EchoRequest(id=0x4242, seq=3, data=b'0123456789'), and its reply
+const (
+	scapyNS    = "6000000000203afffe8000000000000000fa00fffe000001ff0200000000000000000001ff00000287004a6b0000000020010db8000000000000000000000002010102fa00000001"
+	scapyNA    = "6000000000203aff20010db8000000000000000000000002fe8000000000000000fa00fffe0000018800b8b56000000020010db8000000000000000000000002020102fa00000002"
+	scapyDAD   = "6000000000183aff00000000000000000000000000000000ff0200000000000000000001ff00000287004ceb0000000020010db8000000000000000000000002"
+	scapyEcho  = "6000000000123a4020010db800000000000000000000000120010db80000000000000000000000028000dcee4242000330313233343536373839"
+	scapyReply = "6000000000123a4020010db800000000000000000000000220010db80000000000000000000000018100dbee4242000330313233343536373839"
+)
+
+var (
+	macA   = ether.Addr{0x02, 0xfa, 0, 0, 0, 1}
+	macB   = ether.Addr{0x02, 0xfa, 0, 0, 0, 2}
+	llA    = netip.MustParseAddr("fe80::fa:ff:fe00:1")
+	target = netip.MustParseAddr("2001:db8::2")
+)
+
+// TestNDScapy: Solicit and Advertise write scapy's packets byte for
+// byte, checksums included; CheckND reads them back.
+func TestNDScapy(t *testing.T) {
+	out := make([]byte, 128)
+	for _, tc := range []struct {
+		name  string
+		want  string
+		build func() (int, error)
+		typ   uint8
+		flags uint8
+		opt   uint8
+		mac   ether.Addr
+	}{
+		{"ns", scapyNS, func() (int, error) { return Solicit(out, llA, target, macA) }, ICMPNeighborSolicitation, 0, OptSourceLinkAddr, macA},
+		{"na", scapyNA, func() (int, error) { return Advertise(out, target, llA, target, macB, FlagSolicited|FlagOverride) }, ICMPNeighborAdvertisement, FlagSolicited | FlagOverride, OptTargetLinkAddr, macB},
+		{"dad", scapyDAD, func() (int, error) { return Solicit(out, netip.IPv6Unspecified(), target, macA) }, ICMPNeighborSolicitation, 0, 0, ether.Addr{}},
+	} {
+		clear(out)
+		n, err := tc.build()
+		want := mustHex(t, tc.want)
+		if err != nil || string(out[:n]) != string(want) {
+			t.Errorf("%s: %v\n got %x\nwant %x", tc.name, err, out[:n], want)
+			continue
+		}
+		h := Header(want)
+		m, err := CheckND(h)
+		if err != nil || m.Type() != tc.typ || m.Flags() != tc.flags || m.Target() != target || !ICMP(m).ChecksumValid(h.Src(), h.Dst()) {
+			t.Errorf("%s: CheckND: %v, type %d flags %#x target %v", tc.name, err, m.Type(), m.Flags(), m.Target())
+			continue
+		}
+		mac, ok := m.LinkAddr(tc.opt)
+		if tc.opt != 0 && (!ok || mac != tc.mac) || tc.opt == 0 && ok {
+			t.Errorf("%s: link-layer option %v %v", tc.name, mac, ok)
+		}
+	}
+}
+
+// TestCheckNDDrops: the messages RFC 4861 7.1 says to drop.
+func TestCheckNDDrops(t *testing.T) {
+	mutate := func(s string, f func(b []byte)) Header {
+		b := mustHex(t, s)
+		f(b)
+		return Header(b)
+	}
+	for _, tc := range []struct {
+		name string
+		h    Header
+		want error
+	}{
+		{"hop limit 64", mutate(scapyNS, func(b []byte) { b[7] = 64 }), ErrND},
+		{"code 1", mutate(scapyNS, func(b []byte) { b[41] = 1 }), ErrND},
+		{"option length 0", mutate(scapyNS, func(b []byte) { b[65] = 0 }), ErrND},
+		{"option past the end", mutate(scapyNS, func(b []byte) { b[65] = 2 }), ErrND},
+		{"multicast target", mutate(scapyNS, func(b []byte) { b[48] = 0xff }), ErrND},
+		{"unspecified source with a link-layer option", mutate(scapyNS, func(b []byte) { clear(b[8:24]) }), ErrND},
+		{"short", mutate(scapyDAD, func(b []byte) { b[5] = 20 }), ErrND},
+		{"an echo", Header(mustHex(t, scapyEcho)), ErrICMP},
+		{"truncated", Header(mustHex(t, scapyNS)[:60]), ErrTruncated},
+	} {
+		if _, err := CheckND(tc.h); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestAddresses: solicited-node multicast, its MAC, and the link-local
+// address from a MAC, as scapy computes them.
+func TestAddresses(t *testing.T) {
+	if got := SolicitedNode(target); got != netip.MustParseAddr("ff02::1:ff00:2") {
+		t.Errorf("solicited-node %v", got)
+	}
+	if got := MulticastMAC(netip.MustParseAddr("ff02::1:ff00:2")); got != (ether.Addr{0x33, 0x33, 0xff, 0, 0, 2}) {
+		t.Errorf("multicast MAC %v", got)
+	}
+	if got := LinkLocal(macA); got != llA {
+		t.Errorf("link-local %v, want %v", got, llA)
+	}
+}
+
+// TestEchoReply: the reply to scapy's request is scapy's reply, written
+// apart and in place; other messages are refused.
+func TestEchoReply(t *testing.T) {
+	req, want := mustHex(t, scapyEcho), mustHex(t, scapyReply)
+	out := make([]byte, 128)
+	n, err := EchoReply(out, Header(req), target, 64)
+	if err != nil || string(out[:n]) != string(want) {
+		t.Errorf("apart: %v\n got %x\nwant %x", err, out[:n], want)
+	}
+	in := append([]byte(nil), req...)
+	if n, err := EchoReply(in, Header(in), target, 64); err != nil || string(in[:n]) != string(want) {
+		t.Errorf("in place: %v\n got %x\nwant %x", err, in[:n], want)
+	}
+	if _, err := EchoReply(out, Header(mustHex(t, scapyNS)), target, 64); !errors.Is(err, ErrICMP) {
+		t.Errorf("an NS: %v, want ErrICMP", err)
+	}
+	if _, err := EchoReply(out[:50], Header(req), target, 64); !errors.Is(err, ErrTruncated) {
+		t.Errorf("short out: %v, want ErrTruncated", err)
+	}
+}
+
+// TestNDNoAllocs: the ND paths and the echo reply allocate nothing.
+func TestNDNoAllocs(t *testing.T) {
+	ns, req := Header(mustHex(t, scapyNS)), Header(mustHex(t, scapyEcho))
+	out := make([]byte, 128)
+	n := testing.AllocsPerRun(1000, func() {
+		if m, err := CheckND(ns); err == nil {
+			m.LinkAddr(OptSourceLinkAddr)
+		}
+		Solicit(out, llA, target, macA)
+		Advertise(out, target, llA, target, macB, FlagSolicited)
+		EchoReply(out, req, target, 64)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per run", n)
+	}
+}
