@@ -38,8 +38,10 @@ const ndLen = ICMPHeaderLen + 16
 
 // ErrND: a neighbour solicitation or advertisement RFC 4861 7.1 says to
 // drop: not from the link (hop limit), a code other than 0, shorter than
-// 24 bytes, an option of length 0 or past the end, a multicast target, or
-// a source link-layer option from the unspecified address.
+// 24 bytes, an option of length 0 or past the end, a multicast target; a
+// solicitation from the unspecified address with a source link-layer
+// option or to another than the target's solicited-node address; a
+// solicited advertisement to a multicast address.
 var ErrND = errors.New("ipv6: invalid neighbour discovery message")
 
 // ND is a view of a neighbour solicitation or advertisement: the ICMPv6
@@ -70,8 +72,15 @@ func CheckND(h Header) (ND, error) {
 		}
 		o = o[int(o[1])*8:]
 	}
-	if _, ok := m.LinkAddr(OptSourceLinkAddr); ok && c.Type() == ICMPNeighborSolicitation && h.Src().IsUnspecified() {
-		return nil, ErrND
+	if c.Type() == ICMPNeighborSolicitation && h.Src().IsUnspecified() {
+		// DAD's probe: to the target's solicited-node address, and
+		// with no link-layer address to learn (7.1.1).
+		if _, ok := m.LinkAddr(OptSourceLinkAddr); ok || h.Dst() != SolicitedNode(m.Target()) {
+			return nil, ErrND
+		}
+	}
+	if c.Type() == ICMPNeighborAdvertisement && h.Dst().IsMulticast() && m.Flags()&FlagSolicited != 0 {
+		return nil, ErrND // a solicited answer goes to who asked (7.1.2)
 	}
 	return m, nil
 }

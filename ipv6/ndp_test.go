@@ -85,6 +85,8 @@ func TestCheckNDDrops(t *testing.T) {
 		{"multicast target", mutate(scapyNS, func(b []byte) { b[48] = 0xff }), ErrND},
 		{"unspecified source with a link-layer option", mutate(scapyNS, func(b []byte) { clear(b[8:24]) }), ErrND},
 		{"short", mutate(scapyDAD, func(b []byte) { b[5] = 20 }), ErrND},
+		{"DAD to all nodes", mutate(scapyDAD, func(b []byte) { copy(b[24:40], netip.IPv6LinkLocalAllNodes().AsSlice()) }), ErrND},
+		{"solicited advertisement to all nodes", mutate(scapyNA, func(b []byte) { copy(b[24:40], netip.IPv6LinkLocalAllNodes().AsSlice()) }), ErrND},
 		{"an echo", Header(mustHex(t, scapyEcho)), ErrICMP},
 		{"truncated", Header(mustHex(t, scapyNS)[:60]), ErrTruncated},
 	} {
