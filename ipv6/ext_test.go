@@ -103,7 +103,7 @@ func TestWalkTruncated(t *testing.T) {
 	}
 }
 
-// FuzzHeader: Check, Walk, CheckND and EchoReply never panic on any
+// FuzzHeader: Check, Walk, CheckND, EchoReply and ICMPError never panic on any
 // bytes, and what they accept stays inside the packet.
 func FuzzHeader(f *testing.F) {
 	f.Add(packet(ProtoUDP))
@@ -133,6 +133,10 @@ func FuzzHeader(f *testing.F) {
 		out := make([]byte, len(b))
 		if n, err := EchoReply(out, h, src, 64); err == nil && n != end {
 			t.Fatalf("echo reply of %d bytes to a %d-byte request", n, end)
+		}
+		out = make([]byte, 2048)
+		if n, err := ICMPError(out, h, src, ICMPDestUnreachable, 4, 0, 64); err == nil && (n > MinMTU || n < icmpErrorHeaders+HeaderLen) {
+			t.Fatalf("an error of %d bytes", n)
 		}
 	})
 }

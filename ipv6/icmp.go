@@ -106,3 +106,78 @@ func EchoReply(out []byte, in Header, src netip.Addr, hop uint8) (int, error) {
 	r.SetChecksum(src, to)
 	return n, nil
 }
+
+// MinMTU is IPv6's minimum link MTU (RFC 8200 section 5): an ICMPv6
+// error is never longer.
+const MinMTU = 1280
+
+// icmpErrorHeaders is the fixed header and the ICMPv6 header before an
+// error's quote.
+const icmpErrorHeaders = HeaderLen + ICMPHeaderLen
+
+// ErrSuppressed: RFC 4443 2.4 (e) forbids an ICMPv6 error about this
+// packet.
+var ErrSuppressed = errors.New("ipv6: no ICMPv6 error may be sent about this packet (RFC 4443 2.4)")
+
+// ICMPError writes into out the ICMPv6 error typ/code (1 to 4, else
+// ErrICMP) from src to orig's source about the packet orig, with rest as
+// the four type-specific bytes (the MTU of a packet too big, the pointer
+// of a parameter problem), hop limit hop, and returns its length. It
+// quotes as much of orig as keeps the error within MinMTU and out (at
+// least orig's fixed header: else ErrTruncated).
+//
+// It refuses (ErrSuppressed) what RFC 4443 2.4 (e) says no error may
+// answer, as far as the packet shows: an ICMPv6 error or redirect (or an
+// ICMPv6 message too short to tell), a packet to a multicast address
+// (except for a packet too big, and a parameter problem of code 2), and
+// one from the unspecified, loopback or a multicast address. The caller
+// checks what only it knows: link-layer multicast or broadcast, and the
+// rate limit (ipv4.RateLimiter serves both). out may start at orig
+// (answer in place); other overlaps are not supported.
+func ICMPError(out []byte, orig Header, src netip.Addr, typ, code uint8, rest uint32, hop uint8) (int, error) {
+	if err := orig.Check(); err != nil {
+		return 0, err
+	}
+	if typ < ICMPDestUnreachable || typ > ICMPParamProblem {
+		return 0, ErrICMP
+	}
+	if suppressed(orig, typ, code) {
+		return 0, ErrSuppressed
+	}
+	q := HeaderLen + orig.PayloadLen()
+	avail := min(len(out), MinMTU) - icmpErrorHeaders
+	if avail < HeaderLen {
+		return 0, ErrTruncated
+	}
+	q = min(q, avail)
+	// Read everything from orig before writing: out may be orig.
+	to := orig.Src()
+	n := icmpErrorHeaders + q
+	copy(out[icmpErrorHeaders:n], orig[:q]) // a memmove: safe when out is orig
+	if _, err := Encode(out, Fields{NextHeader: ProtoICMPv6, HopLimit: hop, Src: src, Dst: to, PayloadLen: n - HeaderLen}); err != nil {
+		return 0, err
+	}
+	m := ICMP(out[HeaderLen:n])
+	m[0], m[1] = typ, code
+	binary.BigEndian.PutUint32(m[4:8], rest)
+	m.SetChecksum(src, to)
+	return n, nil
+}
+
+// suppressed reports whether no ICMPv6 error typ/code may be sent about h
+// (checked).
+func suppressed(h Header, typ, code uint8) bool {
+	s := h.Src()
+	if s.IsUnspecified() || s.IsLoopback() || s.IsMulticast() {
+		return true
+	}
+	if h.Dst().IsMulticast() && typ != ICMPPacketTooBig && !(typ == ICMPParamProblem && code == 2) {
+		return true
+	}
+	u, err := h.Walk()
+	if err != nil || u.Proto != ProtoICMPv6 || u.FragOffset != 0 {
+		return false
+	}
+	end := HeaderLen + h.PayloadLen()
+	return u.Offset >= end || h[u.Offset] < 128 || h[u.Offset] == ICMPRedirect
+}

@@ -1,11 +1,15 @@
 package ipv6
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"testing"
 
 	"github.com/fastpathnet/fastpath/ether"
+	"github.com/fastpathnet/fastpath/ipv4"
 )
 
 // Built by scapy 2.5 (python3-scapy):
@@ -131,7 +135,8 @@ func TestEchoReply(t *testing.T) {
 	}
 }
 
-// TestNDNoAllocs: the ND paths and the echo reply allocate nothing.
+// TestNDNoAllocs: the ND paths, the echo reply and errors allocate
+// nothing.
 func TestNDNoAllocs(t *testing.T) {
 	ns, req := Header(mustHex(t, scapyNS)), Header(mustHex(t, scapyEcho))
 	out := make([]byte, 128)
@@ -142,8 +147,74 @@ func TestNDNoAllocs(t *testing.T) {
 		Solicit(out, llA, target, macA)
 		Advertise(out, target, llA, target, macB, FlagSolicited)
 		EchoReply(out, req, target, 64)
+		ICMPError(out, req, target, ICMPDestUnreachable, 4, 0, 64)
 	})
 	if n != 0 {
 		t.Errorf("%v allocations per run", n)
+	}
+}
+
+// TestICMPError: a packet too big about a 1,500-byte UDP packet is
+// scapy's, byte for byte (its SHA-256: the quote is 1,232 bytes), apart
+// and in place; a small packet is quoted whole; what RFC 4443 2.4 (e)
+// forbids is refused.
+func TestICMPError(t *testing.T) {
+	// scapy: IPv6(src='2001:db8::1', dst='2001:db8:0:1::2', hlim=63)/UDP(sport=1024, dport=9)/(b'x'*1452),
+	// and IPv6(src='2001:db8::fe', dst='2001:db8::1', hlim=64)/ICMPv6PacketTooBig(mtu=1400)/raw(orig)[:1232].
+	const want = "8761a75c1bf7f145fb196c09b1e4eff3ee210aef2797d61631d34ad79ad804bf"
+	router := netip.MustParseAddr("2001:db8::fe")
+	orig := make([]byte, 1500)
+	h, _ := Encode(orig, Fields{NextHeader: ProtoUDP, HopLimit: 63, Src: src, Dst: dst, PayloadLen: 1460})
+	u := h.Payload()
+	binary.BigEndian.PutUint16(u[0:2], 1024)
+	binary.BigEndian.PutUint16(u[2:4], 9)
+	binary.BigEndian.PutUint16(u[4:6], 1460)
+	for i := 8; i < len(u); i++ {
+		u[i] = 'x'
+	}
+	binary.BigEndian.PutUint16(u[6:8], ipv4.Checksum(u, PseudoSum(src, dst, ProtoUDP, len(u))))
+	out := make([]byte, 2048)
+	n, err := ICMPError(out, h, router, ICMPPacketTooBig, 0, 1400, 64)
+	if sum := sha256.Sum256(out[:n]); err != nil || n != MinMTU || hex.EncodeToString(sum[:]) != want {
+		t.Errorf("packet too big: %v, %d bytes, %x", err, n, out[:56])
+	}
+	in := append(make([]byte, 0, 2048), orig...)
+	if n2, err := ICMPError(in[:cap(in)], Header(in), router, ICMPPacketTooBig, 0, 1400, 64); err != nil || string(in[:n2]) != string(out[:n]) {
+		t.Errorf("in place: %v, %d bytes", err, n2)
+	}
+	small := mustHex(t, scapyEcho)
+	n, err = ICMPError(out, Header(small), router, ICMPDestUnreachable, 4, 0, 64)
+	e := Header(out[:n])
+	if err != nil || n != icmpErrorHeaders+len(small) || string(e.Payload()[8:]) != string(small) || e.Dst() != Header(small).Src() ||
+		!ICMP(e.Payload()).ChecksumValid(router, e.Dst()) {
+		t.Errorf("port unreachable about an echo request: %v, %d bytes", err, n)
+	}
+	set := func(s string, f func(b []byte)) Header {
+		b := mustHex(t, s)
+		f(b)
+		return Header(b)
+	}
+	all := netip.IPv6LinkLocalAllNodes().AsSlice()
+	for _, tc := range []struct {
+		name      string
+		h         Header
+		typ, code uint8
+		want      error
+	}{
+		{"about an error", set(scapyEcho, func(b []byte) { b[40] = ICMPDestUnreachable }), ICMPDestUnreachable, 0, ErrSuppressed},
+		{"about a redirect", set(scapyEcho, func(b []byte) { b[40] = ICMPRedirect }), ICMPDestUnreachable, 0, ErrSuppressed},
+		{"to all nodes", set(scapyEcho, func(b []byte) { copy(b[24:40], all) }), ICMPDestUnreachable, 4, ErrSuppressed},
+		{"too big, to all nodes", set(scapyEcho, func(b []byte) { copy(b[24:40], all) }), ICMPPacketTooBig, 0, nil},
+		{"unrecognised option, to all nodes", set(scapyEcho, func(b []byte) { copy(b[24:40], all) }), ICMPParamProblem, 2, nil},
+		{"from ::", set(scapyEcho, func(b []byte) { clear(b[8:24]) }), ICMPDestUnreachable, 0, ErrSuppressed},
+		{"from a multicast address", set(scapyEcho, func(b []byte) { copy(b[8:24], all) }), ICMPTimeExceeded, 0, ErrSuppressed},
+		{"an echo reply type", Header(small), ICMPEchoReply, 0, ErrICMP},
+	} {
+		if _, err := ICMPError(out, tc.h, router, tc.typ, tc.code, 0, 64); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, err := ICMPError(out[:80], Header(small), router, ICMPDestUnreachable, 0, 0, 64); !errors.Is(err, ErrTruncated) {
+		t.Errorf("out of 80 bytes: %v, want ErrTruncated", err)
 	}
 }
