@@ -4,6 +4,12 @@
 // fixed-capacity neighbour cache with timers, bounded retries and a bounded
 // queue of frames per neighbour awaiting resolution.
 //
+// The cache serves IPv6's neighbour discovery too (RFC 4861): its entries
+// have the same states, timers and queueing for both families, one table
+// holding both (Linux keeps an arp_tbl and an nd_tbl of one kind). ARP
+// packets come in through Input; NDP's messages, which package ipv6 reads
+// and builds, through Solicitation and Advertisement.
+//
 // Everything here is pure: time is an argument (monotonic nanoseconds),
 // buffers are the caller's, nothing reads a clock, locks, or makes a system
 // call, and after NewCache nothing on the hot path allocates.

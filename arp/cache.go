@@ -1,6 +1,7 @@
 package arp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -16,6 +17,10 @@ import (
 //	probe --MaxRetries requests unanswered--> none
 //
 // Reachable, Stale and Probe entries are usable: Resolve returns their MAC.
+// NDP (RFC 4861 7.2.3, 7.2.5) adds ways into Stale: a solicitation from a
+// neighbour, or an unsolicited advertisement of a new MAC; a solicited
+// advertisement confirms (reachable) as ARP's reply does. Stale then
+// Probe is RFC 4861's STALE, DELAY and PROBE with no delay.
 type State uint8
 
 const (
@@ -229,7 +234,7 @@ type Cache struct {
 
 // entry is one neighbour. Only the owning engine writes any of it.
 type entry struct {
-	ip      uint32 // IPv4 address, big-endian: the table's key
+	ip      key // the table's key
 	state   State
 	mac     ether.Addr
 	retries int32 // requests sent in this resolution or probe
@@ -248,9 +253,14 @@ type list struct{ head, tail int32 }
 
 // slot is a hash table slot: idx is the entry index plus one, 0 if empty.
 type slot struct {
-	key uint32
+	key key
 	idx int32
 }
+
+// key is a neighbour's address as the table keys it: an IPv6 address, or
+// an IPv4 address in its IPv4-mapped form (RFC 4291 2.5.5.2), which no
+// IPv6 neighbour may have, so the families cannot collide.
+type key [16]byte
 
 // NewCache returns an empty cache with all its memory allocated.
 func NewCache(cfg Config) *Cache {
@@ -293,12 +303,12 @@ func (c *Cache) Counters() Counters { return c.ctr }
 // when the resolution starts; or refused (Dropped, counted) when the queue
 // or the table is full or ip is not a unicast IPv4 address.
 func (c *Cache) Resolve(ip netip.Addr, handle uint64, now int64) ResolveResult {
-	key, ok := key4(ip)
+	k, ok := keyOf(ip)
 	if !ok {
 		c.ctr.Invalid++
 		return ResolveResult{Dropped: true}
 	}
-	i := c.find(key)
+	i := c.find(k)
 	if i >= 0 {
 		e := &c.entries[i]
 		switch c.effective(e, now) {
@@ -325,7 +335,7 @@ func (c *Cache) Resolve(ip netip.Addr, handle uint64, now int64) ResolveResult {
 			c.remove(i)
 		}
 	}
-	i = c.insert(key, true)
+	i = c.insert(k, true)
 	if i < 0 {
 		c.ctr.Full++
 		return ResolveResult{Dropped: true}
@@ -344,11 +354,11 @@ func (c *Cache) Resolve(ip netip.Addr, handle uint64, now int64) ResolveResult {
 // but without changing anything. The MAC is zero unless the state is
 // Reachable, Stale or Probe.
 func (c *Cache) Lookup(ip netip.Addr, now int64) (ether.Addr, State) {
-	key, ok := key4(ip)
+	k, ok := keyOf(ip)
 	if !ok {
 		return ether.Addr{}, StateNone
 	}
-	i := c.find(key)
+	i := c.find(k)
 	if i < 0 {
 		return ether.Addr{}, StateNone
 	}
@@ -401,16 +411,16 @@ func (c *Cache) Input(p Packet, owns func(netip.Addr) bool, now int64, ready []u
 		c.ctr.Conflicts++
 		return r
 	}
-	key, ok := key4(spa)
+	k, ok := keyOf(spa)
 	if !ok {
 		return r
 	}
-	i := c.find(key)
+	i := c.find(k)
 	if i < 0 {
 		if !forUs {
 			return r // RFC 826: unknown senders are added only if the packet is for us
 		}
-		if i = c.insert(key, false); i < 0 {
+		if i = c.insert(k, false); i < 0 {
 			c.ctr.Full++
 			return r
 		}
@@ -430,20 +440,139 @@ func (c *Cache) Input(p Packet, owns func(netip.Addr) bool, now int64, ready []u
 	return r
 }
 
+// Solicitation handles the source link-layer address of a neighbour
+// solicitation for one of our addresses (RFC 4861 7.2.3); the caller has
+// checked the message (ipv6.CheckND) and that its source is not ::. A new
+// sender is inserted Stale (evicting only Stale entries, as Input: anyone
+// on the link can send one); a known one whose MAC differs takes the new
+// MAC and becomes Stale; the same MAC changes nothing. An Incomplete
+// entry becomes Stale with the MAC, and its handles are appended to ready
+// and returned in InputResult.Ready, as Input does.
+func (c *Cache) Solicitation(ip netip.Addr, mac ether.Addr, now int64, ready []uint64) InputResult {
+	r := InputResult{Ready: ready}
+	k, ok := keyOf(ip)
+	if !ok || !ip.Is6() || mac.IsMulticast() || mac.IsZero() {
+		c.ctr.Invalid++
+		return r
+	}
+	i := c.find(k)
+	if i >= 0 && c.effective(&c.entries[i], now) == StateNone {
+		c.ctr.Expired++
+		c.remove(i)
+		i = -1
+	}
+	if i < 0 {
+		if i = c.insert(k, false); i < 0 {
+			c.ctr.Full++
+			return r
+		}
+		c.ctr.Learned++
+		c.stale(i, mac, now)
+		return InputResult{Learned: true, MAC: mac, Ready: ready}
+	}
+	e := &c.entries[i]
+	switch {
+	case e.state == StateIncomplete:
+		c.ctr.Learned++
+		r.Ready = c.drain(i, r.Ready)
+		c.stale(i, mac, now)
+	case e.mac != mac:
+		c.ctr.Changed++
+		c.stale(i, mac, now)
+	default:
+		return r
+	}
+	r.Learned, r.MAC = true, mac
+	return r
+}
+
+// Advert is what a neighbour advertisement says (RFC 4861 4.4).
+type Advert struct {
+	// Target is the address advertised.
+	Target netip.Addr
+	// MAC is the target link-layer address option's, when HasMAC.
+	MAC    ether.Addr
+	HasMAC bool
+	// Solicited: an answer to a solicitation (the S flag). Override: the
+	// MAC replaces a cached one (the O flag).
+	Solicited, Override bool
+}
+
+// Advertisement handles a neighbour advertisement (RFC 4861 7.2.5); the
+// caller has checked the message (ipv6.CheckND). Only a known target is
+// updated: an advertisement never inserts. An Incomplete entry takes the
+// MAC (none: ignored) and becomes Reachable if solicited, else Stale, and
+// its handles are appended to ready and returned in InputResult.Ready. An
+// entry with a MAC: without Override, another MAC only turns a Reachable
+// entry Stale and is not taken; otherwise the MAC is taken, and the entry
+// becomes Reachable if solicited, or Stale if its MAC changed.
+func (c *Cache) Advertisement(a Advert, now int64, ready []uint64) InputResult {
+	r := InputResult{Ready: ready}
+	k, ok := keyOf(a.Target)
+	if !ok || !a.Target.Is6() || a.HasMAC && (a.MAC.IsMulticast() || a.MAC.IsZero()) {
+		c.ctr.Invalid++
+		return r
+	}
+	i := c.find(k)
+	if i < 0 {
+		return r
+	}
+	e := &c.entries[i]
+	st := c.effective(e, now)
+	switch {
+	case st == StateNone:
+		c.ctr.Expired++
+		c.remove(i)
+		return r
+	case st == StateIncomplete:
+		if !a.HasMAC {
+			return r
+		}
+		c.ctr.Learned++
+		r.Ready = c.drain(i, r.Ready)
+		if a.Solicited {
+			c.confirm(i, a.MAC, now)
+		} else {
+			c.stale(i, a.MAC, now)
+		}
+	case !a.Override && a.HasMAC && a.MAC != e.mac:
+		if st == StateReachable {
+			c.stale(i, e.mac, now)
+		}
+		return r
+	default:
+		mac, changed := e.mac, a.HasMAC && a.MAC != e.mac
+		if changed {
+			c.ctr.Changed++
+			mac = a.MAC
+		}
+		switch {
+		case a.Solicited:
+			c.confirm(i, mac, now)
+		case changed:
+			c.stale(i, mac, now)
+		default:
+			return r
+		}
+	}
+	r.Learned, r.MAC = true, e.mac
+	return r
+}
+
 // Set inserts or overwrites a confirmed (Reachable) entry, for example one
 // read from the kernel's neighbour table. Handles waiting on the address
 // are appended to ready, oldest first, and returned: send them to mac. A
 // table with nothing to evict refuses the entry (counted Full); a non
 // unicast IPv4 address is ignored (counted Invalid).
 func (c *Cache) Set(ip netip.Addr, mac ether.Addr, now int64, ready []uint64) []uint64 {
-	key, ok := key4(ip)
+	k, ok := keyOf(ip)
 	if !ok {
 		c.ctr.Invalid++
 		return ready
 	}
-	i := c.find(key)
+	i := c.find(k)
 	if i < 0 {
-		if i = c.insert(key, true); i < 0 {
+		if i = c.insert(k, true); i < 0 {
 			c.ctr.Full++
 			return ready
 		}
@@ -488,7 +617,7 @@ func (c *Cache) Tick(now int64, requests []netip.Addr, dropped []uint64) ([]neti
 				continue
 			}
 			if int(e.retries) < c.cfg.MaxRetries {
-				requests = append(requests, addr4(e.ip))
+				requests = append(requests, e.ip.addr())
 				e.retries++
 				e.at = now + c.cfg.RetryInterval
 				c.ctr.Requests++
@@ -512,7 +641,7 @@ func (c *Cache) Entries() []Entry {
 		if e.state == StateNone {
 			continue
 		}
-		en := Entry{IP: addr4(e.ip), State: e.state, Updated: e.updated, Retries: int(e.retries), Queued: int(e.qlen)}
+		en := Entry{IP: e.ip.addr(), State: e.state, Updated: e.updated, Retries: int(e.retries), Queued: int(e.qlen)}
 		if e.state != StateIncomplete {
 			en.MAC = e.mac
 		}
@@ -554,24 +683,41 @@ func (c *Cache) confirm(i int32, mac ether.Addr, now int64) {
 	}
 }
 
-// key4 returns ip as a table key, or false unless it is an IPv4 address a
-// neighbour can have: not 0.0.0.0, loopback, multicast or 255.255.255.255.
-func key4(ip netip.Addr) (uint32, bool) {
-	if !ip.Is4() {
-		return 0, false
-	}
-	a := ip.As4()
-	k := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	switch {
-	case k == 0, k == 0xffffffff, a[0] == 127, a[0]&0xf0 == 224:
-		return 0, false
-	}
-	return k, true
+// stale makes entry i Stale at mac as of now: used, it is probed again;
+// unused for StaleTime, removed.
+func (c *Cache) stale(i int32, mac ether.Addr, now int64) {
+	e := &c.entries[i]
+	e.mac = mac
+	e.retries = 0
+	e.updated = now
+	e.at = now + c.cfg.StaleTime
+	c.setState(i, StateStale)
 }
 
-func addr4(k uint32) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)})
+// keyOf returns ip as a table key, or false unless it is an address a
+// neighbour can have: IPv4 but 0.0.0.0, loopback, multicast and
+// 255.255.255.255; IPv6 but ::, loopback, multicast and IPv4-mapped
+// addresses. An IPv6 zone is ignored: a cache serves one link.
+func keyOf(ip netip.Addr) (key, bool) {
+	switch {
+	case ip.Is4():
+		a := ip.As4()
+		switch {
+		case a == [4]byte{}, a == [4]byte{255, 255, 255, 255}, a[0] == 127, a[0]&0xf0 == 224:
+			return key{}, false
+		}
+	case ip.Is6():
+		if ip.IsUnspecified() || ip.IsLoopback() || ip.IsMulticast() || ip.Is4In6() {
+			return key{}, false
+		}
+	default:
+		return key{}, false
+	}
+	return ip.As16(), true
 }
+
+// addr returns the address k keys.
+func (k key) addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
 
 // Queue: entry i's ring of QueueLen handles in the slab.
 
@@ -651,7 +797,7 @@ func (c *Cache) touch(i int32) {
 // the table is full (Reachable and Probe entries only if evictInUse), and
 // returns its index, state still none and on no list; -1 if nothing can be
 // evicted.
-func (c *Cache) insert(key uint32, evictInUse bool) int32 {
+func (c *Cache) insert(k key, evictInUse bool) int32 {
 	if c.free < 0 {
 		v := c.lists[StateStale].head
 		if v < 0 && evictInUse {
@@ -668,13 +814,13 @@ func (c *Cache) insert(key uint32, evictInUse bool) int32 {
 	i := c.free
 	e := &c.entries[i]
 	c.free = e.next
-	*e = entry{ip: key, prev: -1, next: -1}
+	*e = entry{ip: k, prev: -1, next: -1}
 	c.n++
-	s := c.home(key)
+	s := c.home(k)
 	for c.slots[s].idx != 0 {
 		s = (s + 1) & c.mask
 	}
-	c.slots[s] = slot{key: key, idx: i + 1}
+	c.slots[s] = slot{key: k, idx: i + 1}
 	return i
 }
 
@@ -693,27 +839,32 @@ func (c *Cache) remove(i int32) {
 
 // Hash table.
 
-// home returns key's first slot: a splitmix64 finalizer over the key and
-// the seed.
-func (c *Cache) home(key uint32) uint64 {
-	x := uint64(key) ^ c.cfg.HashSeed
+// home returns k's first slot: a splitmix64 finalizer over the key's two
+// halves and the seed.
+func (c *Cache) home(k key) uint64 {
+	x := binary.LittleEndian.Uint64(k[:8]) ^ c.cfg.HashSeed
+	x = mix(x) ^ binary.LittleEndian.Uint64(k[8:])
+	return mix(x) & c.mask
+}
+
+func mix(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
-	return x & c.mask
+	return x
 }
 
 // find returns key's entry index, or -1. The table is at most half full,
 // so the probe ends at an empty slot.
-func (c *Cache) find(key uint32) int32 {
-	for s := c.home(key); ; s = (s + 1) & c.mask {
+func (c *Cache) find(k key) int32 {
+	for s := c.home(k); ; s = (s + 1) & c.mask {
 		sl := c.slots[s]
 		if sl.idx == 0 {
 			return -1
 		}
-		if sl.key == key {
+		if sl.key == k {
 			return sl.idx - 1
 		}
 	}
@@ -722,9 +873,9 @@ func (c *Cache) find(key uint32) int32 {
 // deleteSlot removes key, which must be present, and shifts back the
 // slots after it that would otherwise be cut off from their home (Knuth
 // 6.4 Algorithm R), so that no tombstones are needed.
-func (c *Cache) deleteSlot(key uint32) {
-	s := c.home(key)
-	for c.slots[s].idx == 0 || c.slots[s].key != key {
+func (c *Cache) deleteSlot(k key) {
+	s := c.home(k)
+	for c.slots[s].idx == 0 || c.slots[s].key != k {
 		s = (s + 1) & c.mask
 	}
 	hole := s

@@ -418,7 +418,8 @@ func TestSet(t *testing.T) {
 
 func TestUnusableAddresses(t *testing.T) {
 	c := NewCache(testConfig())
-	for _, s := range []string{"0.0.0.0", "255.255.255.255", "224.0.0.1", "239.1.2.3", "127.0.0.1", "2001:db8::1", "::ffff:10.0.0.2"} {
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "224.0.0.1", "239.1.2.3", "127.0.0.1",
+		"::", "::1", "ff02::1", "ff02::1:ff00:2", "::ffff:10.0.0.2"} {
 		ip := netip.MustParseAddr(s)
 		if r := c.Resolve(ip, 1, 0); r != (ResolveResult{Dropped: true}) {
 			t.Errorf("Resolve(%v) = %+v", ip, r)
@@ -431,7 +432,7 @@ func TestUnusableAddresses(t *testing.T) {
 	if r := c.Resolve(netip.Addr{}, 1, 0); !r.Dropped {
 		t.Errorf("Resolve(zero Addr) = %+v", r)
 	}
-	if got := c.Counters(); got.Invalid != 15 || c.Len() != 0 {
+	if got := c.Counters(); got.Invalid != 21 || c.Len() != 0 {
 		t.Errorf("Invalid %d Len %d", got.Invalid, c.Len())
 	}
 }
@@ -479,22 +480,22 @@ func TestTable(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		model := map[uint32]int32{}
 		for step := 0; step < 20000; step++ {
-			key := 1 + rng.Uint32N(24)
-			if i, ok := model[key]; ok {
-				if c.find(key) != i {
-					t.Fatalf("seed %d step %d: find(%d) = %d, want %d", seed, step, key, c.find(key), i)
+			n := 1 + rng.Uint32N(24)
+			if i, ok := model[n]; ok {
+				if c.find(tableKey(n)) != i {
+					t.Fatalf("seed %d step %d: find(%d) = %d, want %d", seed, step, n, c.find(tableKey(n)), i)
 				}
 				c.remove(i)
-				delete(model, key)
+				delete(model, n)
 			} else if len(model) < 8 {
-				model[key] = c.insert(key, false)
+				model[n] = c.insert(tableKey(n), false)
 			}
 			for k := uint32(1); k <= 24; k++ {
 				i, ok := model[k]
 				if !ok {
 					i = -1
 				}
-				if got := c.find(k); got != i {
+				if got := c.find(tableKey(k)); got != i {
 					t.Fatalf("seed %d step %d: find(%d) = %d, want %d", seed, step, k, got, i)
 				}
 			}
@@ -503,4 +504,16 @@ func TestTable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tableKey is TestTable's key n: IPv4 addresses for even n, IPv6 ones for
+// odd n, so that both families share the table.
+func tableKey(n uint32) key {
+	if n%2 == 0 {
+		k, _ := keyOf(netip.AddrFrom4([4]byte{10, 0, byte(n >> 8), byte(n)}))
+		return k
+	}
+	k, _ := keyOf(netip.MustParseAddr("fe80::1").Next())
+	k[15] = byte(n)
+	return k
 }

@@ -54,6 +54,9 @@ func TestNoAllocs(t *testing.T) {
 
 	timers := NewCache(DefaultConfig())
 
+	nd := NewCache(DefaultConfig())
+	nd6 := netip.MustParseAddr("fe80::3")
+
 	for _, tc := range []struct {
 		name string
 		fn   func()
@@ -98,6 +101,15 @@ func TestNoAllocs(t *testing.T) {
 				reqs, dropped = timers.Tick(now, reqs[:0], dropped[:0])
 			}
 		}},
+		{"Resolve IPv6 miss, then Advertisement", func() {
+			now += 1000 * sec
+			sinkRes = nd.Resolve(nd6, 1, now)
+			sinkIn = nd.Advertisement(Advert{Target: nd6, MAC: mac3, HasMAC: true, Solicited: true}, now, ready[:0])
+		}},
+		{"Solicitation, changing the MAC", func() {
+			flip ^= 1
+			sinkIn = nd.Solicitation(nd6, [2]ether.Addr{mac3, mac4}[flip], now, ready[:0])
+		}},
 		{"Counters", func() { sinkCtr = hit.Counters() }},
 	} {
 		if n := testing.AllocsPerRun(1000, tc.fn); n != 0 {
@@ -106,6 +118,9 @@ func TestNoAllocs(t *testing.T) {
 	}
 	if evict.Counters().Evictions < 1000 {
 		t.Error("the eviction row did not evict")
+	}
+	if c := nd.Counters(); c.Learned < 1000 || c.Changed < 1000 {
+		t.Errorf("the NDP rows did not take their paths: %+v", c)
 	}
 	if timers.Counters().Failed == 0 || miss.Counters().Requests < 1000 || probe.Counters().Requests < 1000 {
 		t.Errorf("rows did not take their paths: %+v %+v %+v", timers.Counters(), miss.Counters(), probe.Counters())
