@@ -109,7 +109,7 @@ func FuzzHeader(f *testing.F) {
 	f.Add(packet(ProtoUDP))
 	f.Add(packet(ProtoUDP, ext{kind: ProtoHopByHop, n: 8}, ext{kind: ProtoFragment, n: 8, frag: 1}))
 	f.Add(packet(ProtoTCP, ext{kind: ProtoAH, n: 16}, ext{kind: ProtoRouting, n: 24}))
-	for _, s := range []string{scapyNS, scapyNA, scapyDAD, scapyEcho} {
+	for _, s := range []string{scapyNS, scapyNA, scapyDAD, scapyEcho, scapyRA} {
 		b, _ := hex.DecodeString(s)
 		f.Add(b)
 	}
@@ -129,6 +129,10 @@ func FuzzHeader(f *testing.F) {
 		if m, err := CheckND(h); err == nil {
 			m.LinkAddr(OptSourceLinkAddr)
 			m.LinkAddr(OptTargetLinkAddr)
+		}
+		if m, err := CheckRA(h); err == nil {
+			m.SourceLinkAddr()
+			m.MTU()
 		}
 		out := make([]byte, len(b))
 		if n, err := EchoReply(out, h, src, 64); err == nil && n != end {

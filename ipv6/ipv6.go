@@ -42,7 +42,8 @@ var (
 	// negative), or a jumbogram (payload length 0 with a hop-by-hop
 	// header) was received: fastpath does not take them.
 	ErrPayloadLen = errors.New("ipv6: payload length out of range")
-	// ErrNotIPv6: an address given to Encode is not an IPv6 address.
+	// ErrNotIPv6: an address given to Encode, or a route given to
+	// Table.Add, is not IPv6.
 	ErrNotIPv6 = errors.New("ipv6: address is not IPv6")
 	// ErrChain: the extension headers are more than MaxExtHeaders, or a
 	// hop-by-hop header is not the first.

@@ -66,11 +66,8 @@ func CheckND(h Header) (ND, error) {
 	if m.Target().IsMulticast() {
 		return nil, ErrND
 	}
-	for o := m[ndLen:]; len(o) > 0; {
-		if len(o) < 2 || o[1] == 0 || int(o[1])*8 > len(o) {
-			return nil, ErrND
-		}
-		o = o[int(o[1])*8:]
+	if !optionsValid(m[ndLen:]) {
+		return nil, ErrND
 	}
 	if c.Type() == ICMPNeighborSolicitation && h.Src().IsUnspecified() {
 		// DAD's probe: to the target's solicited-node address, and
@@ -96,14 +93,7 @@ func (m ND) Target() netip.Addr { return netip.AddrFrom16([16]byte(m[8:24])) }
 
 // LinkAddr returns the first option of kind (OptSourceLinkAddr or
 // OptTargetLinkAddr) holding an Ethernet address. Call it after CheckND.
-func (m ND) LinkAddr(kind uint8) (ether.Addr, bool) {
-	for o := m[ndLen:]; len(o) >= 8 && o[1] != 0 && int(o[1])*8 <= len(o); o = o[int(o[1])*8:] {
-		if o[0] == kind && o[1] == 1 {
-			return ether.Addr(o[2:8]), true
-		}
-	}
-	return ether.Addr{}, false
-}
+func (m ND) LinkAddr(kind uint8) (ether.Addr, bool) { return linkAddr(m[ndLen:], kind) }
 
 // SolicitedNode is the solicited-node multicast address of a (RFC 4291
 // 2.7.1): ff02::1:ff and its last 24 bits.

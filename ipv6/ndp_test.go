@@ -135,12 +135,25 @@ func TestEchoReply(t *testing.T) {
 	}
 }
 
-// TestNDNoAllocs: the ND paths, the echo reply and errors allocate
-// nothing.
+// TestNDNoAllocs: the ND paths, the echo reply and errors, UDP's
+// checksum and the route lookup allocate nothing.
 func TestNDNoAllocs(t *testing.T) {
 	ns, req := Header(mustHex(t, scapyNS)), Header(mustHex(t, scapyEcho))
+	ra, udp := Header(mustHex(t, scapyRA)), Header(mustHex(t, scapyUDP))
+	tb := NewTable(4)
+	tb.Add(Route{Prefix: netip.MustParsePrefix("2001:db8::/64")})
+	tb.Add(Route{Prefix: netip.MustParsePrefix("::/0"), Gateway: llA})
 	out := make([]byte, 128)
 	n := testing.AllocsPerRun(1000, func() {
+		if m, err := CheckRA(ra); err == nil {
+			m.SourceLinkAddr()
+			m.MTU()
+		}
+		if UDPChecksumValid(udp.Payload(), udp.Src(), udp.Dst()) {
+			SetUDPChecksum(udp.Payload(), udp.Src(), udp.Dst())
+		}
+		tb.NextHop(target)
+		tb.NextHop(dst)
 		if m, err := CheckND(ns); err == nil {
 			m.LinkAddr(OptSourceLinkAddr)
 		}
