@@ -41,11 +41,28 @@ const (
 	ActionDrop   = 2
 )
 
-// Rule kinds and flags.
+// Rule kinds, flags and families.
 const (
-	KindIPv4  = 0
-	KindARP   = 1
+	// KindIP is a rule on IP packets of its Family.
+	KindIP = 0
+	// KindIPv4 is KindIP's former name.
+	//
+	// Deprecated: use KindIP; the kind covers IPv6 too.
+	KindIPv4 = KindIP
+	KindARP  = 1
+	// KindND is a rule on IPv6 neighbour discovery, Dst by target.
+	KindND = 2
+
 	RulePorts = 1
+	// RuleDst and RuleSrc mark a rule that has a destination or source
+	// prefix (/0 included); the program does not read them.
+	RuleDst = 2
+	RuleSrc = 4
+
+	// Families: the packets a rule may match (a bit set; a rule of
+	// neither matches nothing).
+	FamilyIPv4 = 1
+	FamilyIPv6 = 2
 )
 
 // Counters of the action_stats map (enum counter).
@@ -56,17 +73,29 @@ const (
 	CountDefault
 	CountMalformed
 	CountNoSocket
+	// CountIPv6 counts every IPv6 frame, whatever its verdict.
 	CountIPv6
 	CountOther
 	CountFragment
 	CountVLAN
 	CountNoRuleset
+	// CountFragment6 counts IPv6 fragments (CountFragment IPv4's).
+	CountFragment6
+	// CountExtChain counts IPv6 packets whose extension headers are more
+	// than MaxExtHeaders or put a hop-by-hop header after the first; they
+	// are CountMalformed too.
+	CountExtChain
 	CountMax
 )
+
+// MaxExtHeaders is the number of IPv6 extension headers the program
+// follows, as the ipv6 package's Walk does: more is malformed.
+const MaxExtHeaders = 8
 
 // CounterNames names the action_stats counters, by index.
 var CounterNames = [CountMax]string{
 	"engine", "pass", "drop", "default", "malformed", "no_socket", "ipv6", "other_ethertype", "fragment", "vlan", "no_ruleset",
+	"fragment6", "ext_chain",
 }
 
 // ProgramName is the steering program's name, as the kernel reports it.

@@ -27,10 +27,10 @@ type steerList struct {
 
 type steerRule struct {
 	_       structs.HostLayout
-	Dst     uint32
-	DstMask uint32
-	Src     uint32
-	SrcMask uint32
+	Dst     [4]uint32
+	DstMask [4]uint32
+	Src     [4]uint32
+	SrcMask [4]uint32
 	PortLo  uint16
 	PortHi  uint16
 	Proto   uint8
@@ -38,7 +38,8 @@ type steerRule struct {
 	Action  uint8
 	Flags   uint8
 	Stat    uint32
-	Pad     uint32
+	Family  uint8
+	Pad     [3]uint8
 }
 
 type steerRuleset struct {
@@ -46,7 +47,8 @@ type steerRuleset struct {
 	Nrules        uint32
 	DefaultAction uint8
 	ArpList       uint8
-	Pad           [2]uint8
+	NdList        uint8
+	Pad           uint8
 	PortList      [2][65536]uint8
 	ProtoList     [256]uint8
 	Lists         [256]steerList
@@ -58,7 +60,7 @@ type steerRuleset struct {
 
 type steerStats struct {
 	_       structs.HostLayout
-	Actions [11]steerCounterVal
+	Actions [13]steerCounterVal
 	Rules   [512]steerCounterVal
 }
 

@@ -33,6 +33,9 @@ func runNs(b *testing.B, prog *ebpf.Program, frame []byte, repeat uint32) float6
 //     not match, then the matching one: the longest list, walked to its end.
 //   - no-match: the longest list, nothing matches; the default (engine)
 //     applies.
+//   - ipv6-match-last: match-last for an IPv6 frame (UDP behind a
+//     destination options header) and IPv6 rules: the extension-header walk
+//     and 128-bit compares.
 func BenchmarkSteer(b *testing.B) {
 	if testing.Short() {
 		b.Skip("kernel benchmark")
@@ -55,15 +58,27 @@ func BenchmarkSteer(b *testing.B) {
 		}
 		return rs
 	}
+	decoys6 := func(n int) []Rule {
+		var rs []Rule
+		for i := 0; i < n; i++ {
+			rs = append(rs, Rule{Proto: ProtoUDP, Src: pfx(fmt.Sprintf("2001:db8:%x::/48", 0x100+i)), DstPort: Port(9000), Action: Drop})
+		}
+		return rs
+	}
 	match := Rule{Proto: ProtoUDP, Dst: pfx("198.18.0.0/24"), DstPort: Port(9000), Action: Engine}
+	match6 := Rule{Proto: ProtoUDP, Dst: pfx("2001:db8::/64"), DstPort: Port(9000), Action: Engine}
+	frame6 := udp6(9000)
+	frame6.ext = []ext6{{kind: 60}}
 	for _, bc := range []struct {
 		name  string
 		rules []Rule
 		def   Action
+		frame []byte
 	}{
-		{"match-first", append(other(63), match), Drop},
-		{"match-last", append(append(decoys(14), match), other(49)...), Drop},
-		{"no-match", append(decoys(15), other(49)...), Engine},
+		{"match-first", append(other(63), match), Drop, goldenUDP},
+		{"match-last", append(append(decoys(14), match), other(49)...), Drop, goldenUDP},
+		{"no-match", append(decoys(15), other(49)...), Engine, goldenUDP},
+		{"ipv6-match-last", append(append(decoys6(14), match6), other(49)...), Drop, frame6.build()},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			_, s, sock := attachLab(b, Options{Default: bc.def})
@@ -84,8 +99,8 @@ func BenchmarkSteer(b *testing.B) {
 			const repeat = 1_000_000
 			var steerNs, floorNs, diffs []float64
 			for i := 0; i < b.N; i++ {
-				f := runNs(b, floor.Program, goldenUDP, repeat)
-				s := runNs(b, s.Program(), goldenUDP, repeat)
+				f := runNs(b, floor.Program, bc.frame, repeat)
+				s := runNs(b, s.Program(), bc.frame, repeat)
 				floorNs, steerNs, diffs = append(floorNs, f), append(steerNs, s), append(diffs, s-f)
 			}
 			// The machine is noisy: report the median of the paired

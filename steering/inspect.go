@@ -1,6 +1,7 @@
 package steering
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -173,26 +174,40 @@ func decodeRule(br *bpf.Rule, name *[32]int8) Rule {
 	}
 	r.Name = string(b)
 	r.Action = Action(br.Action)
-	if br.Kind == bpf.KindARP {
+	switch br.Kind {
+	case bpf.KindARP:
 		r.Proto = ProtoARP
-	} else {
+	case bpf.KindND:
+		r.Proto = ProtoND
+	default:
 		r.Proto = Proto(br.Proto)
 	}
-	r.Dst = decodePrefix(br.Dst, br.DstMask)
-	r.Src = decodePrefix(br.Src, br.SrcMask)
+	v6 := br.Family == bpf.FamilyIPv6
+	if br.Flags&bpf.RuleDst != 0 {
+		r.Dst = decodePrefix(br.Dst, br.DstMask, v6)
+	}
+	if br.Flags&bpf.RuleSrc != 0 {
+		r.Src = decodePrefix(br.Src, br.SrcMask, v6)
+	}
 	if br.Flags&bpf.RulePorts != 0 {
 		r.DstPort = Ports(br.PortLo, br.PortHi)
 	}
 	return r
 }
 
-func decodePrefix(addr, mask uint32) netip.Prefix {
-	if mask == 0 {
-		return netip.Prefix{}
+// decodePrefix is prefixMatch's inverse: the prefix of an address and a
+// mask as the program holds them, IPv6 if v6.
+func decodePrefix(addr, mask [4]uint32, v6 bool) netip.Prefix {
+	var a [16]byte
+	ones := 0
+	for i := range addr {
+		binary.LittleEndian.PutUint32(a[4*i:], addr[i])
+		ones += bits.OnesCount32(mask[i])
 	}
-	var a [4]byte
-	a[0], a[1], a[2], a[3] = byte(addr), byte(addr>>8), byte(addr>>16), byte(addr>>24)
-	return netip.PrefixFrom(netip.AddrFrom4(a), bits.OnesCount32(mask))
+	if !v6 {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte(a[:4])), ones)
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(a), ones)
 }
 
 // matchString is a rule's match without its action.

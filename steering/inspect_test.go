@@ -28,6 +28,13 @@ func TestInspect(t *testing.T) {
 	}
 	run(t, s, udp(7001).build())
 	run(t, s, udp(1).build())
+	// IPv6 rules read back with their prefixes and family.
+	for _, r := range testRules[8:] {
+		if _, err := s.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, s, ns(engineIP6).build())
 
 	var r *Report
 	if err := l.A.Do(func() (err error) { r, err = Inspect(l.A.Link); return err }); err != nil {
@@ -46,7 +53,7 @@ func TestInspect(t *testing.T) {
 			t.Errorf("rule %d: report %+v, owner %+v", i, g, w)
 		}
 	}
-	if r.Rules[1].Packets != 3 || r.Rules[0].Packets != 1 {
+	if r.Rules[1].Packets != 3 || r.Rules[0].Packets != 1 || r.Rules[4].Match != "nd dst 2001:db8::1/128" || r.Rules[4].Packets != 1 {
 		t.Errorf("counters: %+v", r.Rules)
 	}
 	st, _ := s.Stats()
@@ -72,5 +79,29 @@ func TestInspectForeignProgram(t *testing.T) {
 	}
 	if !r.Attached || r.Fastpath || r.ProgramName != "fastpath_pass" {
 		t.Fatalf("report %+v", r)
+	}
+}
+
+// TestDecodeRule: every rule compiles into the program's form and reads
+// back as itself, /0 prefixes and each family included.
+func TestDecodeRule(t *testing.T) {
+	rules := append([]Rule{
+		{Name: "v4 /0", Dst: pfx("0.0.0.0/0"), Action: Drop},
+		{Name: "v6 /0", Src: pfx("::/0"), Action: Engine},
+		{Name: "mapped", Dst: pfx("::ffff:198.18.0.0/120"), DstPort: Ports(1, 2)},
+		{Name: "both v6", Proto: ProtoTCP, Dst: pfx("2001:db8:1:2:3:4:5:0/113"), Src: pfx("fe80::/10")},
+		{Name: "nd", Proto: ProtoND},
+		{Name: "icmpv6", Proto: ProtoICMPv6, Src: pfx("2001:db8::/127")},
+	}, testRules...)
+	slots := make([]uint32, len(rules))
+	rs, err := compile(rules, slots, Pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range rules {
+		want.Dst, want.Src = want.Dst.Masked(), want.Src.Masked()
+		if got := decodeRule(&rs.Rules[i], &rs.Names[i]); got != want {
+			t.Errorf("rule %d: decoded %+v, want %+v", i, got, want)
+		}
 	}
 }

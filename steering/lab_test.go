@@ -400,3 +400,147 @@ func TestRedirectModes(t *testing.T) {
 		t.Fatalf("missing device: %v", err)
 	}
 }
+
+// enableIPv6 turns IPv6 back on for h's veth (the lab turns it off) and
+// gives it addrs without duplicate address detection, so that they are
+// usable at once.
+func enableIPv6(t *testing.T, h *lab.Host, addrs ...netip.Addr) {
+	t.Helper()
+	err := h.Do(func() error {
+		for _, key := range []string{"accept_dad", "disable_ipv6"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+h.Link+"/"+key, []byte("0"), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skip("this kernel has no IPv6 (CONFIG_IPV6)")
+	}
+	if err != nil {
+		t.Fatalf("enable IPv6 on %s in %s: %v", h.Link, h.Name, err)
+	}
+	lk, err := h.Handle().LinkByName(h.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+		if err := h.Handle().AddrAdd(lk, addr); err != nil {
+			t.Fatalf("add %s to %s in %s: %v", a, h.Link, h.Name, err)
+		}
+	}
+}
+
+// TestIPv6ToEngine: with IPv6 on in the lab, B's kernel sends real IPv6.
+// A rule for UDP to one of A's addresses on port 9000 takes those
+// datagrams while A's kernel keeps port 9001 and answers the neighbour
+// solicitations for that address (passed); an ND rule for A's other
+// address takes the solicitations for it, so A's kernel never answers
+// them.
+func TestIPv6ToEngine(t *testing.T) {
+	l, s, sock := attachLab(t, Options{})
+	kernelAddr, engineAddr, bAddr := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::3"), netip.MustParseAddr("2001:db8::2")
+	enableIPv6(t, l.A, kernelAddr, engineAddr)
+	enableIPv6(t, l.B, bAddr)
+	if _, err := s.SetRules([]Rule{
+		{Name: "nd engine", Proto: ProtoND, Dst: netip.PrefixFrom(engineAddr, 128), Action: Engine},
+		{Name: "udp6 9000", Proto: ProtoUDP, Dst: netip.PrefixFrom(kernelAddr, 128), DstPort: Port(9000), Action: Engine},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sock.Refill()
+	var kconn *net.UDPConn
+	if err := l.A.Do(func() (err error) {
+		kconn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: kernelAddr.AsSlice(), Port: 9001})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer kconn.Close()
+	kernelGot := make(chan struct{}, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		if _, err := kconn.Read(buf); err == nil {
+			kernelGot <- struct{}{}
+		}
+	}()
+	var udpGot, nsGot atomic.Bool
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		drain(sock, stop, func(b []byte) {
+			if len(b) < 14+40+8 || binary.BigEndian.Uint16(b[12:]) != 0x86dd {
+				return
+			}
+			l4 := b[14+40:]
+			switch b[14+6] {
+			case 17:
+				if netip.AddrFrom16([16]byte(b[14+24:])) == kernelAddr && binary.BigEndian.Uint16(l4[2:]) == 9000 {
+					udpGot.Store(true)
+				}
+			case 58:
+				if len(l4) >= 24 && l4[0] == 135 && netip.AddrFrom16([16]byte(l4[8:24])) == engineAddr {
+					nsGot.Store(true)
+				}
+			}
+		})
+	}()
+	// The socket is closed by a cleanup: stop using it first.
+	defer func() { close(stop); <-done }()
+	// B's kernel resolves kernelAddr through A's kernel, and sends its
+	// solicitations for engineAddr until it gives up.
+	var conns []*net.UDPConn
+	if err := l.B.Do(func() error {
+		for _, to := range []net.UDPAddr{{IP: kernelAddr.AsSlice(), Port: 9000}, {IP: kernelAddr.AsSlice(), Port: 9001}, {IP: engineAddr.AsSlice(), Port: 7}} {
+			c, err := net.DialUDP("udp6", nil, &to)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	kernel := false
+	deadline := time.Now().Add(10 * time.Second)
+	for !(udpGot.Load() && nsGot.Load() && kernel) && time.Now().Before(deadline) {
+		for _, c := range conns {
+			c.Write([]byte("v6?")) // an unresolved neighbour may refuse some
+		}
+		select {
+		case <-kernelGot:
+			kernel = true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	st, _ := s.Stats()
+	rules, _ := s.Rules()
+	if !udpGot.Load() || !nsGot.Load() || !kernel {
+		t.Fatalf("engine got UDP to [%s]:9000: %v, a solicitation for %s: %v; A's kernel got UDP to port 9001: %v; stats %v, rules %+v",
+			kernelAddr, udpGot.Load(), engineAddr, nsGot.Load(), kernel, st, rules)
+	}
+	if st[bpf.CountIPv6].Packets == 0 || rules[0].Packets == 0 || rules[1].Packets == 0 {
+		t.Errorf("counters: ipv6 %d, rules %+v", st[bpf.CountIPv6].Packets, rules)
+	}
+	// A's kernel never answered for engineAddr: B has no usable entry.
+	var neighs []netlink.Neigh
+	if err := l.B.Netlink(func(hd *netlink.Handle) (err error) {
+		neighs, err = hd.NeighList(l.B.Index, unix.AF_INET6)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range neighs {
+		if n.IP.Equal(engineAddr.AsSlice()) && n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE) != 0 {
+			t.Errorf("B resolved %s (state %#x): A's kernel answered a solicitation the engine should have taken", engineAddr, n.State)
+		}
+	}
+}

@@ -68,6 +68,12 @@ var testRules = []Rule{
 	{Name: "gre", Proto: 47, Action: Drop},
 	{Name: "dns here", Proto: ProtoUDP, Dst: pfx("198.18.0.0/24"), DstPort: Port(53), Action: Drop},
 	{Name: "any 7000-7010", DstPort: Ports(7000, 7010), Action: Engine},
+	// IPv6.
+	{Name: "ping6 me", Proto: ProtoICMPv6, Dst: pfx("2001:db8::1/128"), Action: Engine},
+	{Name: "nd me", Proto: ProtoND, Dst: pfx("2001:db8::1/128"), Action: Engine},
+	{Name: "dns6 here", Proto: ProtoUDP, Dst: pfx("2001:db8::/64"), DstPort: Port(53), Action: Drop},
+	{Name: "bad net6", Proto: ProtoTCP, Src: pfx("2001:db8:bad::/48"), Action: Drop},
+	{Name: "host6", Dst: pfx("2001:db8:0:1::99/128"), Action: Drop},
 }
 
 func TestProgram(t *testing.T) {
@@ -112,7 +118,7 @@ func TestProgram(t *testing.T) {
 		{"first fragment to 9000: no port match", with(udp(9000), func(p *pkt) { p.frag = 0x2000 }).build(), xdpPass, -1, bpf.CountFragment},
 		{"later fragment", with(udp(9000), func(p *pkt) { p.frag = 0x0010 }).build(), xdpPass, -1, bpf.CountFragment},
 		{"fragment of ICMP to me: L3 rule", with(icmp, func(p *pkt) { p.frag = 0x0020 }).build(), xdpRedirect, 2, bpf.CountFragment},
-		{"IPv6", pkt{etype: 0x86dd}.build(), xdpPass, -1, bpf.CountIPv6},
+		{"IPv6, no next header: default", pkt{etype: 0x86dd, proto: 59, src: peerIP6, dst: engineIP6}.build(), xdpPass, -1, bpf.CountIPv6},
 		{"LLDP", pkt{etype: 0x88cc}.build(), xdpPass, -1, bpf.CountOther},
 		// Malformed frames go to the kernel, even when they look like a
 		// match.
@@ -134,6 +140,70 @@ func TestProgram(t *testing.T) {
 		{"ARP reply for me", with(arp, func(p *pkt) { p.arpOp = 2 }).build(), xdpRedirect, 3, bpf.CountEngine},
 		{"TCP header cut at 16 bytes", with(tcp(40000), func(p *pkt) { p.payload = 8; p.totLen = 20 + 16 }).build()[:14+20+16], xdpPass, -1, bpf.CountMalformed},
 		{"ARP with wrong lengths", func() []byte { b := arp.build(); b[18] = 8; return b }(), xdpPass, -1, bpf.CountMalformed},
+
+		// IPv6: rules of each family, and of both.
+		{"IPv6 UDP to 9000: a rule without prefix matches both families", udp6(9000).build(), xdpRedirect, 0, bpf.CountIPv6},
+		{"IPv6 UDP to 9001: default", udp6(9001).build(), xdpPass, -1, bpf.CountDefault},
+		{"IPv6 UDP to 53, dst in the /64", udp6(53).build(), xdpDrop, 10, bpf.CountDrop},
+		{"IPv6 UDP to 53, dst outside the /64", to(udp6(53), "2001:db8:0:1::1").build(), xdpPass, -1, bpf.CountDefault},
+		{"IPv6 TCP to 40000", tcp6(40000).build(), xdpRedirect, 1, bpf.CountEngine},
+		{"IPv6 TCP to 7005 (any-proto ports)", tcp6(7005).build(), xdpRedirect, 7, bpf.CountEngine},
+		{"IPv6 TCP from the bad /48", from(tcp6(41000), "2001:db8:bad::7").build(), xdpDrop, 11, bpf.CountDrop},
+		{"IPv4 TCP from 32.1.13.184, the bad /48's first word: IPv6 rule", from(tcp(41000), "32.1.13.184").build(), xdpPass, -1, bpf.CountDefault},
+		{"IPv6 UDP from ::ffff:10.9.3.4: bad net is IPv4's", from(udp6(9001), "::ffff:10.9.3.4").build(), xdpPass, -1, bpf.CountDefault},
+		{"IPv6 UDP from a09:304::1, bad net's first word: IPv4 rule", from(udp6(9001), "a09:304::1").build(), xdpPass, -1, bpf.CountDefault},
+		{"IPv6 GRE: a rule without prefix", with(udp6(0), func(p *pkt) { p.proto = 47 }).build(), xdpDrop, 5, bpf.CountDrop},
+		{"IPv6 UDP to the /128 of an any rule", to(udp6(9001), "2001:db8:0:1::99").build(), xdpDrop, 12, bpf.CountDrop},
+		{"IPv6 UDP to the /128 of an any rule, port 9000: earlier rule wins", to(udp6(9000), "2001:db8:0:1::99").build(), xdpRedirect, 0, bpf.CountEngine},
+		{"ICMPv6 echo to me", icmp6(128, 8).build(), xdpRedirect, 8, bpf.CountEngine},
+		{"ICMPv6 echo to another", to(icmp6(128, 8), "2001:db8::5").build(), xdpPass, -1, bpf.CountDefault},
+		{"IPv6 next header 1 to ::ffff:198.18.0.1: icmp is IPv4's", with(to(icmp6(8, 8), "::ffff:198.18.0.1"), func(p *pkt) { p.proto = 1 }).build(), xdpPass, -1, bpf.CountDefault},
+		{"IPv6 next header 1 to 198.18.0.1's word: icmp is IPv4's", with(to(icmp6(8, 8), "c612:1::"), func(p *pkt) { p.proto = 1 }).build(), xdpPass, -1, bpf.CountDefault},
+		{"ICMPv6 echo to the /128 of an any rule", to(icmp6(128, 8), "2001:db8:0:1::99").build(), xdpDrop, 12, bpf.CountDrop},
+		// Neighbour discovery: ND rules by target, ICMPv6 and any rules
+		// by destination, the first in order wins.
+		{"NS for me, to its solicited-node address", ns(engineIP6).build(), xdpRedirect, 9, bpf.CountEngine},
+		{"NS for another", ns(peerIP6).build(), xdpPass, -1, bpf.CountDefault},
+		{"NA for me", with(ns(engineIP6), func(p *pkt) { p.icmpType, p.dst = 136, peerIP6 }).build(), xdpRedirect, 9, bpf.CountEngine},
+		{"NA for another, to me: ping6 me by destination", with(ns(peerIP6), func(p *pkt) { p.icmpType, p.dst = 136, engineIP6 }).build(), xdpRedirect, 8, bpf.CountEngine},
+		{"NS for me, to me (NUD): ping6 me comes first", to(ns(engineIP6), "2001:db8::1").build(), xdpRedirect, 8, bpf.CountEngine},
+		{"NS for the any rule's /128: by destination only", ns(netip.MustParseAddr("2001:db8:0:1::99")).build(), xdpPass, -1, bpf.CountDefault},
+		{"NS to the any rule's /128", to(ns(peerIP6), "2001:db8:0:1::99").build(), xdpDrop, 12, bpf.CountDrop},
+		{"RS to all routers", to(icmp6(133, 0), "ff02::2").build(), xdpPass, -1, bpf.CountDefault},
+		{"redirect to me: ping6 me comes before nd me", icmp6(137, 32).build(), xdpRedirect, 8, bpf.CountEngine},
+		{"NS cut before the end of its target", with(ns(engineIP6), func(p *pkt) { p.payload, p.target = 15, netip.Addr{} }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"ICMPv6 of 2 bytes", with(icmp6(128, 0), func(p *pkt) { p.plen = 2 }).build(), xdpPass, -1, bpf.CountMalformed},
+		// Extension headers.
+		{"hop-by-hop, UDP to 9000", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 0}} }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"every kind, UDP to 9000", with(udp6(9000), func(p *pkt) {
+			p.ext = []ext6{{kind: 0, hdrLen: 1}, {kind: 60}, {kind: 43, hdrLen: 2}, {kind: 44}, {kind: 51, hdrLen: 1}, {kind: 60, hdrLen: 3}}
+		}).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"8 headers, UDP to 9000", with(udp6(9000), func(p *pkt) { p.ext = chain6(8) }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"9 headers", with(udp6(9000), func(p *pkt) { p.ext = chain6(9) }).build(), xdpPass, -1, bpf.CountExtChain},
+		{"9 headers, malformed", with(udp6(9000), func(p *pkt) { p.ext = chain6(9) }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"8 headers, then a fragment", with(udp6(9000), func(p *pkt) { p.ext = append(chain6(8), ext6{kind: 44, frag: 1}) }).build(), xdpPass, -1, bpf.CountExtChain},
+		{"hop-by-hop second", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 60}, {kind: 0}} }).build(), xdpPass, -1, bpf.CountExtChain},
+		{"hop-by-hop twice", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 0}, {kind: 0}} }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"AH of 1028 bytes", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 51, hdrLen: 255}} }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"destination options of 2048 bytes", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 60, hdrLen: 255}} }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"destination options past the payload", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 60, hdrLen: 3}}; p.plen = 31 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"AH past the payload", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 51, hdrLen: 3}}; p.plen = 19 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"AH of 20 bytes, then UDP past the payload", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 51, hdrLen: 3}}; p.plen = 20 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"first fragment to 9000: no port match", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 44, frag: 1}} }).build(), xdpPass, -1, bpf.CountFragment6},
+		{"later fragment to 9000", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 60}, {kind: 44, frag: 0x100}} }).build(), xdpPass, -1, bpf.CountFragment6},
+		{"fragment of ICMPv6 to me: ping6 me", with(icmp6(128, 8), func(p *pkt) { p.ext = []ext6{{kind: 44, frag: 0x109}} }).build(), xdpRedirect, 8, bpf.CountFragment6},
+		{"fragment of an NS for me: not ND", with(ns(engineIP6), func(p *pkt) { p.ext = []ext6{{kind: 44, frag: 1}} }).build(), xdpPass, -1, bpf.CountFragment6},
+		{"atomic fragment to 9000: whole", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 44, frag: 6}} }).build(), xdpRedirect, 0, bpf.CountEngine},
+		// Malformed IPv6.
+		{"IPv6 version 4", with(udp6(9000), func(p *pkt) { p.version = 4 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"payload length past the frame", with(udp6(9000), func(p *pkt) { p.plen = 13 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"payload length shorter than the frame (padding)", with(udp6(9000), func(p *pkt) { p.plen, p.udpLen = 8, 8 }).build(), xdpRedirect, 0, bpf.CountEngine},
+		{"jumbogram", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 0}}; p.plen = -1 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"IPv6 UDP length 7", with(udp6(9000), func(p *pkt) { p.udpLen = 7 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"IPv6 UDP length past the payload", with(udp6(9000), func(p *pkt) { p.udpLen = 13 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"IPv6 TCP data offset 4", with(tcp6(40000), func(p *pkt) { p.doff = 4 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"IPv6 TCP data offset 8, past the payload", with(tcp6(40000), func(p *pkt) { p.doff = 8 }).build(), xdpPass, -1, bpf.CountMalformed},
+		{"IPv6 behind two VLAN tags", with(udp6(9000), func(p *pkt) { p.vlans = 2 }).build(), xdpRedirect, 0, bpf.CountVLAN},
 	}
 	// Truncations: every cut inside a header the program must read.
 	for _, tc := range []struct {
@@ -148,6 +218,9 @@ func TestProgram(t *testing.T) {
 		{"ICMP to me", icmp, []int{34, 37}},
 		{"ARP for me", arp, []int{14, 27, 41}},
 		{"IPv6", pkt{etype: 0x86dd}, []int{14, 53}},
+		{"IPv6 UDP to 9000", udp6(9000), []int{14, 20, 53, 54, 61, 65}},
+		{"IPv6 UDP to 9000 behind hop-by-hop", with(udp6(9000), func(p *pkt) { p.ext = []ext6{{kind: 0, hdrLen: 1}} }), []int{54, 61, 69, 70, 77}},
+		{"NS for me", ns(engineIP6), []int{54, 57, 62, 77}},
 	} {
 		full := tc.p.build()
 		for _, n := range tc.cuts {
@@ -337,4 +410,14 @@ func TestSwapIsAtomic(t *testing.T) {
 	if seen[xdpPass] != 0 {
 		t.Fatalf("%d frames saw a half-installed ruleset (PASS): %v", seen[xdpPass], seen)
 	}
+}
+
+// chain6 is n extension headers after a hop-by-hop header: routing, AH and
+// destination options in turn.
+func chain6(n int) []ext6 {
+	var c []ext6
+	for i := 0; i < n; i++ {
+		c = append(c, []ext6{{kind: 0}, {kind: 43}, {kind: 51, hdrLen: 2}, {kind: 60, hdrLen: 1}}[min(i, 1+(i-1)%3)])
+	}
+	return c
 }

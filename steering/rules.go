@@ -49,19 +49,42 @@ func ParseAction(s string) (Action, error) {
 	return 0, fmt.Errorf("steering: action %q: %w: use engine, pass or drop", s, ErrRule)
 }
 
-// Proto selects what a rule matches: an IPv4 protocol number, any IPv4
-// protocol, or ARP.
+// Proto selects what a rule matches: an IP protocol number (IPv6: the
+// next header after the extension headers), any IP protocol, ARP or
+// neighbour discovery.
 type Proto uint16
 
 const (
-	// ProtoAny matches every IPv4 packet (not ARP).
-	ProtoAny  Proto = 0
+	// ProtoAny matches every IP packet of the rule's family (IPv4, IPv6
+	// or both; see Rule), neighbour discovery included, but not ARP.
+	ProtoAny Proto = 0
+	// ProtoICMP is IPv4's ICMP: a rule for it matches only IPv4.
 	ProtoICMP Proto = 1
 	ProtoTCP  Proto = 6
 	ProtoUDP  Proto = 17
+	// ProtoICMPv6 is IPv6's ICMP: a rule for it matches only IPv6, and
+	// with a Dst matches neighbour discovery by its IPv6 destination
+	// address (not by target: see ProtoND).
+	ProtoICMPv6 Proto = 58
 	// ProtoARP matches ARP for IPv4 over Ethernet. Dst is matched against
 	// the target protocol address, Src against the sender's.
 	ProtoARP Proto = 0x100
+	// ProtoND matches IPv6 neighbour discovery (RFC 4861): ICMPv6 types
+	// 133 to 137, router solicitations and advertisements, neighbour
+	// solicitations and advertisements, redirects. It is ND's analogue of
+	// ProtoARP: Dst is matched against the target address of a neighbour
+	// solicitation or advertisement, and against the IPv6 destination of
+	// the others; Src against the IPv6 source. So a rule for the
+	// engine's own address takes the solicitations for it, sent to a
+	// solicited-node multicast address, while the kernel keeps the rest.
+	//
+	// An ND message is also an ICMPv6 packet: ProtoICMPv6 and ProtoAny
+	// rules match it by its IPv6 destination, and of every rule that
+	// matches it one way or the other the first in order decides, as
+	// for any packet. A fragment is never ND: a fragment matches rules
+	// by its fragment header's next header (ICMPv6), and RFC 6980 has
+	// ND messages never fragmented.
+	ProtoND Proto = 0x101
 )
 
 func (p Proto) String() string {
@@ -74,30 +97,38 @@ func (p Proto) String() string {
 		return "tcp"
 	case ProtoUDP:
 		return "udp"
+	case ProtoICMPv6:
+		return "icmpv6"
 	case ProtoARP:
 		return "arp"
+	case ProtoND:
+		return "nd"
 	}
 	return strconv.Itoa(int(p))
 }
 
-// ParseProto parses "any", "icmp", "tcp", "udp", "arp" or an IP protocol
-// number from 1 to 255.
+// ParseProto parses "any", "icmp", "icmpv6", "tcp", "udp", "arp", "nd" or
+// an IP protocol number from 1 to 255.
 func ParseProto(s string) (Proto, error) {
 	switch strings.ToLower(s) {
 	case "any", "":
 		return ProtoAny, nil
 	case "icmp":
 		return ProtoICMP, nil
+	case "icmpv6":
+		return ProtoICMPv6, nil
 	case "tcp":
 		return ProtoTCP, nil
 	case "udp":
 		return ProtoUDP, nil
 	case "arp":
 		return ProtoARP, nil
+	case "nd":
+		return ProtoND, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 255 {
-		return 0, fmt.Errorf("steering: protocol %q: %w: use any, icmp, tcp, udp, arp or a number from 1 to 255", s, ErrRule)
+		return 0, fmt.Errorf("steering: protocol %q: %w: use any, icmp, icmpv6, tcp, udp, arp, nd or a number from 1 to 255", s, ErrRule)
 	}
 	return Proto(n), nil
 }
@@ -149,18 +180,27 @@ func ParsePortRange(s string) (PortRange, error) {
 // Rule matches frames and says what to do with them. Zero fields match
 // everything; every set field must match. Rules are tried in order: the
 // first that matches decides.
+//
+// A rule is of a family, as in nftables' inet family: a rule with IPv4
+// prefixes matches only IPv4 packets (and ARP), one with IPv6 prefixes
+// only IPv6 packets, and one without a prefix both, unless its protocol is
+// of one family (ProtoICMP and ProtoARP are IPv4's, ProtoICMPv6 and
+// ProtoND IPv6's). A rule cannot mix the families: write one rule per
+// family.
 type Rule struct {
 	// Name labels the rule for people (listings, metrics); the program
 	// does not see it.
 	Name  string
 	Proto Proto
-	// Dst and Src are IPv4 prefixes; the zero Prefix matches any address.
+	// Dst and Src are IPv4 or IPv6 prefixes, both of the same family; the
+	// zero Prefix matches any address. An IPv4-mapped IPv6 prefix
+	// (::ffff:0:0/96) is IPv6: it matches IPv6 packets.
 	Dst netip.Prefix
 	Src netip.Prefix
 	// DstPort needs Proto TCP, UDP or any (then it matches TCP and UDP).
-	// A rule with ports never matches an IPv4 fragment, so that all of a
-	// datagram goes the same way: a Drop rule on a port does not stop
-	// fragmented datagrams to it (the default action decides those).
+	// A rule with ports never matches a fragment, IPv4 or IPv6, so that
+	// all of a datagram goes the same way: a Drop rule on a port does not
+	// stop fragmented datagrams to it (the default action decides those).
 	DstPort PortRange
 	Action  Action
 }
@@ -186,15 +226,13 @@ var ErrRule = errors.New("invalid rule")
 
 // Check reports why the program cannot hold r, if it cannot.
 func (r Rule) Check() error {
-	for _, p := range []netip.Prefix{r.Dst, r.Src} {
-		if p.IsValid() && !p.Addr().Is4() {
-			return fmt.Errorf("steering: rule %q: prefix %s: %w: only IPv4 prefixes", r.Name, p, ErrRule)
-		}
+	if _, err := r.family(); err != nil {
+		return err
 	}
 	if r.Action > Drop {
 		return fmt.Errorf("steering: rule %q: %v: %w", r.Name, r.Action, ErrRule)
 	}
-	if r.Proto > 255 && r.Proto != ProtoARP {
+	if r.Proto > 255 && r.Proto != ProtoARP && r.Proto != ProtoND {
 		return fmt.Errorf("steering: rule %q: protocol %d: %w", r.Name, r.Proto, ErrRule)
 	}
 	if !r.DstPort.Any() {
@@ -208,20 +246,74 @@ func (r Rule) Check() error {
 	return nil
 }
 
+// family returns the packets r may match, bpf.FamilyIPv4, bpf.FamilyIPv6
+// or both, from its prefixes and protocol, or why r mixes the families.
+func (r Rule) family() (uint8, error) {
+	var fam uint8 = bpf.FamilyIPv4 | bpf.FamilyIPv6
+	switch r.Proto {
+	case ProtoICMP, ProtoARP:
+		fam = bpf.FamilyIPv4
+	case ProtoICMPv6, ProtoND:
+		fam = bpf.FamilyIPv6
+	}
+	var first netip.Prefix
+	for _, p := range []netip.Prefix{r.Dst, r.Src} {
+		if !p.IsValid() {
+			continue
+		}
+		pf := uint8(bpf.FamilyIPv6)
+		if p.Addr().Is4() {
+			pf = bpf.FamilyIPv4
+		}
+		switch {
+		case first.IsValid() && first.Addr().Is4() != p.Addr().Is4():
+			return 0, fmt.Errorf("steering: rule %q: prefixes %s and %s: %w: one rule matches one family, IPv4 or IPv6: write one rule for each", r.Name, first, p, ErrRule)
+		case fam&pf == 0 && pf == bpf.FamilyIPv6:
+			return 0, fmt.Errorf("steering: rule %q: prefix %s: %w: %s is IPv4's: use %s for IPv6", r.Name, p, ErrRule, r.Proto, map[Proto]Proto{ProtoICMP: ProtoICMPv6, ProtoARP: ProtoND}[r.Proto])
+		case fam&pf == 0:
+			return 0, fmt.Errorf("steering: rule %q: prefix %s: %w: %s is IPv6's: use %s for IPv4", r.Name, p, ErrRule, r.Proto, map[Proto]Proto{ProtoICMPv6: ProtoICMP, ProtoND: ProtoARP}[r.Proto])
+		}
+		first, fam = p, pf
+	}
+	return fam, nil
+}
+
 // be32 returns the uint32 whose in-memory (little-endian) bytes are the
 // address's bytes in network order, as the program compares them.
 func be32(a [4]byte) uint32 { return binary.LittleEndian.Uint32(a[:]) }
 
-func prefixMatch(p netip.Prefix) (addr, mask uint32) {
+// words returns an address as the program holds it: four be32 words, an
+// IPv4 address in the first and zeros after it.
+func words(a netip.Addr) [4]uint32 {
+	var w [4]uint32
+	if a.Is4() {
+		w[0] = be32(a.As4())
+		return w
+	}
+	b := a.As16()
+	for i := range w {
+		w[i] = be32([4]byte(b[4*i:]))
+	}
+	return w
+}
+
+// prefixMatch returns the masked address and the mask the program
+// compares a packet's address with: (addr & mask) == want. The zero Prefix
+// gives zeros, which match everything.
+func prefixMatch(p netip.Prefix) (want, mask [4]uint32) {
 	if !p.IsValid() {
-		return 0, 0
+		return want, mask
 	}
 	p = p.Masked()
-	var m [4]byte
+	var m [16]byte
 	for i := 0; i < p.Bits(); i++ {
 		m[i/8] |= 0x80 >> (i % 8)
 	}
-	return be32(p.Addr().As4()), be32(m)
+	want = words(p.Addr())
+	for i := range mask {
+		mask[i] = be32([4]byte(m[4*i:]))
+	}
+	return want, mask
 }
 
 // compile builds the program's ruleset for rules in priority order, with
@@ -244,14 +336,23 @@ func compileWith(rules []Rule, ids []ID, stats []uint32, base *[bpf.MaxSlots]Cou
 		if err := r.Check(); err != nil {
 			return nil, err
 		}
-		br := bpf.Rule{Action: uint8(r.Action), Stat: stats[i], PortLo: 0, PortHi: 65535}
+		fam, _ := r.family() // Check passed
+		br := bpf.Rule{Action: uint8(r.Action), Stat: stats[i], PortLo: 0, PortHi: 65535, Family: fam}
 		br.Dst, br.DstMask = prefixMatch(r.Dst)
 		br.Src, br.SrcMask = prefixMatch(r.Src)
+		if r.Dst.IsValid() {
+			br.Flags |= bpf.RuleDst
+		}
+		if r.Src.IsValid() {
+			br.Flags |= bpf.RuleSrc
+		}
 		switch r.Proto {
 		case ProtoARP:
 			br.Kind = bpf.KindARP
+		case ProtoND:
+			br.Kind = bpf.KindND
 		default:
-			br.Kind, br.Proto = bpf.KindIPv4, uint8(r.Proto)
+			br.Kind, br.Proto = bpf.KindIP, uint8(r.Proto)
 		}
 		if !r.DstPort.Any() {
 			br.Flags |= bpf.RulePorts
@@ -305,7 +406,12 @@ func compileWith(rules []Rule, ids []ID, stats []uint32, base *[bpf.MaxSlots]Cou
 	if rs.ArpList, err = intern(collect(func(r Rule) bool { return r.Proto == ProtoARP }), func() string { return "ARP" }); err != nil {
 		return nil, err
 	}
+	if rs.NdList, err = intern(collect(func(r Rule) bool { return r.Proto == ProtoND }), func() string { return "neighbour discovery" }); err != nil {
+		return nil, err
+	}
 	// Rules without ports for protocol p: those for p and those for any.
+	// The lists hold the rules of both families: a packet's walk skips
+	// the other family's.
 	noPorts := func(p Proto) func(Rule) bool {
 		return func(r Rule) bool { return r.DstPort.Any() && (r.Proto == p || r.Proto == ProtoAny) }
 	}

@@ -80,8 +80,9 @@ type Options struct {
 	// set dev DEV xdp ...) instead of refusing. A program held by another
 	// process's bpf_link cannot be replaced.
 	Replace bool
-	// Default is the action for frames that match no rule. The zero
-	// value is Pass.
+	// Default is the action for frames that match no rule: IPv4, IPv6
+	// and ARP. Malformed frames and other EtherTypes always go to the
+	// kernel. The zero value is Pass.
 	Default Action
 	// Queues sizes the XSKMAP; 0 means the device's queue count.
 	Queues int
