@@ -113,6 +113,13 @@ type Options struct {
 	// turns the device's TX checksum offload off, as on a veth, and it
 	// stays off. Not with Router.
 	Devices [2]string
+	// IPv6 keeps IPv6 on the lab's veths (by default it is off) and gives
+	// each end an IPv6 address beside its IPv4 one (Host.Addr6, without
+	// DAD, usable at once): 2001:db8::1/64 for A and ::2 for B; with a
+	// router, 2001:db8:1::/64 on A's side (A ::1, R ::fe) and
+	// 2001:db8:2::/64 on B's (B ::1, R ::fe), R forwarding IPv6 too and A
+	// and B routing through it. Not with Devices.
+	IPv6 bool
 }
 
 // DefaultOptions returns the options New uses for zero fields: one queue,
@@ -146,6 +153,9 @@ func (o Options) check() (Options, error) {
 	}
 	if o.Devices[0] != "" && o.Router {
 		return o, errors.New("lab: devices cannot be used with a router")
+	}
+	if o.Devices[0] != "" && o.IPv6 {
+		return o, errors.New("lab: devices cannot be used with IPv6")
 	}
 	if !prefixRE.MatchString(o.Prefix) {
 		return o, fmt.Errorf("lab: prefix %q must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", o.Prefix)
@@ -196,6 +206,10 @@ type Host struct {
 	// Gateway is the next hop of A's and B's default routes: R's address
 	// on their side. It is the zero Addr without a router, and for R.
 	Gateway netip.Addr
+	// Addr6 is Link's IPv6 address and prefix length, and Gateway6 the
+	// next hop of the IPv6 default route, with Options.IPv6; else zero.
+	Addr6    netip.Prefix
+	Gateway6 netip.Addr
 	// Peer is the host on the other end of Link.
 	Peer *Host
 	// PeerMAC is the hardware address of the other end of Link.
@@ -216,6 +230,7 @@ type Iface struct {
 	Index   int              // its ifindex inside the namespace
 	MAC     net.HardwareAddr // its hardware address
 	Addr    netip.Prefix     // its IPv4 address and prefix length
+	Addr6   netip.Prefix     // its IPv6 address and prefix length (Options.IPv6)
 	Peer    *Host            // host on the other end
 	PeerMAC net.HardwareAddr // hardware address of the other end
 }
@@ -235,6 +250,16 @@ var (
 	routedRA = netip.MustParsePrefix("198.18.1.254/24")
 	routedB  = netip.MustParsePrefix("198.19.1.1/24")
 	routedRB = netip.MustParsePrefix("198.19.1.254/24")
+
+	// IPv6 (Options.IPv6): each IPv4 address's counterpart.
+	sixOf = map[netip.Prefix]netip.Prefix{
+		addrA:    netip.MustParsePrefix("2001:db8::1/64"),
+		addrB:    netip.MustParsePrefix("2001:db8::2/64"),
+		routedA:  netip.MustParsePrefix("2001:db8:1::1/64"),
+		routedRA: netip.MustParsePrefix("2001:db8:1::fe/64"),
+		routedB:  netip.MustParsePrefix("2001:db8:2::1/64"),
+		routedRB: netip.MustParsePrefix("2001:db8:2::fe/64"),
+	}
 )
 
 // seq numbers the labs of this process, making namespace names unique.
@@ -391,6 +416,8 @@ func (l *Lab) build(me owner, n uint64) error {
 	}
 	l.A.Gateway = l.R.Links[0].Addr.Addr()
 	l.B.Gateway = l.R.Links[1].Addr.Addr()
+	l.A.Gateway6 = l.R.Links[0].Addr6.Addr()
+	l.B.Gateway6 = l.R.Links[1].Addr6.Addr()
 	for _, h := range []*Host{l.A, l.B} {
 		if err := h.defaultRoute(); err != nil {
 			return err
@@ -449,6 +476,11 @@ func (h *Host) setup(router bool) error {
 	if router {
 		if err := h.writeSysctl("net/ipv4/ip_forward", "1", false); err != nil {
 			return fmt.Errorf("lab: enable ip_forward in %s: %w", h.Name, err)
+		}
+		if h.lab.opts.IPv6 {
+			if err := h.writeSysctl("net/ipv6/conf/all/forwarding", "1", false); err != nil {
+				return fmt.Errorf("lab: enable IPv6 forwarding in %s: %w", h.Name, err)
+			}
 		}
 	}
 	h.lab.hook("sysctl " + h.role)
@@ -510,7 +542,7 @@ func (l *Lab) join(left *Host, lname string, lmac net.HardwareAddr, laddr netip.
 	rif.Peer, rif.PeerMAC = left, lif.MAC
 	for _, h := range []*Host{left, right} {
 		first := h.Links[0]
-		h.Link, h.Index, h.MAC, h.Addr = first.Name, first.Index, first.MAC, first.Addr
+		h.Link, h.Index, h.MAC, h.Addr, h.Addr6 = first.Name, first.Index, first.MAC, first.Addr, first.Addr6
 		h.Peer, h.PeerMAC = first.Peer, first.PeerMAC
 	}
 	return nil
@@ -563,8 +595,12 @@ func (l *Lab) adopt() error {
 // addIface addresses the veth name in h's namespace, disables IPv6 on it,
 // sets it up and appends it to h.Links, returning the new entry.
 func (h *Host) addIface(name string, addr netip.Prefix) (*Iface, error) {
-	if err := h.writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1", true); err != nil {
-		return nil, fmt.Errorf("lab: disable ipv6 on %s in %s: %w", name, h.Name, err)
+	off, addr6 := "1", netip.Prefix{}
+	if h.lab.opts.IPv6 {
+		off, addr6 = "0", sixOf[addr]
+	}
+	if err := h.writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", off, !h.lab.opts.IPv6); err != nil {
+		return nil, fmt.Errorf("lab: set disable_ipv6 to %s on %s in %s: %w", off, name, h.Name, err)
 	}
 	if !h.lab.opts.TxChecksumOffload {
 		if err := h.setTxChecksum(name, false); err != nil {
@@ -581,6 +617,11 @@ func (h *Host) addIface(name string, addr netip.Prefix) (*Iface, error) {
 		if err := hd.AddrAdd(lk, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
 			return fmt.Errorf("add address %s to %s: %w", addr, name, err)
 		}
+		if addr6.IsValid() {
+			if err := hd.AddrAdd(lk, &netlink.Addr{IPNet: ipNet(addr6), Flags: unix.IFA_F_NODAD}); err != nil {
+				return fmt.Errorf("add address %s to %s: %w", addr6, name, err)
+			}
+		}
 		if err := hd.LinkSetUp(lk); err != nil {
 			return fmt.Errorf("set %s up: %w", name, err)
 		}
@@ -595,11 +636,13 @@ func (h *Host) addIface(name string, addr netip.Prefix) (*Iface, error) {
 		Index: lk.Attrs().Index,
 		MAC:   lk.Attrs().HardwareAddr,
 		Addr:  addr,
+		Addr6: addr6,
 	})
 	return &h.Links[len(h.Links)-1], nil
 }
 
-// defaultRoute routes everything through h.Gateway on h.Link.
+// defaultRoute routes everything through h.Gateway (and h.Gateway6) on
+// h.Link.
 func (h *Host) defaultRoute() error {
 	r := &netlink.Route{
 		LinkIndex: h.Index,
@@ -608,6 +651,17 @@ func (h *Host) defaultRoute() error {
 	}
 	if err := h.Netlink(func(hd *netlink.Handle) error { return hd.RouteAdd(r) }); err != nil {
 		return fmt.Errorf("lab: add default route via %s in %s: %w", h.Gateway, h.Name, err)
+	}
+	if !h.Gateway6.IsValid() {
+		return nil
+	}
+	r6 := &netlink.Route{
+		LinkIndex: h.Index,
+		Dst:       &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
+		Gw:        h.Gateway6.AsSlice(),
+	}
+	if err := h.Netlink(func(hd *netlink.Handle) error { return hd.RouteAdd(r6) }); err != nil {
+		return fmt.Errorf("lab: add IPv6 default route via %s in %s: %w", h.Gateway6, h.Name, err)
 	}
 	return nil
 }
