@@ -2,9 +2,11 @@ package stack
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,9 +133,15 @@ func (c *UDPConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 // WriteToUDPAddrPort is WriteTo with a netip.AddrPort.
 func (c *UDPConn) WriteToUDPAddrPort(p []byte, dst netip.AddrPort) (int, error) {
-	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	if !dst.Addr().Is4() {
-		return 0, errors.New("stack: WriteTo: IPv4 destinations only")
+	dst = netip.AddrPortFrom(dst.Addr().Unmap().WithZone(""), dst.Port())
+	src := c.local
+	if src.Addr().Is4() != dst.Addr().Is4() {
+		// From the stack's first address of the destination's family.
+		i := slices.IndexFunc(c.s.addrs, func(p netip.Prefix) bool { return p.Addr().Is4() == dst.Addr().Is4() })
+		if i < 0 || !dst.Addr().IsValid() {
+			return 0, fmt.Errorf("stack: WriteTo %v: %w: the stack has no address of its family", dst, ErrAddress)
+		}
+		src = netip.AddrPortFrom(c.s.addrs[i].Addr(), src.Port())
 	}
 	if len(p) > 65507 {
 		return 0, ErrTooBig
@@ -157,7 +165,7 @@ func (c *UDPConn) WriteToUDPAddrPort(p []byte, dst netip.AddrPort) (int, error) 
 		timeout = t.C
 	}
 	select {
-	case e.outbox <- outbound{buf: buf, src: c.local, dst: dst}:
+	case e.outbox <- outbound{buf: buf, src: src, dst: dst}:
 		return len(p), nil
 	case <-timeout:
 		datagramBufs.Put(buf)

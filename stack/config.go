@@ -59,14 +59,30 @@ type Config struct {
 	// neighbour table, asking the kernel to resolve the neighbours it has
 	// not met. Otherwise the stack runs in dedicated mode (Addrs).
 	Shared bool
-	// Addrs are the addresses the engines own. Dedicated mode: the
-	// kernel must not hold them; the engines answer ARP and ping for
-	// them, and their prefixes are on-link. Shared mode: empty means
-	// every IPv4 address the kernel holds on the device; otherwise each
-	// must be one of those.
+	// Addrs are the addresses the engines own. Dedicated mode: IPv4 or
+	// IPv6; the kernel must not hold them; the engines answer ARP or
+	// neighbour solicitations and pings for them, and their prefixes are
+	// on-link (for IPv6, fe80::/64 too). Shared mode: IPv4 only; empty
+	// means every IPv4 address the kernel holds on the device; otherwise
+	// each must be one of those.
 	Addrs []netip.Prefix
-	// Gateway is the next hop for everything off-link; zero: none.
+	// Gateway is the IPv4 next hop for everything off-link; zero: none.
 	Gateway netip.Addr
+	// Gateway6 is the IPv6 next hop for everything off-link: an address
+	// in one of the engines' IPv6 prefixes, or a link-local address;
+	// zero: none, unless AcceptRA finds a router.
+	Gateway6 netip.Addr
+	// AcceptRA takes the default IPv6 route from router advertisements
+	// (RFC 4861 6.3.4: the router's link-local address, for the lifetime
+	// it advertises) when Gateway6 is zero. Dedicated mode with IPv6
+	// addresses: the advertisements to all nodes come to the engines,
+	// not to the kernel. Default true.
+	AcceptRA bool
+	// DADTransmits is the number of duplicate address detection probes
+	// sent for each IPv6 address before the engines use it (RFC 4862
+	// 5.4, Linux's dad_transmits), one a second: Start waits for them
+	// and fails if another host holds an address. 0: none. Default 1.
+	DADTransmits int
 	// ImportRoutes copies the kernel's IPv4 unicast routes through the
 	// device (main table) into every engine's table at New, and keeps
 	// them in sync through a netlink subscription while the stack runs.
@@ -127,6 +143,8 @@ func DefaultConfig() Config {
 		UnreachBurst: 10,
 		ARP:          arp.DefaultConfig(),
 		XSK:          defaultXSK(),
+		AcceptRA:     true,
+		DADTransmits: 1,
 	}
 }
 
@@ -144,14 +162,31 @@ func (c *Config) check() error {
 		return fmt.Errorf("stack: %w: no addresses: dedicated mode needs at least one (Addrs), or use shared mode (Shared) and the kernel's", ErrConfig)
 	}
 	for _, a := range c.Addrs {
-		if !a.IsValid() || !a.Addr().Is4() {
-			return fmt.Errorf("stack: address %v: %w: an IPv4 prefix such as 198.18.0.10/24", a, ErrConfig)
+		switch {
+		case !a.IsValid() || a.Addr().Is4In6() || a.Addr().Zone() != "":
+			return fmt.Errorf("stack: address %v: %w: a prefix such as 198.18.0.10/24 or 2001:db8::10/64", a, ErrConfig)
+		case a.Addr().Is6() && c.Shared:
+			return fmt.Errorf("stack: address %v: %w: shared mode takes IPv4 addresses only; use dedicated mode for IPv6", a, ErrConfig)
+		case a.Addr().Is6() && (a.Addr().IsMulticast() || a.Addr().IsUnspecified() || a.Addr().IsLoopback()):
+			return fmt.Errorf("stack: address %v: %w: a unicast IPv6 address", a, ErrConfig)
 		}
+	}
+	if c.Gateway6.IsValid() {
+		onLink := c.Gateway6.Is6() && c.Gateway6.IsLinkLocalUnicast()
+		for _, a := range c.Addrs {
+			onLink = onLink || a.Addr().Is6() && a.Masked().Contains(c.Gateway6.WithZone(""))
+		}
+		if !onLink || c.Shared {
+			return fmt.Errorf("stack: IPv6 gateway %v: %w: a link-local address or one inside the engine's IPv6 prefixes %v, in dedicated mode", c.Gateway6, ErrConfig, c.Addrs)
+		}
+	}
+	if c.DADTransmits < 0 || c.DADTransmits > 10 {
+		return fmt.Errorf("stack: %d DAD transmits: %w: 0 to 10", c.DADTransmits, ErrConfig)
 	}
 	if c.Gateway.IsValid() && !c.Shared {
 		onLink := false
 		for _, a := range c.Addrs {
-			onLink = onLink || a.Masked().Contains(c.Gateway)
+			onLink = onLink || a.Addr().Is4() && a.Masked().Contains(c.Gateway)
 		}
 		if !c.Gateway.Is4() || !onLink {
 			return fmt.Errorf("stack: gateway %v: %w: an IPv4 address inside one of the engine's prefixes %v", c.Gateway, ErrConfig, c.Addrs)

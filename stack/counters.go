@@ -22,6 +22,14 @@ const (
 	UDPIn
 	UDPOut
 	UDPDelivered
+	ICMPv6EchoIn
+	ICMPv6EchoOut
+	ICMPv6UnreachOut
+	NDSolicitsIn  // neighbour solicitations for our addresses
+	NDAdvertsOut  // neighbour advertisements sent: answers and announcements
+	NDSolicitsOut // neighbour solicitations sent: resolutions, probes, DAD
+	NDAdvertsIn   // neighbour advertisements taken by the neighbour cache
+	RouterAdverts // router advertisements read
 
 	// Drops, one per reason.
 	DropMalformedEther
@@ -49,6 +57,13 @@ const (
 	DropTooBig       // datagram does not fit a frame
 	DropBadSend      // SendUDP with an address the engine cannot use
 	DropHandoverFull // frame for another engine refused: its ring is full
+	DropMalformedIPv6
+	DropIPv6NotForUs // neither one of our addresses nor a multicast group we are in
+	DropExtHeaders   // extension-header chain malformed, too long, or a jumbogram
+	DropMalformedND  // neighbour discovery RFC 4861 says to drop
+	DropMalformedICMP6
+	DropICMP6Checksum
+	DropICMP6Type // ICMPv6 other than echo requests and neighbour discovery
 
 	// Not drops: responses not sent, and events.
 	UnreachLimited     // port unreachable suppressed by the rate limit
@@ -59,6 +74,8 @@ const (
 	NeighboursShared   // neighbours learned from another engine
 	NeighboursUnshared // neighbours not passed on: a peer's channel was full
 	ARPConflicts       // another MAC claimed one of our addresses
+	DADDuplicates      // IPv6 addresses found in use on the link by duplicate address detection
+	NDConflicts        // advertisements of our IPv6 addresses from another MAC
 	PartialChecksum    // TCP/UDP from a veth peer, checksum left partial: dropped unless Config.AcceptPartialChecksum
 	HandoverOut        // frames handed to the engine that owns their flow
 	HandoverIn         // frames another engine handed to this one
@@ -78,6 +95,8 @@ var counterNames = [NumCounters]string{
 	"arp_requests_in", "arp_replies_out", "arp_requests_out", "arp_replies_in", "arp_gratuitous_out",
 	"icmp_echo_in", "icmp_echo_out", "icmp_unreach_out",
 	"udp_in", "udp_out", "udp_delivered",
+	"icmp6_echo_in", "icmp6_echo_out", "icmp6_unreach_out",
+	"nd_solicits_in", "nd_adverts_out", "nd_solicits_out", "nd_adverts_in", "router_adverts",
 	"drop_malformed_ether", "drop_vlan", "drop_not_for_us", "drop_ethertype",
 	"drop_malformed_arp", "drop_arp_not_for_us",
 	"drop_malformed_ipv4", "drop_ipv4_checksum", "drop_ipv4_not_for_us", "drop_fragment",
@@ -85,7 +104,10 @@ var counterNames = [NumCounters]string{
 	"drop_malformed_udp", "drop_udp_checksum", "drop_no_port",
 	"drop_protocol", "drop_no_route", "drop_arp_queue_full", "drop_arp_failed",
 	"drop_no_frame", "drop_tx_full", "drop_too_big", "drop_bad_send", "drop_handover_full",
+	"drop_malformed_ipv6", "drop_ipv6_not_for_us", "drop_ext_headers", "drop_malformed_nd",
+	"drop_malformed_icmp6", "drop_icmp6_checksum", "drop_icmp6_type",
 	"unreach_limited", "unreach_suppressed", "routes_added", "routes_removed", "routes_refused", "neighbours_shared", "neighbours_unshared", "arp_conflicts",
+	"dad_duplicates", "nd_conflicts",
 	"partial_checksum",
 	"handover_out", "handover_in", "resolve_requests", "resolve_unsent", "resolve_errors",
 	"subscriptions_lost", "updates_dropped", "subscription_errors", "resyncs",

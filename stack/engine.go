@@ -11,6 +11,7 @@ import (
 	"github.com/fastpathnet/fastpath/arp"
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/ipv6"
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/rings"
 	"github.com/fastpathnet/fastpath/tcp"
@@ -51,13 +52,27 @@ type Engine struct {
 	ownedSet map[netip.Addr]struct{}
 	static   []ipv4.Route
 	routes   *ipv4.Table
-	neigh    *arp.Cache
-	unreach  *ipv4.RateLimiter
-	udp      []UDPHandler  // by destination port; nil: unbound
-	tcpHost  *tcp.Host     // EnableTCP; nil: TCP is dropped (DropProtocol)
-	tcpCmds  chan tcpCmd   // work for the TCP host from other goroutines
-	peers    []*Engine     // every engine of the stack, by index
-	outbox   chan outbound // datagrams Conns ask this engine to send
+	// IPv6 (engine_ipv6.go): its routes, the addresses still under
+	// duplicate address detection (not in owned until it ends, at
+	// dadUntil), and the solicited-node groups of both, which the
+	// engine listens to.
+	routes6   *ipv6.Table
+	static6   []ipv6.Route
+	tentative []netip.Addr
+	dadUntil  int64
+	dadSent   int
+	dad       atomic.Pointer[[]DADConflict] // set when DAD ends: what it found
+	conflicts []DADConflict
+	groups    []netip.Addr
+	raUntil   int64 // the default route from a router advertisement ends; 0: none
+	// neigh is the neighbour cache of both families: ARP's and NDP's.
+	neigh   *arp.Cache
+	unreach *ipv4.RateLimiter
+	udp     []UDPHandler  // by destination port; nil: unbound
+	tcpHost *tcp.Host     // EnableTCP; nil: TCP is dropped (DropProtocol)
+	tcpCmds chan tcpCmd   // work for the TCP host from other goroutines
+	peers   []*Engine     // every engine of the stack, by index
+	outbox  chan outbound // datagrams Conns ask this engine to send
 
 	// index is the engine's place in the stack. The rings to and from
 	// the other engines are indexed by theirs (nil at index).
@@ -134,6 +149,7 @@ func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.
 	e := &Engine{
 		index: index, queue: queue, core: core, cfg: cfg, sock: sock, mac: mac,
 		routes:     ipv4.NewTable(64),
+		routes6:    ipv6.NewTable(64),
 		neigh:      arp.NewCache(ac),
 		unreach:    ipv4.NewRateLimiter(cfg.UnreachRate, cfg.UnreachBurst),
 		udp:        make([]UDPHandler, 65536),
@@ -150,6 +166,12 @@ func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.
 	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
 	e.txOff, e.frameMask = uint64(sock.UMEM().TXMetadataLen()), uint64(sock.UMEM().FrameSize()-1)
 	for i, p := range owned {
+		if p.Addr().Is6() {
+			if err := e.addIPv6(p, owned[:i]); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		e.owned = append(e.owned, p.Addr())
 		if cfg.Shared {
 			continue // the kernel's on-link routes come with the import
@@ -163,20 +185,40 @@ func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.
 		}
 		e.static = append(e.static, r)
 	}
+	e.indexOwned()
+	if cfg.Gateway.IsValid() {
+		r := ipv4.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway, Src: e.first(false)}
+		if err := e.routes.Add(r); err != nil {
+			return nil, fmt.Errorf("stack: default route via %v: %w", cfg.Gateway, err)
+		}
+		e.static = append(e.static, r)
+	}
+	if err := e.gateway6(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// indexOwned builds ownedSet, when the engine owns many addresses.
+func (e *Engine) indexOwned() {
+	e.ownedSet = nil
 	if len(e.owned) > 8 {
 		e.ownedSet = make(map[netip.Addr]struct{}, len(e.owned))
 		for _, a := range e.owned {
 			e.ownedSet[a] = struct{}{}
 		}
 	}
-	if cfg.Gateway.IsValid() {
-		r := ipv4.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway, Src: e.owned[0]}
-		if err := e.routes.Add(r); err != nil {
-			return nil, fmt.Errorf("stack: default route via %v: %w", cfg.Gateway, err)
+}
+
+// first returns the first owned address of the family (IPv6 if v6), or
+// the zero Addr.
+func (e *Engine) first(v6 bool) netip.Addr {
+	for _, a := range e.owned {
+		if a.Is6() == v6 {
+			return a
 		}
-		e.static = append(e.static, r)
 	}
-	return e, nil
+	return netip.Addr{}
 }
 
 // Queue is the device queue the engine runs.
@@ -225,10 +267,13 @@ func (e *Engine) run() {
 	}
 	if !e.cfg.Shared {
 		for _, a := range e.owned {
-			e.sendARP(gratuitous, a, a)
-			e.counters[ARPGratuitousOut]++
+			if a.Is4() {
+				e.sendARP(gratuitous, a, a)
+				e.counters[ARPGratuitousOut]++
+			}
 		}
 	}
+	e.startDAD()
 	idle := 0
 	for !e.stop.Load() {
 		e.now = monotonic()
@@ -335,6 +380,8 @@ func (e *Engine) fire(kind int, now int64) {
 	switch kind {
 	case timerARP:
 		// Both slices are stored back: grown once, reused from then on.
+		e.tickDAD(now)
+		e.expireRA(now)
 		e.requests, e.dropped = e.neigh.Tick(now, e.requests[:0], e.dropped[:0])
 		for _, ip := range e.requests {
 			e.resolve(ip)
@@ -376,7 +423,7 @@ func (e *Engine) fire(kind int, now int64) {
 // the neighbour is being resolved only arp.Config.QueueLen frames wait
 // for it, and the others are dropped (DropARPQueueFull).
 func (e *Engine) NextHopKnown(dst netip.Addr) bool {
-	hop, _, ok := e.routes.NextHop(dst)
+	hop, ok := e.nextHop(dst)
 	if !ok {
 		return false
 	}
@@ -387,10 +434,16 @@ func (e *Engine) NextHopKnown(dst netip.Addr) bool {
 // sourceFor is the owned address to use towards ip: the route's preferred
 // source, else the first address.
 func (e *Engine) sourceFor(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		if r, ok := e.routes6.Lookup(ip); ok && r.Src.IsValid() {
+			return r.Src
+		}
+		return e.first(true)
+	}
 	if r, ok := e.routes.Lookup(ip); ok && r.Src.IsValid() {
 		return r.Src
 	}
-	return e.owned[0]
+	return e.first(false)
 }
 
 // gratuitous has arp.Request's shape for sendARP.
@@ -478,7 +531,7 @@ func (e *Engine) sendARP(build func([]byte, ether.Addr, netip.Addr, netip.Addr) 
 // waits in the neighbour cache while the address resolves. It takes the
 // frame in every case; errors are counted.
 func (e *Engine) route(addr uint64, n int, dst netip.Addr) error {
-	hop, _, ok := e.routes.NextHop(dst)
+	hop, ok := e.nextHop(dst)
 	if !ok {
 		e.counters[DropNoRoute]++
 		e.sock.Frames.Free(addr)
@@ -512,9 +565,14 @@ func (e *Engine) route(addr uint64, n int, dst netip.Addr) error {
 	return nil
 }
 
-// resolve asks for ip's link-layer address: by ARP in dedicated mode, from
-// the kernel in shared mode (the kernel owns ARP for its addresses).
+// resolve asks for ip's link-layer address: by ARP or a neighbour
+// solicitation in dedicated mode, from the kernel in shared mode (the
+// kernel owns ARP for its addresses).
 func (e *Engine) resolve(ip netip.Addr) {
+	if ip.Is6() {
+		e.solicit(ip)
+		return
+	}
 	if e.cfg.Shared {
 		e.askKernel(ip)
 		return

@@ -32,7 +32,8 @@ func (e *Engine) demux(addr uint64, b []byte) bool {
 		e.counters[DropVLAN]++
 		return false
 	}
-	if dst := f.Header.Dst(); dst != e.mac && !dst.IsBroadcast() {
+	if dst := f.Header.Dst(); dst != e.mac && !dst.IsBroadcast() && !(f.Type == ether.TypeIPv6 && dst[0] == 0x33 && dst[1] == 0x33) {
+		// (33:33 is IPv6 multicast: inputIPv6 checks the group.)
 		e.counters[DropNotForUs]++
 		return false
 	}
@@ -42,6 +43,10 @@ func (e *Engine) demux(addr uint64, b []byte) bool {
 		return false
 	case ether.TypeIPv4:
 		return e.inputIPv4(addr, b, f)
+	case ether.TypeIPv6:
+		if !e.cfg.Shared {
+			return e.inputIPv6(addr, b, f)
+		}
 	}
 	e.counters[DropEtherType]++
 	return false

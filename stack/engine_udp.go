@@ -8,6 +8,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/ipv6"
 )
 
 // UDPHandler is called on the engine goroutine for every datagram to its
@@ -24,6 +25,7 @@ type Datagram struct {
 	addr  uint64
 	frame []byte
 	l3    int
+	l4    int // where UDP's header starts in frame (IPv6: after any extension headers)
 	kept  bool
 }
 
@@ -34,7 +36,7 @@ var (
 	ErrNoFrame = errors.New("stack: no free frame")
 	ErrTooBig  = errors.New("stack: datagram does not fit a frame")
 	ErrUsed    = errors.New("stack: the datagram was already replied to in place")
-	ErrAddress = errors.New("stack: the source must be one of the engine's addresses and the destination IPv4")
+	ErrAddress = errors.New("stack: the source must be one of the engine's addresses, the destination of its family")
 )
 
 // FrameLen is the length of the frame the datagram came in (Ethernet
@@ -67,12 +69,22 @@ func (d *Datagram) turnAround() {
 	eh := ether.Header(d.frame)
 	eh.SetDst(eh.Src())
 	eh.SetSrc(e.mac)
-	h := ipv4.Header(d.frame[d.l3:])
-	src, dst := h.Src(), h.Dst()
-	h.SetSrc(dst)
-	h.SetDst(src)
-	h.SetTTL(e.cfg.TTL)
-	u := ipv4.UDP(h.Payload())
+	var u ipv4.UDP
+	if d.frame[d.l3]>>4 == 6 {
+		h := ipv6.Header(d.frame[d.l3:])
+		src, dst := h.Src(), h.Dst()
+		h.SetSrc(dst)
+		h.SetDst(src)
+		h.SetHopLimit(e.cfg.TTL)
+		u = ipv4.UDP(d.frame[d.l4:])
+	} else {
+		h := ipv4.Header(d.frame[d.l3:])
+		src, dst := h.Src(), h.Dst()
+		h.SetSrc(dst)
+		h.SetDst(src)
+		h.SetTTL(e.cfg.TTL)
+		u = ipv4.UDP(h.Payload())
+	}
 	sp, dp := u.SrcPort(), u.DstPort()
 	binary.BigEndian.PutUint16(u[0:], dp)
 	binary.BigEndian.PutUint16(u[2:], sp)
@@ -89,9 +101,12 @@ func (d *Datagram) turnAround() {
 // counted.
 func (e *Engine) SendUDP(src, dst netip.AddrPort, payload []byte) error {
 	const hdr = ether.HeaderLen + ipv4.HeaderLen + 8
-	if !e.owns(src.Addr()) || !dst.Addr().Is4() {
+	if !e.owns(src.Addr()) || dst.Addr().Is4() != src.Addr().Is4() || dst.Addr().Is4In6() {
 		e.counters[DropBadSend]++
 		return ErrAddress
+	}
+	if dst.Addr().Is6() {
+		return e.sendUDP6(src, dst, payload)
 	}
 	if hdr+len(payload) > e.frameRoom() || len(payload) > 65507 {
 		e.counters[DropTooBig]++

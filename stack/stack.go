@@ -8,9 +8,11 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/internal/rss"
+	"github.com/fastpathnet/fastpath/ipv6"
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/steering"
 	"github.com/fastpathnet/fastpath/xsk"
@@ -110,19 +112,73 @@ func New(cfg Config) (*Stack, error) {
 		// ARP and ICMP stay with the kernel.
 		return s, nil
 	}
-	for _, p := range s.addrs {
-		host := netip.PrefixFrom(p.Addr(), 32)
-		for _, r := range []steering.Rule{
-			{Name: "arp " + p.Addr().String(), Proto: steering.ProtoARP, Dst: host, Action: steering.Engine},
-			{Name: "icmp " + p.Addr().String(), Proto: steering.ProtoICMP, Dst: host, Action: steering.Engine},
-		} {
-			if _, err := s.steer.Add(r); err != nil {
-				s.Close()
-				return nil, err
-			}
+	for _, r := range dedicatedRules(&cfg, s.addrs) {
+		if _, err := s.steer.Add(r); err != nil {
+			s.Close()
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// dedicatedRules are the steering rules of dedicated mode beyond the
+// bound ports: ARP and ICMP to each IPv4 address; neighbour discovery
+// for each IPv6 address (solicitations and advertisements whose target
+// it is, DAD's included) and ICMPv6 to it (echo, the advertisements that
+// answer the engines' solicitations); router advertisements to all
+// nodes, when the engines take their default route from them.
+func dedicatedRules(cfg *Config, addrs []netip.Prefix) []steering.Rule {
+	var rules []steering.Rule
+	ra := false
+	for _, p := range addrs {
+		a := p.Addr()
+		if a.Is4() {
+			rules = append(rules,
+				steering.Rule{Name: "arp " + a.String(), Proto: steering.ProtoARP, Dst: host(a), Action: steering.Engine},
+				steering.Rule{Name: "icmp " + a.String(), Proto: steering.ProtoICMP, Dst: host(a), Action: steering.Engine})
+			continue
+		}
+		rules = append(rules,
+			steering.Rule{Name: "nd " + a.String(), Proto: steering.ProtoND, Dst: host(a), Action: steering.Engine},
+			steering.Rule{Name: "icmpv6 " + a.String(), Proto: steering.ProtoICMPv6, Dst: host(a), Action: steering.Engine})
+		ra = ra || cfg.AcceptRA && !cfg.Gateway6.IsValid()
+	}
+	if ra {
+		rules = append(rules, steering.Rule{Name: "nd router advertisements", Proto: steering.ProtoND,
+			Dst: host(ipv6.AllNodes), Action: steering.Engine})
+	}
+	return rules
+}
+
+// host is a's prefix of its whole length: /32 or /128.
+func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
+
+// awaitDAD waits for the engines' duplicate address detection to end
+// (Config.DADTransmits seconds), and fails if it found an address in use
+// on the link, or if it does not end (an engine stopped).
+func (s *Stack) awaitDAD() error {
+	deadline := time.Now().Add(time.Duration(s.cfg.DADTransmits)*time.Second + 3*time.Second)
+	for _, e := range s.engines {
+		for {
+			found, done := e.DAD()
+			if done {
+				if len(found) > 0 {
+					c := found[0]
+					return fmt.Errorf("stack: address %v is in use on %s by %v (%d duplicate): %w: duplicate address detection (RFC 4862) failed; use another address, or turn DAD off (Config.DADTransmits 0) if the link's hosts are known", c.Addr, s.cfg.Device, c.MAC, len(found), ErrDuplicateAddress)
+				}
+				break
+			}
+			select {
+			case <-s.stopped:
+				return fmt.Errorf("stack: an engine stopped during duplicate address detection: %w", s.Wait())
+			case <-time.After(10 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("stack: duplicate address detection did not end within %v", time.Duration(s.cfg.DADTransmits)*time.Second+3*time.Second)
+			}
+		}
+	}
+	return nil
 }
 
 // portOptions opens cfg.Device for the engines: the steering program (Pass
@@ -154,20 +210,23 @@ func portOptions(cfg Config) port.Options {
 // kernel's on the device: dedicated mode must not take one the kernel
 // holds, shared mode must use only those.
 func addresses(lk netlink.Link, cfg *Config) ([]netip.Prefix, error) {
-	list, err := netlink.AddrList(lk, netlink.FAMILY_V4)
+	list, err := netlink.AddrList(lk, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("stack: addresses of %q: %w", cfg.Device, err)
 	}
-	var kernel []netip.Prefix
+	var kernel, kernel6 []netip.Prefix
 	for _, a := range list {
 		ip, ok := netip.AddrFromSlice(a.IP)
 		ones, _ := a.Mask.Size()
-		if ok && ip.Unmap().Is4() {
+		switch {
+		case ok && ip.Unmap().Is4():
 			kernel = append(kernel, netip.PrefixFrom(ip.Unmap(), ones))
+		case ok:
+			kernel6 = append(kernel6, netip.PrefixFrom(ip, ones))
 		}
 	}
 	holds := func(ip netip.Addr) bool {
-		return slices.ContainsFunc(kernel, func(k netip.Prefix) bool { return k.Addr() == ip })
+		return slices.ContainsFunc(append(kernel, kernel6...), func(k netip.Prefix) bool { return k.Addr() == ip })
 	}
 	if !cfg.Shared {
 		for _, a := range cfg.Addrs {
@@ -267,7 +326,7 @@ func (s *Stack) BindUDP(port uint16, h UDPHandler) error {
 		var ids []steering.ID
 		for _, a := range s.addrs {
 			id, err := s.steer.Add(steering.Rule{Name: fmt.Sprintf("udp %s:%d", a.Addr(), port), Proto: steering.ProtoUDP,
-				Dst: netip.PrefixFrom(a.Addr(), 32), DstPort: steering.Port(port), Action: steering.Engine})
+				Dst: host(a.Addr()), DstPort: steering.Port(port), Action: steering.Engine})
 			if err != nil {
 				for _, id := range ids {
 					s.steer.Remove(id)
@@ -327,6 +386,12 @@ func (s *Stack) Start() error {
 			<-e.done
 			once.Do(func() { close(s.stopped) })
 		}()
+	}
+	// IPv6 addresses are used once DAD has found no one else holds them.
+	if err := s.awaitDAD(); err != nil {
+		s.Stop()
+		s.Wait()
+		return err
 	}
 	return nil
 }

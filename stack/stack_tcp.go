@@ -152,8 +152,11 @@ func (s *Stack) PortSelection() string { return s.portSelection }
 // steerTCP sends TCP to ports on the stack's addresses to the engines.
 func (s *Stack) steerTCP(ports steering.PortRange, name string) error {
 	for _, a := range s.addrs {
+		if a.Addr().Is6() {
+			continue // TCP over IPv6 is not the engines' yet: the kernel's
+		}
 		if _, err := s.steer.Add(steering.Rule{Name: fmt.Sprintf("%s %s:%s", name, a.Addr(), ports), Proto: steering.ProtoTCP,
-			Dst: netip.PrefixFrom(a.Addr(), 32), DstPort: ports, Action: steering.Engine}); err != nil {
+			Dst: host(a.Addr()), DstPort: ports, Action: steering.Engine}); err != nil {
 			return err
 		}
 	}
