@@ -43,8 +43,8 @@ var rules = []rule{
 	{pkg: "arp", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
 	{pkg: "ipv4", forbiddenImports: pureImports, forbiddenDeps: pureDeps},
 	// IPv6 takes the Internet checksum from ipv4, MACs from ether, and
-	// nothing else.
-	{pkg: "ipv6", allowed: []string{"encoding/binary", "errors", "net/netip", module + "/ipv4", module + "/ether"}},
+	// nothing else (slices: the route table's insertions).
+	{pkg: "ipv6", allowed: []string{"encoding/binary", "errors", "net/netip", "slices", module + "/ipv4", module + "/ether"}},
 	// tcp's Buffer is the one place a connection meets another goroutine
 	// (its reader or writer): a single-producer single-consumer ring
 	// whose two indices need atomic loads and stores, and nothing more.
@@ -79,7 +79,7 @@ var rules = []rule{
 	// layer and what it stands on (its control plane: netlink). Not the
 	// roles built on it, and no program of its own (bpf, cilium/ebpf: the
 	// steering package's).
-	{pkg: "stack", allowed: []string{"std", module + "/ether", module + "/arp", module + "/ipv4", module + "/tcp",
+	{pkg: "stack", allowed: []string{"std", module + "/ether", module + "/arp", module + "/ipv4", module + "/ipv6", module + "/tcp",
 		module + "/port", module + "/xsk", module + "/umem", module + "/rings", module + "/steering", module + "/internal",
 		"github.com/vishvananda", "golang.org/x/sys/unix"},
 		forbiddenImports: roleImports, forbiddenDeps: []string{module + "/gen", module + "/sink", module + "/xdpsock", module + "/tcpapp", module + "/load", module + "/internal/lab", module + "/internal/vmlab"}},

@@ -7,16 +7,29 @@ import (
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/ipv6"
 )
 
-// template is the 42-byte header of one frame size, for the base flow
-// (the first source address and ports), with both checksums computed
-// over an all-zero payload.
+// template is the header of one frame size (42 bytes over IPv4, 62 over
+// IPv6), for the base flow (the first source address and ports), with its
+// checksums computed over an all-zero payload.
 type template struct {
-	hdr  [HeaderLen]byte
+	hdr  [HeaderLen6]byte
 	len  int // frame length without FCS
 	bits uint64
 }
+
+// layout is where a family's header keeps what Next rewrites: the low 32
+// bits of the source address, the ports and the checksums (ipSum < 0:
+// none, IPv6), and the header's length.
+type layout struct {
+	srcIP, sport, dport, udpSum, ipSum, hdrLen int
+}
+
+var (
+	layout4 = layout{srcIP: 26, sport: 34, dport: 36, udpSum: 40, ipSum: 24, hdrLen: HeaderLen}
+	layout6 = layout{srcIP: 34, sport: 54, dport: 56, udpSum: 60, ipSum: -1, hdrLen: HeaderLen6}
+)
 
 // Builder writes frames for a Spec: it picks each frame's size (in IMIX
 // order) and flow, writes its header from the size's template, and
@@ -24,6 +37,7 @@ type template struct {
 // belongs to one sender; Next does not allocate.
 type Builder struct {
 	spec      Spec
+	at        layout
 	templates []template
 	pattern   []uint16 // template index of each frame, IMIX order
 	pos       int
@@ -47,14 +61,17 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 	if err := spec.check(); err != nil {
 		return nil, err
 	}
-	b := &Builder{spec: spec, stream: spec.Stream + uint8(stream), nIPs: 1, nSrcPorts: 1, nDstPorts: 1}
-	b.srcIP = binary.BigEndian.Uint32(spec.Src.Addr().AsSlice())
-	if spec.SrcIPs.Lo.IsValid() {
-		lo := binary.BigEndian.Uint32(spec.SrcIPs.Lo.AsSlice())
-		hi := binary.BigEndian.Uint32(spec.SrcIPs.Hi.AsSlice())
-		b.srcIP, b.nIPs = lo, uint64(hi-lo)+1
+	b := &Builder{spec: spec, at: layout4, stream: spec.Stream + uint8(stream), nIPs: 1, nSrcPorts: 1, nDstPorts: 1}
+	base := spec.Src.Addr()
+	if base.Is6() {
+		b.at = layout6
 	}
-	src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, b.srcIP))), spec.Src.Port())
+	if spec.SrcIPs.Lo.IsValid() {
+		base = spec.SrcIPs.Lo
+		b.nIPs = uint64(low32(spec.SrcIPs.Hi)-low32(base)) + 1
+	}
+	b.srcIP = low32(base)
+	src := netip.AddrPortFrom(base, spec.Src.Port())
 	sport, dport := spec.Src.Port(), spec.Dst.Port()
 	if spec.SrcPorts.Hi > spec.SrcPorts.Lo || spec.SrcPorts.Lo != 0 {
 		sport, b.nSrcPorts = spec.SrcPorts.Lo, uint64(spec.SrcPorts.Hi-spec.SrcPorts.Lo)+1
@@ -81,23 +98,39 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 	return b, nil
 }
 
+// low32 is an address's last 32 bits: what a source range varies.
+func low32(a netip.Addr) uint32 {
+	b := a.As16()
+	return binary.BigEndian.Uint32(b[12:])
+}
+
 func (b *Builder) template(n int) (template, error) {
 	var buf [2048]byte
 	frame := buf[:n]
-	ether.Encode(frame, b.spec.DstMAC, b.spec.SrcMAC, ether.TypeIPv4)
-	h, err := ipv4.Encode(frame[ether.HeaderLen:], ipv4.Fields{
-		TTL: b.spec.TTL, DontFragment: true, Protocol: ipv4.ProtoUDP,
-		Src: b.spec.Src.Addr(), Dst: b.spec.Dst.Addr(), PayloadLen: n - ether.HeaderLen - ipv4.HeaderLen,
-	})
+	src, dst := b.spec.Src.Addr(), b.spec.Dst.Addr()
+	l3 := frame[ether.HeaderLen:]
+	if b.at == layout6 {
+		ether.Encode(frame, b.spec.DstMAC, b.spec.SrcMAC, ether.TypeIPv6)
+		if _, err := ipv6.Encode(l3, ipv6.Fields{NextHeader: ipv6.ProtoUDP, HopLimit: b.spec.TTL,
+			Src: src, Dst: dst, PayloadLen: n - ether.HeaderLen - ipv6.HeaderLen}); err != nil {
+			return template{}, err
+		}
+	} else {
+		ether.Encode(frame, b.spec.DstMAC, b.spec.SrcMAC, ether.TypeIPv4)
+		if _, err := ipv4.Encode(l3, ipv4.Fields{TTL: b.spec.TTL, DontFragment: true, Protocol: ipv4.ProtoUDP,
+			Src: src, Dst: dst, PayloadLen: n - ether.HeaderLen - ipv4.HeaderLen}); err != nil {
+			return template{}, err
+		}
+	}
+	u, err := ipv4.EncodeUDP(frame[b.at.hdrLen-8:], b.spec.Src.Port(), b.spec.Dst.Port(), n-b.at.hdrLen)
 	if err != nil {
 		return template{}, err
 	}
-	u, err := ipv4.EncodeUDP(frame[ether.HeaderLen+ipv4.HeaderLen:], b.spec.Src.Port(), b.spec.Dst.Port(), n-HeaderLen)
-	if err != nil {
-		return template{}, err
-	}
-	if !b.spec.NoUDPChecksum {
-		u.SetChecksum(h.Src(), h.Dst())
+	switch {
+	case b.at == layout6:
+		ipv6.SetUDPChecksum(u, src, dst)
+	case !b.spec.NoUDPChecksum:
+		u.SetChecksum(src, dst)
 	}
 	t := template{len: n, bits: uint64(n+FCSLen+L1Overhead) * 8}
 	copy(t.hdr[:], frame)
@@ -149,7 +182,12 @@ func (b *Builder) Next(frame []byte, now int64) int {
 			b.pos = 0
 		}
 	}
-	*(*[HeaderLen]byte)(frame) = t.hdr
+	at := &b.at
+	if at.hdrLen == HeaderLen {
+		*(*[HeaderLen]byte)(frame) = *(*[HeaderLen]byte)(t.hdr[:])
+	} else {
+		*(*[HeaderLen6]byte)(frame) = t.hdr
+	}
 	var dp, sp uint16
 	var ip uint32
 	if b.varied {
@@ -160,34 +198,34 @@ func (b *Builder) Next(frame []byte, now int64) int {
 	var ipSum, udpSum uint64
 	if ip != 0 {
 		old, nw := b.srcIP, b.srcIP+ip
-		binary.BigEndian.PutUint32(frame[26:30], nw)
+		binary.BigEndian.PutUint32(frame[at.srcIP:], nw)
 		d := uint64(^uint16(old>>16)) + uint64(^uint16(old)) + uint64(uint16(nw>>16)) + uint64(uint16(nw))
 		ipSum += d
 		udpSum += d
 	}
 	if sp != 0 {
 		old := b.spec.Src.Port()
-		binary.BigEndian.PutUint16(frame[34:36], old+sp)
+		binary.BigEndian.PutUint16(frame[at.sport:], old+sp)
 		udpSum += uint64(^old) + uint64(old+sp)
 	}
 	if dp != 0 {
 		old := b.spec.Dst.Port()
-		binary.BigEndian.PutUint16(frame[36:38], old+dp)
+		binary.BigEndian.PutUint16(frame[at.dport:], old+dp)
 		udpSum += uint64(^old) + uint64(old+dp)
 	}
 	if b.spec.Stamp {
-		s := frame[HeaderLen : HeaderLen+StampLen]
+		s := frame[at.hdrLen : at.hdrLen+StampLen]
 		PutStamp(s, b.stream, b.seq, now)
 		udpSum += uint64(ipv4.Fold(ipv4.Sum(s, 0)))
 	}
 	b.seq++
-	if ipSum != 0 {
-		adjust(frame[24:26], ipSum)
+	if ipSum != 0 && at.ipSum >= 0 {
+		adjust(frame[at.ipSum:at.ipSum+2], ipSum)
 	}
-	if udpSum != 0 && !b.spec.NoUDPChecksum {
-		adjust(frame[40:42], udpSum)
-		if frame[40] == 0 && frame[41] == 0 {
-			frame[40], frame[41] = 0xff, 0xff // RFC 768: 0 means none
+	if c := frame[at.udpSum : at.udpSum+2]; udpSum != 0 && !b.spec.NoUDPChecksum {
+		adjust(c, udpSum)
+		if c[0] == 0 && c[1] == 0 {
+			c[0], c[1] = 0xff, 0xff // RFC 768: 0 means none
 		}
 	}
 	return t.len

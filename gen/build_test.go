@@ -116,7 +116,7 @@ func wantOf(spec Spec, stream int) frameWant {
 		w.sizes[sw.Size-FCSLen] = true
 	}
 	if len(spec.Sizes) == 0 {
-		w.sizes[MinSize-FCSLen] = true
+		w.sizes[spec.minSize()-FCSLen] = true
 	}
 	return w
 }
@@ -131,6 +131,9 @@ func checkFrame(w *frameWant, frame []byte, n int) (flowKey, error) {
 	f := frame[:n]
 	if !bytes.Equal(f[0:6], w.spec.DstMAC[:]) || !bytes.Equal(f[6:12], w.spec.SrcMAC[:]) {
 		return k, fmt.Errorf("MACs %x %x", f[0:6], f[6:12])
+	}
+	if w.spec.Dst.Addr().Is6() {
+		return checkFrame6(w, f)
 	}
 	if f[12] != 0x08 || f[13] != 0x00 {
 		return k, fmt.Errorf("EtherType %x", f[12:14])
@@ -178,20 +181,73 @@ func checkFrame(w *frameWant, frame []byte, n int) (flowKey, error) {
 			return k, fmt.Errorf("UDP checksum %#04x, want %#04x", got, want)
 		}
 	}
-	payload := udp[8:]
+	return k, checkPayload(w, udp[8:])
+}
+
+// checkFrame6 is checkFrame over IPv6.
+func checkFrame6(w *frameWant, f []byte) (flowKey, error) {
+	var k flowKey
+	n := len(f)
+	if f[12] != 0x86 || f[13] != 0xdd {
+		return k, fmt.Errorf("EtherType %x", f[12:14])
+	}
+	ip := f[14:54]
+	if ip[0] != 0x60 || ip[1] != 0 || ip[2] != 0 || ip[3] != 0 {
+		return k, fmt.Errorf("version, class and flow label %x", ip[0:4])
+	}
+	if pl := int(binary.BigEndian.Uint16(ip[4:6])); pl != n-54 {
+		return k, fmt.Errorf("payload length %d, want %d", pl, n-54)
+	}
+	if ip[6] != 17 || ip[7] != w.ttl {
+		return k, fmt.Errorf("next header %d hop limit %d", ip[6], ip[7])
+	}
+	k.src = netip.AddrFrom16([16]byte(ip[8:24]))
+	if dst := netip.AddrFrom16([16]byte(ip[24:40])); dst != w.spec.Dst.Addr() {
+		return k, fmt.Errorf("destination %v", dst)
+	}
+	if k.src.Less(w.ipLo) || w.ipHi.Less(k.src) {
+		return k, fmt.Errorf("source %v outside %v-%v", k.src, w.ipLo, w.ipHi)
+	}
+	udp := f[54:n]
+	k.sport = binary.BigEndian.Uint16(udp[0:2])
+	k.dport = binary.BigEndian.Uint16(udp[2:4])
+	if k.sport < w.spLo || k.sport > w.spHi || k.dport < w.dpLo || k.dport > w.dpHi {
+		return k, fmt.Errorf("ports %d %d outside %d-%d, %d-%d", k.sport, k.dport, w.spLo, w.spHi, w.dpLo, w.dpHi)
+	}
+	if ul := int(binary.BigEndian.Uint16(udp[4:6])); ul != n-54 {
+		return k, fmt.Errorf("UDP length %d, want %d", ul, n-54)
+	}
+	// The pseudo-header of RFC 8200 8.1: addresses, the 32-bit length,
+	// three zero bytes and the next header.
+	var pseudo [40]byte
+	copy(pseudo[0:32], ip[8:40])
+	binary.BigEndian.PutUint32(pseudo[32:36], uint32(len(udp)))
+	pseudo[39] = 17
+	want := ^uint16(refSum(refSum(refSum(0, pseudo[:]), udp[:6]), udp[8:]))
+	if want == 0 {
+		want = 0xffff
+	}
+	if got := binary.BigEndian.Uint16(udp[6:8]); got != want {
+		return k, fmt.Errorf("UDP checksum %#04x, want %#04x", got, want)
+	}
+	return k, checkPayload(w, udp[8:])
+}
+
+// checkPayload checks the stamp, if any, and the zeros after it.
+func checkPayload(w *frameWant, payload []byte) error {
 	if w.stamp {
 		if w.checkStamps {
 			stream, seq, sent, ok := ParseStamp(payload)
 			if !ok || stream != w.stream || seq != w.seq || sent != w.now {
-				return k, fmt.Errorf("stamp %v %d %d %d, want %d %d %d", ok, stream, seq, sent, w.stream, w.seq, w.now)
+				return fmt.Errorf("stamp %v %d %d %d, want %d %d %d", ok, stream, seq, sent, w.stream, w.seq, w.now)
 			}
 		}
 		payload = payload[StampLen:]
 	}
 	if !allZero(payload) {
-		return k, fmt.Errorf("payload not zero beyond the stamp")
+		return fmt.Errorf("payload not zero beyond the stamp")
 	}
-	return k, nil
+	return nil
 }
 
 var zeros [2048]byte
@@ -238,7 +294,6 @@ func imix(t testing.TB, s string) []SizeWeight {
 }
 
 func TestBuilderFrames(t *testing.T) {
-	const base = int64(1_780_000_000_123_456_789) // 2026, as a wall clock reads
 	for _, tc := range []struct {
 		name   string
 		spec   func(*Spec)
@@ -312,104 +367,167 @@ func TestBuilderFrames(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := baseSpec()
 			tc.spec(&spec)
-			b := mustBuilder(t, spec, tc.stream)
-			if tc.flows != 0 && b.Flows() != tc.flows {
-				t.Errorf("Flows() = %d, want %d", b.Flows(), tc.flows)
-			}
-			w := wantOf(spec, tc.stream)
-			w.checkStamps = true
-			frames := max(5000, 2*int(b.Flows())+17)
-			if spec.Random {
-				frames = 5000
-			}
-			// 13 frames in rotation: coprime with the IMIX period (12),
-			// so each frame is reused for every size.
-			p := newPool(13)
-			order := make([]flowKey, 0, frames)
-			for i := range frames {
-				wantLen, wantBits := b.NextLen()
-				buf := p.next()
-				w.seq, w.now = uint64(i), base+int64(i)*997
-				n := b.Next(buf, w.now)
-				if n != wantLen || wantBits != uint64(n+FCSLen+L1Overhead)*8 {
-					t.Fatalf("frame %d: Next = %d, NextLen = %d, %d bits", i, n, wantLen, wantBits)
-				}
-				k, err := checkFrame(&w, buf, n)
-				if err != nil {
-					t.Fatalf("frame %d (%d bytes): %v\n%x", i, n, err, buf[:min(n, 64)])
-				}
-				if !allZero(buf[max(n, HeaderLen+StampLen):]) {
-					t.Fatalf("frame %d: bytes written beyond the frame", i)
-				}
-				order = append(order, k)
-			}
-			if b.Sent() != uint64(frames) {
-				t.Errorf("Sent() = %d, want %d", b.Sent(), frames)
-			}
-			distinct := map[flowKey]int{}
-			for _, k := range order {
-				distinct[k]++
-			}
-			if spec.Random {
-				// Every draw is within range (checked above); a small set of
-				// flows is covered, and the same seed gives the same draws.
-				if b.Flows() <= 64 {
-					if uint64(len(distinct)) != b.Flows() {
-						t.Errorf("random: %d distinct flows in %d frames, want %d", len(distinct), frames, b.Flows())
-					}
-					mean := float64(frames) / float64(b.Flows())
-					for k, c := range distinct {
-						if math.Abs(float64(c)-mean) > mean/2 {
-							t.Errorf("random: flow %v drawn %d times, mean %.0f", k, c, mean)
-						}
-					}
-				} else if len(distinct) < frames*9/10 {
-					t.Errorf("random: only %d distinct flows in %d frames out of %d", len(distinct), frames, b.Flows())
-				}
-				b2 := mustBuilder(t, spec, tc.stream)
-				buf := make([]byte, 2048)
-				for i := range 100 {
-					clear(buf)
-					w2 := w
-					w2.checkStamps = false
-					k, _ := checkFrame(&w2, buf, b2.Next(buf, 0))
-					if k != order[i] {
-						t.Fatalf("random: a second builder with the same seed differs at frame %d", i)
-					}
-				}
-				return
-			}
-			// Sequential: one cycle holds each flow once, and the order
-			// repeats.
-			flows := int(b.Flows())
-			if len(distinct) != flows {
-				t.Errorf("%d distinct flows, want Flows() = %d", len(distinct), flows)
-			}
-			cycle := map[flowKey]bool{}
-			for _, k := range order[:flows] {
-				if cycle[k] {
-					t.Fatalf("flow %v twice in the first cycle", k)
-				}
-				cycle[k] = true
-			}
-			for i := flows; i < len(order); i++ {
-				if order[i] != order[i-flows] {
-					t.Fatalf("frame %d: flow %v, but %v one cycle earlier", i, order[i], order[i-flows])
-				}
-			}
-			if order[0] != (flowKey{w.ipLo, w.spLo, w.dpLo}) {
-				t.Errorf("first flow %v, want the low end of every range", order[0])
-			}
-			if spec.Flows == 0 {
-				// All combinations of the ranges.
-				want := (int(w.spHi-w.spLo) + 1) * (int(w.dpHi-w.dpLo) + 1) *
-					int(binary.BigEndian.Uint32(w.ipHi.AsSlice())-binary.BigEndian.Uint32(w.ipLo.AsSlice())+1)
-				if flows != want {
-					t.Errorf("Flows() = %d, want %d combinations", flows, want)
-				}
-			}
+			checkBuilder(t, spec, tc.stream, tc.flows)
 		})
 	}
+}
+
+// checkBuilder builds frames for spec and checks each from scratch, and
+// the flows' order (all of them, each once per cycle; random draws
+// within range and repeatable).
+func checkBuilder(t *testing.T, spec Spec, stream int, wantFlows uint64) {
+	const base = int64(1_780_000_000_123_456_789) // 2026, as a wall clock reads
+	b := mustBuilder(t, spec, stream)
+	if wantFlows != 0 && b.Flows() != wantFlows {
+		t.Errorf("Flows() = %d, want %d", b.Flows(), wantFlows)
+	}
+	w := wantOf(spec, stream)
+	w.checkStamps = true
+	frames := max(5000, 2*int(b.Flows())+17)
+	if spec.Random {
+		frames = 5000
+	}
+	// 13 frames in rotation: coprime with the IMIX period (12),
+	// so each frame is reused for every size.
+	p := newPool(13)
+	order := make([]flowKey, 0, frames)
+	for i := range frames {
+		wantLen, wantBits := b.NextLen()
+		buf := p.next()
+		w.seq, w.now = uint64(i), base+int64(i)*997
+		n := b.Next(buf, w.now)
+		if n != wantLen || wantBits != uint64(n+FCSLen+L1Overhead)*8 {
+			t.Fatalf("frame %d: Next = %d, NextLen = %d, %d bits", i, n, wantLen, wantBits)
+		}
+		k, err := checkFrame(&w, buf, n)
+		if err != nil {
+			t.Fatalf("frame %d (%d bytes): %v\n%x", i, n, err, buf[:min(n, 64)])
+		}
+		if !allZero(buf[max(n, HeaderLen6+StampLen):]) {
+			t.Fatalf("frame %d: bytes written beyond the frame", i)
+		}
+		order = append(order, k)
+	}
+	if b.Sent() != uint64(frames) {
+		t.Errorf("Sent() = %d, want %d", b.Sent(), frames)
+	}
+	distinct := map[flowKey]int{}
+	for _, k := range order {
+		distinct[k]++
+	}
+	if spec.Random {
+		// Every draw is within range (checked above); a small set of
+		// flows is covered, and the same seed gives the same draws.
+		if b.Flows() <= 64 {
+			if uint64(len(distinct)) != b.Flows() {
+				t.Errorf("random: %d distinct flows in %d frames, want %d", len(distinct), frames, b.Flows())
+			}
+			mean := float64(frames) / float64(b.Flows())
+			for k, c := range distinct {
+				if math.Abs(float64(c)-mean) > mean/2 {
+					t.Errorf("random: flow %v drawn %d times, mean %.0f", k, c, mean)
+				}
+			}
+		} else if len(distinct) < frames*9/10 {
+			t.Errorf("random: only %d distinct flows in %d frames out of %d", len(distinct), frames, b.Flows())
+		}
+		b2 := mustBuilder(t, spec, stream)
+		buf := make([]byte, 2048)
+		for i := range 100 {
+			clear(buf)
+			w2 := w
+			w2.checkStamps = false
+			k, _ := checkFrame(&w2, buf, b2.Next(buf, 0))
+			if k != order[i] {
+				t.Fatalf("random: a second builder with the same seed differs at frame %d", i)
+			}
+		}
+		return
+	}
+	// Sequential: one cycle holds each flow once, and the order
+	// repeats.
+	flows := int(b.Flows())
+	if len(distinct) != flows {
+		t.Errorf("%d distinct flows, want Flows() = %d", len(distinct), flows)
+	}
+	cycle := map[flowKey]bool{}
+	for _, k := range order[:flows] {
+		if cycle[k] {
+			t.Fatalf("flow %v twice in the first cycle", k)
+		}
+		cycle[k] = true
+	}
+	for i := flows; i < len(order); i++ {
+		if order[i] != order[i-flows] {
+			t.Fatalf("frame %d: flow %v, but %v one cycle earlier", i, order[i], order[i-flows])
+		}
+	}
+	if order[0] != (flowKey{w.ipLo, w.spLo, w.dpLo}) {
+		t.Errorf("first flow %v, want the low end of every range", order[0])
+	}
+	if spec.Flows == 0 {
+		// All combinations of the ranges.
+		want := (int(w.spHi-w.spLo) + 1) * (int(w.dpHi-w.dpLo) + 1) *
+			int(low32(w.ipHi)-low32(w.ipLo)+1)
+		if flows != want {
+			t.Errorf("Flows() = %d, want %d combinations", flows, want)
+		}
+	}
+}
+
+// TestBuilderFrames6: IPv6 frames, checked from scratch as IPv4's are:
+// the smallest (66 bytes), IMIX, stamps, every range, random flows; the
+// source range varies an address's last 32 bits, carries included.
+func TestBuilderFrames6(t *testing.T) {
+	a := netip.MustParseAddr
+	for _, tc := range []struct {
+		name   string
+		spec   func(*Spec)
+		stream int
+		flows  uint64
+	}{
+		{name: "66", spec: func(s *Spec) {}, flows: 1},
+		{name: "1518", spec: func(s *Spec) { s.Sizes = []SizeWeight{{1518, 1}} }, flows: 1},
+		{name: "imix odd sizes", spec: func(s *Spec) { s.Sizes = imix(t, "66:7,67:3,595:4,1518:1") }, flows: 1},
+		{name: "hop limit 1", spec: func(s *Spec) { s.TTL = 1 }, flows: 1},
+		{name: "ports", spec: func(s *Spec) {
+			s.SrcPorts, s.DstPorts = Range[uint16]{65520, 65535}, Range[uint16]{0, 7}
+		}, flows: 128},
+		{name: "src IPs across 16 bits", spec: func(s *Spec) {
+			s.SrcIPs = Range[netip.Addr]{a("2001:db8::1:fffa"), a("2001:db8::2:5")}
+		}, flows: 12},
+		{name: "src IPs at the top", spec: func(s *Spec) {
+			s.SrcIPs = Range[netip.Addr]{a("2001:db8::ffff:ffc8"), a("2001:db8::ffff:ffff")}
+			s.SrcPorts = Range[uint16]{65530, 65535}
+		}, flows: 56 * 6},
+		{name: "random", spec: func(s *Spec) {
+			s.SrcPorts, s.DstPorts = Range[uint16]{2000, 2015}, Range[uint16]{9, 10}
+			s.Random, s.Seed = true, 42
+		}, flows: 32},
+		{name: "stamp imix ranges", spec: func(s *Spec) {
+			s.Stamp, s.Sizes = true, imix(t, "82:7,594:4,1518:1")
+			s.SrcIPs = Range[netip.Addr]{a("2001:db8::10"), a("2001:db8::16")}
+			s.SrcPorts, s.DstPorts = Range[uint16]{1, 11}, Range[uint16]{60000, 60012}
+		}, stream: 255, flows: 7 * 11 * 13},
+		{name: "stamp smallest", spec: func(s *Spec) { s.Stamp = true }, stream: 2, flows: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := baseSpec6()
+			tc.spec(&spec)
+			checkBuilder(t, spec, tc.stream, tc.flows)
+		})
+	}
+}
+
+// six makes s IPv6, as baseSpec6.
+func six(s *Spec) { b := baseSpec6(); s.Src, s.Dst = b.Src, b.Dst }
+
+// baseSpec6 is baseSpec over IPv6.
+func baseSpec6() Spec {
+	s := baseSpec()
+	s.Src = netip.MustParseAddrPort("[2001:db8::1]:1024")
+	s.Dst = netip.MustParseAddrPort("[2001:db8::2]:9")
+	return s
 }
 
 // TestBuilderUDPChecksumZero walks a source port over all 65536 values:
@@ -589,15 +707,27 @@ func TestSpecErrors(t *testing.T) {
 		{"src IPs reversed", func(s *Spec) {
 			s.SrcIPs = Range[netip.Addr]{netip.MustParseAddr("10.0.0.9"), netip.MustParseAddr("10.0.0.1")}
 		}},
-		{"src IPs IPv6", func(s *Spec) {
+		{"src IPs IPv6 for IPv4", func(s *Spec) {
 			s.SrcIPs = Range[netip.Addr]{netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::9")}
 		}},
 		{"src IPs high end IPv6", func(s *Spec) {
 			s.SrcIPs = Range[netip.Addr]{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::9")}
 		}},
 		{"src IPs high end missing", func(s *Spec) { s.SrcIPs = Range[netip.Addr]{Lo: netip.MustParseAddr("10.0.0.1")} }},
-		{"src IPv6", func(s *Spec) { s.Src = v6 }},
-		{"dst IPv6", func(s *Spec) { s.Dst = v6 }},
+		{"src IPv6, dst IPv4", func(s *Spec) { s.Src = v6 }},
+		{"dst IPv6, src IPv4", func(s *Spec) { s.Dst = v6 }},
+		{"IPv6 frame of 65", func(s *Spec) { six(s); s.Sizes = []SizeWeight{{65, 1}} }},
+		{"IPv6 stamp in 81", func(s *Spec) { six(s); s.Stamp, s.Sizes = true, []SizeWeight{{81, 1}} }},
+		{"IPv6 without UDP checksum", func(s *Spec) { six(s); s.NoUDPChecksum = true }},
+		{"IPv6 src IPs across a /96", func(s *Spec) {
+			six(s)
+			s.SrcIPs = Range[netip.Addr]{netip.MustParseAddr("2001:db8::ffff:ffff"), netip.MustParseAddr("2001:db8::1:0:0")}
+		}},
+		{"IPv6 src IPs of IPv4", func(s *Spec) {
+			six(s)
+			s.SrcIPs = Range[netip.Addr]{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.9")}
+		}},
+		{"IPv6 with a zone", func(s *Spec) { six(s); s.Dst = netip.MustParseAddrPort("[fe80::2%eth0]:9") }},
 		{"src IPv4-mapped", func(s *Spec) { s.Src = netip.MustParseAddrPort("[::ffff:198.18.0.1]:9") }},
 		{"no src", func(s *Spec) { s.Src = netip.AddrPort{} }},
 		{"no dst", func(s *Spec) { s.Dst = netip.AddrPort{} }},

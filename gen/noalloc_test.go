@@ -18,6 +18,11 @@ func TestNoAllocs(t *testing.T) {
 	full := mustBuilder(t, spec, 1)
 	spec.Random = true
 	random := mustBuilder(t, spec, 2)
+	spec6 := baseSpec6()
+	spec6.Stamp, spec6.Sizes = true, imix(t, "82:7,594:4,1518:1")
+	spec6.SrcIPs = Range[netip.Addr]{netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::fe")}
+	spec6.SrcPorts = Range[uint16]{1024, 2047}
+	full6 := mustBuilder(t, spec6, 3)
 	buf := make([]byte, 2048)
 
 	tr := NewTracker()
@@ -54,6 +59,7 @@ func TestNoAllocs(t *testing.T) {
 		{"Builder.Next", func() { plain.Next(buf, 1) }},
 		{"Builder.Next stamp imix ranges", func() { full.Next(buf, 1) }},
 		{"Builder.Next random", func() { random.Next(buf, 1) }},
+		{"Builder.Next IPv6 stamp imix ranges", func() { full6.Next(buf, 1) }},
 		{"Builder.NextLen", func() { full.NextLen() }},
 		{"PutStamp+ParseStamp", func() { PutStamp(buf, 1, 2, 3); ParseStamp(buf) }},
 		{"Tracker.Record", func() { tr.Record(0, seq, 0, int64(seq)); seq += 1 + seq%3 }},

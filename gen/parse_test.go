@@ -148,6 +148,9 @@ func TestParseAddrRange(t *testing.T) {
 		{"10.0.0.1", a("10.0.0.1"), a("10.0.0.1")},
 		{" 10.0.0.1 - 10.0.1.0 ", a("10.0.0.1"), a("10.0.1.0")},
 		{"0.0.0.0-255.255.255.255", a("0.0.0.0"), a("255.255.255.255")},
+		{"::1-::2", a("::1"), a("::2")},
+		{"2001:db8::1", a("2001:db8::1"), a("2001:db8::1")},
+		{"2001:db8::1-2001:db8::ffff:ffff", a("2001:db8::1"), a("2001:db8::ffff:ffff")},
 	} {
 		got, err := ParseAddrRange(tc.in)
 		if err != nil || got != (Range[netip.Addr]{tc.lo, tc.hi}) {
@@ -155,7 +158,8 @@ func TestParseAddrRange(t *testing.T) {
 		}
 	}
 	for _, in := range []string{
-		"", "-", "10.0.0.9-10.0.0.1", "::1", "::1-::2", "::ffff:10.0.0.1", "10.0.0.1-::1", "10.0.0.1-",
+		"", "-", "10.0.0.9-10.0.0.1", "::ffff:10.0.0.1", "10.0.0.1-::1", "10.0.0.1-", "::2-::1",
+		"2001:db8::1-2001:db8:0:0:1::", "fe80::1%eth0", "2001:db8::1-10.0.0.1",
 		"10.0.0.256", "10.0.0.1/24", "10.0.0.1-10.0.0.2-10.0.0.3", "host", "10.0.0.01",
 	} {
 		if r, err := ParseAddrRange(in); err == nil {
@@ -286,7 +290,8 @@ func FuzzParsePortRange(f *testing.F) {
 }
 
 func FuzzParseAddrRange(f *testing.F) {
-	for _, s := range []string{"198.18.0.1-198.18.0.254", "10.0.0.1", "10.0.0.9-10.0.0.1", "::1", "::ffff:10.0.0.1", "-", "1.2.3.4-"} {
+	for _, s := range []string{"198.18.0.1-198.18.0.254", "10.0.0.1", "10.0.0.9-10.0.0.1", "::1", "::ffff:10.0.0.1", "-", "1.2.3.4-",
+		"2001:db8::1-2001:db8::ff", "2001:db8::1-2001:db8:1::1", "fe80::1%eth0", "10.0.0.1-2001:db8::1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -294,7 +299,8 @@ func FuzzParseAddrRange(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !r.Lo.Is4() || !r.Hi.Is4() || r.Hi.Less(r.Lo) {
+		lo, hi := r.Lo.As16(), r.Hi.As16()
+		if r.Lo.Is4() != r.Hi.Is4() || r.Lo.Is4In6() || r.Hi.Less(r.Lo) || r.Lo.Zone() != "" || [12]byte(lo[:12]) != [12]byte(hi[:12]) {
 			t.Fatalf("ParseAddrRange(%q) = %v", s, r)
 		}
 		again, err := ParseAddrRange(r.Lo.String() + "-" + r.Hi.String())

@@ -21,8 +21,9 @@ type Config struct {
 	// open them (rings, copy mode, the program if any). The sockets get
 	// no RX ring. Queues nil: every TX queue in use.
 	Port port.Options
-	// Spec is what to send. A zero Spec.Src is the device's first IPv4
-	// address, port 1024; a zero Spec.DstMAC is resolved through the
+	// Spec is what to send. A zero Spec.Src is the device's first address
+	// of the destination's family (IPv6: global, not link-local), port
+	// 1024; a zero Spec.DstMAC is resolved through the
 	// kernel's routes and neighbours (ResolveTimeout); SrcMAC and MaxSize
 	// come from the device.
 	Spec Spec
@@ -129,12 +130,24 @@ func (r *Run) resolve(ctx context.Context, c *Config) error {
 	copy(c.Spec.SrcMAC[:], lk.Attrs().HardwareAddr)
 	c.Spec.MaxSize = lk.Attrs().MTU + ether.HeaderLen + FCSLen
 	if !c.Spec.Src.IsValid() {
-		addrs, err := netlink.AddrList(lk, netlink.FAMILY_V4)
-		if err != nil || len(addrs) == 0 {
-			return fmt.Errorf("gen: %s has no IPv4 address to send from: give a source address (--src)", dev)
+		family, name := netlink.FAMILY_V4, "IPv4"
+		if c.Spec.Dst.Addr().Is6() {
+			family, name = netlink.FAMILY_V6, "IPv6"
 		}
-		a, _ := netip.AddrFromSlice(addrs[0].IP)
-		c.Spec.Src = netip.AddrPortFrom(a.Unmap(), 1024)
+		addrs, err := netlink.AddrList(lk, family)
+		if err != nil {
+			return fmt.Errorf("gen: addresses of %s: %w", dev, err)
+		}
+		for _, ad := range addrs {
+			a, ok := netip.AddrFromSlice(ad.IP)
+			if ok && (a.Unmap().Is4() || !a.IsLinkLocalUnicast() || c.Spec.Dst.Addr().IsLinkLocalUnicast()) {
+				c.Spec.Src = netip.AddrPortFrom(a.Unmap(), 1024)
+				break
+			}
+		}
+		if !c.Spec.Src.IsValid() {
+			return fmt.Errorf("gen: %s has no %s address to send from: give a source address (--src)", dev, name)
+		}
 	}
 	if c.Spec.DstMAC == (ether.Addr{}) {
 		rctx, cancel := context.WithTimeout(ctx, ResolveTimeout)

@@ -564,8 +564,9 @@ func benchSend(b *testing.B, spec Spec) {
 		defer close(done)
 		k.loop(&stop)
 	}()
+	n, _ := builder.NextLen()
 	b.ReportAllocs()
-	b.SetBytes(60)
+	b.SetBytes(int64(n))
 	b.ResetTimer()
 	for i := 0; i < b.N; {
 		i += s.Poll(0)
@@ -579,6 +580,28 @@ func benchSend(b *testing.B, spec Spec) {
 }
 
 func BenchmarkSend64(b *testing.B) { benchSend(b, baseSpec()) }
+
+// BenchmarkSendSmallest sends each family's smallest frame in one run
+// (-count alternates them): IPv4/UDP's 64 bytes and IPv6/UDP's 66, with
+// the FCS; plain, then stamped with ranges of flows (82 bytes over
+// IPv6, the stamp's least).
+func BenchmarkSendSmallest(b *testing.B) {
+	flows := func(s *Spec) {
+		s.Stamp = true
+		s.SrcPorts, s.DstPorts = Range[uint16]{1024, 2047}, Range[uint16]{9, 24}
+	}
+	for _, tc := range []struct {
+		name string
+		spec func() Spec
+	}{
+		{"ipv4-64", baseSpec},
+		{"ipv6-66", baseSpec6},
+		{"ipv4-64-stamp-flows", func() Spec { s := baseSpec(); flows(&s); return s }},
+		{"ipv6-82-stamp-flows", func() Spec { s := baseSpec6(); flows(&s); return s }},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchSend(b, tc.spec()) })
+	}
+}
 
 // BenchmarkSend64OneCore is BenchmarkSend64 with the kernel's side done
 // inline, on the sender's goroutine, after every round: no cache line
@@ -627,6 +650,12 @@ func BenchmarkBuilderNext(b *testing.B) {
 			s.SrcPorts, s.DstPorts = Range[uint16]{1024, 2047}, Range[uint16]{9, 24}
 		}},
 		{"Random", func(s *Spec) { s.SrcPorts, s.Random = Range[uint16]{1024, 2047}, true }},
+		{"IPv6-66", six},
+		{"IPv6-Flows", func(s *Spec) {
+			six(s)
+			s.SrcIPs = Range[netip.Addr]{netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::fe")}
+			s.SrcPorts, s.DstPorts = Range[uint16]{1024, 2047}, Range[uint16]{9, 24}
+		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			spec := baseSpec()

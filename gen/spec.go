@@ -1,4 +1,5 @@
-// Package gen is fastpath's traffic generator: it builds UDP/IPv4 frames
+// Package gen is fastpath's traffic generator: it builds UDP frames over
+// IPv4 or IPv6
 // from a template, varies their flows and sizes, stamps them with a
 // sequence number and a send time, and drives AF_XDP TX rings at a chosen
 // rate or as fast as they go. Its receive side (Tracker) counts what a
@@ -6,8 +7,8 @@
 //
 // Frames are built in place in frames the sender owns for the whole run:
 // a frame's payload is written once, and each send rewrites only its
-// 42-byte header and its stamp, with the checksums updated incrementally
-// (RFC 1624), never recomputed.
+// header (42 bytes over IPv4, 62 over IPv6) and its stamp, with the
+// checksums updated incrementally (RFC 1624), never recomputed.
 package gen
 
 import (
@@ -28,8 +29,12 @@ var ErrSpec = errors.New("invalid traffic spec")
 const (
 	FCSLen  = 4
 	MinSize = 64
+	// MinSize6 is the smallest IPv6/UDP frame: its headers and the FCS.
+	MinSize6 = HeaderLen6 + FCSLen
 	// HeaderLen is Ethernet, IPv4 and UDP: what each send rewrites.
 	HeaderLen = ether.HeaderLen + 20 + 8
+	// HeaderLen6 is Ethernet, IPv6 and UDP.
+	HeaderLen6 = ether.HeaderLen + 40 + 8
 	// L1Overhead is the preamble, start delimiter and inter-frame gap
 	// each frame costs on the wire beyond its bytes.
 	L1Overhead = 20
@@ -48,8 +53,9 @@ type Range[T any] struct{ Lo, Hi T }
 // Spec describes the traffic one generator sends.
 type Spec struct {
 	SrcMAC, DstMAC ether.Addr
-	// Src and Dst are the first source and destination; SrcIPs,
-	// SrcPorts and DstPorts, when set (Hi above Lo), vary them.
+	// Src and Dst are the first source and destination, both IPv4 or
+	// both IPv6; SrcIPs, SrcPorts and DstPorts, when set (Hi above Lo),
+	// vary them (an IPv6 range within one /96: its last 32 bits vary).
 	Src, Dst netip.AddrPort
 	SrcIPs   Range[netip.Addr]
 	SrcPorts Range[uint16]
@@ -71,27 +77,40 @@ type Spec struct {
 	// take different streams, so that one's late frames are not counted
 	// as another's.
 	Stream uint8
-	// NoUDPChecksum sends 0 (no checksum) in the UDP header.
+	// NoUDPChecksum sends 0 (no checksum) in the UDP header; IPv4 only
+	// (RFC 8200 8.1 makes it mandatory over IPv6).
 	NoUDPChecksum bool
-	TTL           uint8
+	// TTL, or IPv6's hop limit. Default 64.
+	TTL uint8
 	// MaxSize is the largest frame (with FCS) the device takes; 0: 1518.
 	MaxSize int
 }
 
 func (s *Spec) check() error {
-	if !s.Src.Addr().Is4() || !s.Dst.Addr().Is4() {
-		return fmt.Errorf("gen: source %v, destination %v: %w: IPv4 only", s.Src, s.Dst, ErrSpec)
+	v6 := s.Dst.Addr().Is6()
+	for _, a := range []netip.Addr{s.Src.Addr(), s.Dst.Addr()} {
+		if !a.IsValid() || a.Is6() != v6 || a.Is4In6() || a.Zone() != "" {
+			return fmt.Errorf("gen: source %v, destination %v: %w: two IPv4 or two IPv6 addresses", s.Src, s.Dst, ErrSpec)
+		}
 	}
+	if v6 && s.NoUDPChecksum {
+		return fmt.Errorf("gen: %w: UDP over IPv6 needs its checksum (RFC 8200 8.1)", ErrSpec)
+	}
+	min := s.minSize()
 	if len(s.Sizes) == 0 {
-		s.Sizes = []SizeWeight{{Size: MinSize, Weight: 1}}
+		s.Sizes = []SizeWeight{{Size: min, Weight: 1}}
 	}
 	if s.MaxSize == 0 {
 		s.MaxSize = 1518
 	}
 	total := 0
 	for _, sw := range s.Sizes {
-		if sw.Size < MinSize || sw.Size > s.MaxSize {
-			return fmt.Errorf("gen: frame size %d: %w: %d to %d bytes with the FCS", sw.Size, ErrSpec, MinSize, s.MaxSize)
+		if sw.Size < min || sw.Size > s.MaxSize {
+			what := ""
+			if min > MinSize {
+				what = fmt.Sprintf(" (the smallest frame for %s)", s.family())
+			}
+			return fmt.Errorf("gen: frame size %d: %w: %d%s to %d bytes with the FCS", sw.Size, ErrSpec, min, what, s.MaxSize)
 		}
 		if sw.Weight < 1 || sw.Weight > 4096 {
 			return fmt.Errorf("gen: frame size %d: %w: weight %d, use 1 to 4096", sw.Size, ErrSpec, sw.Weight)
@@ -102,8 +121,9 @@ func (s *Spec) check() error {
 		return fmt.Errorf("gen: %w: IMIX weights add up to %d; keep them at 4096 or less", ErrSpec, total)
 	}
 	if s.SrcIPs.Lo.IsValid() {
-		if !s.SrcIPs.Lo.Is4() || !s.SrcIPs.Hi.Is4() || s.SrcIPs.Hi.Less(s.SrcIPs.Lo) {
-			return fmt.Errorf("gen: source addresses %v-%v: %w: an IPv4 range, low to high", s.SrcIPs.Lo, s.SrcIPs.Hi, ErrSpec)
+		lo, hi := s.SrcIPs.Lo.As16(), s.SrcIPs.Hi.As16()
+		if s.SrcIPs.Lo.Is6() != v6 || s.SrcIPs.Hi.Is6() != v6 || s.SrcIPs.Hi.Less(s.SrcIPs.Lo) || [12]byte(lo[:12]) != [12]byte(hi[:12]) {
+			return fmt.Errorf("gen: source addresses %v-%v: %w: a range of %s, low to high (IPv6: within one /96)", s.SrcIPs.Lo, s.SrcIPs.Hi, ErrSpec, s.family())
 		}
 	}
 	if s.SrcPorts.Hi < s.SrcPorts.Lo || s.DstPorts.Hi < s.DstPorts.Lo {
@@ -116,6 +136,27 @@ func (s *Spec) check() error {
 		s.TTL = 64
 	}
 	return nil
+}
+
+// family names the spec's address family.
+func (s *Spec) family() string {
+	if s.Dst.Addr().Is6() {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// minSize is the smallest frame the spec can send: its headers, the
+// stamp if any, and the FCS; never below Ethernet's 64 bytes.
+func (s *Spec) minSize() int {
+	n := HeaderLen + FCSLen
+	if s.Dst.Addr().Is6() {
+		n = HeaderLen6 + FCSLen
+	}
+	if s.Stamp {
+		n += StampLen
+	}
+	return max(n, MinSize)
 }
 
 // ParseRate parses a rate: packets per second ("500", "50k", "1.5M") or
@@ -205,7 +246,8 @@ func ParsePortRange(s string) (Range[uint16], error) {
 	return Range[uint16]{uint16(a), uint16(b)}, nil
 }
 
-// ParseAddrRange parses "A-B" or "A" (IPv4).
+// ParseAddrRange parses "A-B" or "A": IPv4 addresses, or IPv6 ones
+// within one /96 (2001:db8::1-2001:db8::ff).
 func ParseAddrRange(s string) (Range[netip.Addr], error) {
 	lo, hi, found := strings.Cut(s, "-")
 	if !found {
@@ -213,8 +255,9 @@ func ParseAddrRange(s string) (Range[netip.Addr], error) {
 	}
 	a, err1 := netip.ParseAddr(strings.TrimSpace(lo))
 	b, err2 := netip.ParseAddr(strings.TrimSpace(hi))
-	if err1 != nil || err2 != nil || !a.Is4() || !b.Is4() || b.Less(a) {
-		return Range[netip.Addr]{}, fmt.Errorf("address range %q: use A-B of IPv4 addresses, low to high, such as 198.18.0.1-198.18.0.254", s)
+	la, lb := a.As16(), b.As16()
+	if err1 != nil || err2 != nil || a.Is4() != b.Is4() || a.Is4In6() || b.Is4In6() || a.Zone() != "" || b.Less(a) || a.Is6() && [12]byte(la[:12]) != [12]byte(lb[:12]) {
+		return Range[netip.Addr]{}, fmt.Errorf("address range %q: use A-B, low to high, of IPv4 addresses such as 198.18.0.1-198.18.0.254 or IPv6 ones within a /96 such as 2001:db8::1-2001:db8::ff", s)
 	}
 	return Range[netip.Addr]{a, b}, nil
 }

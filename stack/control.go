@@ -504,15 +504,15 @@ func (c *controlPlane) lookup(ip netip.Addr) (ether.Addr, bool) {
 	return ether.Addr{}, false
 }
 
-// kernelNeighbour converts a kernel neighbour entry on ifindex with a
-// usable link-layer address.
+// kernelNeighbour converts a kernel neighbour entry (of either family) on
+// ifindex with a usable link-layer address.
 func kernelNeighbour(n netlink.Neigh, ifindex int) (netip.Addr, ether.Addr, bool) {
 	const usable = unix.NUD_REACHABLE | unix.NUD_STALE | unix.NUD_DELAY | unix.NUD_PROBE | unix.NUD_PERMANENT | unix.NUD_NOARP
 	if n.LinkIndex != ifindex || n.State&usable == 0 || len(n.HardwareAddr) != 6 {
 		return netip.Addr{}, ether.Addr{}, false
 	}
 	ip, ok := netip.AddrFromSlice(n.IP)
-	if !ok || !ip.Unmap().Is4() {
+	if !ok {
 		return netip.Addr{}, ether.Addr{}, false
 	}
 	var mac ether.Addr

@@ -25,8 +25,9 @@ type Path struct {
 	MAC     ether.Addr
 }
 
-// ErrNoNeighbour reports a next hop that did not answer ARP in time.
-var ErrNoNeighbour = errors.New("no ARP answer")
+// ErrNoNeighbour reports a next hop that did not answer ARP (or, over
+// IPv6, neighbour solicitations) in time.
+var ErrNoNeighbour = errors.New("no ARP or neighbour discovery answer")
 
 // Resolve looks dst up in the kernel's routes in the calling thread's
 // network namespace, as shared mode does, and finds the next hop's MAC in
@@ -63,9 +64,13 @@ func Resolve(ctx context.Context, dev string, dst netip.Addr) (Path, error) {
 	if lk.Attrs().Flags&net.FlagLoopback != 0 {
 		return p, fmt.Errorf("stack: %v is local to this namespace (routed through %s)", dst, p.Device)
 	}
+	family := unix.AF_INET
+	if p.NextHop.Is6() {
+		family = unix.AF_INET6
+	}
 	asked := false
 	for {
-		list, err := h.NeighList(p.Ifindex, unix.AF_INET)
+		list, err := h.NeighList(p.Ifindex, family)
 		if err != nil {
 			return p, fmt.Errorf("stack: neighbours of %s: %w", p.Device, err)
 		}
@@ -76,7 +81,7 @@ func Resolve(ctx context.Context, dev string, dst netip.Addr) (Path, error) {
 			}
 		}
 		if !asked {
-			n := &netlink.Neigh{LinkIndex: p.Ifindex, Family: unix.AF_INET, IP: net.IP(p.NextHop.AsSlice()), Flags: netlink.NTF_USE}
+			n := &netlink.Neigh{LinkIndex: p.Ifindex, Family: family, IP: net.IP(p.NextHop.AsSlice()), Flags: netlink.NTF_USE}
 			if err := h.NeighSet(n); err != nil {
 				return p, fmt.Errorf("stack: ask the kernel to resolve %v on %s: %w", p.NextHop, p.Device, err)
 			}

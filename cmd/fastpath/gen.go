@@ -41,9 +41,10 @@ func newGenCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gen --dev IFACE --dst IP[:PORT]",
 		Short: "Send UDP from AF_XDP sockets on a device's queues, at a rate or as fast as it goes",
-		Long: `gen sends UDP/IPv4 from one AF_XDP socket per queue, each driven by its own
-pinned sender. Frames are built once in the UMEM; each send rewrites only the
-42-byte header (and the stamp), updating checksums incrementally.
+		Long: `gen sends UDP over IPv4 or IPv6 (--dst 198.18.0.2:9 or [2001:db8::2]:9) from
+one AF_XDP socket per queue, each driven by its own pinned sender. Frames are
+built once in the UMEM; each send rewrites only the header (42 bytes over IPv4,
+62 over IPv6) and the stamp, updating checksums incrementally.
 
 Sizes count the Ethernet frame with its FCS, as pktgen and xdpsock do: --size 64
 hands 60 bytes to the NIC. Bit rates count the wire (L1: frame, FCS, preamble
@@ -63,7 +64,7 @@ object on stdout with --json). SIGINT stops cleanly and still prints it.`,
 	fl.StringVar(&f.src, "src", "", "source IP[:PORT] (default: the device's first IPv4 address, port 1024)")
 	fl.StringVar(&f.dst, "dst", "", "destination IP[:PORT] (required; port 9 by default)")
 	fl.StringVar(&f.dstMAC, "dst-mac", "", "destination MAC (default: resolved through the kernel's routes and ARP)")
-	fl.IntVar(&f.size, "size", 64, "Ethernet frame length with the 4-byte FCS, 64 to the MTU's")
+	fl.IntVar(&f.size, "size", 0, "Ethernet frame length with the 4-byte FCS, to the MTU's (default the smallest: 64 over IPv4, 66 over IPv6, 82 stamped)")
 	fl.StringVar(&f.imix, "imix", "", "sizes and weights instead of --size, such as 64:7,594:4,1518:1")
 	fl.StringVar(&f.rate, "rate", "0", "packets/s (500, 50k, 1.5M) or bits/s on the wire (800Mbps, 10Gbps); 0: as fast as possible")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: at --count, or SIGINT)")
@@ -109,13 +110,14 @@ func parseList(flag, s string) ([]int, error) {
 }
 
 func parseAddrPort(flag, s string, port uint16) (netip.AddrPort, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Addr().Is4() {
+	usable := func(a netip.Addr) bool { return !a.Is4In6() && a.Zone() == "" }
+	if ap, err := netip.ParseAddrPort(s); err == nil && usable(ap.Addr()) {
 		return ap, nil
 	}
-	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil && usable(a) {
 		return netip.AddrPortFrom(a, port), nil
 	}
-	return netip.AddrPort{}, fmt.Errorf("--%s %q: use an IPv4 address with an optional port, such as 198.18.0.2 or 198.18.0.2:9", flag, s)
+	return netip.AddrPort{}, fmt.Errorf("--%s %q: use an IPv4 or IPv6 address with an optional port, such as 198.18.0.2, 198.18.0.2:9, 2001:db8::2 or [2001:db8::2]:9 (no zone)", flag, s)
 }
 
 // portOptionsOf checks the flags every command that opens a device's
@@ -184,7 +186,7 @@ func genSpecOf(f genFlags) (gen.Spec, error) {
 	var sp gen.Spec
 	var err error
 	if f.dst == "" {
-		return sp, fmt.Errorf("--dst is required: the destination IP[:PORT], such as 198.18.0.2:9")
+		return sp, fmt.Errorf("--dst is required: the destination IP[:PORT], such as 198.18.0.2:9 or [2001:db8::2]:9")
 	}
 	if sp.Dst, err = parseAddrPort("dst", f.dst, 9); err != nil {
 		return sp, err
@@ -203,9 +205,9 @@ func genSpecOf(f genFlags) (gen.Spec, error) {
 		if sp.Sizes, err = gen.ParseIMIX(f.imix); err != nil {
 			return sp, fmt.Errorf("--%w", err)
 		}
-	} else {
+	} else if f.size != 0 {
 		if f.size < gen.MinSize || f.size > 9018 {
-			return sp, fmt.Errorf("--size %d: use an Ethernet frame length from 64 to the MTU's (1518 for MTU 1500), FCS included", f.size)
+			return sp, fmt.Errorf("--size %d: use an Ethernet frame length from 64 (66 over IPv6) to the MTU's (1518 for MTU 1500), FCS included", f.size)
 		}
 		sp.Sizes = []gen.SizeWeight{{Size: f.size, Weight: 1}}
 	}

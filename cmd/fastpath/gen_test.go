@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,9 +25,15 @@ import (
 // summary and the payloads received.
 func genToKernel(t *testing.T, l *lab.Lab, args ...string) (gen.Summary, [][]byte) {
 	t.Helper()
+	return genToKernelAt(t, l, l.B.Addr.Addr(), args...)
+}
+
+// genToKernelAt is genToKernel to B's address dst (its IPv6 one, say).
+func genToKernelAt(t *testing.T, l *lab.Lab, dst netip.Addr, args ...string) (gen.Summary, [][]byte) {
+	t.Helper()
 	var conn *net.UDPConn
 	if err := l.B.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: l.B.Addr.Addr().AsSlice(), Port: 9})
+		conn, err = net.ListenUDP("udp", &net.UDPAddr{IP: dst.AsSlice(), Port: 9})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -65,7 +72,7 @@ func genToKernel(t *testing.T, l *lab.Lab, args ...string) (gen.Summary, [][]byt
 	}()
 	before, _ := l.B.SNMP("Udp")
 	out, errOut, err := run(t, append([]string{"gen", "--dev", l.A.Link, "--netns", l.A.Name,
-		"--dst", l.B.Addr.Addr().String(), "--json"}, args...)...)
+		"--dst", dst.String(), "--json"}, args...)...)
 	if err != nil {
 		t.Fatalf("gen: %v\n%s", err, errOut)
 	}
@@ -149,7 +156,7 @@ func TestGenRate(t *testing.T) {
 // UDP checksum on some; tshark, with checksum validation on, finds no
 // malformed frame and no bad checksum among them.
 func TestGenTshark(t *testing.T) {
-	l := lab.NewT(t, lab.Options{})
+	l := lab.NewT(t, lab.Options{IPv6: true})
 	if _, err := exec.LookPath("tshark"); err != nil {
 		if os.Getenv("FASTPATH_REQUIRE_KERNEL") == "1" {
 			t.Fatal("tshark is not installed (apt-get install tshark)")
@@ -158,10 +165,17 @@ func TestGenTshark(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
+		dst  netip.Addr
 		args []string
 	}{
-		{"imix-flows", []string{"--imix", "64:7,594:4,1518:1", "--src-port-range", "1000-1099", "--dst-port-range", "9-9", "--src-ip-range", "198.18.0.1-198.18.0.1", "--random", "--stamp"}},
-		{"no-udp-csum", []string{"--size", "200", "--no-udp-csum", "--src-port-range", "2000-2015"}},
+		{"imix-flows", l.B.Addr.Addr(), []string{"--imix", "64:7,594:4,1518:1", "--src-port-range", "1000-1099", "--dst-port-range", "9-9", "--src-ip-range", "198.18.0.1-198.18.0.1", "--random", "--stamp"}},
+		{"no-udp-csum", l.B.Addr.Addr(), []string{"--size", "200", "--no-udp-csum", "--src-port-range", "2000-2015"}},
+		// IPv6: the smallest frame (66 bytes) and an IMIX with stamps
+		// (82 bytes at least) and flows; the source range is A's own
+		// address, as B's kernel answers only its neighbours.
+		{"ipv6-smallest", l.B.Addr6.Addr(), []string{"--src-port-range", "3000-3099"}},
+		{"ipv6-imix-flows", l.B.Addr6.Addr(), []string{"--imix", "82:7,594:4,1518:1", "--src-port-range", "1000-1099", "--random", "--stamp",
+			"--src-ip-range", l.A.Addr6.Addr().String() + "-" + l.A.Addr6.Addr().String()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const count = 3000
@@ -196,7 +210,7 @@ func TestGenTshark(t *testing.T) {
 				t.Fatal("tshark did not start capturing")
 			}
 			time.Sleep(500 * time.Millisecond) // dumpcap says so a little early
-			res, ps := genToKernel(t, l, append([]string{"--count", strconv.Itoa(count), "--rate", "10k"}, tc.args...)...)
+			res, ps := genToKernelAt(t, l, tc.dst, append([]string{"--count", strconv.Itoa(count), "--rate", "10k"}, tc.args...)...)
 			if len(ps) != count {
 				t.Errorf("B's kernel received %d of %d datagrams", len(ps), count)
 			}
@@ -225,8 +239,12 @@ func TestGenTshark(t *testing.T) {
 			for _, line := range lines {
 				f := strings.Split(line, "\t")
 				// ip/udp checksum status: 2 is bad; 1 good; 0/empty unverified
-				// (UDP checksum 0 means none).
-				if len(f) < 3 || f[1] != "1" || f[2] == "0" && !strings.Contains(tc.name, "no-udp") || f[2] == "2" || len(f) > 3 && strings.TrimSpace(strings.Join(f[3:], "")) != "" {
+				// (UDP checksum 0 means none). IPv6 has no header checksum.
+				ipOK := f[1] == "1"
+				if tc.dst.Is6() {
+					ipOK = len(f) > 1 && f[1] == ""
+				}
+				if len(f) < 3 || !ipOK || f[2] != "1" && !strings.Contains(tc.name, "no-udp") || f[2] == "2" || len(f) > 3 && strings.TrimSpace(strings.Join(f[3:], "")) != "" {
 					t.Fatalf("tshark: %q", line)
 				}
 				sizes[f[0]]++
