@@ -145,6 +145,25 @@ func TestPolicer(t *testing.T) {
 		s.NDR.FPS, 100*s.NDR.FPS/cap, s.NDR.Trials, s.NDR.Bound, s.TrialS, s.ElapsedS)
 }
 
+// TestPolicerIPv6 is TestPolicer over IPv6, at its smallest stamped
+// frame (82 bytes): gen and the receiver resolve their neighbours by NDP,
+// R forwards IPv6, its policer counts both families.
+func TestPolicerIPv6(t *testing.T) {
+	cap, burst := rate(50_000), rate(1000)
+	l := lab.NewT(t, lab.Options{Router: true, IPv6: true})
+	police(t, l, int(cap), int(burst))
+	b := benchmark(l, 82)
+	b.Dst = netip.AddrPortFrom(l.B.Addr6.Addr(), 9)
+	b.Search.MinRate, b.Search.MaxRate = rate(5_000), rate(100_000)
+	res := run(t, b)
+	s := res.Sizes[0]
+	lo, hi := cap*(1-b.Search.Resolution), cap+burst/b.Search.FinalTrial.Seconds()
+	if s.NDR.FPS < lo || s.NDR.FPS > hi || s.NDR.AtMax || s.NDR.SenderLimited {
+		t.Errorf("NDR %.0f frames/s (at max %v, sender-limited %v): want %.0f to %.0f", s.NDR.FPS, s.NDR.AtMax, s.NDR.SenderLimited, lo, hi)
+	}
+	t.Logf("IPv6: NDR %.0f frames/s (%.2f%% of the capacity) in %d trials", s.NDR.FPS, 100*s.NDR.FPS/cap, s.NDR.Trials)
+}
+
 // TestRandomLoss: a device that loses 1% of frames at random and polices
 // at 50,000 frames/s: no NDR above the floor; a PDR at 2% near where the
 // policer's drops and the random loss add up to 2%.

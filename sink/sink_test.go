@@ -16,9 +16,25 @@ import (
 // sink.Start on B; the sink counts every one, none lost, duplicated or
 // reordered, and stops once. (One queue each: two senders and two engines
 // spinning on this machine's two cores drop frames between the engines,
-// counted as engine drops; the VM suite runs four queues.)
+// counted as engine drops; the VM suite runs four queues.) Over IPv4,
+// then IPv6: the sink, in shared mode, takes the kernel's IPv6 address
+// on B as it takes its IPv4 one.
 func TestGenToSink(t *testing.T) {
-	l := lab.NewT(t, lab.Options{})
+	for _, tc := range []struct {
+		name string
+		v6   bool
+		size int
+	}{{"ipv4", false, 64}, {"ipv6", true, 82}} {
+		t.Run(tc.name, func(t *testing.T) { genToSink(t, tc.v6, tc.size) })
+	}
+}
+
+func genToSink(t *testing.T, v6 bool, size int) {
+	l := lab.NewT(t, lab.Options{IPv6: v6})
+	dst := l.B.Addr.Addr()
+	if v6 {
+		dst = l.B.Addr6.Addr()
+	}
 	const count = 20_000
 	sc := sink.DefaultConfig(l.B.Link, 9)
 	sc.Netns, sc.Count, sc.Stack.Queues = l.B.Name, count, nil // every queue in use
@@ -34,7 +50,7 @@ func TestGenToSink(t *testing.T) {
 	po := port.DefaultOptions(l.A.Link)
 	po.Netns = l.A.Name
 	g, err := gen.Start(context.Background(), gen.Config{Port: po, Batch: 64, Count: count, Rate: gen.Rate{Value: 200_000},
-		Spec: gen.Spec{Dst: netip.AddrPortFrom(l.B.Addr.Addr(), 9), Sizes: []gen.SizeWeight{{Size: 64, Weight: 1}}, Stamp: true, SrcPorts: gen.Range[uint16]{Lo: 1024, Hi: 1087}}})
+		Spec: gen.Spec{Dst: netip.AddrPortFrom(dst, 9), Sizes: []gen.SizeWeight{{Size: size, Weight: 1}}, Stamp: true, SrcPorts: gen.Range[uint16]{Lo: 1024, Hi: 1087}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +76,9 @@ func TestGenToSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := s.Stack().Counters()
 	if r.Packets != count || r.Stamp.Stamped != count || r.Lost != 0 || r.Duplicates != 0 || r.Reordered != 0 {
-		t.Errorf("sink: %d packets, %d stamped, lost %d, duplicated %d, reordered %d; want %d, none lost", r.Packets, r.Stamp.Stamped, r.Lost, r.Duplicates, r.Reordered, count)
+		t.Errorf("sink: %d packets, %d stamped, lost %d, duplicated %d, reordered %d; want %d, none lost; %+v; engine %v", r.Packets, r.Stamp.Stamped, r.Lost, r.Duplicates, r.Reordered, count, r, c.Map())
 	}
 	if len(r.Queues) != 1 || r.Mode != "copy" || r.XDPMode != "native" || r.Kernel == "" || r.Latency.Max <= 0 {
 		t.Errorf("sink result %+v", r)

@@ -59,12 +59,15 @@ type Config struct {
 	// neighbour table, asking the kernel to resolve the neighbours it has
 	// not met. Otherwise the stack runs in dedicated mode (Addrs).
 	Shared bool
-	// Addrs are the addresses the engines own. Dedicated mode: IPv4 or
-	// IPv6; the kernel must not hold them; the engines answer ARP or
+	// Addrs are the addresses the engines own, IPv4 or IPv6. Dedicated
+	// mode: the kernel must not hold them; the engines answer ARP or
 	// neighbour solicitations and pings for them, and their prefixes are
-	// on-link (for IPv6, fe80::/64 too). Shared mode: IPv4 only; empty
-	// means every IPv4 address the kernel holds on the device; otherwise
-	// each must be one of those.
+	// on-link (for IPv6, fe80::/64 too). Shared mode: empty means every
+	// address the kernel holds on the device (IPv6: but link-local ones);
+	// otherwise each must be one of those. In shared mode the kernel
+	// keeps ARP, neighbour discovery and ICMP, and an engine's IPv6
+	// reaches its on-link prefixes only (the kernel's IPv6 routes are not
+	// imported yet).
 	Addrs []netip.Prefix
 	// Gateway is the IPv4 next hop for everything off-link; zero: none.
 	Gateway netip.Addr
@@ -165,8 +168,6 @@ func (c *Config) check() error {
 		switch {
 		case !a.IsValid() || a.Addr().Is4In6() || a.Addr().Zone() != "":
 			return fmt.Errorf("stack: address %v: %w: a prefix such as 198.18.0.10/24 or 2001:db8::10/64", a, ErrConfig)
-		case a.Addr().Is6() && c.Shared:
-			return fmt.Errorf("stack: address %v: %w: shared mode takes IPv4 addresses only; use dedicated mode for IPv6", a, ErrConfig)
 		case a.Addr().Is6() && (a.Addr().IsMulticast() || a.Addr().IsUnspecified() || a.Addr().IsLoopback()):
 			return fmt.Errorf("stack: address %v: %w: a unicast IPv6 address", a, ErrConfig)
 		}

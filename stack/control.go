@@ -240,7 +240,7 @@ func (c *controlPlane) resync() error {
 		}
 	}
 	if c.shared {
-		neighs, err := c.nl.NeighList(c.ifindex, unix.AF_INET)
+		neighs, err := c.nl.NeighList(c.ifindex, unix.AF_UNSPEC)
 		if err != nil {
 			return fmt.Errorf("stack: list the kernel's neighbours: %w", err)
 		}
@@ -482,7 +482,7 @@ func (c *controlPlane) resolve() {
 			if mac, ok := c.lookup(ip); ok {
 				c.broadcast(control{neighbour: true, ip: ip, mac: mac})
 			}
-			n := &netlink.Neigh{LinkIndex: c.ifindex, Family: unix.AF_INET, IP: net.IP(ip.AsSlice()), Flags: netlink.NTF_USE}
+			n := &netlink.Neigh{LinkIndex: c.ifindex, Family: family(ip), IP: net.IP(ip.AsSlice()), Flags: netlink.NTF_USE}
 			if err := c.nl.NeighSet(n); err != nil {
 				c.resolveErrors.Add(1)
 			}
@@ -492,7 +492,7 @@ func (c *controlPlane) resolve() {
 
 // lookup returns the kernel's usable entry for ip.
 func (c *controlPlane) lookup(ip netip.Addr) (ether.Addr, bool) {
-	list, err := c.nl.NeighList(c.ifindex, unix.AF_INET)
+	list, err := c.nl.NeighList(c.ifindex, family(ip))
 	if err != nil {
 		return ether.Addr{}, false
 	}
@@ -502,6 +502,14 @@ func (c *controlPlane) lookup(ip netip.Addr) (ether.Addr, bool) {
 		}
 	}
 	return ether.Addr{}, false
+}
+
+// family is ip's address family for netlink.
+func family(ip netip.Addr) int {
+	if ip.Is6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
 }
 
 // kernelNeighbour converts a kernel neighbour entry (of either family) on

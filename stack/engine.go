@@ -569,7 +569,7 @@ func (e *Engine) route(addr uint64, n int, dst netip.Addr) error {
 // solicitation in dedicated mode, from the kernel in shared mode (the
 // kernel owns ARP for its addresses).
 func (e *Engine) resolve(ip netip.Addr) {
-	if ip.Is6() {
+	if ip.Is6() && !e.cfg.Shared {
 		e.solicit(ip)
 		return
 	}

@@ -44,9 +44,7 @@ func (e *Engine) demux(addr uint64, b []byte) bool {
 	case ether.TypeIPv4:
 		return e.inputIPv4(addr, b, f)
 	case ether.TypeIPv6:
-		if !e.cfg.Shared {
-			return e.inputIPv6(addr, b, f)
-		}
+		return e.inputIPv6(addr, b, f)
 	}
 	e.counters[DropEtherType]++
 	return false

@@ -47,7 +47,7 @@ var linkLocal = netip.MustParsePrefix("fe80::/64")
 // (and fe80::/64) on-link unless an earlier address brought them.
 func (e *Engine) addIPv6(p netip.Prefix, before []netip.Prefix) error {
 	a := p.Addr()
-	if e.cfg.DADTransmits > 0 {
+	if e.cfg.DADTransmits > 0 && !e.cfg.Shared { // (shared: the kernel's, checked by the kernel)
 		e.tentative = append(e.tentative, a)
 	} else {
 		e.owned = append(e.owned, a)
@@ -148,7 +148,7 @@ func (e *Engine) inputICMPv6(addr uint64, f ether.Frame, h ipv6.Header, c ipv6.I
 		return false
 	}
 	switch {
-	case !direct:
+	case !direct || e.cfg.Shared: // (shared: ICMPv6 is the kernel's)
 	case c.Type() == ipv6.ICMPEchoRequest && e.owns(h.Dst()):
 		return e.echo6(addr, f, h)
 	case c.Type() == ipv6.ICMPNeighborSolicitation:

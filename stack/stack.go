@@ -225,8 +225,9 @@ func addresses(lk netlink.Link, cfg *Config) ([]netip.Prefix, error) {
 			kernel6 = append(kernel6, netip.PrefixFrom(ip, ones))
 		}
 	}
+	all := slices.Concat(kernel, kernel6)
 	holds := func(ip netip.Addr) bool {
-		return slices.ContainsFunc(append(kernel, kernel6...), func(k netip.Prefix) bool { return k.Addr() == ip })
+		return slices.ContainsFunc(all, func(k netip.Prefix) bool { return k.Addr() == ip })
 	}
 	if !cfg.Shared {
 		for _, a := range cfg.Addrs {
@@ -237,14 +238,19 @@ func addresses(lk netlink.Link, cfg *Config) ([]netip.Prefix, error) {
 		return cfg.Addrs, nil
 	}
 	if len(cfg.Addrs) == 0 {
+		for _, a := range kernel6 {
+			if !a.Addr().IsLinkLocalUnicast() {
+				kernel = append(kernel, a)
+			}
+		}
 		if len(kernel) == 0 {
-			return nil, fmt.Errorf("stack: %w: shared mode: %s has no IPv4 address; add one (ip addr add) or use dedicated mode", ErrConfig, cfg.Device)
+			return nil, fmt.Errorf("stack: %w: shared mode: %s has no address (but link-local ones); add one (ip addr add) or use dedicated mode", ErrConfig, cfg.Device)
 		}
 		return kernel, nil
 	}
 	for _, a := range cfg.Addrs {
 		if !holds(a.Addr()) {
-			return nil, fmt.Errorf("stack: address %v: %w: shared mode uses the kernel's addresses, and %s has %v", a.Addr(), ErrConfig, cfg.Device, kernel)
+			return nil, fmt.Errorf("stack: address %v: %w: shared mode uses the kernel's addresses, and %s has %v", a.Addr(), ErrConfig, cfg.Device, all)
 		}
 	}
 	return cfg.Addrs, nil

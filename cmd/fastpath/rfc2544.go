@@ -80,7 +80,7 @@ got.`,
 	fl.StringVar(&f.dst, "dst", "", "the receiver's address on --rx-dev, with an optional UDP port (default 9)")
 	fl.StringVar(&f.dstMAC, "dst-mac", "", "the device under test's MAC on --tx-dev's side (default: resolved through the kernel's routes and neighbours)")
 	fl.StringVar(&f.src, "src", "", "the source address and port (default: --tx-dev's first address, port 1024)")
-	fl.StringVar(&f.sizes, "sizes", "64,128,256,512,1024,1280,1518", "frame sizes with the FCS; imix is 64:7,594:4,1518:1")
+	fl.StringVar(&f.sizes, "sizes", "", "frame sizes with the FCS; imix is 64:7,594:4,1518:1 (default 64,128,256,512,1024,1280,1518; over IPv6 82 for 64, the least that holds IPv6, UDP and the stamp, in the sizes and the IMIX)")
 	fl.StringVar(&f.loss, "loss", "0", "the NDR's loss ratio: 0 (RFC 2544's throughput), or a percentage such as 0.001%")
 	fl.StringVar(&f.pdrLoss, "pdr-loss", "", "also search the partial drop rate at this loss, such as 0.5%")
 	fl.StringVar(&f.resolution, "resolution", "0.5%", "the search's relative resolution")
@@ -118,19 +118,33 @@ func parseRatio(flag, s string) (float64, error) {
 	return v / scale, nil
 }
 
-// parseSizes parses --sizes: frame lengths with the FCS, and imix.
-func parseSizes(s string) ([]rfc2544.Size, error) {
+// minSize6 is the smallest stamped IPv6/UDP frame: RFC 5180 5.1.1 too
+// has IPv6 tests start above 64 bytes, as the headers and a test
+// signature do not fit.
+const minSize6 = gen.HeaderLen6 + gen.StampLen + gen.FCSLen
+
+// parseSizes parses --sizes: frame lengths with the FCS, and imix; ""
+// is the default list. Over IPv6 (v6) the smallest size, in the list and
+// the IMIX, is minSize6.
+func parseSizes(s string, v6 bool) ([]rfc2544.Size, error) {
+	min, small := gen.MinSize, "64"
+	if v6 {
+		min, small = minSize6, strconv.Itoa(minSize6)
+	}
+	if s == "" {
+		s = small + ",128,256,512,1024,1280,1518"
+	}
 	var out []rfc2544.Size
 	for _, part := range strings.Split(s, ",") {
 		p := strings.TrimSpace(part)
 		if p == "imix" {
-			sw, _ := gen.ParseIMIX("64:7,594:4,1518:1")
+			sw, _ := gen.ParseIMIX(small + ":7,594:4,1518:1")
 			out = append(out, rfc2544.Size{Name: "imix", Sizes: sw})
 			continue
 		}
 		n, err := strconv.Atoi(p)
-		if err != nil || n < gen.MinSize || n > 9018 {
-			return nil, fmt.Errorf("--sizes %q: use frame lengths with the FCS from 64 to the MTU's (1518 for MTU 1500), and imix, such as 64,512,1518,imix", s)
+		if err != nil || n < min || n > 9018 {
+			return nil, fmt.Errorf("--sizes %q: use frame lengths with the FCS from %d to the MTU's (1518 for MTU 1500), and imix, such as %s,512,1518,imix", s, min, small)
 		}
 		out = append(out, rfc2544.Size{Name: p, Sizes: []gen.SizeWeight{{Size: n, Weight: 1}}})
 	}
@@ -166,7 +180,7 @@ func rfcConfigOf(f rfcFlags) (rfc2544.Benchmark, error) {
 	if f.txDev == f.rxDev && f.txNetns == f.rxNetns {
 		return b, fmt.Errorf("--tx-dev and --rx-dev are both %s: the frames must come back on another device (a second port, or the far end of the device under test)", f.txDev)
 	}
-	gf := genFlags{dev: f.txDev, netns: f.txNetns, queues: f.txQueues, cores: f.txCores, dst: f.dst, src: f.src, dstMAC: f.dstMAC, size: 64,
+	gf := genFlags{dev: f.txDev, netns: f.txNetns, queues: f.txQueues, cores: f.txCores, dst: f.dst, src: f.src, dstMAC: f.dstMAC,
 		rate: "0", mode: f.mode, xdpMode: "none", batch: 64, ring: 2048, frames: 4096}
 	gc, err := genConfigOf(gf)
 	if err != nil {
@@ -179,7 +193,7 @@ func rfcConfigOf(f rfcFlags) (rfc2544.Benchmark, error) {
 	}
 	b.TX, b.Batch, b.Dst, b.Src, b.DstMAC = gc.run.Port, 64, gc.run.Spec.Dst, gc.run.Spec.Src, gc.run.Spec.DstMAC
 	b.RX, b.RXNetns = sc.sink.Stack, sc.sink.Netns
-	if b.Sizes, err = parseSizes(f.sizes); err != nil {
+	if b.Sizes, err = parseSizes(f.sizes, b.Dst.Addr().Is6()); err != nil {
 		return b, err
 	}
 	sport := 1024
@@ -246,8 +260,12 @@ func rfcMain(cmd *cobra.Command, f rfcFlags) error {
 	if err != nil {
 		return err
 	}
+	names := make([]string, len(b.Sizes))
+	for i, sz := range b.Sizes {
+		names[i] = sz.Name
+	}
 	fmt.Fprintf(stderr, "rfc2544: %s -> device under test -> %s (%v); sizes %s; NDR loss %s%s; resolution %s; trials %v, final %v\n",
-		b.TX.Device, b.RX.Device, b.Dst, f.sizes, f.loss, pdrText(f.pdrLoss), f.resolution, f.trial, f.finalTrial)
+		b.TX.Device, b.RX.Device, b.Dst, strings.Join(names, ","), f.loss, pdrText(f.pdrLoss), f.resolution, f.trial, f.finalTrial)
 	res, runErr := t.Run(cmd.Context())
 	closeErr := t.Close()
 	if f.out != "" && len(res.Sizes) > 0 {

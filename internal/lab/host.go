@@ -320,12 +320,13 @@ func (h *Host) SNMP(proto string) (map[string]uint64, error) {
 // above fps frames/s, with a bucket of burst frames: a device under test
 // of known capacity. It uses nftables' limit, which counts in
 // nanoseconds: this kernel has no tc police action, and a tbf shaper
-// pushes back on a veth sender instead of dropping. It needs nft.
+// pushes back on a veth sender instead of dropping. It needs nft. One
+// limit covers both families (an inet table).
 func (h *Host) Police(ctx context.Context, udpPort uint16, fps, burst int) error {
 	for _, args := range [][]string{
-		{"add", "table", "ip", "dut"},
-		{"add", "chain", "ip", "dut", "fw", "{ type filter hook forward priority 0; policy accept; }"},
-		{"add", "rule", "ip", "dut", "fw", "udp", "dport", fmt.Sprint(udpPort), "limit", "rate", "over", fmt.Sprintf("%d/second", fps),
+		{"add", "table", "inet", "dut"},
+		{"add", "chain", "inet", "dut", "fw", "{ type filter hook forward priority 0; policy accept; }"},
+		{"add", "rule", "inet", "dut", "fw", "udp", "dport", fmt.Sprint(udpPort), "limit", "rate", "over", fmt.Sprintf("%d/second", fps),
 			"burst", fmt.Sprint(burst), "packets", "counter", "drop"},
 	} {
 		if out, err := h.Command(ctx, "nft", args...).CombinedOutput(); err != nil {
