@@ -24,7 +24,9 @@ type serveFlags struct {
 	netns     string
 	addrs     []string
 	shared    bool
-	gw        string
+	gw        []string
+	dad       int
+	noRA      bool
 	routes    bool
 	udpEcho   []int
 	tcpEcho   []int
@@ -82,9 +84,11 @@ closes.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.dev, "dev", "", "device to run on (required)")
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
-	fl.StringSliceVar(&f.addrs, "addr", nil, "address the engine owns, CIDR (repeatable); with --shared, which of the kernel's to use")
+	fl.StringSliceVar(&f.addrs, "addr", nil, "address the engine owns, CIDR, IPv4 or IPv6 (repeatable); with --shared, which of the kernel's to use")
 	fl.BoolVar(&f.shared, "shared", false, "shared mode: use the kernel's addresses, routes and neighbours; take only the --udp-echo ports")
-	fl.StringVar(&f.gw, "gw", "", "gateway for off-link destinations")
+	fl.StringSliceVar(&f.gw, "gw", nil, "gateway for off-link destinations: one IPv4, one IPv6 (on-link or link-local), or both")
+	fl.IntVar(&f.dad, "dad-transmits", 1, "duplicate address detection probes per IPv6 address before it is used, one a second (0: none)")
+	fl.BoolVar(&f.noRA, "no-ra", false, "IPv6: do not take the default route from router advertisements (without a --gw of IPv6)")
 	fl.BoolVar(&f.routes, "import-routes", false, "also route by the kernel's routes through the device, and follow their changes")
 	fl.IntSliceVar(&f.udpEcho, "udp-echo", nil, "UDP port to echo (repeatable)")
 	fl.IntSliceVar(&f.tcpEcho, "tcp-echo", nil, "TCP port to echo, RFC 862 (repeatable)")
@@ -142,18 +146,28 @@ func serveConfig(f serveFlags) (stack.Config, error) {
 	}
 	for _, a := range f.addrs {
 		p, err := netip.ParsePrefix(a)
-		if err != nil || !p.Addr().Is4() {
-			return cfg, fmt.Errorf("--addr %q: use an IPv4 address with its prefix length, such as 198.18.0.10/24", a)
+		if err != nil || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return cfg, fmt.Errorf("--addr %q: use an address with its prefix length, such as 198.18.0.10/24 or 2001:db8::10/64", a)
 		}
 		cfg.Addrs = append(cfg.Addrs, p)
 	}
-	if f.gw != "" {
-		gw, err := netip.ParseAddr(f.gw)
-		if err != nil || !gw.Is4() {
-			return cfg, fmt.Errorf("--gw %q: use an IPv4 address", f.gw)
+	for _, g := range f.gw {
+		gw, err := netip.ParseAddr(g)
+		switch {
+		case err != nil || gw.Is4In6():
+			return cfg, fmt.Errorf("--gw %q: use an IPv4 or IPv6 address", g)
+		case gw.Is4() && cfg.Gateway.IsValid() || gw.Is6() && cfg.Gateway6.IsValid():
+			return cfg, fmt.Errorf("--gw %s: one gateway per family", g)
+		case gw.Is4():
+			cfg.Gateway = gw
+		default:
+			cfg.Gateway6 = gw
 		}
-		cfg.Gateway = gw
 	}
+	if f.dad < 0 || f.dad > 10 {
+		return cfg, fmt.Errorf("--dad-transmits %d: use 0 (none) to 10", f.dad)
+	}
+	cfg.DADTransmits, cfg.AcceptRA = f.dad, !f.noRA
 	for name, ports := range map[string][]int{"udp-echo": f.udpEcho, "tcp-echo": f.tcpEcho, "tcp-discard": f.tcpDisc, "http": f.http, "rr": f.rr} {
 		for _, p := range ports {
 			if p < 1 || p > 65535 {

@@ -20,19 +20,23 @@ import (
 // kernel's.
 func TestServe(t *testing.T) {
 	for _, tc := range []struct {
-		mode string
-		dst  net.IP
-		args []string
+		name, mode string
+		dst        net.IP
+		args       []string
 	}{
-		{"dedicated", net.IPv4(198, 18, 0, 10), []string{"--addr", "198.18.0.10/24"}},
-		{"shared", net.IPv4(198, 18, 0, 1), []string{"--shared"}},
+		{"dedicated", "dedicated", net.IPv4(198, 18, 0, 10), []string{"--addr", "198.18.0.10/24"}},
+		{"shared", "shared", net.IPv4(198, 18, 0, 1), []string{"--shared"}},
+		// Dual-stack, the datagrams over IPv6 (after DAD's second).
+		{"dedicated-ipv6", "dedicated", net.ParseIP("2001:db8::10"), []string{"--addr", "198.18.0.10/24", "--addr", "2001:db8::10/64"}},
+		// The kernel's IPv6 address, as its IPv4 one.
+		{"shared-ipv6", "shared", net.ParseIP("2001:db8::1"), []string{"--shared"}},
 	} {
-		t.Run(tc.mode, func(t *testing.T) { testServe(t, tc.mode, tc.dst, tc.args) })
+		t.Run(tc.name, func(t *testing.T) { testServe(t, tc.mode, tc.dst, tc.args) })
 	}
 }
 
 func testServe(t *testing.T, mode string, dst net.IP, args []string) {
-	l := lab.NewT(t, lab.Options{})
+	l := lab.NewT(t, lab.Options{IPv6: dst.To4() == nil})
 	const n, ctl, met = 20, "127.0.0.1:19324", "127.0.0.1:19325"
 	echoed := make(chan int, 1)
 	var metrics string
@@ -61,7 +65,7 @@ func testServe(t *testing.T, mode string, dst net.IP, args []string) {
 		}
 		var c *net.UDPConn
 		if err := l.B.Do(func() (err error) {
-			c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: dst, Port: 7})
+			c, err = net.DialUDP("udp", nil, &net.UDPAddr{IP: dst, Port: 7})
 			return err
 		}); err != nil {
 			return
@@ -126,6 +130,11 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"serve", "--dev", "x"}, "--addr is required"},
 		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10"}, "prefix length"},
 		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--gw", "nope"}, "--gw"},
+		{[]string{"serve", "--dev", "x", "--addr", "fe80::10%eth0/64"}, "prefix length"},
+		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--gw", "198.18.0.1", "--gw", "198.18.0.2"}, "one gateway per family"},
+		{[]string{"serve", "--dev", "x", "--addr", "2001:db8::10/64", "--gw", "2001:db9::1"}, "IPv6 gateway 2001:db9::1"},
+		{[]string{"serve", "--dev", "x", "--addr", "2001:db8::10/64", "--dad-transmits", "11"}, "--dad-transmits 11"},
+		{[]string{"serve", "--dev", "x", "--addr", "ff02::1/64"}, "a unicast IPv6 address"},
 		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--udp-echo", "70000"}, "--udp-echo 70000"},
 		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--queues", "a"}, "--queues"},
 		{[]string{"serve", "--dev", "x", "--addr", "198.18.0.10/24", "--idle", "lazy"}, "--idle"},
