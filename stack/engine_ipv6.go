@@ -111,7 +111,8 @@ func (e *Engine) inputIPv6(addr uint64, b []byte, f ether.Frame) bool {
 		e.counters[DropMalformedIPv6]++
 		return false
 	}
-	if dst := h.Dst(); !e.owns(dst) && !e.listens(dst) {
+	unicast := e.owns(h.Dst())
+	if !unicast && !e.listens(h.Dst()) {
 		e.counters[DropIPv6NotForUs]++
 		return false
 	}
@@ -129,7 +130,11 @@ func (e *Engine) inputIPv6(addr uint64, b []byte, f ether.Frame) bool {
 	case ipv6.ProtoICMPv6:
 		return e.inputICMPv6(addr, f, h, ipv6.ICMP(b[f.L3+u.Offset:end]), u.Offset == ipv6.HeaderLen)
 	case ipv6.ProtoUDP:
-		return e.inputUDP6(addr, b, f, h, b[f.L3+u.Offset:end])
+		if unicast { // (to a group: neighbour discovery's only)
+			return e.inputUDP6(addr, b, f, h, b[f.L3+u.Offset:end])
+		}
+		e.counters[DropIPv6NotForUs]++
+		return false
 	}
 	e.counters[DropProtocol]++
 	return false
