@@ -79,6 +79,18 @@ func (t *Table) Remove(p netip.Prefix) bool {
 	return len(t.routes) < n
 }
 
+// RemoveRoute removes the route of r's prefix and metric and reports
+// whether there was one.
+func (t *Table) RemoveRoute(r Route) bool {
+	p := r.Prefix.Masked()
+	n := len(t.routes)
+	t.routes = slices.DeleteFunc(t.routes, func(o Route) bool { return o.Prefix == p && o.Metric == r.Metric })
+	return len(t.routes) < n
+}
+
+// Reset empties the table.
+func (t *Table) Reset() { t.routes = t.routes[:0] }
+
 // Lookup returns the route for dst: the longest prefix containing it, of
 // the lowest metric.
 func (t *Table) Lookup(dst netip.Addr) (Route, bool) {

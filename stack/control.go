@@ -11,6 +11,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/ipv6"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -239,6 +240,16 @@ func (c *controlPlane) resync() error {
 			snap.routes = append(snap.routes, r)
 		}
 	}
+	list6, err := c.nl.RouteListFiltered(unix.AF_INET6, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: c.ifindex},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
+	if err != nil {
+		return fmt.Errorf("stack: list the kernel's IPv6 routes: %w", err)
+	}
+	for _, kr := range list6 {
+		if r, ok := kernelRoute6(kr, c.ifindex, c.shared); ok {
+			snap.routes6 = append(snap.routes6, r)
+		}
+	}
 	if c.shared {
 		neighs, err := c.nl.NeighList(c.ifindex, unix.AF_UNSPEC)
 		if err != nil {
@@ -332,7 +343,11 @@ func (c *controlPlane) run() {
 				c.lost("route")
 				continue
 			}
-			if r, ok := kernelRoute(u.Route, c.ifindex, c.shared); ok {
+			if u.Route.Family == unix.AF_INET6 {
+				if r, ok := kernelRoute6(u.Route, c.ifindex, c.shared); ok {
+					c.broadcast(control{add: u.Type == unix.RTM_NEWROUTE, v6: true, route6: r})
+				}
+			} else if r, ok := kernelRoute(u.Route, c.ifindex, c.shared); ok {
 				c.broadcast(control{add: u.Type == unix.RTM_NEWROUTE, route: r})
 			}
 		case u, ok := <-c.sub.neighs:
@@ -557,6 +572,39 @@ func kernelRoute(kr netlink.Route, ifindex int, shared bool) (ipv4.Route, bool) 
 	if shared && kr.Src != nil {
 		if src, ok := netip.AddrFromSlice(kr.Src); ok && src.Unmap().Is4() {
 			r.Src = src.Unmap()
+		}
+	}
+	return r, true
+}
+
+// kernelRoute6 is kernelRoute for IPv6: a unicast route through ifindex
+// in the main table, but fe80::/64, which every engine has.
+func kernelRoute6(kr netlink.Route, ifindex int, shared bool) (ipv6.Route, bool) {
+	if kr.LinkIndex != ifindex || kr.Table != unix.RT_TABLE_MAIN || kr.Type != unix.RTN_UNICAST || len(kr.MultiPath) > 0 {
+		return ipv6.Route{}, false
+	}
+	r := ipv6.Route{Prefix: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Metric: kr.Priority}
+	if kr.Dst != nil {
+		a, ok := netip.AddrFromSlice(kr.Dst.IP)
+		ones, bits := kr.Dst.Mask.Size()
+		if !ok || !a.Is6() || a.Is4In6() || bits != 128 {
+			return ipv6.Route{}, false
+		}
+		r.Prefix = netip.PrefixFrom(a, ones).Masked()
+	}
+	if r.Prefix == linkLocal {
+		return ipv6.Route{}, false
+	}
+	if kr.Gw != nil {
+		gw, ok := netip.AddrFromSlice(kr.Gw)
+		if !ok || !gw.Is6() || gw.Is4In6() {
+			return ipv6.Route{}, false
+		}
+		r.Gateway = gw
+	}
+	if shared && kr.Src != nil {
+		if src, ok := netip.AddrFromSlice(kr.Src); ok && src.Is6() && !src.Is4In6() {
+			r.Src = src
 		}
 	}
 	return r, true

@@ -64,7 +64,8 @@ type Engine struct {
 	dad       atomic.Pointer[[]DADConflict] // set when DAD ends: what it found
 	conflicts []DADConflict
 	groups    []netip.Addr
-	raUntil   int64 // the default route from a router advertisement ends; 0: none
+	raUntil   int64 // the default route from a router advertisement, raRoute, ends; 0: none
+	raRoute   ipv6.Route
 	// neigh is the neighbour cache of both families: ARP's and NDP's.
 	neigh   *arp.Cache
 	unreach *ipv4.RateLimiter

@@ -5,6 +5,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/ipv6"
 )
 
 // The engine's end of the messages (messages.go) from the control plane
@@ -45,6 +46,10 @@ func (e *Engine) applyOne(m *control) {
 		}
 		return
 	}
+	if m.v6 {
+		e.applyRoute6(m.add, m.route6)
+		return
+	}
 	if m.add {
 		if err := e.routes.Add(m.route); err != nil {
 			e.counters[RoutesRefused]++
@@ -75,6 +80,20 @@ func (e *Engine) applySnapshot(s *snapshot) {
 		}
 		e.counters[RoutesAdded]++
 	}
+	e.routes6.Reset()
+	for _, r := range e.static6 {
+		e.routes6.Add(r)
+	}
+	if e.raUntil != 0 {
+		e.routes6.Add(e.raRoute)
+	}
+	for _, r := range s.routes6 {
+		if err := e.routes6.Add(r); err != nil {
+			e.counters[RoutesRefused]++
+			continue
+		}
+		e.counters[RoutesAdded]++
+	}
 	for _, n := range s.neighbours {
 		if ready := e.neigh.Set(n.ip, n.mac, e.now, e.ready[:0]); len(ready) > 0 {
 			e.release(ready, n.mac)
@@ -88,6 +107,27 @@ func (e *Engine) restoreStatic(r ipv4.Route) {
 	for _, s := range e.static {
 		if s.Prefix == r.Prefix.Masked() && s.Metric == r.Metric {
 			e.routes.Add(s)
+		}
+	}
+}
+
+// applyRoute6 adds or removes a kernel IPv6 route; a removal puts back
+// the static route it had replaced.
+func (e *Engine) applyRoute6(add bool, r ipv6.Route) {
+	if add {
+		if err := e.routes6.Add(r); err != nil {
+			e.counters[RoutesRefused]++
+			return
+		}
+		e.counters[RoutesAdded]++
+		return
+	}
+	if e.routes6.RemoveRoute(r) {
+		e.counters[RoutesRemoved]++
+		for _, s := range e.static6 {
+			if s.Prefix == r.Prefix.Masked() && s.Metric == r.Metric {
+				e.routes6.Add(s)
+			}
 		}
 	}
 }

@@ -284,14 +284,14 @@ func (e *Engine) inputRA(f ether.Frame, h ipv6.Header) {
 	def := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	if m.Lifetime() == 0 {
 		if e.raUntil != 0 {
-			e.routes6.Remove(def)
+			e.routes6.RemoveRoute(e.raRoute)
 			e.raUntil = 0
 		}
 		return
 	}
 	r := ipv6.Route{Prefix: def, Gateway: router, Src: e.sourceFor(router)}
 	if e.routes6.Add(r) == nil {
-		e.raUntil = e.now + int64(m.Lifetime())*int64(time.Second)
+		e.raRoute, e.raUntil = r, e.now+int64(m.Lifetime())*int64(time.Second)
 	}
 }
 
@@ -299,7 +299,7 @@ func (e *Engine) inputRA(f ether.Frame, h ipv6.Header) {
 // its lifetime is over.
 func (e *Engine) expireRA(now int64) {
 	if e.raUntil != 0 && now >= e.raUntil {
-		e.routes6.Remove(netip.PrefixFrom(netip.IPv6Unspecified(), 0))
+		e.routes6.RemoveRoute(e.raRoute)
 		e.raUntil = 0
 	}
 }

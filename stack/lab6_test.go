@@ -447,3 +447,72 @@ func TestHostile6(t *testing.T) {
 		t.Fatalf("the echo of a datagram behind two extension headers: %d bytes, %v; %v", n, err, nonZero(s.Counters()))
 	}
 }
+
+// TestSharedRouted6: in shared mode, over IPv6, the engine takes the
+// kernel's IPv6 routes (its default route through R) and its neighbour
+// discovery (it asks the kernel to resolve R), and a datagram to B beyond
+// R comes back; a route the kernel gets later is imported as it comes,
+// and its removal too.
+func TestSharedRouted6(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Router: true, IPv6: true})
+	var conn *UDPConn
+	s := startStack(t, l.A, shared, func(s *Stack) (err error) {
+		conn, err = s.ListenUDP(4000, 64)
+		return err
+	})
+	var far *net.UDPConn
+	if err := l.B.Do(func() (err error) {
+		far, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.B.Addr6.Addr(), 9000)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := far.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			far.WriteToUDPAddrPort(bytes.ToUpper(buf[:n]), from)
+		}
+	}()
+	buf := make([]byte, 2048)
+	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.B.Addr6.Addr(), 9000))
+	for i := range 5 {
+		msg := []byte{'v', '6', byte('a' + i)}
+		if _, err := conn.WriteTo(msg, dst); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != strings.ToUpper(string(msg)) || from.String() != dst.String() {
+			t.Fatalf("reply %d: %q from %v, %v; counters %v", i, buf[:n], from, err, nonZero(s.Counters()))
+		}
+	}
+	if c := s.Counters(); c[ResolveRequests] == 0 {
+		t.Errorf("the engine did not ask the kernel to resolve the router: %v", nonZero(c))
+	}
+	// A route added in A's kernel is the engine's; removed, it is gone.
+	extra := netip.MustParsePrefix("2001:db8:77::/64")
+	r := &netlink.Route{LinkIndex: l.A.Index, Dst: &net.IPNet{IP: extra.Addr().AsSlice(), Mask: net.CIDRMask(64, 128)}, Gw: l.A.Gateway6.AsSlice()}
+	before := s.Counters()[RoutesAdded]
+	if err := l.A.Netlink(func(hd *netlink.Handle) error { return hd.RouteAdd(r) }); err != nil {
+		t.Fatal(err)
+	}
+	waitCounters(t, s, "route added", func(c Counters) bool { return c[RoutesAdded] > before })
+	if err := l.A.Netlink(func(hd *netlink.Handle) error { return hd.RouteDel(r) }); err != nil {
+		t.Fatal(err)
+	}
+	waitCounters(t, s, "route removed", func(c Counters) bool { return c[RoutesRemoved] > 0 })
+	s.Stop()
+	s.Wait()
+	var hop bool
+	for _, n := range s.Engines()[0].Neighbours() {
+		hop = hop || n.IP == l.A.Gateway6 || n.IP.IsLinkLocalUnicast()
+	}
+	if !hop {
+		t.Errorf("the router is not in the engine's neighbours: %v", s.Engines()[0].Neighbours())
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/ipv6"
 )
 
 // The messages between the units (doc.go). Work and news reach a running
@@ -24,8 +25,10 @@ import (
 // (snapshot set) the kernel's tables, which replace every route the
 // engine learned from the kernel.
 type control struct {
-	add   bool
-	route ipv4.Route
+	add    bool
+	route  ipv4.Route
+	v6     bool // the route is route6
+	route6 ipv6.Route
 
 	neighbour bool
 	ip        netip.Addr
@@ -39,6 +42,7 @@ type control struct {
 // there. Every engine reads the same one; nobody writes it once sent.
 type snapshot struct {
 	routes     []ipv4.Route
+	routes6    []ipv6.Route
 	neighbours []neighbour
 }
 
