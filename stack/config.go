@@ -65,9 +65,7 @@ type Config struct {
 	// on-link (for IPv6, fe80::/64 too). Shared mode: empty means every
 	// address the kernel holds on the device (IPv6: but link-local ones);
 	// otherwise each must be one of those. In shared mode the kernel
-	// keeps ARP, neighbour discovery and ICMP, and an engine's IPv6
-	// reaches its on-link prefixes only (the kernel's IPv6 routes are not
-	// imported yet).
+	// keeps ARP, neighbour discovery and ICMP.
 	Addrs []netip.Prefix
 	// Gateway is the IPv4 next hop for everything off-link; zero: none.
 	Gateway netip.Addr
@@ -86,7 +84,7 @@ type Config struct {
 	// 5.4, Linux's dad_transmits), one a second: Start waits for them
 	// and fails if another host holds an address. 0: none. Default 1.
 	DADTransmits int
-	// ImportRoutes copies the kernel's IPv4 unicast routes through the
+	// ImportRoutes copies the kernel's unicast routes (IPv4 and IPv6) through the
 	// device (main table) into every engine's table at New, and keeps
 	// them in sync through a netlink subscription while the stack runs.
 	ImportRoutes bool
