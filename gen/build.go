@@ -14,22 +14,11 @@ import (
 // IPv6), for the base flow (the first source address and ports), with its
 // checksums computed over an all-zero payload.
 type template struct {
-	hdr  [HeaderLen6]byte
-	len  int // frame length without FCS
+	hdr  [HeaderLen]byte  // IPv4's
+	hdr6 [HeaderLen6]byte // IPv6's
+	len  int              // frame length without FCS
 	bits uint64
 }
-
-// layout is where a family's header keeps what Next rewrites: the low 32
-// bits of the source address, the ports and the checksums (ipSum < 0:
-// none, IPv6), and the header's length.
-type layout struct {
-	srcIP, sport, dport, udpSum, ipSum, hdrLen int
-}
-
-var (
-	layout4 = layout{srcIP: 26, sport: 34, dport: 36, udpSum: 40, ipSum: 24, hdrLen: HeaderLen}
-	layout6 = layout{srcIP: 34, sport: 54, dport: 56, udpSum: 60, ipSum: -1, hdrLen: HeaderLen6}
-)
 
 // Builder writes frames for a Spec: it picks each frame's size (in IMIX
 // order) and flow, writes its header from the size's template, and
@@ -37,7 +26,7 @@ var (
 // belongs to one sender; Next does not allocate.
 type Builder struct {
 	spec      Spec
-	at        layout
+	v6        bool // IPv6 frames
 	templates []template
 	pattern   []uint16 // template index of each frame, IMIX order
 	pos       int
@@ -61,10 +50,10 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 	if err := spec.check(); err != nil {
 		return nil, err
 	}
-	b := &Builder{spec: spec, at: layout4, stream: spec.Stream + uint8(stream), nIPs: 1, nSrcPorts: 1, nDstPorts: 1}
+	b := &Builder{spec: spec, stream: spec.Stream + uint8(stream), nIPs: 1, nSrcPorts: 1, nDstPorts: 1}
 	base := spec.Src.Addr()
 	if base.Is6() {
-		b.at = layout6
+		b.v6 = true
 	}
 	if spec.SrcIPs.Lo.IsValid() {
 		base = spec.SrcIPs.Lo
@@ -109,7 +98,7 @@ func (b *Builder) template(n int) (template, error) {
 	frame := buf[:n]
 	src, dst := b.spec.Src.Addr(), b.spec.Dst.Addr()
 	l3 := frame[ether.HeaderLen:]
-	if b.at == layout6 {
+	if b.v6 {
 		ether.Encode(frame, b.spec.DstMAC, b.spec.SrcMAC, ether.TypeIPv6)
 		if _, err := ipv6.Encode(l3, ipv6.Fields{NextHeader: ipv6.ProtoUDP, HopLimit: b.spec.TTL,
 			Src: src, Dst: dst, PayloadLen: n - ether.HeaderLen - ipv6.HeaderLen}); err != nil {
@@ -122,18 +111,26 @@ func (b *Builder) template(n int) (template, error) {
 			return template{}, err
 		}
 	}
-	u, err := ipv4.EncodeUDP(frame[b.at.hdrLen-8:], b.spec.Src.Port(), b.spec.Dst.Port(), n-b.at.hdrLen)
+	hdr := HeaderLen
+	if b.v6 {
+		hdr = HeaderLen6
+	}
+	u, err := ipv4.EncodeUDP(frame[hdr-8:], b.spec.Src.Port(), b.spec.Dst.Port(), n-hdr)
 	if err != nil {
 		return template{}, err
 	}
 	switch {
-	case b.at == layout6:
+	case b.v6:
 		ipv6.SetUDPChecksum(u, src, dst)
 	case !b.spec.NoUDPChecksum:
 		u.SetChecksum(src, dst)
 	}
 	t := template{len: n, bits: uint64(n+FCSLen+L1Overhead) * 8}
-	copy(t.hdr[:], frame)
+	if b.v6 {
+		copy(t.hdr6[:], frame)
+	} else {
+		copy(t.hdr[:], frame)
+	}
 	return t, nil
 }
 
@@ -182,53 +179,94 @@ func (b *Builder) Next(frame []byte, now int64) int {
 			b.pos = 0
 		}
 	}
-	at := &b.at
-	if at.hdrLen == HeaderLen {
-		*(*[HeaderLen]byte)(frame) = *(*[HeaderLen]byte)(t.hdr[:])
-	} else {
-		*(*[HeaderLen6]byte)(frame) = t.hdr
-	}
 	var dp, sp uint16
 	var ip uint32
 	if b.varied {
 		dp, sp, ip = b.nextFlow()
 	}
-	// Sums of the words added (the base flow's words are subtracted by
-	// adding their complement; RFC 1624 eqn. 3).
+	if b.v6 {
+		b.next6(frame, t, dp, sp, ip, now)
+		b.seq++
+		return t.len
+	}
+	// IPv4, here rather than in a call of its own: the 64-byte frame's
+	// nanosecond (next6's comment).
+	f := (*[HeaderLen]byte)(frame)
+	*f = t.hdr
 	var ipSum, udpSum uint64
 	if ip != 0 {
-		old, nw := b.srcIP, b.srcIP+ip
-		binary.BigEndian.PutUint32(frame[at.srcIP:], nw)
-		d := uint64(^uint16(old>>16)) + uint64(^uint16(old)) + uint64(uint16(nw>>16)) + uint64(uint16(nw))
-		ipSum += d
-		udpSum += d
+		d := b.putSrcIP(f[26:30], ip)
+		ipSum, udpSum = d, d
 	}
 	if sp != 0 {
-		old := b.spec.Src.Port()
-		binary.BigEndian.PutUint16(frame[at.sport:], old+sp)
-		udpSum += uint64(^old) + uint64(old+sp)
+		udpSum += putPort(f[34:36], b.spec.Src.Port(), sp)
 	}
 	if dp != 0 {
-		old := b.spec.Dst.Port()
-		binary.BigEndian.PutUint16(frame[at.dport:], old+dp)
-		udpSum += uint64(^old) + uint64(old+dp)
+		udpSum += putPort(f[36:38], b.spec.Dst.Port(), dp)
 	}
 	if b.spec.Stamp {
-		s := frame[at.hdrLen : at.hdrLen+StampLen]
+		s := frame[HeaderLen : HeaderLen+StampLen]
 		PutStamp(s, b.stream, b.seq, now)
 		udpSum += uint64(ipv4.Fold(ipv4.Sum(s, 0)))
 	}
-	b.seq++
-	if ipSum != 0 && at.ipSum >= 0 {
-		adjust(frame[at.ipSum:at.ipSum+2], ipSum)
+	if ipSum != 0 {
+		adjust(f[24:26], ipSum)
 	}
-	if c := frame[at.udpSum : at.udpSum+2]; udpSum != 0 && !b.spec.NoUDPChecksum {
+	if c := f[40:42]; udpSum != 0 && !b.spec.NoUDPChecksum {
 		adjust(c, udpSum)
 		if c[0] == 0 && c[1] == 0 {
 			c[0], c[1] = 0xff, 0xff // RFC 768: 0 means none
 		}
 	}
+	b.seq++
 	return t.len
+}
+
+// next6 writes an IPv6 frame's header from t, its flow's fields and its
+// stamp, and adjusts the UDP checksum by the sum of the words added (the
+// base flow's words are subtracted by adding their complement; RFC 1624
+// eqn. 3). It is Next's IPv4 code again over IPv6's constant offsets:
+// with offsets from a table the compiler checks bounds it otherwise
+// knows, and BenchmarkBuilderNext's 64-byte IPv4 frame took 6.4 ns
+// instead of 4.0.
+func (b *Builder) next6(frame []byte, t *template, dp, sp uint16, ip uint32, now int64) {
+	f := (*[HeaderLen6]byte)(frame)
+	*f = t.hdr6
+	var udpSum uint64
+	if ip != 0 {
+		udpSum = b.putSrcIP(f[34:38], ip)
+	}
+	if sp != 0 {
+		udpSum += putPort(f[54:56], b.spec.Src.Port(), sp)
+	}
+	if dp != 0 {
+		udpSum += putPort(f[56:58], b.spec.Dst.Port(), dp)
+	}
+	if b.spec.Stamp {
+		s := frame[HeaderLen6 : HeaderLen6+StampLen]
+		PutStamp(s, b.stream, b.seq, now)
+		udpSum += uint64(ipv4.Fold(ipv4.Sum(s, 0)))
+	}
+	if c := f[60:62]; udpSum != 0 {
+		adjust(c, udpSum)
+		if c[0] == 0 && c[1] == 0 {
+			c[0], c[1] = 0xff, 0xff // never 0 (RFC 8200 8.1)
+		}
+	}
+}
+
+// putSrcIP writes the base source address's last 32 bits plus ip into
+// p and returns the words' sum for the checksums.
+func (b *Builder) putSrcIP(p []byte, ip uint32) uint64 {
+	old, nw := b.srcIP, b.srcIP+ip
+	binary.BigEndian.PutUint32(p, nw)
+	return uint64(^uint16(old>>16)) + uint64(^uint16(old)) + uint64(uint16(nw>>16)) + uint64(uint16(nw))
+}
+
+// putPort writes base+d into p and returns the word's sum.
+func putPort(p []byte, base, d uint16) uint64 {
+	binary.BigEndian.PutUint16(p, base+d)
+	return uint64(^base) + uint64(base+d)
 }
 
 // nextFlow returns the next flow's offsets from the base destination
