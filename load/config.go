@@ -98,8 +98,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("load: %w: raw request/response sizes %d/%d: use 1 to %d bytes each", ErrConfig, c.RequestSize, c.ResponseSize, MaxMessage)
 	}
 	for _, a := range c.Src {
-		if !a.Is4() {
-			return fmt.Errorf("load: %w: source %v: use IPv4 addresses", ErrConfig, a)
+		if a.Is4() != c.Dst.Addr().Is4() || a.Is4In6() {
+			return fmt.Errorf("load: %w: source %v: use addresses of the destination's family", ErrConfig, a)
 		}
 	}
 	return nil

@@ -108,8 +108,8 @@ func loadRunOf(f loadFlags) (loadRun, error) {
 		return r, errors.New("--dev is required: the device to run on")
 	}
 	dst, err := netip.ParseAddrPort(f.dst)
-	if err != nil || !dst.Addr().Is4() || dst.Port() == 0 {
-		return r, fmt.Errorf("--dst %q: use an IPv4 address and port, such as 198.18.0.2:80", f.dst)
+	if err != nil || dst.Addr().Is4In6() || dst.Addr().Zone() != "" || dst.Port() == 0 {
+		return r, fmt.Errorf("--dst %q: use an address and port, such as 198.18.0.2:80 or [2001:db8::2]:80", f.dst)
 	}
 	c := load.DefaultConfig()
 	c.Dst, c.CPS, c.Conns, c.Count, c.Requests, c.Timeout = dst, f.cps, f.conns, f.count, f.requests, f.timeout
@@ -163,11 +163,14 @@ func loadRunOf(f loadFlags) (loadRun, error) {
 		if r.mode != "dedicated" {
 			return r, errors.New("--src needs --addr: client addresses are the engine's own, in dedicated mode")
 		}
+		if r.stack.Addrs[0].Addr().Is4() != dst.Addr().Is4() {
+			return r, fmt.Errorf("--src %s: --addr %s and --dst %s are of different families", f.src, r.stack.Addrs[0], dst)
+		}
 		if c.Src, err = srcAddrs(f.src, r.stack.Addrs[0]); err != nil {
 			return r, err
 		}
 		for _, a := range c.Src {
-			if a == dst.Addr() || a == r.stack.Gateway {
+			if a == dst.Addr() || a == r.stack.Gateway || a == r.stack.Gateway6 {
 				return r, fmt.Errorf("--src %s holds %v, the server's or the gateway's address: give client addresses no other host uses", f.src, a)
 			}
 		}
@@ -213,15 +216,27 @@ func loadMemory(t tcp.Config) int64 {
 
 // srcAddrs expands --src, a CIDR inside the engine's prefix, into its
 // addresses: at most 128, as each takes one of the XDP program's 255
-// steering rules.
+// steering rules (IPv6: 32, as each takes three).
 func srcAddrs(s string, own netip.Prefix) ([]netip.Addr, error) {
 	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		return nil, fmt.Errorf("--src %q: use an IPv4 CIDR such as 198.18.0.128/25", s)
+	if err != nil || p.Addr().Is4() != own.Addr().Is4() || p.Addr().Zone() != "" {
+		return nil, fmt.Errorf("--src %q: use a CIDR of --addr's family such as 198.18.0.128/25 or 2001:db8::80/123", s)
 	}
 	p = p.Masked()
 	if p.Bits() < own.Bits() || !own.Masked().Contains(p.Addr()) {
-		return nil, fmt.Errorf("--src %s: give addresses inside --addr's prefix %s, where the engine answers ARP for them", s, own.Masked())
+		return nil, fmt.Errorf("--src %s: give addresses inside --addr's prefix %s, where the engine answers ARP or neighbour solicitations for them", s, own.Masked())
+	}
+	if p.Addr().Is6() {
+		if p.Bits() < 123 {
+			return nil, fmt.Errorf("--src %s: at most 32 IPv6 addresses (a /123): each takes three of the XDP program's 255 steering rules (neighbour discovery, ICMPv6, TCP; and has the whole port range, 64,512 connections to one server)", s)
+		}
+		var out []netip.Addr
+		for a := p.Addr(); p.Contains(a); a = a.Next() {
+			if a != own.Masked().Addr() { // the subnet-router anycast address (RFC 4291 2.6.1)
+				out = append(out, a)
+			}
+		}
+		return out, nil
 	}
 	if p.Bits() < 25 {
 		return nil, fmt.Errorf("--src %s: at most 128 addresses (a /25): each takes one of the XDP program's 255 steering rules (and has the whole port range, 64,512 connections to one server)", s)

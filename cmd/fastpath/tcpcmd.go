@@ -146,8 +146,8 @@ func tcpRunOf(f *tcpFlags) (tcpRun, error) {
 		return r, errors.New("--dev is required: the device to run on")
 	}
 	var err error
-	if r.dst, err = netip.ParseAddrPort(f.dst); err != nil || !r.dst.Addr().Is4() {
-		return r, fmt.Errorf("--dst %q: use an IPv4 address and port, such as 198.18.0.2:5201", f.dst)
+	if r.dst, err = netip.ParseAddrPort(f.dst); err != nil || r.dst.Addr().Is4In6() || r.dst.Addr().Zone() != "" {
+		return r, fmt.Errorf("--dst %q: use an address and port, such as 198.18.0.2:5201 or [2001:db8::2]:5201", f.dst)
 	}
 	if f.file != "" {
 		if r.content, err = os.ReadFile(f.file); err != nil {
@@ -255,13 +255,19 @@ func tcpStackConfig(f tcpFlags) (stack.Config, string, error) {
 		return cfg, "shared", nil
 	}
 	p, err := netip.ParsePrefix(f.addr)
-	if err != nil || !p.Addr().Is4() {
-		return cfg, "", fmt.Errorf("--addr %q: use an IPv4 address with its prefix length", f.addr)
+	if err != nil || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		return cfg, "", fmt.Errorf("--addr %q: use an address with its prefix length, such as 198.18.0.10/24 or 2001:db8::10/64", f.addr)
 	}
 	cfg.Addrs = []netip.Prefix{p}
 	if f.gw != "" {
-		if cfg.Gateway, err = netip.ParseAddr(f.gw); err != nil {
-			return cfg, "", fmt.Errorf("--gw %q: use an IPv4 address", f.gw)
+		gw, err := netip.ParseAddr(f.gw)
+		if err != nil || gw.Is4() != p.Addr().Is4() {
+			return cfg, "", fmt.Errorf("--gw %q: use an address of --addr's family", f.gw)
+		}
+		if gw.Is4() {
+			cfg.Gateway = gw
+		} else {
+			cfg.Gateway6 = gw
 		}
 	}
 	return cfg, "dedicated", nil
