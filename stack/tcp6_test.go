@@ -268,6 +268,9 @@ func TestTCP6PacketTooBig(t *testing.T) {
 	}
 	defer c.Close()
 	start := time.Now()
+	// Without the PTB taken, every full-size segment dies at R: the
+	// write stalls until the deadline.
+	c.SetWriteDeadline(start.Add(30 * time.Second))
 	werr := writePattern(c, n)
 	if werr == nil {
 		werr = c.CloseWrite()
@@ -280,7 +283,7 @@ func TestTCP6PacketTooBig(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kernel server: %v; tcp %v", err, s.TCPCounters().Map())
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatalf("the transfer did not complete; tcp %v", s.TCPCounters().Map())
 	}
 	tc := waitTCP(t, s, "the PMTU reduction", func(c tcp.Counters) bool { return c[tcp.PMTUReductions] > 0 })
