@@ -339,3 +339,58 @@ func TestTCP6Tshark(t *testing.T) {
 		})
 	}
 }
+
+// TestTCP6TwoQueues is TestTCPTwoQueues over IPv6: two engines, one per
+// queue; the kernel's connections to the engine's IPv6 address spread
+// over both, the engines' own IPv6 connections take ports of their
+// share, and a reply on the other queue is handed over (inputTCP6).
+func TestTCP6TwoQueues(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Queues: 2, IPv6: true})
+	var ln *TCPListener
+	s := tcpStack6(t, l, func(c *Config) { c.Queues = []int{0, 1} }, nil, func(s *Stack) (err error) {
+		ln, err = s.ListenTCP(5226, 64)
+		return err
+	})
+	defer ln.Close()
+	if len(s.Engines()) != 2 {
+		t.Fatalf("%d engines, want 2", len(s.Engines()))
+	}
+	const conns, n = 16, 256 << 10
+	errs := make(chan error, conns)
+	go serveChecked(ln, n, errs)
+	for i := 0; i < conns; i++ {
+		c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr6.Addr(), 5226))
+		if err := exchange(c, n); err != nil {
+			t.Fatalf("kernel client %d: %v; tcp %v", i, err, s.TCPCounters().Map())
+		}
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	kl := kernelListenAt(t, l.B, netip.AddrPortFrom(l.B.Addr6.Addr(), 5227))
+	kerrs := make(chan error, conns)
+	go serveChecked(kl, n, kerrs)
+	for i := 0; i < conns; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := s.DialTCP(ctx, netip.AddrPortFrom(l.B.Addr6.Addr(), 5227).String())
+		cancel()
+		if err != nil {
+			t.Fatalf("dial %d: %v; tcp %v", i, err, s.TCPCounters().Map())
+		}
+		if err := exchange(c, n); err != nil {
+			t.Fatalf("engine client %d: %v", i, err)
+		}
+		if err := <-kerrs; err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	var handed uint64
+	for _, e := range s.Engines() {
+		handed += e.Counters()[HandoverOut]
+		if _, ok := pollTCP(e.TCPCounters, func(c tcp.Counters) bool { return c[tcp.ActiveOpens] > 0 }, 5*time.Second); !ok {
+			t.Errorf("queue %d's engine opened no connection", e.Queue())
+		}
+	}
+	t.Logf("port selection %q; segments handed over between engines: %d", s.PortSelection(), handed)
+}
