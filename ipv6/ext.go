@@ -39,11 +39,15 @@ type Upper struct {
 // length 0 behind a hop-by-hop header) is ErrPayloadLen. Walk does not
 // allocate.
 func (h Header) Walk() (Upper, error) {
-	end := HeaderLen + h.PayloadLen()
-	u := Upper{Proto: h.NextHeader(), Offset: HeaderLen}
-	if u.Proto == ProtoHopByHop && h.PayloadLen() == 0 {
-		return u, ErrPayloadLen
+	if h.NextHeader() == ProtoHopByHop && h.PayloadLen() == 0 {
+		return Upper{Proto: ProtoHopByHop, Offset: HeaderLen}, ErrPayloadLen
 	}
+	return h.walk(HeaderLen + h.PayloadLen())
+}
+
+// walk is Walk within h[:end] (end at most len(h), at least HeaderLen).
+func (h Header) walk(end int) (Upper, error) {
+	u := Upper{Proto: h.NextHeader(), Offset: HeaderLen}
 	for {
 		var n int
 		switch u.Proto {

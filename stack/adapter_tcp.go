@@ -275,13 +275,15 @@ func (t *TCPConn) SetWriteDeadline(d time.Time) error {
 
 var _ net.Conn = (*TCPConn)(nil)
 
-// DialTCP opens a connection to addr (IPv4 "host:port") on the first
-// engine and waits for the handshake, ctx's end or the connection's
-// failure. The engines must be running.
+// DialTCP opens a connection to addr ("192.0.2.1:80" or
+// "[2001:db8::1]:80"; an IPv4-mapped address is IPv4) on the next engine
+// in turn, from the engine's address the route to addr prefers, and
+// waits for the handshake, ctx's end or the connection's failure. The
+// engines must be running.
 func (s *Stack) DialTCP(ctx context.Context, addr string) (*TCPConn, error) {
 	ap, err := netip.ParseAddrPort(addr)
-	if err != nil || !ap.Addr().Unmap().Is4() {
-		return nil, fmt.Errorf("stack: DialTCP %q: want an IPv4 address and port", addr)
+	if err != nil || ap.Addr().Zone() != "" || ap.Addr().IsUnspecified() || ap.Addr().IsMulticast() {
+		return nil, fmt.Errorf("stack: DialTCP %q: want a unicast address and port, 192.0.2.1:80 or [2001:db8::1]:80, without a zone", addr)
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	if !s.tcpOn || !s.started {
@@ -331,7 +333,8 @@ type TCPListener struct {
 	dropped   atomic.Uint64
 }
 
-// ListenTCP listens on port on every engine: connections whose handshake
+// ListenTCP listens on port on every engine, on all the stack's
+// addresses, IPv4 and IPv6 (Addr names the first): connections whose handshake
 // completed wait for Accept, up to backlog (default 128); beyond that they
 // are reset and counted (Dropped). Call it after EnableTCP, before Start.
 func (s *Stack) ListenTCP(port uint16, backlog int) (*TCPListener, error) {

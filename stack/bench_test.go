@@ -134,6 +134,12 @@ func BenchmarkUDPEcho(b *testing.B) {
 // spinning engine would take one of the two vCPUs from the kernel server
 // and the client while they are measured.
 func benchStack(b *testing.B, l *lab.Lab, bind func(*Stack) error) {
+	benchStackWith(b, l, nil, bind)
+}
+
+// benchStackWith is benchStack with mod (if set) applied to the
+// configuration first (more addresses, say).
+func benchStackWith(b *testing.B, l *lab.Lab, mod func(*Config), bind func(*Stack) error) {
 	cfg := DefaultConfig()
 	cfg.Device, cfg.Addrs, cfg.Idle = l.A.Link, []netip.Prefix{engineAddr}, IdleAdaptive
 	if os.Getenv("FASTPATH_BENCH_IDLE") == "busy" {
@@ -149,6 +155,9 @@ func benchStack(b *testing.B, l *lab.Lab, bind func(*Stack) error) {
 	if v := os.Getenv("FASTPATH_BENCH_TXBUDGET"); v != "" {
 		n, _ := strconv.Atoi(v)
 		cfg.XSK.TXBudget = uint32(n)
+	}
+	if mod != nil {
+		mod(&cfg)
 	}
 	var s *Stack
 	if err := l.A.Do(func() (err error) {

@@ -23,7 +23,9 @@ import (
 //	                         -> inputNS: learn, answer with an NA
 //	                         -> inputNA: the neighbour cache, DAD
 //	                         -> inputRA: the default route
+//	                         -> inputPTB: a TCP connection's path MTU
 //	          -> inputUDP6 -> the port's handler, or a port unreachable
+//	          -> inputTCP6 -> the engine's TCP host (engine_tcp.go)
 
 // DADConflict is an IPv6 address that duplicate address detection found
 // in use on the link, and the MAC that claimed it.
@@ -128,13 +130,17 @@ func (e *Engine) inputIPv6(addr uint64, b []byte, f ether.Frame) bool {
 	end := f.L3 + ipv6.HeaderLen + h.PayloadLen()
 	switch u.Proto {
 	case ipv6.ProtoICMPv6:
-		return e.inputICMPv6(addr, f, h, ipv6.ICMP(b[f.L3+u.Offset:end]), u.Offset == ipv6.HeaderLen)
+		return e.inputICMPv6(addr, b, f, h, ipv6.ICMP(b[f.L3+u.Offset:end]), u.Offset == ipv6.HeaderLen)
 	case ipv6.ProtoUDP:
 		if unicast { // (to a group: neighbour discovery's only)
 			return e.inputUDP6(addr, b, f, h, b[f.L3+u.Offset:end])
 		}
 		e.counters[DropIPv6NotForUs]++
 		return false
+	case ipv6.ProtoTCP:
+		if e.tcpHost != nil && unicast {
+			return e.inputTCP6(b, h, b[f.L3+u.Offset:end])
+		}
 	}
 	e.counters[DropProtocol]++
 	return false
@@ -143,7 +149,7 @@ func (e *Engine) inputIPv6(addr uint64, b []byte, f ether.Frame) bool {
 // inputICMPv6 handles an ICMPv6 message; direct: no extension header
 // came before it (neighbour discovery allows none, and the echo reply
 // is built in place over the fixed header).
-func (e *Engine) inputICMPv6(addr uint64, f ether.Frame, h ipv6.Header, c ipv6.ICMP, direct bool) bool {
+func (e *Engine) inputICMPv6(addr uint64, b []byte, f ether.Frame, h ipv6.Header, c ipv6.ICMP, direct bool) bool {
 	if c.Check() != nil {
 		e.counters[DropMalformedICMP6]++
 		return false
@@ -153,6 +159,9 @@ func (e *Engine) inputICMPv6(addr uint64, f ether.Frame, h ipv6.Header, c ipv6.I
 		return false
 	}
 	switch {
+	case c.Type() == ipv6.ICMPPacketTooBig && e.tcpHost != nil && e.owns(h.Dst()):
+		e.inputPTB(b, c)
+		return false
 	case !direct || e.cfg.Shared: // (shared: ICMPv6 is the kernel's)
 	case c.Type() == ipv6.ICMPEchoRequest && e.owns(h.Dst()):
 		return e.echo6(addr, f, h)

@@ -1,12 +1,14 @@
 package stack
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"time"
 
 	"github.com/fastpathnet/fastpath/ether"
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/ipv6"
 	"github.com/fastpathnet/fastpath/tcp"
 	"github.com/fastpathnet/fastpath/xsk"
 )
@@ -102,9 +104,64 @@ func (e *Engine) inputTCP(frame []byte, l3 int) bool {
 	return false
 }
 
+// inputTCP6 takes a TCP segment over IPv6 (frame is the whole frame, h
+// its fixed header, seg the segment after the extension headers), as
+// inputTCP takes one over IPv4: to the engine's host, or to the engine
+// that owns its port. Segments to a multicast group the engine listens
+// to are not its.
+func (e *Engine) inputTCP6(frame []byte, h ipv6.Header, seg []byte) bool {
+	if !e.owns(h.Dst()) {
+		e.counters[DropIPv6NotForUs]++
+		return false
+	}
+	s := tcp.Header(seg)
+	if len(s) >= 4 && !e.tcpHost.OwnsPort(s.DstPort()) {
+		owner := e.peers[int(s.DstPort())%len(e.peers)]
+		e.Handover(owner, frame)
+		return false
+	}
+	e.tcpHost.Input(h.Src(), h.Dst(), s, e.now)
+	return false
+}
+
+// inputPTB takes an ICMPv6 Packet Too Big (RFC 4443 3.2), its checksum
+// verified, to the connection whose segment it quotes (RFC 8201):
+// from one of our addresses, TCP, with at least the ports and sequence
+// number quoted (else a malformed ICMPv6 message, or one of a type the
+// engine does not take). The TCP host checks the rest (tcp.Host.PacketTooBig:
+// a connection it holds, the sequence number outstanding) and counts.
+// Where ports are split by number, a PTB for another engine's port is
+// handed to it; with the RSS split (one stride), a PTB that lands on
+// another engine's queue than its connection's finds no connection and
+// is counted (DropPacketTooBig).
+func (e *Engine) inputPTB(frame []byte, c ipv6.ICMP) {
+	q, err := ipv6.ParseQuote(c.Body())
+	if err != nil || q.Proto == ipv6.ProtoTCP && len(q.Upper) < 8 {
+		e.counters[DropMalformedICMP6]++
+		return
+	}
+	if q.Proto != ipv6.ProtoTCP || !e.owns(q.Src) {
+		e.counters[DropICMP6Type]++
+		return
+	}
+	s := tcp.Header(q.Upper)
+	if !e.tcpHost.OwnsPort(s.SrcPort()) {
+		e.Handover(e.peers[int(s.SrcPort())%len(e.peers)], frame)
+		return
+	}
+	// tcp.Header's accessors need 20 bytes; the quote may hold 8.
+	seq := tcp.Seq(binary.BigEndian.Uint32(q.Upper[4:8]))
+	e.tcpHost.PacketTooBig(netip.AddrPortFrom(q.Src, s.SrcPort()), netip.AddrPortFrom(q.Dst, s.DstPort()),
+		seq, int(min(c.MTU(), 1<<16)), e.now)
+}
+
 // tcpLink sends a host's segments out of its engine.
 type tcpLink struct{ e *Engine }
 
+// Send builds the segment in a frame, behind an IPv4 header (DF set) or
+// an IPv6 one (hop limit Config.TTL, no extension headers) by the
+// connection's family, with the checksum computed or left to the device
+// (xsk.RequestChecksum, the L4 header after either IP header).
 func (l tcpLink) Send(local, remote netip.AddrPort, f *tcp.Fields, o *tcp.Options, p1, p2 []byte) bool {
 	e := l.e
 	hl := tcp.HeaderLen
@@ -113,7 +170,12 @@ func (l tcpLink) Send(local, remote netip.AddrPort, f *tcp.Fields, o *tcp.Option
 	}
 	n := len(p1) + len(p2)
 	const l3 = ether.HeaderLen
-	total := l3 + ipv4.HeaderLen + hl + n
+	ipLen, typ := ipv4.HeaderLen, ether.TypeIPv4
+	v6 := local.Addr().Is6()
+	if v6 {
+		ipLen, typ = ipv6.HeaderLen, ether.TypeIPv6
+	}
+	total := l3 + ipLen + hl + n
 	if total > e.frameRoom() {
 		e.counters[DropTooBig]++
 		return false
@@ -122,27 +184,33 @@ func (l tcpLink) Send(local, remote netip.AddrPort, f *tcp.Fields, o *tcp.Option
 	if !ok {
 		return false
 	}
-	ether.Encode(b, ether.Addr{}, e.mac, ether.TypeIPv4)
-	e.ipID++
-	ih, err := ipv4.Encode(b[l3:], ipv4.Fields{
-		ID: e.ipID, DontFragment: true, TTL: e.cfg.TTL, Protocol: ipv4.ProtoTCP,
-		Src: local.Addr(), Dst: remote.Addr(), PayloadLen: hl + n,
-	})
+	ether.Encode(b, ether.Addr{}, e.mac, typ)
+	var err error
+	if v6 {
+		_, err = ipv6.Encode(b[l3:], ipv6.Fields{NextHeader: ipv6.ProtoTCP, HopLimit: e.cfg.TTL,
+			Src: local.Addr(), Dst: remote.Addr(), PayloadLen: hl + n})
+	} else {
+		e.ipID++
+		_, err = ipv4.Encode(b[l3:], ipv4.Fields{
+			ID: e.ipID, DontFragment: true, TTL: e.cfg.TTL, Protocol: ipv4.ProtoTCP,
+			Src: local.Addr(), Dst: remote.Addr(), PayloadLen: hl + n,
+		})
+	}
 	if err != nil {
 		e.sock.Frames.Free(addr)
 		return false
 	}
-	t := b[l3+ipv4.HeaderLen:]
+	t := b[l3+ipLen:]
 	if _, err := tcp.Encode(t, *f, o); err != nil {
 		e.sock.Frames.Free(addr)
 		return false
 	}
 	copy(t[hl+copy(t[hl:], p1):], p2)
 	if e.csumOffload {
-		tcp.Header(t[:hl+n]).SetPartialChecksum(ih.Src(), ih.Dst())
-		xsk.RequestChecksum(e.sock.UMEM().Frame(addr-e.txOff), l3+ipv4.HeaderLen, tcp.ChecksumOffset)
+		tcp.Header(t[:hl+n]).SetPartialChecksum(local.Addr(), remote.Addr())
+		xsk.RequestChecksum(e.sock.UMEM().Frame(addr-e.txOff), uint16(l3+ipLen), tcp.ChecksumOffset)
 	} else {
-		tcp.Header(t[:hl+n]).SetChecksum(ih.Src(), ih.Dst())
+		tcp.Header(t[:hl+n]).SetChecksum(local.Addr(), remote.Addr())
 	}
 	e.route(addr, ether.Pad(b, total), remote.Addr())
 	return true

@@ -50,7 +50,9 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 			cfg.TSEpoch = epochWall
 		}
 	}
-	// The MSS the frames allow.
+	// The MSS the frames allow, over IPv4: the host's IPv6 connections
+	// take 20 bytes less (tcp.Config.MSS), which fits the same frames
+	// behind the longer header.
 	frame := s.engines[0].frameRoom() - ether.HeaderLen - ipv4.HeaderLen - tcp.MaxHeaderLen
 	cfg.MSS = min(cfg.MSS, frame, s.mtu-40)
 	queues := make([]int, len(s.engines))
@@ -58,7 +60,14 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 		queues[i] = e.queue
 	}
 	var cfgs []tcp.Config
-	cfgs, s.portSelection = portShares(cfg, s.rss, s.rssWhy, queues)
+	t, why := s.rss, s.rssWhy
+	if t != nil && !t.Computable6() && slices.ContainsFunc(s.addrs, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
+		// Ports picked by RSS over IPv4 but not over IPv6 would send an
+		// IPv6 connection's replies to another engine with no handover
+		// (one stride): split by port number for both.
+		t, why = nil, "the device's RSS does not hash TCP over IPv6 with its ports (ethtool -N DEV rx-flow-hash tcp6 sdfn), or its key is under 40 bytes"
+	}
+	cfgs, s.portSelection = portShares(cfg, t, why, queues)
 	for i, e := range s.engines {
 		h, err := tcp.NewHost(cfgs[i], tcpLink{e})
 		if err != nil {
@@ -129,7 +138,10 @@ func portShares(cfg tcp.Config, t *rss.Table, why string, queues []int) ([]tcp.C
 
 // rssPorts accepts the local ports whose replies (remote -> local) the
 // device's RSS puts on queue: the connection's segments then arrive at
-// the engine that owns it, with no handover.
+// the engine that owns it, with no handover. IPv6 connections are hashed
+// over their 36-byte input (rss.TCP6): EnableTCP uses the RSS split only
+// when the device's can be computed for IPv6 too, where the stack has
+// IPv6 addresses.
 func rssPorts(t *rss.Table, queue int) func(local, remote netip.AddrPort) bool {
 	return func(local, remote netip.AddrPort) bool { return t.Queue(remote, local) == queue }
 }
@@ -149,12 +161,10 @@ func (s *Stack) RSSPorts() bool { return strings.HasPrefix(s.portSelection, "rss
 // queues that get no ports.
 func (s *Stack) PortSelection() string { return s.portSelection }
 
-// steerTCP sends TCP to ports on the stack's addresses to the engines.
+// steerTCP sends TCP to ports on the stack's addresses, IPv4 and IPv6, to
+// the engines.
 func (s *Stack) steerTCP(ports steering.PortRange, name string) error {
 	for _, a := range s.addrs {
-		if a.Addr().Is6() {
-			continue // TCP over IPv6 is not the engines' yet: the kernel's
-		}
 		if _, err := s.steer.Add(steering.Rule{Name: fmt.Sprintf("%s %s:%s", name, a.Addr(), ports), Proto: steering.ProtoTCP,
 			Dst: host(a.Addr()), DstPort: ports, Action: steering.Engine}); err != nil {
 			return err

@@ -112,7 +112,7 @@ func kernelDial(t testing.TB, h *lab.Host, dst netip.AddrPort) *net.TCPConn {
 	t.Helper()
 	var c net.Conn
 	if err := h.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", dst.String(), 5*time.Second)
+		c, err = net.DialTimeout("tcp", dst.String(), 5*time.Second) // dst's family
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -654,7 +654,7 @@ func testTCPTshark(t *testing.T, mode ChecksumMode) {
 	errs := make(chan error, 1)
 	go serveChecked(ln, n, errs)
 	for try := 0; try < 3 && data < n/1448/4; try++ {
-		lines, data = tsharkTCP(t, l, errs, n)
+		lines, data = tsharkTCP(t, l, errs, n, engineAddr.Addr())
 	}
 	if data < n/1448/4 {
 		t.Fatalf("tshark saw %d data segments from the engine in three tries", data)
@@ -663,11 +663,11 @@ func testTCPTshark(t *testing.T, mode ChecksumMode) {
 }
 
 // tsharkTCP captures on B's link while the kernel in B exchanges n bytes
-// each way with the engine's listener on port 5209 (served by
-// serveChecked, reporting on errs), and returns tshark's line for each of the engine's
-// segments (every one with good checksums and well formed, or the test
-// fails) and how many carried data.
-func tsharkTCP(t *testing.T, l *lab.Lab, errs <-chan error, n int64) ([]string, int) {
+// each way with the engine's listener on port 5209 at engine (IPv4 or
+// IPv6; served by serveChecked, reporting on errs), and returns tshark's
+// line for each of the engine's segments (every one with good checksums
+// and well formed, or the test fails) and how many carried data.
+func tsharkTCP(t *testing.T, l *lab.Lab, errs <-chan error, n int64, engine netip.Addr) ([]string, int) {
 	t.Helper()
 	pcap := filepath.Join(t.TempDir(), "tcp.pcap")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -697,7 +697,7 @@ func tsharkTCP(t *testing.T, l *lab.Lab, errs <-chan error, n int64) ([]string, 
 		t.Fatal("tshark did not start capturing")
 	}
 	time.Sleep(500 * time.Millisecond) // dumpcap says so a little early
-	c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 5209))
+	c := kernelDial(t, l.B, netip.AddrPortFrom(engine, 5209))
 	if err := exchange(c, n); err != nil {
 		t.Fatal(err)
 	}
@@ -708,10 +708,15 @@ func tsharkTCP(t *testing.T, l *lab.Lab, errs <-chan error, n int64) ([]string, 
 	time.Sleep(time.Second)
 	cap.Process.Signal(os.Interrupt)
 	cap.Wait()
-	// Only the engine's segments (from A) are ours to judge.
+	// Only the engine's segments (from A) are ours to judge. IPv6 has
+	// no header checksum: its first field is the version, 6.
+	ipFilter, ipField, ipGood := "ip.src == ", "ip.checksum.status", "1"
+	if engine.Is6() {
+		ipFilter, ipField, ipGood = "ipv6.src == ", "ipv6.version", "6"
+	}
 	out, err := exec.Command("tshark", "-r", pcap, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
-		"-Y", "ip.src == "+engineAddr.Addr().String(),
-		"-T", "fields", "-e", "ip.checksum.status", "-e", "tcp.checksum.status", "-e", "_ws.malformed", "-e", "tcp.len").Output()
+		"-Y", ipFilter+engine.String(),
+		"-T", "fields", "-e", ipField, "-e", "tcp.checksum.status", "-e", "_ws.malformed", "-e", "tcp.len").Output()
 	if err != nil {
 		t.Fatalf("tshark -r: %v\n%s", err, out)
 	}
@@ -722,7 +727,7 @@ func tsharkTCP(t *testing.T, l *lab.Lab, errs <-chan error, n int64) ([]string, 
 			continue // nothing captured
 		}
 		f := strings.Split(line, "\t")
-		if len(f) < 4 || f[0] != "1" || f[1] != "1" || f[2] != "" {
+		if len(f) < 4 || f[0] != ipGood || f[1] != "1" || f[2] != "" {
 			t.Fatalf("tshark: %q (ip, tcp checksum status, malformed, len)", line)
 		}
 		if f[3] != "0" {

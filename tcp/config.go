@@ -10,8 +10,10 @@ import (
 
 // Config configures a Host and its connections.
 type Config struct {
-	// MSS is the largest segment payload we take and send: the link MTU
-	// less 40 (IPv4 and TCP headers). Default 1460.
+	// MSS is the largest segment payload we take and send over IPv4:
+	// the link MTU less 40 (IPv4 and TCP headers). Default 1460. Over
+	// IPv6 it is 20 less (the MTU less 60: IPv6's fixed header is 40
+	// bytes), default 1440.
 	MSS int
 	// SendBuffer and RecvBuffer are each connection's buffer sizes in
 	// bytes (rounded up to a power of two). Default 256 KiB and 256 KiB.

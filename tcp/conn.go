@@ -21,6 +21,9 @@ var (
 	ErrTableFull = errors.New("tcp: connection table full")
 	ErrNoPort    = errors.New("tcp: no free ephemeral port for this destination")
 	ErrClosing   = errors.New("tcp: connection is closing")
+	// ErrFamily: Dial's local and remote addresses are not both IPv4 or
+	// both IPv6 (an IPv4-mapped address counts as IPv4).
+	ErrFamily = errors.New("tcp: local and remote addresses of different families")
 )
 
 // Handler receives a connection's events on the engine goroutine. Its

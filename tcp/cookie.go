@@ -18,8 +18,10 @@ var cookieMSS = [4]uint16{536, 1300, 1440, 1460}
 const cookiePeriod = int64(64e9) // ns
 
 func (g *ISNGenerator) cookieHash(local, remote netip.AddrPort, clientISN Seq, counter uint64) uint32 {
-	a, b := tuple(local, remote)
-	return uint32(sip24(g.k0, g.k1, a, b^uint64(clientISN)<<32, 2|counter<<8))
+	m := tuple(local, remote)
+	m[4] |= uint64(clientISN) << 32
+	m[5] = 2 | counter<<8
+	return uint32(sip48(g.k0, g.k1, &m))
 }
 
 // Cookie returns the ISN that encodes a SYN from remote with clientISN and

@@ -44,6 +44,9 @@ const (
 	TimeWaitReopened // of which a peer's new SYN reopened (RFC 6191)
 	TimeWaitOverflow // connections that skipped TIME-WAIT: MaxTimeWait were in it
 
+	// Path MTU (Host.PacketTooBig).
+	PMTUReductions // ICMP "packet too big" messages that lowered a connection's MSS
+
 	// Drops, one per reason.
 	DropMalformed      // truncated segment or data offset below 5
 	DropChecksum       // bad checksum
@@ -62,6 +65,8 @@ const (
 	DropRecvBufferFull // data beyond the receive buffer
 	DropState          // segment that the state cannot take
 	DropLinkRefused    // the link could not send a segment (no frame, no route)
+	DropAddress        // IPv4-mapped IPv6 address, or source and destination of different families
+	DropPacketTooBig   // "packet too big" ignored: no such connection, a quote outside SND.UNA..SND.MAX, no reduction
 
 	NumCounters
 )
@@ -74,10 +79,12 @@ var counterNames = [NumCounters]string{
 	"timeouts", "delayed_acks", "window_updates", "tlp_probes", "tlp_repairs", "rack_lost",
 	"rack_recovery", "rack_reorder", "conn_allocs", "buffer_allocs",
 	"time_wait_entered", "time_wait_ended", "time_wait_reused", "time_wait_reopened", "time_wait_overflow",
+	"pmtu_reductions",
 	"drop_malformed", "drop_checksum", "drop_bad_option", "drop_no_listener",
 	"drop_out_of_window", "drop_paws", "drop_bad_ack", "drop_no_ack", "drop_bad_rst",
 	"drop_syn_in_window", "drop_table_full", "drop_backlog_full", "drop_bad_cookie",
 	"drop_ooo_full", "drop_recv_buffer_full", "drop_state", "drop_link_refused",
+	"drop_address", "drop_packet_too_big",
 }
 
 // String is the counter's name in snake case, as metrics and JSON use it.

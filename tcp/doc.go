@@ -1,5 +1,9 @@
 // Package tcp is fastpath's TCP: the wire format (Header, Options,
-// Segment) and the protocol itself (Host, Conn), for IPv4.
+// Segment) and the protocol itself (Host, Conn), over IPv4 and IPv6: the
+// pseudo-header by family (header.go), the table and the keyed hashes
+// over 16-byte addresses (IPv4 as IPv4-mapped, which the Host never
+// takes from the wire), the MSS of each family's header (host.go), path
+// MTU (pmtu.go).
 //
 // It is pure protocol code. It makes no system calls, starts no
 // goroutines, takes no locks and never reads the clock: time comes in as
@@ -37,6 +41,7 @@
 //	cc.go         CongestionControl and NewReno; cubic.go: CUBIC
 //	rtt.go        RTTEstimator (SRTT, RTTVAR, RTO)
 //	isn.go        initial sequence numbers, port and timestamp offsets; cookie.go: SYN cookies
+//	pmtu.go       path MTU: Host.PacketTooBig lowers a connection's MSS, checked as RFC 5927 asks
 //	header.go, options.go, segment.go, seq.go   the wire format and sequence arithmetic
 //	buffer.go, ranges.go                        the send/receive ring and SACK block sets
 //
@@ -67,7 +72,12 @@
 //	RFC 4987  SYN cookies (cookie.go, listen.go)
 //	RFC 6056  ephemeral ports, algorithm 3 (isn.go, host.go)
 //	RFC 6191  a port in TIME-WAIT taken again, timestamps rising (host.go, isn.go)
+//	RFC 8200  TCP over IPv6: the pseudo-header 8.1 (header.go), the MSS 8.3 (host.go)
+//	RFC 8201  path MTU discovery for IPv6, RFC 1191 for IPv4 (pmtu.go), with
+//	          RFC 5927 4.1's checks of the quoted sequence number
 //
 // Not implemented: urgent data (URG is ignored), RFC 3042 limited
-// transmit, ECN, IPv6.
+// transmit, ECN, IPv6 extension headers of our own (the caller walks
+// those it receives), PLPMTUD (RFC 8899) and raising the MTU again after
+// a decrease (RFC 8201 4's aging).
 package tcp

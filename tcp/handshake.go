@@ -66,11 +66,11 @@ func (c *Conn) inputSynSent(seg *Segment, now int64) {
 // window scale (RFC 7323 2), SACK-permitted (RFC 2018), timestamps.
 func (c *Conn) negotiate(o *Options) {
 	cfg := &c.host.cfg
-	mss := 536 // RFC 9293 3.7.1: the default without the option
+	mss := defaultMSS(c.remote.Addr()) // RFC 9293 3.7.1: the default without the option
 	if o.MSS != 0 {
 		mss = int(o.MSS)
 	}
-	c.mss = max(min(mss, cfg.MSS), 64)
+	c.mss = max(min(mss, c.host.mssFor(c.remote.Addr())), 64)
 	if cfg.WindowScale && o.HasWScale {
 		c.wsOK = true
 		c.sndShift = min(o.WScale, 14)

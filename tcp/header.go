@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fastpathnet/fastpath/ipv4"
+	"github.com/fastpathnet/fastpath/ipv6"
 )
 
 // Header lengths.
@@ -98,16 +99,29 @@ func (h Header) SetAck(s Seq)        { binary.BigEndian.PutUint32(h[8:12], uint3
 func (h Header) SetFlags(f Flags)    { h[13] = byte(f) }
 func (h Header) SetWindow(w uint16)  { binary.BigEndian.PutUint16(h[14:16], w) }
 
-// ChecksumValid verifies the checksum over the whole segment with the IPv4
-// pseudo-header of src and dst.
-func (h Header) ChecksumValid(src, dst netip.Addr) bool {
-	return ipv4.Fold(ipv4.Sum(h, ipv4.PseudoSum(src, dst, ipv4.ProtoTCP, len(h)))) == 0xffff
+// pseudoSum is the partial sum of the pseudo-header of a segment of n
+// bytes from src to dst: IPv4's (RFC 9293 3.1) when src is IPv4, IPv6's
+// (RFC 8200 8.1) otherwise. The checksum is the same one's-complement
+// sum for both families.
+func pseudoSum(src, dst netip.Addr, n int) uint64 {
+	if src.Is4() {
+		return ipv4.PseudoSum(src, dst, ipv4.ProtoTCP, n)
+	}
+	return ipv6.PseudoSum(src, dst, ipv6.ProtoTCP, n)
 }
 
-// SetChecksum computes and stores the checksum over the whole segment.
+// ChecksumValid verifies the checksum over the whole segment with the
+// pseudo-header of src and dst (IPv4's or IPv6's, by src's family).
+func (h Header) ChecksumValid(src, dst netip.Addr) bool {
+	return ipv4.Fold(ipv4.Sum(h, pseudoSum(src, dst, len(h)))) == 0xffff
+}
+
+// SetChecksum computes and stores the checksum over the whole segment,
+// with the pseudo-header of src and dst (IPv4's or IPv6's, by src's
+// family).
 func (h Header) SetChecksum(src, dst netip.Addr) {
 	h[16], h[17] = 0, 0
-	c := ipv4.Checksum(h, ipv4.PseudoSum(src, dst, ipv4.ProtoTCP, len(h)))
+	c := ipv4.Checksum(h, pseudoSum(src, dst, len(h)))
 	binary.BigEndian.PutUint16(h[16:18], c)
 }
 
@@ -119,5 +133,5 @@ const ChecksumOffset = 16
 // starts from (the kernel's CHECKSUM_PARTIAL; xsk.RequestChecksum). h is
 // the whole segment.
 func (h Header) SetPartialChecksum(src, dst netip.Addr) {
-	binary.BigEndian.PutUint16(h[ChecksumOffset:], ipv4.Fold(ipv4.PseudoSum(src, dst, ipv4.ProtoTCP, len(h))))
+	binary.BigEndian.PutUint16(h[ChecksumOffset:], ipv4.Fold(pseudoSum(src, dst, len(h))))
 }

@@ -112,7 +112,7 @@ func (h *Host) newConn(local, remote netip.AddrPort, now int64) (*Conn, error) {
 	// half-open connections costs no buffers.
 	c.host, c.local, c.remote, c.k = h, local, remote, keyOf(local, remote)
 	c.rtt = NewRTT(h.cfg.MinRTO, h.cfg.MaxRTO, h.cfg.InitialRTO)
-	c.mss = min(536, h.cfg.MSS)
+	c.mss = min(defaultMSS(remote.Addr()), h.mssFor(remote.Addr()))
 	c.iss = h.isn.ISN(local, remote, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss.Add(1), c.iss.Add(1)
 	c.sndBase = c.iss.Add(1)
@@ -156,6 +156,13 @@ func (h *Host) remove(c *Conn) {
 // ErrRefused or ErrTimeout. With Config.TimeWaitReuse, a connection in
 // TIME-WAIT on the 4-tuple gives way when it may (reusable).
 func (h *Host) Dial(local netip.AddrPort, remote netip.AddrPort, hd Handler, now int64) (*Conn, error) {
+	// An IPv4-mapped address is IPv4 here (see key): on the wire it would
+	// be neither family's.
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	if !local.Addr().IsValid() || local.Addr().Is4() != remote.Addr().Is4() {
+		return nil, fmt.Errorf("tcp: %v -> %v: %w", local, remote, ErrFamily)
+	}
 	if local.Port() == 0 {
 		p, err := h.ephemeral(local.Addr(), remote, now)
 		if err != nil {
@@ -248,11 +255,17 @@ func (h *Host) reopens(c *Conn, seg *Segment, port uint16) bool {
 	return c.rcvNxt.LessThan(seg.Seq)
 }
 
-// Input handles one received segment, src and dst being the IPv4
-// addresses it came from and went to; b is the TCP header and payload.
-// It checks the segment and counts every drop.
+// Input handles one received segment, src and dst being the addresses
+// (both IPv4 or both IPv6) it came from and went to; b is the TCP header
+// and payload. It checks the segment and counts every drop.
 func (h *Host) Input(src, dst netip.Addr, b Header, now int64) {
 	h.counters[SegsIn]++
+	if src.Is4() != dst.Is4() || src.Is4In6() || dst.Is4In6() {
+		// IPv4-mapped addresses are not for the wire (RFC 4291
+		// 2.5.5.2), and here they would be IPv4's keys.
+		h.counters[DropAddress]++
+		return
+	}
 	if err := b.Check(); err != nil {
 		h.counters[DropMalformed]++
 		return
@@ -282,6 +295,32 @@ func (h *Host) Input(src, dst netip.Addr, b Header, now int64) {
 	}
 	h.inputListen(local, remote, seg, now)
 	*seg = Segment{}
+}
+
+// mssFor is the largest segment payload our MTU allows towards remote:
+// Config.MSS (the MTU less 40) for IPv4, 20 bytes less for IPv6, whose
+// fixed header is 40 bytes where IPv4's is 20 (the MTU less 60).
+func (h *Host) mssFor(remote netip.Addr) int {
+	if remote.Is4() {
+		return h.cfg.MSS
+	}
+	return h.cfg.MSS - (ipv6HeaderLen - ipv4HeaderLen)
+}
+
+// IP header lengths, without options or extension headers.
+const (
+	ipv4HeaderLen = 20
+	ipv6HeaderLen = 40
+)
+
+// defaultMSS is the send MSS a peer that sends no MSS option allows
+// (RFC 9293 3.7.1): 536 over IPv4, 1220 over IPv6 (the minimum MTU,
+// 1280, less 60).
+func defaultMSS(remote netip.Addr) int {
+	if remote.Is4() {
+		return 536
+	}
+	return 1220
 }
 
 // limiter is a per-second budget (challenge ACKs).

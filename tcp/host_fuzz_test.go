@@ -6,7 +6,9 @@ import (
 )
 
 // FuzzHost feeds arbitrary segments, with valid checksums, to a Host that
-// listens and has an established connection with data in flight: nothing
+// listens and has an established connection with data in flight (over
+// IPv6 when mode has bit 2; bit 3 adds packet-too-big messages with
+// the segment's acknowledgment number and window as quote and MTU): nothing
 // panics, the table stays bounded, and the connection's invariants hold
 // (SND.UNA <= SND.NXT <= SND.MAX, the send buffer never holds more than
 // written, RACK's marks bounded and in order).
@@ -29,10 +31,15 @@ func FuzzHost(f *testing.F) {
 	f.Add(seed(FlagRST, 1001, 0, 0, nil, nil), uint8(3))
 	f.Add(seed(FlagFIN|FlagACK, 1001, 0, 0, nil, []byte("bye")), uint8(4))
 	f.Add(seed(FlagSYN|FlagACK, 5, 6, 1, nil, nil), uint8(5))
+	f.Add(seed(FlagACK, 1001, 0, 65535, nil, []byte("data")), uint8(5))
+	f.Add(seed(FlagACK, 1001, 0, 1300, nil, nil), uint8(13))
 	f.Fuzz(func(t *testing.T, seg []byte, mode uint8) {
 		cfg := testConfig()
 		cfg.MaxConns, cfg.SynBacklog = 4, 1
 		cfg.RACK = mode&2 != 0
+		if mode&4 != 0 {
+			withIPv6(t)
+		}
 		r := newRig(t, cfg)
 		iss := r.accept(synOpts())
 		c := r.conn
@@ -54,6 +61,9 @@ func FuzzHost(f *testing.F) {
 		}
 		for i := 0; i < 3; i++ {
 			r.h.Input(peerAddr.Addr(), hostAddr.Addr(), h, r.now)
+			if mode&8 != 0 && len(seg) >= HeaderLen {
+				r.h.PacketTooBig(hostAddr, peerAddr, h.Ack(), int(h.Window()), r.now)
+			}
 			r.advance(time.Duration(mode) * 10 * time.Millisecond)
 		}
 		r.advance(2 * time.Second)

@@ -82,13 +82,14 @@ func (h *Host) inputListen(local, remote netip.AddrPort, seg *Segment, now int64
 // cookie is the ISN (only the MSS class survives; no window scale, SACK
 // or timestamps).
 func (h *Host) sendCookie(local, remote netip.AddrPort, seg *Segment, now int64) {
-	mss := uint16(536)
+	mss := uint16(defaultMSS(remote.Addr()))
 	if seg.Opts.MSS != 0 {
 		mss = seg.Opts.MSS
 	}
-	iss := h.isn.Cookie(local, remote, seg.Seq, min(mss, uint16(h.cfg.MSS)), now)
+	ours := uint16(h.mssFor(remote.Addr()))
+	iss := h.isn.Cookie(local, remote, seg.Seq, min(mss, ours), now)
 	o := &h.opts
-	*o = Options{MSS: uint16(h.cfg.MSS)}
+	*o = Options{MSS: ours}
 	f := &h.fields
 	*f = Fields{SrcPort: local.Port(), DstPort: remote.Port(), Seq: iss, Ack: seg.Seq.Add(1),
 		Flags: FlagSYN | FlagACK, Window: uint16(min(h.cfg.RecvBuffer, 65535))}
@@ -134,7 +135,7 @@ func (h *Host) acceptCookie(l *Listener, local, remote netip.AddrPort, seg *Segm
 	c.irs = seg.Seq.Add(^uint32(0))
 	c.rcvNxt = seg.Seq
 	c.rcvShift, c.sndShift = 0, 0
-	c.mss = int(min(mss, uint16(h.cfg.MSS)))
+	c.mss = min(int(mss), h.mssFor(remote.Addr()))
 	c.sndWnd = uint32(seg.Window)
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 	c.rcvAdv = c.rcvNxt.Add(uint32(min(h.cfg.RecvBuffer, 65535)))

@@ -228,7 +228,7 @@ func (c *Conn) segmentOptions(o *Options, flags Flags, now int64) {
 	h := c.host
 	*o = Options{}
 	if flags&FlagSYN != 0 {
-		o.MSS = uint16(h.cfg.MSS)
+		o.MSS = uint16(h.mssFor(c.remote.Addr()))
 		// Our SYN offers window scaling when configured; a SYN-ACK only
 		// answers a peer that offered it (RFC 7323 2.2).
 		if flags&FlagACK == 0 && h.cfg.WindowScale || flags&FlagACK != 0 && c.wsOK {

@@ -42,7 +42,7 @@ package tcp
 // MaxConns. TestConnFixedBytes keeps them equal to the sizes the compiler
 // gives.
 const (
-	connStructBytes   = 816
+	connStructBytes   = 840
 	ccBytes           = 80
 	rangesBytes       = 2 * 16 * 8
 	rackBytes         = rackCap * 24

@@ -6,23 +6,22 @@ package tcp
 // and never again.
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"net/netip"
 )
 
-// key is a connection's 4-tuple, IPv4 only.
+// key is a connection's 4-tuple, addresses as 16 bytes: IPv6 as they
+// are, IPv4 as IPv4-mapped (::ffff:a.b.c.d, netip's As16). The Host
+// refuses IPv4-mapped IPv6 addresses (Input drops them, Dial takes them
+// as IPv4: checkAddrs), so the two families never share a key.
 type key struct {
-	lip, rip     uint32
+	lip, rip     [16]byte
 	lport, rport uint16
 }
 
 func keyOf(local, remote netip.AddrPort) key {
-	l, r := local.Addr().As4(), remote.Addr().As4()
-	return key{
-		lip:   uint32(l[0])<<24 | uint32(l[1])<<16 | uint32(l[2])<<8 | uint32(l[3]),
-		rip:   uint32(r[0])<<24 | uint32(r[1])<<16 | uint32(r[2])<<8 | uint32(r[3]),
-		lport: local.Port(), rport: remote.Port(),
-	}
+	return key{lip: local.Addr().As16(), rip: remote.Addr().As16(), lport: local.Port(), rport: remote.Port()}
 }
 
 // slot is one entry: c nil is empty. home is where the key hashes to.
@@ -33,7 +32,7 @@ type slot struct {
 }
 
 // slotBytes is a slot's size (TestConnFixedBytes checks it).
-const slotBytes = 24
+const slotBytes = 48
 
 // table maps keys to connections with linear probing and backward-shift
 // deletion (no tombstones: a lookup's probe ends at the first empty
@@ -43,9 +42,9 @@ const slotBytes = 24
 // a peer that picks its addresses and ports cannot aim its connections
 // at one run of slots.
 type table struct {
-	slots  []slot
-	mask   uint32
-	s0, s1 uint64
+	slots []slot
+	mask  uint32
+	s     [6]uint64
 }
 
 // tableCap is the table's capacity for n connections.
@@ -59,18 +58,27 @@ func tableCap(n int) int {
 
 func newTable(n int, isn *ISNGenerator) table {
 	c := tableCap(n)
-	return table{
-		slots: make([]slot, c),
-		mask:  uint32(c - 1),
-		s0:    sip24(isn.k0, isn.k1, 0x7461626c65, 0, 0), // "table"
-		s1:    sip24(isn.k0, isn.k1, 0x7461626c65, 1, 0),
+	t := table{slots: make([]slot, c), mask: uint32(c - 1)}
+	for i := range t.s {
+		t.s[i] = sip24(isn.k0, isn.k1, 0x7461626c65, uint64(i), 0) // "table"
 	}
+	return t
 }
 
+// hash mixes the key's 36 bytes as wyhash does: each address's two
+// words multiplied together (128 bits, folded), each under its own
+// secret, then the two products and the ports multiplied. Every input
+// bit reaches every output bit through a keyed multiply, for IPv4 (whose
+// high words are the constant ::ffff: prefix) as for IPv6.
 func (t *table) hash(k key) uint32 {
-	a := uint64(k.lip)<<32 | uint64(k.rip)
-	b := uint64(k.lport)<<16 | uint64(k.rport)
-	hi, lo := bits.Mul64(a^t.s0, b^t.s1^0xe7037ed1a0b428db)
+	l0, l1 := binary.LittleEndian.Uint64(k.lip[0:8]), binary.LittleEndian.Uint64(k.lip[8:16])
+	r0, r1 := binary.LittleEndian.Uint64(k.rip[0:8]), binary.LittleEndian.Uint64(k.rip[8:16])
+	ports := uint64(k.lport)<<16 | uint64(k.rport)
+	hi, lo := bits.Mul64(l0^t.s[0], l1^t.s[1])
+	a := hi ^ lo
+	hi, lo = bits.Mul64(r0^t.s[2], r1^t.s[3])
+	b := hi ^ lo
+	hi, lo = bits.Mul64(a^ports^t.s[4], b^t.s[5]^0xe7037ed1a0b428db)
 	h := hi ^ lo
 	return uint32(h ^ h>>32)
 }

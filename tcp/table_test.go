@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 )
 
@@ -17,7 +18,15 @@ func TestTable(t *testing.T) {
 		conns := make([]Conn, 4*n)
 		keys := make([]key, len(conns))
 		for i := range keys {
-			keys[i] = key{lip: 1, rip: rng.Uint32N(4), lport: uint16(rng.IntN(3)), rport: uint16(i)}
+			// Both families: IPv4 keys are IPv4-mapped, IPv6 keys
+			// differ in their first and last bytes.
+			var rip [16]byte
+			if i%2 == 0 {
+				rip = netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(4))}).As16()
+			} else {
+				rip[0], rip[15] = 0x20, byte(rng.IntN(4))
+			}
+			keys[i] = key{lip: [16]byte{15: 1}, rip: rip, lport: uint16(rng.IntN(3)), rport: uint16(i)}
 		}
 		for step := range 20000 {
 			i := rng.IntN(len(keys))

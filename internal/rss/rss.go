@@ -1,6 +1,6 @@
 // Package rss computes the receive queue a NIC's receive-side scaling
 // gives a flow: the Toeplitz hash (Microsoft's RSS algorithm, which most
-// NICs implement) over the IPv4 addresses and TCP ports, looked up in the
+// NICs implement) over the IPv4 or IPv6 addresses and TCP ports, looked up in the
 // device's indirection table. The engine uses it to pick, for a
 // connection it opens, a local port whose replies the NIC delivers to the
 // engine's own queue.
@@ -48,6 +48,19 @@ func TCP4(src, dst netip.AddrPort) [12]byte {
 	return in
 }
 
+// TCP6 is the hash input of an IPv6 TCP segment from src to dst: source
+// address, destination address (16 bytes each), source port, destination
+// port, in network order. Without ports, the first 32 bytes.
+func TCP6(src, dst netip.AddrPort) [36]byte {
+	var in [36]byte
+	s, d := src.Addr().As16(), dst.Addr().As16()
+	copy(in[0:], s[:])
+	copy(in[16:], d[:])
+	binary.BigEndian.PutUint16(in[32:], src.Port())
+	binary.BigEndian.PutUint16(in[34:], dst.Port())
+	return in
+}
+
 // Table is a device's RSS configuration.
 type Table struct {
 	Key []byte
@@ -57,9 +70,14 @@ type Table struct {
 	// transform) and Key is known.
 	Toeplitz bool
 	// Ports: the device hashes TCP over IPv4 with the ports (the 4-tuple),
-	// not only the addresses.
-	Ports bool
+	// not only the addresses. Ports6: over IPv6.
+	Ports, Ports6 bool
 }
+
+// Computable6 reports whether Queue gives the device's answer for TCP
+// over IPv6: Toeplitz over the 4-tuple, a key long enough for its 36
+// bytes.
+func (t *Table) Computable6() bool { return t.Toeplitz && t.Ports6 && len(t.Key) >= 36+4 }
 
 // Computable reports whether Queue gives the device's answer: Toeplitz
 // over the TCP 4-tuple.
@@ -78,10 +96,16 @@ func (t *Table) Queues() []int {
 }
 
 // Queue returns the queue the device gives a TCP segment from src to
-// dst, when the table is Computable.
+// dst, when the table is Computable (Computable6 for IPv6).
 func (t *Table) Queue(src, dst netip.AddrPort) int {
-	in := TCP4(src, dst)
-	h := Toeplitz(t.Key, in[:])
+	var h uint32
+	if src.Addr().Is4() {
+		in := TCP4(src, dst)
+		h = Toeplitz(t.Key, in[:])
+	} else {
+		in := TCP6(src, dst)
+		h = Toeplitz(t.Key, in[:])
+	}
 	return int(t.Indir[h%uint32(len(t.Indir))])
 }
 
@@ -94,6 +118,7 @@ const (
 	ethtoolGRSSH     = 0x46
 	ethtoolGRXFH     = 0x29
 	tcpV4Flow        = 0x01
+	tcpV6Flow        = 0x05
 	hashFuncToeplitz = 1 << 0 // ETH_RSS_HASH_TOP's bit
 	rxhIPSrc         = 1 << 4
 	rxhIPDst         = 1 << 5
@@ -102,8 +127,8 @@ const (
 )
 
 // Read reads dev's RSS key and indirection table (ethtool -x) and the
-// fields it hashes for TCP over IPv4 (ethtool -n DEV rx-flow-hash tcp4),
-// in the calling thread's network namespace.
+// fields it hashes for TCP over IPv4 and IPv6 (ethtool -n DEV
+// rx-flow-hash tcp4, tcp6), in the calling thread's network namespace.
 func Read(dev string) (*Table, error) {
 	// struct ethtool_rxfh: cmd, rss_context, indir_size, key_size, hfunc,
 	// input_xfrm, rsvd8[2], rsvd32, then indir_size u32s and key_size
@@ -129,11 +154,17 @@ func Read(dev string) (*Table, error) {
 		t.Key = append([]byte(nil), key...)
 	}
 	// struct ethtool_rxnfc's head: cmd, flow_type, data (u64).
-	var fh [4]uint32
-	fh[0], fh[1] = ethtoolGRXFH, tcpV4Flow
-	if err := ethtool.Do(dev, unsafe.Pointer(&fh[0])); err == nil {
-		data := uint64(fh[2]) | uint64(fh[3])<<32
-		t.Ports = data&(rxhIPSrc|rxhIPDst|rxhL4Bytes01|rxhL4Bytes23) == rxhIPSrc|rxhIPDst|rxhL4Bytes01|rxhL4Bytes23
+	const all = rxhIPSrc | rxhIPDst | rxhL4Bytes01 | rxhL4Bytes23
+	for _, f := range []struct {
+		flow  uint32
+		ports *bool
+	}{{tcpV4Flow, &t.Ports}, {tcpV6Flow, &t.Ports6}} {
+		var fh [4]uint32
+		fh[0], fh[1] = ethtoolGRXFH, f.flow
+		if err := ethtool.Do(dev, unsafe.Pointer(&fh[0])); err == nil {
+			data := uint64(fh[2]) | uint64(fh[3])<<32
+			*f.ports = data&all == all
+		}
 	}
 	return t, nil
 }

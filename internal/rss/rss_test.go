@@ -39,6 +39,33 @@ func TestToeplitz(t *testing.T) {
 	}
 }
 
+// TestToeplitz6: the suite's IPv6 cases, addresses only and with ports.
+func TestToeplitz6(t *testing.T) {
+	for _, c := range []struct {
+		src, dst   string
+		ip, ipPort uint32
+	}{
+		{"[3ffe:2501:200:1fff::7]:2794", "[3ffe:2501:200:3::1]:1766", 0x2cc18cd5, 0x40207d3d},
+		{"[3ffe:501:8::260:97ff:fe40:efab]:14230", "[ff02::1]:4739", 0x0f0c461c, 0xdde51bbf},
+		{"[3ffe:1900:4545:3:200:f8ff:fe21:67cf]:44251", "[fe80::200:f8ff:fe21:67cf]:38024", 0x4b61e985, 0x02d1feef},
+	} {
+		in := TCP6(netip.MustParseAddrPort(c.src), netip.MustParseAddrPort(c.dst))
+		if h := Toeplitz(msKey, in[:32]); h != c.ip {
+			t.Errorf("%s -> %s addresses: %#08x, want %#08x", c.src, c.dst, h, c.ip)
+		}
+		if h := Toeplitz(msKey, in[:]); h != c.ipPort {
+			t.Errorf("%s -> %s 4-tuple: %#08x, want %#08x", c.src, c.dst, h, c.ipPort)
+		}
+	}
+	tb := &Table{Key: msKey, Indir: []uint32{0, 1, 2, 3}, Toeplitz: true, Ports6: true}
+	if !tb.Computable6() || (&Table{Key: msKey[:16], Toeplitz: true, Ports6: true}).Computable6() {
+		t.Error("Computable6: wrong for a 40-byte key or a 16-byte one")
+	}
+	if q := tb.Queue(netip.MustParseAddrPort("[3ffe:2501:200:1fff::7]:2794"), netip.MustParseAddrPort("[3ffe:2501:200:3::1]:1766")); q != int(0x40207d3d%4) {
+		t.Errorf("IPv6 queue %d, want %d", q, 0x40207d3d%4)
+	}
+}
+
 // TestQueue: the indirection table maps hash % size to a queue.
 func TestQueue(t *testing.T) {
 	tb := &Table{Key: msKey, Indir: []uint32{0, 1, 2, 3}, Ports: true}
