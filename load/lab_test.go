@@ -190,13 +190,13 @@ http {
 	uwsgi_temp_path %[1]s;
 	scgi_temp_path %[1]s;
 	server {
-		listen %[2]s:%[3]d reuseport backlog=4096;
+		listen %[2]s reuseport backlog=4096;
 		root %[1]s;
 		location = /small { default_type text/plain; return 200 "hello from nginx!!!\n"; }
 		location = /blob { default_type application/octet-stream; }
 	}
 }
-`, dir, addr, port)), 0o644)
+`, dir, netip.AddrPortFrom(addr, uint16(port)))), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	if out, err := h.Command(ctx, "nginx", "-t", "-c", conf, "-p", dir).CombinedOutput(); err != nil {
 		cancel()
@@ -216,7 +216,7 @@ http {
 	for i := 0; ; i++ {
 		var c net.Conn
 		err := h.Do(func() (err error) {
-			c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(addr, uint16(port)).String(), time.Second)
+			c, err = net.DialTimeout("tcp", netip.AddrPortFrom(addr, uint16(port)).String(), time.Second)
 			return err
 		})
 		if err == nil {
@@ -276,6 +276,37 @@ func TestLoadNginx(t *testing.T) {
 		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 10*time.Second, nil)
 		if r.c[load.ErrBadResponse] != 20 || r.c[load.Failed] != 20 || r.c[load.Responses] != 0 {
 			t.Errorf("404s: %v; want 20 bad responses, 20 failed, none ok", counts(r.c))
+		}
+	})
+}
+
+// TestLoadNginxIPv6: the engine's client over IPv6 (its address through
+// DAD, nginx's resolved by neighbour discovery) against nginx in B: a
+// connection per request at a paced rate, and a 100 KB file checked byte
+// by byte, three requests per connection.
+func TestLoadNginxIPv6(t *testing.T) {
+	l := lab.NewT(t, lab.Options{IPv6: true})
+	const size = 100_000
+	startNginx(t, l.B, l.B.Addr6.Addr(), 8080, size)
+	dst := netip.AddrPortFrom(l.B.Addr6.Addr(), 8080)
+	client := netip.MustParsePrefix("2001:db8::10/64")
+	n := int64(500)
+	if testing.Short() {
+		n = 100
+	}
+	t.Run("close", func(t *testing.T) {
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count = dst, true, "/small", 500, n
+		r := runLoad(t, l.A, client, netip.Addr{}, cfg, 30*time.Second, nil)
+		expectClean(t, r, n, 1)
+	})
+	t.Run("blob", func(t *testing.T) {
+		cfg := load.DefaultConfig()
+		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests, cfg.ResponseSize = dst, true, "/blob", 200, n/5, 3, size
+		r := runLoad(t, l.A, client, netip.Addr{}, cfg, 30*time.Second, nil)
+		expectClean(t, r, n/5, 3)
+		if min := uint64(n/5) * 3 * size; r.c[load.ResponseBytes] < min {
+			t.Errorf("%d response bytes, want at least %d", r.c[load.ResponseBytes], min)
 		}
 	})
 }
