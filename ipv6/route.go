@@ -47,7 +47,7 @@ func (t *Table) Len() int { return len(t.routes) }
 // a gateway or source neither IPv6 nor zero), ErrTableFull.
 func (t *Table) Add(r Route) error {
 	if !r.Prefix.IsValid() || !r.Prefix.Addr().Is6() || r.Prefix.Addr().Is4In6() ||
-		r.Gateway.IsValid() && !r.Gateway.Is6() || r.Src.IsValid() && !r.Src.Is6() {
+		r.Gateway.IsValid() && (!r.Gateway.Is6() || r.Gateway.Is4In6()) || r.Src.IsValid() && (!r.Src.Is6() || r.Src.Is4In6()) {
 		return ErrNotIPv6
 	}
 	r.Prefix = r.Prefix.Masked()

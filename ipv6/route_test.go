@@ -55,6 +55,8 @@ func TestTable(t *testing.T) {
 		{Prefix: netip.MustParsePrefix("10.0.0.0/8")},
 		{Prefix: netip.MustParsePrefix("::ffff:10.0.0.0/104")},
 		{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: netip.MustParseAddr("10.0.0.1")},
+		{Prefix: netip.MustParsePrefix("2001:db8::/32"), Gateway: netip.MustParseAddr("::ffff:10.0.0.1")},
+		{Prefix: netip.MustParsePrefix("2001:db8::/32"), Src: netip.MustParseAddr("::ffff:10.0.0.1")},
 		{},
 	} {
 		if err := tb.Add(r); !errors.Is(err, ErrNotIPv6) {

@@ -74,10 +74,14 @@ type Config struct {
 	// zero: none, unless AcceptRA finds a router.
 	Gateway6 netip.Addr
 	// AcceptRA takes the default IPv6 route from router advertisements
-	// (RFC 4861 6.3.4: the router's link-local address, for the lifetime
-	// it advertises) when Gateway6 is zero. Dedicated mode with IPv6
-	// addresses: the advertisements to all nodes come to the engines,
-	// not to the kernel. Default true.
+	// (RFC 4861 6.3.4: the first router's link-local address, for the
+	// lifetime it advertises) when Gateway6 is zero. Dedicated mode with
+	// IPv6 addresses: the advertisements to all nodes come to the
+	// engines instead of the kernel (XDP cannot hand a frame to both), so
+	// the kernel's own IPv6 on the device loses the default route and
+	// the addresses it learned from them once their lifetimes end: on a
+	// device whose kernel IPv6 matters, set Gateway6 or turn this off.
+	// Default true.
 	AcceptRA bool
 	// DADTransmits is the number of duplicate address detection probes
 	// sent for each IPv6 address before the engines use it (RFC 4862

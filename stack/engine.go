@@ -527,9 +527,10 @@ func (e *Engine) sendARP(build func([]byte, ether.Addr, netip.Addr, netip.Addr) 
 	e.transmit(addr, n)
 }
 
-// route sends a finished IPv4 frame (Ethernet header's destination still
-// to fill) to the next hop for dst, resolving it through ARP; the frame
-// waits in the neighbour cache while the address resolves. It takes the
+// route sends a finished IPv4 or IPv6 frame (Ethernet header's
+// destination still to fill) to the next hop for dst, resolving it
+// through ARP or neighbour discovery; the frame waits in the neighbour
+// cache while the address resolves. It takes the
 // frame in every case; errors are counted.
 func (e *Engine) route(addr uint64, n int, dst netip.Addr) error {
 	hop, ok := e.nextHop(dst)

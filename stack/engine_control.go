@@ -41,6 +41,15 @@ func (e *Engine) applyOne(m *control) {
 	}
 	if m.neighbour {
 		e.counters[NeighboursShared]++
+		if m.ip.Is6() && m.stale {
+			// Learned from neighbour discovery on another queue: as
+			// that engine learned it (stale, confirmed on first use),
+			// and never in place of a neighbour in use (RFC 4861 7.2.3).
+			if res := e.neigh.Solicitation(m.ip, m.mac, e.now, e.ready[:0]); len(res.Ready) > 0 {
+				e.release(res.Ready, m.mac)
+			}
+			return
+		}
 		if ready := e.neigh.Set(m.ip, m.mac, e.now, e.ready[:0]); len(ready) > 0 {
 			e.release(ready, m.mac)
 		}
@@ -138,7 +147,7 @@ func (e *Engine) applyRoute6(add bool, r ipv6.Route) {
 // drops the news (counted), and that engine resolves on its own.
 func (e *Engine) share(ip netip.Addr, mac ether.Addr) {
 	for _, r := range e.peerOut {
-		if r != nil && !r.push(control{neighbour: true, ip: ip, mac: mac}) {
+		if r != nil && !r.push(control{neighbour: true, stale: ip.Is6(), ip: ip, mac: mac}) {
 			e.counters[NeighboursUnshared]++
 		}
 	}

@@ -118,6 +118,12 @@ func (e *Engine) inputIPv6(addr uint64, b []byte, f ether.Frame) bool {
 		e.counters[DropIPv6NotForUs]++
 		return false
 	}
+	if src := h.Src(); src.IsMulticast() || src.Is4In6() || src.IsLoopback() {
+		// No packet comes from these (RFC 4291 2.5.3, 2.5.5.2, 2.7); a
+		// reply to one would go to a group, or over IPv4.
+		e.counters[DropMalformedIPv6]++
+		return false
+	}
 	u, err := h.Walk()
 	if err != nil {
 		e.counters[DropExtHeaders]++
@@ -133,7 +139,7 @@ func (e *Engine) inputIPv6(addr uint64, b []byte, f ether.Frame) bool {
 		return e.inputICMPv6(addr, b, f, h, ipv6.ICMP(b[f.L3+u.Offset:end]), u.Offset == ipv6.HeaderLen)
 	case ipv6.ProtoUDP:
 		if unicast { // (to a group: neighbour discovery's only)
-			return e.inputUDP6(addr, b, f, h, b[f.L3+u.Offset:end])
+			return e.inputUDP6(addr, b, f, h, f.L3+u.Offset, end)
 		}
 		e.counters[DropIPv6NotForUs]++
 		return false
@@ -218,6 +224,12 @@ func (e *Engine) inputNS(f ether.Frame, h ipv6.Header) {
 		return
 	}
 	e.counters[NDSolicitsIn]++
+	if e.owns(src) && f.Header.Src() != e.mac {
+		// Another host uses one of our addresses as its source: a
+		// conflict, as ARP's; nothing to learn or answer.
+		e.counters[NDConflicts]++
+		return
+	}
 	dst, dstMAC, flags := src, f.Header.Src(), uint8(ipv6.FlagSolicited|ipv6.FlagOverride)
 	if src.IsUnspecified() {
 		// Another host's DAD for an address we hold: defend it, to all
@@ -290,17 +302,35 @@ func (e *Engine) inputRA(f ether.Frame, h ipv6.Header) {
 			e.release(res.Ready, res.MAC)
 		}
 	}
-	def := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	// One default router: the first to advertise itself, until its
+	// lifetime ends or it withdraws (RFC 4861 6.3.4: a lifetime is about
+	// its sender's entry only). Others' advertisements change nothing.
+	if e.raUntil != 0 && router != e.raRoute.Gateway {
+		return
+	}
 	if m.Lifetime() == 0 {
 		if e.raUntil != 0 {
-			e.routes6.RemoveRoute(e.raRoute)
-			e.raUntil = 0
+			e.setRARoute(false)
 		}
 		return
 	}
-	r := ipv6.Route{Prefix: def, Gateway: router, Src: e.sourceFor(router)}
-	if e.routes6.Add(r) == nil {
-		e.raRoute, e.raUntil = r, e.now+int64(m.Lifetime())*int64(time.Second)
+	e.raRoute = ipv6.Route{Prefix: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Gateway: router, Src: e.sourceFor(router)}
+	e.raUntil = e.now + int64(m.Lifetime())*int64(time.Second)
+	e.setRARoute(true)
+}
+
+// setRARoute adds (or withdraws) the router advertisement's default
+// route, here and on the stack's other engines: RSS hands a router's
+// advertisements to one queue, and every engine routes.
+func (e *Engine) setRARoute(add bool) {
+	if !add {
+		e.raUntil = 0
+	}
+	e.applyRoute6(add, e.raRoute)
+	for _, r := range e.peerOut {
+		if r != nil && !r.push(control{add: add, v6: true, route6: e.raRoute}) {
+			e.counters[NeighboursUnshared]++
+		}
 	}
 }
 
@@ -308,8 +338,7 @@ func (e *Engine) inputRA(f ether.Frame, h ipv6.Header) {
 // its lifetime is over.
 func (e *Engine) expireRA(now int64) {
 	if e.raUntil != 0 && now >= e.raUntil {
-		e.routes6.RemoveRoute(e.raRoute)
-		e.raUntil = 0
+		e.setRARoute(false)
 	}
 }
 
@@ -330,23 +359,25 @@ func (e *Engine) advertise(target, dst netip.Addr, dstMAC ether.Addr, flags uint
 	e.transmit(addr, ether.Pad(out, ether.HeaderLen+n))
 }
 
-// solicit sends a neighbour solicitation for ip from src (:: for DAD) to
-// ip's solicited-node group. Probes of a stale neighbour go there too
-// (RFC 4861 7.3.3 allows unicast; the group reaches the neighbour
-// either way).
-func (e *Engine) solicitFrom(src, ip netip.Addr) {
+// solicitFrom sends a neighbour solicitation for ip from src (:: for
+// DAD) to ip's solicited-node group, and reports whether it went out.
+// Probes of a stale neighbour go there too, where RFC 4861 7.3.3 sends
+// them to the cached MAC: the group reaches the neighbour either way, at
+// the cost of the other hosts in it looking at the probe.
+func (e *Engine) solicitFrom(src, ip netip.Addr) bool {
 	addr, out, ok := e.frame()
 	if !ok {
-		return
+		return false
 	}
 	ether.Encode(out, ipv6.MulticastMAC(ipv6.SolicitedNode(ip)), e.mac, ether.TypeIPv6)
 	n, err := ipv6.Solicit(out[ether.HeaderLen:], src, ip, e.mac)
 	if err != nil {
 		e.sock.Frames.Free(addr)
-		return
+		return false
 	}
 	e.counters[NDSolicitsOut]++
 	e.transmit(addr, ether.Pad(out, ether.HeaderLen+n))
+	return true
 }
 
 // solicit resolves ip, from the address the route to it prefers.
@@ -373,7 +404,13 @@ func (e *Engine) probeDAD() {
 		return
 	}
 	for _, a := range e.tentative {
-		e.solicitFrom(netip.IPv6Unspecified(), a)
+		if !e.solicitFrom(netip.IPv6Unspecified(), a) {
+			// No frame for the probe: it goes out at the next tick,
+			// and DAD waits for it.
+			e.dadSent--
+			e.dadUntil += arpTick
+			return
+		}
 	}
 }
 
@@ -426,8 +463,10 @@ func (e *Engine) DAD() ([]DADConflict, bool) {
 	return *p, true
 }
 
-func (e *Engine) inputUDP6(addr uint64, b []byte, f ether.Frame, h ipv6.Header, seg []byte) bool {
-	u := ipv4.UDP(seg)
+// inputUDP6 takes the datagram at b[l4:end]: the frame may run on past
+// the packet (Ethernet padding, or bytes someone added).
+func (e *Engine) inputUDP6(addr uint64, b []byte, f ether.Frame, h ipv6.Header, l4, end int) bool {
+	u := ipv4.UDP(b[l4:end])
 	if err := u.Check(); err != nil {
 		e.counters[DropMalformedUDP]++
 		return false
@@ -440,6 +479,12 @@ func (e *Engine) inputUDP6(addr uint64, b []byte, f ether.Frame, h ipv6.Header, 
 	handler := e.udp[u.DstPort()]
 	if handler == nil {
 		e.counters[DropNoPort]++
+		if f.Header.Dst().IsMulticast() {
+			// RFC 4443 2.4 (e.3): no error about a packet sent to a
+			// link-layer multicast or broadcast address.
+			e.counters[UnreachSuppressed]++
+			return false
+		}
 		e.portUnreachable6(f, h)
 		return false
 	}
@@ -448,7 +493,7 @@ func (e *Engine) inputUDP6(addr uint64, b []byte, f ether.Frame, h ipv6.Header, 
 		Src:     netip.AddrPortFrom(h.Src(), u.SrcPort()),
 		Dst:     netip.AddrPortFrom(h.Dst(), u.DstPort()),
 		Payload: u.Payload(),
-		e:       e, addr: addr, frame: b, l3: f.L3, l4: len(b) - len(seg),
+		e:       e, addr: addr, frame: b, l3: f.L3, l4: l4,
 	}
 	handler(d)
 	e.counters[UDPDelivered]++
@@ -482,6 +527,10 @@ func (e *Engine) portUnreachable6(f ether.Frame, h ipv6.Header) {
 // sendUDP6 is SendUDP to an IPv6 destination.
 func (e *Engine) sendUDP6(src, dst netip.AddrPort, payload []byte) error {
 	const hdr = ether.HeaderLen + ipv6.HeaderLen + 8
+	if a := dst.Addr(); a.IsMulticast() || a.IsUnspecified() || a.IsLoopback() {
+		e.counters[DropBadSend]++
+		return ErrAddress
+	}
 	if hdr+len(payload) > e.frameRoom() || len(payload) > 0xffff-8 {
 		e.counters[DropTooBig]++
 		return ErrTooBig

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -261,18 +262,22 @@ func TestRouterAdvert(t *testing.T) {
 	})
 	send := rawSender(t, l.B)
 	routerLL := ipv6.LinkLocal(ether.Addr(l.B.MAC))
-	ra := func(lifetime uint16) []byte {
+	raFrom := func(router netip.Addr, lifetime uint16) []byte {
 		b := make([]byte, 14+40+16+8)
 		ether.Encode(b, ipv6.MulticastMAC(ipv6.AllNodes), ether.Addr(l.B.MAC), ether.TypeIPv6)
-		h, _ := ipv6.Encode(b[14:], ipv6.Fields{NextHeader: ipv6.ProtoICMPv6, HopLimit: 255, Src: routerLL, Dst: ipv6.AllNodes, PayloadLen: 24})
+		h, _ := ipv6.Encode(b[14:], ipv6.Fields{NextHeader: ipv6.ProtoICMPv6, HopLimit: 255, Src: router, Dst: ipv6.AllNodes, PayloadLen: 24})
 		m := h.Payload()
 		m[0] = ipv6.ICMPRouterAdvertisement
 		m[6], m[7] = byte(lifetime>>8), byte(lifetime)
 		m[16], m[17] = ipv6.OptSourceLinkAddr, 1
 		copy(m[18:24], l.B.MAC)
-		ipv6.ICMP(m).SetChecksum(routerLL, ipv6.AllNodes)
+		ipv6.ICMP(m).SetChecksum(router, ipv6.AllNodes)
 		return b
 	}
+	ra := func(lifetime uint16) []byte { return raFrom(routerLL, lifetime) }
+	// Another router's advertisements: they change nothing while B's
+	// route lasts (RFC 4861 6.3.4).
+	otherLL := netip.MustParseAddr("fe80::99")
 	// A host beyond the router: B's kernel holds it, the engine must
 	// send its reply to the router (B's MAC) to reach it.
 	far := netip.MustParseAddr("2001:db8:99::1")
@@ -311,8 +316,14 @@ func TestRouterAdvert(t *testing.T) {
 	if err := try(); err != nil {
 		t.Fatalf("through the advertised router: %v; counters %v", err, nonZero(s.Counters()))
 	}
+	send(raFrom(otherLL, 0))
+	send(raFrom(otherLL, 600))
+	waitCounters(t, s, "another router", func(c Counters) bool { return c[RouterAdverts] >= 3 })
+	if err := try(); err != nil {
+		t.Fatalf("after another router's advertisements: %v; counters %v", err, nonZero(s.Counters()))
+	}
 	send(ra(0))
-	waitCounters(t, s, "withdrawal", func(c Counters) bool { return c[RouterAdverts] >= 2 })
+	waitCounters(t, s, "withdrawal", func(c Counters) bool { return c[RouterAdverts] >= 4 })
 	before := s.Counters()[DropNoRoute]
 	if err := try(); err == nil {
 		t.Error("an answer after the router withdrew")
@@ -401,6 +412,16 @@ func TestHostile6(t *testing.T) {
 	if _, err := s.Steering().Add(steeringUDP(7)); err != nil {
 		t.Fatal(err)
 	}
+	// An unbound port (steered all the same) at a link-layer multicast
+	// address: no port unreachable (RFC 4443 2.4 (e.3)).
+	if _, err := s.Steering().Add(steeringUDP(8)); err != nil {
+		t.Fatal(err)
+	}
+	cases["unbound port at a multicast MAC"] = udp(10, nil, func(b []byte) {
+		b[0], b[1] = 0x33, 0x33
+		b[14+40+2], b[14+40+3] = 0, 8
+		ipv6.SetUDPChecksum(b[54:], src, dst)
+	})
 	c0 := s.Counters()
 	before := c0.Drops()
 	st, _ := s.Steering().Stats()
@@ -431,7 +452,13 @@ func TestHostile6(t *testing.T) {
 	if out := run(t, l.B, 10*time.Second, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", dst.String()); !strings.Contains(out, "2 received") {
 		t.Fatalf("ping after the hostile frames:\n%s", out)
 	}
-	good := udp(5, []uint8{ipv6.ProtoDestOpts, ipv6.ProtoRouting}, nil)
+	if c := s.Counters(); c[UnreachSuppressed]-c0[UnreachSuppressed] != 3 || c[ICMPv6UnreachOut] != c0[ICMPv6UnreachOut] {
+		t.Errorf("port unreachables at a multicast MAC: %d suppressed, %d sent; want 3, 0",
+			c[UnreachSuppressed]-c0[UnreachSuppressed], c[ICMPv6UnreachOut]-c0[ICMPv6UnreachOut])
+	}
+	// Behind two extension headers, with bytes after the packet (the
+	// frame runs on past its payload length): echoed to the right port.
+	good := append(udp(5, []uint8{ipv6.ProtoDestOpts, ipv6.ProtoRouting}, nil), 0xde, 0xad, 0xbe, 0xef, 1, 2, 3)
 	var r *net.UDPConn
 	if err := l.B.Do(func() (err error) {
 		r, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 1000)))
@@ -514,5 +541,45 @@ func TestSharedRouted6(t *testing.T) {
 	}
 	if !hop {
 		t.Errorf("the router is not in the engine's neighbours: %v", s.Engines()[0].Neighbours())
+	}
+}
+
+// TestGroups: the engines' IPv6 groups (all nodes, each address's
+// solicited-node group) are on the device's multicast list while the
+// stack lives, so a NIC's filter passes them: through the kernel's IPv6
+// where the device has it, through packet-socket memberships where IPv6
+// is off on it; and gone after Close.
+func TestGroups(t *testing.T) {
+	for _, v6 := range []bool{true, false} {
+		l := lab.NewT(t, lab.Options{IPv6: v6})
+		mcast := func() string {
+			var b []byte
+			l.A.Do(func() (err error) { b, err = os.ReadFile("/proc/thread-self/net/dev_mcast"); return err })
+			return string(b)
+		}
+		want := []string{"333300000001", "3333ff000010", "3333ff000011"}
+		for _, w := range want[1:] { // (all nodes may be the kernel's own)
+			if strings.Contains(mcast(), w) {
+				t.Fatalf("IPv6 %v: %s on the list before the stack:\n%s", v6, w, mcast())
+			}
+		}
+		cfg := DefaultConfig()
+		cfg.Device, cfg.DADTransmits = l.A.Link, 0
+		cfg.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8::10/64"), netip.MustParsePrefix("2001:db8::11/64")}
+		var s *Stack
+		if err := l.A.Do(func() (err error) { s, err = New(cfg); return err }); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(mcast(), w) {
+				t.Errorf("IPv6 %v: %s not on the device's list:\n%s", v6, w, mcast())
+			}
+		}
+		s.Close()
+		for _, w := range want[1:] {
+			if strings.Contains(mcast(), w) {
+				t.Errorf("IPv6 %v: %s still on the list after Close:\n%s", v6, w, mcast())
+			}
+		}
 	}
 }

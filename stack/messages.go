@@ -31,6 +31,7 @@ type control struct {
 	route6 ipv6.Route
 
 	neighbour bool
+	stale     bool // learned from neighbour discovery: inserted stale, evicting only stale entries
 	ip        netip.Addr
 	mac       ether.Addr
 

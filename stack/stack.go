@@ -33,6 +33,7 @@ type Stack struct {
 	// ctl is the control plane, nil when the mode needs none; wake
 	// carries the engines' tokens to it.
 	ctl      *controlPlane
+	groups   *groups // IPv6 groups joined on the device (groups.go)
 	wake     chan struct{}
 	stopped  chan struct{} // closed when the first engine stops
 	handover bool          // the frame rings between engines exist
@@ -114,6 +115,18 @@ func New(cfg Config) (*Stack, error) {
 	}
 	for _, r := range dedicatedRules(&cfg, s.addrs) {
 		if _, err := s.steer.Add(r); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	var six []netip.Addr
+	for _, p := range s.addrs {
+		if p.Addr().Is6() {
+			six = append(six, p.Addr())
+		}
+	}
+	if len(six) > 0 {
+		if s.groups, err = joinGroups(lk.Attrs().Index, six); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -488,6 +501,7 @@ func (s *Stack) Close() error {
 		// The program first: no frame is steered to a closing socket.
 		errs = append(errs, s.port.Close())
 	}
+	s.groups.close()
 	return errors.Join(errs...)
 }
 

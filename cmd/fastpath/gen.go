@@ -61,7 +61,7 @@ object on stdout with --json). SIGINT stops cleanly and still prints it.`,
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
 	fl.StringVar(&f.queues, "queues", "0", "queues to send on: a list such as 0,1, or all (one sender each)")
 	fl.StringVar(&f.cores, "cores", "", "cores to pin the senders to, a list (default: not pinned)")
-	fl.StringVar(&f.src, "src", "", "source IP[:PORT] (default: the device's first IPv4 address, port 1024)")
+	fl.StringVar(&f.src, "src", "", "source IP[:PORT] (default: the device's first address of --dst's family, global for IPv6, port 1024)")
 	fl.StringVar(&f.dst, "dst", "", "destination IP[:PORT] (required; port 9 by default)")
 	fl.StringVar(&f.dstMAC, "dst-mac", "", "destination MAC (default: resolved through the kernel's routes and ARP)")
 	fl.IntVar(&f.size, "size", 0, "Ethernet frame length with the 4-byte FCS, to the MTU's (default the smallest: 64 over IPv4, 66 over IPv6, 82 stamped)")
