@@ -129,7 +129,7 @@ func TestNoAllocsTCP6(t *testing.T) {
 	buf := segment(tcp.Fields{}, nil, payload, 0)
 	mtu := uint32(1500)
 	taken := func() {
-		una, nxt, _ := c.Sequence()
+		_, nxt, _ := c.Sequence()
 		h := tcp.Header(buf[ether.HeaderLen+ipv6.HeaderLen:])
 		h.SetSeq(seq)
 		h.SetAck(nxt) // acknowledges all before: the echo is all that is outstanding
@@ -138,7 +138,7 @@ func TestNoAllocsTCP6(t *testing.T) {
 		h.SetChecksum(peer.Addr(), local.Addr())
 		inject(buf)
 		seq = seq.Add(uint32(len(payload)))
-		una, _, _ = c.Sequence()
+		una, _, _ := c.Sequence()
 		mtu--
 		binary.BigEndian.PutUint32(m[4:8], mtu)
 		tcp.Header(q[ipv6.HeaderLen:]).SetSeq(una)
