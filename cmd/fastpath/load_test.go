@@ -23,7 +23,9 @@ func TestLoadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"load", "--dst", "198.18.0.2:80", "--cps", "10", "--http", "/"}, "--dev is required"},
-		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2", "--cps", "10", "--http", "/"}, "use an IPv4 address and port"},
+		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2", "--cps", "10", "--http", "/"}, "use an address and port"},
+		{[]string{"load", "--dev", "x", "--dst", "[fe80::1%eth0]:80", "--cps", "10", "--http", "/"}, "use an address and port"},
+		{[]string{"load", "--dev", "x", "--addr", "198.18.0.10/24", "--src", "2001:db8::20/123", "--dst", "[2001:db8::2]:80", "--cps", "10", "--http", "/", "--duration", "1s"}, "different families"},
 		{append(base, "--http", "/"), "give --cps"},
 		{append(base, "--cps", "10"), "give --http PATH"},
 		{append(base, "--cps", "10", "--http", "x"), "starting with /"},
