@@ -2,6 +2,7 @@ package gen
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"net/netip"
 
@@ -37,11 +38,17 @@ type Builder struct {
 	flow                       uint64 // next flow, in order
 	// The next flow's field offsets, in order (an odometer: no division).
 	dpNext, spNext, ipNext uint64
-	varied                 bool   // more than one flow
-	rng                    uint64 // xorshift state, Random
-	srcIP                  uint32
-	stream                 uint8
-	seq                    uint64
+	varied                 bool // more than one flow
+	// Sharding (Spec.Shards > 1): this builder's flows are every
+	// shards-th of the whole, from the shard-th; start is that flow's
+	// odometer and step the odometer's digits of shards, added each
+	// frame.
+	shard, shards uint64
+	start, step   [3]uint64
+	rng           uint64 // xorshift state, Random
+	srcIP         uint32
+	stream        uint8
+	seq           uint64
 }
 
 // NewBuilder compiles spec for the sender of stream (its queue's index;
@@ -74,8 +81,18 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 	if spec.Flows > 0 && uint64(spec.Flows) < b.flows {
 		b.flows = uint64(spec.Flows)
 	}
+	if spec.Shards > 1 {
+		b.shard, b.shards = uint64(spec.Shard), uint64(spec.Shards)
+		if b.shard >= b.flows {
+			return nil, fmt.Errorf("gen: %w: shard %d of %d has no flow: %d flows in all; give more flows (ports, addresses) or fewer shards", ErrSpec, spec.Shard, spec.Shards, b.flows)
+		}
+		b.start = b.digits(b.shard)
+		b.step = b.digits(b.shards)
+		b.dpNext, b.spNext, b.ipNext = b.start[0], b.start[1], b.start[2]
+		b.flows = (b.flows - b.shard + b.shards - 1) / b.shards
+	}
 	b.rng = spec.Seed | 1
-	b.varied = b.flows > 1
+	b.varied = b.flows > 1 || b.start != [3]uint64{}
 	for _, sw := range spec.Sizes {
 		t, err := b.template(sw.Size - FCSLen)
 		if err != nil {
@@ -278,9 +295,15 @@ func (b *Builder) nextFlow() (dp, sp uint16, ip uint32) {
 		b.rng ^= b.rng >> 7
 		b.rng ^= b.rng << 17
 		f, _ := bits.Mul64(b.rng, b.flows) // uniform in [0, flows), no division
+		if b.shards > 1 {
+			f = f*b.shards + b.shard
+		}
 		dp = uint16(f % b.nDstPorts)
 		f /= b.nDstPorts
 		return dp, uint16(f % b.nSrcPorts), uint32(f / b.nSrcPorts)
+	}
+	if b.shards > 1 {
+		return b.nextShardFlow()
 	}
 	dp, sp, ip = uint16(b.dpNext), uint16(b.spNext), uint32(b.ipNext)
 	if b.flow++; b.flow == b.flows {
@@ -293,6 +316,37 @@ func (b *Builder) nextFlow() (dp, sp uint16, ip uint32) {
 		}
 	}
 	return dp, sp, ip
+}
+
+// nextShardFlow is nextFlow's order for a shard: the odometer moves by
+// shards flows at a time, a digit at a time with at most one carry each
+// (every digit of step is below its base), and starts again at the
+// shard's first flow after its last.
+func (b *Builder) nextShardFlow() (dp, sp uint16, ip uint32) {
+	dp, sp, ip = uint16(b.dpNext), uint16(b.spNext), uint32(b.ipNext)
+	if b.flow++; b.flow == b.flows {
+		b.flow, b.dpNext, b.spNext, b.ipNext = 0, b.start[0], b.start[1], b.start[2]
+		return dp, sp, ip
+	}
+	var carry uint64
+	if b.dpNext += b.step[0]; b.dpNext >= b.nDstPorts {
+		b.dpNext -= b.nDstPorts
+		carry = 1
+	}
+	b.spNext += b.step[1] + carry
+	carry = 0
+	if b.spNext >= b.nSrcPorts {
+		b.spNext -= b.nSrcPorts
+		carry = 1
+	}
+	b.ipNext += b.step[2] + carry
+	return dp, sp, ip
+}
+
+// digits writes flow f in the odometer's digits: destination port,
+// source port, source address.
+func (b *Builder) digits(f uint64) [3]uint64 {
+	return [3]uint64{f % b.nDstPorts, f / b.nDstPorts % b.nSrcPorts, f / (b.nDstPorts * b.nSrcPorts)}
 }
 
 // Static reports whether every frame is the same: one size, one flow, no

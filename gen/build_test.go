@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -811,5 +812,106 @@ func TestBuilderStream(t *testing.T) {
 	id, seq, sent, ok := ParseStamp(frame[HeaderLen:n])
 	if !ok || id != 42 || seq != 0 || sent != 123 {
 		t.Errorf("stamp: stream %d, seq %d, sent %d, ok %v: want stream 42, seq 0, sent 123", id, seq, sent, ok)
+	}
+}
+
+// TestBuilderShards: N shards of a spec send, between them, exactly the
+// flows one generator sends, each once per cycle, none in two shards:
+// shard I the flows at I, I+N, ... of the single generator's order. At
+// random, every flow a shard draws is one of its own.
+func TestBuilderShards(t *testing.T) {
+	a := netip.MustParseAddr
+	for _, tc := range []struct {
+		name   string
+		spec   func(*Spec)
+		shards []int
+	}{
+		{"dst ports", func(s *Spec) { s.DstPorts = Range[uint16]{9, 108} }, []int{2, 3, 7, 100}},
+		{"all three", func(s *Spec) {
+			s.SrcIPs = Range[netip.Addr]{a("10.0.0.1"), a("10.0.0.5")}
+			s.SrcPorts, s.DstPorts = Range[uint16]{1000, 1012}, Range[uint16]{9, 15}
+		}, []int{2, 3, 6, 7, 13, 64, 91, 455}},
+		{"flows cap", func(s *Spec) {
+			s.SrcPorts, s.DstPorts = Range[uint16]{1000, 1999}, Range[uint16]{1, 10}
+			s.Flows = 777
+		}, []int{2, 5, 10, 777}},
+		{"ipv6 addresses", func(s *Spec) {
+			six(s)
+			s.SrcIPs = Range[netip.Addr]{a("2001:db8::fffe"), a("2001:db8::1:3")}
+			s.SrcPorts = Range[uint16]{65534, 65535}
+		}, []int{2, 4, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := baseSpec()
+			tc.spec(&spec)
+			one := mustBuilder(t, spec, 0)
+			w := wantOf(spec, 0)
+			buf := make([]byte, 2048)
+			all := make([]flowKey, one.Flows())
+			for i := range all {
+				clear(buf)
+				k, err := checkFrame(&w, buf, one.Next(buf, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				all[i] = k
+			}
+			for _, n := range tc.shards {
+				seen := map[flowKey]int{}
+				for i := 0; i < n; i++ {
+					s := spec
+					s.Shard, s.Shards = i, n
+					b := mustBuilder(t, s, 0)
+					want := (len(all) - i + n - 1) / n
+					if int(b.Flows()) != want {
+						t.Fatalf("%d shards: shard %d has %d flows, want %d", n, i, b.Flows(), want)
+					}
+					for j := 0; j < 2*want+1; j++ { // a cycle and then some: it starts again
+						clear(buf)
+						k, err := checkFrame(&w, buf, b.Next(buf, 0))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if f := i + (j%want)*n; k != all[f] {
+							t.Fatalf("%d shards: shard %d's frame %d is %v, want flow %d, %v", n, i, j, k, f, all[f])
+						}
+						if j < want {
+							seen[k]++
+						}
+					}
+					s.Random, s.Seed = true, uint64(n*100+i)
+					r := mustBuilder(t, s, 0)
+					for range 200 {
+						clear(buf)
+						k, _ := checkFrame(&w, buf, r.Next(buf, 0))
+						f := slices.Index(all, k)
+						if f < 0 || f%n != i {
+							t.Fatalf("%d shards, random: shard %d drew %v, flow %d", n, i, k, f)
+						}
+					}
+				}
+				if len(seen) != len(all) {
+					t.Errorf("%d shards sent %d distinct flows, one generator %d", n, len(seen), len(all))
+				}
+				for k, c := range seen {
+					if c != 1 {
+						t.Errorf("%d shards: flow %v sent %d times in a cycle", n, k, c)
+					}
+				}
+			}
+			s := spec
+			s.Shard, s.Shards = len(all), len(all)+1
+			if _, err := NewBuilder(s, 0); !errors.Is(err, ErrSpec) {
+				t.Errorf("a shard with no flow: %v", err)
+			}
+		})
+	}
+	for _, bad := range [][2]int{{2, 2}, {-1, 2}, {1, 1}, {1, 0}, {0, -1}} {
+		s := baseSpec()
+		s.DstPorts = Range[uint16]{1, 100}
+		s.Shard, s.Shards = bad[0], bad[1]
+		if _, err := NewBuilder(s, 0); !errors.Is(err, ErrSpec) {
+			t.Errorf("shard %d of %d: %v", bad[0], bad[1], err)
+		}
 	}
 }

@@ -34,7 +34,15 @@ type Config struct {
 	Count uint64
 	// Batch is the frames per TX round, 1 to the TX ring's size.
 	Batch int
+	// StartAt, when set, is the wall-clock time the senders start at:
+	// generators on several hosts given the same time start together,
+	// to their clocks' accuracy. A time already past (or passed while the
+	// queues were being opened) is an error (ErrStartPassed).
+	StartAt time.Time
 }
+
+// ErrStartPassed: Config.StartAt was already past.
+var ErrStartPassed = errors.New("gen: the start time has passed")
 
 // ResolveTimeout bounds the resolution of the destination's MAC.
 const ResolveTimeout = 3 * time.Second
@@ -71,6 +79,9 @@ type Run struct {
 func Start(ctx context.Context, c Config) (*Run, error) {
 	if c.Batch < 1 {
 		return nil, fmt.Errorf("gen: batch %d: %w", c.Batch, ErrSpec)
+	}
+	if !c.StartAt.IsZero() && !time.Now().Before(c.StartAt) {
+		return nil, fmt.Errorf("%w: %v is %v ago; give a time ahead, far enough for every host to open its queues (a few seconds)", ErrStartPassed, c.StartAt.Format(time.RFC3339Nano), time.Since(c.StartAt).Round(time.Millisecond))
 	}
 	c.Port.XSK.RXSize = 0 // TX only
 	r := &Run{}
@@ -112,6 +123,23 @@ wait:
 		case <-ready:
 		case <-timeout.C:
 			break wait
+		}
+	}
+	if !c.StartAt.IsZero() {
+		d := time.Until(c.StartAt)
+		if d <= 0 {
+			r.stop.Store(true)
+			close(gate)
+			r.port.Close()
+			return nil, fmt.Errorf("%w while the queues were opened (%v late): give a later time", ErrStartPassed, -d.Round(time.Millisecond))
+		}
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			r.stop.Store(true)
+			close(gate)
+			r.port.Close()
+			return nil, ctx.Err()
 		}
 	}
 	close(gate)
@@ -165,8 +193,14 @@ func (r *Run) resolve(ctx context.Context, c *Config) error {
 // setup builds a sender for every queue with a share of the count.
 func (r *Run) setup(c Config) error {
 	n := len(r.port.Queues)
+	// Each sender stamps a stream of its own, across shards too: a sink
+	// that takes every shard's frames tells their sequences apart.
+	first := c.Spec.Shard * n
+	if int(c.Spec.Stream)+first+n > 256 {
+		return fmt.Errorf("gen: %w: shard %d's %d queues would stamp streams %d to %d; streams go to 255 (fewer shards or queues, or a lower first stream)", ErrSpec, c.Spec.Shard, n, int(c.Spec.Stream)+first, int(c.Spec.Stream)+first+n-1)
+	}
 	for i, q := range r.port.Queues {
-		b, err := NewBuilder(c.Spec, i)
+		b, err := NewBuilder(c.Spec, first+i)
 		if err != nil {
 			return err
 		}

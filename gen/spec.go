@@ -63,6 +63,12 @@ type Spec struct {
 	// Flows caps the distinct flows (combinations of the varied fields)
 	// cycled through; 0: all combinations.
 	Flows int
+	// Shard and Shards split the flows between Shards generators (hosts):
+	// this one sends flow f (counted in the order a single generator
+	// sends them, after the Flows cap) where f mod Shards is Shard, so
+	// that together they send the flows one would, none twice. Shards 0
+	// or 1: every flow.
+	Shard, Shards int
 	// Random picks each frame's flow at random instead of in order.
 	Random bool
 	Seed   uint64
@@ -131,6 +137,9 @@ func (s *Spec) check() error {
 	}
 	if s.Flows < 0 {
 		return fmt.Errorf("gen: %w: %d flows", ErrSpec, s.Flows)
+	}
+	if s.Shards < 0 || s.Shards > 1<<16 || s.Shard < 0 || s.Shards > 1 && s.Shard >= s.Shards || s.Shards <= 1 && s.Shard != 0 {
+		return fmt.Errorf("gen: %w: shard %d of %d: use 0 to N-1 of N (at most 65536)", ErrSpec, s.Shard, s.Shards)
 	}
 	if s.TTL == 0 {
 		s.TTL = 64

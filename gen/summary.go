@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -38,6 +39,11 @@ type Summary struct {
 	ResolvedThrough string  `json:"resolved_through,omitempty"`
 	// HugePages is whether the UMEMs are on 2 MiB huge pages.
 	HugePages bool `json:"huge_pages"`
+	// Shard is "I/N" when the run was one of N shards; Started, when the
+	// senders started (RFC 3339, the wall clock): with Config.StartAt,
+	// how close to it.
+	Shard   string `json:"shard,omitempty"`
+	Started string `json:"started"`
 }
 
 // Finish stops the senders, waits for them, sums up the run and closes its
@@ -54,6 +60,10 @@ func (r *Run) Finish(interrupted bool) (Summary, error) {
 	if in.ResolvedThrough.IsValid() {
 		s.ResolvedThrough = in.ResolvedThrough.String()
 	}
+	if in.Spec.Shards > 1 {
+		s.Shard = fmt.Sprintf("%d/%d", in.Spec.Shard, in.Spec.Shards)
+	}
+	s.Started = r.start.UTC().Format(time.RFC3339Nano)
 	s.PPS = float64(st.Sent) / d
 	s.BPS = float64(st.Bytes+FCSLen*st.Sent) * 8 / d
 	s.L1BPS = float64(st.Bytes+(FCSLen+L1Overhead)*st.Sent) * 8 / d

@@ -100,6 +100,7 @@ func NewClient(e *stack.Engine, share Config) *Client {
 		cl.lastReq = cl.request
 	}
 	cl.idle = share.CPS == 0 && share.Conns == 0 // a zero share
+	cl.paused = share.Paused
 	e.OnRound(cl.round)
 	return cl
 }

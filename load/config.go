@@ -16,6 +16,9 @@ var ErrConfig = errors.New("invalid load configuration")
 type Config struct {
 	// Dst is the server.
 	Dst netip.AddrPort
+	// Paused starts the run paused: the engines run, no connection
+	// opens until Run.Pause(false) (a fleet's common start).
+	Paused bool
 	// Src are the addresses connections are opened from, in turn: more
 	// addresses, more ports to a single server (each address has the
 	// whole ephemeral range). They must be the engines' own. Empty: the
@@ -104,6 +107,10 @@ func (c *Config) check() error {
 	}
 	return nil
 }
+
+// Share is shard i of n's part of a fleet's run: as engines share a
+// host's (share).
+func (c Config) Share(i, n int) Config { return c.share(i, n) }
 
 // share is engine i of n's part of the run: CPS, Conns and Count split as
 // evenly as whole numbers allow (the first engines take the remainders),

@@ -34,6 +34,7 @@ type genFlags struct {
 	busyPoll, json           bool
 	hugePages                bool
 	metrics, control         string
+	shard, startAt           string
 }
 
 func newGenCommand() *cobra.Command {
@@ -59,6 +60,8 @@ object on stdout with --json). SIGINT stops cleanly and still prints it.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.dev, "dev", "", "device to send on (required)")
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
+	fl.StringVar(&f.shard, "shard", "", "I/N: this host is shard I (0 to N-1) of N sending one fleet's traffic: flow f when f mod N = I; --rate and --count are the fleet's, each shard sending its share")
+	fl.StringVar(&f.startAt, "start-at", "", "start the senders at this time, RFC 3339 (2026-12-04T23:30:00Z): hosts given the same time start together; a time past is an error")
 	fl.StringVar(&f.queues, "queues", "0", "queues to send on: a list such as 0,1, or all (one sender each)")
 	fl.StringVar(&f.cores, "cores", "", "cores to pin the senders to, a list (default: not pinned)")
 	fl.StringVar(&f.src, "src", "", "source IP[:PORT] (default: the device's first address of --dst's family, global for IPv6, port 1024)")
@@ -155,6 +158,29 @@ func genConfigOf(f genFlags) (genConfig, error) {
 	}
 	if c.run.Rate, err = gen.ParseRate(f.rate); err != nil {
 		return c, fmt.Errorf("--%w", err)
+	}
+	if f.shard != "" {
+		if c.run.Spec.Shard, c.run.Spec.Shards, err = parseShard(f.shard); err != nil {
+			return c, err
+		}
+		// The fleet's rate and count, shared out: N shards send what one
+		// generator would.
+		i, n := uint64(c.run.Spec.Shard), uint64(c.run.Spec.Shards)
+		c.run.Rate = c.run.Rate.Split(int(n))
+		if f.count > 0 {
+			c.run.Count = f.count / n
+			if i < f.count%n {
+				c.run.Count++
+			}
+			if c.run.Count == 0 {
+				return c, fmt.Errorf("--count %d over %d shards leaves shard %d nothing to send", f.count, n, i)
+			}
+		}
+	}
+	if f.startAt != "" {
+		if c.run.StartAt, err = parseStartAt(f.startAt); err != nil {
+			return c, err
+		}
 	}
 	po.XSK.RXSize = 0 // TX only
 	if f.xdpMode != "none" {
@@ -368,4 +394,27 @@ func genLoop(ctx context.Context, g *genRun, c genConfig, w io.Writer) bool {
 			st.RingFull-last.RingFull, st.Kicks-last.Kicks, behindNote(st.Behind-last.Behind, len(g.Info().Queues)))
 		last, lastT = st, now
 	})
+}
+
+// parseShard parses --shard I/N: 0 <= I < N, N from 1 to 65536.
+func parseShard(s string) (int, int, error) {
+	is, ns, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(is)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || n > 1<<16 || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("--shard %q: use I/N with 0 <= I < N, such as 0/3 for the first of three hosts (a Kubernetes Indexed Job's JOB_COMPLETION_INDEX is I)", s)
+	}
+	return i, n, nil
+}
+
+// parseStartAt parses --start-at: an RFC 3339 time in the future.
+func parseStartAt(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return t, fmt.Errorf("--start-at %q: use an RFC 3339 time such as 2026-12-04T23:30:00Z", s)
+	}
+	if d := time.Until(t); d <= 0 {
+		return t, fmt.Errorf("--start-at %s is %v ago: give a time ahead, far enough for every host to open its queues (a few seconds)", s, (-d).Round(time.Millisecond))
+	}
+	return t, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -30,6 +31,13 @@ func genToKernel(t *testing.T, l *lab.Lab, args ...string) (gen.Summary, [][]byt
 
 // genToKernelAt is genToKernel to B's address dst (its IPv6 one, say).
 func genToKernelAt(t *testing.T, l *lab.Lab, dst netip.Addr, args ...string) (gen.Summary, [][]byte) {
+	res, ps, _ := genToKernelFrom(t, l, dst, args...)
+	return res, ps
+}
+
+// genToKernelFrom is genToKernelAt that also returns each datagram's
+// source port.
+func genToKernelFrom(t *testing.T, l *lab.Lab, dst netip.Addr, args ...string) (res gen.Summary, payloads [][]byte, sources []uint16) {
 	t.Helper()
 	var conn *net.UDPConn
 	if err := l.B.Do(func() (err error) {
@@ -62,12 +70,13 @@ func genToKernelAt(t *testing.T, l *lab.Lab, dst netip.Addr, args ...string) (ge
 				wait = 15 * time.Second
 			}
 			conn.SetReadDeadline(time.Now().Add(wait))
-			n, err := conn.Read(buf)
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				got <- ps
 				return
 			}
-			ps = append(ps, append([]byte(nil), buf[:n]...))
+			// The payload, then the source port it came from.
+			ps = append(ps, binary.BigEndian.AppendUint16(append([]byte(nil), buf[:n]...), from.Port()))
 		}
 	}()
 	before, _ := l.B.SNMP("Udp")
@@ -76,11 +85,14 @@ func genToKernelAt(t *testing.T, l *lab.Lab, dst netip.Addr, args ...string) (ge
 	if err != nil {
 		t.Fatalf("gen: %v\n%s", err, errOut)
 	}
-	var res gen.Summary
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, out)
 	}
-	payloads := <-got
+	payloads = <-got
+	for i, p := range payloads {
+		payloads[i] = p[:len(p)-2]
+		sources = append(sources, binary.BigEndian.Uint16(p[len(p)-2:]))
+	}
 	after, _ := l.B.SNMP("Udp")
 	if d := after["InCsumErrors"] - before["InCsumErrors"]; d != 0 {
 		t.Errorf("B's kernel counted %d UDP checksum errors", d)
@@ -88,7 +100,62 @@ func genToKernelAt(t *testing.T, l *lab.Lab, dst netip.Addr, args ...string) (ge
 	if d := after["InErrors"] - before["InErrors"]; d != 0 {
 		t.Errorf("B's kernel counted %d UDP errors (buffer overflows or bad datagrams)", d)
 	}
-	return res, payloads
+	return res, payloads, sources
+}
+
+// TestGenShards: two shards of one fleet run (--shard 0/2, 1/2, the
+// fleet's --count shared) send, between them, every source port of the
+// range once, none twice, and each its half; their stamps are streams of
+// their own.
+func TestGenShards(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	seen := map[uint16]int{}
+	streams := map[uint8]bool{}
+	for i := range 2 {
+		res, ps, ports := genToKernelFrom(t, l, l.B.Addr.Addr(), "--count", "100", "--src-port-range", "1000-1099", "--stamp", "--shard", fmt.Sprintf("%d/2", i))
+		if res.SentPackets != 50 || len(ports) != 50 || res.Shard != fmt.Sprintf("%d/2", i) || res.Flows != 50 {
+			t.Fatalf("shard %d: sent %d, received %d, shard %q, %d flows", i, res.SentPackets, len(ports), res.Shard, res.Flows)
+		}
+		for _, p := range ports {
+			if int(p-1000)%2 != i {
+				t.Errorf("shard %d sent from port %d", i, p)
+			}
+			seen[p]++
+		}
+		for _, p := range ps {
+			if stream, _, _, ok := gen.ParseStamp(p); ok {
+				streams[stream] = true
+			}
+		}
+	}
+	if len(seen) != 100 {
+		t.Errorf("%d source ports between the shards, want 100", len(seen))
+	}
+	for p, n := range seen {
+		if n != 1 || p < 1000 || p > 1099 {
+			t.Errorf("port %d sent %d times", p, n)
+		}
+	}
+	if len(streams) != 2 {
+		t.Errorf("the shards stamped streams %v, want two", streams)
+	}
+}
+
+// TestGenStartAt: --start-at holds the senders until the time given (the
+// summary's start within 50 ms after it), and a time past is an error.
+func TestGenStartAt(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	at := time.Now().Add(2 * time.Second).UTC()
+	res, _ := genToKernel(t, l, "--count", "10", "--start-at", at.Format(time.RFC3339Nano))
+	started, err := time.Parse(time.RFC3339Nano, res.Started)
+	if err != nil || started.Before(at) || started.Sub(at) > 50*time.Millisecond {
+		t.Errorf("started %v (%v), asked %v", res.Started, err, at)
+	}
+	_, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(), "--count", "1",
+		"--start-at", time.Now().Add(-time.Second).UTC().Format(time.RFC3339))
+	if err == nil || !strings.Contains(err.Error()+errOut, "ago") {
+		t.Errorf("a start time past: %v %s", err, errOut)
+	}
 }
 
 // TestGenExactCount: --count is exact, the MAC comes from the kernel's ARP
@@ -263,6 +330,12 @@ func TestGenBadFlags(t *testing.T) {
 		{[]string{"gen", "--dev", "x"}, "--dst is required"},
 		{[]string{"gen", "--dev", "x", "--dst", "nope"}, "--dst \"nope\""},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--rate", "fast"}, "--rate \"fast\""},
+		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--shard", "2/2"}, "--shard \"2/2\""},
+		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--shard", "1"}, "use I/N"},
+		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--shard", "-1/3"}, "use I/N"},
+		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--shard", "2/3", "--count", "2"}, "leaves shard 2 nothing"},
+		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--start-at", "tomorrow"}, "RFC 3339"},
+		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--start-at", "2020-01-01T00:00:00Z"}, "ago"},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--size", "20"}, "--size 20"},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--imix", "64:0"}, "--imix"},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--src-port-range", "9-1"}, "--src-port range"},

@@ -35,6 +35,8 @@ type loadFlags struct {
 	status   int
 	duration time.Duration
 	grace    time.Duration
+	shard    string
+	startAt  string
 }
 
 func newLoadCommand() *cobra.Command {
@@ -65,6 +67,8 @@ HdrHistograms. By default the engine shares the kernel's addresses (ports
 	fl.IntVar(&f.conns, "conns", 0, "connections to keep open, each replaced as it closes (within --cps)")
 	fl.IntVar(&f.requests, "requests", 1, "requests per connection (keep-alive), one after the other")
 	fl.Int64Var(&f.count, "count", 0, "connections to open in all, then stop (0: until --duration or ctrl-c)")
+	fl.StringVar(&f.shard, "shard", "", "I/N: this host is shard I (0 to N-1) of N running one fleet's load: --cps, --conns and --count are the fleet's, each shard taking its share")
+	fl.StringVar(&f.startAt, "start-at", "", "open the first connection at this time, RFC 3339 (2026-12-04T23:30:00Z): hosts given the same time start together; a time past is an error")
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run (0: until --count or ctrl-c)")
 	fl.StringVar(&f.http, "http", "", "HTTP/1.1 GET this path on each request")
 	fl.StringVar(&f.host, "host", "", "the Host header (default: --dst)")
@@ -100,6 +104,9 @@ type loadRun struct {
 	load   load.Config
 	mode   string // shared or dedicated
 	maxMem int64
+	// shard is --shard's I/N, startAt --start-at's time (zero: at once).
+	shard   string
+	startAt time.Time
 }
 
 func loadRunOf(f loadFlags) (loadRun, error) {
@@ -113,6 +120,26 @@ func loadRunOf(f loadFlags) (loadRun, error) {
 	}
 	c := load.DefaultConfig()
 	c.Dst, c.CPS, c.Conns, c.Count, c.Requests, c.Timeout = dst, f.cps, f.conns, f.count, f.requests, f.timeout
+	if f.shard != "" {
+		i, n, err := parseShard(f.shard)
+		if err != nil {
+			return r, err
+		}
+		// The fleet's figures, shared out as the engines share theirs.
+		c = c.Share(i, n)
+		if c.CPS == 0 && c.Conns == 0 {
+			return r, fmt.Errorf("--shard %s: --cps %v and --conns %d over %d shards leave shard %d nothing to open", f.shard, f.cps, f.conns, n, i)
+		}
+		r.shard = f.shard
+	}
+	if f.startAt != "" {
+		if r.startAt, err = parseStartAt(f.startAt); err != nil {
+			return r, err
+		}
+		// Paused until the fleet's start: the engines run, no
+		// connection opens.
+		c.Paused = true
+	}
 	c.HTTP, c.Path, c.Host, c.Status = f.http != "", f.http, f.host, f.status
 	c.RequestSize, c.ResponseSize = f.reqSize, f.respSize
 	switch {
@@ -289,7 +316,7 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := loadResult{Kernel: st.Port().Facts.Kernel, Device: f.dev, Dst: f.dst, AddrMode: r.mode, Mode: st.Port().Modes().AFXDP.String(),
 		XDPMode: st.Port().Modes().XDP, Queues: st.Queues(), PortSelection: st.PortSelection(), TXChecksum: txChecksumOf(st.Engines()[0]),
-		BytesPerConn: r.tcp.BytesPerConn(), BytesPerTimeWait: r.tcp.BytesPerTimeWait(), Sources: max(1, len(r.load.Src))}
+		BytesPerConn: r.tcp.BytesPerConn(), BytesPerTimeWait: r.tcp.BytesPerTimeWait(), Sources: max(1, len(r.load.Src)), Shard: r.shard}
 	what := fmt.Sprintf("raw %d B requests, %d B responses", f.reqSize, f.respSize)
 	if f.http != "" {
 		what = "HTTP GET " + f.http
@@ -299,6 +326,20 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 		sizeString(int64(res.BytesPerConn)), sizeString(int64(res.BytesPerTimeWait)))
 	if err := st.Start(); err != nil {
 		return err
+	}
+	if !r.startAt.IsZero() {
+		d := time.Until(r.startAt)
+		if d <= 0 {
+			return fmt.Errorf("--start-at %s passed while the engines started (%v late): give a later time", r.startAt.Format(time.RFC3339Nano), (-d).Round(time.Millisecond))
+		}
+		select {
+		case <-time.After(d):
+		case <-cmd.Context().Done():
+			return cmd.Context().Err()
+		}
+		if err := run.Pause(false); err != nil {
+			return err
+		}
 	}
 	counts, hists := metrics.Load(run, metrics.Stack(st, f.dev))
 	if f.metrics != "" {
@@ -449,6 +490,7 @@ func usString(us float64) string {
 
 // loadResult is load's summary: the run's setting, then its figures.
 type loadResult struct {
+	Shard         string `json:"shard,omitempty"` // --shard's I/N
 	Kernel        string `json:"kernel"`
 	Device        string `json:"device"`
 	Dst           string `json:"dst"`

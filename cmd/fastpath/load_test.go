@@ -24,6 +24,9 @@ func TestLoadFlags(t *testing.T) {
 	}{
 		{[]string{"load", "--dst", "198.18.0.2:80", "--cps", "10", "--http", "/"}, "--dev is required"},
 		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2", "--cps", "10", "--http", "/"}, "use an address and port"},
+		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2:80", "--cps", "10", "--http", "/", "--duration", "1s", "--shard", "3/3"}, "use I/N"},
+		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2:80", "--conns", "2", "--http", "/", "--duration", "1s", "--shard", "2/3"}, "nothing to open"},
+		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2:80", "--cps", "10", "--http", "/", "--duration", "1s", "--start-at", "2020-01-01T00:00:00Z"}, "ago"},
 		{[]string{"load", "--dev", "x", "--dst", "[fe80::1%eth0]:80", "--cps", "10", "--http", "/"}, "use an address and port"},
 		{[]string{"load", "--dev", "x", "--addr", "198.18.0.10/24", "--src", "2001:db8::20/123", "--dst", "[2001:db8::2]:80", "--cps", "10", "--http", "/", "--duration", "1s"}, "different families"},
 		{append(base, "--http", "/"), "give --cps"},
@@ -161,6 +164,30 @@ func TestLoadCount(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("100 connections at 200/s took %v", d)
+	}
+}
+
+// TestLoadShardStartAt: shard 1 of 2 of a fleet's --count 100 opens its
+// 50, none before --start-at.
+func TestLoadShardStartAt(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	helloServer(t, l.B, 8080)
+	at := time.Now().Add(3 * time.Second)
+	out, errOut, err := run(t, "load", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
+		"--dst", netip.AddrPortFrom(l.B.Addr.Addr(), 8080).String(), "--http", "/", "--cps", "400", "--count", "100",
+		"--duration", "0", "--json", "--shard", "1/2", "--start-at", at.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, errOut)
+	}
+	var res loadResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("summary: %v\n%s", err, out)
+	}
+	if s := res.Summary; s.ConnectionsOpened != 50 || s.ResponsesOK != 50 || res.Shard != "1/2" {
+		t.Errorf("shard 1/2 of --count 100: %q %+v", res.Shard, s)
+	}
+	if time.Now().Before(at) {
+		t.Errorf("the run ended before --start-at")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 )
 
 type rfcFlags struct {
+	startAt                        string
 	txDev, rxDev, txNetns, rxNetns string
 	txQueues, txCores              string
 	rxQueues, rxCores              string
@@ -67,6 +68,7 @@ got.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return rfcMain(cmd, f) },
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&f.startAt, "start-at", "", "begin the first trial at this time, RFC 3339 (the devices are opened and learned before): benchmarks on several hosts start together; a time past is an error")
 	fl.StringVar(&f.txDev, "tx-dev", "", "the device gen sends from, towards the device under test")
 	fl.StringVar(&f.rxDev, "rx-dev", "", "the device the frames come back on, where the receiver counts them")
 	fl.StringVar(&f.txNetns, "tx-netns", "", "--tx-dev's network namespace (default: this one)")
@@ -256,9 +258,28 @@ func rfcMain(cmd *cobra.Command, f rfcFlags) error {
 	stderr := cmd.ErrOrStderr()
 	b.RX.Notice = noticesTo(cmd)
 	b.OnEvent = func(e rfc2544.Event) { printTrial(stderr, e) }
+	var startAt time.Time
+	if f.startAt != "" {
+		if startAt, err = parseStartAt(f.startAt); err != nil {
+			return err
+		}
+	}
 	t, err := rfc2544.Start(b)
 	if err != nil {
 		return err
+	}
+	if !startAt.IsZero() {
+		d := time.Until(startAt)
+		if d <= 0 {
+			t.Close()
+			return fmt.Errorf("--start-at %s passed while the devices were opened (%v late): give a later time", f.startAt, (-d).Round(time.Millisecond))
+		}
+		select {
+		case <-time.After(d):
+		case <-cmd.Context().Done():
+			t.Close()
+			return cmd.Context().Err()
+		}
 	}
 	names := make([]string, len(b.Sizes))
 	for i, sz := range b.Sizes {

@@ -26,6 +26,7 @@ type sinkFlags struct {
 	idle               string
 	json               bool
 	metrics, control   string
+	startAt            string
 }
 
 func newSinkCommand() *cobra.Command {
@@ -47,6 +48,7 @@ queue's engine, which keeps the sequence state without locks.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.dev, "dev", "", "device to receive on (required)")
+	fl.StringVar(&f.startAt, "start-at", "", "the fleet's start, RFC 3339: the sink opens its queues at once and counts --duration from this time (a time past is an error)")
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
 	fl.IntVar(&f.port, "port", 0, "UDP port to take (required)")
 	fl.StringVar(&f.queues, "queues", "0", "queues to run engines on: a list such as 0,1, or all (every queue in use)")
@@ -72,6 +74,7 @@ type sinkConfig struct {
 	sink               sink.Config
 	duration, interval time.Duration
 	json               bool
+	startAt            time.Time // --start-at; zero: none
 }
 
 func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
@@ -111,6 +114,11 @@ func sinkConfigOf(f sinkFlags) (sinkConfig, error) {
 	}
 	if f.duration < 0 || f.interval < 0 {
 		return c, fmt.Errorf("--duration and --interval must not be negative")
+	}
+	if f.startAt != "" {
+		if c.startAt, err = parseStartAt(f.startAt); err != nil {
+			return c, err
+		}
 	}
 	return c, nil
 }
@@ -152,6 +160,12 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 		return err
 	}
 	defer closeControl(ctl)
+	if !c.startAt.IsZero() {
+		select {
+		case <-time.After(time.Until(c.startAt)):
+		case <-ctx.Done():
+		}
+	}
 	interrupted := sinkLoop(ctx, s, c, stderr)
 	res, err := s.Stop(interrupted)
 	if err != nil {

@@ -127,6 +127,11 @@ func Gen(r *gen.Run) Collect {
 			}
 			st := s.Stats()
 			lbl := []string{"device", in.Device, "queue", strconv.Itoa(in.Queues[i]), "mode", in.Modes.AFXDP.String()}
+			if in.Spec.Shards > 1 {
+				// One of a fleet's shards: its index, so that sums over
+				// the fleet can tell them apart (the scrape adds instance).
+				lbl = append(lbl, "shard", strconv.Itoa(in.Spec.Shard))
+			}
 			emit("fastpath_gen_sent_packets_total", "Frames put on the TX ring.", Counter, float64(st.Sent), lbl...)
 			emit("fastpath_gen_sent_bytes_total", "Bytes of the frames put on the TX ring (no FCS).", Counter, float64(st.Bytes), lbl...)
 			emit("fastpath_gen_completions_total", "Frames the kernel completed.", Counter, float64(st.Completed), lbl...)
