@@ -193,14 +193,16 @@ func (r *Run) resolve(ctx context.Context, c *Config) error {
 // setup builds a sender for every queue with a share of the count.
 func (r *Run) setup(c Config) error {
 	n := len(r.port.Queues)
-	// Each sender stamps a stream of its own, across shards too: a sink
-	// that takes every shard's frames tells their sequences apart.
-	first := c.Spec.Shard * n
-	if int(c.Spec.Stream)+first+n > 256 {
-		return fmt.Errorf("gen: %w: shard %d's %d queues would stamp streams %d to %d; streams go to 255 (fewer shards or queues, or a lower first stream)", ErrSpec, c.Spec.Shard, n, int(c.Spec.Stream)+first, int(c.Spec.Stream)+first+n-1)
+	// Each sender stamps a stream of its own, across shards too: queue i
+	// of shard I of N stamps i*N+I, so that hosts of any queue counts
+	// never share one, and a sink that takes every shard's frames tells
+	// their sequences apart.
+	shards := max(c.Spec.Shards, 1)
+	if last := int(c.Spec.Stream) + (n-1)*shards + c.Spec.Shard; last > 255 {
+		return fmt.Errorf("gen: %w: shard %d of %d's %d queues would stamp streams up to %d; streams go to 255 (fewer shards or queues, or a lower first stream)", ErrSpec, c.Spec.Shard, shards, n, last)
 	}
 	for i, q := range r.port.Queues {
-		b, err := NewBuilder(c.Spec, first+i)
+		b, err := NewBuilder(c.Spec, i*shards+c.Spec.Shard)
 		if err != nil {
 			return err
 		}

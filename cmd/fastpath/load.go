@@ -341,7 +341,12 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 			return err
 		}
 	}
-	counts, hists := metrics.Load(run, metrics.Stack(st, f.dev))
+	var shardLabel []string
+	if r.shard != "" {
+		i, _, _ := strings.Cut(r.shard, "/")
+		shardLabel = []string{"shard", i}
+	}
+	counts, hists := metrics.Load(run, metrics.Stack(st, f.dev), shardLabel...)
 	if f.metrics != "" {
 		ms, err := metrics.Serve(f.metrics, counts, hists)
 		if err != nil {

@@ -17,25 +17,26 @@ var LatencyBuckets = []float64{
 
 // Load emits a load run's counts, as of its last sample, under the names
 // of its --json summary, and its latencies as histograms
-// (fastpath_load_connect_seconds, _first_byte_seconds, _response_seconds).
-func Load(r *load.Run, engine Collect) (Collect, CollectHist) {
+// (fastpath_load_connect_seconds, _first_byte_seconds, _response_seconds);
+// labels (name, value pairs: a shard's "shard", "2") go on every one.
+func Load(r *load.Run, engine Collect, labels ...string) (Collect, CollectHist) {
 	counts := func(emit Emit) {
 		engine(emit)
 		c := r.Counters()
 		for k := load.Counter(0); int(k) < load.NumCounters; k++ {
 			if k.IsError() {
-				emit("fastpath_load_errors_total", "Connections that failed, by kind.", Counter, float64(c[k]), "kind", k.String())
+				emit("fastpath_load_errors_total", "Connections that failed, by kind.", Counter, float64(c[k]), append([]string{"kind", k.String()}, labels...)...)
 				continue
 			}
-			emit("fastpath_load_"+k.String()+"_total", "Load counter "+k.String()+".", Counter, float64(c[k]))
+			emit("fastpath_load_"+k.String()+"_total", "Load counter "+k.String()+".", Counter, float64(c[k]), labels...)
 		}
-		emit("fastpath_load_connections_open", "Connections open (dialed, not yet ended).", Gauge, float64(c.Open()))
-		emit("fastpath_load_asked_cps", "Connections per second asked for (0: paced by the number kept open).", Gauge, r.Config().CPS)
+		emit("fastpath_load_connections_open", "Connections open (dialed, not yet ended).", Gauge, float64(c.Open()), labels...)
+		emit("fastpath_load_asked_cps", "Connections per second asked for (0: paced by the number kept open).", Gauge, r.Config().CPS, labels...)
 	}
 	hists := func(emit EmitHist) {
 		r.Latencies(func(total *[load.NumLatencies]*hdrhistogram.Histogram) {
 			for l := load.Latency(0); l < load.NumLatencies; l++ {
-				emit("fastpath_load_"+l.String()+"_seconds", "Latency of "+l.String()+" (load's).", histOf(total[l]))
+				emit("fastpath_load_"+l.String()+"_seconds", "Latency of "+l.String()+" (load's).", histOf(total[l]), labels...)
 			}
 		})
 	}
