@@ -27,19 +27,21 @@ test: lint test-kernel test-race test-fuzz
 # that skipped and why, and the command that installs what they need.
 #
 # The packages in ALONE measure rates through a device of known capacity
-# (rfc2544's NDR within its resolution): they run after the others, by
-# themselves, so that no other package's busy engines take their cores.
-ALONE     := ./rfc2544
+# (rfc2544's NDR within its resolution) or count allocations over a second
+# of churn at a set rate (load's): they run after the others, one at a
+# time, so that no other package's busy engines take their cores.
+ALONE     := ./rfc2544 ./load
+NOTALONE   = $$($(GO) list $(PKGS) | grep -v -e '/rfc2544$$' -e '/load$$')
 test-kernel:
-	{ $(GO) test -count=1 -json $$($(GO) list $(PKGS) | grep -v '/rfc2544$$'); $(GO) test -count=1 -json $(ALONE); } | $(GO) run ./internal/testreport
+	{ $(GO) test -count=1 -json $(NOTALONE); $(GO) test -count=1 -p 1 -json $(ALONE); } | $(GO) run ./internal/testreport
 
 # What the tests need from Debian (tshark, iptables, scapy, clang-19, ...).
 deps:
 	bash .ci/deps
 
 test-race:
-	$(GO) test -race -short -count=1 $$($(GO) list $(PKGS) | grep -v '/rfc2544$$')
-	$(GO) test -race -short -count=1 $(ALONE)
+	$(GO) test -race -short -count=1 $(NOTALONE)
+	$(GO) test -race -short -count=1 -p 1 $(ALONE)
 	$(GO) test -race -count=1 -run 'TestKernelLoop|TestAllocatorModel' ./rings ./umem
 
 # A short differential fuzz of the XDP program against its Go reference

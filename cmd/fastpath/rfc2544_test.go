@@ -89,7 +89,16 @@ func TestRFC2544Command(t *testing.T) {
 	for _, s := range res.Sizes {
 		// Within the resolution below, or above by the bucket over a
 		// final trial (its frames in 1 s).
-		if s.NDR.FPS < float64(capacity)*0.98 || s.NDR.FPS > float64(capacity+burst) || len(s.Latency) != 1 || s.Latency[0].Latency.P50 <= 0 {
+		// A sender that other packages' tests starved (this package
+		// runs beside them) is reported sender-limited, below the
+		// capacity, as it should be; the accuracy itself is the rfc2544
+		// package's TestPolicer's, run alone.
+		low := float64(capacity) * 0.98
+		if s.NDR.SenderLimited {
+			t.Logf("size %s: sender-limited at %.0f frames/s", s.Name, s.NDR.FPS)
+			low = 0
+		}
+		if s.NDR.FPS < low || s.NDR.FPS > float64(capacity+burst) || len(s.Latency) != 1 || s.Latency[0].Latency.P50 <= 0 {
 			t.Errorf("size %s: NDR %+v, latency %+v: want %d frames/s within 2%% and a latency", s.Name, s.NDR, s.Latency, capacity)
 		}
 		if s.LineRate < 800_000 { // 10 Gbit/s veth: 14.88M at 64 bytes, 812,743 at 1518
