@@ -4,6 +4,7 @@ package vmtest
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,8 +40,10 @@ func TestHotUnplug(t *testing.T) {
 	before := progIDs(t)
 	l := nicLab(t, mqNICA, mqNICB)
 	c := ctl(t)
+	// Every queue: RSS puts gen's one flow on whichever queue its key
+	// (random each boot) says (after TestFourQueues, four of them).
 	sink := fp(t, "sink", "--dev", l.B.Link, "--netns", l.B.Name, "--port", "9", "--mode", "zerocopy",
-		"--duration", "120s", "--interval", "0", "--json", "--control", c)
+		"--queues", "all", "--idle", "adaptive", "--duration", "120s", "--interval", "0", "--json", "--control", c)
 	stats(t, c)
 	g := fp(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String()+":9",
 		"--mode", "zerocopy", "--duration", "8s", "--rate", "2k", "--interval", "0", "--json")
@@ -48,7 +51,7 @@ func TestHotUnplug(t *testing.T) {
 	// seconds, on a busy host.
 	for i := 0; num(stats(t, c), "received_packets") == 0; i++ {
 		if i == 50 {
-			t.Fatal("the sink received nothing in 5 s, before the unplug")
+			t.Fatalf("the sink received nothing in 5 s, before the unplug; its steering:\n%s\n%s", sh(t, l.B, os.Getenv("FASTPATH_BIN")+" steer --dev "+l.B.Link), sh(t, l.B, "ethtool -S "+l.B.Link+" | grep -v ': 0$'"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
