@@ -28,10 +28,10 @@ test: lint test-kernel test-race test-fuzz
 #
 # The packages in ALONE measure rates through a device of known capacity
 # (rfc2544's NDR within its resolution) or count allocations over a second
-# of churn at a set rate (load's): they run after the others, one at a
+# of churn at a set rate (load's, tcpapp's pools): they run after the others, one at a
 # time, so that no other package's busy engines take their cores.
-ALONE     := ./rfc2544 ./load
-NOTALONE   = $$($(GO) list $(PKGS) | grep -v -e '/rfc2544$$' -e '/load$$')
+ALONE     := ./rfc2544 ./load ./tcpapp
+NOTALONE   = $$($(GO) list $(PKGS) | grep -v -e '/rfc2544$$' -e '/load$$' -e '/tcpapp$$')
 test-kernel:
 	{ $(GO) test -count=1 -json $(NOTALONE); $(GO) test -count=1 -p 1 -json $(ALONE); } | $(GO) run ./internal/testreport
 
