@@ -85,6 +85,9 @@ type Run struct {
 	first, last    int64  // engine clock of the first and last packet
 	pubN, pubBytes atomic.Uint64
 	pubLost        atomic.Uint64
+	lat            Latency // engine-owned
+	pubLat         [NumLatencyBuckets + 1]atomic.Uint64
+	pubLatSum      atomic.Int64
 	reached        atomic.Bool
 	start          time.Time
 	stopped        bool
@@ -133,6 +136,7 @@ func (s *Run) handle(d *stack.Datagram) {
 	s.bytes += uint64(d.FrameLen())
 	if id, seq, sent, ok := gen.ParseStamp(d.Payload); ok {
 		s.tracker.Record(id, seq, sent, now)
+		s.lat.record(now - sent)
 		if s.n&4095 == 0 {
 			s.pubLost.Store(s.tracker.Lost())
 		}
@@ -153,6 +157,61 @@ func (s *Run) handle(d *stack.Datagram) {
 func (s *Run) publish() {
 	s.pubN.Store(s.n)
 	s.pubBytes.Store(s.bytes)
+	for i, n := range s.lat.Counts {
+		s.pubLat[i].Store(n)
+	}
+	s.pubLatSum.Store(int64(s.lat.Sum))
+}
+
+// LatencyBuckets are the upper bounds of the sink's one-way latency
+// histogram (Prometheus's le): 1 µs to 1 s, 1-2.5-5 per decade. Hosts'
+// histograms summed bucket by bucket give the fleet's quantiles, which
+// their percentiles averaged cannot.
+var LatencyBuckets = [NumLatencyBuckets]time.Duration{
+	1 * time.Microsecond, 2500 * time.Nanosecond, 5 * time.Microsecond,
+	10 * time.Microsecond, 25 * time.Microsecond, 50 * time.Microsecond,
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	1 * time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	1 * time.Second,
+}
+
+// NumLatencyBuckets is the number of LatencyBuckets.
+const NumLatencyBuckets = 19
+
+// Latency is a histogram of one-way latencies over LatencyBuckets.
+type Latency struct {
+	// Counts[i] counts the latencies above LatencyBuckets[i-1] up to
+	// LatencyBuckets[i]; the last, those above the largest bound.
+	Counts [NumLatencyBuckets + 1]uint64
+	// Sum is the latencies' sum. A stamp from the future (the sender's
+	// clock ahead of the sink's) counts as 0, as the tracker's does.
+	Sum time.Duration
+}
+
+// record counts one latency of d ns: a linear walk of the bounds, a few
+// compares for the microseconds a wire takes.
+func (l *Latency) record(d int64) {
+	d = max(d, 0)
+	i := 0
+	for i < NumLatencyBuckets && time.Duration(d) > LatencyBuckets[i] {
+		i++
+	}
+	l.Counts[i]++
+	l.Sum += time.Duration(d)
+}
+
+// Latency returns the histogram of the stamped packets' one-way latency so
+// far, as last published (every 1,024 packets and at the engine's
+// publication tick). Safe from any goroutine.
+func (s *Run) Latency() Latency {
+	var l Latency
+	for i := range l.Counts {
+		l.Counts[i] = s.pubLat[i].Load()
+	}
+	l.Sum = time.Duration(s.pubLatSum.Load())
+	return l
 }
 
 // Counts returns the packets, bytes and stamped packets missing so far

@@ -80,7 +80,37 @@ func genToSink(t *testing.T, v6 bool, size int) {
 	if r.Packets != count || r.Stamp.Stamped != count || r.Lost != 0 || r.Duplicates != 0 || r.Reordered != 0 {
 		t.Errorf("sink: %d packets, %d stamped, lost %d, duplicated %d, reordered %d; want %d, none lost; %+v; engine %v", r.Packets, r.Stamp.Stamped, r.Lost, r.Duplicates, r.Reordered, count, r, c.Map())
 	}
+	checkLatency(t, s.Latency(), count, r.Latency)
 	if len(r.Queues) != 1 || r.Mode != "copy" || r.XDPMode != "native" || r.Kernel == "" || r.Latency.Max <= 0 {
 		t.Errorf("sink result %+v", r)
+	}
+}
+
+// checkLatency holds the sink's Prometheus histogram against the HDR
+// histogram behind its summary: every stamped packet in one bucket, and
+// the median in the bucket the summary's p50 falls in (to the HDR
+// histogram's 3 significant digits).
+func checkLatency(t *testing.T, l sink.Latency, count uint64, p gen.Percentile) {
+	t.Helper()
+	var total uint64
+	for _, n := range l.Counts {
+		total += n
+	}
+	if total != count || l.Sum <= 0 {
+		t.Fatalf("latency histogram: %d packets (sum %v), want %d: %+v", total, l.Sum, count, l)
+	}
+	p50 := time.Duration(p.P50 * 1e3)
+	var below uint64
+	for i, le := range sink.LatencyBuckets {
+		below += l.Counts[i]
+		switch {
+		case le < p50*999/1000 && below > count/2+1:
+			t.Errorf("%d of %d packets at or below %v, but the median is %v", below, count, le, p50)
+		case le > p50*1001/1000 && below < count/2:
+			t.Errorf("%d of %d packets at or below %v, but the median is %v", below, count, le, p50)
+		}
+	}
+	if mean := l.Sum / time.Duration(count); mean <= 0 || mean > time.Duration(p.Max*1e3)+time.Microsecond {
+		t.Errorf("mean latency %v, max %v µs", mean, p.Max)
 	}
 }

@@ -26,7 +26,7 @@ func TestGenControlAndMetrics(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		out, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
-			"--rate", "10k", "--duration", "30s", "--interval", "0", "--json", "--control", ctl, "--metrics", mx)
+			"--rate", "10k", "--duration", "30s", "--interval", "0", "--json", "--control", ctl, "--metrics", mx, "--linger", "30s")
 		done <- result{out, errOut, err}
 	}()
 	get := func(url string) (int, string) {
@@ -136,11 +136,18 @@ func TestGenControlAndMetrics(t *testing.T) {
 		"fastpath_xsk_tx_invalid_descs_total",
 		"fastpath_gen_paused",
 		"process_cpu_seconds_total",
+		fmt.Sprintf(`fastpath_device_info{device=%q,mode="copy",xdp_mode="none"} 1`, l.A.Link),
+		fmt.Sprintf(`fastpath_gen_asked_packets_per_second{device=%q} 2000`, l.A.Link),
+		fmt.Sprintf(`fastpath_gen_asked_bits_per_second{device=%q} 0`, l.A.Link),
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	if code, body := get("http://" + ctl + "/v1/ready"); code != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Errorf("ready: %d %s", code, body)
+	}
+	// Stop cuts --linger short.
 	start := time.Now()
 	post("/v1/stop", "")
 	r := <-done
@@ -153,5 +160,63 @@ func TestGenControlAndMetrics(t *testing.T) {
 	var res gen.Summary
 	if err := json.Unmarshal([]byte(r.out), &res); err != nil || res.SentPackets == 0 {
 		t.Fatalf("summary after stop: %v\n%s", err, r.out)
+	}
+}
+
+// TestGenLinger: with --linger, gen's /metrics still answers, with the
+// run's totals, for that long after the run ended, and then gen exits.
+func TestGenLinger(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	const mx = "127.0.0.1:19319"
+	done := make(chan error, 1)
+	go func() {
+		_, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
+			"--rate", "10k", "--count", "2000", "--interval", "0", "--metrics", mx, "--linger", "3s")
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, errOut)
+		}
+		done <- err
+	}()
+	final := fmt.Sprintf(`fastpath_gen_sent_packets_total{device=%q,mode="copy",queue="0"} 2000`, l.A.Link)
+	scrape := func() string {
+		resp, err := http.Get("http://" + mx + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var seen time.Time
+	for end := time.Now().Add(20 * time.Second); seen.IsZero() && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("gen ended before a scrape saw its total: %v", err)
+		default:
+		}
+		if strings.Contains(scrape(), final) {
+			seen = time.Now()
+		}
+	}
+	if seen.IsZero() {
+		t.Fatalf("no scrape saw %s", final)
+	}
+	time.Sleep(time.Second)
+	if body := scrape(); !strings.Contains(body, final) {
+		t.Errorf("a second after the run, /metrics lacks %s:\n%.2000s", final, body)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(seen); d < 1500*time.Millisecond {
+			t.Errorf("gen exited %v after its last frame, with --linger 3s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("gen did not exit after --linger")
+	}
+	if body := scrape(); body != "" {
+		t.Error("/metrics still answers after gen exited")
 	}
 }

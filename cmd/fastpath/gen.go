@@ -35,6 +35,7 @@ type genFlags struct {
 	hugePages                bool
 	metrics, control         string
 	shard, startAt           string
+	linger                   time.Duration
 }
 
 func newGenCommand() *cobra.Command {
@@ -61,6 +62,7 @@ object on stdout with --json). SIGINT stops cleanly and still prints it.`,
 	fl.StringVar(&f.dev, "dev", "", "device to send on (required)")
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
 	fl.StringVar(&f.shard, "shard", "", "I/N: this host is shard I (0 to N-1) of N sending one fleet's traffic: flow f when f mod N = I; --rate and --count are the fleet's, each shard sending its share")
+	fl.DurationVar(&f.linger, "linger", 0, lingerUsage)
 	fl.StringVar(&f.startAt, "start-at", "", "start the senders at this time, RFC 3339 (2026-12-04T23:30:00Z): hosts given the same time start together; a time past is an error")
 	fl.StringVar(&f.queues, "queues", "0", "queues to send on: a list such as 0,1, or all (one sender each)")
 	fl.StringVar(&f.cores, "cores", "", "cores to pin the senders to, a list (default: not pinned)")
@@ -197,7 +199,7 @@ func genConfigOf(f genFlags) (genConfig, error) {
 		return c, fmt.Errorf("--frames %d: use more than --ring (%d) and at most 1048576", f.frames, f.ring)
 	case f.batch < 1 || f.batch > f.ring:
 		return c, fmt.Errorf("--batch %d: use 1 to --ring (%d)", f.batch, f.ring)
-	case f.duration < 0 || f.interval < 0:
+	case f.duration < 0 || f.interval < 0 || f.linger < 0:
 		return c, fmt.Errorf("--duration and --interval must not be negative")
 	}
 	po.XSK.TXSize = uint32(f.ring)
@@ -353,6 +355,7 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	if err != nil {
 		return err
 	}
+	defer linger(ctx, f.linger, stderr)
 	if c.json {
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -37,6 +38,7 @@ type loadFlags struct {
 	grace    time.Duration
 	shard    string
 	startAt  string
+	linger   time.Duration
 }
 
 func newLoadCommand() *cobra.Command {
@@ -69,6 +71,7 @@ HdrHistograms. By default the engine shares the kernel's addresses (ports
 	fl.Int64Var(&f.count, "count", 0, "connections to open in all, then stop (0: until --duration or ctrl-c)")
 	fl.StringVar(&f.shard, "shard", "", "I/N: this host is shard I (0 to N-1) of N running one fleet's load: --cps, --conns and --count are the fleet's, each shard taking its share")
 	fl.StringVar(&f.startAt, "start-at", "", "open the first connection at this time, RFC 3339 (2026-12-04T23:30:00Z): hosts given the same time start together; a time past is an error")
+	fl.DurationVar(&f.linger, "linger", 0, lingerUsage)
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run (0: until --count or ctrl-c)")
 	fl.StringVar(&f.http, "http", "", "HTTP/1.1 GET this path on each request")
 	fl.StringVar(&f.host, "host", "", "the Host header (default: --dst)")
@@ -153,7 +156,7 @@ func loadRunOf(f loadFlags) (loadRun, error) {
 		return r, errors.New("give --http PATH for HTTP, or --response-size B (with --request-size) for raw requests to serve --rr")
 	case f.http != "" && !strings.HasPrefix(f.http, "/"):
 		return r, fmt.Errorf("--http %q: give a path starting with /", f.http)
-	case f.duration < 0 || f.interval < 0 || f.grace < 0:
+	case f.duration < 0 || f.interval < 0 || f.grace < 0 || f.linger < 0:
 		return r, errors.New("--duration, --interval and --grace must not be negative")
 	case f.duration == 0 && f.count == 0:
 		return r, errors.New("give --duration or --count: a run needs an end (ctrl-c also ends it)")
@@ -327,25 +330,13 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	if err := st.Start(); err != nil {
 		return err
 	}
-	if !r.startAt.IsZero() {
-		d := time.Until(r.startAt)
-		if d <= 0 {
-			return fmt.Errorf("--start-at %s passed while the engines started (%v late): give a later time", r.startAt.Format(time.RFC3339Nano), (-d).Round(time.Millisecond))
-		}
-		select {
-		case <-time.After(d):
-		case <-cmd.Context().Done():
-			return cmd.Context().Err()
-		}
-		if err := run.Pause(false); err != nil {
-			return err
-		}
-	}
 	var shardLabel []string
 	if r.shard != "" {
 		i, _, _ := strings.Cut(r.shard, "/")
 		shardLabel = []string{"shard", i}
 	}
+	// Metrics and the control API come up before --start-at's wait, so
+	// that a fleet's scrapes and readiness probes see every host ready.
 	counts, hists := metrics.Load(run, metrics.Stack(st, f.dev), shardLabel...)
 	if f.metrics != "" {
 		ms, err := metrics.Serve(f.metrics, counts, hists)
@@ -357,11 +348,12 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	start := time.Now()
+	var startNs atomic.Int64 // the run's start, read by the control API
+	startNs.Store(time.Now().UnixNano())
 	ctl, err := serveControl(f.control, controls{
 		Stats: func() any {
 			run.Sample()
-			return run.Summary(time.Since(start))
+			return run.Summary(time.Since(time.Unix(0, startNs.Load())))
 		},
 		SetRate: func(s string) (any, error) {
 			v, err := parseRate(s)
@@ -371,12 +363,29 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 			return map[string]any{"cps": v}, run.SetRate(v)
 		},
 		Pause: run.Pause,
+		Ready: stackReady(st),
 		Stop:  cancel,
 	}, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeControl(ctl)
+	if !r.startAt.IsZero() {
+		d := time.Until(r.startAt)
+		if d <= 0 {
+			return fmt.Errorf("--start-at %s passed while the engines started (%v late): give a later time", r.startAt.Format(time.RFC3339Nano), (-d).Round(time.Millisecond))
+		}
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return cmd.Context().Err()
+		}
+		if err := run.Pause(false); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	startNs.Store(start.UnixNano())
 	loadLoop(ctx, run, st, f, start, stderr)
 	// The rates are over the run's time; the grace only lets the open
 	// connections end.
@@ -389,7 +398,11 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	run.Finish()
 	res.Summary = run.Summary(elapsed)
 	res.TCP = st.TCPCounters().Map()
-	return printLoadResult(cmd, f, res)
+	if err := printLoadResult(cmd, f, res); err != nil {
+		return err
+	}
+	linger(ctx, f.linger, stderr)
+	return nil
 }
 
 // parseRate reads a rate of connections per second: a number, with a k or

@@ -344,7 +344,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	start := time.Now()
-	ctl, err := serveControl(f.control, controls{Stats: func() any { return serveStats(st, f, start) }, Stop: cancel}, stderr)
+	ctl, err := serveControl(f.control, controls{Stats: func() any { return serveStats(st, f, start) }, Ready: stackReady(st), Stop: cancel}, stderr)
 	if err != nil {
 		return err
 	}

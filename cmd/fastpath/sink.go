@@ -140,7 +140,8 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	// On stderr with --json too: it says the sink is receiving.
 	fmt.Fprintf(stderr, "sink: UDP port %d on %v (%s, queues %v, %s AF_XDP, %s XDP); ctrl-c stops\n",
 		udp, st.Addrs(), dev, st.Queues(), st.Engines()[0].Socket().Info().Mode, st.Steering().Mode())
-	ms, err := serveMetrics(f.metrics, metrics.Sink(s, dev, udp), stderr)
+	counts, hist := metrics.Sink(s, dev, udp)
+	ms, err := serveMetrics(f.metrics, counts, stderr, hist)
 	if err != nil {
 		s.Stop(true)
 		return err
@@ -153,7 +154,8 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 			n, b, lost := s.Counts()
 			return map[string]any{"received_packets": n, "received_bytes": b, "lost_packets": lost, "elapsed_s": time.Since(s.Started()).Seconds()}
 		},
-		Stop: cancel,
+		Ready: stackReady(st),
+		Stop:  cancel,
 	}, stderr)
 	if err != nil {
 		s.Stop(true)

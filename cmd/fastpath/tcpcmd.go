@@ -296,7 +296,8 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 			acked, _ := b.Progress()
 			return map[string]any{"bytes_acked": acked, "elapsed_s": time.Since(b.Started()).Seconds(), "tcp": st.TCPCounters().Map()}
 		},
-		Stop: cancel,
+		Ready: stackReady(st),
+		Stop:  cancel,
 	}, stderr)
 	if err != nil {
 		return err

@@ -2,6 +2,9 @@
 // and JSON on loopback unless an address says otherwise.
 //
 //	GET  /v1/stats   the live stats, as the --json summary spells them
+//	GET  /v1/ready   200 {"ready": true} while the run is up (its queues
+//	                 open, its engines running); 503 with the reason when
+//	                 not: a readiness probe
 //	POST /v1/rate    {"rate": "50k"} or {"rate": "800Mbps"} (gen; "0": unlimited)
 //	POST /v1/pause   stop sending, keep everything set up (gen)
 //	POST /v1/resume
@@ -25,7 +28,10 @@ import (
 
 // Controls are what a run lets the API do; nil funcs are refused (404).
 type Controls struct {
-	Stats   func() any
+	Stats func() any
+	// Ready says why the run is not ready (nil: it is); a nil Ready is
+	// ready whenever the API answers, which it does once the run is up.
+	Ready   func() error
 	SetRate func(string) (any, error)
 	Pause   func(bool) error
 	Stop    func()
@@ -79,6 +85,19 @@ func Serve(addr string, c Controls) (*Server, error) {
 			return
 		}
 		reply(rw, http.StatusOK, c.Stats())
+	})
+	mux.HandleFunc("/v1/ready", func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			fail(rw, http.StatusMethodNotAllowed, errors.New("/v1/ready: use GET"))
+			return
+		}
+		if c.Ready != nil {
+			if err := c.Ready(); err != nil {
+				reply(rw, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": err.Error()})
+				return
+			}
+		}
+		reply(rw, http.StatusOK, map[string]bool{"ready": true})
 	})
 	post("/v1/rate", func(rw http.ResponseWriter, r *http.Request) {
 		if c.SetRate == nil {

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
 func TestAPI(t *testing.T) {
 	stopped := make(chan struct{})
 	var rate string
+	var ready atomic.Bool // set here, read by the server's goroutine
 	s, err := Serve("127.0.0.1:0", Controls{
 		Stats: func() any { return map[string]int{"sent": 7} },
 		SetRate: func(v string) (any, error) {
@@ -18,6 +20,12 @@ func TestAPI(t *testing.T) {
 			}
 			rate = v
 			return map[string]string{"rate": v}, nil
+		},
+		Ready: func() error {
+			if ready.Load() {
+				return nil
+			}
+			return errors.New("the engines stopped")
 		},
 		Stop: func() { close(stopped) },
 	})
@@ -30,17 +38,22 @@ func TestAPI(t *testing.T) {
 		method, path, body string
 		status             int
 		want               string
+		notReady           bool
 	}{
-		{"GET", "/v1/stats", "", 200, `{"sent":7}`},
-		{"POST", "/v1/stats", "", 405, "use GET"},
-		{"GET", "/v1/rate", "", 405, "use POST"},
-		{"POST", "/v1/rate", `{"rate":"50k"}`, 200, `{"rate":"50k"}`},
-		{"POST", "/v1/rate", `{"rate":"bad"}`, 400, "rate bad"},
-		{"POST", "/v1/rate", `{}`, 400, "want {"},
-		{"POST", "/v1/pause", "", 404, "cannot pause"},
-		{"POST", "/v1/nothing", "", 404, ""},
-		{"POST", "/v1/stop", "", 200, `{"stopping":true}`},
+		{"GET", "/v1/stats", "", 200, `{"sent":7}`, false},
+		{"GET", "/v1/ready", "", 200, `{"ready":true}`, false},
+		{"GET", "/v1/ready", "", 503, `{"ready":false,"reason":"the engines stopped"}`, true},
+		{"POST", "/v1/ready", "", 405, "use GET", false},
+		{"POST", "/v1/stats", "", 405, "use GET", false},
+		{"GET", "/v1/rate", "", 405, "use POST", false},
+		{"POST", "/v1/rate", `{"rate":"50k"}`, 200, `{"rate":"50k"}`, false},
+		{"POST", "/v1/rate", `{"rate":"bad"}`, 400, "rate bad", false},
+		{"POST", "/v1/rate", `{}`, 400, "want {", false},
+		{"POST", "/v1/pause", "", 404, "cannot pause", false},
+		{"POST", "/v1/nothing", "", 404, "", false},
+		{"POST", "/v1/stop", "", 200, `{"stopping":true}`, false},
 	} {
+		ready.Store(!c.notReady)
 		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -51,8 +51,10 @@ func Queue(emit Emit, q kernelStats, lbl []string) {
 // TCP on, its TCP counters; the stack-wide counters of its control plane,
 // and the control plane's state.
 func Stack(st *stack.Stack, device string) Collect {
-	mode := st.Port().Modes().AFXDP.String()
+	modes := st.Port().Modes()
+	mode := modes.AFXDP.String()
 	return func(emit Emit) {
+		deviceInfo(emit, device, modes)
 		for _, e := range st.Engines() {
 			lbl := []string{"device", device, "queue", strconv.Itoa(e.Queue()), "mode", mode}
 			c := e.Counters()
@@ -104,6 +106,14 @@ func controlPlane(emit Emit, st *stack.Stack, lbl []string) {
 	emit("fastpath_control_plane_snapshots_total", "Snapshots of the kernel's tables handed to the engines.", Counter, float64(cs.Snapshots), lbl...)
 }
 
+// deviceInfo emits fastpath_device_info: 1, with the modes a run obtained
+// as labels, for alerts on a NIC that gave copy mode or generic XDP where
+// zero-copy and native were wanted.
+func deviceInfo(emit Emit, device string, m port.Modes, labels ...string) {
+	emit("fastpath_device_info", "1, labelled with the AF_XDP mode (copy or zerocopy) and XDP attach mode (native, generic or none) the run obtained.",
+		Gauge, 1, with([]string{"device", device, "mode", m.AFXDP.String(), "xdp_mode", m.XDP}, labels...)...)
+}
+
 // tcpCounters emits an engine's TCP counters.
 func tcpCounters(emit Emit, t tcp.Counters, lbl []string) {
 	for i := tcp.Counter(0); i < tcp.NumCounters; i++ {
@@ -120,18 +130,29 @@ func tcpCounters(emit Emit, t tcp.Counters, lbl []string) {
 // Gen emits every sender's counters and its socket's statistics.
 func Gen(r *gen.Run) Collect {
 	in := r.Info()
+	var shard []string
+	if in.Spec.Shards > 1 {
+		// One of a fleet's shards: its index, so that sums over the
+		// fleet can tell them apart (the scrape adds instance).
+		shard = []string{"shard", strconv.Itoa(in.Spec.Shard)}
+	}
 	return func(emit Emit) {
+		deviceInfo(emit, in.Device, in.Modes, shard...)
+		var pps, bps float64
+		if rate := r.Rate(); rate.Bits {
+			bps = rate.Value
+		} else {
+			pps = rate.Value
+		}
+		run := with([]string{"device", in.Device}, shard...)
+		emit("fastpath_gen_asked_packets_per_second", "The rate asked, in packets/s (0: as fast as possible, or asked in bits/s).", Gauge, pps, run...)
+		emit("fastpath_gen_asked_bits_per_second", "The rate asked, in bits/s on the wire (0: as fast as possible, or asked in packets/s).", Gauge, bps, run...)
 		for i, s := range r.Senders() {
 			if s == nil {
 				continue
 			}
 			st := s.Stats()
-			lbl := []string{"device", in.Device, "queue", strconv.Itoa(in.Queues[i]), "mode", in.Modes.AFXDP.String()}
-			if in.Spec.Shards > 1 {
-				// One of a fleet's shards: its index, so that sums over
-				// the fleet can tell them apart (the scrape adds instance).
-				lbl = append(lbl, "shard", strconv.Itoa(in.Spec.Shard))
-			}
+			lbl := with([]string{"device", in.Device, "queue", strconv.Itoa(in.Queues[i]), "mode", in.Modes.AFXDP.String()}, shard...)
 			emit("fastpath_gen_sent_packets_total", "Frames put on the TX ring.", Counter, float64(st.Sent), lbl...)
 			emit("fastpath_gen_sent_bytes_total", "Bytes of the frames put on the TX ring (no FCS).", Counter, float64(st.Bytes), lbl...)
 			emit("fastpath_gen_completions_total", "Frames the kernel completed.", Counter, float64(st.Completed), lbl...)
@@ -162,15 +183,28 @@ func Bench(r *xdpsock.Run, mode, device string) Collect {
 	}
 }
 
-// Sink emits the sink's counts and its engines'.
-func Sink(s *sink.Run, device string, udpPort uint16) Collect {
+// Sink emits the sink's counts and its engines', and the one-way latency
+// of stamped packets as a histogram (fastpath_sink_latency_seconds, over
+// sink.LatencyBuckets: summed across sinks, the fleet's quantiles).
+func Sink(s *sink.Run, device string, udpPort uint16) (Collect, CollectHist) {
 	engines := Stack(s.Stack(), device)
-	return func(emit Emit) {
+	lbl := []string{"device", device, "port", strconv.Itoa(int(udpPort))}
+	counts := func(emit Emit) {
 		engines(emit)
 		n, b, lost := s.Counts()
-		lbl := []string{"device", device, "port", strconv.Itoa(int(udpPort))}
 		emit("fastpath_sink_received_packets_total", "Packets the sink counted on its port.", Counter, float64(n), lbl...)
 		emit("fastpath_sink_received_bytes_total", "Bytes the sink counted on its port.", Counter, float64(b), lbl...)
 		emit("fastpath_sink_lost_packets", "Stamped packets missing so far (a gauge: late arrivals lower it).", Gauge, float64(lost), lbl...)
 	}
+	hist := func(emit EmitHist) {
+		l := s.Latency()
+		h := Hist{Sum: l.Sum.Seconds(), Buckets: make(map[float64]uint64, sink.NumLatencyBuckets)}
+		for i, le := range sink.LatencyBuckets {
+			h.Count += l.Counts[i]
+			h.Buckets[le.Seconds()] = h.Count
+		}
+		h.Count += l.Counts[sink.NumLatencyBuckets]
+		emit("fastpath_sink_latency_seconds", "One-way latency of stamped packets (gen --stamp; sender and sink on one clock, or PTP-synchronized ones).", h, lbl...)
+	}
+	return counts, hist
 }
