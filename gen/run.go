@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,13 +71,31 @@ type Run struct {
 	senders []*Sender            // senders[i] drives port.Queues[i]; nil: no share of Count
 	rate    atomic.Pointer[Rate] // the total rate asked, last set
 	stop    atomic.Bool
-	start   time.Time
+	start   atomic.Pointer[time.Time] // when the senders started (Open's time until Release)
 	closed  bool
+	gate    chan struct{} // closed by Release (or Stop): the senders go
+	opened  sync.Once     // closes gate
+	startAt time.Time     // Config.StartAt
 }
 
 // Start opens the queues, resolves what c leaves out and starts the
-// senders, one goroutine each, pinned to c.Port.Cores.
+// senders, one goroutine each, pinned to c.Port.Cores: Open, then
+// Release.
 func Start(ctx context.Context, c Config) (*Run, error) {
+	r, err := Open(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Release(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Open opens the queues, resolves what c leaves out and starts the
+// senders, held at a gate until Release: a command serves its metrics
+// and readiness meanwhile, while a fleet waits for its start time.
+func Open(ctx context.Context, c Config) (*Run, error) {
 	if c.Batch < 1 {
 		return nil, fmt.Errorf("gen: batch %d: %w", c.Batch, ErrSpec)
 	}
@@ -102,6 +121,7 @@ func Start(ctx context.Context, c Config) (*Run, error) {
 	// up the others), so that the run's queues offer their rates over
 	// the same time.
 	ready, gate := make(chan struct{}, len(r.port.Queues)), make(chan struct{})
+	r.gate, r.startAt = gate, c.StartAt
 	r.port.Go(func(q *port.Queue) error {
 		s := r.senders[r.index(q)]
 		ready <- struct{}{}
@@ -125,26 +145,37 @@ wait:
 			break wait
 		}
 	}
-	if !c.StartAt.IsZero() {
-		d := time.Until(c.StartAt)
+	now := time.Now()
+	r.start.Store(&now)
+	return r, nil
+}
+
+// Release starts the senders Open holds: at Config.StartAt when set
+// (ErrStartPassed if it passed), at once otherwise. A Release that fails,
+// or that ctx cancels while it waits, closes the run.
+func (r *Run) Release(ctx context.Context) error {
+	fail := func(err error) error {
+		r.stop.Store(true)
+		r.opened.Do(func() { close(r.gate) })
+		r.port.Close()
+		r.closed = true
+		return err
+	}
+	if !r.startAt.IsZero() {
+		d := time.Until(r.startAt)
 		if d <= 0 {
-			r.stop.Store(true)
-			close(gate)
-			r.port.Close()
-			return nil, fmt.Errorf("%w while the queues were opened (%v late): give a later time", ErrStartPassed, -d.Round(time.Millisecond))
+			return fail(fmt.Errorf("%w while the queues were opened (%v late): give a later time", ErrStartPassed, -d.Round(time.Millisecond)))
 		}
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
-			r.stop.Store(true)
-			close(gate)
-			r.port.Close()
-			return nil, ctx.Err()
+			return fail(ctx.Err())
 		}
 	}
-	close(gate)
-	r.start = time.Now()
-	return r, nil
+	now := time.Now()
+	r.start.Store(&now)
+	r.opened.Do(func() { close(r.gate) })
+	return nil
 }
 
 // resolve fills in what the Spec leaves to the device: its MAC, its MTU,
@@ -253,7 +284,7 @@ func (r *Run) Rate() Rate { return *r.rate.Load() }
 func (r *Run) Info() Info { return r.info }
 
 // Started is when the senders started.
-func (r *Run) Started() time.Time { return r.start }
+func (r *Run) Started() time.Time { return *r.start.Load() }
 
 // Queues returns the run's queues, for their sockets' statistics.
 func (r *Run) Queues() []*port.Queue { return r.port.Queues }
@@ -343,6 +374,8 @@ func (r *Run) Done() <-chan struct{} { return r.port.Done() }
 // stay open for their statistics until Close.
 func (r *Run) Stop() error {
 	r.stop.Store(true)
+	// Senders Open holds go, see the stop and return.
+	r.opened.Do(func() { close(r.gate) })
 	return r.port.Wait()
 }
 

@@ -50,7 +50,7 @@ type Summary struct {
 // queues. The error is the first sender's, if one failed.
 func (r *Run) Finish(interrupted bool) (Summary, error) {
 	serr := r.Stop()
-	d := time.Since(r.start).Seconds()
+	d := time.Since(r.Started()).Seconds()
 	st := r.Stats()
 	in := r.info
 	s := Summary{Kernel: in.Kernel, Device: in.Device, Queues: in.Queues, Cores: in.Cores, Mode: in.Modes.AFXDP.String(),
@@ -63,7 +63,7 @@ func (r *Run) Finish(interrupted bool) (Summary, error) {
 	if in.Spec.Shards > 1 {
 		s.Shard = fmt.Sprintf("%d/%d", in.Spec.Shard, in.Spec.Shards)
 	}
-	s.Started = r.start.UTC().Format(time.RFC3339Nano)
+	s.Started = r.Started().UTC().Format(time.RFC3339Nano)
 	s.PPS = float64(st.Sent) / d
 	s.BPS = float64(st.Bytes+FCSLen*st.Sent) * 8 / d
 	s.L1BPS = float64(st.Bytes+(FCSLen+L1Overhead)*st.Sent) * 8 / d

@@ -276,6 +276,16 @@ func startGen(ctx context.Context, c genConfig) (*genRun, error) {
 	return &genRun{Run: r, cfg: c}, nil
 }
 
+// openGen opens the generator c describes, its senders held until
+// Release (at --start-at).
+func openGen(ctx context.Context, c genConfig) (*genRun, error) {
+	r, err := gen.Open(ctx, c.run)
+	if err != nil {
+		return nil, err
+	}
+	return &genRun{Run: r, cfg: c}, nil
+}
+
 // liveStats is /v1/stats: the totals so far and the state.
 func (g *genRun) liveStats() any {
 	st := g.Stats()
@@ -316,7 +326,10 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	g, err := startGen(ctx, c)
+	// The senders wait while the metrics and the control API come up,
+	// then until --start-at: a fleet's scrapes and readiness probes see
+	// every host ready before it starts.
+	g, err := openGen(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -346,6 +359,13 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 		return err
 	}
 	defer closeControl(ctl)
+	if err := g.Release(ctx); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "gen: stopped before --start-at")
+			return nil
+		}
+		return err
+	}
 	if in := g.Info(); !c.json {
 		fmt.Fprintf(stderr, "gen: %s queues %v (%s AF_XDP, XDP program: %s) -> %v (%s%s), sizes %s, rate %s, %d flows; ctrl-c stops\n",
 			in.Device, in.Queues, in.Modes.AFXDP, in.Modes.XDP, c.run.Spec.Dst, in.DstMAC, via(in.ResolvedThrough, c.run.Spec.Dst.Addr()), in.Spec.SizesString(), g.Rate(), in.Flows)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -142,7 +143,8 @@ func TestGenShards(t *testing.T) {
 }
 
 // TestGenStartAt: --start-at holds the senders until the time given (the
-// summary's start within 50 ms after it), and a time past is an error.
+// summary's start within 50 ms after it), ready and stoppable meanwhile,
+// and a time past is an error.
 func TestGenStartAt(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	at := time.Now().Add(2 * time.Second).UTC()
@@ -150,6 +152,36 @@ func TestGenStartAt(t *testing.T) {
 	started, err := time.Parse(time.RFC3339Nano, res.Started)
 	if err != nil || started.Before(at) || started.Sub(at) > 50*time.Millisecond {
 		t.Errorf("started %v (%v), asked %v", res.Started, err, at)
+	}
+	// While it waits for its time, gen is ready (its queues open) and
+	// serves its metrics and control API; a stop then ends it at once,
+	// nothing sent.
+	const ctl, mx = "127.0.0.1:19327", "127.0.0.1:19328"
+	done := make(chan string, 1)
+	go func() {
+		_, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(), "--count", "10",
+			"--start-at", time.Now().Add(time.Minute).UTC().Format(time.RFC3339), "--control", ctl, "--metrics", mx, "--interval", "0")
+		done <- fmt.Sprint(err) + errOut
+	}()
+	code, body := 0, ""
+	for end := time.Now().Add(10 * time.Second); code != 200 && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		code, body = httpGet("http://" + ctl + "/v1/ready")
+	}
+	if code != 200 {
+		t.Fatalf("waiting for --start-at, /v1/ready: %d %s", code, body)
+	}
+	if code, body := httpGet("http://" + mx + "/metrics"); code != 200 || !strings.Contains(body, "fastpath_gen_sent_packets_total") {
+		t.Errorf("waiting for --start-at, /metrics: %d %.500s", code, body)
+	}
+	stopAt := time.Now()
+	http.Post("http://"+ctl+"/v1/stop", "application/json", nil)
+	select {
+	case out := <-done:
+		if !strings.Contains(out, "stopped before --start-at") || time.Since(stopAt) > 5*time.Second {
+			t.Errorf("stopped before its time: after %v: %s", time.Since(stopAt), out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("gen did not stop while waiting for --start-at")
 	}
 	_, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(), "--count", "1",
 		"--start-at", time.Now().Add(-time.Second).UTC().Format(time.RFC3339))

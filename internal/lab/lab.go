@@ -120,6 +120,11 @@ type Options struct {
 	// 2001:db8:2::/64 on B's (B ::1, R ::fe), R forwarding IPv6 too and A
 	// and B routing through it. Not with Devices.
 	IPv6 bool
+	// More, with Router, adds hosts on A's side (Lab.More): host i on its
+	// own veth to R (R.Links[2+i]) and its own /24, 198.18.(10+i).1 with
+	// R at .254, and a default route through R, as A has. Up to 16; IPv4
+	// only. A fleet of senders to one receiver (B) is A plus More.
+	More int
 }
 
 // DefaultOptions returns the options New uses for zero fields: one queue,
@@ -157,6 +162,9 @@ func (o Options) check() (Options, error) {
 	if o.Devices[0] != "" && o.IPv6 {
 		return o, errors.New("lab: devices cannot be used with IPv6")
 	}
+	if o.More != 0 && (!o.Router || o.IPv6 || o.More < 0 || o.More > maxMore) {
+		return o, fmt.Errorf("lab: more hosts (%d) need a router, IPv4 only, and at most %d", o.More, maxMore)
+	}
 	if !prefixRE.MatchString(o.Prefix) {
 		return o, fmt.Errorf("lab: prefix %q must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", o.Prefix)
 	}
@@ -171,6 +179,8 @@ type Lab struct {
 	// R is the router, nil unless Options.Router. R.Links[0] faces A and
 	// R.Links[1] faces B.
 	R *Host
+	// More are the hosts Options.More adds on A's side.
+	More []*Host
 
 	opts Options
 
@@ -396,6 +406,14 @@ func (l *Lab) build(me owner, n uint64) error {
 		}
 		l.hook("host r")
 	}
+	for i := range l.opts.More {
+		h, err := l.newHost(nsName(l.opts.Prefix, me, n, moreRole(i)), moreRole(i))
+		if err != nil {
+			return err
+		}
+		l.More = append(l.More, h)
+		l.hook("host " + moreRole(i))
+	}
 	for _, h := range l.Hosts() {
 		if err := h.setup(h == l.R); err != nil {
 			return err
@@ -414,11 +432,19 @@ func (l *Lab) build(me owner, n uint64) error {
 	if err := l.join(l.R, "veth1", macRB, routedRB, l.B, "veth0", macB, routedB); err != nil {
 		return err
 	}
+	for i, h := range l.More {
+		host, router := moreAddrs(i)
+		mac, rmac := net.HardwareAddr{0x02, 0xfa, 0, 0, byte(0x10 + i), 0x01}, net.HardwareAddr{0x02, 0xfa, 0, 0, byte(0x10 + i), 0x03}
+		if err := l.join(l.R, fmt.Sprintf("veth%d", 2+i), rmac, router, h, "veth0", mac, host); err != nil {
+			return err
+		}
+		h.Gateway = router.Addr()
+	}
 	l.A.Gateway = l.R.Links[0].Addr.Addr()
 	l.B.Gateway = l.R.Links[1].Addr.Addr()
 	l.A.Gateway6 = l.R.Links[0].Addr6.Addr()
 	l.B.Gateway6 = l.R.Links[1].Addr6.Addr()
-	for _, h := range []*Host{l.A, l.B} {
+	for _, h := range append([]*Host{l.A, l.B}, l.More...) {
 		if err := h.defaultRoute(); err != nil {
 			return err
 		}
@@ -670,13 +696,26 @@ func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// Hosts returns A, B and, with a router, R.
+// Hosts returns A, B and, with a router, R and the More hosts.
 func (l *Lab) Hosts() []*Host {
 	hs := []*Host{l.A, l.B}
 	if l.R != nil {
 		hs = append(hs, l.R)
 	}
-	return hs
+	return append(hs, l.More...)
+}
+
+// maxMore is the most hosts Options.More adds.
+const maxMore = 16
+
+// moreRole names the i-th added host's namespace: m0, m1, ...
+func moreRole(i int) string { return fmt.Sprintf("m%d", i) }
+
+// moreAddrs is the address plan of the i-th added host: its own /24,
+// 198.18.(10+i).0, the host at .1 and R at .254.
+func moreAddrs(i int) (host, router netip.Prefix) {
+	net := netip.AddrFrom4([4]byte{198, 18, byte(10 + i), 0})
+	return netip.PrefixFrom(net.Next(), 24), netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(10 + i), 254}), 24)
 }
 
 // Close detaches and closes the XDP links and programs the lab attached,

@@ -225,6 +225,48 @@ func TestRouter(t *testing.T) {
 	}
 }
 
+// TestMore: Options.More adds hosts on A's side, each on its own veth to
+// R and its own /24, routed to B through R (one hop each way), and gone
+// with the lab. Without a router, with IPv6 or past the limit it is an
+// error.
+func TestMore(t *testing.T) {
+	t.Parallel()
+	l := NewT(t, Options{Router: true, More: 2})
+	if len(l.More) != 2 || len(l.R.Links) != 4 || len(l.Hosts()) != 5 {
+		t.Fatalf("%d more hosts, R has %d links, %d hosts; want 2, 4, 5", len(l.More), len(l.R.Links), len(l.Hosts()))
+	}
+	for i, h := range l.More {
+		host, router := moreAddrs(i)
+		checkHost(t, h, "veth0", host, net.HardwareAddr{0x02, 0xfa, 0, 0, byte(0x10 + i), 0x01}, l.R, net.HardwareAddr{0x02, 0xfa, 0, 0, byte(0x10 + i), 0x03})
+		if r := l.R.Links[2+i]; r.Addr != router || r.Peer != h || h.Gateway != router.Addr() {
+			t.Errorf("more host %d: R's link %+v, gateway %s; want %s facing it", i, r, h.Gateway, router)
+		}
+		if o, ok := parseName(h.Name, DefaultPrefix); !ok || o.pid != os.Getpid() {
+			t.Errorf("Sweep would not know %s as this process's", h.Name)
+		}
+		if ttl := exchange(t, h, l.B); ttl != 63 {
+			t.Errorf("TTL at B from more host %d = %d, want 63", i, ttl)
+		}
+		if ttl := exchange(t, l.B, h); ttl != 63 {
+			t.Errorf("TTL at more host %d from B = %d, want 63", i, ttl)
+		}
+	}
+	names := []string{l.More[0].Name, l.More[1].Name}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, err := os.Stat("/run/netns/" + n); !os.IsNotExist(err) {
+			t.Errorf("%s left after Close: %v", n, err)
+		}
+	}
+	for _, o := range []Options{{More: 1}, {Router: true, IPv6: true, More: 1}, {Router: true, More: maxMore + 1}, {Router: true, More: -1}} {
+		if _, err := o.check(); err == nil {
+			t.Errorf("options %+v accepted", o)
+		}
+	}
+}
+
 func TestQueues(t *testing.T) {
 	t.Parallel()
 	l := NewT(t, Options{Queues: 2, MTU: 9000, Router: true})

@@ -408,8 +408,9 @@ func parseName(name, prefix string) (o owner, ok bool) {
 		}
 		n[i] = v
 	}
-	switch parts[4] {
-	case "a", "b", "r":
+	switch role := parts[4]; {
+	case role == "a", role == "b", role == "r":
+	case len(role) >= 2 && role[0] == 'm' && digits(role[1:]): // Options.More
 	default:
 		return owner{}, false
 	}
