@@ -679,7 +679,7 @@ func TestFlags(t *testing.T) {
 				help, helps[sub] = string(out), string(out)
 			}
 			for name := range flags(c.Args) {
-				if !regexp.MustCompile(`(?m)^\s+(-\w, )?--` + regexp.QuoteMeta(name) + `\b`).MatchString(help) {
+				if !regexp.MustCompile(`(?m)^\s+(-\w, )?--` + regexp.QuoteMeta(name) + `\s`).MatchString(help) {
 					missing = append(missing, fmt.Sprintf("fastpath %s --%s (%s %s)", sub, name, w.kind, w.name))
 				}
 			}
