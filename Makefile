@@ -4,7 +4,7 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: deps bench-vm all build run test test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack bench-load bench-rfc2544 fuzz clean vmtest vmtest-matrix vm-deps
+.PHONY: deps bench-vm all build run test test-deploy test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack bench-load bench-rfc2544 fuzz clean vmtest vmtest-matrix vm-deps
 
 all: build
 
@@ -17,11 +17,19 @@ build:
 run: build
 	./$(BIN) lab
 
-# Everything CI runs: lint, every test (kernel tests need root), the race
-# detector over the short variants, and a check that no lab was left behind.
-test: lint test-kernel test-race test-fuzz
+# Everything CI runs: lint, the Kubernetes manifests' tests, every test
+# (kernel tests need root), the race detector over the short variants, and
+# a check that no lab was left behind.
+test: lint test-deploy test-kernel test-race test-fuzz
 	@left=$$(ip netns list 2>/dev/null | awk '$$1 ~ /^fp-/ {print $$1}'); \
 	if [ -n "$$left" ]; then echo "tests left namespaces behind: $$left"; exit 1; fi
+
+# The Kubernetes manifests (deploy/kubernetes), in a module of their own so
+# that the engine's gains no Kubernetes dependencies: every kustomization
+# built and decoded strictly, the pods' and Jobs' properties, every flag
+# against the binary, and promtool over the rules and the dashboard.
+test-deploy:
+	cd deploy/kubernetes && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Every test through internal/testreport: go test's lines, then every test
 # that skipped and why, and the command that installs what they need.
