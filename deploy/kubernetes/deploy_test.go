@@ -463,8 +463,10 @@ func checkMetrics(t *testing.T, c corev1.Container, f map[string]string) {
 		return
 	}
 	host, p := port(t, m)
-	if host != "$(POD_IP)" {
-		t.Errorf("%s: --metrics %s: want $(POD_IP):PORT (the node's address under hostNetwork)", c.Name, m)
+	// In brackets: the node's address may be IPv6, and Go's listen
+	// takes an IPv4 address in brackets too.
+	if host != "[$(POD_IP)]" {
+		t.Errorf("%s: --metrics %s: want [$(POD_IP)]:PORT (the node's address under hostNetwork)", c.Name, m)
 	}
 	if mp, ok := namedPort(c, "metrics"); !ok || mp.ContainerPort != p {
 		t.Errorf("%s: no container port named metrics = %d", c.Name, p)
