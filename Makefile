@@ -27,9 +27,13 @@ test: lint test-deploy test-kernel test-race test-fuzz
 # The Kubernetes manifests (deploy/kubernetes), in a module of their own so
 # that the engine's gains no Kubernetes dependencies: every kustomization
 # built and decoded strictly, the pods' and Jobs' properties, every flag
-# against the binary, and promtool over the rules and the dashboard.
+# against the binary, promtool over the rules and the dashboard, and the
+# manifests' pods run in a lab of namespaces standing for nodes, scraped
+# by a real Prometheus (TestFleet; root). Through testreport, as the
+# other tests, so that its skips are listed.
 test-deploy:
-	cd deploy/kubernetes && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd deploy/kubernetes && $(GO) vet ./...
+	cd deploy/kubernetes && $(GO) test -count=1 -json ./... | $(GO) -C ../.. run ./internal/testreport
 
 # Every test through internal/testreport: go test's lines, then every test
 # that skipped and why, and the command that installs what they need.

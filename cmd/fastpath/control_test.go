@@ -220,3 +220,14 @@ func TestGenLinger(t *testing.T) {
 		t.Error("/metrics still answers after gen exited")
 	}
 }
+
+// httpGet returns u's status and body (0 and the error when it fails).
+func httpGet(u string) (int, string) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

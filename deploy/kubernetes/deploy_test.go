@@ -636,6 +636,15 @@ var (
 	binErr  error
 )
 
+// TestMain removes the binary fastpath built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // fastpath builds the engine's binary once, from the main module.
 func fastpath(t *testing.T) string {
 	t.Helper()
