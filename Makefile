@@ -32,7 +32,7 @@ test: lint test-deploy test-kernel test-race test-fuzz
 # by a real Prometheus (TestFleet; root). Through testreport, as the
 # other tests, so that its skips are listed.
 test-deploy:
-	cd deploy/kubernetes && $(GO) vet ./...
+	cd deploy/kubernetes && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 	cd deploy/kubernetes && $(GO) test -count=1 -json ./... | $(GO) -C ../.. run ./internal/testreport
 
 # Every test through internal/testreport: go test's lines, then every test
