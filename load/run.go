@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -33,6 +34,7 @@ type Run struct {
 	last     [NumLatencies]*hdrhistogram.Histogram // the last Sample's interval
 	window   [NumLatencies]*hdrhistogram.Histogram // since the last TakeWindow
 	finished bool
+	paused   atomic.Bool // as last set: Config.Paused, then Pause
 }
 
 // TCPConfig is the TCP configuration a load run needs on each of engines
@@ -84,6 +86,7 @@ func New(st *stack.Stack, cfg Config) (*Run, error) {
 		return nil, errors.New("load: the stack has no TCP: call EnableTCP(load.TCPConfig(...)) first")
 	}
 	r := &Run{st: st, cfg: cfg}
+	r.paused.Store(cfg.Paused)
 	for i, e := range engines {
 		r.clients = append(r.clients, NewClient(e, cfg.share(i, len(engines))))
 		var h [NumLatencies]*hdrhistogram.Histogram
@@ -260,8 +263,13 @@ func (r *Run) Pause(on bool) error {
 	if !r.on(func(_ int, cl *Client) { cl.paused = on }) {
 		return errors.New("load: the engines have stopped")
 	}
+	r.paused.Store(on)
 	return nil
 }
+
+// Paused reports whether the run is paused (Config.Paused until a
+// Pause(false), or Pause(true)). Safe from any goroutine.
+func (r *Run) Paused() bool { return r.paused.Load() }
 
 // Stop ends the run: no more connections open; those open get up to grace
 // to finish (a request answered in the grace counts), then are reset and

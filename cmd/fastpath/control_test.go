@@ -29,15 +29,7 @@ func TestGenControlAndMetrics(t *testing.T) {
 			"--rate", "10k", "--duration", "30s", "--interval", "0", "--json", "--control", ctl, "--metrics", mx, "--linger", "30s")
 		done <- result{out, errOut, err}
 	}()
-	get := func(url string) (int, string) {
-		resp, err := http.Get(url)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := httpGet
 	post := func(path, body string) (int, string) {
 		resp, err := http.Post("http://"+ctl+path, "application/json", strings.NewReader(body))
 		if err != nil {

@@ -156,7 +156,7 @@ func TestGenStartAt(t *testing.T) {
 	// While it waits for its time, gen is ready (its queues open) and
 	// serves its metrics and control API; a stop then ends it at once,
 	// nothing sent.
-	const ctl, mx = "127.0.0.1:19327", "127.0.0.1:19328"
+	const ctl, mx = "127.0.0.1:19337", "127.0.0.1:19338"
 	done := make(chan string, 1)
 	go func() {
 		_, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(), "--count", "10",

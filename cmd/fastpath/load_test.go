@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -60,15 +61,7 @@ func TestLoadCommand(t *testing.T) {
 	cmd, stdout := startChild(t, "ctrl-c stops", "load", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
 		"--dst", netip.AddrPortFrom(l.B.Addr.Addr(), 8080).String(), "--http", "/", "--cps", "200", "--requests", "2",
 		"--duration", "60s", "--json", "--idle", "adaptive", "--control", ctl, "--metrics", mx)
-	get := func(url string) (int, string) {
-		resp, err := http.Get(url)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := httpGet
 	type stats struct {
 		Opened uint64  `json:"connections_opened"`
 		Asked  float64 `json:"asked_cps"`
@@ -107,10 +100,15 @@ func TestLoadCommand(t *testing.T) {
 		`fastpath_load_response_seconds_bucket{le="0.01"}`,
 		"fastpath_load_connect_seconds_count ",
 		"fastpath_tcp_connections",
+		"fastpath_load_paused 0",
+		fmt.Sprintf(`fastpath_device_info{device=%q,mode="copy",xdp_mode="native"} 1`, l.A.Link),
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	if code, body := get("http://" + ctl + "/v1/ready"); code != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Errorf("ready: %d %s", code, body)
 	}
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)

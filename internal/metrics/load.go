@@ -32,6 +32,11 @@ func Load(r *load.Run, engine Collect, labels ...string) (Collect, CollectHist) 
 		}
 		emit("fastpath_load_connections_open", "Connections open (dialed, not yet ended).", Gauge, float64(c.Open()), labels...)
 		emit("fastpath_load_asked_cps", "Connections per second asked for (0: paced by the number kept open).", Gauge, r.Config().CPS, labels...)
+		paused := 0.0
+		if r.Paused() {
+			paused = 1
+		}
+		emit("fastpath_load_paused", "1 while the run is paused: waiting for --start-at, or by the control API.", Gauge, paused, labels...)
 	}
 	hists := func(emit EmitHist) {
 		r.Latencies(func(total *[load.NumLatencies]*hdrhistogram.Histogram) {
