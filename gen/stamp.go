@@ -55,6 +55,23 @@ type stream struct {
 	reorder  uint64
 	tooOld   uint64
 	received uint64
+	newest   int64 // the latest send time seen
+}
+
+// totals are a stream's counts, kept from its earlier runs.
+type totals struct {
+	lost, unique, dups, reorder, tooOld uint64
+}
+
+// add adds s's counts to t.
+func (t *totals) add(s *stream) {
+	if s.max-s.base+1 > s.unique {
+		t.lost += s.max - s.base + 1 - s.unique
+	}
+	t.unique += s.unique
+	t.dups += s.dups
+	t.reorder += s.reorder
+	t.tooOld += s.tooOld
 }
 
 // Tracker counts stamped frames as a sink receives them: per stream, the
@@ -67,6 +84,8 @@ type Tracker struct {
 	hist     *hdrhistogram.Histogram
 	negative uint64 // stamps from the future: clocks not shared
 	stamped  uint64
+	past     totals // the streams' earlier runs
+	restarts uint64
 }
 
 // Latencies are recorded from 1 ns to 100 s with 3 significant digits.
@@ -97,7 +116,18 @@ func (t *Tracker) Record(id uint8, seq uint64, sent, now int64) {
 		s = &stream{}
 		t.streams[id] = s
 	}
+	if s.started && seq <= s.max && sent > s.newest {
+		// Sent after every frame seen, yet numbered at or below the
+		// highest: a new run of the stream's sender (each run numbers
+		// from 0, and one sender stamps its frames in order). A sink
+		// that outlives its senders (a DaemonSet's, a fleet's runs one
+		// after another) counts each run on its own.
+		t.past.add(s)
+		t.restarts++
+		*s = stream{}
+	}
 	s.received++
+	s.newest = max(s.newest, sent)
 	switch {
 	case !s.started:
 		s.started, s.base, s.max = true, seq, seq
@@ -143,14 +173,17 @@ type TrackerResult struct {
 	Stamped uint64 `json:"stamped_packets"`
 	// Unique is the stamped frames counted once each (no duplicate, none
 	// too old to tell).
-	Unique     uint64     `json:"unique_packets"`
-	Lost       uint64     `json:"lost_packets"`
-	Duplicates uint64     `json:"duplicate_packets"`
-	Reordered  uint64     `json:"reordered_packets"`
-	TooOld     uint64     `json:"too_old_packets"`
-	Streams    int        `json:"streams"`
-	Negative   uint64     `json:"negative_latency_packets"`
-	Latency    Percentile `json:"latency_us"`
+	Unique     uint64 `json:"unique_packets"`
+	Lost       uint64 `json:"lost_packets"`
+	Duplicates uint64 `json:"duplicate_packets"`
+	Reordered  uint64 `json:"reordered_packets"`
+	TooOld     uint64 `json:"too_old_packets"`
+	Streams    int    `json:"streams"`
+	// Restarts counts the streams that began again from a lower sequence
+	// number, sent later: a sender's new run (see Record).
+	Restarts uint64     `json:"restarted_streams"`
+	Negative uint64     `json:"negative_latency_packets"`
+	Latency  Percentile `json:"latency_us"`
 }
 
 // Percentile holds latency percentiles in microseconds.
@@ -165,7 +198,7 @@ type Percentile struct {
 // Lost sums the frames lost so far (see Result); it is cheap enough to
 // call every few thousand frames.
 func (t *Tracker) Lost() uint64 {
-	var n uint64
+	n := t.past.lost
 	for _, s := range t.streams {
 		if s != nil && s.started && s.max-s.base+1 > s.unique {
 			n += s.max - s.base + 1 - s.unique
@@ -178,21 +211,15 @@ func (t *Tracker) Lost() uint64 {
 // between a stream's first and highest and was never seen (frames lost
 // after the highest one received cannot be told from frames never sent).
 func (t *Tracker) Result() TrackerResult {
-	r := TrackerResult{Stamped: t.stamped, Negative: t.negative}
+	all := t.past
+	r := TrackerResult{Stamped: t.stamped, Negative: t.negative, Restarts: t.restarts}
 	for _, s := range t.streams {
-		if s == nil || !s.started {
-			continue
+		if s != nil && s.started {
+			r.Streams++
+			all.add(s)
 		}
-		r.Streams++
-		span := s.max - s.base + 1
-		if span > s.unique {
-			r.Lost += span - s.unique
-		}
-		r.Unique += s.unique
-		r.Duplicates += s.dups
-		r.Reordered += s.reorder
-		r.TooOld += s.tooOld
 	}
+	r.Lost, r.Unique, r.Duplicates, r.Reordered, r.TooOld = all.lost, all.unique, all.dups, all.reorder, all.tooOld
 	us := func(q float64) float64 {
 		if t.hist.TotalCount() == 0 {
 			return 0

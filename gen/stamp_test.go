@@ -262,3 +262,35 @@ func TestTrackerExpect(t *testing.T) {
 		t.Errorf("without Expect: %+v", r)
 	}
 }
+
+// TestTrackerRuns: a sink that outlives its senders sees each stream
+// start again from 0 at every run, sent later than the last run's
+// frames: each run is counted on its own (its losses, none of its frames
+// taken as duplicates or too old), and the restarts are counted. A late
+// or duplicated frame of one run, sent no later than what was seen, is
+// not a restart.
+func TestTrackerRuns(t *testing.T) {
+	tr := NewTracker()
+	sent := int64(1e9)
+	run := func(n uint64, skip map[uint64]bool) {
+		for seq := range n {
+			if !skip[seq] {
+				tr.Record(3, seq, sent, sent+1000)
+			}
+			sent += 10
+		}
+	}
+	run(200_000, nil)
+	run(200_000, map[uint64]bool{7: true, 150_000: true})
+	tr.Record(3, 199_995, sent-50, sent+1000) // a duplicate of the second run's, late
+	run(1_000, map[uint64]bool{0: true, 500: true})
+	r := tr.Result()
+	want := TrackerResult{Stamped: 400_997, Unique: 400_996, Lost: 3, Duplicates: 1, Streams: 1, Restarts: 2}
+	r.Latency = Percentile{}
+	if r != want {
+		t.Errorf("three runs of one stream: %+v, want %+v", r, want)
+	}
+	if tr.Lost() != 3 {
+		t.Errorf("Lost() = %d, want 3", tr.Lost())
+	}
+}

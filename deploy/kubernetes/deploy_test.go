@@ -786,10 +786,11 @@ func runPromtool(t *testing.T, dir string, args ...string) {
 }
 
 // TestRules runs promtool over the rules: its checks, then the unit tests
-// in rules_test.yml.
+// in rules_test.yml and rules_run_test.yml (a run as params.env ships it,
+// under 30 s evaluations: its alerts fire while its pods exist).
 func TestRules(t *testing.T) {
 	runPromtool(t, "monitoring", "check", "rules", "rules.yml")
-	runPromtool(t, "monitoring", "test", "rules", "rules_test.yml")
+	runPromtool(t, "monitoring", "test", "rules", "rules_test.yml", "rules_run_test.yml")
 }
 
 type dashboard struct {
