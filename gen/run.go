@@ -45,6 +45,42 @@ type Config struct {
 // ErrStartPassed: Config.StartAt was already past.
 var ErrStartPassed = errors.New("gen: the start time has passed")
 
+// spinBefore is how long before a start time WaitUntil stops sleeping and
+// spins on the clock: more than a timer's slack.
+const spinBefore = 2 * time.Millisecond
+
+// WaitUntil returns when the wall clock reads at: hosts given the same
+// time start within their clocks' agreement (NTP's milliseconds, PTP's
+// microseconds), not within their timers' slack. It sleeps in steps of at
+// most 100 ms, reading the wall clock again after each (a clock stepped
+// meanwhile moves the start with it), then spins the last spinBefore. A
+// time already past is ErrStartPassed, saying by how much; ctx ending
+// first, ctx's error.
+func WaitUntil(ctx context.Context, at time.Time) error {
+	at = at.Round(0) // the wall clock's reading only
+	if d := at.Sub(time.Now().Round(0)); d <= 0 {
+		return fmt.Errorf("%w: %s was %v ago: give a later time, far enough for every host to open its queues", ErrStartPassed, at.Format(time.RFC3339Nano), (-d).Round(time.Millisecond))
+	}
+	for {
+		d := at.Sub(time.Now().Round(0))
+		switch {
+		case d <= 0:
+			return nil // woken late: at once
+		case d <= spinBefore:
+			for time.Now().Round(0).Before(at) {
+			}
+			return nil
+		}
+		t := time.NewTimer(min(d-spinBefore, 100*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
 // ResolveTimeout bounds the resolution of the destination's MAC.
 const ResolveTimeout = 3 * time.Second
 
@@ -162,14 +198,8 @@ func (r *Run) Release(ctx context.Context) error {
 		return err
 	}
 	if !r.startAt.IsZero() {
-		d := time.Until(r.startAt)
-		if d <= 0 {
-			return fail(fmt.Errorf("%w while the queues were opened (%v late): give a later time", ErrStartPassed, -d.Round(time.Millisecond)))
-		}
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return fail(ctx.Err())
+		if err := WaitUntil(ctx, r.startAt); err != nil {
+			return fail(err)
 		}
 	}
 	now := time.Now()

@@ -195,6 +195,10 @@ type Percentile struct {
 	Max  float64 `json:"max"`
 }
 
+// Negative counts the frames stamped after they were received: the
+// sender's clock and the receiver's disagree.
+func (t *Tracker) Negative() uint64 { return t.negative }
+
 // Lost sums the frames lost so far (see Result); it is cheap enough to
 // call every few thousand frames.
 func (t *Tracker) Lost() uint64 {

@@ -49,6 +49,15 @@ type Summary struct {
 // Finish stops the senders, waits for them, sums up the run and closes its
 // queues. The error is the first sender's, if one failed.
 func (r *Run) Finish(interrupted bool) (Summary, error) {
+	s, err := r.Summarize(interrupted)
+	r.Close()
+	return s, err
+}
+
+// Summarize stops the senders, waits for them and sums up the run, its
+// queues left open (their statistics still readable, as a command's
+// metrics serve them while it lingers) until Close.
+func (r *Run) Summarize(interrupted bool) (Summary, error) {
 	serr := r.Stop()
 	d := time.Since(r.Started()).Seconds()
 	st := r.Stats()
@@ -76,6 +85,5 @@ func (r *Run) Finish(interrupted bool) (Summary, error) {
 	if serr != nil {
 		s.Errors++
 	}
-	r.Close()
 	return s, serr
 }

@@ -9,6 +9,8 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"sync/atomic"
 	"time"
 
@@ -87,7 +89,8 @@ type Run struct {
 	pubLost        atomic.Uint64
 	lat            Latency // engine-owned
 	pubLat         [NumLatencyBuckets + 1]atomic.Uint64
-	pubLatSum      atomic.Int64
+	pubLatSum      atomic.Uint64 // math.Float64bits of lat.Sum
+	pubNegative    atomic.Uint64
 	reached        atomic.Bool
 	start          time.Time
 	stopped        bool
@@ -137,9 +140,6 @@ func (s *Run) handle(d *stack.Datagram) {
 	if id, seq, sent, ok := gen.ParseStamp(d.Payload); ok {
 		s.tracker.Record(id, seq, sent, now)
 		s.lat.record(now - sent)
-		if s.n&4095 == 0 {
-			s.pubLost.Store(s.tracker.Lost())
-		}
 	}
 	// Published every 1024 packets here, and by the engine's publication
 	// tick (publish): an atomic store is a full barrier on x86, too dear
@@ -153,53 +153,89 @@ func (s *Run) handle(d *stack.Datagram) {
 	}
 }
 
-// publish makes the counts visible to Counts; it runs on the owning engine.
+// publish makes the counts visible to Counts, Latency and Negative; it
+// runs on the owning engine.
 func (s *Run) publish() {
 	s.pubN.Store(s.n)
 	s.pubBytes.Store(s.bytes)
+	s.pubLost.Store(s.tracker.Lost())
+	s.pubNegative.Store(s.tracker.Negative())
+	s.lat.flush()
 	for i, n := range s.lat.Counts {
 		s.pubLat[i].Store(n)
 	}
-	s.pubLatSum.Store(int64(s.lat.Sum))
+	s.pubLatSum.Store(math.Float64bits(s.lat.Sum))
 }
 
 // LatencyBuckets are the upper bounds of the sink's one-way latency
-// histogram (Prometheus's le): 1 µs to 1 s, 1-2.5-5 per decade. Hosts'
-// histograms summed bucket by bucket give the fleet's quantiles, which
-// their percentiles averaged cannot.
-var LatencyBuckets = [NumLatencyBuckets]time.Duration{
-	1 * time.Microsecond, 2500 * time.Nanosecond, 5 * time.Microsecond,
-	10 * time.Microsecond, 25 * time.Microsecond, 50 * time.Microsecond,
-	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
-	1 * time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
-	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
-	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
-	1 * time.Second,
-}
+// histogram (Prometheus's le): 1 µs to 1 s, at 1, 2, 3, 5 and 7 of every
+// decade, so that a quantile interpolated within a bucket is off by less
+// than the bucket's ratio, 1.67 at most. Hosts' histograms summed bucket
+// by bucket give the fleet's quantiles, which their percentiles averaged
+// cannot.
+var LatencyBuckets = func() (b [NumLatencyBuckets]time.Duration) {
+	d := time.Microsecond
+	for i := range NumLatencyBuckets - 1 {
+		b[i] = d * time.Duration([]int{1, 2, 3, 5, 7}[i%5])
+		if i%5 == 4 {
+			d *= 10
+		}
+	}
+	b[NumLatencyBuckets-1] = time.Second
+	return b
+}()
 
 // NumLatencyBuckets is the number of LatencyBuckets.
-const NumLatencyBuckets = 19
+const NumLatencyBuckets = 31
 
 // Latency is a histogram of one-way latencies over LatencyBuckets.
 type Latency struct {
 	// Counts[i] counts the latencies above LatencyBuckets[i-1] up to
 	// LatencyBuckets[i]; the last, those above the largest bound.
 	Counts [NumLatencyBuckets + 1]uint64
-	// Sum is the latencies' sum. A stamp from the future (the sender's
-	// clock ahead of the sink's) counts as 0, as the tracker's does.
-	Sum time.Duration
+	// Sum is the latencies' sum, in seconds. A stamp from the future (the
+	// sender's clock ahead of the sink's) counts as 0, as the tracker's
+	// does, and is counted apart (Run.Negative).
+	Sum float64
+	// pending sums in nanoseconds what record added since flush: an
+	// integer add a packet, and no sum of a sink's life in nanoseconds,
+	// which would overflow int64 within days at line rate.
+	pending int64
 }
 
-// record counts one latency of d ns: a linear walk of the bounds, a few
-// compares for the microseconds a wire takes.
+// fromOctave[j] is the first bucket a latency of j binary digits of
+// microseconds can fall in (bits.Len64 of it): record walks on from
+// there, past at most two bounds, as an octave holds at most two.
+var fromOctave = func() (f [65]uint8) {
+	for j := range f {
+		lo := time.Duration(0)
+		if j > 0 {
+			lo = time.Duration(min(uint64(1)<<(j-1), 1<<40)) * time.Microsecond
+		}
+		i := 0
+		for i < NumLatencyBuckets && lo > LatencyBuckets[i] {
+			i++
+		}
+		f[j] = uint8(i)
+	}
+	return f
+}()
+
+// record counts one latency of d ns.
 func (l *Latency) record(d int64) {
 	d = max(d, 0)
-	i := 0
+	i := int(fromOctave[bits.Len64(uint64(d)/1000)])
 	for i < NumLatencyBuckets && time.Duration(d) > LatencyBuckets[i] {
 		i++
 	}
 	l.Counts[i]++
-	l.Sum += time.Duration(d)
+	l.pending += d
+}
+
+// flush adds the pending nanoseconds to Sum.
+func (l *Latency) flush() {
+	l.Sum += float64(l.pending) / 1e9
+	l.pending = 0
 }
 
 // Latency returns the histogram of the stamped packets' one-way latency so
@@ -210,9 +246,15 @@ func (s *Run) Latency() Latency {
 	for i := range l.Counts {
 		l.Counts[i] = s.pubLat[i].Load()
 	}
-	l.Sum = time.Duration(s.pubLatSum.Load())
+	l.Sum = math.Float64frombits(s.pubLatSum.Load())
 	return l
 }
+
+// Negative returns the stamped packets sent, by their stamp, after the
+// sink received them: the sender's clock and the sink's disagree by more
+// than the path's latency, and the latency figures mean nothing (they
+// count as 0). Safe from any goroutine.
+func (s *Run) Negative() uint64 { return s.pubNegative.Load() }
 
 // Counts returns the packets, bytes and stamped packets missing so far
 // (a gauge: late arrivals lower it). Safe from any goroutine.

@@ -110,7 +110,7 @@ func checkLatency(t *testing.T, l sink.Latency, count uint64, p gen.Percentile) 
 			t.Errorf("%d of %d packets at or below %v, but the median is %v", below, count, le, p50)
 		}
 	}
-	if mean := l.Sum / time.Duration(count); mean <= 0 || mean > time.Duration(p.Max*1e3)+time.Microsecond {
+	if mean := time.Duration(l.Sum / float64(count) * 1e9); mean <= 0 || mean > time.Duration(p.Max*1e3)+time.Microsecond {
 		t.Errorf("mean latency %v, max %v µs", mean, p.Max)
 	}
 }

@@ -44,11 +44,17 @@ type controlPlane struct {
 	engines []engineLink
 	wake    <-chan struct{}
 	ns      netns.NsHandle // the stack's namespace, for (re)subscribing
-	nl      *netlink.Handle
-	logf    func(format string, args ...any)
-	sub     *session // nil between sessions
-	done    chan struct{}
-	wait    chan struct{}
+	// nsOpt is the subscriptions' Namespace option: &ns where the stack's
+	// namespace is not the process's (--netns), so that a subscription
+	// made from any thread lands in it, which takes setns and
+	// CAP_SYS_ADMIN; nil where it is the process's (hostNetwork pods, a
+	// device of the process's own namespace), as any thread's already is.
+	nsOpt *netns.NsHandle
+	nl    *netlink.Handle
+	logf  func(format string, args ...any)
+	sub   *session // nil between sessions
+	done  chan struct{}
+	wait  chan struct{}
 
 	// Test hooks: a token on kill ends the session as a lost
 	// subscription would; failSubscribe makes that many subscription
@@ -154,6 +160,13 @@ func startControlPlane(ifindex int, shared bool, engines []engineLink, wake <-ch
 	if c.ns, err = netns.GetFromPath("/proc/thread-self/ns/net"); err != nil {
 		return nil, fmt.Errorf("stack: current network namespace: %w", err)
 	}
+	c.nsOpt = &c.ns
+	if self, err := netns.GetFromPath("/proc/self/ns/net"); err == nil {
+		if self.Equal(c.ns) {
+			c.nsOpt = nil
+		}
+		self.Close()
+	}
 	if c.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 		c.ns.Close()
 		return nil, fmt.Errorf("stack: netlink: %w", err)
@@ -198,13 +211,13 @@ func (c *controlPlane) startSession() error {
 		}
 	}
 	err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{
-		Namespace: &c.ns, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: onError("route")})
+		Namespace: c.nsOpt, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: onError("route")})
 	if err != nil {
 		s.routes = nil
 		return fail(fmt.Errorf("stack: subscribe to the kernel's routes: %w", err))
 	}
 	err = netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{
-		Namespace: &c.ns, ReceiveBufferSize: 1 << 20, ErrorCallback: onError("link")})
+		Namespace: c.nsOpt, ReceiveBufferSize: 1 << 20, ErrorCallback: onError("link")})
 	if err != nil {
 		s.links = nil
 		return fail(fmt.Errorf("stack: subscribe to the kernel's links: %w", err))
@@ -212,7 +225,7 @@ func (c *controlPlane) startSession() error {
 	if c.shared {
 		s.neighs = make(chan netlink.NeighUpdate, 256)
 		err := netlink.NeighSubscribeWithOptions(s.neighs, s.done, netlink.NeighSubscribeOptions{
-			Namespace: &c.ns, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: onError("neighbour")})
+			Namespace: c.nsOpt, ReceiveBufferSize: subscriptionBuffer, ErrorCallback: onError("neighbour")})
 		if err != nil {
 			s.neighs = nil
 			return fail(fmt.Errorf("stack: subscribe to the kernel's neighbours: %w", err))

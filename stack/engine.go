@@ -25,7 +25,8 @@ import (
 // routes and counters; nothing on its hot path is shared or locked.
 type Engine struct {
 	queue int
-	core  int // -1: not pinned
+	core  int   // -1: not pinned
+	wall  int64 // the wall clock at monotonic 0, in ns (anchorWall)
 	cfg   *Config
 	sock  *xsk.Socket
 	mac   ether.Addr
@@ -140,7 +141,13 @@ var epochWall = epoch.UnixNano()
 // Clock returns the wall-clock time (Unix nanoseconds) of the engine's
 // current round, read once per round: handlers timestamp with it at no
 // cost. Call it on the engine goroutine.
-func (e *Engine) Clock() int64 { return epochWall + e.now }
+func (e *Engine) Clock() int64 { return e.wall + e.now }
+
+// anchorWall reads the wall clock against the engine's monotonic one, at
+// every publication tick: a clock NTP or PTP stepped or slewed since the
+// process started (a DaemonSet's sink outlives many runs) moves Clock
+// with it within 50 ms, as it moves the senders' stamps.
+func (e *Engine) anchorWall() { e.wall = time.Now().UnixNano() - monotonic() }
 
 func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.Addr, owned []netip.Prefix) (*Engine, error) {
 	ac := cfg.ARP
@@ -164,6 +171,7 @@ func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.
 		ctlIn:      newSPSC[control](1024),
 		resolveOut: newSPSC[netip.Addr](256),
 	}
+	e.anchorWall()
 	e.maxWaiting = max(int(sock.Frames.Cap())/8, 1)
 	e.txOff, e.frameMask = uint64(sock.UMEM().TXMetadataLen()), uint64(sock.UMEM().FrameSize()-1)
 	for i, p := range owned {
@@ -259,6 +267,7 @@ func (e *Engine) run() {
 		e.err = fmt.Errorf("stack: queue %d's engine: %w", e.queue, err)
 		return
 	}
+	e.anchorWall()
 	e.now = monotonic()
 	e.wheel = newWheel(int64(time.Millisecond), 256, 8, e.now)
 	e.wheel.schedule(timerARP, e.now+arpTick)
@@ -401,6 +410,7 @@ func (e *Engine) fire(kind int, now int64) {
 			e.err = fmt.Errorf("stack: queue %d: %w", e.queue, err)
 			e.stop.Store(true)
 		}
+		e.anchorWall()
 		e.pub.store(&e.counters)
 		if e.onPublish != nil {
 			e.onPublish()

@@ -260,7 +260,7 @@ func lookupLink(dev string) (netlink.Link, error) {
 
 func withHint(err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%w: loading and attaching XDP programs needs CAP_BPF and CAP_NET_ADMIN (or root)", err)
+		return fmt.Errorf("%w: loading and attaching XDP programs needs CAP_BPF, CAP_PERFMON (the verifier allows the program's packet-pointer arithmetic only with it) and CAP_NET_ADMIN, or root", err)
 	}
 	return err
 }

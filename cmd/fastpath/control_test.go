@@ -156,14 +156,15 @@ func TestGenControlAndMetrics(t *testing.T) {
 }
 
 // TestGenLinger: with --linger, gen's /metrics still answers, with the
-// run's totals, for that long after the run ended, and then gen exits.
+// run's totals and its sockets' statistics, for that long after the run
+// ended (its control API not ready any more), and then gen exits.
 func TestGenLinger(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	const mx = "127.0.0.1:19319"
+	const mx, ctl = "127.0.0.1:19319", "127.0.0.1:19320"
 	done := make(chan error, 1)
 	go func() {
 		_, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
-			"--rate", "10k", "--count", "2000", "--interval", "0", "--metrics", mx, "--linger", "3s")
+			"--rate", "10k", "--count", "2000", "--interval", "0", "--metrics", mx, "--control", ctl, "--linger", "3s")
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, errOut)
 		}
@@ -193,9 +194,12 @@ func TestGenLinger(t *testing.T) {
 	if seen.IsZero() {
 		t.Fatalf("no scrape saw %s", final)
 	}
+	if code, body := httpGet("http://" + ctl + "/v1/ready"); code != 503 || !strings.Contains(body, "the run ended") {
+		t.Errorf("lingering after the run, /v1/ready: %d %s", code, body)
+	}
 	time.Sleep(time.Second)
-	if body := scrape(); !strings.Contains(body, final) {
-		t.Errorf("a second after the run, /metrics lacks %s:\n%.2000s", final, body)
+	if body := scrape(); !strings.Contains(body, final) || !strings.Contains(body, "fastpath_xsk_tx_invalid_descs_total{") {
+		t.Errorf("a second after the run, /metrics lacks %s or the sockets' statistics:\n%.2000s", final, body)
 	}
 	select {
 	case err := <-done:
@@ -222,4 +226,40 @@ func httpGet(u string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestGenShardInterrupted: a shard stopped before its duration ends (its
+// pod deleted) exits with an error after its summary: its share was not
+// sent, and its Job's index must not count as done.
+func TestGenShardInterrupted(t *testing.T) {
+	l := lab.NewT(t, lab.Options{})
+	const ctl = "127.0.0.1:19321"
+	type result struct {
+		out, errOut string
+		err         error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
+			"--rate", "1k", "--duration", "30s", "--src-port-range", "1000-1009", "--shard", "0/2", "--interval", "0", "--json", "--control", ctl)
+		done <- result{out, errOut, err}
+	}()
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := httpGet("http://" + ctl + "/v1/ready"); code == 200 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("gen never got ready")
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	http.Post("http://"+ctl+"/v1/stop", "application/json", nil)
+	r := <-done
+	var res gen.Summary
+	if json.Unmarshal([]byte(r.out), &res) != nil || !res.Interrupted || res.SentPackets == 0 {
+		t.Errorf("no summary of the interrupted shard: %s", r.out)
+	}
+	if r.err == nil || !strings.Contains(r.err.Error(), "short of its share") {
+		t.Errorf("an interrupted shard: %v", r.err)
+	}
 }

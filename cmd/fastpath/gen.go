@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -333,6 +334,9 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	if err != nil {
 		return err
 	}
+	// Closed last: after --linger, the control API and the metrics, which
+	// read the queues' statistics until then.
+	defer g.Close()
 	stderr := cmd.ErrOrStderr()
 	hugePagesNote(f.hugePages, g.Info().Modes, stderr)
 	ms, err := serveMetrics(f.metrics, metrics.Gen(g.Run), stderr)
@@ -352,7 +356,17 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 			return map[string]string{"rate": r.String()}, nil
 		},
 		Pause: func(p bool) error { g.Pause(p); return nil },
-		Stop:  cancel,
+		// Ready from the queues' opening (and while waiting for
+		// --start-at) until the senders end.
+		Ready: func() error {
+			select {
+			case <-g.Done():
+				return errors.New("the run ended")
+			default:
+				return nil
+			}
+		},
+		Stop: cancel,
 	}, stderr)
 	if err != nil {
 		g.Finish(true)
@@ -361,8 +375,9 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	defer closeControl(ctl)
 	if err := g.Release(ctx); err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "gen: stopped before --start-at")
-			return nil
+			// Not a success: a fleet's shard that never ran (a Job's pod
+			// deleted before its time) must not count as done.
+			return fmt.Errorf("stopped before --start-at %s: nothing sent", c.run.StartAt.Format(time.RFC3339Nano))
 		}
 		return err
 	}
@@ -371,13 +386,23 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 			in.Device, in.Queues, in.Modes.AFXDP, in.Modes.XDP, c.run.Spec.Dst, in.DstMAC, via(in.ResolvedThrough, c.run.Spec.Dst.Addr()), in.Spec.SizesString(), g.Rate(), in.Flows)
 	}
 	interrupted := genLoop(ctx, g, c, stderr)
-	res, err := g.Finish(interrupted)
+	res, err := g.Summarize(interrupted)
 	if err != nil {
 		return err
 	}
 	defer linger(ctx, f.linger, stderr)
+	// A shard stopped short of its count or duration (SIGTERM: its pod
+	// evicted, deleted) sent less than its share: an error, after its
+	// summary, so that its Job's index fails rather than succeeds.
+	var short error
+	if interrupted && c.run.Spec.Shards > 1 && (c.run.Count > 0 || c.duration > 0) {
+		short = fmt.Errorf("shard %d/%d interrupted: it sent %d frames, short of its share", c.run.Spec.Shard, c.run.Spec.Shards, res.SentPackets)
+	}
 	if c.json {
-		return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+		if err := json.NewEncoder(cmd.OutOrStdout()).Encode(res); err != nil {
+			return err
+		}
+		return short
 	}
 	fmt.Fprintf(stderr, "sent %d frames (%d bytes) in %.2fs: %s; %d completed, ring full %d, kicks %d, errors %d\n",
 		res.SentPackets, res.SentBytes, res.DurationS, rateLine(res.SentPackets, res.SentBytes, time.Duration(res.DurationS*float64(time.Second))),
@@ -386,7 +411,7 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 		fmt.Fprintf(stderr, "rate not held: the senders fell %.3fs behind the %s schedule (stalls over %v: pin them with --cores to idle cores; or the queue is slower than the rate)\n",
 			res.BehindS, res.Rate, time.Duration(gen.BurstTime))
 	}
-	return nil
+	return short
 }
 
 // behindNote says, in a live line, how far the senders fell behind their

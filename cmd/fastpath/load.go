@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/load"
 	"github.com/fastpathnet/fastpath/port"
@@ -350,6 +351,8 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	defer cancel()
 	var startNs atomic.Int64 // the run's start, read by the control API
 	startNs.Store(time.Now().UnixNano())
+	var waiting atomic.Bool // for --start-at: no pausing or resuming before
+	waiting.Store(!r.startAt.IsZero())
 	ctl, err := serveControl(f.control, controls{
 		Stats: func() any {
 			run.Sample()
@@ -362,7 +365,12 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 			}
 			return map[string]any{"cps": v}, run.SetRate(v)
 		},
-		Pause: run.Pause,
+		Pause: func(p bool) error {
+			if waiting.Load() {
+				return fmt.Errorf("waiting for --start-at %s: the run starts then", r.startAt.Format(time.RFC3339Nano))
+			}
+			return run.Pause(p)
+		},
 		Ready: stackReady(st),
 		Stop:  cancel,
 	}, stderr)
@@ -371,15 +379,14 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	}
 	defer closeControl(ctl)
 	if !r.startAt.IsZero() {
-		d := time.Until(r.startAt)
-		if d <= 0 {
-			return fmt.Errorf("--start-at %s passed while the engines started (%v late): give a later time", r.startAt.Format(time.RFC3339Nano), (-d).Round(time.Millisecond))
+		if err := gen.WaitUntil(ctx, r.startAt); err != nil {
+			if ctx.Err() != nil {
+				// Not a success: a fleet's shard that never ran.
+				return fmt.Errorf("stopped before --start-at %s: no connection opened", r.startAt.Format(time.RFC3339Nano))
+			}
+			return fmt.Errorf("--start-at: %w", err)
 		}
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return cmd.Context().Err()
-		}
+		waiting.Store(false)
 		if err := run.Pause(false); err != nil {
 			return err
 		}
@@ -387,6 +394,13 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	start := time.Now()
 	startNs.Store(start.UnixNano())
 	loadLoop(ctx, run, st, f, start, stderr)
+	// A shard stopped (SIGTERM, the control API) before its duration or
+	// count sent less than its share: an error, after its summary, so
+	// that its Job's index fails rather than succeeds.
+	var short error
+	if ctx.Err() != nil && r.shard != "" && !run.Done() {
+		short = fmt.Errorf("shard %s interrupted before its duration or count: short of its share", r.shard)
+	}
 	// The rates are over the run's time; the grace only lets the open
 	// connections end.
 	elapsed := time.Since(start)
@@ -402,7 +416,7 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 		return err
 	}
 	linger(ctx, f.linger, stderr)
-	return nil
+	return short
 }
 
 // parseRate reads a rate of connections per second: a number, with a k or

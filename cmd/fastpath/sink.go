@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/sink"
 	"github.com/fastpathnet/fastpath/stack"
@@ -163,9 +164,10 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	}
 	defer closeControl(ctl)
 	if !c.startAt.IsZero() {
-		select {
-		case <-time.After(time.Until(c.startAt)):
-		case <-ctx.Done():
+		// Stopped meanwhile, the sink still prints what it counted.
+		if err := gen.WaitUntil(ctx, c.startAt); err != nil && ctx.Err() == nil {
+			s.Stop(true)
+			return fmt.Errorf("--start-at: %w", err)
 		}
 	}
 	interrupted := sinkLoop(ctx, s, c, stderr)

@@ -86,7 +86,8 @@ func kustomizations(t *testing.T) []string {
 		if err != nil {
 			return err
 		}
-		if d.Name() == "kustomization.yaml" {
+		if d.Name() == "kustomization.yaml" && filepath.Dir(path) != "image" {
+			// image is a Component, which builds only inside another.
 			dirs = append(dirs, filepath.Dir(path))
 		}
 		return nil
@@ -163,16 +164,35 @@ var (
 	top     *objects
 )
 
-// topLevel is the build of deploy/kubernetes itself, which holds every
-// other directory's objects.
+// topLevel is everything the manifests deploy: the build of
+// deploy/kubernetes itself (the namespace, the sinks and serves, the
+// monitoring) and of the two runs, gen and load, applied on their own.
 func topLevel(t *testing.T) *objects {
 	t.Helper()
-	topOnce.Do(func() { top = build(t, ".") })
+	topOnce.Do(func() {
+		all := build(t, ".")
+		for _, run := range runDirs {
+			o := build(t, run)
+			all.daemonSets = append(all.daemonSets, o.daemonSets...)
+			all.jobs = append(all.jobs, o.jobs...)
+			all.configMaps = append(all.configMaps, o.configMaps...)
+			all.namespaces = append(all.namespaces, o.namespaces...)
+			all.accounts = append(all.accounts, o.accounts...)
+			all.podMonitors = append(all.podMonitors, o.podMonitors...)
+			all.promRules = append(all.promRules, o.promRules...)
+		}
+		top = all
+	})
 	if top == nil {
 		t.Fatal("the top-level build failed")
 	}
 	return top
 }
+
+// runDirs are the one-shot runs, applied each on its own: a top level that
+// held them would start a run again, at a stale START_AT, whenever it was
+// applied for a sink's change.
+var runDirs = []string{"gen", "load"}
 
 // TestKustomizations builds every kustomization, each as kubectl apply -k
 // would, and checks that each object lands in the namespace fastpath.
@@ -210,11 +230,15 @@ func TestKustomizations(t *testing.T) {
 			}
 		})
 	}
-	o := topLevel(t)
+	o := build(t, ".")
 	if len(o.namespaces) != 1 || o.namespaces[0].Name != "fastpath" {
 		t.Errorf("the top level should create the namespace fastpath, has %v", o.namespaces)
+	} else if o.namespaces[0].Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
+		// hostNetwork and added capabilities are the privileged level's:
+		// a namespace at baseline (a common default) rejects the pods.
+		t.Error("the namespace does not allow the privileged Pod Security level")
 	}
-	want := map[string]string{"fastpath-sink": "DaemonSet", "fastpath-serve": "DaemonSet", "fastpath-gen": "Job", "fastpath-load": "Job"}
+	want := map[string]string{"fastpath-sink": "DaemonSet", "fastpath-serve": "DaemonSet"}
 	for _, w := range o.workloads() {
 		if want[w.name] == w.kind {
 			delete(want, w.name)
@@ -223,8 +247,21 @@ func TestKustomizations(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("the top level lacks %v", want)
 	}
+	if len(o.jobs) > 0 {
+		t.Errorf("the top level holds Jobs (%d): a run is applied on its own, from %v", len(o.jobs), runDirs)
+	}
 	if len(o.podMonitors) == 0 || len(o.promRules) == 0 {
 		t.Error("the top level lacks the monitoring (PodMonitor, PrometheusRule)")
+	}
+	jobs := map[string]bool{}
+	for _, j := range topLevel(t).jobs {
+		jobs[j.Name] = true
+		if d := j.Spec.ActiveDeadlineSeconds; d == nil || *d <= 0 {
+			t.Errorf("Job %s has no activeDeadlineSeconds: a shard left Pending would hold it open for ever", j.Name)
+		}
+	}
+	if !jobs["fastpath-gen"] || !jobs["fastpath-load"] {
+		t.Errorf("the runs lack a Job: %v", jobs)
 	}
 }
 

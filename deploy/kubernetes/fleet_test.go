@@ -20,6 +20,7 @@ import (
 
 	"github.com/fastpathnet/fastpath/gen"
 	"github.com/fastpathnet/fastpath/internal/lab"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -35,7 +36,9 @@ import (
 // arguments as the kubelet expands them, from the ConfigMaps that
 // params.env makes, edited as a user would (the lab's devices, the
 // sink's address, a start time, three shards); its readiness is probed as
-// the kubelet does. It checks that every pod was ready before the start
+// the kubelet does, with its container's capabilities only (dropped with
+// setpriv, and read back from /proc). It checks that every pod was ready
+// before the start
 // and the shards started together; that the fleet's rules equal what the
 // processes counted (the gens' sum, the sink's own count, the latency
 // histogram's count); and, from a capture on the router's links, that the
@@ -45,6 +48,7 @@ func TestFleet(t *testing.T) {
 	prom := requireTool(t, "prometheus", "apt-get install --no-install-recommends prometheus")
 	requireTool(t, "tshark", "apt-get install tshark")
 	requireTool(t, "curl", "apt-get install curl")
+	requireTool(t, "setpriv", "apt-get install util-linux")
 	o := topLevel(t)
 	const (
 		shards = 3
@@ -73,6 +77,7 @@ func TestFleet(t *testing.T) {
 
 	sinkPod.start(t)
 	sinkPod.waitReady(t, 15*time.Second)
+	sinkPod.checkCaps(t)
 
 	// Prometheus on the router, which reaches every node's address.
 	api := startPrometheus(t, prom, l.R, o, append([]*pod{sinkPod}, gens...))
@@ -90,6 +95,7 @@ func TestFleet(t *testing.T) {
 	}
 	for _, p := range gens {
 		p.waitReady(t, time.Until(at))
+		p.checkCaps(t)
 	}
 
 	// Every shard's run ends, its summary printed (JSON) before it
@@ -288,7 +294,22 @@ func (p *pod) start(t *testing.T) {
 	if argv[0] != "fastpath" {
 		t.Fatalf("%s: command %q", p.name, argv)
 	}
-	p.cmd = p.node.Command(context.Background(), fastpath(t), argv[1:]...)
+	// The container's capabilities and nothing else, as its runtime
+	// gives them to a root process: the bounding set, which an exec
+	// makes the process's own.
+	sec := p.c.SecurityContext
+	if sec == nil || sec.Capabilities == nil || len(sec.Capabilities.Drop) != 1 || sec.Capabilities.Drop[0] != "ALL" {
+		t.Fatalf("%s: the test runs containers that drop ALL and add what they need", p.name)
+	}
+	bounding := "-all"
+	for _, c := range sec.Capabilities.Add {
+		bounding += ",+" + strings.ToLower(string(c))
+	}
+	priv := []string{"--inh-caps=-all", "--bounding-set=" + bounding}
+	if sec.AllowPrivilegeEscalation != nil && !*sec.AllowPrivilegeEscalation {
+		priv = append(priv, "--no-new-privs")
+	}
+	p.cmd = p.node.Command(context.Background(), "setpriv", append(append(priv, fastpath(t)), argv[1:]...)...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -332,6 +353,52 @@ func (p *pod) get(t *testing.T, path string) ([]byte, int) {
 	body, code := out[:i], out[i+1:]
 	n, _ := strconv.Atoi(string(code))
 	return body, n
+}
+
+// checkCaps reads the running process's effective capabilities: exactly
+// those its container adds.
+func (p *pod) checkCaps(t *testing.T) {
+	t.Helper()
+	numbers := map[corev1.Capability]uint{"NET_RAW": unix.CAP_NET_RAW, "NET_ADMIN": unix.CAP_NET_ADMIN, "BPF": unix.CAP_BPF,
+		"PERFMON": unix.CAP_PERFMON, "IPC_LOCK": unix.CAP_IPC_LOCK, "SYS_RESOURCE": unix.CAP_SYS_RESOURCE, "SYS_ADMIN": unix.CAP_SYS_ADMIN}
+	var want uint64
+	for _, c := range p.c.SecurityContext.Capabilities.Add {
+		n, ok := numbers[c]
+		if !ok {
+			t.Fatalf("%s: capability %s: add its number to checkCaps", p.name, c)
+		}
+		want |= 1 << n
+	}
+	// Those this test's own process may hand on: a sandbox's root may
+	// lack some (this CI's has no CAP_SYS_RESOURCE, which only kernels
+	// before 5.11 need).
+	if own := capSet(t, "self", "CapBnd"); want&^own != 0 {
+		t.Logf("%s: this machine's root cannot give capabilities %016x; the pod runs without them", p.name, want&^own)
+		want &= own
+	}
+	if got := capSet(t, strconv.Itoa(p.cmd.Process.Pid), "CapEff"); got != want {
+		t.Errorf("%s runs with capabilities %016x, want %016x", p.name, got, want)
+	}
+}
+
+// capSet reads a capability set (CapEff, CapBnd) of a process's status.
+func capSet(t *testing.T, pid, set string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, set+":\t"); ok {
+			n, err := strconv.ParseUint(v, 16, 64)
+			if err != nil {
+				t.Fatalf("%s %s: %q", pid, set, v)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%s/status", set, pid)
+	return 0
 }
 
 // waitReady probes the pod as its readinessProbe says until it answers

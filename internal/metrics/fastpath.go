@@ -195,10 +195,11 @@ func Sink(s *sink.Run, device string, udpPort uint16) (Collect, CollectHist) {
 		emit("fastpath_sink_received_packets_total", "Packets the sink counted on its port.", Counter, float64(n), lbl...)
 		emit("fastpath_sink_received_bytes_total", "Bytes the sink counted on its port.", Counter, float64(b), lbl...)
 		emit("fastpath_sink_lost_packets", "Stamped packets missing so far (a gauge: late arrivals lower it).", Gauge, float64(lost), lbl...)
+		emit("fastpath_sink_negative_latency_packets_total", "Stamped packets sent, by their stamp, after they arrived: the sender's and the sink's clocks disagree, and the latency means nothing.", Counter, float64(s.Negative()), lbl...)
 	}
 	hist := func(emit EmitHist) {
 		l := s.Latency()
-		h := Hist{Sum: l.Sum.Seconds(), Buckets: make(map[float64]uint64, sink.NumLatencyBuckets)}
+		h := Hist{Sum: l.Sum, Buckets: make(map[float64]uint64, sink.NumLatencyBuckets)}
 		for i, le := range sink.LatencyBuckets {
 			h.Count += l.Counts[i]
 			h.Buckets[le.Seconds()] = h.Count
