@@ -64,23 +64,20 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 	}
 	if spec.SrcIPs.Lo.IsValid() {
 		base = spec.SrcIPs.Lo
-		b.nIPs = uint64(low32(spec.SrcIPs.Hi)-low32(base)) + 1
 	}
+	b.nIPs, b.nSrcPorts, b.nDstPorts = spec.dims()
 	b.srcIP = low32(base)
 	src := netip.AddrPortFrom(base, spec.Src.Port())
 	sport, dport := spec.Src.Port(), spec.Dst.Port()
-	if spec.SrcPorts.Hi > spec.SrcPorts.Lo || spec.SrcPorts.Lo != 0 {
-		sport, b.nSrcPorts = spec.SrcPorts.Lo, uint64(spec.SrcPorts.Hi-spec.SrcPorts.Lo)+1
+	if b.nSrcPorts > 1 || spec.SrcPorts.Lo != 0 {
+		sport = spec.SrcPorts.Lo
 	}
-	if spec.DstPorts.Hi > spec.DstPorts.Lo || spec.DstPorts.Lo != 0 {
-		dport, b.nDstPorts = spec.DstPorts.Lo, uint64(spec.DstPorts.Hi-spec.DstPorts.Lo)+1
+	if b.nDstPorts > 1 || spec.DstPorts.Lo != 0 {
+		dport = spec.DstPorts.Lo
 	}
 	b.spec.Src = netip.AddrPortFrom(src.Addr(), sport)
 	b.spec.Dst = netip.AddrPortFrom(spec.Dst.Addr(), dport)
-	b.flows = b.nIPs * b.nSrcPorts * b.nDstPorts
-	if spec.Flows > 0 && uint64(spec.Flows) < b.flows {
-		b.flows = uint64(spec.Flows)
-	}
+	b.flows = spec.fleetFlows()
 	if spec.Shards > 1 {
 		b.shard, b.shards = uint64(spec.Shard), uint64(spec.Shards)
 		if b.shard >= b.flows {
@@ -105,6 +102,57 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 }
 
 // low32 is an address's last 32 bits: what a source range varies.
+// dims is the number of source addresses, source ports and destination
+// ports the spec's ranges span (1 where it gives none).
+func (s Spec) dims() (ips, sports, dports uint64) {
+	ips, sports, dports = 1, 1, 1
+	if s.SrcIPs.Lo.IsValid() {
+		ips = uint64(low32(s.SrcIPs.Hi)-low32(s.SrcIPs.Lo)) + 1
+	}
+	if s.SrcPorts.Hi > s.SrcPorts.Lo || s.SrcPorts.Lo != 0 {
+		sports = uint64(s.SrcPorts.Hi-s.SrcPorts.Lo) + 1
+	}
+	if s.DstPorts.Hi > s.DstPorts.Lo || s.DstPorts.Lo != 0 {
+		dports = uint64(s.DstPorts.Hi-s.DstPorts.Lo) + 1
+	}
+	return ips, sports, dports
+}
+
+// fleetFlows is the number of flows one generator of the spec cycles
+// through, whatever its Shard: the ranges' combinations, at most Flows.
+func (s Spec) fleetFlows() uint64 {
+	ips, sports, dports := s.dims()
+	f := ips * sports * dports
+	if s.Flows > 0 && uint64(s.Flows) < f {
+		f = uint64(s.Flows)
+	}
+	return f
+}
+
+// Share is shard Shard of Shards' part of a fleet's rate and count (the
+// whole of them without shards): in proportion to its flows, so that
+// every flow is sent at the rate, and as many times, as one generator
+// sends it. One generator sending count frames over F flows in order
+// sends flow f count/F times, once more when f < count mod F; the shard
+// sends the sum of that over its flows (f mod Shards = Shard).
+func (s Spec) Share(rate Rate, count uint64) (Rate, uint64) {
+	if s.Shards <= 1 {
+		return rate, count
+	}
+	f, i, n := s.fleetFlows(), uint64(s.Shard), uint64(s.Shards)
+	mine := f / n
+	if i < f%n {
+		mine++
+	}
+	rate.Value *= float64(mine) / float64(f)
+	r := count % f
+	share := mine*(count/f) + r/n
+	if i < r%n {
+		share++
+	}
+	return rate, share
+}
+
 func low32(a netip.Addr) uint32 {
 	b := a.As16()
 	return binary.BigEndian.Uint32(b[12:])

@@ -915,3 +915,53 @@ func TestBuilderShards(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecShare: shards' rates and counts are in proportion to their
+// flows: together the fleet's rate and count, every flow at the same rate,
+// and every flow sent as many times as one generator sends it (each shard
+// cycling its own flows in order).
+func TestSpecShare(t *testing.T) {
+	for _, tc := range []struct {
+		ports  uint16 // source ports 1000 to 1000+ports-1: the flows
+		shards int
+		count  uint64
+	}{
+		{256, 3, 1_000_000}, {256, 3, 1000}, {10, 3, 7}, {4, 3, 100}, {300, 3, 30_000}, {1, 1, 5}, {7, 7, 6}, {1000, 64, 12_345},
+	} {
+		spec := baseSpec()
+		spec.SrcPorts = Range[uint16]{1000, 1000 + tc.ports - 1}
+		flows := uint64(tc.ports)
+		one := make([]uint64, flows) // what one generator sends of each flow
+		for k := range tc.count {
+			one[k%flows]++
+		}
+		var rate float64
+		var count uint64
+		got := make([]uint64, flows)
+		for i := range tc.shards {
+			s := spec
+			s.Shard, s.Shards = i, tc.shards
+			r, c := s.Share(Rate{Value: 1e6}, tc.count)
+			rate += r.Value
+			count += c
+			var mine []uint64 // the shard's flows, in its order
+			for f := uint64(i); f < flows; f += uint64(tc.shards) {
+				mine = append(mine, f)
+			}
+			if len(mine) > 0 {
+				if perFlow := r.Value / float64(len(mine)); math.Abs(perFlow-1e6/float64(flows)) > 1e-6 {
+					t.Errorf("%+v: shard %d sends %v per flow, one generator %v", tc, i, perFlow, 1e6/float64(flows))
+				}
+			}
+			for k := range c {
+				got[mine[k%uint64(len(mine))]]++
+			}
+		}
+		if count != tc.count || math.Abs(rate-1e6) > 1e-6 {
+			t.Errorf("%+v: the shards send %d at %v, the fleet %d at 1e6", tc, count, rate, tc.count)
+		}
+		if !slices.Equal(got, one) {
+			t.Errorf("%+v: per flow the shards send %v, one generator %v", tc, got, one)
+		}
+	}
+}

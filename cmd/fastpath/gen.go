@@ -62,7 +62,7 @@ object on stdout with --json). SIGINT stops cleanly and still prints it.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.dev, "dev", "", "device to send on (required)")
 	fl.StringVar(&f.netns, "netns", "", "named network namespace of the device (as in ip netns exec)")
-	fl.StringVar(&f.shard, "shard", "", "I/N: this host is shard I (0 to N-1) of N sending one fleet's traffic: flow f when f mod N = I; --rate and --count are the fleet's, each shard sending its share")
+	fl.StringVar(&f.shard, "shard", "", "I/N: this host is shard I (0 to N-1) of N sending one fleet's traffic: flow f when f mod N = I; --rate and --count are the fleet's, each shard sending its flows' share")
 	fl.DurationVar(&f.linger, "linger", 0, lingerUsage)
 	fl.StringVar(&f.startAt, "start-at", "", "start the senders at this time, RFC 3339 (2026-12-04T23:30:00Z): hosts given the same time start together; a time past is an error")
 	fl.StringVar(&f.queues, "queues", "0", "queues to send on: a list such as 0,1, or all (one sender each)")
@@ -166,18 +166,11 @@ func genConfigOf(f genFlags) (genConfig, error) {
 		if c.run.Spec.Shard, c.run.Spec.Shards, err = parseShard(f.shard); err != nil {
 			return c, err
 		}
-		// The fleet's rate and count, shared out: N shards send what one
-		// generator would.
-		i, n := uint64(c.run.Spec.Shard), uint64(c.run.Spec.Shards)
-		c.run.Rate = c.run.Rate.Split(int(n))
-		if f.count > 0 {
-			c.run.Count = f.count / n
-			if i < f.count%n {
-				c.run.Count++
-			}
-			if c.run.Count == 0 {
-				return c, fmt.Errorf("--count %d over %d shards leaves shard %d nothing to send", f.count, n, i)
-			}
+		// The fleet's rate and count, shared out by the shards' flows: N
+		// shards send what one generator would, flow by flow.
+		c.run.Rate, c.run.Count = c.run.Spec.Share(c.run.Rate, f.count)
+		if f.count > 0 && c.run.Count == 0 {
+			return c, fmt.Errorf("--count %d over %d shards leaves shard %d nothing to send", f.count, c.run.Spec.Shards, c.run.Spec.Shard)
 		}
 	}
 	if f.startAt != "" {
