@@ -188,6 +188,12 @@ func printSink(w io.Writer, r sink.Result) {
 	if r.Stamp.Stamped > 0 {
 		fmt.Fprintf(w, "stamped %d: lost %d, duplicated %d, reordered %d; latency µs p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f\n",
 			r.Stamp.Stamped, r.Lost, r.Duplicates, r.Reordered, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max)
+		if r.Stamp.Restarts > 0 {
+			fmt.Fprintf(w, "%d streams began again (their senders' new runs, each counted on its own)\n", r.Stamp.Restarts)
+		}
+		if r.Stamp.Negative > 0 {
+			fmt.Fprintf(w, "%d packets were stamped after they arrived: the sender's clock is ahead of the sink's, and the latency means nothing\n", r.Stamp.Negative)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,7 @@ func TestFleet(t *testing.T) {
 	requireTool(t, "tshark", "apt-get install tshark")
 	requireTool(t, "curl", "apt-get install curl")
 	requireTool(t, "setpriv", "apt-get install util-linux")
+	requireTool(t, "nft", "apt-get install nftables")
 	o := topLevel(t)
 	const (
 		shards = 3
@@ -64,16 +66,48 @@ func TestFleet(t *testing.T) {
 	sinkPod := newPod(t, o, "DaemonSet", "fastpath-sink", l.B, map[string]string{
 		"DEV": l.B.Link, "PORT": strconv.Itoa(udp),
 	})
-	var gens []*pod
-	for i, n := range nodes {
-		p := newPod(t, o, "Job", "fastpath-gen", n, map[string]string{
-			"SHARDS": strconv.Itoa(shards), "START_AT": at.Format(time.RFC3339Nano), "DEV": n.Link,
-			"DST": fmt.Sprintf("%s:%d", l.B.Addr.Addr(), udp), "RATE": "15k", "DURATION": "2s",
-			"SRC_PORT_RANGE": fmt.Sprintf("1000-%d", 1000+ports-1), "STAMP": "true",
-		})
-		p.env["JOB_COMPLETION_INDEX"] = strconv.Itoa(i) // set by the Job controller
-		gens = append(gens, p)
+	// newRun makes the gen Job's pods of a run starting at at, one a node.
+	newRun := func(at time.Time) []*pod {
+		var gens []*pod
+		for i, n := range nodes {
+			p := newPod(t, o, "Job", "fastpath-gen", n, map[string]string{
+				"SHARDS": strconv.Itoa(shards), "START_AT": at.Format(time.RFC3339Nano), "DEV": n.Link,
+				"DST": fmt.Sprintf("%s:%d", l.B.Addr.Addr(), udp), "RATE": "15k", "DURATION": "2s",
+				"SRC_PORT_RANGE": fmt.Sprintf("1000-%d", 1000+ports-1), "STAMP": "true",
+			})
+			p.env["JOB_COMPLETION_INDEX"] = strconv.Itoa(i) // set by the Job controller
+			gens = append(gens, p)
+		}
+		return gens
 	}
+	// run starts the pods, checks them ready (and their capabilities)
+	// before the start, and returns their summaries, printed (JSON) when
+	// each run ends, before they linger for the last scrape.
+	run := func(gens []*pod, at time.Time) (sums []gen.Summary, sent uint64) {
+		t.Helper()
+		for _, p := range gens {
+			p.start(t)
+		}
+		for _, p := range gens {
+			p.waitReady(t, time.Until(at))
+			p.checkCaps(t)
+		}
+		for i, p := range gens {
+			var s gen.Summary
+			for deadline := at.Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				if json.Unmarshal(p.stdout.Bytes(), &s) == nil {
+					break
+				}
+				if time.Now().After(deadline) || p.exited() {
+					t.Fatalf("shard %d printed no summary:\n%s\n%s", i, p.stdout.String(), p.stderr.String())
+				}
+			}
+			sums = append(sums, s)
+			sent += s.SentPackets
+		}
+		return sums, sent
+	}
+	gens := newRun(at)
 
 	sinkPod.start(t)
 	sinkPod.waitReady(t, 15*time.Second)
@@ -90,33 +124,7 @@ func TestFleet(t *testing.T) {
 	}
 	stopCapture := startCapture(t, l.R, capArgs)
 
-	for _, p := range gens {
-		p.start(t)
-	}
-	for _, p := range gens {
-		p.waitReady(t, time.Until(at))
-		p.checkCaps(t)
-	}
-
-	// Every shard's run ends, its summary printed (JSON) before it
-	// lingers for the last scrape.
-	var sums []gen.Summary
-	for i, p := range gens {
-		var s gen.Summary
-		for deadline := at.Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			if json.Unmarshal(p.stdout.Bytes(), &s) == nil {
-				break
-			}
-			if time.Now().After(deadline) || p.exited() {
-				t.Fatalf("shard %d printed no summary:\n%s\n%s", i, p.stdout.String(), p.stderr.String())
-			}
-		}
-		sums = append(sums, s)
-	}
-	var sent uint64
-	for _, s := range sums {
-		sent += s.SentPackets
-	}
+	sums, sent := run(gens, at)
 
 	// The sink's own count, from its control API on its node.
 	received := func() uint64 {
@@ -179,11 +187,49 @@ func TestFleet(t *testing.T) {
 	}
 
 	// The pods end as a cluster ends them: the Job's after --linger (cut
-	// short here by SIGTERM, as a deleted pod's is), the sink's on
-	// SIGTERM. Each exits 0.
-	for _, p := range append(gens, sinkPod) {
+	// short here by SIGTERM, as a deleted pod's is). Each exits 0.
+	for _, p := range gens {
 		p.stop(t)
 	}
+
+	// A second run against the same sink, as a DaemonSet's outlives its
+	// runs, the router dropping 1% of it at random: the sink counts the
+	// second run's streams on their own (each began again from 0), every
+	// frame not dropped arrives, and its stamped loss is the router's
+	// drops (less those at a stream's very end, which nothing follows).
+	drops := dropPercent(t, l.R, udp, 1)
+	before := received()
+	at2 := time.Now().Add(6 * time.Second).UTC()
+	gens2 := newRun(at2)
+	_, sent2 := run(gens2, at2)
+	dropped := drops()
+	for deadline := time.Now().Add(10 * time.Second); received()-before < sent2-dropped && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := received() - before; got != sent2-dropped || dropped == 0 {
+		t.Errorf("second run: the sink counted %d, the shards sent %d, the router dropped %d", got, sent2, dropped)
+	}
+	var lost float64
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		lost = query(t, l.R, api, "sum(fastpath_sink_lost_packets)")
+		if lost == float64(dropped) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if lost > float64(dropped) || lost < float64(dropped)-2*shards {
+		t.Errorf("second run: the sink's stamped loss is %v, the router dropped %d", lost, dropped)
+	}
+	for _, p := range gens2 {
+		p.stop(t)
+	}
+	// The sink ends on SIGTERM, with its summary: both runs, the second's
+	// streams begun again, nothing taken for a duplicate.
+	sinkPod.stop(t)
+	summary := sinkPod.stderr.String()
+	if !strings.Contains(summary, fmt.Sprintf("%d streams began again", shards)) || !strings.Contains(summary, "duplicated 0,") {
+		t.Errorf("the sink's summary after two runs:\n%s", summary)
+	}
+	t.Logf("second run: %d sent, %d dropped by the router, stamped loss %v", sent2, dropped, lost)
 
 	// The shards' flows: shard i's source ports are those ≡ i mod 3, on
 	// its link only; together, the whole range.
@@ -639,6 +685,31 @@ func (s *syncBuffer) Bytes() []byte {
 }
 
 func (s *syncBuffer) String() string { return string(s.Bytes()) }
+
+// dropPercent makes h drop pct% of the UDP to port it forwards, at
+// random (nftables), and returns a reader of how many it dropped.
+func dropPercent(t *testing.T, h *lab.Host, port, pct int) func() uint64 {
+	t.Helper()
+	for _, args := range [][]string{
+		{"add", "table", "inet", "fleet"},
+		{"add", "chain", "inet", "fleet", "fw", "{ type filter hook forward priority 0; policy accept; }"},
+		{"add", "rule", "inet", "fleet", "fw", "udp", "dport", strconv.Itoa(port), "numgen", "random", "mod", "100", "<", strconv.Itoa(pct), "counter", "drop"},
+	} {
+		if out, err := h.Command(context.Background(), "nft", args...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v: %s", args, err, out)
+		}
+	}
+	counter := regexp.MustCompile(`counter packets (\d+)`)
+	return func() uint64 {
+		out, err := h.Command(context.Background(), "nft", "list", "chain", "inet", "fleet", "fw").CombinedOutput()
+		m := counter.FindSubmatch(out)
+		if err != nil || m == nil {
+			t.Fatalf("nft list: %v: %s", err, out)
+		}
+		n, _ := strconv.ParseUint(string(m[1]), 10, 64)
+		return n
+	}
+}
 
 // requireTool finds a program the test needs: it fails where CI must
 // have it (FASTPATH_REQUIRE_KERNEL=1), and skips, saying how to install
