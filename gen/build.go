@@ -3,6 +3,7 @@ package gen
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 
@@ -101,7 +102,6 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 	return b, nil
 }
 
-// low32 is an address's last 32 bits: what a source range varies.
 // dims is the number of source addresses, source ports and destination
 // ports the spec's ranges span (1 where it gives none).
 func (s Spec) dims() (ips, sports, dports uint64) {
@@ -119,10 +119,18 @@ func (s Spec) dims() (ips, sports, dports uint64) {
 }
 
 // fleetFlows is the number of flows one generator of the spec cycles
-// through, whatever its Shard: the ranges' combinations, at most Flows.
+// through, whatever its Shard: the ranges' combinations (at most 2^64-1:
+// 2^32 addresses by every port pair would wrap to 0), at most Flows.
 func (s Spec) fleetFlows() uint64 {
 	ips, sports, dports := s.dims()
-	f := ips * sports * dports
+	f := ips
+	for _, d := range []uint64{sports, dports} {
+		hi, lo := bits.Mul64(f, d)
+		if hi != 0 {
+			lo = math.MaxUint64
+		}
+		f = lo
+	}
 	if s.Flows > 0 && uint64(s.Flows) < f {
 		f = uint64(s.Flows)
 	}
@@ -134,7 +142,9 @@ func (s Spec) fleetFlows() uint64 {
 // every flow is sent at the rate, and as many times, as one generator
 // sends it. One generator sending count frames over F flows in order
 // sends flow f count/F times, once more when f < count mod F; the shard
-// sends the sum of that over its flows (f mod Shards = Shard).
+// sends the sum of that over its flows (f mod Shards = Shard). Flow by
+// flow that holds for shards of one queue each; with more, each queue
+// starting at the shard's first flow, the totals and rates hold.
 func (s Spec) Share(rate Rate, count uint64) (Rate, uint64) {
 	if s.Shards <= 1 {
 		return rate, count
@@ -153,6 +163,7 @@ func (s Spec) Share(rate Rate, count uint64) (Rate, uint64) {
 	return rate, share
 }
 
+// low32 is an address's last 32 bits: what a source range varies.
 func low32(a netip.Addr) uint32 {
 	b := a.As16()
 	return binary.BigEndian.Uint32(b[12:])

@@ -965,3 +965,20 @@ func TestSpecShare(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetFlowsSaturate: 2^32 source addresses by every port pair is
+// more flows than 64 bits count: saturated, not wrapped to 0 (which made
+// Share divide by zero).
+func TestFleetFlowsSaturate(t *testing.T) {
+	s := baseSpec()
+	six(&s)
+	s.SrcIPs = Range[netip.Addr]{netip.MustParseAddr("2001:db8::"), netip.MustParseAddr("2001:db8::ffff:ffff")}
+	s.SrcPorts, s.DstPorts = Range[uint16]{0, 65535}, Range[uint16]{0, 65535}
+	if f := s.fleetFlows(); f != math.MaxUint64 {
+		t.Errorf("fleetFlows = %d", f)
+	}
+	s.Shard, s.Shards = 1, 3
+	if r, c := s.Share(Rate{Value: 3e6}, 3000); r.Value != 1e6 || c != 1000 {
+		t.Errorf("Share: %v, %d", r, c)
+	}
+}

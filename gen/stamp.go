@@ -3,6 +3,7 @@ package gen
 import (
 	"encoding/binary"
 	"math"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -37,6 +38,12 @@ func ParseStamp(p []byte) (stream uint8, seq uint64, sent int64, ok bool) {
 	w := binary.BigEndian.Uint64(p[0:8])
 	return uint8(w >> 48), w & seqMask, int64(binary.BigEndian.Uint64(p[8:16])), true
 }
+
+// RunGap is how much later than every frame seen a stream's frame must be
+// sent, numbered at or below the highest, to start a new run of it (see
+// Tracker.Record): more than two senders of one stream at once stamp
+// apart, less than runs one after another are (a process's start).
+const RunGap = 500 * time.Millisecond
 
 // window is how far back (in sequence numbers) a Tracker remembers which
 // frames it has seen, per stream.
@@ -116,12 +123,15 @@ func (t *Tracker) Record(id uint8, seq uint64, sent, now int64) {
 		s = &stream{}
 		t.streams[id] = s
 	}
-	if s.started && seq <= s.max && sent > s.newest {
-		// Sent after every frame seen, yet numbered at or below the
+	if s.started && seq <= s.max && sent > s.newest+int64(RunGap) {
+		// Sent well after every frame seen, yet numbered at or below the
 		// highest: a new run of the stream's sender (each run numbers
 		// from 0, and one sender stamps its frames in order). A sink
 		// that outlives its senders (a DaemonSet's, a fleet's runs one
-		// after another) counts each run on its own.
+		// after another) counts each run on its own. Two senders on one
+		// stream at once (two unsharded gens to one sink) stamp within
+		// nanoseconds of each other: no restart, their frames counted
+		// as duplicates and too old, as always.
 		t.past.add(s)
 		t.restarts++
 		*s = stream{}

@@ -35,6 +35,7 @@ type Run struct {
 	window   [NumLatencies]*hdrhistogram.Histogram // since the last TakeWindow
 	finished bool
 	paused   atomic.Bool // as last set: Config.Paused, then Pause
+	stopped  atomic.Bool // Stop was called
 }
 
 // TCPConfig is the TCP configuration a load run needs on each of engines
@@ -271,10 +272,15 @@ func (r *Run) Pause(on bool) error {
 // Pause(false), or Pause(true)). Safe from any goroutine.
 func (r *Run) Paused() bool { return r.paused.Load() }
 
+// Stopped reports whether Stop was called: the run dials no more. Safe
+// from any goroutine.
+func (r *Run) Stopped() bool { return r.stopped.Load() }
+
 // Stop ends the run: no more connections open; those open get up to grace
 // to finish (a request answered in the grace counts), then are reset and
 // counted Aborted. Stop the stack after it.
 func (r *Run) Stop(grace time.Duration) {
+	r.stopped.Store(true)
 	r.on(func(_ int, cl *Client) { cl.paused = true })
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {

@@ -221,9 +221,14 @@ var fromOctave = func() (f [65]uint8) {
 	return f
 }()
 
+// maxLatency caps what one latency adds to the sum, as the tracker caps
+// its histogram: a stray stamp (a payload that only looks stamped) must
+// not wrap the sum.
+const maxLatency = int64(100 * time.Second)
+
 // record counts one latency of d ns.
 func (l *Latency) record(d int64) {
-	d = max(d, 0)
+	d = min(max(d, 0), maxLatency)
 	i := int(fromOctave[bits.Len64(uint64(d)/1000)])
 	for i < NumLatencyBuckets && time.Duration(d) > LatencyBuckets[i] {
 		i++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,6 +147,14 @@ func backoff(n int) time.Duration {
 	return min(d, backoffMax)
 }
 
+// processNetns names the network namespace the process started in
+// (net:[inode]), read while the package initializes, on the main thread
+// before anything could move a thread: the namespace of every thread that
+// no goroutine holds in another. (/proc/self/ns/net is the main thread's
+// now, which a goroutine locked to it, as nsexec.Run's can be, may have
+// moved.)
+var processNetns, _ = os.Readlink("/proc/thread-self/ns/net")
+
 // startControlPlane subscribes, in the calling thread's network
 // namespace, to the kernel's routes through ifindex (and in shared mode
 // its neighbours), hands the engines a snapshot of them, and starts the
@@ -161,11 +170,8 @@ func startControlPlane(ifindex int, shared bool, engines []engineLink, wake <-ch
 		return nil, fmt.Errorf("stack: current network namespace: %w", err)
 	}
 	c.nsOpt = &c.ns
-	if self, err := netns.GetFromPath("/proc/self/ns/net"); err == nil {
-		if self.Equal(c.ns) {
-			c.nsOpt = nil
-		}
-		self.Close()
+	if here, err := os.Readlink("/proc/thread-self/ns/net"); err == nil && processNetns != "" && here == processNetns {
+		c.nsOpt = nil
 	}
 	if c.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 		c.ns.Close()

@@ -189,6 +189,11 @@ func testResyncAfterLostSubscription(t *testing.T, shared bool) {
 	sl.waitSynced(t, "before")
 
 	ctl := sl.s.ctl
+	if ctl.nsOpt == nil {
+		// Resubscribing from another thread would land in the process's
+		// namespace, following another device's routes.
+		t.Fatal("a stack in a namespace not the process's subscribes without naming it")
+	}
 	ctl.failSubscribe.Store(1 << 20)
 	ctl.kill <- struct{}{}
 	st := sl.waitState(t, ControlFailing)

@@ -147,7 +147,10 @@ func (e *Engine) Clock() int64 { return e.wall + e.now }
 // every publication tick: a clock NTP or PTP stepped or slewed since the
 // process started (a DaemonSet's sink outlives many runs) moves Clock
 // with it within 50 ms, as it moves the senders' stamps.
-func (e *Engine) anchorWall() { e.wall = time.Now().UnixNano() - monotonic() }
+func (e *Engine) anchorWall() {
+	now := time.Now() // one reading of both clocks
+	e.wall = now.UnixNano() - int64(now.Sub(epoch))
+}
 
 func newEngine(cfg *Config, index, queue, core int, sock *xsk.Socket, mac ether.Addr, owned []netip.Prefix) (*Engine, error) {
 	ac := cfg.ARP

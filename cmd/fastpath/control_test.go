@@ -19,16 +19,8 @@ import (
 func TestGenControlAndMetrics(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	const ctl, mx = "127.0.0.1:19317", "127.0.0.1:19318"
-	type result struct {
-		out, errOut string
-		err         error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
-			"--rate", "10k", "--duration", "30s", "--interval", "0", "--json", "--control", ctl, "--metrics", mx, "--linger", "30s")
-		done <- result{out, errOut, err}
-	}()
+	done := runAsync(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
+		"--rate", "10k", "--duration", "30s", "--interval", "0", "--json", "--control", ctl, "--metrics", mx, "--linger", "30s")
 	get := httpGet
 	post := func(path, body string) (int, string) {
 		resp, err := http.Post("http://"+ctl+path, "application/json", strings.NewReader(body))
@@ -234,16 +226,8 @@ func httpGet(u string) (int, string) {
 func TestGenShardInterrupted(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	const ctl = "127.0.0.1:19321"
-	type result struct {
-		out, errOut string
-		err         error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, errOut, err := run(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
-			"--rate", "1k", "--duration", "30s", "--src-port-range", "1000-1009", "--shard", "0/2", "--interval", "0", "--json", "--control", ctl)
-		done <- result{out, errOut, err}
-	}()
+	done := runAsync(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
+		"--rate", "1k", "--duration", "30s", "--src-port-range", "1000-1009", "--shard", "0/2", "--interval", "0", "--json", "--control", ctl)
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if code, _ := httpGet("http://" + ctl + "/v1/ready"); code == 200 {
 			break

@@ -21,6 +21,23 @@ func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return out.String(), errb.String(), err
 }
 
+// runResult is what run returns.
+type runResult struct {
+	out, errOut string
+	err         error
+}
+
+// runAsync runs fastpath with args in the background, as run does; the
+// result comes on the channel.
+func runAsync(t *testing.T, args ...string) <-chan runResult {
+	done := make(chan runResult, 1)
+	go func() {
+		out, errOut, err := run(t, args...)
+		done <- runResult{out, errOut, err}
+	}()
+	return done
+}
+
 // TestLab runs `fastpath lab` end to end, as `make run` does, with an
 // exact count at a rate the sink keeps up with, and reads its JSON
 // summary: every frame sent arrives once, in order, stamped.

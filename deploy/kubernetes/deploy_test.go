@@ -281,12 +281,23 @@ func readmeCapabilities(t *testing.T) []string {
 	}
 	aside := regexp.MustCompile(`\([^)]*\)`)
 	capName := regexp.MustCompile("`CAP_([A-Z_]+)`")
-	var caps []string
+	// The list's items, each with the lines that continue it, up to the
+	// blank line that ends the list.
+	var items []string
 	for _, l := range lines[start+1:] {
-		if !strings.HasPrefix(strings.TrimSpace(l), "- ") {
+		l = strings.TrimSpace(l)
+		if l == "" {
 			break
 		}
-		for _, m := range capName.FindAllStringSubmatch(aside.ReplaceAllString(l, ""), -1) {
+		if strings.HasPrefix(l, "- ") || len(items) == 0 {
+			items = append(items, l)
+			continue
+		}
+		items[len(items)-1] += " " + l
+	}
+	var caps []string
+	for _, item := range items {
+		for _, m := range capName.FindAllStringSubmatch(aside.ReplaceAllString(item, ""), -1) {
 			caps = append(caps, m[1])
 		}
 	}

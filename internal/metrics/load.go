@@ -31,7 +31,11 @@ func Load(r *load.Run, engine Collect, labels ...string) (Collect, CollectHist) 
 			emit("fastpath_load_"+k.String()+"_total", "Load counter "+k.String()+".", Counter, float64(c[k]), labels...)
 		}
 		emit("fastpath_load_connections_open", "Connections open (dialed, not yet ended).", Gauge, float64(c.Open()), labels...)
-		emit("fastpath_load_asked_cps", "Connections per second asked for (0: paced by the number kept open).", Gauge, r.Config().CPS, labels...)
+		asked := r.Config().CPS
+		if r.Stopped() {
+			asked = 0 // ended: lingering for the last scrape, not asking for any
+		}
+		emit("fastpath_load_asked_cps", "Connections per second asked for (0: paced by the number kept open, or the run ended).", Gauge, asked, labels...)
 		paused := 0.0
 		if r.Paused() {
 			paused = 1
