@@ -194,7 +194,7 @@ func genConfigOf(f genFlags) (genConfig, error) {
 	case f.batch < 1 || f.batch > f.ring:
 		return c, fmt.Errorf("--batch %d: use 1 to --ring (%d)", f.batch, f.ring)
 	case f.duration < 0 || f.interval < 0 || f.linger < 0:
-		return c, fmt.Errorf("--duration and --interval must not be negative")
+		return c, fmt.Errorf("--duration, --interval and --linger must not be negative")
 	}
 	po.XSK.TXSize = uint32(f.ring)
 	po.XSK.UMEMOptions.FrameCount, po.XSK.UMEMOptions.FrameSize = uint32(f.frames), 4096

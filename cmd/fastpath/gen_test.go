@@ -365,6 +365,7 @@ func TestGenBadFlags(t *testing.T) {
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--shard", "2/2"}, "--shard \"2/2\""},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--shard", "1"}, "use I/N"},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--shard", "-1/3"}, "use I/N"},
+		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--linger", "-1s"}, "--linger must not be negative"},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--shard", "2/3", "--count", "2"}, "leaves shard 2 nothing"},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--start-at", "tomorrow"}, "RFC 3339"},
 		{[]string{"gen", "--dev", "x", "--dst", "1.2.3.4", "--start-at", "2020-01-01T00:00:00Z"}, "ago"},

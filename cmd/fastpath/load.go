@@ -158,7 +158,7 @@ func loadRunOf(f loadFlags) (loadRun, error) {
 	case f.http != "" && !strings.HasPrefix(f.http, "/"):
 		return r, fmt.Errorf("--http %q: give a path starting with /", f.http)
 	case f.duration < 0 || f.interval < 0 || f.grace < 0 || f.linger < 0:
-		return r, errors.New("--duration, --interval and --grace must not be negative")
+		return r, errors.New("--duration, --interval, --grace and --linger must not be negative")
 	case f.duration == 0 && f.count == 0:
 		return r, errors.New("give --duration or --count: a run needs an end (ctrl-c also ends it)")
 	case f.respSize < 0 || f.respSize > load.MaxMessage || f.reqSize < 1 || f.reqSize > load.MaxMessage:

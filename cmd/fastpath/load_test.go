@@ -28,6 +28,7 @@ func TestLoadFlags(t *testing.T) {
 		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2:80", "--cps", "10", "--http", "/", "--duration", "1s", "--shard", "3/3"}, "use I/N"},
 		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2:80", "--conns", "2", "--http", "/", "--duration", "1s", "--shard", "2/3"}, "nothing to open"},
 		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2:80", "--cps", "10", "--http", "/", "--duration", "1s", "--start-at", "2020-01-01T00:00:00Z"}, "ago"},
+		{[]string{"load", "--dev", "x", "--dst", "198.18.0.2:80", "--cps", "10", "--http", "/", "--duration", "1s", "--linger", "-1s"}, "--linger must not be negative"},
 		{[]string{"load", "--dev", "x", "--dst", "[fe80::1%eth0]:80", "--cps", "10", "--http", "/"}, "use an address and port"},
 		{[]string{"load", "--dev", "x", "--addr", "198.18.0.10/24", "--src", "2001:db8::20/123", "--dst", "[2001:db8::2]:80", "--cps", "10", "--http", "/", "--duration", "1s"}, "different families"},
 		{append(base, "--http", "/"), "give --cps"},
