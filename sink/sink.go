@@ -147,7 +147,9 @@ func (s *Run) handle(d *stack.Datagram) {
 	if s.n&1023 == 0 {
 		s.publish()
 	}
-	if s.cfg.Count > 0 && s.n >= s.cfg.Count {
+	if s.cfg.Count > 0 && s.n == s.cfg.Count {
+		// Once, at the count: publishing (the loss, the buckets) every
+		// packet after it would cost the packets that follow.
 		s.publish()
 		s.reached.Store(true)
 	}
