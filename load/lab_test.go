@@ -245,25 +245,7 @@ func TestLoadNginx(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	t.Run("close", func(t *testing.T) {
-		cfg := load.DefaultConfig()
-		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count = dst, true, "/small", 500, n
-		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, nil)
-		expectClean(t, r, n, 1)
-		// nginx closes first (Connection: close): TIME-WAIT is its.
-		if r.tcp[tcp.TimeWaitReused] != 0 {
-			t.Errorf("%d TIME-WAIT reuses on the client: it should not have closed first", r.tcp[tcp.TimeWaitReused])
-		}
-	})
-	t.Run("blob", func(t *testing.T) {
-		cfg := load.DefaultConfig()
-		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests, cfg.ResponseSize = dst, true, "/blob", 200, n/5, 3, size
-		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, nil)
-		expectClean(t, r, n/5, 3)
-		if min := uint64(n/5) * 3 * size; r.c[load.ResponseBytes] < min {
-			t.Errorf("%d response bytes, want at least %d", r.c[load.ResponseBytes], min)
-		}
-	})
+	nginxCloseAndBlob(t, l, clientAddr, dst, n, size)
 	t.Run("keepalive", func(t *testing.T) {
 		cfg := load.DefaultConfig()
 		cfg.Dst, cfg.HTTP, cfg.Path, cfg.Conns, cfg.Count, cfg.Requests = dst, true, "/small", 16, 32, 200
@@ -295,15 +277,27 @@ func TestLoadNginxIPv6(t *testing.T) {
 	if testing.Short() {
 		n = 100
 	}
+	nginxCloseAndBlob(t, l, client, dst, n, size)
+}
+
+// nginxCloseAndBlob runs the cases both families share against nginx's
+// files at dst, from the engine's address client on A: n connections of
+// one GET each at 500 a second (nginx closes first, Connection: close, so
+// the TIME-WAIT is its, and the client reuses none), and n/5 of three
+// GETs each of the size-byte file, checked byte by byte.
+func nginxCloseAndBlob(t *testing.T, l *lab.Lab, client netip.Prefix, dst netip.AddrPort, n int64, size uint64) {
 	t.Run("close", func(t *testing.T) {
 		cfg := load.DefaultConfig()
 		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count = dst, true, "/small", 500, n
 		r := runLoad(t, l.A, client, netip.Addr{}, cfg, 30*time.Second, nil)
 		expectClean(t, r, n, 1)
+		if r.tcp[tcp.TimeWaitReused] != 0 {
+			t.Errorf("%d TIME-WAIT reuses on the client: it should not have closed first", r.tcp[tcp.TimeWaitReused])
+		}
 	})
 	t.Run("blob", func(t *testing.T) {
 		cfg := load.DefaultConfig()
-		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests, cfg.ResponseSize = dst, true, "/blob", 200, n/5, 3, size
+		cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Count, cfg.Requests, cfg.ResponseSize = dst, true, "/blob", 200, n/5, 3, int(size)
 		r := runLoad(t, l.A, client, netip.Addr{}, cfg, 30*time.Second, nil)
 		expectClean(t, r, n/5, 3)
 		if min := uint64(n/5) * 3 * size; r.c[load.ResponseBytes] < min {
