@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -692,11 +693,13 @@ func TestLoadTwoQueues(t *testing.T) {
 // barrier is an HTTP server on the engine that answers no request until
 // n have come, each on its own connection: then it answers them all (a
 // 2-byte body) and closes each, as the requests say Connection: close.
-// While it waits, every connection is open at once.
+// While it waits, every connection is open at once; most is the most it
+// held (set on the server's engine, read once the run is over).
 type barrier struct {
 	n    int
 	held []*tcp.Conn
 	e    *stack.Engine
+	most atomic.Int64
 }
 
 func (b *barrier) Established(*tcp.Conn)   {}
@@ -709,7 +712,11 @@ func (b *barrier) Readable(c *tcp.Conn) {
 		return
 	}
 	c.Recv.Consume(len(req))
-	if b.held = append(b.held, c); len(b.held) < b.n {
+	b.held = append(b.held, c)
+	if int64(len(b.held)) > b.most.Load() {
+		b.most.Store(int64(len(b.held)))
+	}
+	if len(b.held) < b.n {
 		return
 	}
 	for _, h := range b.held {
@@ -722,7 +729,11 @@ func (b *barrier) Readable(c *tcp.Conn) {
 // TestLoadManyConns: one engine holds 20,000 connections open at once
 // (opened at 10,000 a second to a server in B that answers none until
 // all 20,000 have asked), every response checked, and its memory per
-// connection as TCPConfig reports it.
+// connection as TCPConfig reports it. The proof is the server's: it held
+// 20,000 requests unanswered, and the client ends a connection only on
+// its response (or an error, which expectClean refuses). The client's
+// open count sampled every 20 ms is only logged: the moment all are open
+// lasts one round trip, which a sample may miss (CI's once saw 19,931).
 func TestLoadManyConns(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("20,000 connections: the full suite runs it")
@@ -730,8 +741,9 @@ func TestLoadManyConns(t *testing.T) {
 	const n = 20000
 	l := lab.NewT(t, lab.Options{})
 	srv := netip.MustParsePrefix("198.18.0.20/24")
+	var b *barrier
 	startServe(t, l.B, srv, func(st *stack.Stack) error {
-		b := &barrier{n: n, e: st.Engines()[0]}
+		b = &barrier{n: n, e: st.Engines()[0]}
 		return st.ListenTCPFunc(8081, func(*stack.Engine, *tcp.Conn) tcp.Handler { return b })
 	}, func(c *tcp.Config) { c.MaxConns, c.SynBacklog, c.SendBuffer, c.RecvBuffer = 32768, 4096, 4<<10, 4<<10 })
 	cfg := load.DefaultConfig()
@@ -750,9 +762,10 @@ func TestLoadManyConns(t *testing.T) {
 	}})
 	expectClean(t, r, n, 1)
 	tc := load.TCPConfig(cfg, tcp.DefaultConfig(), 1)
-	t.Logf("peak %d open; %d bytes per connection, %d in TIME-WAIT; table of %d", peak, tc.BytesPerConn(), tc.BytesPerTimeWait(), tc.MaxConns)
-	if peak != n {
-		t.Errorf("at most %d connections open at once, want all %d", peak, n)
+	t.Logf("server held %d unanswered at once; client's sampled peak %d open; %d bytes per connection, %d in TIME-WAIT; table of %d",
+		b.most.Load(), peak, tc.BytesPerConn(), tc.BytesPerTimeWait(), tc.MaxConns)
+	if most := b.most.Load(); most != n {
+		t.Errorf("the server held at most %d requests unanswered at once, want all %d open", most, n)
 	}
 }
 
