@@ -41,19 +41,25 @@ test-deploy:
 # The packages in ALONE measure rates through a device of known capacity
 # (rfc2544's NDR within its resolution) or count allocations over a second
 # of churn at a set rate (load's, tcpapp's pools): they run after the others, one at a
-# time, so that no other package's busy engines take their cores.
-ALONE     := ./rfc2544 ./load ./tcpapp
-NOTALONE   = $$($(GO) list $(PKGS) | grep -v -e '/rfc2544$$' -e '/load$$' -e '/tcpapp$$')
+# time, so that no other package's busy engines take their cores. So does
+# the command's own RFC 2544 test (ALONETESTS, in ./cmd/fastpath): its NDR
+# is held within 2% of the capacity too.
+ALONE      := ./rfc2544 ./load ./tcpapp
+ALONETESTS := ^TestRFC2544Command$$
+NOTALONE    = $$($(GO) list $(PKGS) | grep -v -e '/rfc2544$$' -e '/load$$' -e '/tcpapp$$')
 test-kernel:
-	{ $(GO) test -count=1 -json $(NOTALONE); $(GO) test -count=1 -p 1 -json $(ALONE); } | $(GO) run ./internal/testreport
+	{ $(GO) test -count=1 -json -skip '$(ALONETESTS)' $(NOTALONE); \
+	  $(GO) test -count=1 -p 1 -json $(ALONE); \
+	  $(GO) test -count=1 -json -run '$(ALONETESTS)' ./cmd/fastpath; } | $(GO) run ./internal/testreport
 
 # What the tests need from Debian (tshark, iptables, scapy, clang-19, ...).
 deps:
 	bash .ci/deps
 
 test-race:
-	$(GO) test -race -short -count=1 $(NOTALONE)
+	$(GO) test -race -short -count=1 -skip '$(ALONETESTS)' $(NOTALONE)
 	$(GO) test -race -short -count=1 -p 1 $(ALONE)
+	$(GO) test -race -short -count=1 -run '$(ALONETESTS)' ./cmd/fastpath
 	$(GO) test -race -count=1 -run 'TestKernelLoop|TestAllocatorModel' ./rings ./umem
 
 # A short differential fuzz of the XDP program against its Go reference

@@ -33,14 +33,8 @@ func benchRun(t *testing.T, args ...string) xdpsock.Result {
 // linkStats reads the counters of h's link.
 func linkStats(t *testing.T, h *lab.Host) netlink.LinkStatistics {
 	t.Helper()
-	var st netlink.LinkStatistics
-	if err := h.Netlink(func(hd *netlink.Handle) error {
-		lk, err := hd.LinkByName(h.Link)
-		if err == nil {
-			st = *lk.Attrs().Statistics
-		}
-		return err
-	}); err != nil {
+	st, err := h.LinkStats()
+	if err != nil {
 		t.Fatal(err)
 	}
 	return st

@@ -151,6 +151,20 @@ func (h *Host) Netlink(fn func(hd *netlink.Handle) error) error {
 	})
 }
 
+// LinkStats returns the kernel's statistics of h's lab link (what its
+// kernel received and sent).
+func (h *Host) LinkStats() (netlink.LinkStatistics, error) {
+	var st netlink.LinkStatistics
+	err := h.Netlink(func(hd *netlink.Handle) error {
+		lk, err := hd.LinkByName(h.Link)
+		if err == nil {
+			st = *lk.Attrs().Statistics
+		}
+		return err
+	})
+	return st, err
+}
+
 // Handle returns the netlink handle bound to h's namespace that Netlink
 // passes to its fn, for short calls such as
 // l.A.Handle().LinkByName(l.A.Link). The lab owns it. Prefer Netlink,
