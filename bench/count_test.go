@@ -89,13 +89,30 @@ func TestCountingPoints(t *testing.T) {
 	if err := b.ready(k, never); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	kb, _ := k()
-	rb := read.Load()
+	// Counts settled: both still for 200 ms (ready's probes read).
+	settled := func() (uint64, int64) {
+		kb, _ := k()
+		rb := read.Load()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			kn, _ := k()
+			rn := read.Load()
+			if kn == kb && rn == rb {
+				break
+			}
+			kb, rb = kn, rn
+		}
+		return kb, rb
+	}
+	kb, rb := settled()
 	sendProbes(t, b, 50)
-	time.Sleep(300 * time.Millisecond)
-	ka, _ := k()
-	if got := read.Load() - rb; ka-kb != 50 || got != 50 {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ka, _ := k(); ka-kb >= 50 && read.Load()-rb >= 50 {
+			break
+		}
+	}
+	ka, ra := settled() // and no more than 50
+	if got := ra - rb; ka-kb != 50 || got != 50 {
 		t.Errorf("50 datagrams sent: UDP counted %d delivered, the socket read %d", ka-kb, got)
 	}
 }

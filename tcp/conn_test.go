@@ -119,6 +119,9 @@ func TestSynRetriesTimeout(t *testing.T) {
 	if !errors.Is(r.ev.err, ErrTimeout) {
 		t.Fatalf("err %v, want ErrTimeout", r.ev.err)
 	}
+	if c := r.h.Counters(); c[SynRetransmits] != 2 || c[Retransmits] != 2 || c[Timeouts] != 1 {
+		t.Errorf("SYN retransmissions %d, retransmissions %d, timeouts %d: want 2, 2, 1", c[SynRetransmits], c[Retransmits], c[Timeouts])
+	}
 }
 
 func TestSimultaneousOpen(t *testing.T) {

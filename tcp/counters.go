@@ -15,10 +15,11 @@ const (
 	Closed      // connections that ended, any way
 	Retransmits // segments sent again, for any reason
 	FastRetransmits
-	RTOs          // retransmission timeouts
-	SpuriousRTOs  // not detected: kept for the metric's shape
-	RecoveryEntry // fast recovery episodes
-	SACKRecovery  // of which SACK-based (RFC 6675)
+	RTOs           // retransmission timeouts
+	SynRetransmits // SYNs and SYN-ACKs sent again (Linux's TCPSynRetrans)
+	SpuriousRTOs   // not detected: kept for the metric's shape
+	RecoveryEntry  // fast recovery episodes
+	SACKRecovery   // of which SACK-based (RFC 6675)
 	ResetsIn
 	ResetsOut
 	ChallengeACKs // RFC 5961 challenge ACKs sent
@@ -73,7 +74,7 @@ const (
 
 var counterNames = [NumCounters]string{
 	"segs_in", "segs_out", "bytes_in", "bytes_out", "active_opens", "passive_opens",
-	"established", "closed", "retransmits", "fast_retransmits", "rtos", "spurious_rtos",
+	"established", "closed", "retransmits", "fast_retransmits", "rtos", "syn_retransmits", "spurious_rtos",
 	"recovery_entry", "sack_recovery", "resets_in", "resets_out", "challenge_acks",
 	"syn_cookies_sent", "syn_cookies_accepted", "zero_window_probes", "keepalives_sent",
 	"timeouts", "delayed_acks", "window_updates", "tlp_probes", "tlp_repairs", "rack_lost",

@@ -108,6 +108,7 @@ func (c *Conn) onRTO(now int64) {
 		}
 		h.counters[Retransmits]++
 		h.counters[RTOs]++
+		h.counters[SynRetransmits]++
 		c.sendSegment(c.iss, flags, 0, 0, now)
 		c.rtoAt = now + c.rtt.RTO()
 		return

@@ -167,11 +167,12 @@ func TestLoadCount(t *testing.T) {
 }
 
 // TestLoadShardStartAt: shard 1 of 2 of a fleet's --count 100 opens its
-// 50, none before --start-at.
+// 50, none before --start-at (5 s ahead: time to open the queues beside
+// other packages' busy engines).
 func TestLoadShardStartAt(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
 	helloServer(t, l.B, 8080)
-	at := time.Now().Add(3 * time.Second)
+	at := time.Now().Add(5 * time.Second)
 	out, errOut, err := run(t, "load", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "198.18.0.10/24",
 		"--dst", netip.AddrPortFrom(l.B.Addr.Addr(), 8080).String(), "--http", "/", "--cps", "400", "--count", "100",
 		"--duration", "0", "--json", "--shard", "1/2", "--start-at", at.UTC().Format(time.RFC3339Nano))
