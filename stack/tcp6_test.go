@@ -38,62 +38,24 @@ func tcpStack6(t *testing.T, l *lab.Lab, mod func(*Config), tmod func(*tcp.Confi
 	}, tmod, bind)
 }
 
-// kernelListenAt listens in h's kernel on addr.
-func kernelListenAt(t testing.TB, h *lab.Host, addr netip.AddrPort) net.Listener {
+// tcpFamily starts a TCP engine in l for a test of one family: with
+// ipv6 (in a lab with lab.Options.IPv6), tcpStack6, on engineAddr and
+// engineAddr6; else tcpStack, on engineAddr. It returns the engine's
+// address and B's in that family.
+func tcpFamily(t *testing.T, l *lab.Lab, ipv6 bool, mod func(*Config), bind func(*Stack) error) (s *Stack, engine, peer netip.Addr) {
 	t.Helper()
-	var l net.Listener
-	if err := h.Do(func() (err error) {
-		l, err = net.Listen("tcp", addr.String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	if ipv6 {
+		return tcpStack6(t, l, mod, nil, bind), engineAddr6.Addr(), l.B.Addr6.Addr()
 	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	return tcpStack(t, l.A, mod, nil, bind), engineAddr.Addr(), l.B.Addr.Addr()
 }
 
-// TestTCP6KernelClient: the kernel in B connects to the engine's IPv6
-// address, sends the pattern, reads it back through the engine's
-// net.Conn adapter; the engine's MSS is the IPv6 one.
+// TestTCP6KernelClient is TestTCPKernelClient over IPv6: the kernel in B
+// connects to the engine's IPv6 address, sends the pattern, reads it back
+// through the engine's net.Conn adapter; the engine's MSS is the IPv6
+// one.
 func TestTCP6KernelClient(t *testing.T) {
-	l := lab.NewT(t, lab.Options{IPv6: true})
-	n := tcpBytes6()
-	var ln *TCPListener
-	s := tcpStack6(t, l, nil, nil, func(s *Stack) (err error) {
-		ln, err = s.ListenTCP(5221, 0)
-		return err
-	})
-	errs := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			errs <- err
-			return
-		}
-		defer c.Close()
-		tc := c.(*TCPConn)
-		if !tc.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Is6() {
-			errs <- fmt.Errorf("accepted on %v", tc.LocalAddr())
-			return
-		}
-		got, err := readPattern(c)
-		if err == nil && got != n {
-			err = fmt.Errorf("received %d bytes, want %d", got, n)
-		}
-		if err == nil {
-			err = writePattern(c, n)
-		}
-		errs <- err
-	}()
-	defer ln.Close()
-	c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr6.Addr(), 5221))
-	start := time.Now()
-	if err := exchange(c, n); err != nil {
-		t.Fatalf("kernel client over IPv6: %v; tcp %v", err, s.TCPCounters().Map())
-	}
-	if err := <-errs; err != nil {
-		t.Fatalf("engine server: %v", err)
-	}
+	s, c := testTCPKernelClient(t, true, 5221, tcpBytes6())
 	// The kernel's view of the MSS it got: the engine's IPv6 MSS (1440
 	// less the 12 bytes of timestamps).
 	if m := kernelSendMSS(t, c); m != 1428 {
@@ -103,7 +65,6 @@ func TestTCP6KernelClient(t *testing.T) {
 	if tc[tcp.DropChecksum] != 0 || tc[tcp.DropAddress] != 0 {
 		t.Errorf("drops: %v", tc.Map())
 	}
-	t.Logf("%d MiB each way over IPv6 in %v; tcp %v", n>>20, time.Since(start), tc.Map())
 }
 
 // kernelSendMSS is the kernel's send MSS on c (TCP_INFO's tcpi_snd_mss).
@@ -121,42 +82,11 @@ func kernelSendMSS(t *testing.T, c *net.TCPConn) int {
 	return int(info.Snd_mss)
 }
 
-// TestTCP6EngineClient: the engine dials the kernel in B at
-// [2001:db8::2] with the net.Conn adapter, resolving B by neighbour
-// discovery.
+// TestTCP6EngineClient is TestTCPEngineClient over IPv6: the engine
+// dials the kernel in B at [2001:db8::2] with the net.Conn adapter, from
+// engineAddr6, resolving B by neighbour discovery.
 func TestTCP6EngineClient(t *testing.T) {
-	l := lab.NewT(t, lab.Options{IPv6: true})
-	n := tcpBytes6()
-	s := tcpStack6(t, l, nil, nil, nil)
-	kl := kernelListenAt(t, l.B, netip.AddrPortFrom(l.B.Addr6.Addr(), 5222))
-	errs := make(chan error, 1)
-	go serveChecked(kl, n, errs)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := s.DialTCP(ctx, netip.AddrPortFrom(l.B.Addr6.Addr(), 5222).String())
-	if err != nil {
-		t.Fatalf("dial: %v; tcp %v", err, s.TCPCounters().Map())
-	}
-	defer c.Close()
-	if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != engineAddr6.Addr() {
-		t.Errorf("dialled from %v, want %v", got, engineAddr6.Addr())
-	}
-	start := time.Now()
-	if err := exchange(c, n); err != nil {
-		t.Fatalf("engine client over IPv6: %v; tcp %v", err, s.TCPCounters().Map())
-	}
-	if err := <-errs; err != nil {
-		t.Fatalf("kernel server: %v", err)
-	}
-	select {
-	case <-c.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the connection did not finish closing")
-	}
-	if err := c.Err(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	t.Logf("%d MiB each way over IPv6 in %v; tcp %v", n>>20, time.Since(start), s.TCPCounters().Map())
+	testTCPEngineClient(t, true, 5222, tcpBytes6())
 }
 
 // TestTCP6DialErrors: the adapter's Dial takes IPv6 literals and refuses
@@ -304,40 +234,12 @@ func TestTCP6PacketTooBig(t *testing.T) {
 	t.Logf("%d MiB through a 1280-byte link in %v, MSS %d; tcp %v", n>>20, time.Since(start), mss, tc.Map())
 }
 
-// TestTCP6Tshark: tshark, reading a capture in B, finds every IPv6
-// segment of the engine well formed with a good TCP checksum, computed
-// by the engine or by the kernel (the offload's L4 offset after the
-// 40-byte header).
+// TestTCP6Tshark is TestTCPTshark over IPv6: tshark, reading a capture
+// in B, finds every IPv6 segment of the engine well formed with a good
+// TCP checksum, computed by the engine or by the kernel (the offload's
+// L4 offset after the 40-byte header).
 func TestTCP6Tshark(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		lab.RequireKernel(t, "tshark (apt-get install tshark)")
-	}
-	for _, m := range []ChecksumMode{ChecksumEngine, ChecksumKernel} {
-		t.Run(m.String(), func(t *testing.T) {
-			l := lab.NewT(t, lab.Options{IPv6: true})
-			var ln *TCPListener
-			s := tcpStack6(t, l, func(c *Config) { c.TXChecksum = m }, nil, func(s *Stack) (err error) {
-				ln, err = s.ListenTCP(5209, 0)
-				return err
-			})
-			if got, want := s.Engines()[0].ChecksumOffload(), m == ChecksumKernel; got != want {
-				t.Fatalf("checksum mode %v: offload %v, want %v", m, got, want)
-			}
-			defer ln.Close()
-			const n = 512 << 10
-			var lines []string
-			var data int
-			errs := make(chan error, 1)
-			go serveChecked(ln, n, errs)
-			for try := 0; try < 3 && data < n/1428/4; try++ {
-				lines, data = tsharkTCP(t, l, errs, n, engineAddr6.Addr())
-			}
-			if data < n/1428/4 {
-				t.Fatalf("tshark saw %d data segments from the engine in three tries", data)
-			}
-			t.Logf("tshark checked %d IPv6 segments from the engine, %d with data", len(lines), data)
-		})
-	}
+	testTCPTshark(t, true)
 }
 
 // TestTCP6TwoQueues is TestTCPTwoQueues over IPv6: two engines, one per
@@ -345,52 +247,5 @@ func TestTCP6Tshark(t *testing.T) {
 // over both, the engines' own IPv6 connections take ports of their
 // share, and a reply on the other queue is handed over (inputTCP6).
 func TestTCP6TwoQueues(t *testing.T) {
-	l := lab.NewT(t, lab.Options{Queues: 2, IPv6: true})
-	var ln *TCPListener
-	s := tcpStack6(t, l, func(c *Config) { c.Queues = []int{0, 1} }, nil, func(s *Stack) (err error) {
-		ln, err = s.ListenTCP(5226, 64)
-		return err
-	})
-	defer ln.Close()
-	if len(s.Engines()) != 2 {
-		t.Fatalf("%d engines, want 2", len(s.Engines()))
-	}
-	const conns, n = 16, 256 << 10
-	errs := make(chan error, conns)
-	go serveChecked(ln, n, errs)
-	for i := 0; i < conns; i++ {
-		c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr6.Addr(), 5226))
-		if err := exchange(c, n); err != nil {
-			t.Fatalf("kernel client %d: %v; tcp %v", i, err, s.TCPCounters().Map())
-		}
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	kl := kernelListenAt(t, l.B, netip.AddrPortFrom(l.B.Addr6.Addr(), 5227))
-	kerrs := make(chan error, conns)
-	go serveChecked(kl, n, kerrs)
-	for i := 0; i < conns; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := s.DialTCP(ctx, netip.AddrPortFrom(l.B.Addr6.Addr(), 5227).String())
-		cancel()
-		if err != nil {
-			t.Fatalf("dial %d: %v; tcp %v", i, err, s.TCPCounters().Map())
-		}
-		if err := exchange(c, n); err != nil {
-			t.Fatalf("engine client %d: %v", i, err)
-		}
-		if err := <-kerrs; err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
-	}
-	var handed uint64
-	for _, e := range s.Engines() {
-		handed += e.Counters()[HandoverOut]
-		if _, ok := pollTCP(e.TCPCounters, func(c tcp.Counters) bool { return c[tcp.ActiveOpens] > 0 }, 5*time.Second); !ok {
-			t.Errorf("queue %d's engine opened no connection", e.Queue())
-		}
-	}
-	t.Logf("port selection %q; segments handed over between engines: %d", s.PortSelection(), handed)
+	testTCPTwoQueues(t, true, 5226)
 }

@@ -120,7 +120,7 @@ func benchTCPBulk(b *testing.B, v6 bool) {
 			if v6 {
 				dst = netip.AddrPortFrom(l.B.Addr6.Addr(), 5301)
 			}
-			kl := kernelListenB(b, l.B, dst)
+			kl := kernelListenAt(b, l.B, dst)
 			received := make(chan int64, 4)
 			go sinkServer(kl, received)
 			const n = 128 << 20
@@ -189,19 +189,6 @@ func benchTCPBulk(b *testing.B, v6 bool) {
 			}
 		})
 	}
-}
-
-// kernelListenB is kernelListenAt for benchmarks.
-func kernelListenB(b *testing.B, h *lab.Host, addr netip.AddrPort) net.Listener {
-	var l net.Listener
-	if err := h.Do(func() (err error) {
-		l, err = net.Listen("tcp", addr.String())
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	return l
 }
 
 // reportRates reports the engine's and the kernel's medians and their

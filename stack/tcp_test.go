@@ -121,12 +121,12 @@ func kernelDial(t testing.TB, h *lab.Host, dst netip.AddrPort) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// kernelListen listens in h's kernel.
-func kernelListen(t testing.TB, h *lab.Host, port uint16) net.Listener {
+// kernelListenAt listens in h's kernel on addr (addr's family).
+func kernelListenAt(t testing.TB, h *lab.Host, addr netip.AddrPort) net.Listener {
 	t.Helper()
 	var l net.Listener
 	if err := h.Do(func() (err error) {
-		l, err = net.Listen("tcp4", netip.AddrPortFrom(h.Addr.Addr(), port).String())
+		l, err = net.Listen("tcp", addr.String())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -135,26 +135,30 @@ func kernelListen(t testing.TB, h *lab.Host, port uint16) net.Listener {
 	return l
 }
 
-// serveChecked accepts connections on l: each reads the pattern to EOF,
-// checks it, writes n bytes of the pattern back and closes.
+// serveChecked accepts connections on l and serves each with serveConn,
+// its result on errs.
 func serveChecked(l net.Listener, n int64, errs chan<- error) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
-		go func() {
-			defer c.Close()
-			got, err := readPattern(c)
-			if err == nil && got != n {
-				err = fmt.Errorf("received %d bytes, want %d", got, n)
-			}
-			if err == nil {
-				err = writePattern(c, n)
-			}
-			errs <- err
-		}()
+		go func() { errs <- serveConn(c, n) }()
 	}
+}
+
+// serveConn reads the pattern on c to EOF, checks it, writes n bytes of
+// the pattern back and closes c.
+func serveConn(c net.Conn, n int64) error {
+	defer c.Close()
+	got, err := readPattern(c)
+	if err == nil && got != n {
+		err = fmt.Errorf("received %d bytes, want %d", got, n)
+	}
+	if err == nil {
+		err = writePattern(c, n)
+	}
+	return err
 }
 
 // exchange writes n bytes of the pattern on c, closes its sending side,
@@ -183,17 +187,36 @@ func exchange(c net.Conn, n int64) error {
 // TestTCPKernelClient: the kernel in B connects to the engine in A, sends
 // the pattern, reads it back; the engine's side is the net.Conn adapter.
 func TestTCPKernelClient(t *testing.T) {
-	l := lab.NewT(t, lab.Options{})
-	n := tcpBytes()
+	testTCPKernelClient(t, false, 5201, tcpBytes())
+}
+
+// testTCPKernelClient is TestTCPKernelClient in one family (IPv6 with
+// ipv6): the engine, listening on port, serves one connection, which
+// must come to its address in that family, and the kernel sends and
+// reads back n bytes on it. It returns the stack and the kernel's end.
+func testTCPKernelClient(t *testing.T, ipv6 bool, port uint16, n int64) (*Stack, *net.TCPConn) {
+	l := lab.NewT(t, lab.Options{IPv6: ipv6})
 	var ln *TCPListener
-	s := tcpStack(t, l.A, nil, nil, func(s *Stack) (err error) {
-		ln, err = s.ListenTCP(5201, 0)
+	s, engine, _ := tcpFamily(t, l, ipv6, nil, func(s *Stack) (err error) {
+		ln, err = s.ListenTCP(port, 0)
 		return err
 	})
 	errs := make(chan error, 1)
-	go serveChecked(ln, n, errs)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			errs <- err
+			return
+		}
+		if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != engine {
+			c.Close()
+			errs <- fmt.Errorf("accepted on %v, want %v", got, engine)
+			return
+		}
+		errs <- serveConn(c, n)
+	}()
 	defer ln.Close()
-	c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 5201))
+	c := kernelDial(t, l.B, netip.AddrPortFrom(engine, port))
 	start := time.Now()
 	if err := exchange(c, n); err != nil {
 		t.Fatalf("kernel client: %v; tcp %v", err, s.TCPCounters().Map())
@@ -201,24 +224,35 @@ func TestTCPKernelClient(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatalf("engine server: %v", err)
 	}
-	t.Logf("%d MiB each way in %v; tcp %v", n>>20, time.Since(start), s.TCPCounters().Map())
+	t.Logf("%d MiB each way to %v in %v; tcp %v", n>>20, engine, time.Since(start), s.TCPCounters().Map())
+	return s, c
 }
 
 // TestTCPEngineClient: the engine in A dials the kernel in B.
 func TestTCPEngineClient(t *testing.T) {
-	l := lab.NewT(t, lab.Options{})
-	n := tcpBytes()
-	s := tcpStack(t, l.A, nil, nil, nil)
-	kl := kernelListen(t, l.B, 5202)
+	testTCPEngineClient(t, false, 5202, tcpBytes())
+}
+
+// testTCPEngineClient is TestTCPEngineClient in one family (IPv6 with
+// ipv6): the engine dials B's address in that family on port, from its
+// own in that family, and they exchange n bytes each way.
+func testTCPEngineClient(t *testing.T, ipv6 bool, port uint16, n int64) {
+	l := lab.NewT(t, lab.Options{IPv6: ipv6})
+	s, engine, peer := tcpFamily(t, l, ipv6, nil, nil)
+	kl := kernelListenAt(t, l.B, netip.AddrPortFrom(peer, port))
 	errs := make(chan error, 1)
 	go serveChecked(kl, n, errs)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := s.DialTCP(ctx, netip.AddrPortFrom(l.B.Addr.Addr(), 5202).String())
+	c, err := s.DialTCP(ctx, netip.AddrPortFrom(peer, port).String())
 	if err != nil {
 		t.Fatalf("dial: %v; tcp %v", err, s.TCPCounters().Map())
 	}
 	defer c.Close()
+	if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != engine {
+		t.Errorf("dialled from %v, want %v", got, engine)
+	}
+	start := time.Now()
 	if err := exchange(c, n); err != nil {
 		t.Fatalf("engine client: %v; tcp %v", err, s.TCPCounters().Map())
 	}
@@ -233,6 +267,7 @@ func TestTCPEngineClient(t *testing.T) {
 	if err := c.Err(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
+	t.Logf("%d MiB each way from %v in %v; tcp %v", n>>20, engine, time.Since(start), s.TCPCounters().Map())
 }
 
 // TestTCPKernelOptionsOff: the kernel peer with SACK, timestamps and
@@ -624,42 +659,53 @@ func waitTCP(t *testing.T, s *Stack, what string, ok func(tcp.Counters) bool) tc
 // mode on veth, the peer would see only the partial sums a real device
 // completes on the wire).
 func TestTCPTshark(t *testing.T) {
+	testTCPTshark(t, false)
+}
+
+// testTCPTshark is TestTCPTshark in one family (IPv6 with ipv6), a
+// subtest for each checksum mode.
+func testTCPTshark(t *testing.T, ipv6 bool) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		lab.RequireKernel(t, "tshark (apt-get install tshark)")
 	}
-	for _, m := range []ChecksumMode{ChecksumEngine, ChecksumKernel} {
-		t.Run(m.String(), func(t *testing.T) { testTCPTshark(t, m) })
+	// The engine's MSS: 1500 less the IP and TCP headers and the 12 bytes
+	// of timestamps.
+	mss := 1500 - 40 - 12
+	if ipv6 {
+		mss = 1500 - 60 - 12
 	}
-}
-
-func testTCPTshark(t *testing.T, mode ChecksumMode) {
-	l := lab.NewT(t, lab.Options{})
-	var ln *TCPListener
-	s := tcpStack(t, l.A, func(c *Config) { c.TXChecksum = mode }, nil, func(s *Stack) (err error) {
-		ln, err = s.ListenTCP(5209, 0)
-		return err
-	})
-	if got, want := s.Engines()[0].ChecksumOffload(), mode == ChecksumKernel; got != want {
-		t.Fatalf("checksum mode %v: offload %v, want %v", mode, got, want)
+	for _, mode := range []ChecksumMode{ChecksumEngine, ChecksumKernel} {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := lab.NewT(t, lab.Options{IPv6: ipv6})
+			var ln *TCPListener
+			s, engine, _ := tcpFamily(t, l, ipv6, func(c *Config) { c.TXChecksum = mode }, func(s *Stack) (err error) {
+				ln, err = s.ListenTCP(5209, 0)
+				return err
+			})
+			if got, want := s.Engines()[0].ChecksumOffload(), mode == ChecksumKernel; got != want {
+				t.Fatalf("checksum mode %v: offload %v, want %v", mode, got, want)
+			}
+			defer ln.Close()
+			// Small enough for the capture to keep up: tshark may miss
+			// frames under load, never alter them.
+			const n = 512 << 10
+			// A capture that started late (dumpcap says "Capturing on" a
+			// little early, and a loaded machine makes it later) sees too
+			// little: the exchange goes again, up to three times. A bad
+			// segment fails at once.
+			var lines []string
+			var data int
+			errs := make(chan error, 1)
+			go serveChecked(ln, n, errs)
+			for try := 0; try < 3 && data < n/mss/4; try++ {
+				lines, data = tsharkTCP(t, l, errs, n, engine)
+			}
+			if data < n/mss/4 {
+				t.Fatalf("tshark saw %d data segments from the engine in three tries", data)
+			}
+			t.Logf("tshark checked %d segments from the engine at %v, %d with data", len(lines), engine, data)
+		})
 	}
-	defer ln.Close()
-	// Small enough for the capture to keep up: tshark may miss frames
-	// under load, never alter them.
-	const n = 512 << 10
-	// A capture that started late (dumpcap says "Capturing on" a little
-	// early, and a loaded machine makes it later) sees too little: the
-	// exchange goes again, up to three times. A bad segment fails at once.
-	var lines []string
-	var data int
-	errs := make(chan error, 1)
-	go serveChecked(ln, n, errs)
-	for try := 0; try < 3 && data < n/1448/4; try++ {
-		lines, data = tsharkTCP(t, l, errs, n, engineAddr.Addr())
-	}
-	if data < n/1448/4 {
-		t.Fatalf("tshark saw %d data segments from the engine in three tries", data)
-	}
-	t.Logf("tshark checked %d segments from the engine, %d with data", len(lines), data)
 }
 
 // tsharkTCP captures on B's link while the kernel in B exchanges n bytes
@@ -744,18 +790,27 @@ func tsharkTCP(t *testing.T, l *lab.Lab, errs <-chan error, n int64, engine neti
 // and a reply that B's queue choice sends to the other engine is handed
 // over to the owner.
 func TestTCPTwoQueues(t *testing.T) {
-	l := lab.NewT(t, lab.Options{Queues: 2})
+	testTCPTwoQueues(t, false, 5210)
+}
+
+// testTCPTwoQueues is TestTCPTwoQueues in one family (IPv6 with ipv6):
+// the engines listen on port, the kernel in B on port+1.
+func testTCPTwoQueues(t *testing.T, ipv6 bool, port uint16) {
+	l := lab.NewT(t, lab.Options{Queues: 2, IPv6: ipv6})
 	var ln *TCPListener
-	s := tcpStack(t, l.A, func(c *Config) { c.Queues = []int{0, 1} }, nil, func(s *Stack) (err error) {
-		ln, err = s.ListenTCP(5210, 64)
+	s, engine, peer := tcpFamily(t, l, ipv6, func(c *Config) { c.Queues = []int{0, 1} }, func(s *Stack) (err error) {
+		ln, err = s.ListenTCP(port, 64)
 		return err
 	})
 	defer ln.Close()
+	if len(s.Engines()) != 2 {
+		t.Fatalf("%d engines, want 2", len(s.Engines()))
+	}
 	const conns, n = 16, 256 << 10
 	errs := make(chan error, conns)
 	go serveChecked(ln, n, errs)
 	for i := 0; i < conns; i++ {
-		c := kernelDial(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 5210))
+		c := kernelDial(t, l.B, netip.AddrPortFrom(engine, port))
 		if err := exchange(c, n); err != nil {
 			t.Fatalf("kernel client %d: %v; tcp %v", i, err, s.TCPCounters().Map())
 		}
@@ -769,12 +824,12 @@ func TestTCPTwoQueues(t *testing.T) {
 		}
 	}
 	// Active opens from both engines.
-	kl := kernelListen(t, l.B, 5211)
+	kl := kernelListenAt(t, l.B, netip.AddrPortFrom(peer, port+1))
 	kerrs := make(chan error, conns)
 	go serveChecked(kl, n, kerrs)
 	for i := 0; i < conns; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := s.DialTCP(ctx, netip.AddrPortFrom(l.B.Addr.Addr(), 5211).String())
+		c, err := s.DialTCP(ctx, netip.AddrPortFrom(peer, port+1).String())
 		cancel()
 		if err != nil {
 			t.Fatalf("dial %d: %v; tcp %v", i, err, s.TCPCounters().Map())
@@ -794,5 +849,5 @@ func TestTCPTwoQueues(t *testing.T) {
 			t.Errorf("queue %d's engine opened no connection", e.Queue())
 		}
 	}
-	t.Logf("segments handed over between engines: %d", handed)
+	t.Logf("port selection %q; segments handed over between engines: %d", s.PortSelection(), handed)
 }
