@@ -21,10 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// engineAddr6 is the engine's IPv6 address in A's subnet; the kernel in
-// A holds ::1 and B ::2 (lab.Options.IPv6).
-var engineAddr6 = netip.MustParsePrefix("2001:db8::10/64")
-
 // startStack6 runs a dual-stack engine on A: engineAddr and engineAddr6.
 func startStack6(t *testing.T, l *lab.Lab, mod func(*Config), bind func(*Stack) error) *Stack {
 	t.Helper()
@@ -107,43 +103,10 @@ func TestUDP6Echo(t *testing.T) {
 		conn, err = s.ListenUDP(4000, 64)
 		return err
 	})
-	var c6 *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		c6, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(engineAddr6.Addr(), 7)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c6.Close()
-	buf := make([]byte, 2048)
-	sent := 0
-	for size := 0; size <= 1452; size += 11 {
-		msg := make([]byte, size)
-		for i := range msg {
-			msg[i] = byte(size*3 + i)
-		}
-		if _, err := c6.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		sent++
-		c6.SetReadDeadline(time.Now().Add(3 * time.Second))
-		n, err := c6.Read(buf)
-		if err != nil {
-			t.Fatalf("size %d: %v; counters %v", size, err, nonZero(s.Counters()))
-		}
-		if !bytes.Equal(buf[:n], msg) {
-			t.Fatalf("size %d: echo of %d bytes differs", size, n)
-		}
-	}
+	sent := echoSizes(t, s, dialUDP(t, l.B, netip.AddrPortFrom(engineAddr6.Addr(), 7)), 1452, 11)
 	// The engine to B: its own solicitation resolves B.
-	var b6 *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		b6, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.B.Addr6.Addr(), 9000)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer b6.Close()
+	b6 := listenUDPAt(t, l.B, netip.AddrPortFrom(l.B.Addr6.Addr(), 9000))
+	buf := make([]byte, 2048)
 	for i := range 10 {
 		if _, err := conn.WriteToUDPAddrPort([]byte{byte(i), 'v', '6'}, netip.AddrPortFrom(l.B.Addr6.Addr(), 9000)); err != nil {
 			t.Fatal(err)
@@ -169,14 +132,7 @@ func TestUDP6Echo(t *testing.T) {
 	if _, err := s.Steering().Add(steeringUDP(9)); err != nil {
 		t.Fatal(err)
 	}
-	var closed *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		closed, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(engineAddr6.Addr(), 9)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer closed.Close()
+	closed := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr6.Addr(), 9))
 	closed.Write([]byte("anyone?"))
 	closed.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if _, err := closed.Read(buf); err == nil || !strings.Contains(err.Error(), "refused") {
@@ -459,14 +415,7 @@ func TestHostile6(t *testing.T) {
 	// Behind two extension headers, with bytes after the packet (the
 	// frame runs on past its payload length): echoed to the right port.
 	good := append(udp(5, []uint8{ipv6.ProtoDestOpts, ipv6.ProtoRouting}, nil), 0xde, 0xad, 0xbe, 0xef, 1, 2, 3)
-	var r *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		r, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 1000)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := listenUDPAt(t, l.B, netip.AddrPortFrom(src, 1000))
 	send(good)
 	r.SetReadDeadline(time.Now().Add(3 * time.Second))
 	buf := make([]byte, 64)
@@ -487,14 +436,7 @@ func TestSharedRouted6(t *testing.T) {
 		conn, err = s.ListenUDP(4000, 64)
 		return err
 	})
-	var far *net.UDPConn
-	if err := l.B.Do(func() (err error) {
-		far, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.B.Addr6.Addr(), 9000)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer far.Close()
+	far := listenUDPAt(t, l.B, netip.AddrPortFrom(l.B.Addr6.Addr(), 9000))
 	go func() {
 		buf := make([]byte, 2048)
 		for {

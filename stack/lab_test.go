@@ -20,9 +20,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// engineAddr is the address the engine owns in A's subnet; the kernel in A
-// holds .1.
-var engineAddr = netip.MustParsePrefix("198.18.0.10/24")
+// engineAddr and engineAddr6 are the addresses the engine owns in A's
+// subnet; the kernel in A holds .1 and ::1, B .2 and ::2 (engineAddr6
+// with lab.Options.IPv6).
+var (
+	engineAddr  = netip.MustParsePrefix("198.18.0.10/24")
+	engineAddr6 = netip.MustParsePrefix("2001:db8::10/64")
+)
 
 // startStack runs a stack on h's link with cfg's other fields defaulted,
 // with bind called before Start.
@@ -193,8 +197,30 @@ func TestUDPEcho(t *testing.T) {
 	kernelConn := listenUDP(t, l.A, 7)
 	conn := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 7))
 	kconn := dialUDP(t, l.B, netip.AddrPortFrom(l.A.Addr.Addr(), 7))
+	sent := echoSizes(t, s, conn, 1472, 7)
 	buf := make([]byte, 2048)
-	for size := 0; size <= 1472; size += 7 {
+	// The kernel's own address and socket are untouched.
+	if _, err := kconn.Write([]byte("kernel")); err != nil {
+		t.Fatal(err)
+	}
+	kernelConn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, _, err := kernelConn.ReadFrom(buf); err != nil || string(buf[:n]) != "kernel" {
+		t.Fatalf("kernel socket in A: %q, %v", buf[:n], err)
+	}
+	c := waitCounters(t, s, "udp counters", func(c Counters) bool { return c[UDPOut] >= uint64(sent) })
+	if c.Drops() != 0 {
+		t.Errorf("drops: %v", nonZero(c))
+	}
+}
+
+// echoSizes sends on conn (to an echo of s's) a datagram of every size
+// from 0 to largest in steps of step, and checks that each comes back
+// intact; it returns how many it sent.
+func echoSizes(t *testing.T, s *Stack, conn *net.UDPConn, largest, step int) int {
+	t.Helper()
+	buf := make([]byte, 2048)
+	sent := 0
+	for size := 0; size <= largest; size += step {
 		msg := make([]byte, size)
 		for i := range msg {
 			msg[i] = byte(size + i)
@@ -202,6 +228,7 @@ func TestUDPEcho(t *testing.T) {
 		if _, err := conn.Write(msg); err != nil {
 			t.Fatal(err)
 		}
+		sent++
 		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 		n, err := conn.Read(buf)
 		if err != nil {
@@ -211,18 +238,7 @@ func TestUDPEcho(t *testing.T) {
 			t.Fatalf("size %d: echo of %d bytes differs", size, n)
 		}
 	}
-	// The kernel's own address and socket are untouched.
-	if _, err := kconn.Write([]byte("kernel")); err != nil {
-		t.Fatal(err)
-	}
-	kernelConn.SetReadDeadline(time.Now().Add(3 * time.Second))
-	if n, _, err := kernelConn.ReadFrom(buf); err != nil || string(buf[:n]) != "kernel" {
-		t.Fatalf("kernel socket in A: %q, %v", buf[:n], err)
-	}
-	c := waitCounters(t, s, "udp counters", func(c Counters) bool { return c[UDPOut] >= 211 })
-	if c.Drops() != 0 {
-		t.Errorf("drops: %v", nonZero(c))
-	}
+	return sent
 }
 
 // TestPortUnreachable: a datagram to an unbound port gets ICMP port
@@ -338,13 +354,27 @@ func TestBindUDPKeepsKernelPort(t *testing.T) {
 	}
 }
 
-// dialUDP opens a kernel UDP socket in h connected to dst; listenUDP one
-// bound to h's own address. Both close with the test.
+// dialUDP opens a kernel UDP socket in h connected to dst (dst's
+// family); listenUDPAt one bound to addr, listenUDP to port on h's own
+// IPv4 address. All close with the test.
 func dialUDP(t testing.TB, h *lab.Host, dst netip.AddrPort) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
 	if err := h.Do(func() (err error) {
-		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+		c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func listenUDPAt(t testing.TB, h *lab.Host, addr netip.AddrPort) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	if err := h.Do(func() (err error) {
+		c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -355,15 +385,7 @@ func dialUDP(t testing.TB, h *lab.Host, dst netip.AddrPort) *net.UDPConn {
 
 func listenUDP(t testing.TB, h *lab.Host, port uint16) *net.UDPConn {
 	t.Helper()
-	var c *net.UDPConn
-	if err := h.Do(func() (err error) {
-		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(h.Addr.Addr(), port)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return listenUDPAt(t, h, netip.AddrPortFrom(h.Addr.Addr(), port))
 }
 
 // TestConn serves UDP echo through the net.PacketConn adapter from a plain

@@ -3,7 +3,6 @@
 package stack
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/fastpathnet/fastpath/ether"
@@ -18,27 +17,9 @@ import (
 // bad checksum, a router advertisement. None may allocate.
 func TestNoAllocs6(t *testing.T) {
 	l := lab.NewT(t, lab.Options{IPv6: true})
-	cfg := DefaultConfig()
-	cfg.Device, cfg.Addrs, cfg.DADTransmits = l.A.Link, []netip.Prefix{engineAddr6}, 0
-	var s *Stack
-	if err := l.A.Do(func() (err error) {
-		if s, err = New(cfg); err != nil {
-			return err
-		}
-		if err := s.BindUDP(7, echo); err != nil {
-			return err
-		}
-		return s.BindUDP(9, func(d *Datagram) { d.Engine().SendUDP(d.Dst, d.Src, d.Payload[:len(d.Payload)/2]) })
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	e := s.engines[0]
-	e.now = monotonic()
-	e.sock.Refill()
-	peerMAC := ether.Addr(l.B.MAC)
 	peer, me := l.B.Addr6.Addr(), engineAddr6.Addr()
-	e.neigh.Set(peer, peerMAC, e.now, nil)
+	_, e := noAllocStack(t, l, engineAddr6, peer, bindUDPEchoes)
+	peerMAC := ether.Addr(l.B.MAC)
 
 	frames := map[string][]byte{}
 	mk := func(next uint8, payload []byte, ext ...uint8) []byte {

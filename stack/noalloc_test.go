@@ -21,27 +21,9 @@ import (
 // checksum, a partial one (dropped, then accepted). None may allocate.
 func TestNoAllocs(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	cfg := DefaultConfig()
-	cfg.Device, cfg.Addrs = l.A.Link, []netip.Prefix{engineAddr}
-	var s *Stack
-	if err := l.A.Do(func() (err error) {
-		if s, err = New(cfg); err != nil {
-			return err
-		}
-		if err := s.BindUDP(7, echo); err != nil {
-			return err
-		}
-		return s.BindUDP(9, func(d *Datagram) { d.Engine().SendUDP(d.Dst, d.Src, d.Payload[:len(d.Payload)/2]) })
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	e := s.engines[0]
-	e.now = monotonic()
-	e.sock.Refill()
-	peerMAC := ether.Addr(l.B.MAC)
 	peer := l.B.Addr.Addr()
-	e.neigh.Set(peer, peerMAC, e.now, nil)
+	s, e := noAllocStack(t, l, engineAddr, peer, bindUDPEchoes)
+	peerMAC := ether.Addr(l.B.MAC)
 
 	frames := map[string][]byte{}
 	b := make([]byte, 2048)
@@ -106,6 +88,67 @@ func TestNoAllocs(t *testing.T) {
 	}
 }
 
+// noAllocStack builds a stack on A's link owning me, bind called on it,
+// for a test that plays the loop of its first engine (the stack is not
+// started). The engine's clock is set, its fill ring filled, and B, at
+// peer on B's MAC, in its neighbour table. DAD is off: an IPv6 address
+// is the engine's at once.
+func noAllocStack(t *testing.T, l *lab.Lab, me netip.Prefix, peer netip.Addr, bind func(*Stack) error) (*Stack, *Engine) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Device, cfg.Addrs, cfg.DADTransmits = l.A.Link, []netip.Prefix{me}, 0
+	var s *Stack
+	err := l.A.Do(func() (err error) {
+		if s, err = New(cfg); err != nil {
+			return err
+		}
+		return bind(s)
+	})
+	if s != nil {
+		t.Cleanup(func() { s.Close() })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.engines[0]
+	e.now = monotonic()
+	e.sock.Refill()
+	e.neigh.Set(peer, ether.Addr(l.B.MAC), e.now, nil)
+	return s, e
+}
+
+// bindUDPEchoes binds UDP port 7 to an echo in place and port 9 to a
+// reply built fresh (the first half of the payload, by SendUDP).
+func bindUDPEchoes(s *Stack) error {
+	if err := s.BindUDP(7, echo); err != nil {
+		return err
+	}
+	return s.BindUDP(9, func(d *Datagram) { d.Engine().SendUDP(d.Dst, d.Src, d.Payload[:len(d.Payload)/2]) })
+}
+
+// listenTCP7 enables TCP (tcp.DefaultConfig) and listens on port 7, with
+// a handler from h for each connection.
+func listenTCP7(h func(*Engine, *tcp.Conn) tcp.Handler) func(*Stack) error {
+	return func(s *Stack) error {
+		if err := s.EnableTCP(tcp.DefaultConfig()); err != nil {
+			return err
+		}
+		return s.ListenTCPFunc(7, h)
+	}
+}
+
+// setData makes h, the TCP header of a data segment from peer to local,
+// carry seq and acknowledge all that c has sent (ACK and PSH, a window of
+// 65535), with its checksum.
+func setData(h tcp.Header, c *tcp.Conn, seq tcp.Seq, peer, local netip.Addr) {
+	_, nxt, _ := c.Sequence()
+	h.SetSeq(seq)
+	h.SetAck(nxt)
+	h.SetFlags(tcp.FlagACK | tcp.FlagPSH)
+	h.SetWindow(65535)
+	h.SetChecksum(peer, local)
+}
+
 // injectFrame plays the engine's loop for one received frame f: input,
 // then transmit and reclaim whatever it sent.
 func injectFrame(t *testing.T, e *Engine, f []byte) {
@@ -139,28 +182,10 @@ func (tcpNoAllocEcho) Readable(c *tcp.Conn) {
 // segment and its echo allocate nothing.
 func TestNoAllocsTCP(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	cfg := DefaultConfig()
-	cfg.Device, cfg.Addrs = l.A.Link, []netip.Prefix{engineAddr}
-	var s *Stack
-	if err := l.A.Do(func() (err error) {
-		if s, err = New(cfg); err != nil {
-			return err
-		}
-		if err := s.EnableTCP(tcp.DefaultConfig()); err != nil {
-			return err
-		}
-		return s.ListenTCPFunc(7, func(*Engine, *tcp.Conn) tcp.Handler { return tcpNoAllocEcho{} })
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	e := s.engines[0]
-	e.now = monotonic()
-	e.sock.Refill()
-	peerMAC := ether.Addr(l.B.MAC)
 	peer := netip.AddrPortFrom(l.B.Addr.Addr(), 40000)
 	local := netip.AddrPortFrom(engineAddr.Addr(), 7)
-	e.neigh.Set(peer.Addr(), peerMAC, e.now, nil)
+	s, e := noAllocStack(t, l, engineAddr, peer.Addr(), listenTCP7(func(*Engine, *tcp.Conn) tcp.Handler { return tcpNoAllocEcho{} }))
+	peerMAC := ether.Addr(l.B.MAC)
 	segment := func(f tcp.Fields, payload []byte) []byte {
 		b := make([]byte, ether.HeaderLen+ipv4.HeaderLen+tcp.HeaderLen+len(payload))
 		ether.Encode(b, e.mac, peerMAC, ether.TypeIPv4)
@@ -190,13 +215,7 @@ func TestNoAllocsTCP(t *testing.T) {
 	// One frame, its sequence numbers rewritten each round.
 	buf := segment(tcp.Fields{}, payload)
 	round := func() {
-		_, nxt, _ := c.Sequence()
-		h := tcp.Header(buf[ether.HeaderLen+ipv4.HeaderLen:])
-		h.SetSeq(seq)
-		h.SetAck(nxt)
-		h.SetFlags(tcp.FlagACK | tcp.FlagPSH)
-		h.SetWindow(65535)
-		h.SetChecksum(peer.Addr(), local.Addr())
+		setData(tcp.Header(buf[ether.HeaderLen+ipv4.HeaderLen:]), c, seq, peer.Addr(), local.Addr())
 		inject(buf)
 		seq = seq.Add(uint32(len(payload)))
 	}
@@ -247,28 +266,10 @@ func (h tcpChurnEcho) Readable(c *tcp.Conn) {
 // connections and their buffers come from the engine's pool.
 func TestNoAllocsTCPChurn(t *testing.T) {
 	l := lab.NewT(t, lab.Options{})
-	cfg := DefaultConfig()
-	cfg.Device, cfg.Addrs = l.A.Link, []netip.Prefix{engineAddr}
-	var s *Stack
-	if err := l.A.Do(func() (err error) {
-		if s, err = New(cfg); err != nil {
-			return err
-		}
-		if err := s.EnableTCP(tcp.DefaultConfig()); err != nil {
-			return err
-		}
-		return s.ListenTCPFunc(7, func(e *Engine, _ *tcp.Conn) tcp.Handler { return tcpChurnEcho{e} })
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	e := s.engines[0]
-	e.now = monotonic()
-	e.sock.Refill()
-	peerMAC := ether.Addr(l.B.MAC)
 	peer := netip.AddrPortFrom(l.B.Addr.Addr(), 40000)
 	local := netip.AddrPortFrom(engineAddr.Addr(), 7)
-	e.neigh.Set(peer.Addr(), peerMAC, e.now, nil)
+	_, e := noAllocStack(t, l, engineAddr, peer.Addr(), listenTCP7(func(e *Engine, _ *tcp.Conn) tcp.Handler { return tcpChurnEcho{e} }))
+	peerMAC := ether.Addr(l.B.MAC)
 	h := e.TCP()
 	payload := make([]byte, 100)
 	frame := make([]byte, ether.HeaderLen+ipv4.HeaderLen+tcp.HeaderLen+len(payload))

@@ -20,28 +20,10 @@ import (
 // Big messages (one taken, one ignored) allocate nothing.
 func TestNoAllocsTCP6(t *testing.T) {
 	l := lab.NewT(t, lab.Options{IPv6: true})
-	cfg := DefaultConfig()
-	cfg.Device, cfg.Addrs, cfg.DADTransmits = l.A.Link, []netip.Prefix{engineAddr6}, 0
-	var s *Stack
-	if err := l.A.Do(func() (err error) {
-		if s, err = New(cfg); err != nil {
-			return err
-		}
-		if err := s.EnableTCP(tcp.DefaultConfig()); err != nil {
-			return err
-		}
-		return s.ListenTCPFunc(7, func(*Engine, *tcp.Conn) tcp.Handler { return tcpNoAllocEcho{} })
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	e := s.engines[0]
-	e.now = monotonic()
-	e.sock.Refill()
-	peerMAC := ether.Addr(l.B.MAC)
 	peer := netip.AddrPortFrom(l.B.Addr6.Addr(), 40000)
 	local := netip.AddrPortFrom(engineAddr6.Addr(), 7)
-	e.neigh.Set(peer.Addr(), peerMAC, e.now, nil)
+	_, e := noAllocStack(t, l, engineAddr6, peer.Addr(), listenTCP7(func(*Engine, *tcp.Conn) tcp.Handler { return tcpNoAllocEcho{} }))
+	peerMAC := ether.Addr(l.B.MAC)
 	// ext: 8-byte destination options headers before TCP.
 	segment := func(f tcp.Fields, o *tcp.Options, payload []byte, ext int) []byte {
 		l4 := ether.HeaderLen + ipv6.HeaderLen + 8*ext
@@ -90,13 +72,7 @@ func TestNoAllocsTCP6(t *testing.T) {
 		buf := segment(tcp.Fields{}, nil, payload, ext)
 		l4 := ether.HeaderLen + ipv6.HeaderLen + 8*ext
 		round := func() {
-			_, nxt, _ := c.Sequence()
-			h := tcp.Header(buf[l4:])
-			h.SetSeq(seq)
-			h.SetAck(nxt)
-			h.SetFlags(tcp.FlagACK | tcp.FlagPSH)
-			h.SetWindow(65535)
-			h.SetChecksum(peer.Addr(), local.Addr())
+			setData(tcp.Header(buf[l4:]), c, seq, peer.Addr(), local.Addr())
 			inject(buf)
 			seq = seq.Add(uint32(len(payload)))
 		}
@@ -129,13 +105,8 @@ func TestNoAllocsTCP6(t *testing.T) {
 	buf := segment(tcp.Fields{}, nil, payload, 0)
 	mtu := uint32(1500)
 	taken := func() {
-		_, nxt, _ := c.Sequence()
-		h := tcp.Header(buf[ether.HeaderLen+ipv6.HeaderLen:])
-		h.SetSeq(seq)
-		h.SetAck(nxt) // acknowledges all before: the echo is all that is outstanding
-		h.SetFlags(tcp.FlagACK | tcp.FlagPSH)
-		h.SetWindow(65535)
-		h.SetChecksum(peer.Addr(), local.Addr())
+		// Acknowledges all before: the echo is all that is outstanding.
+		setData(tcp.Header(buf[ether.HeaderLen+ipv6.HeaderLen:]), c, seq, peer.Addr(), local.Addr())
 		inject(buf)
 		seq = seq.Add(uint32(len(payload)))
 		una, _, _ := c.Sequence()
