@@ -142,25 +142,71 @@ func (s Spec) fleetFlows() uint64 {
 // every flow is sent at the rate, and as many times, as one generator
 // sends it. One generator sending count frames over F flows in order
 // sends flow f count/F times, once more when f < count mod F; the shard
-// sends the sum of that over its flows (f mod Shards = Shard). Flow by
-// flow that holds for shards of one queue each; with more, each queue
-// starting at the shard's first flow, the totals and rates hold.
+// sends the sum of that over its flows (f mod Shards = Shard), in order
+// from its first. A generator's queues split the shard's share the same
+// way (Spec.queue), so that holds flow by flow for any number of queues.
 func (s Spec) Share(rate Rate, count uint64) (Rate, uint64) {
 	if s.Shards <= 1 {
 		return rate, count
 	}
-	f, i, n := s.fleetFlows(), uint64(s.Shard), uint64(s.Shards)
+	return share(s.fleetFlows(), uint64(s.Shard), uint64(s.Shards), rate, count)
+}
+
+// share is part i of n's share of rate and count sent in order over f
+// flows, the part taking every n-th flow from the i-th.
+func share(f, i, n uint64, rate Rate, count uint64) (Rate, uint64) {
 	mine := f / n
 	if i < f%n {
 		mine++
 	}
 	rate.Value *= float64(mine) / float64(f)
 	r := count % f
-	share := mine*(count/f) + r/n
+	part := mine*(count/f) + r/n
 	if i < r%n {
-		share++
+		part++
 	}
-	return rate, share
+	return rate, part
+}
+
+// shardFlows is the number of flows this shard sends (all of them without
+// shards).
+func (s Spec) shardFlows() uint64 {
+	f := s.fleetFlows()
+	if s.Shards <= 1 {
+		return f
+	}
+	n, i := uint64(s.Shards), uint64(s.Shard)
+	if i >= f {
+		return 0
+	}
+	return (f - i + n - 1) / n
+}
+
+// queue is the spec, rate and count of queue i of n of a generator whose
+// whole share (its shard's) is rate and count. With at least as many
+// flows as queues, the queues split the flows as shards do, each taking
+// every n-th of the shard's flows from the i-th (shard Shard+Shards*i of
+// Shards*n of the fleet), with the rate and count of those flows: no flow
+// goes out on two queues, and each flow is sent as often as one queue
+// would send it. With fewer flows than queues every queue sends every
+// flow, at an n-th of the rate (a single flow at line rate needs every
+// queue); frame counts then differ per flow by at most n.
+func (s Spec) queue(i, n int, rate Rate, count uint64) (Spec, Rate, uint64) {
+	f := s.shardFlows()
+	if n <= 1 {
+		return s, rate, count
+	}
+	if f < uint64(n) {
+		per := count / uint64(n)
+		if uint64(i) < count%uint64(n) {
+			per++
+		}
+		return s, rate.Split(n), per
+	}
+	rate, count = share(f, uint64(i), uint64(n), rate, count)
+	shards := max(s.Shards, 1)
+	s.Shard, s.Shards = s.Shard+shards*i, shards*n
+	return s, rate, count
 }
 
 // low32 is an address's last 32 bits: what a source range varies.

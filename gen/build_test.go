@@ -916,10 +916,12 @@ func TestBuilderShards(t *testing.T) {
 	}
 }
 
-// TestSpecShare: shards' rates and counts are in proportion to their
-// flows: together the fleet's rate and count, every flow at the same rate,
-// and every flow sent as many times as one generator sends it (each shard
-// cycling its own flows in order).
+// TestSpecShare: shards' and their queues' rates and counts are in
+// proportion to their flows: together the fleet's rate and count, every
+// flow at the same rate, and every flow sent as many times as one
+// generator of one queue sends it, each queue's builder cycling its own
+// flows in its order; no flow on two queues. With fewer flows than
+// queues, every queue sends all of a shard's flows: the totals hold.
 func TestSpecShare(t *testing.T) {
 	for _, tc := range []struct {
 		ports  uint16 // source ports 1000 to 1000+ports-1: the flows
@@ -927,41 +929,62 @@ func TestSpecShare(t *testing.T) {
 		count  uint64
 	}{
 		{256, 3, 1_000_000}, {256, 3, 1000}, {10, 3, 7}, {4, 3, 100}, {300, 3, 30_000}, {1, 1, 5}, {7, 7, 6}, {1000, 64, 12_345},
+		{5, 1, 23}, {64, 1, 1001},
 	} {
-		spec := baseSpec()
-		spec.SrcPorts = Range[uint16]{1000, 1000 + tc.ports - 1}
-		flows := uint64(tc.ports)
-		one := make([]uint64, flows) // what one generator sends of each flow
-		for k := range tc.count {
-			one[k%flows]++
-		}
-		var rate float64
-		var count uint64
-		got := make([]uint64, flows)
-		for i := range tc.shards {
-			s := spec
-			s.Shard, s.Shards = i, tc.shards
-			r, c := s.Share(Rate{Value: 1e6}, tc.count)
-			rate += r.Value
-			count += c
-			var mine []uint64 // the shard's flows, in its order
-			for f := uint64(i); f < flows; f += uint64(tc.shards) {
-				mine = append(mine, f)
+		for _, queues := range []int{1, 2, 3, 4} {
+			spec := baseSpec()
+			spec.SrcPorts = Range[uint16]{1000, 1000 + tc.ports - 1}
+			flows := uint64(tc.ports)
+			one := make([]uint64, flows) // what one generator sends of each flow
+			for k := range tc.count {
+				one[k%flows]++
 			}
-			if len(mine) > 0 {
-				if perFlow := r.Value / float64(len(mine)); math.Abs(perFlow-1e6/float64(flows)) > 1e-6 {
-					t.Errorf("%+v: shard %d sends %v per flow, one generator %v", tc, i, perFlow, 1e6/float64(flows))
+			var rate float64
+			var count uint64
+			got := make([]uint64, flows)
+			owner := make([]int, flows) // the queue (shard*queues+q, +1) sending each flow
+			exact := true               // every shard has a flow for each queue
+			for i := range tc.shards {
+				s := spec
+				if tc.shards > 1 {
+					s.Shard, s.Shards = i, tc.shards
+				}
+				r, c := s.Share(Rate{Value: 1e6}, tc.count)
+				exact = exact && s.shardFlows() >= uint64(queues)
+				for q := range queues {
+					qs, qr, qc := s.queue(q, queues, r, c)
+					rate += qr.Value
+					count += qc
+					if qc == 0 {
+						continue
+					}
+					b, err := NewBuilder(qs, 0)
+					if err != nil {
+						t.Fatalf("%+v, %d queues: shard %d queue %d: %v", tc, queues, i, q, err)
+					}
+					if exact {
+						if perFlow := qr.Value / float64(b.Flows()); math.Abs(perFlow-1e6/float64(flows)) > 1e-6 {
+							t.Errorf("%+v, %d queues: shard %d queue %d sends %v per flow, one generator %v", tc, queues, i, q, perFlow, 1e6/float64(flows))
+						}
+					}
+					for range qc {
+						_, sp, _ := b.nextFlow()
+						got[sp]++
+						if id := i*queues + q + 1; owner[sp] != id {
+							if owner[sp] != 0 && exact {
+								t.Fatalf("%+v, %d queues: flow %d on queues %d and %d", tc, queues, sp, owner[sp]-1, id-1)
+							}
+							owner[sp] = id
+						}
+					}
 				}
 			}
-			for k := range c {
-				got[mine[k%uint64(len(mine))]]++
+			if count != tc.count || math.Abs(rate-1e6) > 1e-6 {
+				t.Errorf("%+v, %d queues: they send %d at %v, the fleet %d at 1e6", tc, queues, count, rate, tc.count)
 			}
-		}
-		if count != tc.count || math.Abs(rate-1e6) > 1e-6 {
-			t.Errorf("%+v: the shards send %d at %v, the fleet %d at 1e6", tc, count, rate, tc.count)
-		}
-		if !slices.Equal(got, one) {
-			t.Errorf("%+v: per flow the shards send %v, one generator %v", tc, got, one)
+			if exact && !slices.Equal(got, one) {
+				t.Errorf("%+v, %d queues: per flow they send %v, one generator %v", tc, queues, got, one)
+			}
 		}
 	}
 }

@@ -105,6 +105,7 @@ type Run struct {
 	info    Info
 	port    *port.Port
 	senders []*Sender            // senders[i] drives port.Queues[i]; nil: no share of Count
+	weights []float64            // senders[i]'s part of the rate (Spec.queue)
 	rate    atomic.Pointer[Rate] // the total rate asked, last set
 	stop    atomic.Bool
 	start   atomic.Pointer[time.Time] // when the senders started (Open's time until Release)
@@ -262,30 +263,24 @@ func (r *Run) setup(c Config) error {
 	if last := int(c.Spec.Stream) + (n-1)*shards + c.Spec.Shard; last > 255 {
 		return fmt.Errorf("gen: %w: shard %d of %d's %d queues would stamp streams up to %d; streams go to 255 (fewer shards or queues, or a lower first stream)", ErrSpec, c.Spec.Shard, shards, n, last)
 	}
+	r.info.Flows = c.Spec.shardFlows()
 	for i, q := range r.port.Queues {
-		b, err := NewBuilder(c.Spec, i*shards+c.Spec.Shard)
+		spec, rate, per := c.Spec.queue(i, n, c.Rate, c.Count)
+		_, w, _ := c.Spec.queue(i, n, Rate{Value: 1}, 0)
+		r.weights = append(r.weights, w.Value)
+		if c.Count > 0 && per == 0 {
+			r.senders = append(r.senders, nil)
+			continue
+		}
+		b, err := NewBuilder(spec, i*shards+c.Spec.Shard)
 		if err != nil {
 			return err
-		}
-		if i == 0 {
-			r.info.Flows = b.Flows()
-		}
-		per := uint64(0)
-		if c.Count > 0 {
-			per = c.Count / uint64(n)
-			if uint64(i) < c.Count%uint64(n) {
-				per++
-			}
-			if per == 0 {
-				r.senders = append(r.senders, nil)
-				continue
-			}
 		}
 		tq, err := TXQueueOf(q.Sock)
 		if err != nil {
 			return err
 		}
-		s, err := NewSender(tq, b, c.Rate.Split(n), c.Batch, per)
+		s, err := NewSender(tq, b, rate, c.Batch, per)
 		if err != nil {
 			return err
 		}
@@ -366,12 +361,13 @@ func (r *Run) Behind(st Stats) float64 {
 	return float64(st.Behind) / 1e9 / float64(n)
 }
 
-// SetRate changes the total rate, split over the senders.
+// SetRate changes the total rate, split over the senders as at the start
+// (in proportion to their flows).
 func (r *Run) SetRate(rate Rate) {
 	r.rate.Store(&rate)
-	for _, s := range r.senders {
+	for i, s := range r.senders {
 		if s != nil {
-			s.SetRate(rate.Split(r.active()))
+			s.SetRate(Rate{Value: rate.Value * r.weights[i], Bits: rate.Bits})
 		}
 	}
 }

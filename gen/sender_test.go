@@ -429,6 +429,9 @@ func TestSenderRate(t *testing.T) {
 			// Over the sender's own span, first frame to last: a
 			// goroutine started late is not behind, it had not begun.
 			st := s.Stats()
+			if st.Sent == 0 || st.Last <= st.First {
+				t.Fatalf("%.0f frames/s, batch %d: the sender barely ran: %+v", tc.rate, tc.batch, st)
+			}
 			elapsed := float64(st.Last-st.First) / 1e9
 			if acc := (float64(st.Sent)/tc.rate + float64(st.Behind)/1e9) / elapsed; acc < 0.95 || acc > 1.05 {
 				t.Fatalf("%.0f frames/s, batch %d: %.0f, and %v behind accounts for it only to %.1f%%",

@@ -50,6 +50,8 @@ func (c *Conn) inputSeq(seg *Segment, now int64) bool {
 	// The peer's SYN again in SYN-RECEIVED: our SYN-ACK was lost; send
 	// it again (as Linux does) rather than the bare ACK of RFC 9293.
 	if c.state == StateSynReceived && seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.Seq == c.irs {
+		h.counters[Retransmits]++
+		h.counters[SynRetransmits]++
 		c.ackNow = true
 		c.output(now)
 		return false

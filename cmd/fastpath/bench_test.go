@@ -112,6 +112,7 @@ func TestBenchModes(t *testing.T) {
 			before := linkStats(t, l.A).RxPackets
 			done := make(chan xdpsock.Result, 1)
 			go func() {
+				defer close(done) // benchRun failing ends this goroutine
 				done <- benchRun(t, mode, "--dev", l.B.Link, "--netns", l.B.Name, "--duration", "120s", "--control", ctl)
 			}()
 			t.Cleanup(func() { http.Post("http://"+ctl+"/v1/stop", "application/json", nil) })
@@ -120,7 +121,10 @@ func TestBenchModes(t *testing.T) {
 			// Once the count stops moving, stop the run.
 			settle(t, ctl)
 			post(t, ctl, "/v1/stop")
-			r := <-done
+			r, ok := <-done
+			if !ok {
+				t.FailNow()
+			}
 			if r.Packets < count || r.Packets > count+20 {
 				t.Errorf("%s counted %d frames, gen sent %d", mode, r.Packets, count)
 			}
@@ -159,6 +163,7 @@ func TestBenchControl(t *testing.T) {
 	const ctl = "127.0.0.1:19319"
 	done := make(chan xdpsock.Result, 1)
 	go func() {
+		defer close(done) // benchRun failing ends this goroutine
 		done <- benchRun(t, "txonly", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", l.B.Addr.Addr().String(),
 			"--dst-mac", l.B.MAC.String(), "--duration", "60s", "--control", ctl)
 	}()
@@ -193,7 +198,10 @@ func TestBenchControl(t *testing.T) {
 	post(t, ctl, "/v1/resume")
 	start := time.Now()
 	post(t, ctl, "/v1/stop")
-	r := <-done
+	r, ok := <-done
+	if !ok {
+		t.FailNow()
+	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("stop took %v", d)
 	}

@@ -142,6 +142,41 @@ func TestGenShards(t *testing.T) {
 	}
 }
 
+// TestGenQueuesFlows: gen's queues split its flows as shards do: with
+// two queues, 1,003 frames over 10 source ports go out as one queue
+// would send them in order (the first three ports 101 times, the others
+// 100), each port from one queue only (one stamp stream).
+func TestGenQueuesFlows(t *testing.T) {
+	l := lab.NewT(t, lab.Options{Queues: 2})
+	res, ps, ports := genToKernelFrom(t, l, l.B.Addr.Addr(), "--queues", "all", "--count", "1003", "--rate", "20k",
+		"--src-port-range", "1000-1009", "--stamp")
+	if len(res.Queues) != 2 || res.SentPackets != 1003 || len(ports) != 1003 || res.Flows != 10 {
+		t.Fatalf("queues %v, sent %d, received %d, %d flows", res.Queues, res.SentPackets, len(ports), res.Flows)
+	}
+	count := map[uint16]int{}
+	stream := map[uint16]map[uint8]bool{}
+	for i, p := range ports {
+		count[p]++
+		s, _, _, ok := gen.ParseStamp(ps[i])
+		if !ok {
+			t.Fatalf("datagram %d from port %d has no stamp", i, p)
+		}
+		if stream[p] == nil {
+			stream[p] = map[uint8]bool{}
+		}
+		stream[p][s] = true
+	}
+	for p := uint16(1000); p <= 1009; p++ {
+		want := 100
+		if p < 1003 {
+			want = 101
+		}
+		if count[p] != want || len(stream[p]) != 1 {
+			t.Errorf("port %d: %d datagrams from streams %v, want %d from one", p, count[p], stream[p], want)
+		}
+	}
+}
+
 // TestGenStartAt: --start-at holds the senders until the time given (the
 // summary's start never before it, within 100 ms after it: the wait's
 // own precision is gen's TestWaitUntil's), ready and stoppable
