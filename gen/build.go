@@ -87,7 +87,7 @@ func NewBuilder(spec Spec, stream int) (*Builder, error) {
 		b.start = b.digits(b.shard)
 		b.step = b.digits(b.shards)
 		b.dpNext, b.spNext, b.ipNext = b.start[0], b.start[1], b.start[2]
-		b.flows = (b.flows - b.shard + b.shards - 1) / b.shards
+		b.flows = spec.shardFlows()
 	}
 	b.rng = spec.Seed | 1
 	b.varied = b.flows > 1 || b.start != [3]uint64{}
@@ -192,10 +192,10 @@ func (s Spec) shardFlows() uint64 {
 // flow, at an n-th of the rate (a single flow at line rate needs every
 // queue); frame counts then differ per flow by at most n.
 func (s Spec) queue(i, n int, rate Rate, count uint64) (Spec, Rate, uint64) {
-	f := s.shardFlows()
 	if n <= 1 {
 		return s, rate, count
 	}
+	f := s.shardFlows()
 	if f < uint64(n) {
 		per := count / uint64(n)
 		if uint64(i) < count%uint64(n) {
