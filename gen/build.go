@@ -197,11 +197,9 @@ func (s Spec) queue(i, n int, rate Rate, count uint64) (Spec, Rate, uint64) {
 	}
 	f := s.shardFlows()
 	if f < uint64(n) {
-		per := count / uint64(n)
-		if uint64(i) < count%uint64(n) {
-			per++
-		}
-		return s, rate.Split(n), per
+		// Each queue a part of the whole, as if each had one flow.
+		rate, count = share(uint64(n), uint64(i), uint64(n), rate, count)
+		return s, rate, count
 	}
 	rate, count = share(f, uint64(i), uint64(n), rate, count)
 	shards := max(s.Shards, 1)
