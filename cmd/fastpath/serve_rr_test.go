@@ -52,6 +52,18 @@ func TestServeRRAndHTTPPattern(t *testing.T) {
 			stop()
 		}
 	})
+	// Once its control API answers, serve runs and can be stopped: it
+	// listens after the engines start, and a stop posted before it does
+	// is refused, leaving serve to run out its --duration.
+	for end := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := httpGet("http://127.0.0.1:19331/v1/ready"); code == 200 {
+			break
+		}
+		if time.Now().After(end) {
+			r := stop()
+			t.Fatalf("serve's control API never answered ready\nserve: %v\n%s", r.err, r.errOut)
+		}
+	}
 	addr := l.A.Addr.Addr().String()
 	dial := func(a string) (net.Conn, error) {
 		var c net.Conn
