@@ -44,9 +44,10 @@ type result struct {
 // and a function to call once the run started (it may Sample; the run
 // goes on to its end after it returns).
 type runOpts struct {
-	stack  func(*stack.Config)
-	tcp    func(*tcp.Config)
-	during func(run *load.Run, start time.Time)
+	stack   func(*stack.Config)
+	tcp     func(*tcp.Config)
+	started func(*stack.Stack) // once it runs, before during
+	during  func(run *load.Run, start time.Time)
 }
 
 // runLoad runs cfg from an engine in h (address addr, gateway gw if
@@ -92,6 +93,9 @@ func runLoad(t testing.TB, h *lab.Host, addr netip.Prefix, gw netip.Addr, cfg lo
 		t.Fatal(err)
 	}
 	start := time.Now()
+	if o.started != nil {
+		o.started(st)
+	}
 	if o.during != nil {
 		o.during(run, start)
 	}
@@ -497,6 +501,14 @@ func TestLoadLoss(t *testing.T) {
 // (MemProfileRate 1); the runtime's own (a new thread for a goroutine
 // whose thread blocked in a system call, on a busy host) are left out,
 // and shown with the process's total.
+//
+// A stall of the host in the measured second (the server, on the same
+// two cores, answering late) can leave more connections open at once
+// than the warm-up did: the client's pools then grow, once, to the new
+// peak. So the second is measured up to three times and one without an
+// allocation passes; an allocation made per connection, or per round,
+// is made in every second and fails. Every allocating second is logged
+// with its sites.
 func TestLoadNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -505,35 +517,46 @@ func TestLoadNoAllocs(t *testing.T) {
 	startNginx(t, l.B, l.B.Addr.Addr(), 8080, 64)
 	cfg := load.DefaultConfig()
 	cfg.Dst, cfg.HTTP, cfg.Path, cfg.CPS, cfg.Requests = netip.AddrPortFrom(l.B.Addr.Addr(), 8080), true, "/small", 2000, 2
-	var ours int64
-	var process, conns uint64
-	runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 5*time.Second, &runOpts{during: func(run *load.Run, start time.Time) {
+	const tries = 3
+	var clean bool
+	var report []string
+	var st *stack.Stack
+	runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 5*time.Second, &runOpts{started: func(s *stack.Stack) { st = s }, during: func(run *load.Run, start time.Time) {
 		// Warm-up at twice the rate: the pools grow to more than the
-		// measured second's concurrency, even if a busy host slows the
-		// server down in it.
+		// measured second's concurrency.
 		run.SetRate(2 * cfg.CPS)
 		time.Sleep(2 * time.Second)
 		run.SetRate(cfg.CPS)
 		time.Sleep(500 * time.Millisecond)
-		a, _ := run.Sample()
-		var m0, m1 runtime.MemStats
 		runtime.MemProfileRate = 1
 		defer func() { runtime.MemProfileRate = 512 * 1024 }()
-		before := ourAllocs()
-		runtime.ReadMemStats(&m0)
-		time.Sleep(time.Second)
-		runtime.ReadMemStats(&m1)
-		ours = ourAllocs() - before
-		process = m1.Mallocs - m0.Mallocs
-		b, _ := run.Sample()
-		conns = b[load.Completed] - a[load.Completed]
+		for try := 1; try <= tries && !clean; try++ {
+			a, _ := run.Sample()
+			ta := st.TCPCounters()
+			var m0, m1 runtime.MemStats
+			before := ourAllocs()
+			runtime.ReadMemStats(&m0)
+			time.Sleep(time.Second)
+			runtime.ReadMemStats(&m1)
+			n, sites := allocsSince(before)
+			b, _ := run.Sample()
+			tb := st.TCPCounters()
+			conns := b[load.Completed] - a[load.Completed]
+			report = append(report, fmt.Sprintf("second %d: %d allocations in fastpath's code (%d in the process) while %d connections completed, %d open at its end; tcp's pools grew by %d connections, %d buffer pairs",
+				try, n, m1.Mallocs-m0.Mallocs, conns, b.Open(), tb[tcp.ConnAllocs]-ta[tcp.ConnAllocs], tb[tcp.BufferAllocs]-ta[tcp.BufferAllocs]))
+			if n > 0 {
+				report = append(report, sites)
+			}
+			if conns < 1000 {
+				report = append(report, "too few connections completed to count")
+				continue
+			}
+			clean = n == 0
+		}
 	}})
-	t.Logf("%d allocations in fastpath's code (%d in the process) while %d connections completed", ours, process, conns)
-	if conns < 1000 {
-		t.Fatalf("only %d connections completed in the measured second", conns)
-	}
-	if ours != 0 {
-		t.Errorf("%d allocations in fastpath's code for %d connections:\n%s", ours, conns, ourAllocSites())
+	t.Log(strings.Join(report, "\n"))
+	if !clean {
+		t.Errorf("fastpath's code allocated (or too few connections completed) in each of %d seconds of churn", tries)
 	}
 }
 
@@ -617,7 +640,7 @@ func TestLoadServe(t *testing.T) {
 		cfg.Dst, cfg.HTTP, cfg.CPS, cfg.Count = netip.AddrPortFrom(srv.Addr(), 8082), true, 1000, 4000
 		r := runLoad(t, l.A, clientAddr, netip.Addr{}, cfg, 30*time.Second, &runOpts{tcp: func(c *tcp.Config) { c.EphemeralLo = 64000 }})
 		expectClean(t, r, 4000, 1)
-		if got := server.TCPCounters()[tcp.TimeWaitReopened]; got < 4000-1536 || r.tcp[tcp.SynRetransmits] != 0 {
+		if got := publishedAtLeast(server, tcp.TimeWaitReopened, 4000-1536); got < 4000-1536 || r.tcp[tcp.SynRetransmits] != 0 {
 			t.Errorf("the server reopened %d four-tuples from TIME-WAIT (4000 connections on 1536 ports need %d); the client sent %d SYNs again",
 				got, 4000-1536, r.tcp[tcp.SynRetransmits])
 		}
@@ -650,6 +673,21 @@ func TestLoadServe(t *testing.T) {
 			t.Errorf("%d ports taken back from TIME-WAIT: 4000 connections on 1536 ports need at least %d", r.tcp[tcp.TimeWaitReused], 4000-1536)
 		}
 	})
+}
+
+// publishedAtLeast is st's counter k once it reaches want, or as it is
+// after a second: an engine publishes its counters every 50 ms, so the
+// last of a run's segments may not be counted yet when the client is
+// done.
+func publishedAtLeast(st *stack.Stack, k tcp.Counter, want uint64) uint64 {
+	deadline := time.Now().Add(time.Second)
+	for {
+		got := st.TCPCounters()[k]
+		if got >= want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestLoadTwice: a second run right after the first, on the same 536
@@ -771,37 +809,44 @@ func TestLoadManyConns(t *testing.T) {
 	}
 }
 
-// ourAllocs is the number of objects allocated so far (as the memory
-// profile samples them) by stacks in fastpath's packages that did not
-// come from a test function.
-func ourAllocs() int64 {
-	var n int64
+// ourAllocs is the objects allocated so far (as the memory profile
+// samples them) by stacks in fastpath's packages that did not come from
+// a test's code, by stack.
+func ourAllocs() map[string]int64 {
+	m := map[string]int64{}
 	for _, r := range memRecords() {
 		if ours(r) {
-			n += r.AllocObjects
+			m[stackOf(r)] += r.AllocObjects
 		}
 	}
-	return n
+	return m
 }
 
-// ourAllocSites lists the stacks ourAllocs counts.
-func ourAllocSites() string {
+// allocsSince is what ourAllocs counts beyond before: the objects and
+// their stacks.
+func allocsSince(before map[string]int64) (int64, string) {
+	var n int64
 	var b strings.Builder
-	for _, r := range memRecords() {
-		if !ours(r) {
-			continue
-		}
-		fmt.Fprintf(&b, "%d objects:\n", r.AllocObjects)
-		frames := runtime.CallersFrames(r.Stack())
-		for {
-			f, more := frames.Next()
-			fmt.Fprintf(&b, "\t%s %s:%d\n", f.Function, f.File, f.Line)
-			if !more {
-				break
-			}
+	for stack, k := range ourAllocs() {
+		if d := k - before[stack]; d > 0 {
+			n += d
+			fmt.Fprintf(&b, "%d objects:\n%s", d, stack)
 		}
 	}
-	return b.String()
+	return n, b.String()
+}
+
+// stackOf is r's stack, a frame a line.
+func stackOf(r runtime.MemProfileRecord) string {
+	var b strings.Builder
+	frames := runtime.CallersFrames(r.Stack())
+	for {
+		f, more := frames.Next()
+		fmt.Fprintf(&b, "\t%s %s:%d\n", f.Function, f.File, f.Line)
+		if !more {
+			return b.String()
+		}
+	}
 }
 
 // memRecords is the memory profile up to now (a profile holds what was
@@ -816,14 +861,15 @@ func memRecords() []runtime.MemProfileRecord {
 }
 
 // ours reports whether r's stack runs through fastpath's packages and
-// not through a test's functions.
+// not through a test's code (a test's function, or a server's handler
+// in a test file, which another test may have left serving).
 func ours(r runtime.MemProfileRecord) bool {
 	frames := runtime.CallersFrames(r.Stack())
 	in := false
 	for {
 		f, more := frames.Next()
 		switch {
-		case strings.Contains(f.Function, "_test.") || strings.HasPrefix(f.Function, "testing."):
+		case strings.Contains(f.Function, "_test.") || strings.HasPrefix(f.Function, "testing.") || strings.HasSuffix(f.File, "_test.go"):
 			return false
 		case strings.HasPrefix(f.Function, "github.com/fastpathnet/fastpath/"):
 			in = true
