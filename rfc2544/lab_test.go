@@ -255,7 +255,7 @@ func TestTwoQueues(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if out, err := l.R.Command(ctx, "ethtool", "-L", l.R.Links[1].Name, "tx", "1").CombinedOutput(); err != nil {
-		t.Fatalf("ethtool -L in R: %v: %s", err, out)
+		t.Fatalf("ethtool -L in R: %v: %s (install ethtool: make deps)", err, out)
 	}
 	b := benchmark(l, 128)
 	// A sender on each core; the receiver's engine polls adaptively
