@@ -138,11 +138,18 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 	if err != nil {
 		return err
 	}
-	r, err := xdpsock.Start(cmd.Context(), c)
+	stderr := cmd.ErrOrStderr()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	srv, err := listenControl(f.control, cancel, stderr)
 	if err != nil {
 		return err
 	}
-	stderr := cmd.ErrOrStderr()
+	defer closeControl(srv)
+	r, err := xdpsock.Start(ctx, c)
+	if err != nil {
+		return err
+	}
 	hugePagesNote(f.hugePages, r.Modes(), stderr)
 	// Scripts (bench/) start the traffic when they read this line.
 	var ids []int
@@ -156,18 +163,11 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 		return err
 	}
 	defer ms.Close()
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	ctl := controls{Stats: benchStats(mode, r.Started(), r.Totals), Stop: cancel}
+	ctl := controls{Stats: benchStats(mode, r.Started(), r.Totals)}
 	if mode == "txonly" {
 		ctl.Pause = r.Pause
 	}
-	srv, err := serveControl(f.control, ctl, stderr)
-	if err != nil {
-		r.Stop(true)
-		return err
-	}
-	defer closeControl(srv)
+	srv.Attach(ctl)
 	interrupted := benchWait(ctx, f, stderr, r.Started(), r.Totals)
 	res, err := r.Stop(interrupted)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -40,8 +41,8 @@ func linkStats(t *testing.T, h *lab.Host) netlink.LinkStatistics {
 	return st
 }
 
-// waitStats polls the control API at addr until the run answers: bench
-// serves it once its loops run.
+// waitStats polls the control API at addr until the run answers with
+// its stats (503 while it starts).
 func waitStats(t *testing.T, addr string) map[string]any {
 	t.Helper()
 	for i := 0; ; i++ {
@@ -50,6 +51,9 @@ func waitStats(t *testing.T, addr string) map[string]any {
 			var s map[string]any
 			err = json.NewDecoder(resp.Body).Decode(&s)
 			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s: %v", resp.Status, s)
+			}
 			if err == nil {
 				return s
 			}

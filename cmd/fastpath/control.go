@@ -14,13 +14,15 @@ type controls = control.Controls
 
 const controlUsage = "serve the control API (HTTP+JSON: /v1/stats, /v1/ready, /v1/rate, /v1/pause, /v1/resume, /v1/stop) on this address; a bare port means 127.0.0.1"
 
-// serveControl starts the control API on addr ("" : none) and says where
-// on w. Close the returned server when the run ends.
-func serveControl(addr string, c controls, w io.Writer) (*control.Server, error) {
+// listenControl starts the control API on addr ("" : none) before the
+// run opens its queues, and says where on w: until the run attaches its
+// controls (Attach, once it is up) it answers 503 "starting", and a stop
+// calls stop at once. Close the returned server when the run ends.
+func listenControl(addr string, stop func(), w io.Writer) (*control.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	srv, err := control.Serve(addr, c)
+	srv, err := control.Listen(addr, stop)
 	if err != nil {
 		return nil, fmt.Errorf("--%w", err)
 	}
@@ -45,5 +47,5 @@ func stackReady(st *stack.Stack) func() error {
 	}
 }
 
-// closeControl shuts the control API down (nil: nothing).
+// closeControl shuts the control API down (nil, or closed: nothing).
 func closeControl(srv *control.Server) { srv.Close() }

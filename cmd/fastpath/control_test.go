@@ -247,3 +247,70 @@ func TestGenShardInterrupted(t *testing.T) {
 		t.Errorf("an interrupted shard: %v", r.err)
 	}
 }
+
+// TestStopWhileStarting: the control API listens before the run opens
+// its queues, answers /v1/ready with 503 "starting" meanwhile, and takes
+// a stop then: gen, resolving a destination no one answers for (3 s at
+// most), ends at once with an error (nothing was sent); serve, waiting
+// out three duplicate address probes (3 s), ends with its summary as
+// soon as it is up instead of running out its --duration.
+func TestStopWhileStarting(t *testing.T) {
+	// waitStarting polls ctl until it answers 503 "starting", then posts
+	// a stop and returns when it did.
+	waitStarting := func(t *testing.T, ctl string) time.Time {
+		t.Helper()
+		code, body := 0, ""
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if code, body = httpGet("http://" + ctl + "/v1/ready"); code == http.StatusServiceUnavailable && strings.Contains(body, "starting") {
+				break
+			}
+		}
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+			t.Fatalf("while the run starts, /v1/ready: %d %s; want 503 starting", code, body)
+		}
+		resp, err := http.Post("http://"+ctl+"/v1/stop", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("a stop while starting: %s", resp.Status)
+		}
+		return time.Now()
+	}
+	t.Run("gen", func(t *testing.T) {
+		l := lab.NewT(t, lab.Options{})
+		const ctl = "127.0.0.1:19341"
+		done := runAsync(t, "gen", "--dev", l.A.Link, "--netns", l.A.Name, "--dst", "198.18.0.99", "--count", "10",
+			"--interval", "0", "--control", ctl)
+		stopped := waitStarting(t, ctl)
+		select {
+		case r := <-done:
+			if r.err == nil || !strings.Contains(r.err.Error(), "stopped while opening the queues: nothing sent") {
+				t.Errorf("gen stopped while resolving: %v, want an error saying nothing was sent\n%s", r.err, r.errOut)
+			}
+			if d := time.Since(stopped); d > time.Second {
+				t.Errorf("gen ended %v after the stop, want at once", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("gen did not end after a stop while it resolved")
+		}
+	})
+	t.Run("serve", func(t *testing.T) {
+		l := lab.NewT(t, lab.Options{IPv6: true})
+		const ctl = "127.0.0.1:19342"
+		done := runAsync(t, "serve", "--dev", l.A.Link, "--netns", l.A.Name, "--addr", "2001:db8::10/64", "--dad-transmits", "3",
+			"--udp-echo", "7", "--duration", "120s", "--interval", "0", "--json", "--control", ctl)
+		stopped := waitStarting(t, ctl)
+		select {
+		case r := <-done:
+			var res serveResult
+			if r.err != nil || json.Unmarshal([]byte(r.out), &res) != nil || res.DurationS > 1 {
+				t.Errorf("serve stopped while starting: %v, summary %.300s (ran %.1f s); want its summary at once\n%s", r.err, r.out, res.DurationS, r.errOut)
+			}
+			t.Logf("serve ended %v after the stop", time.Since(stopped).Round(time.Millisecond))
+		case <-time.After(20 * time.Second):
+			t.Fatal("serve did not end after a stop while it started")
+		}
+	})
+}

@@ -320,17 +320,27 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	// The senders wait while the metrics and the control API come up,
-	// then until --start-at: a fleet's scrapes and readiness probes see
-	// every host ready before it starts.
+	stderr := cmd.ErrOrStderr()
+	// The control API first (503 while the queues open), the metrics
+	// once they are; the senders wait for both, then until --start-at:
+	// a fleet's scrapes and readiness probes see every host ready before
+	// it starts.
+	ctl, err := listenControl(f.control, cancel, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeControl(ctl)
 	g, err := openGen(ctx, c)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped while opening the queues: nothing sent (%w)", err)
+		}
 		return err
 	}
 	// Closed last: after --linger, the control API and the metrics, which
 	// read the queues' statistics until then.
 	defer g.Close()
-	stderr := cmd.ErrOrStderr()
+	defer closeControl(ctl) // before the queues close
 	hugePagesNote(f.hugePages, g.Info().Modes, stderr)
 	ms, err := serveMetrics(f.metrics, metrics.Gen(g.Run), stderr)
 	if err != nil {
@@ -338,7 +348,7 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 		return err
 	}
 	defer ms.Close()
-	ctl, err := serveControl(f.control, controls{
+	ctl.Attach(controls{
 		Stats: func() any { return g.liveStats() },
 		SetRate: func(v string) (any, error) {
 			r, err := gen.ParseRate(v)
@@ -359,13 +369,7 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 				return nil
 			}
 		},
-		Stop: cancel,
-	}, stderr)
-	if err != nil {
-		g.Finish(true)
-		return err
-	}
-	defer closeControl(ctl)
+	})
 	if err := g.Release(ctx); err != nil {
 		if ctx.Err() != nil {
 			// Not a success: a fleet's shard that never ran (a Job's pod

@@ -295,6 +295,13 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	r.stack.Notice = noticesTo(cmd)
 	stderr := cmd.ErrOrStderr()
 	r.stack.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	ctl, err := listenControl(f.control, cancel, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeControl(ctl)
 	var st *stack.Stack
 	var run *load.Run
 	err = port.InNetns(f.netns, func() error {
@@ -317,6 +324,7 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 		return err
 	}
 	defer st.Close()
+	defer closeControl(ctl) // before the stack closes
 	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := loadResult{Kernel: st.Port().Facts.Kernel, Device: f.dev, Dst: f.dst, AddrMode: r.mode, Mode: st.Port().Modes().AFXDP.String(),
 		XDPMode: st.Port().Modes().XDP, Queues: st.Queues(), PortSelection: st.PortSelection(), TXChecksum: txChecksumOf(st.Engines()[0]),
@@ -347,13 +355,11 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 		defer ms.Close()
 		fmt.Fprintf(stderr, "metrics: http://%s/metrics\n", ms.Addr())
 	}
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
 	var startNs atomic.Int64 // the run's start, read by the control API
 	startNs.Store(time.Now().UnixNano())
 	var waiting atomic.Bool // for --start-at: no pausing or resuming before
 	waiting.Store(!r.startAt.IsZero())
-	ctl, err := serveControl(f.control, controls{
+	ctl.Attach(controls{
 		Stats: func() any {
 			run.Sample()
 			return run.Summary(time.Since(time.Unix(0, startNs.Load())))
@@ -372,12 +378,7 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 			return run.Pause(p)
 		},
 		Ready: stackReady(st),
-		Stop:  cancel,
-	}, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeControl(ctl)
+	})
 	if !r.startAt.IsZero() {
 		if err := gen.WaitUntil(ctx, r.startAt); err != nil {
 			if ctx.Err() != nil {

@@ -33,8 +33,7 @@ func TestServePartialChecksum(t *testing.T) {
 					http.Post("http://"+ctl+"/v1/stop", "application/json", nil)
 				}()
 				for i := 0; i < 200; i++ {
-					if resp, err := http.Get("http://" + ctl + "/v1/stats"); err == nil {
-						resp.Body.Close()
+					if code, _ := httpGet("http://" + ctl + "/v1/ready"); code == http.StatusOK {
 						break
 					}
 					time.Sleep(50 * time.Millisecond)

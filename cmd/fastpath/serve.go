@@ -321,6 +321,13 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	cfg.Notice = noticesTo(cmd)
 	stderr := cmd.ErrOrStderr()
 	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	ctl, err := listenControl(f.control, cancel, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeControl(ctl)
 	st, err := openServe(cfg, f)
 	if err != nil {
 		return err
@@ -341,14 +348,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer ms.Close()
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
 	start := time.Now()
-	ctl, err := serveControl(f.control, controls{Stats: func() any { return serveStats(st, f, start) }, Ready: stackReady(st), Stop: cancel}, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeControl(ctl)
+	ctl.Attach(controls{Stats: func() any { return serveStats(st, f, start) }, Ready: stackReady(st)})
 	serveLoop(ctx, st, f, start, stderr)
 	st.Stop()
 	if err := st.Wait(); err != nil {

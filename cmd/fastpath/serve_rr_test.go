@@ -52,9 +52,9 @@ func TestServeRRAndHTTPPattern(t *testing.T) {
 			stop()
 		}
 	})
-	// Once its control API answers, serve runs and can be stopped: it
-	// listens after the engines start, and a stop posted before it does
-	// is refused, leaving serve to run out its --duration.
+	// Once its control API answers ready, serve runs. (A stop posted
+	// before would be taken too: the API listens before the engines
+	// open; TestStopWhileStarting.)
 	for end := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if code, _ := httpGet("http://127.0.0.1:19331/v1/ready"); code == 200 {
 			break

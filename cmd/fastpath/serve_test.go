@@ -49,11 +49,11 @@ func testServe(t *testing.T, mode string, dst net.IP, args []string) {
 			echoed <- got
 			http.Post("http://"+ctl+"/v1/stop", "application/json", nil) // the summary
 		}()
-		// Once serve answers on its control API, its engine runs.
+		// Once serve answers with its stats (503 while it starts), its
+		// engine runs.
 		for i := 0; i < 200; i++ {
-			if resp, err := http.Get("http://" + ctl + "/v1/stats"); err == nil {
-				json.NewDecoder(resp.Body).Decode(&stats)
-				resp.Body.Close()
+			if code, body := httpGet("http://" + ctl + "/v1/stats"); code == http.StatusOK {
+				json.Unmarshal([]byte(body), &stats)
 				break
 			}
 			time.Sleep(50 * time.Millisecond)

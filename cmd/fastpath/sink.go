@@ -130,11 +130,18 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 		return err
 	}
 	c.sink.Stack.Notice = noticesTo(cmd)
+	stderr := cmd.ErrOrStderr()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	ctl, err := listenControl(f.control, cancel, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeControl(ctl)
 	s, err := sink.Start(c.sink)
 	if err != nil {
 		return err
 	}
-	stderr := cmd.ErrOrStderr()
 	st := s.Stack()
 	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	dev, udp := c.sink.Stack.Device, c.sink.Port
@@ -148,21 +155,13 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 		return err
 	}
 	defer ms.Close()
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	ctl, err := serveControl(f.control, controls{
+	ctl.Attach(controls{
 		Stats: func() any {
 			n, b, lost := s.Counts()
 			return map[string]any{"received_packets": n, "received_bytes": b, "lost_packets": lost, "elapsed_s": time.Since(s.Started()).Seconds()}
 		},
 		Ready: stackReady(st),
-		Stop:  cancel,
-	}, stderr)
-	if err != nil {
-		s.Stop(true)
-		return err
-	}
-	defer closeControl(ctl)
+	})
 	if !c.startAt.IsZero() {
 		// Stopped meanwhile, the sink still prints what it counted.
 		if err := gen.WaitUntil(ctx, c.startAt); err != nil && ctx.Err() == nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastpathnet/fastpath/internal/control"
 	"github.com/fastpathnet/fastpath/internal/metrics"
 	"github.com/fastpathnet/fastpath/port"
 	"github.com/fastpathnet/fastpath/stack"
@@ -113,6 +114,13 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	r.cfg.Notice = noticesTo(cmd)
 	stderr := cmd.ErrOrStderr()
 	r.cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	ctl, err := listenControl(f.control, cancel, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeControl(ctl)
 	var st *stack.Stack
 	err = port.InNetns(f.netns, func() error {
 		if st, err = stack.New(r.cfg); err != nil {
@@ -127,6 +135,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 		return err
 	}
 	defer st.Close()
+	defer closeControl(ctl) // before the stack closes
 	if err := st.Start(); err != nil {
 		return err
 	}
@@ -135,7 +144,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 		return err
 	}
 	defer ms.Close()
-	return tcpSend(cmd, st, f, r)
+	return tcpSend(ctx, cmd, st, ctl, f, r)
 }
 
 // tcpRunOf checks the flags and builds the stack's and TCP's
@@ -274,8 +283,9 @@ func tcpStackConfig(f tcpFlags) (stack.Config, string, error) {
 }
 
 // tcpSend opens the connections on the running stack, follows them to
-// the end, and prints the summary.
-func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
+// the end (or ctx's), and prints the summary; ctl (nil: none) is the
+// control API, listening since the start.
+func tcpSend(ctx context.Context, cmd *cobra.Command, st *stack.Stack, ctl *control.Server, f tcpFlags, r tcpRun) error {
 	b, err := tcpapp.StartBulk(st, tcpapp.BulkConfig{Dst: r.dst, Conns: f.conns, Bytes: f.bytes, Content: r.content, Timeout: f.timeout})
 	if err != nil {
 		return err
@@ -289,20 +299,13 @@ func tcpSend(cmd *cobra.Command, st *stack.Stack, f tcpFlags, r tcpRun) error {
 		fmt.Fprintf(stderr, "tcp: %d connection(s) to %v, %d bytes each (%s, %s AF_XDP, checksums by %s; %s of memory per connection, %s in all); ctrl-c stops\n",
 			f.conns, r.dst, f.bytes, r.mode, res.Mode, res.TXChecksum, sizeString(int64(res.BytesPerConn)), sizeString(int64(f.conns)*int64(res.BytesPerConn)))
 	}
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	ctl, err := serveControl(f.control, controls{
+	ctl.Attach(controls{
 		Stats: func() any {
 			acked, _ := b.Progress()
 			return map[string]any{"bytes_acked": acked, "elapsed_s": time.Since(b.Started()).Seconds(), "tcp": st.TCPCounters().Map()}
 		},
 		Ready: stackReady(st),
-		Stop:  cancel,
-	}, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeControl(ctl)
+	})
 	resc, waited := make(chan tcpapp.BulkResult, 1), make(chan struct{})
 	go func() { resc <- b.Wait(ctx); close(waited) }()
 	var last int64

@@ -11,7 +11,14 @@
 //	POST /v1/stop    end the run as SIGINT does: summary and exit 0
 //
 // Errors are {"error": "..."} with status 400 (bad request), 404 (no such
-// operation for this command) or 405 (wrong method).
+// operation for this command), 405 (wrong method) or 503 (the run is
+// still starting).
+//
+// A command listens before it opens its queues (Listen), so that a
+// probe or a stop never meets a closed port while the run starts: until
+// the run is up (Attach), /v1/ready answers 503 "starting" and the other
+// operations but /v1/stop 503; a stop is taken at once (the run ends
+// as soon as it can, or does not start).
 package control
 
 import (
@@ -23,6 +30,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,14 +43,19 @@ type Controls struct {
 	Ready   func() error
 	SetRate func(string) (any, error)
 	Pause   func(bool) error
-	Stop    func()
+	Stop    func() // Serve's; Listen takes the stop on its own
 }
 
 // Server is a running control API.
 type Server struct {
 	srv  *http.Server
 	addr net.Addr
+	c    atomic.Pointer[Controls] // nil until the run attaches
+	once sync.Once                // Close's
 }
+
+// errStarting answers what needs a run that is not up yet.
+var errStarting = errors.New("starting: the run is opening its queues; ask again when /v1/ready says ready")
 
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.addr.String() }
@@ -54,13 +68,26 @@ func listenAddr(s string) string {
 	return s
 }
 
-// Serve starts the control API on addr (a bare port means 127.0.0.1).
-// Close it when the run ends.
+// Serve starts the control API on addr (a bare port means 127.0.0.1)
+// for a run that is up. Close it when the run ends.
 func Serve(addr string, c Controls) (*Server, error) {
+	s, err := Listen(addr, c.Stop)
+	if err != nil {
+		return nil, err
+	}
+	s.Attach(c)
+	return s, nil
+}
+
+// Listen starts the control API on addr (a bare port means 127.0.0.1)
+// for a run still starting; Attach its controls once it is up. /v1/stop
+// calls stop, from now on (nil: refused). Close it when the run ends.
+func Listen(addr string, stop func()) (*Server, error) {
 	ln, err := net.Listen("tcp", listenAddr(addr))
 	if err != nil {
 		return nil, fmt.Errorf("control: %w (use a free port, such as 127.0.0.1:8089)", err)
 	}
+	s := &Server{addr: ln.Addr()}
 	mux := http.NewServeMux()
 	reply := func(rw http.ResponseWriter, status int, v any) {
 		rw.Header().Set("Content-Type", "application/json")
@@ -70,20 +97,22 @@ func Serve(addr string, c Controls) (*Server, error) {
 	fail := func(rw http.ResponseWriter, status int, err error) {
 		reply(rw, status, map[string]string{"error": err.Error()})
 	}
-	post := func(path string, fn func(rw http.ResponseWriter, r *http.Request)) {
+	// handle serves path for method once the run is up (503 before).
+	handle := func(method, path string, fn func(rw http.ResponseWriter, r *http.Request, c *Controls)) {
 		mux.HandleFunc(path, func(rw http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPost {
-				fail(rw, http.StatusMethodNotAllowed, errors.New(path+": use POST"))
+			if r.Method != method {
+				fail(rw, http.StatusMethodNotAllowed, errors.New(path+": use "+method))
 				return
 			}
-			fn(rw, r)
+			c := s.c.Load()
+			if c == nil {
+				fail(rw, http.StatusServiceUnavailable, errStarting)
+				return
+			}
+			fn(rw, r, c)
 		})
 	}
-	mux.HandleFunc("/v1/stats", func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			fail(rw, http.StatusMethodNotAllowed, errors.New("/v1/stats: use GET"))
-			return
-		}
+	handle(http.MethodGet, "/v1/stats", func(rw http.ResponseWriter, r *http.Request, c *Controls) {
 		reply(rw, http.StatusOK, c.Stats())
 	})
 	mux.HandleFunc("/v1/ready", func(rw http.ResponseWriter, r *http.Request) {
@@ -91,15 +120,21 @@ func Serve(addr string, c Controls) (*Server, error) {
 			fail(rw, http.StatusMethodNotAllowed, errors.New("/v1/ready: use GET"))
 			return
 		}
-		if c.Ready != nil {
-			if err := c.Ready(); err != nil {
-				reply(rw, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": err.Error()})
-				return
-			}
+		c := s.c.Load()
+		var err error
+		switch {
+		case c == nil:
+			err = errors.New("starting: the run is opening its queues")
+		case c.Ready != nil:
+			err = c.Ready()
+		}
+		if err != nil {
+			reply(rw, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": err.Error()})
+			return
 		}
 		reply(rw, http.StatusOK, map[string]bool{"ready": true})
 	})
-	post("/v1/rate", func(rw http.ResponseWriter, r *http.Request) {
+	handle(http.MethodPost, "/v1/rate", func(rw http.ResponseWriter, r *http.Request, c *Controls) {
 		if c.SetRate == nil {
 			fail(rw, http.StatusNotFound, errors.New("this command has no rate to change"))
 			return
@@ -119,7 +154,7 @@ func Serve(addr string, c Controls) (*Server, error) {
 		reply(rw, http.StatusOK, v)
 	})
 	for path, p := range map[string]bool{"/v1/pause": true, "/v1/resume": false} {
-		post(path, func(rw http.ResponseWriter, r *http.Request) {
+		handle(http.MethodPost, path, func(rw http.ResponseWriter, r *http.Request, c *Controls) {
 			if c.Pause == nil {
 				fail(rw, http.StatusNotFound, errors.New("this command cannot pause"))
 				return
@@ -131,22 +166,43 @@ func Serve(addr string, c Controls) (*Server, error) {
 			reply(rw, http.StatusOK, map[string]bool{"paused": p})
 		})
 	}
-	post("/v1/stop", func(rw http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/v1/stop", func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			fail(rw, http.StatusMethodNotAllowed, errors.New("/v1/stop: use POST"))
+			return
+		}
+		if stop == nil {
+			fail(rw, http.StatusNotFound, errors.New("this command cannot stop"))
+			return
+		}
 		reply(rw, http.StatusOK, map[string]bool{"stopping": true})
-		c.Stop()
+		stop()
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	return &Server{srv: srv, addr: ln.Addr()}, nil
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// Attach hands the API the controls of the run, now up (their Stop is
+// not used: Listen's is). Call it once; a nil Server is none.
+func (s *Server) Attach(c Controls) {
+	if s == nil {
+		return
+	}
+	s.c.Store(&c)
 }
 
 // Close shuts the API down, waiting up to a second for requests in
-// flight. A nil Server is none.
+// flight; again, it does nothing. A nil Server is none.
 func (s *Server) Close() error {
 	if s == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return s.srv.Shutdown(ctx)
+	var err error
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err = s.srv.Shutdown(ctx)
+	})
+	return err
 }

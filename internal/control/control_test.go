@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -82,5 +83,75 @@ func TestAPI(t *testing.T) {
 	var none *Server
 	if err := none.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestStarting: listening before the run is up, the API answers every
+// operation but a stop with 503 and takes a stop at once; attached, it
+// serves the run's controls. Close is idempotent.
+func TestStarting(t *testing.T) {
+	var stops atomic.Int32
+	s, err := Listen("127.0.0.1:0", func() { stops.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := "http://" + s.Addr()
+	call := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(`{"rate":"1k"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct{ method, path, want string }{
+		{"GET", "/v1/ready", `"reason":"starting`},
+		{"GET", "/v1/stats", `"error":"starting`},
+		{"POST", "/v1/rate", `"error":"starting`},
+		{"POST", "/v1/pause", `"error":"starting`},
+	} {
+		if code, body := call(c.method, c.path); code != 503 || !strings.Contains(body, c.want) {
+			t.Errorf("starting: %s %s: %d %s, want 503 with %s", c.method, c.path, code, body, c.want)
+		}
+	}
+	if code, body := call("GET", "/v1/stop"); code != 405 || stops.Load() != 0 {
+		t.Errorf("starting: GET /v1/stop: %d %s, %d stops; want 405, none", code, body, stops.Load())
+	}
+	if code, body := call("POST", "/v1/stop"); code != 200 || !strings.Contains(body, `"stopping":true`) || stops.Load() != 1 {
+		t.Errorf("starting: POST /v1/stop: %d %s, %d stops; want 200, one", code, body, stops.Load())
+	}
+	s.Attach(Controls{Stats: func() any { return map[string]int{"sent": 7} }, Stop: func() { t.Error("Attach's Stop called: Listen's is the stop") }})
+	if code, body := call("GET", "/v1/ready"); code != 200 {
+		t.Errorf("attached: /v1/ready %d %s", code, body)
+	}
+	if code, body := call("GET", "/v1/stats"); code != 200 || !strings.Contains(body, `"sent":7`) {
+		t.Errorf("attached: /v1/stats %d %s", code, body)
+	}
+	call("POST", "/v1/stop")
+	if n := stops.Load(); n != 2 {
+		t.Errorf("a stop after Attach: %d stops in all, want 2", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("closed again: %v", err)
+	}
+	var none *Server
+	none.Attach(Controls{}) // no API: nothing to do
+
+	// No stop: refused.
+	n, err := Listen("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	base = "http://" + n.Addr()
+	if code, body := call("POST", "/v1/stop"); code != 404 {
+		t.Errorf("without a stop: POST /v1/stop %d %s, want 404", code, body)
 	}
 }
