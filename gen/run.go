@@ -188,8 +188,9 @@ wait:
 }
 
 // Release starts the senders Open holds: at Config.StartAt when set
-// (ErrStartPassed if it passed), at once otherwise. A Release that fails,
-// or that ctx cancels while it waits, closes the run.
+// (ErrStartPassed if it passed), at once otherwise; never once ctx is
+// done. A Release that fails, or that ctx cancels before or while it
+// waits, closes the run.
 func (r *Run) Release(ctx context.Context) error {
 	fail := func(err error) error {
 		r.stop.Store(true)
@@ -197,6 +198,9 @@ func (r *Run) Release(ctx context.Context) error {
 		r.port.Close()
 		r.closed = true
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err) // stopped while opening: nothing goes out
 	}
 	if !r.startAt.IsZero() {
 		if err := WaitUntil(ctx, r.startAt); err != nil {

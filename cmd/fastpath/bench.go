@@ -148,6 +148,9 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 	defer closeControl(srv)
 	r, err := xdpsock.Start(ctx, c)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped while opening the queues: nothing sent (%w)", err)
+		}
 		return err
 	}
 	hugePagesNote(f.hugePages, r.Modes(), stderr)

@@ -371,7 +371,10 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 		},
 	})
 	if err := g.Release(ctx); err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil && c.run.StartAt.IsZero():
+			return errors.New("stopped while opening the queues: nothing sent")
+		case ctx.Err() != nil:
 			// Not a success: a fleet's shard that never ran (a Job's pod
 			// deleted before its time) must not count as done.
 			return fmt.Errorf("stopped before --start-at %s: nothing sent", c.run.StartAt.Format(time.RFC3339Nano))

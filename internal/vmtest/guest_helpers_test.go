@@ -108,8 +108,9 @@ var ctlPort atomic.Int32
 // control returns a fresh 127.0.0.1 address for a command's control API.
 func control() string { return fmt.Sprintf("127.0.0.1:%d", 18000+ctlPort.Add(1)) }
 
-// stats polls the control API at addr until it answers, and returns its
-// /v1/stats.
+// stats polls the control API at addr until the run answers with its
+// /v1/stats (503 while it starts: the API listens before the queues
+// open), and returns them.
 func stats(t *testing.T, addr string) map[string]any {
 	t.Helper()
 	var err error
@@ -120,6 +121,9 @@ func stats(t *testing.T, addr string) map[string]any {
 			var s map[string]any
 			err = json.NewDecoder(resp.Body).Decode(&s)
 			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s: %v", resp.Status, s)
+			}
 			if err == nil {
 				return s
 			}
