@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,11 +49,17 @@ func benchmark(l *lab.Lab, sizes ...int) rfc2544.Benchmark {
 	return b
 }
 
+// run runs b, logging every trial (and passing it on to b's OnEvent, if
+// set).
 func run(t *testing.T, b rfc2544.Benchmark) rfc2544.Result {
 	t.Helper()
+	also := b.OnEvent
 	b.OnEvent = func(e rfc2544.Event) {
 		t.Logf("%s %-10s asked %9.0f offered %9.0f sent %8d recv %8d loss %.5f pass %v final %v [%.0f, %.0f] lat %+v",
 			e.Size, e.Phase, e.Asked, e.Offered(), e.Sent, e.Received, e.Loss(), e.Pass, e.Final, e.Lo, e.Hi, e.Latency)
+		if also != nil {
+			also(e)
+		}
 	}
 	tr, err := rfc2544.Start(b)
 	if err != nil {
@@ -76,7 +83,11 @@ func run(t *testing.T, b rfc2544.Benchmark) rfc2544.Result {
 func TestPlainRouter(t *testing.T) {
 	l := lab.NewT(t, lab.Options{Router: true})
 	b := benchmark(l, 64)
-	b.Search.MaxRate = rate(100_000)
+	// Half of what the sender holds here on an idle host (asked 100k
+	// frames/s, it offered 99.8k; its bursts go at 150k and more): one
+	// slowed by a busy host still holds it (at 100k, one CI run's
+	// offered 88.7k).
+	b.Search.MaxRate = rate(50_000)
 	res := run(t, b)
 	if s := res.Sizes[0]; !s.NDR.AtMax || s.NDR.FPS < b.Search.MaxRate*0.98 {
 		t.Errorf("NDR %+v: want at max rate", s.NDR)
@@ -222,6 +233,15 @@ func TestBackToBack(t *testing.T) {
 	b := benchmark(l, 64)
 	b.Search.MinRate, b.Search.MaxRate = rate(5_000), rate(20_000) // passes: the searches are short
 	b.BackToBack, b.MaxBurst = 2, int(rate(4000))
+	var mu sync.Mutex
+	var passed []rfc2544.Event // the bursts that lost nothing
+	b.OnEvent = func(e rfc2544.Event) {
+		if e.Phase == "back-to-back" && e.Pass {
+			mu.Lock()
+			passed = append(passed, e)
+			mu.Unlock()
+		}
+	}
 	res := run(t, b)
 	bb := res.Sizes[0].BackToBack
 	if bb == nil || len(bb.Bursts) != 2 || bb.AtMax {
@@ -229,13 +249,20 @@ func TestBackToBack(t *testing.T) {
 	}
 	// A burst of n at s frames/s lasts n/s, in which the bucket refills
 	// by cap·n/s: n passes while n <= burst + cap·n/s. The sender's
-	// speed varies from burst to burst (400k to 1.1M frames/s here), and
-	// the bucket refills while the first frames cross the router: a
-	// little more than the bucket passes, never less, and far less than
-	// the 4,000 tried.
-	upper := max(1.5*burst, 1.2*burst/(1-cap/max(bb.SentFPS, 2*cap)))
-	if float64(bb.Min) < burst || float64(bb.Max) > upper {
-		t.Errorf("back-to-back %v frames sent at %.0f frames/s: want %.0f to %.0f", bb.Bursts, bb.SentFPS, burst, upper)
+	// speed varies from burst to burst (110k to 1.1M frames/s here, on a
+	// busy host), so each burst that passed is held to the bound at its
+	// own speed; the bucket also refills while the first frames cross
+	// the router: a little more than the bucket passes, never less, and
+	// far less than the 4,000 tried.
+	if float64(bb.Min) < burst {
+		t.Errorf("back-to-back %v: want at least the policer's bucket, %.0f", bb.Bursts, burst)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, e := range passed {
+		if upper := max(1.5*burst, 1.2*burst/(1-cap/max(e.Offered(), 2*cap))); float64(e.Sent) > upper {
+			t.Errorf("a burst of %d frames at %.0f frames/s lost nothing: the policer lets at most %.0f through at that speed", e.Sent, e.Offered(), upper)
+		}
 	}
 	t.Logf("back-to-back %+v", bb)
 }
