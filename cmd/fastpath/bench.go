@@ -139,13 +139,11 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	srv, err := listenControl(f.control, cancel, stderr)
+	ctx, srv, end, err := listenControl(cmd, f.control, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeControl(srv)
+	defer end()
 	r, err := xdpsock.Start(ctx, c)
 	if err != nil {
 		if ctx.Err() != nil {

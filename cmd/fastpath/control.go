@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/fastpathnet/fastpath/internal/control"
 	"github.com/fastpathnet/fastpath/stack"
+	"github.com/spf13/cobra"
 )
 
 // controls are what a command lets the control API do.
@@ -14,20 +16,22 @@ type controls = control.Controls
 
 const controlUsage = "serve the control API (HTTP+JSON: /v1/stats, /v1/ready, /v1/rate, /v1/pause, /v1/resume, /v1/stop) on this address; a bare port means 127.0.0.1"
 
-// listenControl starts the control API on addr ("" : none) before the
-// run opens its queues, and says where on w: until the run attaches its
-// controls (Attach, once it is up) it answers 503 "starting", and a stop
-// calls stop at once. Close the returned server when the run ends.
-func listenControl(addr string, stop func(), w io.Writer) (*control.Server, error) {
-	if addr == "" {
-		return nil, nil
+// listenControl is a command's context and its control API on addr (""
+// : none), started before the run opens its queues, and says where on
+// w: until the run attaches its controls (ctl.Attach, once it is up) the
+// API answers 503 "starting", and a stop through it ends ctx at once, as
+// a signal does. Call end when the command returns; close ctl earlier to
+// take the API down before what it reads.
+func listenControl(cmd *cobra.Command, addr string, w io.Writer) (ctx context.Context, ctl *control.Server, end func(), err error) {
+	ctx, cancel := context.WithCancel(cmd.Context())
+	if addr != "" {
+		if ctl, err = control.Listen(addr, cancel); err != nil {
+			cancel()
+			return nil, nil, nil, fmt.Errorf("--%w", err)
+		}
+		fmt.Fprintf(w, "control: http://%s/v1/\n", ctl.Addr())
 	}
-	srv, err := control.Listen(addr, stop)
-	if err != nil {
-		return nil, fmt.Errorf("--%w", err)
-	}
-	fmt.Fprintf(w, "control: http://%s/v1/\n", srv.Addr())
-	return srv, nil
+	return ctx, ctl, func() { ctl.Close(); cancel() }, nil
 }
 
 // stackReady is the readiness of a run on st: not once its engines

@@ -318,18 +318,16 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
 	stderr := cmd.ErrOrStderr()
 	// The control API first (503 while the queues open), the metrics
 	// once they are; the senders wait for both, then until --start-at:
 	// a fleet's scrapes and readiness probes see every host ready before
 	// it starts.
-	ctl, err := listenControl(f.control, cancel, stderr)
+	ctx, ctl, end, err := listenControl(cmd, f.control, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeControl(ctl)
+	defer end()
 	g, err := openGen(ctx, c)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -295,13 +295,11 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 	r.stack.Notice = noticesTo(cmd)
 	stderr := cmd.ErrOrStderr()
 	r.stack.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	ctl, err := listenControl(f.control, cancel, stderr)
+	ctx, ctl, end, err := listenControl(cmd, f.control, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeControl(ctl)
+	defer end()
 	var st *stack.Stack
 	var run *load.Run
 	err = port.InNetns(f.netns, func() error {

@@ -321,13 +321,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	cfg.Notice = noticesTo(cmd)
 	stderr := cmd.ErrOrStderr()
 	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	ctl, err := listenControl(f.control, cancel, stderr)
+	ctx, ctl, end, err := listenControl(cmd, f.control, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeControl(ctl)
+	defer end()
 	st, err := openServe(cfg, f)
 	if err != nil {
 		return err

@@ -131,13 +131,11 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	}
 	c.sink.Stack.Notice = noticesTo(cmd)
 	stderr := cmd.ErrOrStderr()
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	ctl, err := listenControl(f.control, cancel, stderr)
+	ctx, ctl, end, err := listenControl(cmd, f.control, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeControl(ctl)
+	defer end()
 	s, err := sink.Start(c.sink)
 	if err != nil {
 		return err

@@ -114,13 +114,11 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 	r.cfg.Notice = noticesTo(cmd)
 	stderr := cmd.ErrOrStderr()
 	r.cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	ctl, err := listenControl(f.control, cancel, stderr)
+	ctx, ctl, end, err := listenControl(cmd, f.control, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeControl(ctl)
+	defer end()
 	var st *stack.Stack
 	err = port.InNetns(f.netns, func() error {
 		if st, err = stack.New(r.cfg); err != nil {
