@@ -50,6 +50,3 @@ func stackReady(st *stack.Stack) func() error {
 		return nil
 	}
 }
-
-// closeControl shuts the control API down (nil, or closed: nothing).
-func closeControl(srv *control.Server) { srv.Close() }

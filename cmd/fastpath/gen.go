@@ -338,7 +338,7 @@ func genMain(cmd *cobra.Command, f genFlags) error {
 	// Closed last: after --linger, the control API and the metrics, which
 	// read the queues' statistics until then.
 	defer g.Close()
-	defer closeControl(ctl) // before the queues close
+	defer ctl.Close() // before the queues close
 	hugePagesNote(f.hugePages, g.Info().Modes, stderr)
 	ms, err := serveMetrics(f.metrics, metrics.Gen(g.Run), stderr)
 	if err != nil {

@@ -322,7 +322,7 @@ func loadMain(cmd *cobra.Command, f loadFlags) error {
 		return err
 	}
 	defer st.Close()
-	defer closeControl(ctl) // before the stack closes
+	defer ctl.Close() // before the stack closes
 	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := loadResult{Kernel: st.Port().Facts.Kernel, Device: f.dev, Dst: f.dst, AddrMode: r.mode, Mode: st.Port().Modes().AFXDP.String(),
 		XDPMode: st.Port().Modes().XDP, Queues: st.Queues(), PortSelection: st.PortSelection(), TXChecksum: txChecksumOf(st.Engines()[0]),

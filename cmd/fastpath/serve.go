@@ -336,7 +336,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 			st.Close()
 		}
 	}()
-	defer closeControl(ctl) // before the stack closes
+	defer ctl.Close() // before the stack closes
 	hugePagesNote(f.hugePages, st.Port().Modes(), stderr)
 	res := announceServe(st, cfg, f, stderr)
 	if err := st.Start(); err != nil {
@@ -356,7 +356,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	c := st.Counters()
 	res.ControlPlane = controlPlane(st)
-	closeControl(ctl)
+	ctl.Close()
 	closed = true
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("serve: shutting down: %w", err)

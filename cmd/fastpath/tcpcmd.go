@@ -133,7 +133,7 @@ func tcpMain(cmd *cobra.Command, f tcpFlags) error {
 		return err
 	}
 	defer st.Close()
-	defer closeControl(ctl) // before the stack closes
+	defer ctl.Close() // before the stack closes
 	if err := st.Start(); err != nil {
 		return err
 	}

@@ -43,7 +43,6 @@ type Controls struct {
 	Ready   func() error
 	SetRate func(string) (any, error)
 	Pause   func(bool) error
-	Stop    func() // Serve's; Listen takes the stop on its own
 }
 
 // Server is a running control API.
@@ -54,8 +53,11 @@ type Server struct {
 	once sync.Once                // Close's
 }
 
-// errStarting answers what needs a run that is not up yet.
-var errStarting = errors.New("starting: the run is opening its queues; ask again when /v1/ready says ready")
+// starting is why a run not up yet is not ready; errStarting answers
+// what needs the run.
+const starting = "starting: the run is opening its queues"
+
+var errStarting = errors.New(starting + "; ask again when /v1/ready says ready")
 
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.addr.String() }
@@ -66,17 +68,6 @@ func listenAddr(s string) string {
 		return "127.0.0.1:" + s
 	}
 	return s
-}
-
-// Serve starts the control API on addr (a bare port means 127.0.0.1)
-// for a run that is up. Close it when the run ends.
-func Serve(addr string, c Controls) (*Server, error) {
-	s, err := Listen(addr, c.Stop)
-	if err != nil {
-		return nil, err
-	}
-	s.Attach(c)
-	return s, nil
 }
 
 // Listen starts the control API on addr (a bare port means 127.0.0.1)
@@ -124,7 +115,7 @@ func Listen(addr string, stop func()) (*Server, error) {
 		var err error
 		switch {
 		case c == nil:
-			err = errors.New("starting: the run is opening its queues")
+			err = errors.New(starting)
 		case c.Ready != nil:
 			err = c.Ready()
 		}
@@ -183,8 +174,8 @@ func Listen(addr string, stop func()) (*Server, error) {
 	return s, nil
 }
 
-// Attach hands the API the controls of the run, now up (their Stop is
-// not used: Listen's is). Call it once; a nil Server is none.
+// Attach hands the API the controls of the run, now up. Call it once; a
+// nil Server is none.
 func (s *Server) Attach(c Controls) {
 	if s == nil {
 		return

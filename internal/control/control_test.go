@@ -13,7 +13,11 @@ func TestAPI(t *testing.T) {
 	stopped := make(chan struct{})
 	var rate string
 	var ready atomic.Bool // set here, read by the server's goroutine
-	s, err := Serve("127.0.0.1:0", Controls{
+	s, err := Listen("127.0.0.1:0", func() { close(stopped) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Attach(Controls{
 		Stats: func() any { return map[string]int{"sent": 7} },
 		SetRate: func(v string) (any, error) {
 			if v == "bad" {
@@ -28,11 +32,7 @@ func TestAPI(t *testing.T) {
 			}
 			return errors.New("the engines stopped")
 		},
-		Stop: func() { close(stopped) },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer s.Close()
 	base := "http://" + s.Addr()
 	for _, c := range []struct {
@@ -77,7 +77,7 @@ func TestAPI(t *testing.T) {
 	default:
 		t.Error("stop did not call Stop")
 	}
-	if _, err := Serve(s.Addr(), Controls{}); err == nil {
+	if _, err := Listen(s.Addr(), nil); err == nil {
 		t.Error("a second server on the same address started")
 	}
 	var none *Server
@@ -124,7 +124,7 @@ func TestStarting(t *testing.T) {
 	if code, body := call("POST", "/v1/stop"); code != 200 || !strings.Contains(body, `"stopping":true`) || stops.Load() != 1 {
 		t.Errorf("starting: POST /v1/stop: %d %s, %d stops; want 200, one", code, body, stops.Load())
 	}
-	s.Attach(Controls{Stats: func() any { return map[string]int{"sent": 7} }, Stop: func() { t.Error("Attach's Stop called: Listen's is the stop") }})
+	s.Attach(Controls{Stats: func() any { return map[string]int{"sent": 7} }})
 	if code, body := call("GET", "/v1/ready"); code != 200 {
 		t.Errorf("attached: /v1/ready %d %s", code, body)
 	}
