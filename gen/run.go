@@ -124,6 +124,7 @@ func Start(ctx context.Context, c Config) (*Run, error) {
 		return nil, err
 	}
 	if err := r.Release(ctx); err != nil {
+		r.Close()
 		return nil, err
 	}
 	return r, nil
@@ -190,13 +191,11 @@ wait:
 // Release starts the senders Open holds: at Config.StartAt when set
 // (ErrStartPassed if it passed), at once otherwise; never once ctx is
 // done. A Release that fails, or that ctx cancels before or while it
-// waits, closes the run.
+// waits, ends the senders, none having sent; the queues stay open for
+// what reads their statistics until Close.
 func (r *Run) Release(ctx context.Context) error {
 	fail := func(err error) error {
-		r.stop.Store(true)
-		r.opened.Do(func() { close(r.gate) })
-		r.port.Close()
-		r.closed = true
+		r.Stop()
 		return err
 	}
 	if err := ctx.Err(); err != nil {

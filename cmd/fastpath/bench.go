@@ -146,13 +146,14 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 	defer end()
 	r, err := xdpsock.Start(ctx, c)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && mode == "txonly" {
 			return fmt.Errorf("stopped while opening the queues: nothing sent (%w)", err)
 		}
 		return err
 	}
 	hugePagesNote(f.hugePages, r.Modes(), stderr)
-	// Scripts (bench/) start the traffic when they read this line.
+	// Says the queues are open (bench/ itself probes until the receiver
+	// counts, rather than reading this).
 	var ids []int
 	for _, q := range r.Queues() {
 		ids = append(ids, q.ID)
@@ -170,6 +171,7 @@ func benchMain(cmd *cobra.Command, mode string, f benchFlags) error {
 	}
 	srv.Attach(ctl)
 	interrupted := benchWait(ctx, f, stderr, r.Started(), r.Totals)
+	srv.Close() // before the queues it reads
 	res, err := r.Stop(interrupted)
 	if err != nil {
 		return err

@@ -291,7 +291,10 @@ func TestStopWhileStarting(t *testing.T) {
 			if r.err == nil || !strings.Contains(r.err.Error(), "stopped while opening the queues: nothing sent") {
 				t.Errorf("gen stopped while resolving: %v, want an error saying nothing was sent\n%s", r.err, r.errOut)
 			}
-			t.Logf("gen ended %v after the stop", time.Since(stopped).Round(time.Millisecond))
+			// And at once, not when ARP gives up.
+			if d := time.Since(stopped); d > 2*time.Second {
+				t.Errorf("gen ended %v after the stop, want at once", d)
+			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("gen did not end after a stop while it resolved")
 		}

@@ -163,11 +163,13 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 	if !c.startAt.IsZero() {
 		// Stopped meanwhile, the sink still prints what it counted.
 		if err := gen.WaitUntil(ctx, c.startAt); err != nil && ctx.Err() == nil {
+			ctl.Close()
 			s.Stop(true)
 			return fmt.Errorf("--start-at: %w", err)
 		}
 	}
 	interrupted := sinkLoop(ctx, s, c, stderr)
+	ctl.Close() // before the queues it reads
 	res, err := s.Stop(interrupted)
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@
 //	POST /v1/rate    {"rate": "50k"} or {"rate": "800Mbps"} (gen; "0": unlimited)
 //	POST /v1/pause   stop sending, keep everything set up (gen)
 //	POST /v1/resume
-//	POST /v1/stop    end the run as SIGINT does: summary and exit 0
+//	POST /v1/stop    end the run as SIGINT does (once it is up: summary and exit 0)
 //
 // Errors are {"error": "..."} with status 400 (bad request), 404 (no such
 // operation for this command), 405 (wrong method) or 503 (the run is
@@ -39,7 +39,7 @@ import (
 type Controls struct {
 	Stats func() any
 	// Ready says why the run is not ready (nil: it is); a nil Ready is
-	// ready whenever the API answers, which it does once the run is up.
+	// ready from the moment the run attaches its controls.
 	Ready   func() error
 	SetRate func(string) (any, error)
 	Pause   func(bool) error
