@@ -507,6 +507,15 @@ func (h *Host) setup(router bool) error {
 			if err := h.writeSysctl("net/ipv6/conf/all/forwarding", "1", false); err != nil {
 				return fmt.Errorf("lab: enable IPv6 forwarding in %s: %w", h.Name, err)
 			}
+			// The router's link-local addresses are usable at once: while
+			// one is tentative (DAD, a second or two after its link comes
+			// up), the kernel sends no neighbour solicitation for what it
+			// forwards on that link (ndisc_send_ns wants a link-local
+			// source that is not tentative), and a test's first frames
+			// through R were all lost.
+			if err := h.writeSysctl("net/ipv6/conf/default/accept_dad", "0", false); err != nil {
+				return fmt.Errorf("lab: turn DAD off in %s: %w", h.Name, err)
+			}
 		}
 	}
 	h.lab.hook("sysctl " + h.role)

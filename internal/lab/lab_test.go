@@ -795,3 +795,35 @@ func TestSNMP(t *testing.T) {
 		t.Error("SNMP(Nope) succeeded")
 	}
 }
+
+// TestRouterAddressesUsable: with IPv6, the router's addresses on its
+// links are none of them tentative once the lab is built, its link-local
+// ones included: a Linux router sends no neighbour solicitation for what
+// it forwards while its link-local address is tentative, so traffic
+// through R in the first second or two of a lab was lost.
+func TestRouterAddressesUsable(t *testing.T) {
+	l := NewT(t, Options{Router: true, IPv6: true})
+	for _, lk := range l.R.Links {
+		var addrs []netlink.Addr
+		if err := l.R.Netlink(func(hd *netlink.Handle) error {
+			link, err := hd.LinkByName(lk.Name)
+			if err != nil {
+				return err
+			}
+			addrs, err = hd.AddrList(link, netlink.FAMILY_V6)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		linkLocal := false
+		for _, a := range addrs {
+			linkLocal = linkLocal || a.IP.IsLinkLocalUnicast()
+			if a.Flags&unix.IFA_F_TENTATIVE != 0 {
+				t.Errorf("R's %s on %s is tentative", a.IPNet, lk.Name)
+			}
+		}
+		if !linkLocal {
+			t.Errorf("R has no link-local address on %s: %v", lk.Name, addrs)
+		}
+	}
+}
