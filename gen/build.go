@@ -159,7 +159,7 @@ func share(f, i, n uint64, rate Rate, count uint64) (Rate, uint64) {
 	if i < f%n {
 		mine++
 	}
-	rate.Value *= float64(mine) / float64(f)
+	rate = rate.Scale(float64(mine) / float64(f))
 	r := count % f
 	part := mine*(count/f) + r/n
 	if i < r%n {

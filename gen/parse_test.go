@@ -66,11 +66,11 @@ func TestRateString(t *testing.T) {
 			t.Errorf("%+v.String() = %q, want %q", tc.r, got, tc.want)
 		}
 	}
-	if got := (Rate{10e9, true}).Split(4); got != (Rate{2.5e9, true}) {
-		t.Errorf("Split(4) = %+v", got)
+	if got := (Rate{10e9, true}).Scale(0.25); got != (Rate{2.5e9, true}) {
+		t.Errorf("Scale(0.25) = %+v", got)
 	}
-	if got := (Rate{}).Split(3); got != (Rate{}) {
-		t.Errorf("max Split(3) = %+v, want max", got)
+	if got := (Rate{}).Scale(1.0 / 3); got != (Rate{}) {
+		t.Errorf("max Scale(1/3) = %+v, want max", got)
 	}
 }
 

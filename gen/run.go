@@ -268,9 +268,8 @@ func (r *Run) setup(c Config) error {
 	}
 	r.info.Flows = c.Spec.shardFlows()
 	for i, q := range r.port.Queues {
-		spec, rate, per := c.Spec.queue(i, n, c.Rate, c.Count)
-		_, w, _ := c.Spec.queue(i, n, Rate{Value: 1}, 0)
-		r.weights = append(r.weights, w.Value)
+		spec, part, per := c.Spec.queue(i, n, Rate{Value: 1}, c.Count)
+		r.weights = append(r.weights, part.Value)
 		if c.Count > 0 && per == 0 {
 			r.senders = append(r.senders, nil)
 			continue
@@ -283,7 +282,7 @@ func (r *Run) setup(c Config) error {
 		if err != nil {
 			return err
 		}
-		s, err := NewSender(tq, b, rate, c.Batch, per)
+		s, err := NewSender(tq, b, c.Rate.Scale(part.Value), c.Batch, per)
 		if err != nil {
 			return err
 		}
@@ -370,7 +369,7 @@ func (r *Run) SetRate(rate Rate) {
 	r.rate.Store(&rate)
 	for i, s := range r.senders {
 		if s != nil {
-			s.SetRate(Rate{Value: rate.Value * r.weights[i], Bits: rate.Bits})
+			s.SetRate(rate.Scale(r.weights[i]))
 		}
 	}
 }

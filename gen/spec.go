@@ -217,8 +217,8 @@ func (r Rate) String() string {
 	return strconv.FormatFloat(r.Value, 'g', -1, 64) + " pps"
 }
 
-// Split divides the rate among n senders.
-func (r Rate) Split(n int) Rate { return Rate{Value: r.Value / float64(n), Bits: r.Bits} }
+// Scale is the part w of the rate (a sender's, of its generator's).
+func (r Rate) Scale(w float64) Rate { return Rate{Value: r.Value * w, Bits: r.Bits} }
 
 // ParseIMIX parses sizes and weights, "64:7,594:4,1518:1"; a bare size
 // has weight 1.
