@@ -251,16 +251,18 @@ func TestBackToBack(t *testing.T) {
 	// by cap·n/s: n passes while n <= burst + cap·n/s. The sender's
 	// speed varies from burst to burst (110k to 1.1M frames/s here, on a
 	// busy host), so each burst that passed is held to the bound at its
-	// own speed; the bucket also refills while the first frames cross
-	// the router: a little more than the bucket passes, never less, and
-	// far less than the 4,000 tried.
+	// own speed (its mean: the frames of a burst do not all go at it);
+	// the bucket also refills while the first frames cross the router: a
+	// little more than the bucket passes (up to 1.75 times what its mean
+	// speed says in CI: 437 at 171k frames/s), never less, and far less
+	// than the 4,000 tried.
 	if float64(bb.Min) < burst {
 		t.Errorf("back-to-back %v: want at least the policer's bucket, %.0f", bb.Bursts, burst)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, e := range passed {
-		if upper := max(1.5*burst, 1.2*burst/(1-cap/max(e.Offered(), 2*cap))); float64(e.Sent) > upper {
+		if upper := max(1.5*burst, 1.5*burst/(1-cap/max(e.Offered(), 2*cap))); float64(e.Sent) > upper {
 			t.Errorf("a burst of %d frames at %.0f frames/s lost nothing: the policer lets at most %.0f through at that speed", e.Sent, e.Offered(), upper)
 		}
 	}
