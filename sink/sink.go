@@ -62,6 +62,8 @@ type Result struct {
 	PPS       float64 `json:"pps"`
 	BPS       float64 `json:"bps"`
 	Drops     uint64  `json:"engine_drops"`
+	// The engines' drops by reason (stack's counter names), those not zero.
+	DropReasons map[string]uint64 `json:"engine_drop_reasons,omitempty"`
 	// What the kernel could not hand the sockets (XDP_STATISTICS): the
 	// RX ring was full, or the fill ring had no frame.
 	KernelRXRingFull uint64            `json:"kernel_rx_ring_full"`
@@ -309,7 +311,7 @@ func (s *Run) Stop(interrupted bool) (Result, error) {
 		Device: s.cfg.Stack.Device, Port: s.cfg.Port, Queues: s.st.Queues(),
 		Mode: e.Socket().Info().Mode.String(), XDPMode: s.st.Steering().Mode().String(),
 		Packets: s.n, Bytes: s.bytes, DurationS: time.Since(s.start).Seconds(), Drops: c.Drops(),
-		Interrupted: interrupted,
+		DropReasons: c.DropReasons(), Interrupted: interrupted,
 	}
 	r.Kernel = kernel.Release()
 	if s.n > 1 && s.last > s.first {

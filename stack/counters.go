@@ -141,6 +141,21 @@ func (c *Counters) Drops() uint64 {
 	return n
 }
 
+// DropReasons returns the drop counters that are not zero, by name: what
+// a summary prints after its total.
+func (c *Counters) DropReasons() map[string]uint64 {
+	var m map[string]uint64
+	for i := DropMalformedEther; i < UnreachLimited; i++ {
+		if c[i] != 0 {
+			if m == nil {
+				m = make(map[string]uint64)
+			}
+			m[counterNames[i]] = c[i]
+		}
+	}
+	return m
+}
+
 // published is what other goroutines read: the engine copies its plain
 // counters here, a field at a time with atomic stores, every few
 // milliseconds and when it stops. The hot path never does an atomic add.

@@ -13,11 +13,16 @@ type handed struct {
 	buf []byte
 }
 
-// handoverSlots is the depth of each pair's ring.
+// handoverSlots is the depth of each pair's ring when every engine may
+// hand frames to every other (TCP: a connection's owner is any engine).
+// A UDP port's owner (BindUDPOn) gets rings from the others as deep as its
+// RX ring instead: the owner of a port takes every queue's traffic, and
+// when it falls behind (descheduled, or just slower than the queues
+// together) frames handed to it must wait as long as its own can.
 const handoverSlots = 256
 
-func newHandoverRing(frameSize int) *spsc[handed] {
-	r := newSPSC[handed](handoverSlots)
+func newHandoverRing(slots, frameSize int) *spsc[handed] {
+	r := newSPSC[handed](slots)
 	slab := make([]byte, len(r.slots)*frameSize)
 	for i := range r.slots {
 		r.slots[i].buf = slab[i*frameSize : (i+1)*frameSize : (i+1)*frameSize]
@@ -28,20 +33,23 @@ func newHandoverRing(frameSize int) *spsc[handed] {
 // Handover copies frame (a whole Ethernet frame, as received) to the
 // engine to, which handles it as if it had arrived on its own queue. Call
 // it on e's goroutine, from a handler; the caller keeps (and frees) its
-// frame. It reports false when to's ring from e is full (counted as
-// DropHandoverFull) or when to is e.
+// frame. It reports false when to's ring from e is full or missing
+// (counted as DropHandoverFull: the rings come with BindUDPOn and TCP) or
+// when to is e.
 func (e *Engine) Handover(to *Engine, frame []byte) bool {
 	if to == nil || to == e {
 		return false
 	}
-	r := e.framesOut[to.index]
-	slot := r.reserve()
+	var slot *handed
+	if r := e.framesOut[to.index]; r != nil {
+		slot = r.reserve()
+	}
 	if slot == nil || len(frame) > len(slot.buf) {
 		e.counters[DropHandoverFull]++
 		return false
 	}
 	slot.n = copy(slot.buf, frame)
-	r.commit()
+	e.framesOut[to.index].commit()
 	e.counters[HandoverOut]++
 	return true
 }

@@ -185,7 +185,8 @@ func TestSharedAddressChecks(t *testing.T) {
 // RSS puts on queue 1 are handed over to it, and all are echoed.
 func TestHandover(t *testing.T) {
 	l := lab.NewT(t, lab.Options{Queues: 2})
-	var wrong atomic.Int64
+	var wrong, handled atomic.Int64
+	stall := make(chan struct{})
 	var owner *Engine
 	s := startStack(t, l.A, func(c *Config) { c.Queues = []int{0, 1} }, func(s *Stack) error {
 		owner = s.Engines()[0]
@@ -193,12 +194,21 @@ func TestHandover(t *testing.T) {
 			if d.Engine() != owner {
 				wrong.Add(1)
 			}
+			if string(d.Payload) == "stall" {
+				<-stall
+			}
+			handled.Add(1)
 			echo(d)
 		})
 	})
+	if r := s.Engines()[0].framesIn[1]; r == nil || len(r.slots) != int(s.Engines()[0].sock.RX.Size()) || s.Engines()[1].framesIn[0] != nil {
+		t.Errorf("the ring into the owner is not as deep as its RX ring, or a ring goes the other way")
+	}
 	buf := make([]byte, 64)
-	for p := range 32 {
+	conns := make([]*net.UDPConn, 32)
+	for p := range conns {
 		c := dialUDP(t, l.B, netip.AddrPortFrom(engineAddr.Addr(), 7))
+		conns[p] = c
 		msg := []byte(fmt.Sprintf("flow %d", p))
 		c.Write(msg)
 		c.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -210,12 +220,31 @@ func TestHandover(t *testing.T) {
 	if wrong.Load() != 0 {
 		t.Errorf("%d datagrams handled off the owner's engine", wrong.Load())
 	}
+	// The owner stalls (a handler blocks it, as a descheduled thread
+	// would) while the flows send 1,280 more, half or so through queue 1:
+	// more than a 256-slot ring holds, as many as the owner's RX ring
+	// does. None is lost.
+	conns[0].Write([]byte("stall"))
+	for range 40 {
+		for _, c := range conns {
+			c.Write([]byte("burst"))
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // queue 1's engine hands the burst over meanwhile
+	close(stall)
+	want := int64(32 + 1 + 40*32)
+	for i := 0; handled.Load() < want && i < 100; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if handled.Load() != want {
+		t.Errorf("the owner handled %d datagrams, want %d; counters %v", handled.Load(), want, nonZero(s.Counters()))
+	}
 	// Stopped engines publish their final counts.
 	s.Stop()
 	s.Wait()
 	e0, e1 := s.Engines()[0].Counters(), s.Engines()[1].Counters()
 	t.Logf("queue 1 handed %d datagrams to queue 0 (which took %d)", e1[HandoverOut], e0[HandoverIn])
-	if e1[HandoverOut] == 0 || e1[HandoverOut] != e0[HandoverIn] || e1[DropHandoverFull] != 0 {
-		t.Errorf("handover: queue 1 out %d, queue 0 in %d, full %d", e1[HandoverOut], e0[HandoverIn], e1[DropHandoverFull])
+	if e1[HandoverOut] <= handoverSlots || e1[HandoverOut] != e0[HandoverIn] || e1[DropHandoverFull] != 0 {
+		t.Errorf("handover: queue 1 out %d (want more than %d: a stalled owner), queue 0 in %d, full %d", e1[HandoverOut], handoverSlots, e0[HandoverIn], e1[DropHandoverFull])
 	}
 }

@@ -37,7 +37,7 @@ func TestSPSC(t *testing.T) {
 // on another.
 func TestHandoverRing(t *testing.T) {
 	const n = 100_000
-	r := newHandoverRing(128)
+	r := newHandoverRing(handoverSlots, 128)
 	go func() {
 		for i := 0; i < n; {
 			s := r.reserve()

@@ -32,12 +32,11 @@ type Stack struct {
 	addrs []netip.Prefix
 	// ctl is the control plane, nil when the mode needs none; wake
 	// carries the engines' tokens to it.
-	ctl      *controlPlane
-	groups   *groups // IPv6 groups joined on the device (groups.go)
-	wake     chan struct{}
-	stopped  chan struct{} // closed when the first engine stops
-	handover bool          // the frame rings between engines exist
-	mtu      int           // the device's, at New
+	ctl     *controlPlane
+	groups  *groups // IPv6 groups joined on the device (groups.go)
+	wake    chan struct{}
+	stopped chan struct{} // closed when the first engine stops
+	mtu     int           // the device's, at New
 	// rss is the device's RSS configuration when it has several queues
 	// and it can be computed (Toeplitz over the TCP 4-tuple); nil
 	// otherwise.
@@ -270,8 +269,8 @@ func addresses(lk netlink.Link, cfg *Config) ([]netip.Prefix, error) {
 }
 
 // connect builds the message rings between every ordered pair of
-// engines. The frame rings (a megabyte or so each) come with the first
-// use of handover (enableHandover).
+// engines. The frame rings (a megabyte or more each) come with the uses
+// of handover that need them (enableHandover).
 func (s *Stack) connect() {
 	n := len(s.engines)
 	for _, e := range s.engines {
@@ -309,20 +308,21 @@ func (s *Stack) startControl(ifindex int) error {
 	return nil
 }
 
-// enableHandover builds the frame rings between every ordered pair of
-// engines, once. Call it before Start.
-func (s *Stack) enableHandover() {
-	if s.handover || len(s.engines) < 2 {
+// enableHandover builds the frame rings from every other engine into each
+// engine of into, slots deep, unless one at least as deep is there. Call
+// it before Start.
+func (s *Stack) enableHandover(into []*Engine, slots int) {
+	if len(s.engines) < 2 {
 		return
 	}
-	s.handover = true
 	frameSize := int(s.engines[0].sock.UMEM().RXCapacity())
-	for _, to := range s.engines {
+	for _, to := range into {
 		for _, from := range s.engines {
-			if from != to {
-				f := newHandoverRing(frameSize)
-				to.framesIn[from.index], from.framesOut[to.index] = f, f
+			if from == to || to.framesIn[from.index] != nil && len(to.framesIn[from.index].slots) >= slots {
+				continue
 			}
+			f := newHandoverRing(slots, frameSize)
+			to.framesIn[from.index], from.framesOut[to.index] = f, f
 		}
 	}
 }
@@ -378,7 +378,7 @@ func (s *Stack) BindUDPOn(port uint16, queue int, h UDPHandler) error {
 	if err := s.BindUDP(port, h); err != nil {
 		return err
 	}
-	s.enableHandover()
+	s.enableHandover([]*Engine{owner}, int(owner.sock.RX.Size()))
 	for _, e := range s.engines {
 		if e != owner {
 			e.udp[port] = func(d *Datagram) { d.e.Handover(owner, d.frame) }

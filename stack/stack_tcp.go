@@ -86,9 +86,7 @@ func (s *Stack) EnableTCP(cfg tcp.Config) error {
 	if err := s.steerTCP(ports, name); err != nil {
 		return err
 	}
-	if len(s.engines) > 1 {
-		s.enableHandover()
-	}
+	s.enableHandover(s.engines, handoverSlots)
 	s.tcpOn = true
 	return nil
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fastpathnet/fastpath/gen"
@@ -182,8 +185,8 @@ func sinkMain(cmd *cobra.Command, f sinkFlags) error {
 }
 
 func printSink(w io.Writer, r sink.Result) {
-	fmt.Fprintf(w, "received %d packets (%d bytes): %s pps, %sbit/s over %.2fs active; engine drops %d; kernel: RX ring full %d, fill ring empty %d\n",
-		r.Packets, r.Bytes, si(r.PPS), si(r.BPS), r.ActiveS, r.Drops, r.KernelRXRingFull, r.KernelFillEmpty)
+	fmt.Fprintf(w, "received %d packets (%d bytes): %s pps, %sbit/s over %.2fs active; engine drops %d%s; kernel: RX ring full %d, fill ring empty %d\n",
+		r.Packets, r.Bytes, si(r.PPS), si(r.BPS), r.ActiveS, r.Drops, dropReasons(r.DropReasons), r.KernelRXRingFull, r.KernelFillEmpty)
 	if r.Stamp.Stamped > 0 {
 		fmt.Fprintf(w, "stamped %d: lost %d, duplicated %d, reordered %d; latency µs p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f\n",
 			r.Stamp.Stamped, r.Lost, r.Duplicates, r.Reordered, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max)
@@ -207,4 +210,17 @@ func sinkLoop(ctx context.Context, s *sink.Run, c sinkConfig, w io.Writer) bool 
 		fmt.Fprintf(w, "%6.1fs  rx %s  lost %d\n", now.Sub(s.Started()).Seconds(), rateLine(n-lastN, b-lastB, now.Sub(lastT)), lost)
 		lastN, lastB, lastT = n, b, now
 	})
+}
+
+// dropReasons lists the reasons of a summary's drops, " (name n, ...)",
+// or nothing without drops.
+func dropReasons(m map[string]uint64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

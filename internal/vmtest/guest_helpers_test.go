@@ -70,6 +70,17 @@ func fp(t *testing.T, args ...string) *proc {
 	return p
 }
 
+// running reports whether p has not exited yet.
+func (p *proc) running() bool {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
 // wait waits up to d for p to exit and returns its error.
 func (p *proc) wait(t *testing.T, d time.Duration) error {
 	t.Helper()
@@ -86,7 +97,7 @@ func (p *proc) wait(t *testing.T, d time.Duration) error {
 			p.cmd.Process.Kill()
 			p.done <- <-p.done // its output is complete
 		}
-		t.Fatalf("%s did not end within %v\nstderr:\n%s", strings.Join(p.cmd.Args, " "), d, p.stderr.String())
+		t.Fatalf("%s did not end within %v\nstdout (after SIGINT):\n%s\nstderr:\n%s", strings.Join(p.cmd.Args, " "), d, p.stdout.String(), p.stderr.String())
 		return nil
 	}
 }
@@ -171,15 +182,16 @@ type genResult struct {
 }
 
 type sinkResult struct {
-	Mode       string  `json:"mode"`
-	XDPMode    string  `json:"xdp_mode"`
-	Queues     []int   `json:"queues"`
-	Packets    uint64  `json:"received_packets"`
-	Lost       uint64  `json:"lost_packets"`
-	Duplicates uint64  `json:"duplicate_packets"`
-	Reordered  uint64  `json:"reordered_packets"`
-	Drops      uint64  `json:"engine_drops"`
-	PPS        float64 `json:"pps"`
+	Mode        string            `json:"mode"`
+	XDPMode     string            `json:"xdp_mode"`
+	Queues      []int             `json:"queues"`
+	Packets     uint64            `json:"received_packets"`
+	Lost        uint64            `json:"lost_packets"`
+	Duplicates  uint64            `json:"duplicate_packets"`
+	Reordered   uint64            `json:"reordered_packets"`
+	Drops       uint64            `json:"engine_drops"`
+	DropReasons map[string]uint64 `json:"engine_drop_reasons"`
+	PPS         float64           `json:"pps"`
 }
 
 func httpPost(url string) (int, error) {
