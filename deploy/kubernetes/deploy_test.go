@@ -868,12 +868,16 @@ type panel struct {
 // or [[name]].
 var grafanaVar = regexp.MustCompile(`\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]`)
 
-// TestDashboard checks that the dashboard is valid JSON with a datasource
-// and a namespace variable, that every query parses (promtool, with the
-// variables replaced: intervals by 1m, the others by .*) and uses only
-// recording rules that rules.yml has, and that it ships in a ConfigMap
-// for Grafana's sidecar.
-func TestDashboard(t *testing.T) {
+// panelQuery is one of the dashboard's queries, its variables replaced:
+// intervals by 1m, the others by .*.
+type panelQuery struct{ panel, expr string }
+
+// dashboardQueries reads monitoring/dashboard.json, checks that it has a
+// datasource and a namespace variable, that every panel queries
+// ${datasource} and uses only the dashboard's variables, and returns its
+// queries and the file.
+func dashboardQueries(t *testing.T) ([]panelQuery, []byte) {
+	t.Helper()
 	b, err := os.ReadFile("monitoring/dashboard.json")
 	if err != nil {
 		t.Fatal(err)
@@ -903,18 +907,7 @@ func TestDashboard(t *testing.T) {
 	if !hasNS {
 		t.Error("no variable namespace")
 	}
-
-	rules, err := os.ReadFile(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recorded := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^\s*- record: (\S+)`).FindAllStringSubmatch(string(rules), -1) {
-		recorded[m[1]] = true
-	}
-	var tmp bytes.Buffer
-	tmp.WriteString("groups:\n  - name: dashboard\n    rules:\n")
-	var n int
+	var qs []panelQuery
 	var walk func([]panel)
 	walk = func(ps []panel) {
 		for _, p := range ps {
@@ -932,20 +925,42 @@ func TestDashboard(t *testing.T) {
 					}
 					return v
 				})
-				for _, m := range regexp.MustCompile(`fleet:[a-z0-9_:]+`).FindAllString(expr, -1) {
-					if !recorded[m] {
-						t.Errorf("panel %q: %s is not a recording rule in %s", p.Title, m, rulesFile)
-					}
-				}
-				n++
-				j, _ := json.Marshal(expr)
-				fmt.Fprintf(&tmp, "      - record: dashboard:panel_%d\n        expr: %s\n", n, j)
+				qs = append(qs, panelQuery{p.Title, expr})
 			}
 		}
 	}
 	walk(d.Panels)
-	if n == 0 {
+	if len(qs) == 0 {
 		t.Fatal("no queries in the dashboard")
+	}
+	return qs, b
+}
+
+// TestDashboard checks the dashboard's variables and datasources
+// (dashboardQueries), that every query parses (promtool) and uses only
+// recording rules that rules.yml has, and that it ships in a ConfigMap
+// for Grafana's sidecar. (TestFleet runs every query against a real
+// Prometheus scraping a real fleet.)
+func TestDashboard(t *testing.T) {
+	qs, b := dashboardQueries(t)
+	rules, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*- record: (\S+)`).FindAllStringSubmatch(string(rules), -1) {
+		recorded[m[1]] = true
+	}
+	var tmp bytes.Buffer
+	tmp.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	for n, q := range qs {
+		for _, m := range regexp.MustCompile(`fleet:[a-z0-9_:]+`).FindAllString(q.expr, -1) {
+			if !recorded[m] {
+				t.Errorf("panel %q: %s is not a recording rule in %s", q.panel, m, rulesFile)
+			}
+		}
+		j, _ := json.Marshal(q.expr)
+		fmt.Fprintf(&tmp, "      - record: dashboard:panel_%d\n        expr: %s\n", n+1, j)
 	}
 	f := filepath.Join(t.TempDir(), "dashboard-rules.yml")
 	if err := os.WriteFile(f, tmp.Bytes(), 0o644); err != nil {

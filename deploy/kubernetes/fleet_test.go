@@ -183,6 +183,25 @@ func TestFleet(t *testing.T) {
 	if !(p99 > 0 && p99 < 1) {
 		t.Errorf("fleet p99 latency from the summed buckets: %v s", p99)
 	}
+	// What the dashboard shows: every panel's query, its variables as
+	// Grafana's "All" gives them, returns the fleet's series (load's
+	// panels excepted: no load runs here).
+	qs, _ := dashboardQueries(t)
+	for _, q := range qs {
+		if strings.Contains(q.expr, "load_") {
+			continue
+		}
+		res := promQuery(t, l.R, api, q.expr)
+		var vals []string
+		for _, r := range res {
+			v, _ := r.Value[1].(string)
+			vals = append(vals, v)
+		}
+		t.Logf("dashboard %q: %s: %v", q.panel, q.expr, vals)
+		if len(res) == 0 {
+			t.Errorf("dashboard panel %q: %s shows nothing of the fleet", q.panel, q.expr)
+		}
+	}
 	if sinkCount != sent || sent < 20_000 {
 		t.Errorf("the sink counted %d, the shards sent %d (15k/s for 2 s)", sinkCount, sent)
 	}
@@ -585,26 +604,38 @@ func startPrometheus(t *testing.T, bin string, h *lab.Host, o *objects, pods []*
 	}
 }
 
-// query evaluates q at Prometheus now, from h's namespace: the value of
-// its one sample, or -1 with none.
-func query(t *testing.T, h *lab.Host, api, q string) float64 {
+// promSample is one series of an instant query's result.
+type promSample struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+// promQuery evaluates q at Prometheus now, from h's namespace, and
+// returns its series; a query Prometheus refuses fails the test.
+func promQuery(t *testing.T, h *lab.Host, api, q string) []promSample {
 	t.Helper()
 	out, err := h.Command(context.Background(), "curl", "-s", "-m", "5", "http://"+api+"/api/v1/query?query="+url.QueryEscape(q)).Output()
 	var r struct {
 		Status string `json:"status"`
 		Data   struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
+			Result []promSample `json:"result"`
 		} `json:"data"`
 	}
 	if err != nil || json.Unmarshal(out, &r) != nil || r.Status != "success" {
 		t.Fatalf("query %s: %v %s", q, err, out)
 	}
-	if len(r.Data.Result) != 1 {
+	return r.Data.Result
+}
+
+// query evaluates q at Prometheus now, from h's namespace: the value of
+// its one sample, or -1 with none.
+func query(t *testing.T, h *lab.Host, api, q string) float64 {
+	t.Helper()
+	res := promQuery(t, h, api, q)
+	if len(res) != 1 {
 		return -1
 	}
-	s, _ := r.Data.Result[0].Value[1].(string)
+	s, _ := res[0].Value[1].(string)
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
 		t.Fatalf("query %s: value %q", q, s)
