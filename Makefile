@@ -4,12 +4,22 @@ BIN       := bin/fastpath
 PKGS      := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: deps bench-vm all build run test test-deploy test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack bench-load bench-rfc2544 fuzz clean vmtest vmtest-matrix vm-deps
+.PHONY: deps bench-vm all build image run test test-deploy test-kernel test-race test-fuzz lint generate generate-check bench bench-peers bench-micro bench-stack bench-load bench-rfc2544 fuzz clean vmtest vmtest-matrix vm-deps
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fastpath
+
+# The container image the Kubernetes manifests run
+# (deploy/kubernetes/ociimage): the static binary alone, written as a
+# tarball without a container runtime, tagged IMAGE
+# (ghcr.io/fastpathnet/fastpath:latest unless set). docker load -i,
+# podman load -i or crane push it.
+IMAGE ?=
+image:
+	CGO_ENABLED=0 $(GO) build -o bin/fastpath-static ./cmd/fastpath
+	$(GO) -C deploy/kubernetes run ./cmd/fastpath-image --binary $(CURDIR)/bin/fastpath-static --out $(CURDIR)/bin/fastpath-image.tar $(if $(IMAGE),--tag $(IMAGE))
 
 # Builds a veth lab in two namespaces, runs fastpath gen in one against
 # fastpath sink in the other for 3 seconds, prints rates, loss and latency,

@@ -32,6 +32,8 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/fastpathnet/fastpath/deploy/kubernetes/ociimage"
 )
 
 var update = flag.Bool("update", false, "rewrite monitoring/prometheusrule.yaml from monitoring/rules.yml")
@@ -693,7 +695,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fastpath builds the engine's binary once, from the main module.
+// TestImageName: every container runs the image make image writes
+// (ociimage.DefaultTag), until a user sets theirs in image/.
+func TestImageName(t *testing.T) {
+	for _, w := range topLevel(t).workloads() {
+		for _, c := range w.pod.Spec.Containers {
+			if c.Image != ociimage.DefaultTag {
+				t.Errorf("%s %s: container %s runs %s, not %s", w.kind, w.name, c.Name, c.Image, ociimage.DefaultTag)
+			}
+		}
+	}
+}
+
+// fastpath builds the image the manifests run, once, from the main
+// module (a static binary, package ociimage), and returns its fastpath as
+// a runtime would unpack it: the pods of TestFleet and the flags of
+// TestFlags are the image's.
 func fastpath(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -703,10 +720,23 @@ func fastpath(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "fastpath")
-		out, err := exec.Command("go", "build", "-C", "../..", "-o", binPath, "./cmd/fastpath").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build ./cmd/fastpath: %v\n%s", err, out)
+		static := filepath.Join(dir, "fastpath-static")
+		build := exec.Command("go", "build", "-C", "../..", "-o", static, "./cmd/fastpath")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("CGO_ENABLED=0 go build ./cmd/fastpath: %v\n%s", err, out)
+			return
 		}
+		img, _, err := ociimage.Write(static, filepath.Join(dir, "image.tar"), "ghcr.io/fastpathnet/fastpath:test")
+		if err != nil {
+			binErr = err
+			return
+		}
+		b, mode, err := ociimage.ReadFile(img, ociimage.BinaryPath)
+		if err == nil {
+			err = os.WriteFile(binPath, b, mode.Perm())
+		}
+		binErr = err
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
