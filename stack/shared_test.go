@@ -201,7 +201,7 @@ func TestHandover(t *testing.T) {
 			echo(d)
 		})
 	})
-	if r := s.Engines()[0].framesIn[1]; r == nil || len(r.slots) != int(s.Engines()[0].sock.RX.Size()) || s.Engines()[1].framesIn[0] != nil {
+	if r := s.Engines()[0].framesIn[1]; r == nil || len(r.slots) != min(int(s.Engines()[0].sock.RX.Size()), ownerSlotsMax) || s.Engines()[1].framesIn[0] != nil {
 		t.Errorf("the ring into the owner is not as deep as its RX ring, or a ring goes the other way")
 	}
 	buf := make([]byte, 64)
@@ -223,7 +223,18 @@ func TestHandover(t *testing.T) {
 	// The owner stalls (a handler blocks it, as a descheduled thread
 	// would) while the flows send 1,280 more, half or so through queue 1:
 	// more than a 256-slot ring holds, as many as the owner's RX ring
-	// does. None is lost.
+	// does. None is lost between the engines. (What the veth pair drops
+	// on a loaded machine, its 256-frame XDP ring full, never reaches
+	// them: counted from its statistics and taken off.)
+	linkDrops := func() uint64 {
+		a, errA := l.A.LinkStats()
+		b, errB := l.B.LinkStats()
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		return a.RxDropped + b.TxDropped
+	}
+	dropsBefore := linkDrops()
 	conns[0].Write([]byte("stall"))
 	for range 40 {
 		for _, c := range conns {
@@ -235,6 +246,10 @@ func TestHandover(t *testing.T) {
 	want := int64(32 + 1 + 40*32)
 	for i := 0; handled.Load() < want && i < 100; i++ {
 		time.Sleep(20 * time.Millisecond)
+	}
+	if d := int64(linkDrops() - dropsBefore); d > 0 {
+		t.Logf("the veth pair dropped %d of the burst", d)
+		want -= d
 	}
 	if handled.Load() != want {
 		t.Errorf("the owner handled %d datagrams, want %d; counters %v", handled.Load(), want, nonZero(s.Counters()))

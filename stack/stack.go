@@ -378,7 +378,7 @@ func (s *Stack) BindUDPOn(port uint16, queue int, h UDPHandler) error {
 	if err := s.BindUDP(port, h); err != nil {
 		return err
 	}
-	s.enableHandover([]*Engine{owner}, int(owner.sock.RX.Size()))
+	s.enableHandover([]*Engine{owner}, min(int(owner.sock.RX.Size()), ownerSlotsMax))
 	for _, e := range s.engines {
 		if e != owner {
 			e.udp[port] = func(d *Datagram) { d.e.Handover(owner, d.frame) }

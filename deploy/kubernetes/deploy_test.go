@@ -695,13 +695,36 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestImageName: every container runs the image make image writes
-// (ociimage.DefaultTag), until a user sets theirs in image/.
+// TestImageName: every container runs the image image/ sets (kustomize's
+// images: entry, which must match the manifests' image name to apply),
+// in this tree the tag make image writes (ociimage.DefaultTag).
 func TestImageName(t *testing.T) {
+	b, err := os.ReadFile("image/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Images []struct{ Name, NewName, NewTag string } `json:"images"`
+	}
+	if err := yaml.Unmarshal(b, &k); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.Images) != 1 {
+		t.Fatalf("image/ sets %d images, want 1", len(k.Images))
+	}
+	im := k.Images[0]
+	want := im.Name
+	if im.NewName != "" {
+		want = im.NewName
+	}
+	want += ":" + im.NewTag
+	if want != ociimage.DefaultTag {
+		t.Logf("image/ sets %s; make image IMAGE=%s writes it (the default is %s)", want, want, ociimage.DefaultTag)
+	}
 	for _, w := range topLevel(t).workloads() {
 		for _, c := range w.pod.Spec.Containers {
-			if c.Image != ociimage.DefaultTag {
-				t.Errorf("%s %s: container %s runs %s, not %s", w.kind, w.name, c.Name, c.Image, ociimage.DefaultTag)
+			if c.Image != want {
+				t.Errorf("%s %s: container %s runs %s, not image/'s %s", w.kind, w.name, c.Name, c.Image, want)
 			}
 		}
 	}

@@ -131,7 +131,7 @@ func TestRefused(t *testing.T) {
 			t.Errorf("Build(%s): %v, want an error saying %q", f, err, want)
 		}
 	}
-	if _, _, err := Write(dynamic, filepath.Join(t.TempDir(), "x.tar"), "Not A Tag"); err == nil {
-		t.Error("a malformed tag taken")
+	if _, _, err := Write(dynamic, filepath.Join(t.TempDir(), "x.tar"), "Not A Tag"); err == nil || !strings.Contains(err.Error(), `tag "Not A Tag"`) {
+		t.Errorf("a malformed tag: %v", err)
 	}
 }
