@@ -46,8 +46,9 @@ func (e *Engine) Handover(to *Engine, frame []byte) bool {
 	if to == nil || to == e {
 		return false
 	}
+	r := e.framesOut[to.index]
 	var slot *handed
-	if r := e.framesOut[to.index]; r != nil {
+	if r != nil {
 		slot = r.reserve()
 	}
 	if slot == nil || len(frame) > len(slot.buf) {
@@ -55,7 +56,7 @@ func (e *Engine) Handover(to *Engine, frame []byte) bool {
 		return false
 	}
 	slot.n = copy(slot.buf, frame)
-	e.framesOut[to.index].commit()
+	r.commit()
 	e.counters[HandoverOut]++
 	return true
 }

@@ -750,7 +750,7 @@ func fastpath(t *testing.T) string {
 			binErr = fmt.Errorf("CGO_ENABLED=0 go build ./cmd/fastpath: %v\n%s", err, out)
 			return
 		}
-		img, _, err := ociimage.Write(static, filepath.Join(dir, "image.tar"), "ghcr.io/fastpathnet/fastpath:test")
+		img, _, err := ociimage.Write(static, filepath.Join(dir, "image.tar"), ociimage.DefaultTag)
 		if err != nil {
 			binErr = err
 			return
