@@ -227,11 +227,17 @@ func TestUnreachable(t *testing.T) {
 // the bucket and a little more, never below it, and far below the longest
 // tried.
 func TestBackToBack(t *testing.T) {
-	cap, burst := rate(50_000), rate(250)
+	// The policer's rate well below the sender's speed (100k to 1.1M
+	// frames/s here): the bound below then hardly depends on that speed,
+	// which varies within a burst and from burst to burst, nor on the
+	// router's own (the bucket refills at the policer's clock, while the
+	// router forwards; at 50k frames/s a burst of 750 passed at a mean
+	// 104k, 1.57 times the bound at that speed, in one CI run).
+	cap, burst := rate(20_000), rate(250)
 	l := lab.NewT(t, lab.Options{Router: true})
 	police(t, l, int(cap), int(burst))
 	b := benchmark(l, 64)
-	b.Search.MinRate, b.Search.MaxRate = rate(5_000), rate(20_000) // passes: the searches are short
+	b.Search.MinRate, b.Search.MaxRate = rate(5_000), rate(10_000) // passes: the searches are short
 	b.BackToBack, b.MaxBurst = 2, int(rate(4000))
 	var mu sync.Mutex
 	var passed []rfc2544.Event // the bursts that lost nothing
@@ -253,9 +259,10 @@ func TestBackToBack(t *testing.T) {
 	// busy host), so each burst that passed is held to the bound at its
 	// own speed (its mean: the frames of a burst do not all go at it);
 	// the bucket also refills while the first frames cross the router: a
-	// little more than the bucket passes (up to 1.75 times what its mean
-	// speed says in CI: 437 at 171k frames/s), never less, and far less
-	// than the 4,000 tried.
+	// little more than the bucket passes (with a 50k policer, up to 1.75
+	// times what its mean speed says in CI: 437 at 171k frames/s; with
+	// 20k, 286 to 329 at 128k to 155k here, where the bound at 1.5 is
+	// 430 to 445), never less, and far less than the 4,000 tried.
 	if float64(bb.Min) < burst {
 		t.Errorf("back-to-back %v: want at least the policer's bucket, %.0f", bb.Bursts, burst)
 	}
