@@ -48,11 +48,11 @@ var arches = map[elf.Machine]string{elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm
 // Linux executable for amd64 or arm64 (CGO_ENABLED=0 go build
 // ./cmd/fastpath), refused otherwise with what to do.
 func Build(binary string) (v1.Image, error) {
-	arch, err := check(binary)
+	b, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(binary)
+	arch, err := check(binary, b)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +83,13 @@ func Build(binary string) (v1.Image, error) {
 	return mutate.ConfigFile(img, cf)
 }
 
-// check reports the architecture of the executable at binary, or why an
-// empty image cannot run it.
-func check(binary string) (string, error) {
-	f, err := elf.Open(binary)
+// check reports the architecture of the executable b (read from the
+// file binary), or why an empty image cannot run it.
+func check(binary string, b []byte) (string, error) {
+	f, err := elf.NewFile(bytes.NewReader(b))
 	if err != nil {
 		return "", fmt.Errorf("%s: not a Linux executable (%v): build one with CGO_ENABLED=0 GOOS=linux go build ./cmd/fastpath", binary, err)
 	}
-	defer f.Close()
 	arch, ok := arches[f.Machine]
 	if !ok || f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return "", fmt.Errorf("%s: a %v %v, not an amd64 or arm64 executable", binary, f.Machine, f.Type)
